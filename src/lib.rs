@@ -1,0 +1,32 @@
+//! # tuntcp
+//!
+//! A userspace TCP/IP stack that terminates real TCP connections on a Linux TUN device.
+//!
+//! ## The layering contract
+//!
+//! ```text
+//!  wire      bytes <-> typed IPv4/TCP/ICMP packets; parse/emit; checksums   (no state, no time)
+//!    ^
+//!  tcp       one connection: TCB, state machine, buffers, timers             (sans-IO)
+//!    ^
+//!  stack     many connections: IPv4 input, ICMP, demux, listeners           (sans-IO)
+//!    ^
+//!  device    TUN, in-memory links, impairment, pcap                         (I/O)
+//!  runtime   the event loop: the only reader of the real clock              (I/O)
+//!    ^
+//!  api, cli  socket-like TcpListener/TcpStream; the `tuntcp` binary
+//! ```
+//!
+//! Arrows point one way: `wire` knows no `tcp` type, `tcp` knows no table of connections,
+//! nothing below `runtime` knows an event loop or a device. The core (`wire`, `tcp`,
+//! `stack`) reads no clock, does no I/O and draws no OS randomness: time is passed in as
+//! [`time::Instant`], randomness comes from a seed. That is what makes every test
+//! deterministic and every trace replayable. `unsafe` lives only in `device/`.
+
+#![forbid(unsafe_code)]
+
+pub mod tcp;
+pub mod time;
+pub mod wire;
+
+pub use time::{Duration, Instant};

@@ -1,0 +1,242 @@
+//! ICMPv4 (RFC 792): echo request/reply for ping, and the error messages whose quoted
+//! headers the stack hands to the connection they name (RFC 9293 MUST-54).
+
+use super::ipv4::{self, IpMeta, Ipv4Packet, IPPROTO_ICMP};
+use super::{checksum, EmitError, WireError};
+use core::fmt;
+use std::net::Ipv4Addr;
+
+const HEADER_LEN: usize = 8;
+const IPV4_HEADER_LEN: usize = 20;
+
+/// An ICMP message by meaning. `original` is the quoted IP header plus leading data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpMessage<'a> {
+    EchoReply {
+        ident: u16,
+        seq: u16,
+        data: &'a [u8],
+    },
+    EchoRequest {
+        ident: u16,
+        seq: u16,
+        data: &'a [u8],
+    },
+    DestUnreachable {
+        code: u8,
+        next_hop_mtu: u16,
+        original: &'a [u8],
+    },
+    SourceQuench {
+        original: &'a [u8],
+    },
+    TimeExceeded {
+        code: u8,
+        original: &'a [u8],
+    },
+    ParameterProblem {
+        pointer: u8,
+        original: &'a [u8],
+    },
+    /// Any other type, kept whole so it can be counted and ignored (RFC 1122 §3.2.2).
+    Other {
+        icmp_type: u8,
+        code: u8,
+        rest: [u8; 4],
+        data: &'a [u8],
+    },
+}
+
+/// An ICMP message with the addresses of the datagram that carried it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpPacket<'a> {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ip: IpMeta,
+    pub message: IcmpMessage<'a>,
+}
+
+impl<'a> IcmpMessage<'a> {
+    fn parts(&self) -> (u8, u8, [u8; 4], &'a [u8]) {
+        let id_seq = |i: u16, s: u16| {
+            let (a, b) = (i.to_be_bytes(), s.to_be_bytes());
+            [a[0], a[1], b[0], b[1]]
+        };
+        match *self {
+            IcmpMessage::EchoReply { ident, seq, data } => (0, 0, id_seq(ident, seq), data),
+            IcmpMessage::EchoRequest { ident, seq, data } => (8, 0, id_seq(ident, seq), data),
+            IcmpMessage::DestUnreachable {
+                code,
+                next_hop_mtu,
+                original,
+            } => {
+                let m = next_hop_mtu.to_be_bytes();
+                (3, code, [0, 0, m[0], m[1]], original)
+            }
+            IcmpMessage::SourceQuench { original } => (4, 0, [0; 4], original),
+            IcmpMessage::TimeExceeded { code, original } => (11, code, [0; 4], original),
+            IcmpMessage::ParameterProblem { pointer, original } => {
+                (12, 0, [pointer, 0, 0, 0], original)
+            }
+            IcmpMessage::Other {
+                icmp_type,
+                code,
+                rest,
+                data,
+            } => (icmp_type, code, rest, data),
+        }
+    }
+
+    /// Parses an ICMP message, checksum included.
+    pub fn parse(buf: &'a [u8]) -> Result<IcmpMessage<'a>, WireError> {
+        if buf.len() < HEADER_LEN {
+            return Err(WireError::Truncated {
+                need: HEADER_LEN,
+                have: buf.len(),
+            });
+        }
+        if !checksum::verifies(0, buf) {
+            return Err(WireError::BadIcmpChecksum);
+        }
+        let (ty, code) = (buf[0], buf[1]);
+        let rest = [buf[4], buf[5], buf[6], buf[7]];
+        let data = &buf[HEADER_LEN..];
+        let hi = u16::from_be_bytes([rest[0], rest[1]]);
+        let lo = u16::from_be_bytes([rest[2], rest[3]]);
+        Ok(match (ty, code, rest) {
+            (0, 0, _) => IcmpMessage::EchoReply {
+                ident: hi,
+                seq: lo,
+                data,
+            },
+            (8, 0, _) => IcmpMessage::EchoRequest {
+                ident: hi,
+                seq: lo,
+                data,
+            },
+            (3, code, [0, 0, _, _]) => IcmpMessage::DestUnreachable {
+                code,
+                next_hop_mtu: lo,
+                original: data,
+            },
+            (4, 0, [0, 0, 0, 0]) => IcmpMessage::SourceQuench { original: data },
+            (11, code, [0, 0, 0, 0]) => IcmpMessage::TimeExceeded {
+                code,
+                original: data,
+            },
+            (12, 0, [p, 0, 0, 0]) => IcmpMessage::ParameterProblem {
+                pointer: p,
+                original: data,
+            },
+            (icmp_type, code, rest) => IcmpMessage::Other {
+                icmp_type,
+                code,
+                rest,
+                data,
+            },
+        })
+    }
+
+    pub fn buffer_len(&self) -> usize {
+        HEADER_LEN + self.parts().3.len()
+    }
+
+    /// Writes the message with its checksum; returns `buffer_len()`.
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
+        let need = self.buffer_len();
+        if out.len() < need {
+            return Err(EmitError::BufferTooSmall {
+                need,
+                have: out.len(),
+            });
+        }
+        let (ty, code, rest, data) = self.parts();
+        out[..HEADER_LEN].copy_from_slice(&[ty, code, 0, 0, rest[0], rest[1], rest[2], rest[3]]);
+        out[HEADER_LEN..need].copy_from_slice(data);
+        let sum = checksum::finish(checksum::add(0, &out[..need]));
+        out[2..4].copy_from_slice(&sum.to_be_bytes());
+        Ok(need)
+    }
+}
+
+impl<'a> IcmpPacket<'a> {
+    /// Parses a whole IPv4 packet that must carry an unfragmented ICMP message.
+    pub fn parse(buf: &'a [u8]) -> Result<IcmpPacket<'a>, WireError> {
+        let ip = Ipv4Packet::parse(buf)?;
+        if ip.is_fragment() {
+            return Err(WireError::Fragment);
+        }
+        IcmpPacket::parse_icmp(&ip, ip.payload)
+    }
+
+    pub fn parse_icmp(ip: &Ipv4Packet<'_>, payload: &'a [u8]) -> Result<IcmpPacket<'a>, WireError> {
+        if ip.protocol != IPPROTO_ICMP {
+            return Err(WireError::UnexpectedProtocol(ip.protocol));
+        }
+        Ok(IcmpPacket {
+            src: ip.src,
+            dst: ip.dst,
+            ip: ip.meta,
+            message: IcmpMessage::parse(payload)?,
+        })
+    }
+
+    pub fn buffer_len(&self) -> usize {
+        IPV4_HEADER_LEN + self.message.buffer_len()
+    }
+
+    /// Writes the whole IPv4 packet; returns `buffer_len()`.
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
+        let need = self.buffer_len();
+        if need > usize::from(u16::MAX) {
+            return Err(EmitError::TooLong(need));
+        }
+        if out.len() < need {
+            return Err(EmitError::BufferTooSmall {
+                need,
+                have: out.len(),
+            });
+        }
+        let h = ipv4::header(
+            self.src,
+            self.dst,
+            IPPROTO_ICMP,
+            self.ip,
+            self.message.buffer_len(),
+        );
+        let n = ipv4::write_header(&h, out);
+        Ok(n + self.message.emit(&mut out[n..])?)
+    }
+}
+
+/// `10.66.0.1 > 10.66.0.2 ICMP echo request, id 7, seq 1, length 64` (tcpdump's wording).
+impl fmt::Display for IcmpPacket<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} > {} ICMP ", self.src, self.dst)?;
+        match self.message {
+            IcmpMessage::EchoReply { ident, seq, data } => {
+                write!(
+                    f,
+                    "echo reply, id {ident}, seq {seq}, length {}",
+                    data.len()
+                )
+            }
+            IcmpMessage::EchoRequest { ident, seq, data } => {
+                write!(
+                    f,
+                    "echo request, id {ident}, seq {seq}, length {}",
+                    data.len()
+                )
+            }
+            IcmpMessage::DestUnreachable { code, .. } => write!(f, "unreachable, code {code}"),
+            IcmpMessage::SourceQuench { .. } => f.write_str("source quench"),
+            IcmpMessage::TimeExceeded { code, .. } => write!(f, "time exceeded, code {code}"),
+            IcmpMessage::ParameterProblem { pointer, .. } => {
+                write!(f, "parameter problem, pointer {pointer}")
+            }
+            IcmpMessage::Other {
+                icmp_type, code, ..
+            } => write!(f, "type {icmp_type}, code {code}"),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! IPv4 header: checked parse (RFC 791) and the header writer shared by TCP and ICMP.
+
+use super::{checksum, write_into, WireError};
+use core::fmt;
+use etherparse::{IpDscp, IpEcn, IpNumber, Ipv4Header, Ipv4HeaderSlice};
+use std::net::Ipv4Addr;
+
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_TCP: u8 = 6;
+
+/// The IPv4 fields a sender chooses per packet (RFC 9293 MUST-48/49: TOS and TTL are
+/// settable per connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpMeta {
+    pub ttl: u8,
+    /// The whole TOS byte: DSCP in the upper six bits, ECN in the lower two.
+    pub tos: u8,
+    pub ident: u16,
+    pub dont_frag: bool,
+}
+
+impl Default for IpMeta {
+    fn default() -> IpMeta {
+        IpMeta {
+            ttl: 64,
+            tos: 0,
+            ident: 0,
+            dont_frag: true,
+        }
+    }
+}
+
+/// A checked view of an IPv4 packet. Options are skipped (RFC 9293 MUST-50).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Packet<'a> {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub protocol: u8,
+    pub meta: IpMeta,
+    pub more_frags: bool,
+    /// Fragment offset in bytes.
+    pub frag_offset: u16,
+    pub header_len: usize,
+    /// The datagram's payload, bounded by the total length field.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Ipv4Packet<'a> {
+    /// Checks version, IHL, total length and header checksum. Bytes past the total length
+    /// (link padding) are ignored.
+    pub fn parse(buf: &'a [u8]) -> Result<Ipv4Packet<'a>, WireError> {
+        use etherparse::err::ipv4::{HeaderError, HeaderSliceError};
+        let h = Ipv4HeaderSlice::from_slice(buf).map_err(|e| match e {
+            HeaderSliceError::Len(l) => WireError::Truncated {
+                need: l.required_len,
+                have: buf.len(),
+            },
+            HeaderSliceError::Content(HeaderError::UnexpectedVersion { version_number }) => {
+                WireError::BadVersion(version_number)
+            }
+            HeaderSliceError::Content(HeaderError::HeaderLengthSmallerThanHeader { ihl }) => {
+                WireError::BadIhl(ihl)
+            }
+        })?;
+        let header_len = h.slice().len();
+        let total = h.total_len();
+        if usize::from(total) < header_len || usize::from(total) > buf.len() {
+            return Err(WireError::BadTotalLength {
+                total,
+                buffer: buf.len(),
+            });
+        }
+        if !checksum::verifies(0, h.slice()) {
+            return Err(WireError::BadIpChecksum);
+        }
+        Ok(Ipv4Packet {
+            src: h.source_addr(),
+            dst: h.destination_addr(),
+            protocol: h.protocol().0,
+            meta: IpMeta {
+                ttl: h.ttl(),
+                tos: (h.dcp().value() << 2) | h.ecn().value(),
+                ident: h.identification(),
+                dont_frag: h.dont_fragment(),
+            },
+            more_frags: h.more_fragments(),
+            frag_offset: h.fragments_offset().value() * 8,
+            header_len,
+            payload: &buf[header_len..usize::from(total)],
+        })
+    }
+
+    /// MF set or a non-zero offset: only the IP layer may look inside.
+    pub fn is_fragment(&self) -> bool {
+        self.more_frags || self.frag_offset != 0
+    }
+}
+
+impl fmt::Display for Ipv4Packet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} > {} IP proto {} frag id {} off {}{} len {}",
+            self.src,
+            self.dst,
+            self.protocol,
+            self.meta.ident,
+            self.frag_offset,
+            if self.more_frags { "+" } else { "" },
+            self.payload.len()
+        )
+    }
+}
+
+/// Builds the header etherparse will write (checksum included).
+pub(super) fn header(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    meta: IpMeta,
+    payload_len: usize,
+) -> Ipv4Header {
+    let mut h = Ipv4Header::new(
+        // Callers check payload_len against 65535 - 20 first.
+        payload_len as u16,
+        meta.ttl,
+        IpNumber(protocol),
+        src.octets(),
+        dst.octets(),
+    )
+    .unwrap_or_default();
+    h.dscp = IpDscp::try_new(meta.tos >> 2).unwrap_or(IpDscp::ZERO);
+    h.ecn = IpEcn::try_new(meta.tos & 0b11).unwrap_or(IpEcn::ZERO);
+    h.identification = meta.ident;
+    h.dont_fragment = meta.dont_frag;
+    h.header_checksum = h.calc_header_checksum();
+    h
+}
+
+/// Writes `h` at the start of `out`; returns the bytes written (20).
+pub(super) fn write_header(h: &Ipv4Header, out: &mut [u8]) -> usize {
+    write_into(out, |w| h.write(w))
+}

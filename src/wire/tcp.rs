@@ -1,0 +1,240 @@
+//! TCP segment: checked parse (RFC 9293 §3.1), emit with checksum, one-line Display.
+
+use super::ipv4::{self, IpMeta, Ipv4Packet, IPPROTO_TCP};
+use super::tcp_option::TcpOptions;
+use super::{checksum, EmitError, WireError};
+use core::fmt;
+use etherparse::{TcpHeader, TcpHeaderSlice};
+use std::net::SocketAddrV4;
+
+pub const TCP_HEADER_LEN: usize = 20;
+const IPV4_HEADER_LEN: usize = 20;
+
+/// The control bits (RFC 9293 §3.1, RFC 3168 for ECE/CWR).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const FIN: TcpFlags = TcpFlags(0x01);
+    pub const SYN: TcpFlags = TcpFlags(0x02);
+    pub const RST: TcpFlags = TcpFlags(0x04);
+    pub const PSH: TcpFlags = TcpFlags(0x08);
+    pub const ACK: TcpFlags = TcpFlags(0x10);
+    pub const URG: TcpFlags = TcpFlags(0x20);
+    pub const ECE: TcpFlags = TcpFlags(0x40);
+    pub const CWR: TcpFlags = TcpFlags(0x80);
+    pub const NONE: TcpFlags = TcpFlags(0);
+
+    pub fn contains(self, other: TcpFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub fn fin(self) -> bool {
+        self.contains(Self::FIN)
+    }
+    pub fn syn(self) -> bool {
+        self.contains(Self::SYN)
+    }
+    pub fn rst(self) -> bool {
+        self.contains(Self::RST)
+    }
+    pub fn psh(self) -> bool {
+        self.contains(Self::PSH)
+    }
+    pub fn ack(self) -> bool {
+        self.contains(Self::ACK)
+    }
+    pub fn urg(self) -> bool {
+        self.contains(Self::URG)
+    }
+    pub fn ece(self) -> bool {
+        self.contains(Self::ECE)
+    }
+    pub fn cwr(self) -> bool {
+        self.contains(Self::CWR)
+    }
+}
+
+impl core::ops::BitOr for TcpFlags {
+    type Output = TcpFlags;
+    fn bitor(self, rhs: TcpFlags) -> TcpFlags {
+        TcpFlags(self.0 | rhs.0)
+    }
+}
+impl core::ops::BitOrAssign for TcpFlags {
+    fn bitor_assign(&mut self, rhs: TcpFlags) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// tcpdump's letters in tcpdump's order: `F S R P . U E W`, or `none`.
+impl fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("none");
+        }
+        for (flag, c) in [
+            (Self::FIN, 'F'),
+            (Self::SYN, 'S'),
+            (Self::RST, 'R'),
+            (Self::PSH, 'P'),
+            (Self::ACK, '.'),
+            (Self::URG, 'U'),
+            (Self::ECE, 'E'),
+            (Self::CWR, 'W'),
+        ] {
+            if self.contains(flag) {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{self}]")
+    }
+}
+
+/// One TCP segment with the IPv4 fields that travel with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment<'a> {
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    pub urgent: u16,
+    pub options: TcpOptions,
+    pub payload: &'a [u8],
+    pub ip: IpMeta,
+}
+
+impl<'a> Segment<'a> {
+    /// Parses a whole IPv4 packet that must carry an unfragmented TCP segment.
+    pub fn parse(buf: &'a [u8]) -> Result<Segment<'a>, WireError> {
+        let ip = Ipv4Packet::parse(buf)?;
+        if ip.is_fragment() {
+            return Err(WireError::Fragment);
+        }
+        Segment::parse_tcp(&ip, ip.payload)
+    }
+
+    /// Parses the TCP part of a checked (or reassembled) IPv4 datagram.
+    pub fn parse_tcp(ip: &Ipv4Packet<'_>, tcp: &'a [u8]) -> Result<Segment<'a>, WireError> {
+        use etherparse::err::tcp::{HeaderError, HeaderSliceError};
+        if ip.protocol != IPPROTO_TCP {
+            return Err(WireError::UnexpectedProtocol(ip.protocol));
+        }
+        let h = TcpHeaderSlice::from_slice(tcp).map_err(|e| match e {
+            HeaderSliceError::Len(l) if l.required_len > TCP_HEADER_LEN => {
+                WireError::BadDataOffset((l.required_len / 4) as u8)
+            }
+            HeaderSliceError::Len(l) => WireError::Truncated {
+                need: l.required_len,
+                have: tcp.len(),
+            },
+            HeaderSliceError::Content(HeaderError::DataOffsetTooSmall { data_offset }) => {
+                WireError::BadDataOffset(data_offset)
+            }
+        })?;
+        // MUST-3: verify over the pseudo-header and the whole segment.
+        let acc = checksum::pseudo_header(ip.src, ip.dst, IPPROTO_TCP, tcp.len());
+        if !checksum::verifies(acc, tcp) {
+            return Err(WireError::BadTcpChecksum);
+        }
+        let options = TcpOptions::parse(h.options(), TCP_HEADER_LEN)?;
+        let flags = TcpFlags(tcp[13]);
+        Ok(Segment {
+            src: SocketAddrV4::new(ip.src, h.source_port()),
+            dst: SocketAddrV4::new(ip.dst, h.destination_port()),
+            seq: h.sequence_number(),
+            ack: h.acknowledgment_number(),
+            flags,
+            window: h.window_size(),
+            urgent: h.urgent_pointer(),
+            options,
+            payload: &tcp[h.slice().len()..],
+            ip: ip.meta,
+        })
+    }
+
+    /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+
+    /// TCP header length including options.
+    pub fn header_len(&self) -> usize {
+        TCP_HEADER_LEN + self.options.wire_len()
+    }
+
+    /// Bytes `emit` writes: IPv4 header, TCP header with options, payload.
+    pub fn buffer_len(&self) -> usize {
+        IPV4_HEADER_LEN + self.header_len() + self.payload.len()
+    }
+
+    /// Writes the whole IPv4 packet with both checksums; returns `buffer_len()`.
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
+        let need = self.buffer_len();
+        if need > usize::from(u16::MAX) {
+            return Err(EmitError::TooLong(need));
+        }
+        if out.len() < need {
+            return Err(EmitError::BufferTooSmall {
+                need,
+                have: out.len(),
+            });
+        }
+        let mut opts = [0u8; super::MAX_OPTIONS_LEN];
+        let opts_len = self.options.emit(&mut opts);
+        let mut h = TcpHeader::new(self.src.port(), self.dst.port(), self.seq, self.window);
+        h.acknowledgment_number = self.ack;
+        let f = self.flags;
+        (h.fin, h.syn, h.rst, h.psh) = (f.fin(), f.syn(), f.rst(), f.psh());
+        (h.ack, h.urg, h.ece, h.cwr) = (f.ack(), f.urg(), f.ece(), f.cwr());
+        h.urgent_pointer = self.urgent;
+        // Length is a multiple of 4 and at most 40, so this cannot fail.
+        let _ = h.set_options_raw(&opts[..opts_len]);
+        // MUST-2: always computed, pseudo-header included, odd payloads padded.
+        h.checksum = h
+            .calc_checksum_ipv4_raw(self.src.ip().octets(), self.dst.ip().octets(), self.payload)
+            .unwrap_or(0);
+        let tcp_len = need - IPV4_HEADER_LEN;
+        let iph = ipv4::header(
+            *self.src.ip(),
+            *self.dst.ip(),
+            IPPROTO_TCP,
+            self.ip,
+            tcp_len,
+        );
+        let mut n = ipv4::write_header(&iph, out);
+        n += super::write_into(&mut out[n..], |w| h.write(w));
+        out[n..n + self.payload.len()].copy_from_slice(self.payload);
+        Ok(n + self.payload.len())
+    }
+}
+
+/// One tcpdump-like line:
+/// `10.0.0.1:5555 > 10.0.0.2:80 [S.] seq 100 ack 201 win 65535 <mss 1460> len 0`.
+impl fmt::Display for Segment<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} > {} [{}] seq {}",
+            self.src, self.dst, self.flags, self.seq
+        )?;
+        if self.flags.ack() {
+            write!(f, " ack {}", self.ack)?;
+        }
+        write!(f, " win {}", self.window)?;
+        if self.flags.urg() {
+            write!(f, " urg {}", self.urgent)?;
+        }
+        if !self.options.is_empty() {
+            write!(f, " <{}>", self.options)?;
+        }
+        write!(f, " len {}", self.payload.len())
+    }
+}

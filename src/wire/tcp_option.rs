@@ -1,0 +1,278 @@
+//! TCP options (RFC 9293 §3.1, §3.2; RFC 7323; RFC 2018).
+//!
+//! Parsing walks the option bytes once, whatever their alignment (MUST-64), skips unknown
+//! kinds by their length byte (MUST-6) and rejects lengths of 0 or 1 or running past the
+//! header (MUST-7). A known kind with an unexpected length is skipped like an unknown one,
+//! as Linux does. Emitting uses one fixed layout (the one Linux uses, so packet captures
+//! look familiar): `mss, sackOK, TS` or `nop, nop, TS`, `nop, wscale`, `nop, nop, sack`.
+
+use core::fmt;
+
+pub const MAX_OPTIONS_LEN: usize = 40;
+pub const MAX_SACK_BLOCKS: usize = 4;
+
+const EOL: u8 = 0;
+const NOP: u8 = 1;
+const MSS: u8 = 2;
+const WSCALE: u8 = 3;
+const SACK_PERM: u8 = 4;
+const SACK: u8 = 5;
+const TIMESTAMP: u8 = 8;
+
+/// RFC 7323 §3: TSval and TSecr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Timestamps {
+    pub tsval: u32,
+    pub tsecr: u32,
+}
+
+/// One SACK block (RFC 2018 §3): `left` is the first sequence number of the block,
+/// `right` the one just past it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SackBlock {
+    pub left: u32,
+    pub right: u32,
+}
+
+/// The options of one segment, by meaning. Duplicated options: the last one wins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TcpOptions {
+    pub mss: Option<u16>,
+    /// The shift as received; RFC 7323 §2.3 clamping to 14 is the connection's business.
+    pub window_scale: Option<u8>,
+    pub sack_permitted: bool,
+    pub timestamps: Option<Timestamps>,
+    /// SACK blocks, most recent first as RFC 2018 §4 asks of senders.
+    pub sack: SackList,
+}
+
+/// Up to [`MAX_SACK_BLOCKS`] SACK blocks, stored inline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SackList {
+    blocks: [SackBlock; MAX_SACK_BLOCKS],
+    len: u8,
+}
+
+impl SackList {
+    /// Keeps the first [`MAX_SACK_BLOCKS`] of `blocks`.
+    pub fn new(blocks: &[SackBlock]) -> SackList {
+        let mut l = SackList::default();
+        let n = blocks.len().min(MAX_SACK_BLOCKS);
+        l.blocks[..n].copy_from_slice(&blocks[..n]);
+        l.len = n as u8;
+        l
+    }
+    pub fn as_slice(&self) -> &[SackBlock] {
+        &self.blocks[..usize::from(self.len)]
+    }
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// One element of the emitted layout (also what Display prints).
+#[derive(Clone, Copy)]
+enum Item {
+    Nop,
+    Mss(u16),
+    WindowScale(u8),
+    SackPermitted,
+    Timestamps(Timestamps),
+    Sack,
+}
+
+impl TcpOptions {
+    pub fn is_empty(&self) -> bool {
+        *self == TcpOptions::default()
+    }
+
+    /// Parses the option bytes between the fixed header and the data offset.
+    /// `base` is the offset of `bytes` in the TCP header, for error messages.
+    pub fn parse(bytes: &[u8], base: usize) -> Result<TcpOptions, super::WireError> {
+        let mut o = TcpOptions::default();
+        let mut i = 0;
+        while i < bytes.len() {
+            let kind = bytes[i];
+            match kind {
+                EOL => break,
+                NOP => {
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let bad = super::WireError::BadOptionLength {
+                kind,
+                offset: base + i,
+            };
+            let len = usize::from(*bytes.get(i + 1).ok_or(bad)?);
+            if len < 2 || i + len > bytes.len() {
+                return Err(bad);
+            }
+            let body = &bytes[i + 2..i + len];
+            match (kind, body.len()) {
+                (MSS, 2) => o.mss = Some(u16::from_be_bytes([body[0], body[1]])),
+                (WSCALE, 1) => o.window_scale = Some(body[0]),
+                (SACK_PERM, 0) => o.sack_permitted = true,
+                (TIMESTAMP, 8) => {
+                    o.timestamps = Some(Timestamps {
+                        tsval: u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                        tsecr: u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
+                    })
+                }
+                (SACK, n) if n > 0 && n % 8 == 0 && n / 8 <= MAX_SACK_BLOCKS => {
+                    o.sack = SackList::default();
+                    for (k, b) in body.chunks_exact(8).enumerate() {
+                        o.sack.blocks[k] = SackBlock {
+                            left: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                            right: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                        };
+                    }
+                    o.sack.len = (n / 8) as u8;
+                }
+                _ => {} // MUST-6: unknown (or malformed known) option skipped by its length
+            }
+            i += len;
+        }
+        Ok(o)
+    }
+
+    /// The layout we emit and the number of SACK blocks that fit in 40 bytes.
+    fn layout(&self) -> ([Option<Item>; 8], usize) {
+        let mut items = [None; 8];
+        let mut n = 0;
+        let mut push = |it: Item| {
+            items[n] = Some(it);
+            n += 1;
+        };
+        if let Some(m) = self.mss {
+            push(Item::Mss(m));
+        }
+        match (self.sack_permitted, self.timestamps) {
+            (true, Some(ts)) => {
+                push(Item::SackPermitted);
+                push(Item::Timestamps(ts));
+            }
+            (false, Some(ts)) => {
+                push(Item::Nop);
+                push(Item::Nop);
+                push(Item::Timestamps(ts));
+            }
+            (true, None) => {
+                push(Item::Nop);
+                push(Item::Nop);
+                push(Item::SackPermitted);
+            }
+            (false, None) => {}
+        }
+        if let Some(ws) = self.window_scale {
+            push(Item::Nop);
+            push(Item::WindowScale(ws));
+        }
+        let used: usize = items.iter().flatten().map(|i| i.len(0)).sum();
+        // Two NOPs, kind and length, then 8 bytes per block.
+        let blocks = self
+            .sack
+            .len()
+            .min(MAX_OPTIONS_LEN.saturating_sub(used + 4) / 8);
+        if blocks > 0 {
+            items[n] = Some(Item::Sack);
+        }
+        (items, blocks)
+    }
+
+    /// Bytes the options occupy on the wire, padded to a multiple of 4.
+    pub fn wire_len(&self) -> usize {
+        let (items, blocks) = self.layout();
+        let len: usize = items.iter().flatten().map(|i| i.len(blocks)).sum();
+        len.div_ceil(4) * 4
+    }
+
+    /// Writes the options into `out` (at least `wire_len()` bytes), padding with EOL/zero
+    /// (MUST-69). Returns the bytes written.
+    pub fn emit(&self, out: &mut [u8]) -> usize {
+        let (items, blocks) = self.layout();
+        let mut i = 0;
+        for it in items.iter().flatten() {
+            match *it {
+                Item::Nop => {
+                    out[i] = NOP;
+                    i += 1;
+                }
+                Item::Mss(m) => {
+                    out[i..i + 4].copy_from_slice(&[MSS, 4, (m >> 8) as u8, m as u8]);
+                    i += 4;
+                }
+                Item::WindowScale(ws) => {
+                    out[i..i + 3].copy_from_slice(&[WSCALE, 3, ws]);
+                    i += 3;
+                }
+                Item::SackPermitted => {
+                    out[i..i + 2].copy_from_slice(&[SACK_PERM, 2]);
+                    i += 2;
+                }
+                Item::Timestamps(ts) => {
+                    out[i] = TIMESTAMP;
+                    out[i + 1] = 10;
+                    out[i + 2..i + 6].copy_from_slice(&ts.tsval.to_be_bytes());
+                    out[i + 6..i + 10].copy_from_slice(&ts.tsecr.to_be_bytes());
+                    i += 10;
+                }
+                Item::Sack => {
+                    out[i..i + 4].copy_from_slice(&[NOP, NOP, SACK, (2 + 8 * blocks) as u8]);
+                    i += 4;
+                    for b in &self.sack.as_slice()[..blocks] {
+                        out[i..i + 4].copy_from_slice(&b.left.to_be_bytes());
+                        out[i + 4..i + 8].copy_from_slice(&b.right.to_be_bytes());
+                        i += 8;
+                    }
+                }
+            }
+        }
+        let padded = i.div_ceil(4) * 4;
+        out[i..padded].fill(EOL);
+        padded
+    }
+}
+
+impl Item {
+    fn len(&self, sack_blocks: usize) -> usize {
+        match self {
+            Item::Nop => 1,
+            Item::Mss(_) => 4,
+            Item::WindowScale(_) => 3,
+            Item::SackPermitted => 2,
+            Item::Timestamps(_) => 10,
+            Item::Sack => 4 + 8 * sack_blocks,
+        }
+    }
+}
+
+/// Prints the emitted layout the way tcpdump does: `mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7`.
+impl fmt::Display for TcpOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (items, blocks) = self.layout();
+        for (k, it) in items.iter().flatten().enumerate() {
+            if k > 0 {
+                f.write_str(",")?;
+            }
+            match it {
+                Item::Nop => f.write_str("nop")?,
+                Item::Mss(m) => write!(f, "mss {m}")?,
+                Item::WindowScale(ws) => write!(f, "wscale {ws}")?,
+                Item::SackPermitted => f.write_str("sackOK")?,
+                Item::Timestamps(ts) => write!(f, "TS val {} ecr {}", ts.tsval, ts.tsecr)?,
+                Item::Sack => {
+                    write!(f, "nop,nop,sack {}", blocks)?;
+                    for b in &self.sack.as_slice()[..blocks] {
+                        write!(f, " {{{}:{}}}", b.left, b.right)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
