@@ -1,5 +1,23 @@
 //! `tcp`: one connection, sans-IO (RFC 9293).
+//!
+//! [`Connection`] holds one TCB and its buffers and timers. It is driven by segments
+//! (`handle_segment`), timeouts (`handle_timeout`) and application calls, and produces
+//! segments (`poll_transmit`) and events (`poll_event`). It knows nothing of other
+//! connections, listeners, IP or devices.
 
+pub mod config;
+pub mod connection;
+mod input;
+pub mod isn;
+mod output;
+pub mod recv_buffer;
+pub mod rtt;
+pub mod send_buffer;
 pub mod seq;
+pub mod state;
 
+pub use config::Config;
+pub use connection::{ConnStats, Connection, Error, Event};
+pub use isn::IsnGenerator;
 pub use seq::SeqNum;
+pub use state::State;

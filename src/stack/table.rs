@@ -1,0 +1,664 @@
+//! The connection table: IPv4 input, demultiplexing by 4-tuple, listeners, RSTs for
+//! closed ports, ICMP echo and errors, fragment reassembly. Sans-IO.
+//!
+//! ## Calling order
+//!
+//! 1. Feed every packet read from the device to [`Stack::handle_packet`] (all that are
+//!    queued, before polling: MUST-59, one cumulative ACK for a burst).
+//! 2. If the clock has passed [`Stack::poll_timeout`], call [`Stack::handle_timeout`].
+//! 3. Call [`Stack::poll_transmit`] until it returns `None`, writing each packet out.
+//! 4. Application calls (`send`, `recv`, `close`, ...) may come at any time; poll again after.
+//!
+//! What this module does not do: read a clock, touch a device, or sleep.
+
+use super::addr::{is_unicast_destination_for, is_valid_remote, is_valid_source, Subnet};
+use super::frag::{FragLimits, Reassembler};
+use super::icmp::{echo_reply, is_hard, quoted_tcp, IcmpError};
+use super::stats::Counters;
+use crate::tcp::{self, Connection, Event, IsnGenerator, SeqNum, State};
+use crate::time::Instant;
+use crate::wire::{IcmpPacket, IpMeta, Ipv4Packet, Packet, Segment, TcpFlags, TcpOptions};
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Everything a stack is built from.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    /// Our IPv4 address.
+    pub addr: Ipv4Addr,
+    /// Prefix length of the link's subnet (for broadcast checks).
+    pub prefix_len: u8,
+    /// Link MTU; our MSS is MTU - 40 (MUST-67).
+    pub mtu: usize,
+    /// Seed for ISN secrets and port choice: the core draws no OS randomness.
+    pub seed: u64,
+    /// Per-connection defaults.
+    pub tcp: tcp::Config,
+    /// Ephemeral port range for active opens, like `ip_local_port_range`.
+    pub local_port_range: (u16, u16),
+    /// Listen backlog cap, like `somaxconn`.
+    pub somaxconn: usize,
+}
+
+impl Default for StackConfig {
+    fn default() -> StackConfig {
+        StackConfig {
+            addr: Ipv4Addr::new(10, 66, 0, 2),
+            prefix_len: 24,
+            mtu: 1500,
+            seed: 0,
+            tcp: tcp::Config::default(),
+            local_port_range: (32768, 60999),
+            somaxconn: 4096,
+        }
+    }
+}
+
+/// A connection as the application names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SocketHandle(usize);
+
+/// Why `listen` or `connect` failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// The port already has a listener.
+    AddrInUse,
+    /// Broadcast, multicast or unspecified peer (MUST-46).
+    InvalidAddress,
+    /// No free ephemeral port.
+    AddrNotAvailable,
+}
+
+impl OpenError {
+    pub fn kind(self) -> std::io::ErrorKind {
+        match self {
+            OpenError::AddrInUse => std::io::ErrorKind::AddrInUse,
+            OpenError::InvalidAddress => std::io::ErrorKind::InvalidInput,
+            OpenError::AddrNotAvailable => std::io::ErrorKind::AddrNotAvailable,
+        }
+    }
+}
+
+impl core::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            OpenError::AddrInUse => "address in use",
+            OpenError::InvalidAddress => "invalid remote address",
+            OpenError::AddrNotAvailable => "no ephemeral port available",
+        })
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+impl From<OpenError> for std::io::Error {
+    fn from(e: OpenError) -> std::io::Error {
+        std::io::Error::new(e.kind(), e)
+    }
+}
+
+struct Listener {
+    backlog: usize,
+    /// Established connections not yet accepted (the accept queue).
+    ready: VecDeque<usize>,
+    /// Connections in SYN-RECEIVED (the SYN queue).
+    half_open: usize,
+}
+
+struct Slot {
+    conn: Connection,
+    /// The application holds a handle (connect, or accept returned it).
+    owned: bool,
+    /// The application let go (close/drop); the TCB finishes on its own.
+    released: bool,
+    /// The listener that created it, while not yet accepted.
+    listener: Option<u16>,
+    events: VecDeque<Event>,
+    dirty: bool,
+}
+
+type Tuple = (SocketAddrV4, SocketAddrV4);
+
+pub struct Stack {
+    cfg: StackConfig,
+    subnet: Subnet,
+    isn: IsnGenerator,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    // Deviation: std's RandomState keys the hash with OS randomness, the one exception to
+    // "no OS randomness in the core"; it never affects behaviour, only hash-flood safety.
+    by_tuple: HashMap<Tuple, usize, RandomState>,
+    listeners: HashMap<u16, Listener>,
+    /// Packets built by the stack itself (RSTs for closed ports, ICMP replies).
+    control: VecDeque<Vec<u8>>,
+    dirty: VecDeque<usize>,
+    scratch: Vec<u8>,
+    reasm: Reassembler,
+    counters: Counters,
+    next_port: u32,
+}
+
+impl Stack {
+    pub fn new(cfg: StackConfig) -> Stack {
+        let mut cfg = cfg;
+        cfg.tcp.mss = cfg.mtu.saturating_sub(40).clamp(64, 65495) as u16;
+        Stack {
+            subnet: Subnet::new(cfg.addr, cfg.prefix_len),
+            isn: IsnGenerator::new(cfg.seed),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_tuple: HashMap::default(),
+            listeners: HashMap::new(),
+            control: VecDeque::new(),
+            dirty: VecDeque::new(),
+            scratch: vec![0; cfg.mtu.max(576)],
+            reasm: Reassembler::new(FragLimits::default()),
+            counters: Counters::default(),
+            next_port: (cfg.seed as u32) ^ ((cfg.seed >> 32) as u32),
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.cfg
+    }
+    pub fn addr(&self) -> Ipv4Addr {
+        self.cfg.addr
+    }
+    /// The `netstat -s` counters; CurrEstab is counted now (ESTABLISHED + CLOSE-WAIT).
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters.clone();
+        c.tcp_curr_estab = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|s| matches!(s.conn.state(), State::Established | State::CloseWait))
+            .count() as u64;
+        c
+    }
+
+    // ---- input ----
+
+    /// Processes one IPv4 packet read from the link.
+    pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
+        self.counters.ip_in_receives += 1;
+        let ip = match Ipv4Packet::parse(bytes) {
+            Ok(ip) => ip,
+            Err(e) => {
+                log::debug!(target: "tuntcp::packet", "drop: {e}");
+                self.counters.ip_in_hdr_errors += 1;
+                return;
+            }
+        };
+        // RFC 1122 §3.2.1.3 / MUST-57: only our unicast address; MUST-63: sane sources.
+        if !is_unicast_destination_for(&self.subnet, ip.dst) || !is_valid_source(&self.subnet, ip.src) {
+            log::debug!(target: "tuntcp::packet", "drop: {} > {} not for us", ip.src, ip.dst);
+            self.counters.ip_in_addr_errors += 1;
+            return;
+        }
+        if ip.is_fragment() {
+            if let Some(d) = self.reasm.handle_fragment(now, &ip) {
+                let whole = Ipv4Packet { more_frags: false, frag_offset: 0, payload: &d.payload, ..ip };
+                self.handle_datagram(now, &whole, &d.payload);
+            }
+            return;
+        }
+        self.handle_datagram(now, &ip, ip.payload);
+    }
+
+    fn handle_datagram(&mut self, now: Instant, ip: &Ipv4Packet<'_>, payload: &[u8]) {
+        match Packet::from_ip(ip, payload) {
+            Ok(Packet::Tcp(seg)) => {
+                self.counters.ip_in_delivers += 1;
+                self.counters.tcp_in_segs += 1;
+                log::debug!(target: "tuntcp::packet", "in  {seg}");
+                self.handle_segment(now, &seg);
+            }
+            Ok(Packet::Icmp(icmp)) => {
+                self.counters.ip_in_delivers += 1;
+                self.counters.icmp_in_msgs += 1;
+                log::debug!(target: "tuntcp::packet", "in  {icmp}");
+                self.handle_icmp(now, &icmp);
+            }
+            Ok(Packet::Fragment(_)) => {}
+            Err(e) => {
+                log::debug!(target: "tuntcp::packet", "drop: {e}");
+                match e {
+                    crate::wire::WireError::BadTcpChecksum => {
+                        self.counters.tcp_in_errs += 1;
+                        self.counters.tcp_in_csum_errors += 1;
+                    }
+                    crate::wire::WireError::BadIcmpChecksum => self.counters.icmp_in_errors += 1,
+                    crate::wire::WireError::UnexpectedProtocol(_) => self.counters.ip_in_unknown_protos += 1,
+                    _ => self.counters.tcp_in_errs += 1,
+                }
+            }
+        }
+    }
+
+    fn handle_icmp(&mut self, now: Instant, icmp: &IcmpPacket<'_>) {
+        if let Some(reply) = echo_reply(icmp, self.cfg.tcp.ttl) {
+            self.counters.icmp_in_echos += 1;
+            let mut buf = vec![0; reply.buffer_len()];
+            if reply.emit(&mut buf).is_ok() {
+                self.counters.icmp_out_echo_reps += 1;
+                self.counters.icmp_out_msgs += 1;
+                self.control.push_back(buf);
+            }
+            return;
+        }
+        // MUST-54: steer an error to the connection its quoted header names.
+        if let Some((err, q)) = quoted_tcp(&icmp.message) {
+            match err {
+                IcmpError::Unreachable { .. } => self.counters.icmp_in_dest_unreachs += 1,
+                IcmpError::TimeExceeded { .. } => self.counters.icmp_in_time_excds += 1,
+                IcmpError::SourceQuench => {
+                    self.counters.icmp_in_src_quenchs += 1;
+                    return; // MUST-55
+                }
+                IcmpError::ParameterProblem => {}
+            }
+            if let Some(&idx) = self.by_tuple.get(&(q.local, q.remote)) {
+                let hard = is_hard(&err);
+                if let Some(slot) = self.slots[idx].as_mut() {
+                    slot.conn.handle_icmp_error(now, hard, SeqNum(q.seq));
+                }
+                self.mark_dirty(idx);
+                self.drain_events(idx);
+            }
+        }
+    }
+
+    fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        if let Some(&idx) = self.by_tuple.get(&(seg.dst, seg.src)) {
+            let slot = self.slots[idx].as_mut().expect("tuple map points at a live slot");
+            // RFC 6191 / MAY-2: a new SYN may reopen a tuple in TIME-WAIT.
+            if slot.conn.state() == State::TimeWait
+                && seg.flags.syn()
+                && !seg.flags.ack()
+                && !seg.flags.rst()
+                && self.listeners.contains_key(&seg.dst.port())
+                && slot.conn.time_wait_accepts(seg)
+            {
+                let old_snd_nxt = slot.conn.snd_nxt();
+                self.remove(idx);
+                self.counters.tcp_ext_tw_recycled += 1;
+                self.listen_input(now, seg, Some(old_snd_nxt));
+                return;
+            }
+            slot.conn.handle_segment(now, seg);
+            self.mark_dirty(idx);
+            self.drain_events(idx);
+            return;
+        }
+        if self.listeners.contains_key(&seg.dst.port()) {
+            self.listen_input(now, seg, None);
+        } else {
+            self.closed_input(seg);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST (never for a RST).
+    fn closed_input(&mut self, seg: &Segment<'_>) {
+        if seg.flags.rst() {
+            return;
+        }
+        let (seq, ack, flags) = if seg.flags.ack() {
+            (seg.ack, 0, TcpFlags::RST)
+        } else {
+            (0, seg.seq.wrapping_add(seg.seq_len()), TcpFlags::RST | TcpFlags::ACK)
+        };
+        self.send_rst(seg, seq, ack, flags);
+    }
+
+    fn send_rst(&mut self, seg: &Segment<'_>, seq: u32, ack: u32, flags: TcpFlags) {
+        let rst = Segment {
+            src: seg.dst,
+            dst: seg.src,
+            seq,
+            ack,
+            flags,
+            window: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+            ip: IpMeta { ttl: self.cfg.tcp.ttl, ..IpMeta::default() },
+        };
+        log::debug!(target: "tuntcp::packet", "out {rst}");
+        let mut buf = vec![0; rst.buffer_len()];
+        if rst.emit(&mut buf).is_ok() {
+            self.counters.tcp_out_rsts += 1;
+            self.counters.tcp_out_segs += 1;
+            self.control.push_back(buf);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.2: LISTEN.
+    fn listen_input(&mut self, now: Instant, seg: &Segment<'_>, after: Option<SeqNum>) {
+        let f = seg.flags;
+        if f.rst() {
+            return;
+        }
+        if f.ack() {
+            self.send_rst(seg, seg.ack, 0, TcpFlags::RST);
+            return;
+        }
+        if !f.syn() {
+            return;
+        }
+        let port = seg.dst.port();
+        let l = self.listeners.get_mut(&port).expect("caller checked the listener");
+        if l.ready.len() + l.half_open >= l.backlog {
+            // Full queues: drop the SYN, the peer retries (Linux without syncookies).
+            self.counters.tcp_ext_listen_overflows += 1;
+            self.counters.tcp_ext_listen_drops += 1;
+            return;
+        }
+        l.half_open += 1;
+        let mut iss = self.isn.isn(now, seg.dst, seg.src);
+        if let Some(old) = after {
+            // RFC 1122 §4.2.2.13: the new ISS must exceed the old connection's SND.NXT.
+            if iss.le(old) {
+                iss = old + 250_000;
+            }
+        }
+        let conn = Connection::accept(now, seg, iss, self.cfg.tcp.clone());
+        let idx = self.insert(conn, Some(port), false);
+        self.counters.tcp_passive_opens += 1;
+        self.mark_dirty(idx);
+        self.drain_events(idx);
+    }
+
+    // ---- timers ----
+
+    /// The earliest deadline of any connection or reassembly.
+    ///
+    /// Cost grows with the number of connections: a timer wheel is the Scale issue's work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let conns = self.slots.iter().flatten().filter_map(|s| s.conn.poll_timeout()).min();
+        match (conns, self.reasm.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for idx in 0..self.slots.len() {
+            let due = self.slots[idx].as_ref().and_then(|s| s.conn.poll_timeout()).is_some_and(|t| t <= now);
+            if due {
+                if let Some(s) = self.slots[idx].as_mut() {
+                    s.conn.handle_timeout(now);
+                }
+                self.mark_dirty(idx);
+                self.drain_events(idx);
+            }
+        }
+        let expired = self.reasm.handle_timeout(now);
+        self.counters.ip_reasm_fails += expired.len() as u64;
+    }
+
+    // ---- output ----
+
+    /// Writes the next IPv4 packet to send into `buf` (at least MTU bytes) and returns its
+    /// length; `None` when there is nothing to send now.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some(p) = self.control.pop_front() {
+            let n = p.len().min(buf.len());
+            buf[..n].copy_from_slice(&p[..n]);
+            return Some(n);
+        }
+        while let Some(&idx) = self.dirty.front() {
+            let Some(slot) = self.slots[idx].as_mut() else {
+                self.dirty.pop_front();
+                continue;
+            };
+            let retrans_before = slot.conn.stats().retrans_segs;
+            if let Some(seg) = slot.conn.poll_transmit(now, &mut self.scratch) {
+                log::debug!(target: "tuntcp::packet", "out {seg}");
+                let len = seg.emit(buf).ok();
+                let is_rst = seg.flags.rst();
+                self.counters.tcp_out_segs += 1;
+                self.counters.tcp_retrans_segs += slot.conn.stats().retrans_segs - retrans_before;
+                if is_rst {
+                    self.counters.tcp_out_rsts += 1;
+                }
+                self.drain_events(idx);
+                match len {
+                    Some(n) => return Some(n),
+                    None => continue,
+                }
+            }
+            slot.dirty = false;
+            self.dirty.pop_front();
+            self.drain_events(idx);
+        }
+        None
+    }
+
+    // ---- application calls ----
+
+    /// Passive OPEN: listen on `port` with a backlog (capped by `somaxconn`).
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<(), OpenError> {
+        if self.listeners.contains_key(&port) {
+            return Err(OpenError::AddrInUse);
+        }
+        // MUST-41/42: existing connections on the port are left alone.
+        let backlog = backlog.clamp(1, self.cfg.somaxconn.max(1));
+        self.listeners.insert(port, Listener { backlog, ready: VecDeque::new(), half_open: 0 });
+        Ok(())
+    }
+
+    /// Stops listening; connections not yet accepted are reset.
+    pub fn unlisten(&mut self, port: u16) {
+        if let Some(l) = self.listeners.remove(&port) {
+            for idx in l.ready {
+                self.abort_slot(idx);
+            }
+        }
+        let pending: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().filter(|s| s.listener == Some(port)).map(|_| i))
+            .collect();
+        for idx in pending {
+            self.abort_slot(idx);
+        }
+    }
+
+    fn abort_slot(&mut self, idx: usize) {
+        if let Some(s) = self.slots[idx].as_mut() {
+            s.listener = None;
+            s.released = true;
+            s.conn.abort();
+        }
+        self.mark_dirty(idx);
+        self.drain_events(idx);
+    }
+
+    /// Takes the next established connection from the accept queue.
+    pub fn accept(&mut self, port: u16) -> Option<SocketHandle> {
+        let idx = self.listeners.get_mut(&port)?.ready.pop_front()?;
+        let s = self.slots[idx].as_mut()?;
+        s.owned = true;
+        s.listener = None;
+        Some(SocketHandle(idx))
+    }
+
+    /// Active OPEN from an ephemeral port (MUST-44: our address is the source).
+    pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<SocketHandle, OpenError> {
+        if !is_valid_remote(&self.subnet, *remote.ip()) || remote.port() == 0 {
+            return Err(OpenError::InvalidAddress); // MUST-46
+        }
+        let local = self.pick_local(remote)?;
+        let iss = self.isn.isn(now, local, remote);
+        let conn = Connection::connect(now, local, remote, iss, self.cfg.tcp.clone());
+        let idx = self.insert(conn, None, true);
+        self.counters.tcp_active_opens += 1;
+        self.mark_dirty(idx);
+        Ok(SocketHandle(idx))
+    }
+
+    fn pick_local(&mut self, remote: SocketAddrV4) -> Result<SocketAddrV4, OpenError> {
+        let (lo, hi) = self.cfg.local_port_range;
+        let span = u32::from(hi.saturating_sub(lo)) + 1;
+        for _ in 0..span {
+            self.next_port = self.next_port.wrapping_add(1);
+            let port = lo + (self.next_port % span) as u16;
+            let local = SocketAddrV4::new(self.cfg.addr, port);
+            if !self.by_tuple.contains_key(&(local, remote)) && !self.listeners.contains_key(&port) {
+                return Ok(local);
+            }
+        }
+        Err(OpenError::AddrNotAvailable)
+    }
+
+    pub fn connection(&self, h: SocketHandle) -> Option<&Connection> {
+        self.slots.get(h.0)?.as_ref().map(|s| &s.conn)
+    }
+
+    /// Runs `f` on the connection and schedules whatever it wants to send.
+    pub fn with_connection<R>(&mut self, h: SocketHandle, f: impl FnOnce(&mut Connection) -> R) -> Option<R> {
+        let r = f(&mut self.slots.get_mut(h.0)?.as_mut()?.conn);
+        self.mark_dirty(h.0);
+        self.drain_events(h.0);
+        Some(r)
+    }
+
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, tcp::Error> {
+        self.with_connection(h, |c| c.send(data)).unwrap_or(Err(tcp::Error::NotConnected))
+    }
+
+    pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, tcp::Error> {
+        self.with_connection(h, |c| c.recv(buf)).unwrap_or(Err(tcp::Error::NotConnected))
+    }
+
+    pub fn shutdown_write(&mut self, h: SocketHandle) {
+        self.with_connection(h, |c| c.shutdown_write());
+    }
+
+    /// Closes and releases the handle: the TCB finishes its close on its own (FIN-WAIT,
+    /// TIME-WAIT) and is freed when CLOSED. The handle must not be used again.
+    pub fn close(&mut self, h: SocketHandle) {
+        if let Some(s) = self.slots.get_mut(h.0).and_then(|s| s.as_mut()) {
+            s.released = true;
+            if s.conn.recv_queue() > 0 && s.conn.state().is_synchronized() {
+                self.counters.tcp_ext_tcp_abort_on_close += 1;
+            }
+            s.conn.close();
+        }
+        self.mark_dirty(h.0);
+        self.drain_events(h.0);
+    }
+
+    /// Sends RST and releases the handle.
+    pub fn abort(&mut self, h: SocketHandle) {
+        if let Some(s) = self.slots.get_mut(h.0).and_then(|s| s.as_mut()) {
+            s.released = true;
+            s.conn.abort();
+        }
+        self.mark_dirty(h.0);
+        self.drain_events(h.0);
+    }
+
+    /// The next event of a connection the application holds.
+    pub fn poll_event(&mut self, h: SocketHandle) -> Option<Event> {
+        self.slots.get_mut(h.0)?.as_mut()?.events.pop_front()
+    }
+
+    /// Every live connection, for `ss`-like listings.
+    pub fn connections(&self) -> impl Iterator<Item = (SocketHandle, &Connection)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (SocketHandle(i), &s.conn)))
+    }
+
+    /// Listeners with (accept queue length, backlog).
+    pub fn listeners(&self) -> impl Iterator<Item = (u16, usize, usize)> + '_ {
+        self.listeners.iter().map(|(p, l)| (*p, l.ready.len(), l.backlog))
+    }
+
+    pub fn has_pending_output(&self) -> bool {
+        !self.control.is_empty() || !self.dirty.is_empty()
+    }
+
+    // ---- bookkeeping ----
+
+    fn insert(&mut self, conn: Connection, listener: Option<u16>, owned: bool) -> usize {
+        let tuple = (conn.local(), conn.remote());
+        let slot = Slot { conn, owned, released: false, listener, events: VecDeque::new(), dirty: false };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.by_tuple.insert(tuple, idx);
+        idx
+    }
+
+    fn remove(&mut self, idx: usize) {
+        if let Some(s) = self.slots[idx].take() {
+            self.by_tuple.remove(&(s.conn.local(), s.conn.remote()));
+            if let Some(port) = s.listener {
+                if let Some(l) = self.listeners.get_mut(&port) {
+                    l.ready.retain(|&i| i != idx);
+                    if s.conn.state() != State::Established {
+                        l.half_open = l.half_open.saturating_sub(1);
+                    }
+                }
+            }
+            self.free.push(idx);
+        }
+    }
+
+    fn mark_dirty(&mut self, idx: usize) {
+        if let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) {
+            if !s.dirty {
+                s.dirty = true;
+                self.dirty.push_back(idx);
+            }
+        }
+    }
+
+    /// Moves connection events to the application's queue and acts on the ones the table
+    /// cares about (accept queue, counters, freeing closed TCBs).
+    fn drain_events(&mut self, idx: usize) {
+        let mut free_it = false;
+        let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
+        while let Some(ev) = s.conn.poll_event() {
+            match ev {
+                Event::Connected => {
+                    if let Some(port) = s.listener {
+                        if let Some(l) = self.listeners.get_mut(&port) {
+                            l.half_open = l.half_open.saturating_sub(1);
+                            l.ready.push_back(idx);
+                        }
+                    }
+                }
+                Event::Error(e) => match e {
+                    tcp::Error::Refused | tcp::Error::TimedOut if s.conn.iss() == s.conn.snd_una() => {
+                        self.counters.tcp_attempt_fails += 1;
+                    }
+                    tcp::Error::Reset => self.counters.tcp_estab_resets += 1,
+                    tcp::Error::TimedOut => self.counters.tcp_ext_tcp_abort_on_timeout += 1,
+                    _ => {}
+                },
+                Event::Closed => {
+                    free_it = !s.owned || s.released;
+                }
+                _ => {}
+            }
+            if s.owned && !s.released {
+                s.events.push_back(ev);
+            }
+        }
+        let gone = free_it || s.conn.state() == State::Closed;
+        if gone && (!s.owned || s.released) && !s.dirty {
+            self.remove(idx);
+        }
+    }
+}

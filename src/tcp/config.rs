@@ -1,0 +1,75 @@
+//! Per-connection knobs, named after the Linux sysctls users know where one exists.
+
+use crate::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// MSS we advertise: MTU - 40 (RFC 9293 MUST-67).
+    pub mss: u16,
+    /// Receive buffer (bytes); the advertised window is what is free of it.
+    pub recv_buffer: usize,
+    /// Send buffer (bytes).
+    pub send_buffer: usize,
+    /// Offer window scaling (RFC 7323), like `tcp_window_scaling`.
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323), like `tcp_timestamps`.
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018), like `tcp_sack`.
+    pub sack: bool,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2*MSL.
+    /// Deviation: 30 s (TIME-WAIT 60 s, as Linux) instead of RFC 9293's 2 minutes, so a busy
+    /// client does not hold ports four minutes.
+    pub msl: Duration,
+    /// RFC 6298 2.1 initial RTO.
+    pub initial_rto: Duration,
+    /// Deviation: Linux-like 200 ms floor instead of RFC 6298 2.4's 1 s; modern RTTs make
+    /// a 1 s floor stall recovery for no benefit.
+    pub min_rto: Duration,
+    /// RFC 6298 2.5 upper bound (Linux `TCP_RTO_MAX`).
+    pub max_rto: Duration,
+    /// Give up an active open after this long without an answer (MUST-23: >= 3 minutes).
+    pub syn_timeout: Duration,
+    /// Give up after this many retransmissions of the same data (R2, like `tcp_retries2`).
+    pub retries2: u32,
+    /// How long an orphaned connection (closed by the application) may sit in FIN-WAIT-2,
+    /// like `tcp_fin_timeout`. Local policy: the RFC sets no limit.
+    pub fin_timeout: Duration,
+    /// Delayed ACK timeout (RFC 9293 MUST-40: under 500 ms; Linux's minimum is 40 ms).
+    pub delayed_ack: Duration,
+    /// Disable Nagle's algorithm (RFC 9293 MUST-17), like `TCP_NODELAY`.
+    pub nodelay: bool,
+    /// RFC 5961 §7 challenge ACKs per second per connection.
+    pub challenge_ack_limit: u32,
+    /// Initial congestion window in segments (RFC 6928).
+    pub initial_cwnd: u32,
+    /// IPv4 TTL of our segments (MUST-49).
+    pub ttl: u8,
+    /// TOS byte (DSCP + ECN) of our segments (MUST-48).
+    pub tos: u8,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            mss: 1460,
+            recv_buffer: 256 * 1024,
+            send_buffer: 256 * 1024,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            msl: Duration::from_secs(30),
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(120),
+            syn_timeout: Duration::from_secs(180),
+            retries2: 15,
+            fin_timeout: Duration::from_secs(60),
+            delayed_ack: Duration::from_millis(40),
+            nodelay: false,
+            challenge_ack_limit: 10,
+            initial_cwnd: 10,
+            ttl: 64,
+            tos: 0,
+        }
+    }
+}

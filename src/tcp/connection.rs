@@ -1,0 +1,683 @@
+//! One TCP connection, sans-IO: the TCB of RFC 9293 §3.3.1 and the user calls of §3.9.1.
+//!
+//! Inputs are `handle_segment(now, &seg)` and `handle_timeout(now)`; outputs are
+//! `poll_transmit(now, buf)`, `poll_timeout()` and `poll_event()`. The application side is
+//! `send`, `recv`, `shutdown_write`, `close` and `abort`. Segment arrival is in `input.rs`,
+//! segment building in `output.rs`.
+//!
+//! What this module does not do: demultiplex (the stack hands it only its own segments),
+//! listen (a listener in the stack creates a connection per SYN), choose its ISS (given by
+//! the stack's ISN generator) or read a clock.
+
+use super::config::Config;
+use super::recv_buffer::RecvBuffer;
+use super::rtt::RttEstimator;
+use super::send_buffer::SendBuffer;
+use super::seq::SeqNum;
+use super::state::State;
+use crate::time::{Duration, Instant};
+use crate::wire::Segment;
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+/// Why a connection failed, as the application sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Nothing to read or no room to write yet.
+    WouldBlock,
+    /// The call needs a connection that is not (yet, or any more) there.
+    NotConnected,
+    /// The write side was shut down by the application.
+    BrokenPipe,
+    /// A RST answered our SYN (RFC 9293 §3.10.7.3).
+    Refused,
+    /// The peer reset a synchronized connection (MUST-12: distinct from a normal close).
+    Reset,
+    /// Retransmissions or the SYN gave up (R2, MUST-20/23).
+    TimedOut,
+    /// The application aborted the connection.
+    Aborted,
+}
+
+impl Error {
+    pub fn kind(self) -> std::io::ErrorKind {
+        use std::io::ErrorKind as K;
+        match self {
+            Error::WouldBlock => K::WouldBlock,
+            Error::NotConnected => K::NotConnected,
+            Error::BrokenPipe => K::BrokenPipe,
+            Error::Refused => K::ConnectionRefused,
+            Error::Reset => K::ConnectionReset,
+            Error::TimedOut => K::TimedOut,
+            Error::Aborted => K::ConnectionAborted,
+        }
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Error::WouldBlock => "operation would block",
+            Error::NotConnected => "not connected",
+            Error::BrokenPipe => "write side shut down",
+            Error::Refused => "connection refused",
+            Error::Reset => "connection reset by peer",
+            Error::TimedOut => "connection timed out",
+            Error::Aborted => "connection aborted",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), e)
+    }
+}
+
+/// What the application should hear about, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed.
+    Connected,
+    /// The peer sent FIN: after the buffered data, reads return end of stream.
+    PeerClosed,
+    /// The connection failed; reads and writes now return this error.
+    Error(Error),
+    /// The urgent pointer appeared or advanced (MUST-32); the value is RCV.UP.
+    Urgent(SeqNum),
+    /// The TCB is gone (CLOSED); the stack may forget the connection.
+    Closed,
+}
+
+/// The timers of one connection (DESIGN: a table of deadlines, no callbacks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Timer {
+    Retransmit = 0,
+    DelayedAck = 1,
+    Persist = 2,
+    TimeWait = 3,
+    FinWait2 = 4,
+}
+const TIMERS: [Timer; 5] =
+    [Timer::Retransmit, Timer::DelayedAck, Timer::Persist, Timer::TimeWait, Timer::FinWait2];
+
+pub struct Connection {
+    pub(super) local: SocketAddrV4,
+    pub(super) remote: SocketAddrV4,
+    pub(super) state: State,
+    /// SYN-RECEIVED came from a passive open (MUST-11).
+    pub(super) passive: bool,
+    pub(super) cfg: Config,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    pub(super) iss: SeqNum,
+    pub(super) snd_una: SeqNum,
+    pub(super) snd_nxt: SeqNum,
+    /// Highest sequence number sent; `snd_nxt` goes back to `snd_una` on timeout.
+    pub(super) snd_max: SeqNum,
+    pub(super) snd_wnd: u32,
+    pub(super) max_snd_wnd: u32,
+    pub(super) snd_wl1: SeqNum,
+    pub(super) snd_wl2: SeqNum,
+    /// Sequence number of our FIN once it has been sent.
+    pub(super) fin_seq: Option<SeqNum>,
+    pub(super) fin_queued: bool,
+
+    // Receive sequence space.
+    pub(super) irs: SeqNum,
+    pub(super) rcv_nxt: SeqNum,
+    /// Right edge of the window last advertised (never moves left: SHLD-14).
+    pub(super) rcv_adv: SeqNum,
+    /// A FIN seen beyond RCV.NXT, waiting for the hole before it to fill.
+    pub(super) rcv_fin: Option<SeqNum>,
+    pub(super) peer_fin: bool,
+    pub(super) rcv_up: Option<SeqNum>,
+
+    // Negotiated options.
+    /// Both sides offered window scaling (RFC 7323 §2.2).
+    pub(super) ws_ok: bool,
+    pub(super) snd_wscale: u8,
+    pub(super) rcv_wscale: u8,
+    /// Effective send MSS: payload bytes per segment (MUST-16).
+    pub(super) smss: u32,
+    pub(super) peer_mss: u16,
+    pub(super) ts_ok: bool,
+    pub(super) ts_recent: u32,
+    pub(super) ts_offset: u32,
+    pub(super) last_ack_sent: SeqNum,
+    pub(super) sack_ok: bool,
+
+    pub(super) sendq: SendBuffer,
+    pub(super) recvq: RecvBuffer,
+    /// The application called close(): it will not read again (SHLD-3).
+    pub(super) app_closed: bool,
+
+    pub(super) timers: [Option<Instant>; 5],
+    pub(super) rtt: RttEstimator,
+    /// Karn (RFC 6298 §3): time one new segment at a time, never a retransmitted one.
+    pub(super) rtt_probe: Option<(SeqNum, Instant)>,
+    pub(super) retries: u32,
+    pub(super) first_syn_at: Option<Instant>,
+    pub(super) persist_backoff: u32,
+    pub(super) force_send: bool,
+
+    // Basic congestion control (RFC 5681); the pluggable controllers come with the loss issue.
+    pub(super) cwnd: u32,
+    pub(super) ssthresh: u32,
+    pub(super) dupacks: u32,
+    pub(super) recover: SeqNum,
+    pub(super) in_recovery: bool,
+    /// Resend one segment at SND.UNA without moving SND.NXT (fast retransmit, RFC 5681 §3.2).
+    pub(super) retransmit_one: bool,
+
+    pub(super) ack_now: bool,
+    pub(super) delack_segs: u32,
+    /// A RST to send: (SEQ, ACK if the RST carries one).
+    pub(super) rst: Option<(SeqNum, Option<SeqNum>)>,
+    pub(super) challenge_window: (Instant, u32),
+
+    pub(super) events: VecDeque<Event>,
+    pub(super) error: Option<Error>,
+    pub(super) stats: ConnStats,
+    pub(super) soft_errors: u32,
+}
+
+/// Per-connection counters, summed into the stack's `netstat -s` counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    pub segs_in: u64,
+    pub segs_out: u64,
+    pub retrans_segs: u64,
+    pub challenge_acks: u64,
+    pub timeouts: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+}
+
+impl Connection {
+    fn new(now: Instant, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, cfg: Config) -> Self {
+        let mss = u32::from(cfg.mss);
+        Connection {
+            local,
+            remote,
+            state: State::Closed,
+            passive: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            fin_seq: None,
+            fin_queued: false,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            rcv_fin: None,
+            peer_fin: false,
+            rcv_up: None,
+            ws_ok: false,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            smss: 536,
+            peer_mss: 536,
+            ts_ok: false,
+            ts_recent: 0,
+            // RFC 7323 §5.4: a per-connection random offset; the ISS is keyed and unguessable.
+            ts_offset: iss.0.rotate_left(16),
+            last_ack_sent: SeqNum(0),
+            sack_ok: false,
+            sendq: SendBuffer::new(cfg.send_buffer),
+            recvq: RecvBuffer::new(cfg.recv_buffer),
+            app_closed: false,
+            timers: [None; 5],
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            rtt_probe: None,
+            retries: 0,
+            first_syn_at: None,
+            persist_backoff: 0,
+            force_send: false,
+            cwnd: cfg.initial_cwnd.max(1) * mss,
+            ssthresh: u32::MAX,
+            dupacks: 0,
+            recover: iss,
+            in_recovery: false,
+            retransmit_one: false,
+            ack_now: false,
+            delack_segs: 0,
+            rst: None,
+            challenge_window: (now, 0),
+            events: VecDeque::new(),
+            error: None,
+            stats: ConnStats::default(),
+            soft_errors: 0,
+            cfg,
+        }
+    }
+
+    /// Active OPEN (RFC 9293 §3.10.1): the SYN leaves on the next `poll_transmit`.
+    pub fn connect(now: Instant, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, cfg: Config) -> Self {
+        let mut c = Connection::new(now, local, remote, iss, cfg);
+        c.rcv_wscale = c.our_wscale();
+        c.set_state(State::SynSent, "active open");
+        c
+    }
+
+    /// Passive OPEN completed by a SYN to a listener (RFC 9293 §3.10.7.2): the connection
+    /// starts in SYN-RECEIVED and answers SYN-ACK. Data on the SYN is not acknowledged (the
+    /// peer sends it again), so it is delivered exactly once.
+    pub fn accept(now: Instant, syn: &Segment<'_>, iss: SeqNum, cfg: Config) -> Self {
+        let mut c = Connection::new(now, syn.dst, syn.src, iss, cfg);
+        c.passive = true;
+        c.irs = SeqNum(syn.seq);
+        c.rcv_nxt = c.irs + 1;
+        c.negotiate(syn);
+        c.rcv_adv = c.rcv_nxt + c.recvq.window() as u32;
+        c.snd_wnd = u32::from(syn.window); // RFC 7323 §2.2: never scaled in a SYN
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = c.irs;
+        c.set_state(State::SynReceived, "rcvd SYN");
+        c
+    }
+
+    /// Our window shift: the smallest that lets the receive buffer be advertised (RFC 7323 §2.3).
+    fn our_wscale(&self) -> u8 {
+        if !self.cfg.window_scaling {
+            return 0;
+        }
+        let mut s = 0;
+        while s < 14 && (self.cfg.recv_buffer >> s) > 65535 {
+            s += 1;
+        }
+        s
+    }
+
+    /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
+    pub(super) fn negotiate(&mut self, syn: &Segment<'_>) {
+        let o = &syn.options;
+        // MUST-15: 536 when the peer sends no MSS option.
+        self.peer_mss = o.mss.unwrap_or(536).max(64);
+        match o.window_scale {
+            Some(ws) if self.cfg.window_scaling => {
+                self.ws_ok = true;
+                // RFC 7323 §2.3: a shift above 14 is used as 14.
+                self.snd_wscale = ws.min(14);
+                self.rcv_wscale = self.our_wscale();
+            }
+            _ => {
+                self.ws_ok = false;
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.ts_ok = self.cfg.timestamps && o.timestamps.is_some();
+        if let Some(ts) = o.timestamps {
+            self.ts_recent = ts.tsval;
+        }
+        self.sack_ok = self.cfg.sack && o.sack_permitted;
+        // MUST-16: payload = min(peer MSS, ours) less the options we put on every segment.
+        let opts = if self.ts_ok { 12 } else { 0 };
+        self.smss = u32::from(self.peer_mss.min(self.cfg.mss)).saturating_sub(opts).max(1);
+        self.cwnd = self.cfg.initial_cwnd.max(1) * self.smss;
+    }
+
+    /// Every state change goes through here and is logged (DESIGN habit 3).
+    pub(super) fn set_state(&mut self, next: State, why: &str) {
+        if next != self.state {
+            log::debug!("{} {} -> {} ({why})", self.remote, self.state, next);
+            if next == State::Established {
+                self.events.push_back(Event::Connected);
+            }
+            if next == State::Closed {
+                self.timers = [None; 5];
+                self.recvq.clear_ooo();
+                self.events.push_back(Event::Closed);
+            }
+            self.state = next;
+        }
+    }
+
+    /// Enters CLOSED with an error for the application.
+    pub(super) fn fail(&mut self, e: Error, why: &str) {
+        if self.error.is_none() {
+            self.error = Some(e);
+            self.events.push_back(Event::Error(e));
+        }
+        self.set_state(State::Closed, why);
+    }
+
+    // ---- application calls (RFC 9293 §3.9.1) ----
+
+    /// SEND: queues bytes; returns how many fit in the send buffer.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.fin_queued {
+            return Err(Error::BrokenPipe);
+        }
+        match self.state {
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {}
+            _ => return Err(Error::NotConnected),
+        }
+        match self.sendq.write(data) {
+            0 if !data.is_empty() => Err(Error::WouldBlock),
+            n => Ok(n),
+        }
+    }
+
+    /// RECEIVE: `Ok(0)` is end of stream (the peer's FIN, MUST-12), a reset is an error.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.recvq.readable() > 0 {
+            let before = self.window_edge_gain();
+            let n = self.recvq.read(buf);
+            // RFC 9293 §3.8.6.2.2: announce the freed space once it is worth it.
+            if self.window_edge_gain() >= self.sws_threshold() && before < self.sws_threshold() {
+                self.ack_now = true;
+            }
+            return Ok(n);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.peer_fin || buf.is_empty() {
+            return Ok(0);
+        }
+        match self.state {
+            State::Closed => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// Half-close (shutdown(Write)): queue a FIN after the data (RFC 9293 §3.10.4).
+    pub fn shutdown_write(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::SynSent => self.set_state(State::Closed, "close in SYN-SENT"),
+            State::SynReceived => self.fin_queued = true, // sent once established
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1, "close");
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck, "close");
+            }
+            _ => {}
+        }
+    }
+
+    /// Full CLOSE: the application will neither read nor write. Unread data turns the FIN
+    /// into a RST (SHLD-3, RFC 2525 §2.17), as Linux does.
+    pub fn close(&mut self) {
+        self.app_closed = true;
+        if self.recvq.readable() > 0 && self.state.is_synchronized() {
+            self.abort();
+            return;
+        }
+        self.shutdown_write();
+        // An orphan in FIN-WAIT-2 gets its timer at the next poll_transmit (which has `now`).
+    }
+
+    /// ABORT (RFC 9293 §3.10.5): RST if the peer knows us, then CLOSED.
+    pub fn abort(&mut self) {
+        match self.state {
+            State::Closed | State::Listen | State::TimeWait => {}
+            State::SynSent => {}
+            _ => self.rst = Some((self.snd_nxt, Some(self.rcv_nxt))),
+        }
+        self.fail(Error::Aborted, "abort");
+    }
+
+    /// An ICMP error quoting this connection (RFC 9293 §3.9.2.2, RFC 5461). Soft errors are
+    /// only recorded (MUST-56); a hard one aborts an opening connection (SHLD-26).
+    /// Deviation: like Linux, hard errors do not abort a synchronized connection.
+    pub fn handle_icmp_error(&mut self, _now: Instant, hard: bool, seq: SeqNum) {
+        // Only errors quoting data we have in flight count (RFC 5927 §4.1).
+        if !(self.snd_una.le(seq) && seq.lt(self.snd_max.max(self.snd_una + 1))) {
+            return;
+        }
+        self.soft_errors += 1;
+        if hard && matches!(self.state, State::SynSent) {
+            self.fail(Error::Refused, "ICMP unreachable");
+        }
+    }
+
+    /// RFC 6191 (SHLD-4) and RFC 1122 §4.2.2.13 (MAY-2): may a new SYN reopen this tuple
+    /// from TIME-WAIT? With timestamps: if its TSval is newer; without: if its SEQ is beyond
+    /// everything seen.
+    pub fn time_wait_accepts(&self, syn: &Segment<'_>) -> bool {
+        if self.state != State::TimeWait {
+            return false;
+        }
+        match (self.ts_ok, syn.options.timestamps) {
+            (true, Some(ts)) => (ts.tsval.wrapping_sub(self.ts_recent) as i32) > 0,
+            (true, None) => false,
+            (false, _) => SeqNum(syn.seq).gt(self.rcv_nxt),
+        }
+    }
+
+    /// Count of ICMP soft errors seen (MUST-47 reporting).
+    pub fn soft_errors(&self) -> u32 {
+        self.soft_errors
+    }
+
+    // ---- getters ----
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+    pub fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+    /// Bytes received and not yet read (`ss` Recv-Q).
+    pub fn recv_queue(&self) -> usize {
+        self.recvq.readable()
+    }
+    /// Bytes queued and not yet acknowledged (`ss` Send-Q).
+    pub fn send_queue(&self) -> usize {
+        self.sendq.len()
+    }
+    /// Room left in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        self.sendq.free()
+    }
+    pub fn is_passive(&self) -> bool {
+        self.passive
+    }
+    /// True once the peer's FIN was consumed and all data read.
+    pub fn at_eof(&self) -> bool {
+        self.peer_fin && self.recvq.readable() == 0
+    }
+    pub fn may_send(&self) -> bool {
+        self.error.is_none()
+            && !self.fin_queued
+            && matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
+    }
+    pub fn effective_mss(&self) -> u32 {
+        self.smss
+    }
+    pub fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+    pub fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+    pub fn rttvar(&self) -> Duration {
+        self.rtt.rttvar()
+    }
+    pub fn stats(&self) -> ConnStats {
+        self.stats
+    }
+    pub fn iss(&self) -> SeqNum {
+        self.iss
+    }
+    pub fn snd_una(&self) -> SeqNum {
+        self.snd_una
+    }
+    pub fn snd_nxt(&self) -> SeqNum {
+        self.snd_nxt
+    }
+    pub fn rcv_nxt(&self) -> SeqNum {
+        self.rcv_nxt
+    }
+    /// The urgent pointer (RCV.UP) and how many urgent bytes are still unread (MUST-33).
+    pub fn urgent_unread(&self) -> u32 {
+        match self.rcv_up {
+            Some(up) => {
+                let read_up_to = self.rcv_nxt - self.recvq.readable() as u32;
+                if up.gt(read_up_to) {
+                    up.since(read_up_to)
+                } else {
+                    0
+                }
+            }
+            None => 0,
+        }
+    }
+    pub fn set_nodelay(&mut self, on: bool) {
+        self.cfg.nodelay = on;
+    }
+    pub fn nodelay(&self) -> bool {
+        self.cfg.nodelay
+    }
+    pub fn set_ttl(&mut self, ttl: u8) {
+        self.cfg.ttl = ttl;
+    }
+    pub fn set_tos(&mut self, tos: u8) {
+        self.cfg.tos = tos;
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- timers ----
+
+    /// The earliest deadline, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().flatten().min().copied()
+    }
+
+    pub(super) fn arm(&mut self, t: Timer, at: Instant) {
+        self.timers[t as usize] = Some(at);
+    }
+    pub(super) fn disarm(&mut self, t: Timer) {
+        self.timers[t as usize] = None;
+    }
+    pub(super) fn armed(&self, t: Timer) -> bool {
+        self.timers[t as usize].is_some()
+    }
+
+    /// Fires every expired timer; late or spurious calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for t in TIMERS {
+            match self.timers[t as usize] {
+                Some(at) if at <= now => {
+                    self.timers[t as usize] = None;
+                    self.on_timer(now, t);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, t: Timer) {
+        match t {
+            Timer::Retransmit => self.on_rto(now),
+            Timer::DelayedAck => self.ack_now = true,
+            Timer::Persist => {
+                // RFC 9293 §3.8.6.1: probe (or send what fits: the SWS override, MUST-60).
+                self.force_send = true;
+                self.persist_backoff = (self.persist_backoff + 1).min(16);
+            }
+            Timer::TimeWait => self.set_state(State::Closed, "2MSL timeout"),
+            Timer::FinWait2 => self.set_state(State::Closed, "FIN-WAIT-2 timeout"),
+        }
+    }
+
+    /// RFC 6298 §5.4-5.6: retransmit from SND.UNA, back off, collapse cwnd (RFC 5681 §3.1).
+    fn on_rto(&mut self, now: Instant) {
+        if self.snd_una == self.snd_max && self.state != State::SynSent && self.state != State::SynReceived {
+            return;
+        }
+        self.stats.timeouts += 1;
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                let first = self.first_syn_at.unwrap_or(now);
+                // MUST-23: keep trying a SYN for at least syn_timeout (3 minutes).
+                if now.saturating_since(first) >= self.cfg.syn_timeout {
+                    self.fail(Error::TimedOut, "SYN timeout");
+                    return;
+                }
+            }
+            _ => {
+                self.retries += 1;
+                if self.retries > self.cfg.retries2 {
+                    self.fail(Error::TimedOut, "retransmission timeout (R2)");
+                    return;
+                }
+            }
+        }
+        let flight = self.snd_max.since(self.snd_una);
+        self.ssthresh = (flight / 2).max(2 * self.smss);
+        self.cwnd = self.smss;
+        self.in_recovery = false;
+        self.dupacks = 0;
+        self.rtt.backoff();
+        self.rtt_probe = None;
+        self.snd_nxt = self.snd_una;
+    }
+
+    /// RFC 5961 §7: at most `challenge_ack_limit` challenge ACKs per second.
+    pub(super) fn challenge_ack(&mut self, now: Instant) {
+        let (start, n) = self.challenge_window;
+        if now.saturating_since(start) >= Duration::from_secs(1) {
+            self.challenge_window = (now, 1);
+        } else if n < self.cfg.challenge_ack_limit {
+            self.challenge_window.1 += 1;
+        } else {
+            return;
+        }
+        self.stats.challenge_acks += 1;
+        self.ack_now = true;
+    }
+
+    /// Receiver SWS threshold (RFC 9293 §3.8.6.2.2): min(RCV.BUFF/2, Eff.snd.MSS).
+    pub(super) fn sws_threshold(&self) -> u32 {
+        ((self.recvq.capacity() / 2) as u32).min(u32::from(self.cfg.mss)).max(1)
+    }
+
+    /// How far the right edge could move now beyond what was last advertised.
+    fn window_edge_gain(&self) -> u32 {
+        let edge = self.rcv_nxt + self.recvq.window() as u32;
+        if edge.gt(self.rcv_adv) {
+            edge.since(self.rcv_adv)
+        } else {
+            0
+        }
+    }
+
+    /// Our TSval clock: milliseconds plus the per-connection offset (RFC 7323 §5.4).
+    pub(super) fn ts_now(&self, now: Instant) -> u32 {
+        (now.millis() as u32).wrapping_add(self.ts_offset)
+    }
+}

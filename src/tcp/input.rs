@@ -1,0 +1,445 @@
+//! Segment arrival, in the order of RFC 9293 §3.10.7.3 (SYN-SENT) and §3.10.7.4 (the rest),
+//! with RFC 5961 (blind RST/SYN/data protection), RFC 7323 (PAWS, RTTM) and RFC 1337.
+
+use super::connection::{Connection, Error, Event, Timer};
+use super::seq::SeqNum;
+use super::state::State;
+use crate::time::{Duration, Instant};
+use crate::wire::Segment;
+
+impl Connection {
+    /// Processes one segment addressed to this connection.
+    pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        self.stats.segs_in += 1;
+        match self.state {
+            State::Closed | State::Listen => {}
+            State::SynSent => self.on_syn_sent(now, seg),
+            _ => self.on_segment(now, seg),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3.
+    fn on_syn_sent(&mut self, now: Instant, seg: &Segment<'_>) {
+        let f = seg.flags;
+        let ack = SeqNum(seg.ack);
+        // First: the ACK must cover our SYN and nothing we did not send.
+        let ack_ok = f.ack() && self.iss.lt(ack) && ack.le(self.snd_max);
+        if f.ack() && !ack_ok {
+            if !f.rst() {
+                self.rst = Some((ack, None));
+            }
+            return;
+        }
+        // Second: RST is acceptable only with an acceptable ACK.
+        if f.rst() {
+            if ack_ok {
+                self.fail(Error::Refused, "rcvd RST");
+            }
+            return;
+        }
+        // Fourth: SYN.
+        if !f.syn() {
+            return;
+        }
+        self.irs = SeqNum(seg.seq);
+        self.rcv_nxt = self.irs + 1;
+        self.negotiate(seg);
+        self.rcv_adv = self.rcv_nxt + self.recvq.window() as u32;
+        self.snd_wnd = u32::from(seg.window); // RFC 7323 §2.2: unscaled in a SYN
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = self.irs;
+        self.ack_now = true;
+        if ack_ok {
+            self.snd_una = ack;
+            self.snd_wl2 = ack;
+            self.on_new_ack_timing(now, seg, ack);
+            self.set_state(State::Established, "rcvd SYN-ACK");
+            self.after_established();
+        } else {
+            // MUST-10 simultaneous open: answer SYN-ACK (SEQ=ISS) from SYN-RECEIVED.
+            self.snd_nxt = self.iss;
+            self.set_state(State::SynReceived, "rcvd SYN (simultaneous open)");
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 for SYN-RECEIVED and the synchronized states.
+    fn on_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        let f = seg.flags;
+        let mut seq = SeqNum(seg.seq);
+        let mut payload = seg.payload;
+        let mut syn = f.syn();
+        let mut fin = f.fin();
+
+        // TIME-WAIT: the only thing expected is the peer's FIN again: ACK it, restart 2MSL.
+        if self.state == State::TimeWait {
+            if f.rst() {
+                // Deviation: RFC 1337 §3 (ignore RST in TIME-WAIT) instead of RFC 9293's
+                // close, to avoid TIME-WAIT assassination.
+                return;
+            }
+            if fin && !syn && (seq + seg.seq_len()) == self.rcv_nxt {
+                self.ack_now = true;
+                self.arm(Timer::TimeWait, now + self.cfg.msl * 2);
+                return;
+            }
+        }
+
+        // SYN-RECEIVED after a simultaneous open: the peer's SYN-ACK repeats SEQ=IRS. Accept
+        // it as Linux does (checklist case 1): drop the SYN already counted, keep the ACK.
+        // A retransmitted bare SYN on a passive open: answer SYN-ACK again (checklist case 15).
+        if self.state == State::SynReceived && syn && seq == self.irs && !f.rst() {
+            if !f.ack() {
+                self.snd_nxt = self.iss;
+                return;
+            }
+            syn = false;
+            seq += 1;
+        }
+
+        // PAWS (RFC 7323 §5.3): an older TSval than TS.Recent is an old duplicate.
+        if self.ts_ok && !f.rst() {
+            if let Some(ts) = seg.options.timestamps {
+                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                    self.ack_now = true;
+                    return;
+                }
+            }
+        }
+
+        let rcv_wnd = self.rcv_adv.since(self.rcv_nxt).min(self.recvq.window() as u32);
+        // RST first (RFC 5961 §3.2, MUST-66: even with a zero window; SHLD-2: data allowed).
+        if f.rst() {
+            if seq == self.rcv_nxt {
+                self.on_rst();
+            } else if seq.in_window(self.rcv_nxt, rcv_wnd.max(1)) {
+                self.challenge_ack(now);
+            }
+            return;
+        }
+
+        // First: sequence number acceptability (RFC 9293 §3.10.7.4 table 6).
+        let seg_len = payload.len() as u32 + u32::from(syn) + u32::from(fin);
+        if !self.acceptable(seq, seg_len, rcv_wnd) {
+            // MUST-66: the urgent pointer still counts on a zero-window probe.
+            self.note_urgent(seg, seq);
+            self.ack_now = true;
+            return;
+        }
+        // RFC 7323 §4.3: remember the peer's TSval from a segment covering Last.ACK.sent.
+        if let Some(ts) = seg.options.timestamps {
+            if self.ts_ok && seq.le(self.last_ack_sent) {
+                self.ts_recent = ts.tsval;
+            }
+        }
+        // Trim what lies before RCV.NXT (a SYN there was already counted).
+        if seq.lt(self.rcv_nxt) {
+            let mut skip = self.rcv_nxt.since(seq);
+            if syn {
+                syn = false;
+                skip -= 1;
+            }
+            let cut = (skip as usize).min(payload.len());
+            payload = &payload[cut..];
+            seq = self.rcv_nxt;
+        }
+
+        // Fourth: a SYN in a synchronized state (RFC 5961 §4) gets a challenge ACK.
+        if syn {
+            if self.state == State::SynReceived && self.passive {
+                // RFC 9293 §3.10.7.4: a new SYN for a passive open returns it to LISTEN.
+                self.set_state(State::Closed, "rcvd SYN in SYN-RECEIVED");
+                return;
+            }
+            self.challenge_ack(now);
+            return;
+        }
+
+        // Fifth: the ACK field.
+        if !f.ack() {
+            return;
+        }
+        let ack = SeqNum(seg.ack);
+        if self.state == State::SynReceived {
+            if self.snd_una.lt(ack) && ack.le(self.snd_max) {
+                self.snd_una = ack;
+                self.snd_wl1 = seq;
+                self.snd_wl2 = ack;
+                self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.on_new_ack_timing(now, seg, ack);
+                self.set_state(State::Established, "rcvd ACK");
+                self.after_established();
+            } else {
+                self.rst = Some((ack, None));
+                return;
+            }
+        } else if !self.process_ack(now, seg, seq, ack) {
+            return;
+        }
+        if self.state == State::Closed {
+            return;
+        }
+
+        // Sixth: URG.
+        self.note_urgent(seg, seq);
+
+        // Seventh: segment text.
+        if !payload.is_empty() {
+            self.on_data(now, seq, payload);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+
+        // Eighth: FIN, only once everything before it has arrived.
+        if fin {
+            let fin_seq = seq + payload.len() as u32;
+            let window_end = self.rcv_nxt + self.recvq.window() as u32;
+            if fin_seq.le(window_end) {
+                self.rcv_fin = Some(fin_seq);
+            }
+            self.ack_now = true;
+        }
+        self.try_consume_fin(now);
+    }
+
+    /// Table 6 of RFC 9293 §3.10.7.4.
+    fn acceptable(&self, seq: SeqNum, len: u32, wnd: u32) -> bool {
+        match (len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => seq.in_window(self.rcv_nxt, wnd),
+            (_, 0) => false,
+            (_, _) => seq.in_window(self.rcv_nxt, wnd) || (seq + len - 1).in_window(self.rcv_nxt, wnd),
+        }
+    }
+
+    /// RST with SEQ = RCV.NXT (RFC 9293 §3.10.7.4 second step, per state).
+    fn on_rst(&mut self) {
+        match self.state {
+            State::SynReceived if self.passive => {
+                // MUST-11: back to LISTEN; the listener lives on in the stack.
+                self.set_state(State::Closed, "rcvd RST (passive open)");
+            }
+            State::SynReceived => self.fail(Error::Refused, "rcvd RST"),
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                self.sendq.ack(usize::MAX);
+                self.fail(Error::Reset, "rcvd RST");
+            }
+            State::Closing | State::LastAck => self.set_state(State::Closed, "rcvd RST"),
+            _ => {}
+        }
+    }
+
+    /// Fifth step for synchronized states. Returns false when the segment is to be dropped.
+    fn process_ack(&mut self, now: Instant, seg: &Segment<'_>, seq: SeqNum, ack: SeqNum) -> bool {
+        // RFC 5961 §5.2 (MAY-12): ACKs outside [SND.UNA - MAX.SND.WND, SND.NXT] are dropped
+        // with an ACK; ACKs of unsent data likewise (RFC 9293).
+        let oldest = self.snd_una - self.max_snd_wnd;
+        if ack.gt(self.snd_max) || ack.lt(oldest) {
+            self.challenge_ack(now);
+            return false;
+        }
+        let window = u32::from(seg.window) << self.snd_wscale;
+        if self.snd_una.lt(ack) {
+            let acked = ack.since(self.snd_una);
+            // Our FIN counts one in sequence space but has no byte in the buffer.
+            let fin_acked = self.fin_seq.is_some_and(|f| f.lt(ack));
+            let bytes = acked - u32::from(fin_acked);
+            self.sendq.ack(bytes as usize);
+            self.stats.bytes_acked += u64::from(bytes);
+            self.snd_una = ack;
+            if self.snd_nxt.lt(ack) {
+                self.snd_nxt = ack;
+            }
+            self.on_new_ack_timing(now, seg, ack);
+            self.on_ack_congestion(acked);
+            self.retries = 0;
+            if self.snd_una == self.snd_max {
+                self.disarm(Timer::Retransmit);
+            } else {
+                self.arm(Timer::Retransmit, now + self.rtt.rto());
+            }
+        } else if ack == self.snd_una
+            && seg.payload.is_empty()
+            && !seg.flags.fin()
+            && window == self.snd_wnd
+            && self.snd_max.gt(self.snd_una)
+        {
+            self.on_dupack();
+        }
+        // Window update (RFC 9293 §3.10.7.4): only from a newer segment, never an old ACK.
+        let newer = self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack));
+        if self.snd_una.le(ack) && newer {
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            if window > 0 {
+                self.disarm(Timer::Persist);
+                self.persist_backoff = 0;
+            }
+        }
+        let fin_acked = self.fin_seq.is_some_and(|f| f.lt(self.snd_una));
+        match self.state {
+            State::FinWait1 if fin_acked => {
+                self.set_state(State::FinWait2, "our FIN acked");
+            }
+            State::Closing if fin_acked => {
+                self.enter_time_wait(now, "our FIN acked");
+            }
+            State::LastAck if fin_acked => {
+                self.set_state(State::Closed, "our FIN acked");
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// RTT sample on an ACK of new data: from the timestamp echo (RFC 7323 §4) or from the
+    /// one timed segment (Karn: never from a retransmission, RFC 6298 §3).
+    fn on_new_ack_timing(&mut self, now: Instant, seg: &Segment<'_>, ack: SeqNum) {
+        let mut sample = None;
+        if self.ts_ok {
+            if let Some(ts) = seg.options.timestamps {
+                if ts.tsecr != 0 {
+                    let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
+                    if ms < 60_000 {
+                        sample = Some(Duration::from_millis(u64::from(ms)));
+                    }
+                }
+            }
+        }
+        if let Some((probe, sent)) = self.rtt_probe {
+            if probe.le(ack) {
+                self.rtt_probe = None;
+                if sample.is_none() {
+                    sample = Some(now.saturating_since(sent));
+                }
+            }
+        }
+        if let Some(r) = sample {
+            self.rtt.on_sample(r);
+        }
+    }
+
+    /// RFC 5681 §3.1 slow start / congestion avoidance, RFC 6582 NewReno exit.
+    fn on_ack_congestion(&mut self, acked: u32) {
+        self.dupacks = 0;
+        if self.in_recovery {
+            if self.recover.le(self.snd_una) {
+                self.in_recovery = false;
+                self.cwnd = self.ssthresh;
+            } else {
+                // RFC 6582 §3.2 partial ACK: resend the next hole at once.
+                self.retransmit_one = true;
+                self.cwnd = self.cwnd.saturating_sub(acked).max(self.smss) + self.smss;
+            }
+            return;
+        }
+        if self.cwnd < self.ssthresh {
+            self.cwnd = self.cwnd.saturating_add(acked.min(self.smss));
+        } else {
+            let inc = (u64::from(self.smss) * u64::from(self.smss) / u64::from(self.cwnd.max(1))) as u32;
+            self.cwnd = self.cwnd.saturating_add(inc.max(1));
+        }
+    }
+
+    /// RFC 5681 §3.2 fast retransmit after three duplicate ACKs.
+    fn on_dupack(&mut self) {
+        self.dupacks += 1;
+        if self.in_recovery {
+            self.cwnd = self.cwnd.saturating_add(self.smss);
+        } else if self.dupacks == 3 {
+            let flight = self.snd_max.since(self.snd_una);
+            self.ssthresh = (flight / 2).max(2 * self.smss);
+            self.cwnd = self.ssthresh + 3 * self.smss;
+            self.recover = self.snd_max;
+            self.in_recovery = true;
+            self.rtt_probe = None;
+            self.retransmit_one = true;
+        }
+    }
+
+    fn note_urgent(&mut self, seg: &Segment<'_>, seq: SeqNum) {
+        if !seg.flags.urg() || !self.state.can_receive_data() && self.state != State::SynReceived {
+            return;
+        }
+        // MUST-62: the pointer names the first octet after the urgent data.
+        let up = seq + u32::from(seg.urgent);
+        if self.rcv_up.is_none_or(|old| up.gt(old)) {
+            self.rcv_up = Some(up);
+            self.events.push_back(Event::Urgent(up)); // MUST-32: once per advance
+        }
+    }
+
+    /// Seventh step: place the text, advance RCV.NXT, decide when to ACK.
+    fn on_data(&mut self, now: Instant, seq: SeqNum, payload: &[u8]) {
+        if !self.state.can_receive_data() {
+            return; // after the peer's FIN, text is ignored (RFC 9293 §3.10.7.4)
+        }
+        if self.app_closed {
+            // RFC 2525 §2.17 / SHLD-3: nobody will read this; tell the peer with a RST.
+            self.rst = Some((self.snd_nxt, Some(self.rcv_nxt)));
+            self.fail(Error::Aborted, "data after close");
+            return;
+        }
+        let offset = seq.since(self.rcv_nxt) as usize;
+        let advanced = self.recvq.insert(offset, payload);
+        self.stats.bytes_received += advanced as u64;
+        if advanced > 0 {
+            self.rcv_nxt += advanced as u32;
+        }
+        if offset > 0 || self.recvq.has_ooo() {
+            // RFC 5681 §4.2: out-of-order data (or a filled hole) is ACKed at once.
+            self.ack_now = true;
+        } else {
+            self.delack_segs += 1;
+            // RFC 5681 §4.2 / SHLD-19: at least every second full-sized segment.
+            if self.delack_segs >= 2 {
+                self.ack_now = true;
+            } else if !self.armed(Timer::DelayedAck) {
+                self.arm(Timer::DelayedAck, now + self.cfg.delayed_ack);
+            }
+        }
+    }
+
+    /// Consumes a FIN once RCV.NXT has reached it (RFC 9293 §3.10.7.4 eighth step).
+    fn try_consume_fin(&mut self, now: Instant) {
+        let Some(fin) = self.rcv_fin else { return };
+        if fin != self.rcv_nxt || self.peer_fin {
+            return;
+        }
+        self.rcv_fin = None;
+        self.peer_fin = true;
+        self.rcv_nxt += 1;
+        self.ack_now = true;
+        self.events.push_back(Event::PeerClosed);
+        let fin_acked = self.fin_seq.is_some_and(|f| f.lt(self.snd_una));
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(State::CloseWait, "rcvd FIN"),
+            State::FinWait1 if fin_acked => self.enter_time_wait(now, "rcvd FIN"),
+            State::FinWait1 => self.set_state(State::Closing, "rcvd FIN"),
+            State::FinWait2 => self.enter_time_wait(now, "rcvd FIN"),
+            _ => {}
+        }
+    }
+
+    pub(super) fn enter_time_wait(&mut self, now: Instant, why: &str) {
+        self.set_state(State::TimeWait, why);
+        self.disarm(Timer::Retransmit);
+        self.disarm(Timer::Persist);
+        self.disarm(Timer::FinWait2);
+        self.arm(Timer::TimeWait, now + self.cfg.msl * 2);
+    }
+
+    /// Runs after the handshake completes.
+    fn after_established(&mut self) {
+        self.first_syn_at = None;
+        self.rtt.reset_backoff();
+        if self.fin_queued {
+            // CLOSE was called in SYN-RECEIVED: the FIN goes out now (RFC 9293 §3.10.4).
+            self.set_state(State::FinWait1, "close queued");
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Building the next segment: RST, SYN/SYN-ACK, data and FIN, window probes, pure ACKs.
+//! Sender rules: Nagle (RFC 9293 §3.7.4), sender SWS avoidance (§3.8.6.2.1), PSH on the
+//! last segment of a burst (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
+
+use super::connection::{Connection, Timer};
+use super::seq::SeqNum;
+use super::state::State;
+use crate::time::Instant;
+use crate::wire::{IpMeta, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps};
+
+impl Connection {
+    /// The next segment to send, with its payload copied into `buf`; `None` when there is
+    /// nothing to send now. Call until `None` after every input and timeout.
+    pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<Segment<'b>> {
+        if let Some((seq, ack)) = self.rst.take() {
+            let flags = if ack.is_some() { TcpFlags::RST | TcpFlags::ACK } else { TcpFlags::RST };
+            let mut s = self.build(now, seq, flags, &[]);
+            s.ack = ack.map_or(0, |a| a.0);
+            s.window = 0;
+            s.options = TcpOptions::default();
+            return Some(s);
+        }
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::FinWait2 if self.app_closed && !self.armed(Timer::FinWait2) => {
+                self.arm(Timer::FinWait2, now + self.cfg.fin_timeout);
+            }
+            _ => {}
+        }
+        if matches!(self.state, State::SynSent | State::SynReceived) && self.snd_nxt == self.iss {
+            return Some(self.syn_segment(now));
+        }
+        if let Some(len) = self.next_data(now, buf) {
+            return Some(self.data_segment(now, len, buf));
+        }
+        if self.force_send {
+            // RFC 9293 §3.8.6.1 zero-window probe. Like Linux it carries SEQ=SND.UNA-1 and no
+            // data, so an answered probe never counts as a retransmission (MUST-37).
+            self.force_send = false;
+            if self.sendq.len() > self.snd_nxt.since(self.snd_una) as usize {
+                self.arm_persist(now);
+                return Some(self.build(now, self.snd_una - 1, TcpFlags::ACK, &[]));
+            }
+        }
+        if self.ack_now {
+            return Some(self.build(now, self.snd_nxt, TcpFlags::ACK, &[]));
+        }
+        None
+    }
+
+    fn syn_segment(&mut self, now: Instant) -> Segment<'static> {
+        if self.first_syn_at.is_none() {
+            self.first_syn_at = Some(now);
+        }
+        if self.snd_max != self.iss {
+            self.stats.retrans_segs += 1;
+        }
+        let flags = match self.state {
+            State::SynSent => TcpFlags::SYN,
+            _ => TcpFlags::SYN | TcpFlags::ACK,
+        };
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        if !self.armed(Timer::Retransmit) {
+            self.arm(Timer::Retransmit, now + self.rtt.rto());
+        }
+        self.build(now, self.iss, flags, &[])
+    }
+
+    /// Decides how many bytes to send at SND.NXT (or at SND.UNA for a fast retransmit);
+    /// `Some(0)` means a bare FIN.
+    fn next_data(&mut self, now: Instant, buf: &[u8]) -> Option<usize> {
+        if !matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::LastAck | State::Closing
+        ) {
+            return None;
+        }
+        let smss = self.smss as usize;
+        if self.retransmit_one {
+            return Some(self.sendq.len().min(smss).min(buf.len()));
+        }
+        let offset = self.snd_nxt.since(self.snd_una) as usize;
+        let queued = self.sendq.len();
+        let unsent = queued.saturating_sub(offset);
+        let fin_pending = self.fin_queued && offset <= queued;
+        let in_flight = self.snd_nxt.since(self.snd_una);
+        let wnd_edge = self.snd_una + self.snd_wnd;
+        // MUST-34: a shrunk window leaves nothing usable, never a negative amount.
+        let wnd_avail = if wnd_edge.gt(self.snd_nxt) { wnd_edge.since(self.snd_nxt) } else { 0 };
+        let cwnd_avail = self.cwnd.saturating_sub(in_flight);
+        let mut len = unsent.min(wnd_avail as usize).min(cwnd_avail as usize).min(smss).min(buf.len());
+        let is_retx = self.snd_nxt.lt(self.snd_max);
+        if len > 0 && len < smss && !is_retx && !self.force_send {
+            // Nagle (SHLD-7, off with MUST-17's switch) and sender SWS avoidance (MUST-38):
+            // a short segment leaves only if it empties the queue with nothing unacknowledged
+            // (or Nagle is off), or if it is at least half the largest window seen.
+            let drains = len == unsent;
+            let ok = (drains && (self.cfg.nodelay || in_flight == 0 || fin_pending))
+                || len as u32 >= self.max_snd_wnd / 2;
+            if !ok {
+                len = 0;
+            }
+        }
+        let send_fin = fin_pending && offset + len == queued;
+        if len == 0 && !send_fin {
+            // Data waits on the window with nothing in flight: the persist timer probes.
+            if unsent > 0 && in_flight == 0 && !self.armed(Timer::Retransmit) && !self.armed(Timer::Persist) {
+                self.arm_persist(now);
+            }
+            return None;
+        }
+        Some(len)
+    }
+
+    fn data_segment<'b>(&mut self, now: Instant, len: usize, buf: &'b mut [u8]) -> Segment<'b> {
+        let queued = self.sendq.len();
+        let (seq, offset, retx) = if self.retransmit_one {
+            self.retransmit_one = false;
+            (self.snd_una, 0, true)
+        } else {
+            let off = self.snd_nxt.since(self.snd_una) as usize;
+            (self.snd_nxt, off, self.snd_nxt.lt(self.snd_max))
+        };
+        let n = self.sendq.read_at(offset, &mut buf[..len]);
+        let mut flags = TcpFlags::ACK;
+        if n > 0 && offset + n == queued {
+            flags |= TcpFlags::PSH; // MUST-61
+        }
+        let fin_here = match self.fin_seq {
+            Some(f) => f == seq + n as u32,
+            None => self.fin_queued && offset + n == queued,
+        };
+        if fin_here && self.fin_queued {
+            flags |= TcpFlags::FIN;
+            self.fin_seq = Some(seq + n as u32);
+        }
+        let seq_len = n as u32 + u32::from(flags.fin());
+        if retx {
+            self.stats.retrans_segs += 1;
+        } else if self.rtt_probe.is_none() && n > 0 {
+            self.rtt_probe = Some((seq + seq_len, now));
+        }
+        if seq == self.snd_nxt {
+            self.snd_nxt += seq_len;
+            self.snd_max = self.snd_max.max(self.snd_nxt);
+        }
+        self.force_send = false;
+        self.disarm(Timer::Persist);
+        if !self.armed(Timer::Retransmit) {
+            self.arm(Timer::Retransmit, now + self.rtt.rto());
+        }
+        self.build(now, seq, flags, &buf[..n])
+    }
+
+    /// RFC 9293 §3.8.6.1 / SHLD-29/30: first probe after one RTO, then doubling (capped).
+    fn arm_persist(&mut self, now: Instant) {
+        let base = self.rtt.rto();
+        let mut d = base;
+        for _ in 0..self.persist_backoff {
+            d = d * 2;
+        }
+        self.arm(Timer::Persist, now + d.min(self.cfg.max_rto).max(base.min(self.cfg.max_rto)));
+    }
+
+    /// The window field: the receive buffer's room, moved right only in steps worth
+    /// announcing (MUST-39) and never moved left (SHLD-14).
+    fn advertise(&mut self) -> u16 {
+        let edge = self.rcv_nxt + self.recvq.window() as u32;
+        if edge.gt(self.rcv_adv) && edge.since(self.rcv_adv) >= self.sws_threshold() {
+            self.rcv_adv = edge;
+        }
+        if self.rcv_adv.lt(self.rcv_nxt) {
+            self.rcv_adv = self.rcv_nxt;
+        }
+        let wnd = self.rcv_adv.since(self.rcv_nxt);
+        // Round up so the scaled edge never lands left of one already advertised.
+        let scaled = wnd.div_ceil(1 << self.rcv_wscale);
+        scaled.min(65535) as u16
+    }
+
+    /// Fills in the fields every segment of this connection carries.
+    fn build<'b>(&mut self, now: Instant, seq: SeqNum, flags: TcpFlags, payload: &'b [u8]) -> Segment<'b> {
+        let mut options = TcpOptions::default();
+        let window;
+        if flags.syn() {
+            let active = self.state == State::SynSent;
+            options.mss = Some(self.cfg.mss); // MUST-14, SHLD-5; never on a non-SYN (MUST-65)
+            if (active && self.cfg.window_scaling) || (!active && self.ws_ok) {
+                options.window_scale = Some(self.rcv_wscale);
+            }
+            options.sack_permitted = if active { self.cfg.sack } else { self.sack_ok };
+            if (active && self.cfg.timestamps) || (!active && self.ts_ok) {
+                let tsecr = if active { 0 } else { self.ts_recent };
+                options.timestamps = Some(Timestamps { tsval: self.ts_now(now), tsecr });
+            }
+            // RFC 7323 §2.2: the window in a SYN is never scaled.
+            window = self.recvq.window().min(65535) as u16;
+            if !active {
+                self.rcv_adv = self.rcv_nxt + u32::from(window);
+            }
+        } else {
+            if self.ts_ok {
+                options.timestamps = Some(Timestamps { tsval: self.ts_now(now), tsecr: self.ts_recent });
+            }
+            if self.sack_ok && self.recvq.has_ooo() {
+                options.sack = self.sack_blocks();
+            }
+            window = self.advertise();
+        }
+        if flags.ack() {
+            self.last_ack_sent = self.rcv_nxt;
+            self.ack_now = false;
+            self.delack_segs = 0;
+            self.disarm(Timer::DelayedAck);
+        }
+        self.stats.segs_out += 1;
+        Segment {
+            src: self.local,
+            dst: self.remote,
+            seq: seq.0,
+            ack: if flags.ack() { self.rcv_nxt.0 } else { 0 },
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload,
+            ip: IpMeta { ttl: self.cfg.ttl, tos: self.cfg.tos, ident: 0, dont_frag: true },
+        }
+    }
+
+    /// RFC 2018 §4: the out-of-order ranges held, highest first as a stand-in for "most
+    /// recent" (the block containing the latest arrival is usually the highest).
+    fn sack_blocks(&self) -> SackList {
+        let mut blocks = [SackBlock::default(); 4];
+        let mut n = 0;
+        let ranges: Vec<(usize, usize)> = self.recvq.ooo_ranges().collect();
+        for &(start, end) in ranges.iter().rev().take(4) {
+            blocks[n] = SackBlock { left: (self.rcv_nxt + start as u32).0, right: (self.rcv_nxt + end as u32).0 };
+            n += 1;
+        }
+        SackList::new(&blocks[..n])
+    }
+}

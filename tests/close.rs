@@ -1,0 +1,255 @@
+//! Closing: FIN handshakes, half-close, simultaneous close, TIME-WAIT, RST on close with
+//! unread data (RFC 9293 §3.6, §3.10.7.4; RFC 1337; RFC 2525 §2.17).
+
+mod support;
+
+use support::*;
+use tuntcp::tcp::{Error, Event, State};
+use tuntcp::wire::TcpFlags;
+
+const FINACK: TcpFlags = TcpFlags(TcpFlags::FIN.0 | TcpFlags::ACK.0);
+const RSTACK: TcpFlags = TcpFlags(TcpFlags::RST.0 | TcpFlags::ACK.0);
+
+#[test]
+fn must_13_active_close_lingers_in_time_wait_for_2msl() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.close(h);
+    t.flush();
+    t.expect(at(0), seg().flags(FINACK).seq(iss + 1).ack(1001));
+    t.send(at(10), seg().ack_flag().seq(1001).ack(iss + 2));
+    t.send(at(20), seg().flags(FINACK).seq(1001).ack(iss + 2));
+    t.expect(at(20), seg().flags(TcpFlags::ACK).seq(iss + 2).ack(1002));
+    let c = t.stack.connections().next().unwrap().1;
+    assert_eq!(c.state(), State::TimeWait);
+    // A retransmitted FIN 50 s later is ACKed and restarts the 60 s timer.
+    t.send(at(50_020), seg().flags(FINACK).seq(1001).ack(iss + 2));
+    t.expect(at(50_020), seg().flags(TcpFlags::ACK).ack(1002));
+    t.advance(110_000);
+    assert_eq!(t.stack.connections().count(), 1, "still in TIME-WAIT at 59.98 s after the restart");
+    t.advance(110_030);
+    assert_eq!(t.stack.connections().count(), 0, "gone after 2*MSL");
+    // Now the tuple is closed: a segment gets a RST.
+    t.send(at(110_040), seg().ack_flag().seq(1002).ack(iss + 2));
+    t.expect(at(110_040), seg().flags(TcpFlags::RST).seq(iss + 2));
+}
+
+#[test]
+fn passive_close_goes_close_wait_then_last_ack() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(5), seg().flags(FINACK).seq(1001).ack(iss + 1));
+    t.expect(at(5), seg().flags(TcpFlags::ACK).ack(1002));
+    assert_eq!(t.state(h), State::CloseWait);
+    assert_eq!(t.stack.recv(h, &mut [0; 8]), Ok(0), "MUST-12: FIN reads as end of stream");
+    t.stack.close(h);
+    t.flush();
+    t.expect(at(5), seg().flags(FINACK).seq(iss + 1).ack(1002));
+    t.send(at(6), seg().ack_flag().seq(1002).ack(iss + 2));
+    assert_eq!(t.stack.connections().count(), 0);
+}
+
+#[test]
+fn simultaneous_close_goes_through_closing_to_time_wait() {
+    // Checklist case 2.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.shutdown_write(h);
+    t.flush();
+    t.expect(at(0), seg().flags(FINACK).seq(iss + 1));
+    // The peer's FIN crosses ours (its ACK does not cover our FIN).
+    t.send(at(1), seg().flags(FINACK).seq(1001).ack(iss + 1));
+    t.expect(at(1), seg().flags(TcpFlags::ACK).seq(iss + 2).ack(1002));
+    assert_eq!(t.state(h), State::Closing);
+    t.send(at(2), seg().ack_flag().seq(1002).ack(iss + 2));
+    assert_eq!(t.state(h), State::TimeWait);
+}
+
+#[test]
+fn fin_that_also_acks_our_fin_goes_straight_to_time_wait() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.shutdown_write(h);
+    t.flush();
+    t.expect(at(0), seg().flags(FINACK));
+    t.send(at(1), seg().flags(FINACK).seq(1001).ack(iss + 2));
+    t.expect(at(1), seg().flags(TcpFlags::ACK).ack(1002));
+    assert_eq!(t.state(h), State::TimeWait);
+}
+
+#[test]
+fn half_close_we_keep_receiving_after_our_fin() {
+    // Checklist case 11, our side shut down first.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.shutdown_write(h);
+    t.flush();
+    t.expect(at(0), seg().flags(FINACK));
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 2));
+    assert_eq!(t.state(h), State::FinWait2);
+    let data = vec![9u8; 10_000];
+    let mut seq = 1001;
+    for chunk in data.chunks(1000) {
+        t.send(at(2), seg().ack_flag().seq(seq).ack(iss + 2).data(chunk));
+        seq += chunk.len() as u32;
+    }
+    assert_eq!(t.read_all(h), data);
+    t.send(at(3), seg().flags(FINACK).seq(seq).ack(iss + 2));
+    assert_eq!(t.state(h), State::TimeWait);
+}
+
+#[test]
+fn half_close_we_keep_sending_in_close_wait() {
+    // Checklist case 11, the peer shut down first.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.send(at(1), seg().flags(FINACK).seq(1001).ack(iss + 1));
+    t.expect(at(1), seg().flags(TcpFlags::ACK).ack(1002));
+    assert_eq!(t.stack.send(h, &[5u8; 10_000]), Ok(10_000));
+    t.flush();
+    let mut got = 0;
+    let mut next = iss + 1;
+    while got < 10_000 {
+        for s in t.drain() {
+            assert_eq!(s.seq, next);
+            next += s.payload.len() as u32;
+            got += s.payload.len();
+        }
+        t.send(at(2), seg().ack_flag().seq(1002).ack(next));
+    }
+    t.stack.close(h);
+    t.flush();
+    t.expect(at(2), seg().flags(FINACK).seq(next).ack(1002));
+    assert_eq!(t.state(h), State::LastAck);
+}
+
+#[test]
+fn shld_3_rst_on_close_with_unread_data() {
+    // Checklist case 10.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 100]));
+    t.stack.close(h);
+    t.flush();
+    let out = t.drain();
+    let last = out.last().unwrap();
+    assert_eq!(last.flags, RSTACK, "{}", last.line);
+    assert_eq!(last.seq, iss + 1);
+    assert!(out.iter().all(|s| !s.flags.fin()), "no FIN");
+}
+
+#[test]
+fn shld_3_data_after_close_is_answered_with_rst() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.close(h);
+    t.flush();
+    t.expect(at(0), seg().flags(FINACK));
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 2).data(b"late"));
+    t.expect(at(1), seg().rst().seq(iss + 2));
+}
+
+#[test]
+fn must_12_rst_reads_as_reset_not_eof() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().rst().seq(1001).ack(iss + 1));
+    assert_eq!(t.stack.recv(h, &mut [0; 8]), Err(Error::Reset));
+    assert_eq!(t.stack.send(h, b"x"), Err(Error::Reset));
+    let mut saw = false;
+    while let Some(e) = t.stack.poll_event(h) {
+        saw |= e == Event::Error(Error::Reset);
+    }
+    assert!(saw);
+}
+
+#[test]
+fn rfc1337_rst_in_time_wait_is_ignored() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.shutdown_write(h);
+    t.flush();
+    t.expect(at(0), seg().flags(FINACK));
+    t.send(at(1), seg().flags(FINACK).seq(1001).ack(iss + 2));
+    t.expect(at(1), seg().ack_flag());
+    t.send(at(2), seg().rst().seq(1002));
+    assert_eq!(t.state(h), State::TimeWait);
+}
+
+#[test]
+fn old_duplicate_data_in_time_wait_is_acked_and_dropped() {
+    // Checklist case 9.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.shutdown_write(h);
+    t.flush();
+    t.expect(at(0), seg().flags(FINACK));
+    t.send(at(1), seg().flags(FINACK).seq(1001).ack(iss + 2));
+    t.expect(at(1), seg().ack_flag());
+    t.send(at(2), seg().ack_flag().seq(901).ack(iss + 2).data(&[0; 100]));
+    t.expect(at(2), seg().flags(TcpFlags::ACK).ack(1002));
+    assert_eq!(t.state(h), State::TimeWait);
+}
+
+#[test]
+fn fin_out_of_order_waits_for_the_hole() {
+    // Checklist case 5.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().flags(FINACK).seq(1101).ack(iss + 1).data(&[2; 100]));
+    t.expect(at(1), seg().flags(TcpFlags::ACK).ack(1001));
+    assert_eq!(t.state(h), State::Established);
+    assert_eq!(t.stack.recv(h, &mut [0; 8]), Err(Error::WouldBlock), "no EOF before the hole fills");
+    t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 100]));
+    t.expect(at(2), seg().flags(TcpFlags::ACK).ack(1202));
+    assert_eq!(t.state(h), State::CloseWait);
+    let got = t.read_all(h);
+    assert_eq!(got.len(), 200);
+    assert_eq!(&got[..100], &[1; 100][..]);
+    assert_eq!(t.stack.recv(h, &mut [0; 8]), Ok(0));
+}
+
+#[test]
+fn fin_with_data_is_delivered_then_eof() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().flags(FINACK).seq(1001).ack(iss + 1).data(&[3; 100]));
+    t.expect(at(1), seg().flags(TcpFlags::ACK).ack(1102));
+    assert_eq!(t.read_all(h), vec![3; 100]);
+    assert_eq!(t.stack.recv(h, &mut [0; 8]), Ok(0));
+}
+
+#[test]
+fn orphaned_fin_wait_2_times_out_like_tcp_fin_timeout() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.close(h);
+    t.flush();
+    t.expect(at(0), seg().flags(FINACK));
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 2));
+    assert_eq!(t.stack.connections().next().unwrap().1.state(), State::FinWait2);
+    t.advance(60_000);
+    assert_eq!(t.stack.connections().count(), 1);
+    t.advance(60_002);
+    assert_eq!(t.stack.connections().count(), 0);
+}
+
+#[test]
+fn shld_4_new_syn_with_newer_timestamp_reopens_time_wait_tuple() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().ts(100, 0));
+    t.stack.shutdown_write(h);
+    t.flush();
+    t.expect(at(0), seg().flags(FINACK));
+    t.send(at(1), seg().flags(FINACK).seq(1001).ack(iss + 2).ts(101, 0));
+    t.expect(at(1), seg().ack_flag());
+    t.stack.close(h);
+    // Older TSval: dropped silently, TIME-WAIT continues.
+    t.send(at(2), seg().syn().seq(50_000).ts(50, 0));
+    let out = t.drain();
+    assert!(out.iter().all(|s| !s.flags.syn()), "no SYN-ACK for an old SYN");
+    // Newer TSval: a new connection.
+    t.send(at(3), seg().syn().seq(60_000).ts(200, 0));
+    let sa = t.expect(at(3), seg().flags(TcpFlags::SYN | TcpFlags::ACK).ack(60_001));
+    assert!(sa.seq.wrapping_sub(iss + 2) as i32 > 0, "new ISS above the old SND.NXT");
+}

@@ -1,0 +1,405 @@
+//! Data transfer: acceptability, trimming, reassembly, ACK generation, windows, Nagle, PSH,
+//! RFC 5961 challenge ACKs, urgent pointer, wrap at 2^32 (RFC 9293 §3.8, §3.10.7.4).
+
+mod support;
+
+use support::*;
+use tuntcp::tcp::{Error, Event, State};
+use tuntcp::wire::TcpFlags;
+
+const ACK: TcpFlags = TcpFlags::ACK;
+const PSHACK: TcpFlags = TcpFlags(TcpFlags::PSH.0 | TcpFlags::ACK.0);
+
+#[test]
+fn in_order_data_is_delivered_and_acked_within_delayed_ack_time() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(100), seg().ack_flag().seq(1001).ack(iss + 1).data(b"hello"));
+    // SHLD-18 / MUST-40: delayed, but well under 500 ms.
+    let a = t.expect_between(101, 499, seg().flags(ACK).ack(1006));
+    assert!(a.payload.is_empty());
+    assert_eq!(t.read_all(h), b"hello");
+}
+
+#[test]
+fn shld_19_every_second_full_segment_is_acked_at_once() {
+    let mut t = Harness::server(80);
+    let (_h, iss) = t.establish(0, 1000, seg());
+    let specs: Vec<Spec> = (0..10)
+        .map(|i| seg().ack_flag().seq(1001 + i * 1460).ack(iss + 1).data(&[0; 1460]))
+        .collect();
+    for (i, s) in specs.into_iter().enumerate() {
+        t.send(at(10), s);
+        if i % 2 == 1 {
+            t.expect(at(10), seg().flags(ACK).ack(1001 + (i as u32 + 1) * 1460));
+        }
+    }
+}
+
+#[test]
+fn must_58_must_59_a_queued_burst_gets_one_cumulative_ack() {
+    let mut t = Harness::server(80);
+    let (_h, iss) = t.establish(0, 1000, seg());
+    let burst: Vec<Spec> =
+        (0..4).map(|i| seg().ack_flag().seq(1001 + i * 100).ack(iss + 1).data(&[0; 100])).collect();
+    t.send_burst(at(10), &burst);
+    let acks = t.drain();
+    assert!(acks.len() <= 1, "{} ACKs for one burst", acks.len());
+    let a = if acks.is_empty() { t.expect_between(10, 500, seg().flags(ACK)) } else { acks[0].clone() };
+    assert_eq!(a.ack, 1401, "the ACK covers all four");
+}
+
+#[test]
+fn shld_31_out_of_order_segment_is_held_and_dup_acked() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().sack_perm());
+    t.send(at(1), seg().ack_flag().seq(1101).ack(iss + 1).data(&[2; 100]));
+    // MAY-13 / RFC 5681 4.2: immediate duplicate ACK, with a SACK block for what is held.
+    t.expect(at(1), seg().flags(ACK).ack(1001).sack(&[(1101, 1201)]));
+    t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 100]));
+    t.expect(at(2), seg().flags(ACK).ack(1201));
+    let got = t.read_all(h);
+    assert_eq!(got.len(), 200);
+    assert!(got[..100].iter().all(|&b| b == 1) && got[100..].iter().all(|&b| b == 2));
+}
+
+#[test]
+fn partly_old_segment_is_trimmed_and_delivered_once() {
+    // Checklist case 14.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    let data: Vec<u8> = (0..100u8).collect();
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).data(&data[..50]));
+    t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 1).data(&data));
+    t.expect_between(2, 500, seg().flags(ACK).ack(1101));
+    assert_eq!(t.read_all(h), data);
+}
+
+#[test]
+fn segment_past_the_window_is_trimmed_to_it() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 4000;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg());
+    let big = vec![7u8; 6000];
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).data(&big));
+    let a = t.expect_between(1, 500, seg().flags(ACK));
+    assert_eq!(a.ack, 1001 + 4000, "only the in-window part is taken");
+    assert_eq!(a.window, 0);
+    assert_eq!(t.read_all(h).len(), 4000);
+}
+
+#[test]
+fn out_of_window_segment_gets_an_ack_and_is_dropped() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().ack_flag().seq(1001 + 10_000_000).ack(iss + 1).data(b"far"));
+    t.expect(at(1), seg().flags(ACK).seq(iss + 1).ack(1001));
+    assert_eq!(t.stack.recv(h, &mut [0; 4]), Err(Error::WouldBlock));
+}
+
+#[test]
+fn ack_of_unsent_data_is_answered_and_ignored() {
+    // Checklist case 13.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1000));
+    t.expect(at(1), seg().flags(ACK).seq(iss + 1).ack(1001));
+    assert_eq!(t.stack.connection(h).unwrap().snd_una().0, iss + 1);
+}
+
+#[test]
+fn old_window_update_is_ignored() {
+    // Checklist case 13: SND.WL1/WL2 rule.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).win(0).data(b"x"));
+    // A reordered older segment (lower SEQ) advertising a big window must not reopen it.
+    t.send(at(2), seg().ack_flag().seq(1000).ack(iss + 1).win(60000));
+    t.drain();
+    t.stack.send(h, &[1; 100]).unwrap();
+    t.flush();
+    assert!(t.drain().iter().all(|s| s.payload.is_empty()), "window stays closed");
+}
+
+#[test]
+fn u_4_rst_must_match_rcv_nxt_exactly() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().rst().seq(1002)); // in window, not exact: challenge ACK
+    t.expect(at(1), seg().flags(ACK).seq(iss + 1).ack(1001));
+    t.send(at(2), seg().rst().seq(1000)); // outside: silently dropped
+    t.expect_nothing_until(at(3));
+    assert_eq!(t.state(h), State::Established);
+    t.send(at(4), seg().rst().seq(1001));
+    assert_eq!(t.state(h), State::Closed);
+}
+
+#[test]
+fn shld_2_rst_carrying_data_still_resets() {
+    let mut t = Harness::server(80);
+    let (h, _iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().rst().seq(1001).data(&[0; 20]));
+    assert_eq!(t.stack.recv(h, &mut [0; 4]), Err(Error::Reset));
+}
+
+#[test]
+fn u_5_syn_in_established_gets_a_challenge_ack() {
+    // Checklist case 3.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().syn().seq(1011));
+    t.expect(at(1), seg().flags(ACK).seq(iss + 1).ack(1001));
+    assert_eq!(t.state(h), State::Established);
+    t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 1).data(b"still here"));
+    t.advance(600);
+    assert_eq!(t.read_all(h), b"still here");
+}
+
+#[test]
+fn challenge_acks_are_rate_limited() {
+    let mut t = Harness::server(80);
+    let (_h, _iss) = t.establish(0, 1000, seg());
+    for _ in 0..50 {
+        t.send(at(1), seg().syn().seq(1011));
+    }
+    let n = t.drain().len();
+    assert_eq!(n, 10, "challenge_ack_limit per second");
+}
+
+#[test]
+fn may_12_ack_too_old_is_dropped_with_an_ack() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().win(1000));
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss.wrapping_sub(500_000)).data(b"inject"));
+    t.expect(at(1), seg().flags(ACK).seq(iss + 1).ack(1001));
+    assert_eq!(t.stack.recv(h, &mut [0; 8]), Err(Error::WouldBlock));
+}
+
+#[test]
+fn must_61_last_segment_of_a_burst_has_psh_shld_28_full_sized_segments() {
+    let mut t = Harness::server(80);
+    let (h, _iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[1u8; 5500]).unwrap();
+    t.flush();
+    let segs = t.drain();
+    assert_eq!(segs.len(), 6);
+    for s in &segs[..5] {
+        assert_eq!(s.payload.len(), 1000);
+        assert_eq!(s.flags, ACK);
+    }
+    assert_eq!(segs[5].flags, PSHACK);
+}
+
+#[test]
+fn shld_7_nagle_holds_a_small_segment_while_data_is_unacked() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.send(h, b"a").unwrap();
+    t.flush();
+    t.expect(at(0), seg().len(1).seq(iss + 1));
+    t.stack.send(h, b"b").unwrap();
+    t.flush();
+    t.expect_nothing_until(at(100));
+    t.send(at(150), seg().ack_flag().seq(1001).ack(iss + 2));
+    t.expect(at(150), seg().len(1).seq(iss + 2).data(b"b"));
+}
+
+#[test]
+fn must_17_nodelay_sends_small_segments_at_once() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.with_connection(h, |c| c.set_nodelay(true));
+    t.stack.send(h, b"a").unwrap();
+    t.stack.send(h, b"b").unwrap();
+    t.flush();
+    let segs = t.drain();
+    assert_eq!(segs.len(), 1, "both bytes leave together at once");
+    assert_eq!(segs[0].seq, iss + 1);
+    assert_eq!(segs[0].payload, b"ab");
+    t.stack.send(h, b"c").unwrap();
+    t.flush();
+    t.expect(at(0), seg().data(b"c").seq(iss + 3));
+}
+
+#[test]
+fn must_34_shld_15_shrunk_window_sends_nothing_new_and_does_not_panic() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[0u8; 4000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 4);
+    // The peer ACKs 1000 and shrinks its window so the right edge is left of SND.NXT.
+    t.send(at(10), seg().ack_flag().seq(1001).ack(iss + 1001).win(500));
+    t.stack.send(h, &[0u8; 4000]).unwrap();
+    t.flush();
+    assert!(t.drain().iter().all(|s| s.payload.is_empty()));
+}
+
+#[test]
+fn must_36_zero_window_is_probed_and_transfer_resumes() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000).win(0));
+    t.stack.send(h, b"hello").unwrap();
+    t.flush();
+    t.expect_nothing_until(at(900));
+    // SHLD-29: first probe one RTO after the window closed.
+    let p = t.expect_between(900, 1100, seg().flags(ACK));
+    assert_eq!(p.seq, iss, "probe carries SEQ=SND.UNA-1");
+    t.send(at(1200), seg().ack_flag().seq(1001).ack(iss + 1).win(0));
+    // SHLD-30: the next probe comes later (backed off).
+    let p2 = t.expect_between(1201, 10_000, seg().flags(ACK));
+    assert!(t.now_ms - 1200 >= 1500, "backed off: {} ms", t.now_ms - 1200);
+    assert_eq!(p2.seq, iss);
+    t.send(at(t.now_ms + 10), seg().ack_flag().seq(1001).ack(iss + 1).win(1000));
+    t.expect(at(t.now_ms), seg().data(b"hello"));
+}
+
+#[test]
+fn must_37_zero_window_probes_answered_keep_the_connection_forever() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().win(0));
+    t.stack.send(h, b"x").unwrap();
+    t.flush();
+    let mut now = 0;
+    while now < 30 * 60 * 1000 {
+        let p = t.expect_between(now, now + 200_000, seg().flags(ACK));
+        now = t.now_ms;
+        assert_eq!(p.seq, iss);
+        t.send(at(now), seg().ack_flag().seq(1001).ack(iss + 1).win(0));
+    }
+    assert_eq!(t.state(h), State::Established);
+}
+
+#[test]
+fn receiver_window_closes_then_reopens_with_an_update() {
+    // Checklist case 6 (receiver side).
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 2000;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 1000]));
+    t.send(at(1), seg().ack_flag().seq(2001).ack(iss + 1).data(&[2; 1000]));
+    t.expect(at(1), seg().flags(ACK).ack(3001).win(0));
+    // A 1-byte probe at RCV.NXT is not acceptable but is ACKed with the current window.
+    t.send(at(2), seg().ack_flag().seq(3001).ack(iss + 1).data(&[3]));
+    t.expect(at(2), seg().flags(ACK).ack(3001).win(0));
+    // MAY-8: the window may stay closed; reading opens it and an update goes out.
+    assert_eq!(t.read_all(h).len(), 2000);
+    let u = t.expect(at(2), seg().flags(ACK).ack(3001));
+    assert!(u.window > 0);
+}
+
+#[test]
+fn must_39_receiver_does_not_open_the_window_in_tiny_steps() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 4000;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 4000]));
+    t.expect_between(1, 500, seg().flags(ACK).ack(5001).win(0));
+    for _ in 0..100 {
+        t.stack.recv(h, &mut [0; 1]).unwrap();
+    }
+    t.flush();
+    assert!(t.drain().is_empty(), "100 freed bytes are not worth announcing");
+}
+
+#[test]
+fn shld_14_advertised_right_edge_never_moves_left() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 8000;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg());
+    let mut edge = 0u32;
+    let mut seq = 1001u32;
+    for i in 0..30 {
+        t.send(at(i), seg().ack_flag().seq(seq).ack(iss + 1).data(&[0; 700]));
+        seq += 700;
+        if i % 3 == 0 {
+            t.stack.recv(h, &mut [0; 1500]).ok();
+            t.flush();
+        }
+        for s in t.drain() {
+            let e = s.ack.wrapping_add(u32::from(s.window));
+            assert!(e.wrapping_sub(edge) as i32 >= 0 || edge == 0, "edge moved left: {}", s.line);
+            edge = e;
+        }
+    }
+}
+
+#[test]
+fn must_30_must_31_must_32_urgent_pointer_tracked_and_signalled_once_per_advance() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().ack_flag().urg_flag().urgent(3).seq(1001).ack(iss + 1).data(&[0; 10]));
+    t.send(at(2), seg().ack_flag().urg_flag().urgent(2).seq(1002).ack(iss + 1).data(&[0; 9])); // same pointer
+    let urgent: Vec<_> = std::iter::from_fn(|| t.stack.poll_event(h))
+        .filter(|e| matches!(e, Event::Urgent(_)))
+        .collect();
+    assert_eq!(urgent.len(), 1);
+    // MUST-33: how much urgent data is unread.
+    assert_eq!(t.stack.connection(h).unwrap().urgent_unread(), 3);
+    t.advance(600);
+    assert_eq!(t.read_all(h).len(), 10, "urgent bytes stay in the stream");
+    assert_eq!(t.stack.connection(h).unwrap().urgent_unread(), 0);
+}
+
+#[test]
+fn sequence_numbers_wrap_at_2_pow_32() {
+    // Checklist case 7: the peer's ISN just below 2^32; data crosses the wrap both ways.
+    let mut t = Harness::server(80);
+    let isn = 0xFFFF_FFF0u32;
+    let (h, iss) = t.establish(0, isn, seg().mss(1000));
+    let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+    let mut seq = isn.wrapping_add(1);
+    for chunk in data.chunks(1000) {
+        t.send(at(1), seg().ack_flag().seq(seq).ack(iss.wrapping_add(1)).data(chunk));
+        seq = seq.wrapping_add(chunk.len() as u32);
+    }
+    t.advance(600);
+    let a = t.drain().pop().unwrap();
+    assert_eq!(a.ack, seq);
+    assert_eq!(t.read_all(h), data);
+    t.send(at(700), seg().flags(TcpFlags::FIN | TcpFlags::ACK).seq(seq).ack(iss.wrapping_add(1)));
+    t.expect(at(700), seg().flags(ACK).ack(seq.wrapping_add(1)));
+    assert_eq!(t.state(h), State::CloseWait);
+}
+
+#[test]
+fn must_5_options_on_a_data_segment_are_accepted() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).ws(3).sack_perm().data(b"opt"));
+    t.advance(600);
+    assert_eq!(t.read_all(h), b"opt");
+}
+
+#[test]
+fn rtt_estimate_follows_acks_and_rto_backs_off_on_loss() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[0u8; 1000]).unwrap();
+    t.flush();
+    t.expect(at(0), seg().len(1000));
+    t.send(at(50), seg().ack_flag().seq(1001).ack(iss + 1001));
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.srtt().unwrap().millis(), 50);
+    t.stack.send(h, &[0u8; 1000]).unwrap();
+    t.flush();
+    t.expect(at(50), seg().len(1000).seq(iss + 1001));
+    // Lost: retransmitted after the RTO (max(200 ms floor, 50 + 4*25 = 150 ms) = 200 ms).
+    t.expect(at(250), seg().len(1000).seq(iss + 1001));
+    t.expect(at(650), seg().len(1000).seq(iss + 1001)); // backed off to 400 ms
+}
+
+#[test]
+fn must_20_connection_times_out_after_r2_retransmissions() {
+    let mut t = Harness::server(80);
+    let (h, _iss) = t.establish(0, 1000, seg());
+    t.stack.send(h, b"into the void").unwrap();
+    t.advance(3_600_000);
+    assert_eq!(t.stack.recv(h, &mut [0; 4]), Err(Error::TimedOut));
+    let retrans = t.stack.counters().tcp_retrans_segs;
+    assert_eq!(retrans, 15, "tcp_retries2");
+}
