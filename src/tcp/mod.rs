@@ -19,5 +19,8 @@ pub mod state;
 pub use config::Config;
 pub use connection::{ConnStats, Connection, Error, Event};
 pub use isn::IsnGenerator;
+pub use recv_buffer::RecvBuffer;
+pub use rtt::RttEstimator;
+pub use send_buffer::SendBuffer;
 pub use seq::SeqNum;
 pub use state::State;
