@@ -26,7 +26,11 @@ fn must_13_active_close_lingers_in_time_wait_for_2msl() {
     t.send(at(50_020), seg().flags(FINACK).seq(1001).ack(iss + 2));
     t.expect(at(50_020), seg().flags(TcpFlags::ACK).ack(1002));
     t.advance(110_000);
-    assert_eq!(t.stack.connections().count(), 1, "still in TIME-WAIT at 59.98 s after the restart");
+    assert_eq!(
+        t.stack.connections().count(),
+        1,
+        "still in TIME-WAIT at 59.98 s after the restart"
+    );
     t.advance(110_030);
     assert_eq!(t.stack.connections().count(), 0, "gone after 2*MSL");
     // Now the tuple is closed: a segment gets a RST.
@@ -41,7 +45,11 @@ fn passive_close_goes_close_wait_then_last_ack() {
     t.send(at(5), seg().flags(FINACK).seq(1001).ack(iss + 1));
     t.expect(at(5), seg().flags(TcpFlags::ACK).ack(1002));
     assert_eq!(t.state(h), State::CloseWait);
-    assert_eq!(t.stack.recv(h, &mut [0; 8]), Ok(0), "MUST-12: FIN reads as end of stream");
+    assert_eq!(
+        t.stack.recv(h, &mut [0; 8]),
+        Ok(0),
+        "MUST-12: FIN reads as end of stream"
+    );
     t.stack.close(h);
     t.flush();
     t.expect(at(5), seg().flags(FINACK).seq(iss + 1).ack(1002));
@@ -128,7 +136,10 @@ fn shld_3_rst_on_close_with_unread_data() {
     // Checklist case 10.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
-    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 100]));
+    t.send(
+        at(1),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 100]),
+    );
     t.stack.close(h);
     t.flush();
     let out = t.drain();
@@ -186,7 +197,10 @@ fn old_duplicate_data_in_time_wait_is_acked_and_dropped() {
     t.expect(at(0), seg().flags(FINACK));
     t.send(at(1), seg().flags(FINACK).seq(1001).ack(iss + 2));
     t.expect(at(1), seg().ack_flag());
-    t.send(at(2), seg().ack_flag().seq(901).ack(iss + 2).data(&[0; 100]));
+    t.send(
+        at(2),
+        seg().ack_flag().seq(901).ack(iss + 2).data(&[0; 100]),
+    );
     t.expect(at(2), seg().flags(TcpFlags::ACK).ack(1002));
     assert_eq!(t.state(h), State::TimeWait);
 }
@@ -196,11 +210,21 @@ fn fin_out_of_order_waits_for_the_hole() {
     // Checklist case 5.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
-    t.send(at(1), seg().flags(FINACK).seq(1101).ack(iss + 1).data(&[2; 100]));
+    t.send(
+        at(1),
+        seg().flags(FINACK).seq(1101).ack(iss + 1).data(&[2; 100]),
+    );
     t.expect(at(1), seg().flags(TcpFlags::ACK).ack(1001));
     assert_eq!(t.state(h), State::Established);
-    assert_eq!(t.stack.recv(h, &mut [0; 8]), Err(Error::WouldBlock), "no EOF before the hole fills");
-    t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 100]));
+    assert_eq!(
+        t.stack.recv(h, &mut [0; 8]),
+        Err(Error::WouldBlock),
+        "no EOF before the hole fills"
+    );
+    t.send(
+        at(2),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 100]),
+    );
     t.expect(at(2), seg().flags(TcpFlags::ACK).ack(1202));
     assert_eq!(t.state(h), State::CloseWait);
     let got = t.read_all(h);
@@ -213,7 +237,10 @@ fn fin_out_of_order_waits_for_the_hole() {
 fn fin_with_data_is_delivered_then_eof() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
-    t.send(at(1), seg().flags(FINACK).seq(1001).ack(iss + 1).data(&[3; 100]));
+    t.send(
+        at(1),
+        seg().flags(FINACK).seq(1001).ack(iss + 1).data(&[3; 100]),
+    );
     t.expect(at(1), seg().flags(TcpFlags::ACK).ack(1102));
     assert_eq!(t.read_all(h), vec![3; 100]);
     assert_eq!(t.stack.recv(h, &mut [0; 8]), Ok(0));
@@ -227,7 +254,10 @@ fn orphaned_fin_wait_2_times_out_like_tcp_fin_timeout() {
     t.flush();
     t.expect(at(0), seg().flags(FINACK));
     t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 2));
-    assert_eq!(t.stack.connections().next().unwrap().1.state(), State::FinWait2);
+    assert_eq!(
+        t.stack.connections().next().unwrap().1.state(),
+        State::FinWait2
+    );
     t.advance(60_000);
     assert_eq!(t.stack.connections().count(), 1);
     t.advance(60_002);
@@ -247,9 +277,18 @@ fn shld_4_new_syn_with_newer_timestamp_reopens_time_wait_tuple() {
     // Older TSval: dropped silently, TIME-WAIT continues.
     t.send(at(2), seg().syn().seq(50_000).ts(50, 0));
     let out = t.drain();
-    assert!(out.iter().all(|s| !s.flags.syn()), "no SYN-ACK for an old SYN");
+    assert!(
+        out.iter().all(|s| !s.flags.syn()),
+        "no SYN-ACK for an old SYN"
+    );
     // Newer TSval: a new connection.
     t.send(at(3), seg().syn().seq(60_000).ts(200, 0));
-    let sa = t.expect(at(3), seg().flags(TcpFlags::SYN | TcpFlags::ACK).ack(60_001));
-    assert!(sa.seq.wrapping_sub(iss + 2) as i32 > 0, "new ISS above the old SND.NXT");
+    let sa = t.expect(
+        at(3),
+        seg().flags(TcpFlags::SYN | TcpFlags::ACK).ack(60_001),
+    );
+    assert!(
+        sa.seq.wrapping_sub(iss + 2) as i32 > 0,
+        "new ISS above the old SND.NXT"
+    );
 }

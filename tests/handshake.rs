@@ -14,7 +14,10 @@ const RSTACK: TcpFlags = TcpFlags(TcpFlags::RST.0 | TcpFlags::ACK.0);
 fn passive_open_completes_three_way_handshake() {
     let mut t = Harness::server(80);
     t.send(at(0), seg().syn().seq(1000).win(65535).mss(1460));
-    let sa = t.expect(at(0), seg().flags(SYNACK).ack(1001).mss(1460).no_ts().no_ws());
+    let sa = t.expect(
+        at(0),
+        seg().flags(SYNACK).ack(1001).mss(1460).no_ts().no_ws(),
+    );
     t.send(at(10), seg().ack_flag().seq(1001).ack(sa.seq + 1));
     let h = t.stack.accept(80).expect("accepted");
     assert_eq!(t.state(h), State::Established);
@@ -26,12 +29,25 @@ fn active_open_sends_syn_with_options_and_completes() {
     let mut t = Harness::with_config(Harness::config());
     let h = t.stack.connect(instant(0), t.peer).unwrap();
     t.flush();
-    let syn = t.expect(at(0), seg().flags(TcpFlags::SYN).mss(1460).ws(3).sack_perm());
+    let syn = t.expect(
+        at(0),
+        seg().flags(TcpFlags::SYN).mss(1460).ws(3).sack_perm(),
+    );
     assert!(syn.options.timestamps.is_some());
     t.us = syn.src;
-    assert_eq!(*syn.src.ip(), US, "MUST-44: the source is our interface address");
-    t.send(at(20), seg().syn().ack_flag().seq(5000).ack(syn.seq + 1).mss(1200));
-    t.expect(at(20), seg().flags(TcpFlags::ACK).seq(syn.seq + 1).ack(5001));
+    assert_eq!(
+        *syn.src.ip(),
+        US,
+        "MUST-44: the source is our interface address"
+    );
+    t.send(
+        at(20),
+        seg().syn().ack_flag().seq(5000).ack(syn.seq + 1).mss(1200),
+    );
+    t.expect(
+        at(20),
+        seg().flags(TcpFlags::ACK).seq(syn.seq + 1).ack(5001),
+    );
     assert_eq!(t.state(h), State::Established);
     assert_eq!(t.stack.connection(h).unwrap().effective_mss(), 1200);
 }
@@ -54,7 +70,11 @@ fn must_23_syn_retried_for_at_least_three_minutes_then_timed_out() {
     let h = t.stack.connect(instant(0), t.peer).unwrap();
     t.advance(179_999);
     assert_eq!(t.state(h), State::SynSent, "still trying before 180 s");
-    let syns = t.drain().iter().filter(|s| s.flags == TcpFlags::SYN).count();
+    let syns = t
+        .drain()
+        .iter()
+        .filter(|s| s.flags == TcpFlags::SYN)
+        .count();
     assert!(syns >= 7, "{syns} SYNs in 180 s");
     t.advance(400_000);
     assert_eq!(t.state(h), State::Closed);
@@ -125,7 +145,13 @@ fn rst_in_syn_sent_needs_an_acceptable_ack() {
 fn closed_port_gets_rst_in_the_exact_rfc_forms() {
     // Checklist case 12: SYN+FIN+3 bytes to a closed port: ACK = SEQ + 5.
     let mut t = Harness::with_config(Harness::config());
-    t.send(at(0), seg().flags(TcpFlags::SYN | TcpFlags::FIN).seq(100).data(b"abc"));
+    t.send(
+        at(0),
+        seg()
+            .flags(TcpFlags::SYN | TcpFlags::FIN)
+            .seq(100)
+            .data(b"abc"),
+    );
     t.expect(at(0), seg().flags(RSTACK).seq(0).ack(105));
     t.send(at(1), seg().ack_flag().seq(100).ack(4242));
     t.expect(at(1), seg().flags(TcpFlags::RST).seq(4242));
@@ -185,7 +211,11 @@ fn must_14_must_16_peer_mss_limits_payload_minus_timestamp_option() {
     t.stack.send(h, &[1u8; 5000]).unwrap();
     t.flush();
     let segs = t.drain();
-    assert_eq!(segs[0].payload.len(), 988, "1000 - 12 bytes of timestamp option");
+    assert_eq!(
+        segs[0].payload.len(),
+        988,
+        "1000 - 12 bytes of timestamp option"
+    );
     for s in &segs {
         assert!(s.payload.len() <= 988);
     }
@@ -224,7 +254,13 @@ fn must_57_syn_to_broadcast_or_foreign_address_is_ignored() {
 #[test]
 fn must_63_syn_from_invalid_source_is_ignored() {
     let mut t = Harness::server(80);
-    for src in ["0.0.0.0", "255.255.255.255", "127.0.0.1", "224.1.1.1", "240.0.0.1"] {
+    for src in [
+        "0.0.0.0",
+        "255.255.255.255",
+        "127.0.0.1",
+        "224.1.1.1",
+        "240.0.0.1",
+    ] {
         let from = std::net::SocketAddrV4::new(src.parse().unwrap(), 4000);
         t.send(at(0), seg().syn().seq(1).from(from));
     }

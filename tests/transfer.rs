@@ -14,7 +14,10 @@ const PSHACK: TcpFlags = TcpFlags(TcpFlags::PSH.0 | TcpFlags::ACK.0);
 fn in_order_data_is_delivered_and_acked_within_delayed_ack_time() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
-    t.send(at(100), seg().ack_flag().seq(1001).ack(iss + 1).data(b"hello"));
+    t.send(
+        at(100),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(b"hello"),
+    );
     // SHLD-18 / MUST-40: delayed, but well under 500 ms.
     let a = t.expect_between(101, 499, seg().flags(ACK).ack(1006));
     assert!(a.payload.is_empty());
@@ -26,7 +29,13 @@ fn shld_19_every_second_full_segment_is_acked_at_once() {
     let mut t = Harness::server(80);
     let (_h, iss) = t.establish(0, 1000, seg());
     let specs: Vec<Spec> = (0..10)
-        .map(|i| seg().ack_flag().seq(1001 + i * 1460).ack(iss + 1).data(&[0; 1460]))
+        .map(|i| {
+            seg()
+                .ack_flag()
+                .seq(1001 + i * 1460)
+                .ack(iss + 1)
+                .data(&[0; 1460])
+        })
         .collect();
     for (i, s) in specs.into_iter().enumerate() {
         t.send(at(10), s);
@@ -40,12 +49,23 @@ fn shld_19_every_second_full_segment_is_acked_at_once() {
 fn must_58_must_59_a_queued_burst_gets_one_cumulative_ack() {
     let mut t = Harness::server(80);
     let (_h, iss) = t.establish(0, 1000, seg());
-    let burst: Vec<Spec> =
-        (0..4).map(|i| seg().ack_flag().seq(1001 + i * 100).ack(iss + 1).data(&[0; 100])).collect();
+    let burst: Vec<Spec> = (0..4)
+        .map(|i| {
+            seg()
+                .ack_flag()
+                .seq(1001 + i * 100)
+                .ack(iss + 1)
+                .data(&[0; 100])
+        })
+        .collect();
     t.send_burst(at(10), &burst);
     let acks = t.drain();
     assert!(acks.len() <= 1, "{} ACKs for one burst", acks.len());
-    let a = if acks.is_empty() { t.expect_between(10, 500, seg().flags(ACK)) } else { acks[0].clone() };
+    let a = if acks.is_empty() {
+        t.expect_between(10, 500, seg().flags(ACK))
+    } else {
+        acks[0].clone()
+    };
     assert_eq!(a.ack, 1401, "the ACK covers all four");
 }
 
@@ -53,10 +73,16 @@ fn must_58_must_59_a_queued_burst_gets_one_cumulative_ack() {
 fn shld_31_out_of_order_segment_is_held_and_dup_acked() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg().sack_perm());
-    t.send(at(1), seg().ack_flag().seq(1101).ack(iss + 1).data(&[2; 100]));
+    t.send(
+        at(1),
+        seg().ack_flag().seq(1101).ack(iss + 1).data(&[2; 100]),
+    );
     // MAY-13 / RFC 5681 4.2: immediate duplicate ACK, with a SACK block for what is held.
     t.expect(at(1), seg().flags(ACK).ack(1001).sack(&[(1101, 1201)]));
-    t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 100]));
+    t.send(
+        at(2),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 100]),
+    );
     t.expect(at(2), seg().flags(ACK).ack(1201));
     let got = t.read_all(h);
     assert_eq!(got.len(), 200);
@@ -69,7 +95,10 @@ fn partly_old_segment_is_trimmed_and_delivered_once() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
     let data: Vec<u8> = (0..100u8).collect();
-    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).data(&data[..50]));
+    t.send(
+        at(1),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(&data[..50]),
+    );
     t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 1).data(&data));
     t.expect_between(2, 500, seg().flags(ACK).ack(1101));
     assert_eq!(t.read_all(h), data);
@@ -93,7 +122,14 @@ fn segment_past_the_window_is_trimmed_to_it() {
 fn out_of_window_segment_gets_an_ack_and_is_dropped() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
-    t.send(at(1), seg().ack_flag().seq(1001 + 10_000_000).ack(iss + 1).data(b"far"));
+    t.send(
+        at(1),
+        seg()
+            .ack_flag()
+            .seq(1001 + 10_000_000)
+            .ack(iss + 1)
+            .data(b"far"),
+    );
     t.expect(at(1), seg().flags(ACK).seq(iss + 1).ack(1001));
     assert_eq!(t.stack.recv(h, &mut [0; 4]), Err(Error::WouldBlock));
 }
@@ -113,13 +149,19 @@ fn old_window_update_is_ignored() {
     // Checklist case 13: SND.WL1/WL2 rule.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg().mss(1000));
-    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).win(0).data(b"x"));
+    t.send(
+        at(1),
+        seg().ack_flag().seq(1001).ack(iss + 1).win(0).data(b"x"),
+    );
     // A reordered older segment (lower SEQ) advertising a big window must not reopen it.
     t.send(at(2), seg().ack_flag().seq(1000).ack(iss + 1).win(60000));
     t.drain();
     t.stack.send(h, &[1; 100]).unwrap();
     t.flush();
-    assert!(t.drain().iter().all(|s| s.payload.is_empty()), "window stays closed");
+    assert!(
+        t.drain().iter().all(|s| s.payload.is_empty()),
+        "window stays closed"
+    );
 }
 
 #[test]
@@ -151,7 +193,10 @@ fn u_5_syn_in_established_gets_a_challenge_ack() {
     t.send(at(1), seg().syn().seq(1011));
     t.expect(at(1), seg().flags(ACK).seq(iss + 1).ack(1001));
     assert_eq!(t.state(h), State::Established);
-    t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 1).data(b"still here"));
+    t.send(
+        at(2),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(b"still here"),
+    );
     t.advance(600);
     assert_eq!(t.read_all(h), b"still here");
 }
@@ -171,7 +216,14 @@ fn challenge_acks_are_rate_limited() {
 fn may_12_ack_too_old_is_dropped_with_an_ack() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg().win(1000));
-    t.send(at(1), seg().ack_flag().seq(1001).ack(iss.wrapping_sub(500_000)).data(b"inject"));
+    t.send(
+        at(1),
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(iss.wrapping_sub(500_000))
+            .data(b"inject"),
+    );
     t.expect(at(1), seg().flags(ACK).seq(iss + 1).ack(1001));
     assert_eq!(t.stack.recv(h, &mut [0; 8]), Err(Error::WouldBlock));
 }
@@ -249,9 +301,16 @@ fn must_36_zero_window_is_probed_and_transfer_resumes() {
     t.send(at(1200), seg().ack_flag().seq(1001).ack(iss + 1).win(0));
     // SHLD-30: the next probe comes later (backed off).
     let p2 = t.expect_between(1201, 10_000, seg().flags(ACK));
-    assert!(t.now_ms - 1200 >= 1500, "backed off: {} ms", t.now_ms - 1200);
+    assert!(
+        t.now_ms - 1200 >= 1500,
+        "backed off: {} ms",
+        t.now_ms - 1200
+    );
     assert_eq!(p2.seq, iss);
-    t.send(at(t.now_ms + 10), seg().ack_flag().seq(1001).ack(iss + 1).win(1000));
+    t.send(
+        at(t.now_ms + 10),
+        seg().ack_flag().seq(1001).ack(iss + 1).win(1000),
+    );
     t.expect(at(t.now_ms), seg().data(b"hello"));
 }
 
@@ -278,8 +337,14 @@ fn receiver_window_closes_then_reopens_with_an_update() {
     cfg.tcp.recv_buffer = 2000;
     let mut t = Harness::server_with(80, cfg);
     let (h, iss) = t.establish(0, 1000, seg());
-    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 1000]));
-    t.send(at(1), seg().ack_flag().seq(2001).ack(iss + 1).data(&[2; 1000]));
+    t.send(
+        at(1),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 1000]),
+    );
+    t.send(
+        at(1),
+        seg().ack_flag().seq(2001).ack(iss + 1).data(&[2; 1000]),
+    );
     t.expect(at(1), seg().flags(ACK).ack(3001).win(0));
     // A 1-byte probe at RCV.NXT is not acceptable but is ACKed with the current window.
     t.send(at(2), seg().ack_flag().seq(3001).ack(iss + 1).data(&[3]));
@@ -296,13 +361,19 @@ fn must_39_receiver_does_not_open_the_window_in_tiny_steps() {
     cfg.tcp.recv_buffer = 4000;
     let mut t = Harness::server_with(80, cfg);
     let (h, iss) = t.establish(0, 1000, seg());
-    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 4000]));
+    t.send(
+        at(1),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 4000]),
+    );
     t.expect_between(1, 500, seg().flags(ACK).ack(5001).win(0));
     for _ in 0..100 {
         t.stack.recv(h, &mut [0; 1]).unwrap();
     }
     t.flush();
-    assert!(t.drain().is_empty(), "100 freed bytes are not worth announcing");
+    assert!(
+        t.drain().is_empty(),
+        "100 freed bytes are not worth announcing"
+    );
 }
 
 #[test]
@@ -314,7 +385,10 @@ fn shld_14_advertised_right_edge_never_moves_left() {
     let mut edge = 0u32;
     let mut seq = 1001u32;
     for i in 0..30 {
-        t.send(at(i), seg().ack_flag().seq(seq).ack(iss + 1).data(&[0; 700]));
+        t.send(
+            at(i),
+            seg().ack_flag().seq(seq).ack(iss + 1).data(&[0; 700]),
+        );
         seq += 700;
         if i % 3 == 0 {
             t.stack.recv(h, &mut [0; 1500]).ok();
@@ -322,7 +396,11 @@ fn shld_14_advertised_right_edge_never_moves_left() {
         }
         for s in t.drain() {
             let e = s.ack.wrapping_add(u32::from(s.window));
-            assert!(e.wrapping_sub(edge) as i32 >= 0 || edge == 0, "edge moved left: {}", s.line);
+            assert!(
+                e.wrapping_sub(edge) as i32 >= 0 || edge == 0,
+                "edge moved left: {}",
+                s.line
+            );
             edge = e;
         }
     }
@@ -332,8 +410,26 @@ fn shld_14_advertised_right_edge_never_moves_left() {
 fn must_30_must_31_must_32_urgent_pointer_tracked_and_signalled_once_per_advance() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
-    t.send(at(1), seg().ack_flag().urg_flag().urgent(3).seq(1001).ack(iss + 1).data(&[0; 10]));
-    t.send(at(2), seg().ack_flag().urg_flag().urgent(2).seq(1002).ack(iss + 1).data(&[0; 9])); // same pointer
+    t.send(
+        at(1),
+        seg()
+            .ack_flag()
+            .urg_flag()
+            .urgent(3)
+            .seq(1001)
+            .ack(iss + 1)
+            .data(&[0; 10]),
+    );
+    t.send(
+        at(2),
+        seg()
+            .ack_flag()
+            .urg_flag()
+            .urgent(2)
+            .seq(1002)
+            .ack(iss + 1)
+            .data(&[0; 9]),
+    ); // same pointer
     let urgent: Vec<_> = std::iter::from_fn(|| t.stack.poll_event(h))
         .filter(|e| matches!(e, Event::Urgent(_)))
         .collect();
@@ -354,14 +450,27 @@ fn sequence_numbers_wrap_at_2_pow_32() {
     let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
     let mut seq = isn.wrapping_add(1);
     for chunk in data.chunks(1000) {
-        t.send(at(1), seg().ack_flag().seq(seq).ack(iss.wrapping_add(1)).data(chunk));
+        t.send(
+            at(1),
+            seg()
+                .ack_flag()
+                .seq(seq)
+                .ack(iss.wrapping_add(1))
+                .data(chunk),
+        );
         seq = seq.wrapping_add(chunk.len() as u32);
     }
     t.advance(600);
     let a = t.drain().pop().unwrap();
     assert_eq!(a.ack, seq);
     assert_eq!(t.read_all(h), data);
-    t.send(at(700), seg().flags(TcpFlags::FIN | TcpFlags::ACK).seq(seq).ack(iss.wrapping_add(1)));
+    t.send(
+        at(700),
+        seg()
+            .flags(TcpFlags::FIN | TcpFlags::ACK)
+            .seq(seq)
+            .ack(iss.wrapping_add(1)),
+    );
     t.expect(at(700), seg().flags(ACK).ack(seq.wrapping_add(1)));
     assert_eq!(t.state(h), State::CloseWait);
 }
@@ -370,7 +479,16 @@ fn sequence_numbers_wrap_at_2_pow_32() {
 fn must_5_options_on_a_data_segment_are_accepted() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
-    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).ws(3).sack_perm().data(b"opt"));
+    t.send(
+        at(1),
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(iss + 1)
+            .ws(3)
+            .sack_perm()
+            .data(b"opt"),
+    );
     t.advance(600);
     assert_eq!(t.read_all(h), b"opt");
 }

@@ -100,8 +100,13 @@ pub(super) enum Timer {
     TimeWait = 3,
     FinWait2 = 4,
 }
-const TIMERS: [Timer; 5] =
-    [Timer::Retransmit, Timer::DelayedAck, Timer::Persist, Timer::TimeWait, Timer::FinWait2];
+const TIMERS: [Timer; 5] = [
+    Timer::Retransmit,
+    Timer::DelayedAck,
+    Timer::Persist,
+    Timer::TimeWait,
+    Timer::FinWait2,
+];
 
 pub struct Connection {
     pub(super) local: SocketAddrV4,
@@ -197,7 +202,13 @@ pub struct ConnStats {
 }
 
 impl Connection {
-    fn new(now: Instant, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, cfg: Config) -> Self {
+    fn new(
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNum,
+        cfg: Config,
+    ) -> Self {
         let mss = u32::from(cfg.mss);
         Connection {
             local,
@@ -260,7 +271,13 @@ impl Connection {
     }
 
     /// Active OPEN (RFC 9293 §3.10.1): the SYN leaves on the next `poll_transmit`.
-    pub fn connect(now: Instant, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNum, cfg: Config) -> Self {
+    pub fn connect(
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNum,
+        cfg: Config,
+    ) -> Self {
         let mut c = Connection::new(now, local, remote, iss, cfg);
         c.rcv_wscale = c.our_wscale();
         c.set_state(State::SynSent, "active open");
@@ -321,7 +338,9 @@ impl Connection {
         self.sack_ok = self.cfg.sack && o.sack_permitted;
         // MUST-16: payload = min(peer MSS, ours) less the options we put on every segment.
         let opts = if self.ts_ok { 12 } else { 0 };
-        self.smss = u32::from(self.peer_mss.min(self.cfg.mss)).saturating_sub(opts).max(1);
+        self.smss = u32::from(self.peer_mss.min(self.cfg.mss))
+            .saturating_sub(opts)
+            .max(1);
         self.cwnd = self.cfg.initial_cwnd.max(1) * self.smss;
     }
 
@@ -504,7 +523,10 @@ impl Connection {
     pub fn may_send(&self) -> bool {
         self.error.is_none()
             && !self.fin_queued
-            && matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
+            && matches!(
+                self.state,
+                State::SynSent | State::SynReceived | State::Established | State::CloseWait
+            )
     }
     pub fn effective_mss(&self) -> u32 {
         self.smss
@@ -616,7 +638,10 @@ impl Connection {
 
     /// RFC 6298 §5.4-5.6: retransmit from SND.UNA, back off, collapse cwnd (RFC 5681 §3.1).
     fn on_rto(&mut self, now: Instant) {
-        if self.snd_una == self.snd_max && self.state != State::SynSent && self.state != State::SynReceived {
+        if self.snd_una == self.snd_max
+            && self.state != State::SynSent
+            && self.state != State::SynReceived
+        {
             return;
         }
         self.stats.timeouts += 1;
@@ -663,7 +688,9 @@ impl Connection {
 
     /// Receiver SWS threshold (RFC 9293 §3.8.6.2.2): min(RCV.BUFF/2, Eff.snd.MSS).
     pub(super) fn sws_threshold(&self) -> u32 {
-        ((self.recvq.capacity() / 2) as u32).min(u32::from(self.cfg.mss)).max(1)
+        ((self.recvq.capacity() / 2) as u32)
+            .min(u32::from(self.cfg.mss))
+            .max(1)
     }
 
     /// How far the right edge could move now beyond what was last advertised.

@@ -68,7 +68,7 @@ impl Connection {
         let mut seq = SeqNum(seg.seq);
         let mut payload = seg.payload;
         let mut syn = f.syn();
-        let mut fin = f.fin();
+        let fin = f.fin();
 
         // TIME-WAIT: the only thing expected is the peer's FIN again: ACK it, restart 2MSL.
         if self.state == State::TimeWait {
@@ -106,7 +106,10 @@ impl Connection {
             }
         }
 
-        let rcv_wnd = self.rcv_adv.since(self.rcv_nxt).min(self.recvq.window() as u32);
+        let rcv_wnd = self
+            .rcv_adv
+            .since(self.rcv_nxt)
+            .min(self.recvq.window() as u32);
         // RST first (RFC 5961 §3.2, MUST-66: even with a zero window; SHLD-2: data allowed).
         if f.rst() {
             if seq == self.rcv_nxt {
@@ -209,7 +212,9 @@ impl Connection {
             (0, 0) => seq == self.rcv_nxt,
             (0, _) => seq.in_window(self.rcv_nxt, wnd),
             (_, 0) => false,
-            (_, _) => seq.in_window(self.rcv_nxt, wnd) || (seq + len - 1).in_window(self.rcv_nxt, wnd),
+            (_, _) => {
+                seq.in_window(self.rcv_nxt, wnd) || (seq + len - 1).in_window(self.rcv_nxt, wnd)
+            }
         }
     }
 
@@ -340,7 +345,8 @@ impl Connection {
         if self.cwnd < self.ssthresh {
             self.cwnd = self.cwnd.saturating_add(acked.min(self.smss));
         } else {
-            let inc = (u64::from(self.smss) * u64::from(self.smss) / u64::from(self.cwnd.max(1))) as u32;
+            let inc =
+                (u64::from(self.smss) * u64::from(self.smss) / u64::from(self.cwnd.max(1))) as u32;
             self.cwnd = self.cwnd.saturating_add(inc.max(1));
         }
     }

@@ -24,3 +24,6 @@ pub use rtt::RttEstimator;
 pub use send_buffer::SendBuffer;
 pub use seq::SeqNum;
 pub use state::State;
+
+#[cfg(test)]
+mod tests;

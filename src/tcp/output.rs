@@ -13,7 +13,11 @@ impl Connection {
     /// nothing to send now. Call until `None` after every input and timeout.
     pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<Segment<'b>> {
         if let Some((seq, ack)) = self.rst.take() {
-            let flags = if ack.is_some() { TcpFlags::RST | TcpFlags::ACK } else { TcpFlags::RST };
+            let flags = if ack.is_some() {
+                TcpFlags::RST | TcpFlags::ACK
+            } else {
+                TcpFlags::RST
+            };
             let mut s = self.build(now, seq, flags, &[]);
             s.ack = ack.map_or(0, |a| a.0);
             s.window = 0;
@@ -72,7 +76,11 @@ impl Connection {
     fn next_data(&mut self, now: Instant, buf: &[u8]) -> Option<usize> {
         if !matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::LastAck | State::Closing
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::LastAck
+                | State::Closing
         ) {
             return None;
         }
@@ -87,9 +95,17 @@ impl Connection {
         let in_flight = self.snd_nxt.since(self.snd_una);
         let wnd_edge = self.snd_una + self.snd_wnd;
         // MUST-34: a shrunk window leaves nothing usable, never a negative amount.
-        let wnd_avail = if wnd_edge.gt(self.snd_nxt) { wnd_edge.since(self.snd_nxt) } else { 0 };
+        let wnd_avail = if wnd_edge.gt(self.snd_nxt) {
+            wnd_edge.since(self.snd_nxt)
+        } else {
+            0
+        };
         let cwnd_avail = self.cwnd.saturating_sub(in_flight);
-        let mut len = unsent.min(wnd_avail as usize).min(cwnd_avail as usize).min(smss).min(buf.len());
+        let mut len = unsent
+            .min(wnd_avail as usize)
+            .min(cwnd_avail as usize)
+            .min(smss)
+            .min(buf.len());
         let is_retx = self.snd_nxt.lt(self.snd_max);
         if len > 0 && len < smss && !is_retx && !self.force_send {
             // Nagle (SHLD-7, off with MUST-17's switch) and sender SWS avoidance (MUST-38):
@@ -105,7 +121,11 @@ impl Connection {
         let send_fin = fin_pending && offset + len == queued;
         if len == 0 && !send_fin {
             // Data waits on the window with nothing in flight: the persist timer probes.
-            if unsent > 0 && in_flight == 0 && !self.armed(Timer::Retransmit) && !self.armed(Timer::Persist) {
+            if unsent > 0
+                && in_flight == 0
+                && !self.armed(Timer::Retransmit)
+                && !self.armed(Timer::Persist)
+            {
                 self.arm_persist(now);
             }
             return None;
@@ -160,7 +180,10 @@ impl Connection {
         for _ in 0..self.persist_backoff {
             d = d * 2;
         }
-        self.arm(Timer::Persist, now + d.min(self.cfg.max_rto).max(base.min(self.cfg.max_rto)));
+        self.arm(
+            Timer::Persist,
+            now + d.min(self.cfg.max_rto).max(base.min(self.cfg.max_rto)),
+        );
     }
 
     /// The window field: the receive buffer's room, moved right only in steps worth
@@ -180,7 +203,13 @@ impl Connection {
     }
 
     /// Fills in the fields every segment of this connection carries.
-    fn build<'b>(&mut self, now: Instant, seq: SeqNum, flags: TcpFlags, payload: &'b [u8]) -> Segment<'b> {
+    fn build<'b>(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        flags: TcpFlags,
+        payload: &'b [u8],
+    ) -> Segment<'b> {
         let mut options = TcpOptions::default();
         let window;
         if flags.syn() {
@@ -192,7 +221,10 @@ impl Connection {
             options.sack_permitted = if active { self.cfg.sack } else { self.sack_ok };
             if (active && self.cfg.timestamps) || (!active && self.ts_ok) {
                 let tsecr = if active { 0 } else { self.ts_recent };
-                options.timestamps = Some(Timestamps { tsval: self.ts_now(now), tsecr });
+                options.timestamps = Some(Timestamps {
+                    tsval: self.ts_now(now),
+                    tsecr,
+                });
             }
             // RFC 7323 §2.2: the window in a SYN is never scaled.
             window = self.recvq.window().min(65535) as u16;
@@ -201,7 +233,10 @@ impl Connection {
             }
         } else {
             if self.ts_ok {
-                options.timestamps = Some(Timestamps { tsval: self.ts_now(now), tsecr: self.ts_recent });
+                options.timestamps = Some(Timestamps {
+                    tsval: self.ts_now(now),
+                    tsecr: self.ts_recent,
+                });
             }
             if self.sack_ok && self.recvq.has_ooo() {
                 options.sack = self.sack_blocks();
@@ -225,7 +260,12 @@ impl Connection {
             urgent: 0,
             options,
             payload,
-            ip: IpMeta { ttl: self.cfg.ttl, tos: self.cfg.tos, ident: 0, dont_frag: true },
+            ip: IpMeta {
+                ttl: self.cfg.ttl,
+                tos: self.cfg.tos,
+                ident: 0,
+                dont_frag: true,
+            },
         }
     }
 
@@ -236,7 +276,10 @@ impl Connection {
         let mut n = 0;
         let ranges: Vec<(usize, usize)> = self.recvq.ooo_ranges().collect();
         for &(start, end) in ranges.iter().rev().take(4) {
-            blocks[n] = SackBlock { left: (self.rcv_nxt + start as u32).0, right: (self.rcv_nxt + end as u32).0 };
+            blocks[n] = SackBlock {
+                left: (self.rcv_nxt + start as u32).0,
+                right: (self.rcv_nxt + end as u32).0,
+            };
             n += 1;
         }
         SackList::new(&blocks[..n])

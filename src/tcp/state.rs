@@ -20,7 +20,10 @@ pub enum State {
 impl State {
     /// States after the handshake (RFC 9293 §3.10.7.4 "synchronized").
     pub fn is_synchronized(self) -> bool {
-        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
     }
 
     /// States in which the peer may still send us data.

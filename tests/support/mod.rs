@@ -18,7 +18,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::tcp;
 use tuntcp::time::Instant;
-use tuntcp::wire::{IpMeta, Packet, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps};
+use tuntcp::wire::{
+    IpMeta, Packet, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps,
+};
 
 pub const US: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
 pub const PEER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
@@ -142,11 +144,21 @@ impl Spec {
     }
 
     fn options(&self) -> TcpOptions {
-        let mut o = TcpOptions { mss: self.mss.flatten(), window_scale: self.ws.flatten(), ..Default::default() };
+        let mut o = TcpOptions {
+            mss: self.mss.flatten(),
+            window_scale: self.ws.flatten(),
+            ..Default::default()
+        };
         o.sack_permitted = self.sack_perm.unwrap_or(false);
-        o.timestamps = self.ts.flatten().map(|(tsval, tsecr)| Timestamps { tsval, tsecr });
+        o.timestamps = self
+            .ts
+            .flatten()
+            .map(|(tsval, tsecr)| Timestamps { tsval, tsecr });
         if let Some(b) = &self.sack {
-            let blocks: Vec<SackBlock> = b.iter().map(|&(left, right)| SackBlock { left, right }).collect();
+            let blocks: Vec<SackBlock> = b
+                .iter()
+                .map(|&(left, right)| SackBlock { left, right })
+                .collect();
             o.sack = SackList::new(&blocks);
         }
         o
@@ -164,7 +176,12 @@ impl Spec {
             ($field:ident, $actual:expr) => {
                 if let Some(want) = &self.$field {
                     if *want != $actual {
-                        why.push(format!("{} {:?} != {:?}", stringify!($field), $actual, want));
+                        why.push(format!(
+                            "{} {:?} != {:?}",
+                            stringify!($field),
+                            $actual,
+                            want
+                        ));
                     }
                 }
             };
@@ -177,7 +194,15 @@ impl Spec {
         check!(ws, s.options.window_scale);
         check!(sack_perm, s.options.sack_permitted);
         check!(ts, s.options.timestamps.map(|t| (t.tsval, t.tsecr)));
-        check!(sack, s.options.sack.as_slice().iter().map(|b| (b.left, b.right)).collect::<Vec<_>>());
+        check!(
+            sack,
+            s.options
+                .sack
+                .as_slice()
+                .iter()
+                .map(|b| (b.left, b.right))
+                .collect::<Vec<_>>()
+        );
         check!(payload, s.payload);
         check!(len, s.payload.len());
         check!(src, s.src);
@@ -270,7 +295,13 @@ impl Harness {
     }
 
     pub fn config() -> StackConfig {
-        StackConfig { addr: US, prefix_len: 24, mtu: 1500, seed: 7, ..StackConfig::default() }
+        StackConfig {
+            addr: US,
+            prefix_len: 24,
+            mtu: 1500,
+            seed: 7,
+            ..StackConfig::default()
+        }
     }
 
     /// A stack listening on port 80.
@@ -288,7 +319,12 @@ impl Harness {
     /// Moves virtual time to `ms`, firing every timer on the way at its own deadline, and
     /// collecting output.
     pub fn advance(&mut self, ms: u64) {
-        assert!(ms >= self.now_ms, "time runs forward: {} < {}", ms, self.now_ms);
+        assert!(
+            ms >= self.now_ms,
+            "time runs forward: {} < {}",
+            ms,
+            self.now_ms
+        );
         self.flush();
         while let Some(t) = self.stack.poll_timeout() {
             if t > instant(ms) {
@@ -319,7 +355,11 @@ impl Harness {
                 Out::Tcp(o) => o.line.clone(),
                 Out::Other(s) => s.clone(),
             };
-            self.trace.push(format!("{:>9} out {}", Instant::from_millis(self.now_ms).to_string(), line));
+            self.trace.push(format!(
+                "{:>9} out {}",
+                Instant::from_millis(self.now_ms).to_string(),
+                line
+            ));
             self.raw_out.push(bytes);
             self.out.push_back((self.now_ms, out));
         }
@@ -355,8 +395,14 @@ impl Harness {
     /// Delivers raw bytes at time `ms`.
     pub fn send_raw(&mut self, ms: u64, bytes: &[u8]) {
         self.advance(ms);
-        let line = Packet::parse(bytes).map(|p| p.to_string()).unwrap_or_else(|e| format!("<{e}>"));
-        self.trace.push(format!("{:>9} in  {}", Instant::from_millis(ms).to_string(), line));
+        let line = Packet::parse(bytes)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|e| format!("<{e}>"));
+        self.trace.push(format!(
+            "{:>9} in  {}",
+            Instant::from_millis(ms).to_string(),
+            line
+        ));
         self.stack.handle_packet(instant(ms), bytes);
         self.flush();
     }
@@ -366,8 +412,14 @@ impl Harness {
         self.advance(ms);
         for spec in specs {
             let bytes = self.build(spec);
-            let line = Packet::parse(&bytes).map(|p| p.to_string()).unwrap_or_default();
-            self.trace.push(format!("{:>9} in  {}", Instant::from_millis(ms).to_string(), line));
+            let line = Packet::parse(&bytes)
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            self.trace.push(format!(
+                "{:>9} in  {}",
+                Instant::from_millis(ms).to_string(),
+                line
+            ));
             self.stack.handle_packet(instant(ms), &bytes);
         }
         self.flush();
@@ -401,7 +453,10 @@ impl Harness {
             self.fail(&format!("expected a TCP segment, got {out:?}"));
         };
         if when < from || when > to {
-            self.fail(&format!("segment `{}` sent at {when} ms, expected in [{from}, {to}] ms", s.line));
+            self.fail(&format!(
+                "segment `{}` sent at {when} ms, expected in [{from}, {to}] ms",
+                s.line
+            ));
         }
         if let Some(why) = spec.mismatch(&s) {
             self.fail(&format!("segment `{}` does not match: {why}", s.line));
@@ -433,7 +488,10 @@ impl Harness {
 
     #[track_caller]
     pub fn fail(&self, msg: &str) -> ! {
-        panic!("{msg}\n--- trace ---\n{}\n-------------", self.trace.join("\n"));
+        panic!(
+            "{msg}\n--- trace ---\n{}\n-------------",
+            self.trace.join("\n")
+        );
     }
 
     /// Passive open completed by the peer with the given ISN and options; returns the
@@ -441,9 +499,15 @@ impl Harness {
     #[track_caller]
     pub fn establish(&mut self, ms: u64, peer_isn: u32, syn: Spec) -> (SocketHandle, u32) {
         self.send(ms, syn.syn().seq(peer_isn));
-        let sa = self.expect(ms, seg().flags(TcpFlags::SYN | TcpFlags::ACK).ack(peer_isn + 1));
+        let sa = self.expect(
+            ms,
+            seg().flags(TcpFlags::SYN | TcpFlags::ACK).ack(peer_isn + 1),
+        );
         self.send(ms, seg().ack_flag().seq(peer_isn + 1).ack(sa.seq + 1));
-        let h = self.stack.accept(self.us.port()).unwrap_or_else(|| self.fail("no connection to accept"));
+        let h = self
+            .stack
+            .accept(self.us.port())
+            .unwrap_or_else(|| self.fail("no connection to accept"));
         (h, sa.seq)
     }
 
@@ -456,12 +520,20 @@ impl Harness {
         let syn = self.expect(ms, seg().flags(TcpFlags::SYN));
         self.us = syn.src;
         self.send(ms, synack.syn().ack_flag().seq(peer_isn).ack(syn.seq + 1));
-        self.expect(ms, seg().flags(TcpFlags::ACK).seq(syn.seq + 1).ack(peer_isn + 1));
+        self.expect(
+            ms,
+            seg()
+                .flags(TcpFlags::ACK)
+                .seq(syn.seq + 1)
+                .ack(peer_isn + 1),
+        );
         (h, syn.seq)
     }
 
     pub fn state(&self, h: SocketHandle) -> tcp::State {
-        self.stack.connection(h).map_or(tcp::State::Closed, |c| c.state())
+        self.stack
+            .connection(h)
+            .map_or(tcp::State::Closed, |c| c.state())
     }
 
     /// Reads everything readable now.
