@@ -157,7 +157,7 @@ fn shld_3_data_after_close_is_answered_with_rst() {
     t.flush();
     t.expect(at(0), seg().flags(FINACK));
     t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 2).data(b"late"));
-    t.expect(at(1), seg().rst().seq(iss + 2));
+    t.expect(at(1), seg().flags(RSTACK).seq(iss + 2));
 }
 
 #[test]

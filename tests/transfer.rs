@@ -291,21 +291,20 @@ fn must_34_shld_15_shrunk_window_sends_nothing_new_and_does_not_panic() {
 #[test]
 fn must_36_zero_window_is_probed_and_transfer_resumes() {
     let mut t = Harness::server(80);
-    let (h, iss) = t.establish(0, 1000, seg().mss(1000).win(0));
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.send(at(0), seg().ack_flag().seq(1001).ack(iss + 1).win(0));
     t.stack.send(h, b"hello").unwrap();
     t.flush();
-    t.expect_nothing_until(at(900));
+    let rto = t.stack.connection(h).unwrap().rto().millis();
+    assert_eq!(rto, 200, "handshake RTT 0 ms: the 200 ms floor");
+    t.expect_nothing_until(at(rto - 1));
     // SHLD-29: first probe one RTO after the window closed.
-    let p = t.expect_between(900, 1100, seg().flags(ACK));
+    let p = t.expect(at(rto), seg().flags(ACK).len(0));
     assert_eq!(p.seq, iss, "probe carries SEQ=SND.UNA-1");
-    t.send(at(1200), seg().ack_flag().seq(1001).ack(iss + 1).win(0));
-    // SHLD-30: the next probe comes later (backed off).
-    let p2 = t.expect_between(1201, 10_000, seg().flags(ACK));
-    assert!(
-        t.now_ms - 1200 >= 1500,
-        "backed off: {} ms",
-        t.now_ms - 1200
-    );
+    t.send(at(rto + 10), seg().ack_flag().seq(1001).ack(iss + 1).win(0));
+    // SHLD-30: the next probe comes later (backed off to 2 RTO).
+    let p2 = t.expect_between(rto + 11, 10_000, seg().flags(ACK));
+    assert_eq!(t.now_ms, rto + 2 * rto, "backed off");
     assert_eq!(p2.seq, iss);
     t.send(
         at(t.now_ms + 10),
@@ -317,7 +316,8 @@ fn must_36_zero_window_is_probed_and_transfer_resumes() {
 #[test]
 fn must_37_zero_window_probes_answered_keep_the_connection_forever() {
     let mut t = Harness::server(80);
-    let (h, iss) = t.establish(0, 1000, seg().win(0));
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(0), seg().ack_flag().seq(1001).ack(iss + 1).win(0));
     t.stack.send(h, b"x").unwrap();
     t.flush();
     let mut now = 0;
@@ -464,6 +464,7 @@ fn sequence_numbers_wrap_at_2_pow_32() {
     let a = t.drain().pop().unwrap();
     assert_eq!(a.ack, seq);
     assert_eq!(t.read_all(h), data);
+    t.drain(); // the window update
     t.send(
         at(700),
         seg()
@@ -502,7 +503,8 @@ fn rtt_estimate_follows_acks_and_rto_backs_off_on_loss() {
     t.expect(at(0), seg().len(1000));
     t.send(at(50), seg().ack_flag().seq(1001).ack(iss + 1001));
     let c = t.stack.connection(h).unwrap();
-    assert_eq!(c.srtt().unwrap().millis(), 50);
+    // Samples 0 ms (handshake) then 50 ms: SRTT = 0 + 50/8 (RFC 6298 2.3).
+    assert_eq!(c.srtt().unwrap().millis(), 6);
     t.stack.send(h, &[0u8; 1000]).unwrap();
     t.flush();
     t.expect(at(50), seg().len(1000).seq(iss + 1001));

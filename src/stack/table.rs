@@ -192,14 +192,21 @@ impl Stack {
             }
         };
         // RFC 1122 §3.2.1.3 / MUST-57: only our unicast address; MUST-63: sane sources.
-        if !is_unicast_destination_for(&self.subnet, ip.dst) || !is_valid_source(&self.subnet, ip.src) {
+        if !is_unicast_destination_for(&self.subnet, ip.dst)
+            || !is_valid_source(&self.subnet, ip.src)
+        {
             log::debug!(target: "tuntcp::packet", "drop: {} > {} not for us", ip.src, ip.dst);
             self.counters.ip_in_addr_errors += 1;
             return;
         }
         if ip.is_fragment() {
             if let Some(d) = self.reasm.handle_fragment(now, &ip) {
-                let whole = Ipv4Packet { more_frags: false, frag_offset: 0, payload: &d.payload, ..ip };
+                let whole = Ipv4Packet {
+                    more_frags: false,
+                    frag_offset: 0,
+                    payload: &d.payload,
+                    ..ip
+                };
                 self.handle_datagram(now, &whole, &d.payload);
             }
             return;
@@ -230,7 +237,9 @@ impl Stack {
                         self.counters.tcp_in_csum_errors += 1;
                     }
                     crate::wire::WireError::BadIcmpChecksum => self.counters.icmp_in_errors += 1,
-                    crate::wire::WireError::UnexpectedProtocol(_) => self.counters.ip_in_unknown_protos += 1,
+                    crate::wire::WireError::UnexpectedProtocol(_) => {
+                        self.counters.ip_in_unknown_protos += 1
+                    }
                     _ => self.counters.tcp_in_errs += 1,
                 }
             }
@@ -272,7 +281,9 @@ impl Stack {
 
     fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
         if let Some(&idx) = self.by_tuple.get(&(seg.dst, seg.src)) {
-            let slot = self.slots[idx].as_mut().expect("tuple map points at a live slot");
+            let slot = self.slots[idx]
+                .as_mut()
+                .expect("tuple map points at a live slot");
             // RFC 6191 / MAY-2: a new SYN may reopen a tuple in TIME-WAIT.
             if slot.conn.state() == State::TimeWait
                 && seg.flags.syn()
@@ -307,7 +318,11 @@ impl Stack {
         let (seq, ack, flags) = if seg.flags.ack() {
             (seg.ack, 0, TcpFlags::RST)
         } else {
-            (0, seg.seq.wrapping_add(seg.seq_len()), TcpFlags::RST | TcpFlags::ACK)
+            (
+                0,
+                seg.seq.wrapping_add(seg.seq_len()),
+                TcpFlags::RST | TcpFlags::ACK,
+            )
         };
         self.send_rst(seg, seq, ack, flags);
     }
@@ -323,7 +338,10 @@ impl Stack {
             urgent: 0,
             options: TcpOptions::default(),
             payload: &[],
-            ip: IpMeta { ttl: self.cfg.tcp.ttl, ..IpMeta::default() },
+            ip: IpMeta {
+                ttl: self.cfg.tcp.ttl,
+                ..IpMeta::default()
+            },
         };
         log::debug!(target: "tuntcp::packet", "out {rst}");
         let mut buf = vec![0; rst.buffer_len()];
@@ -348,7 +366,10 @@ impl Stack {
             return;
         }
         let port = seg.dst.port();
-        let l = self.listeners.get_mut(&port).expect("caller checked the listener");
+        let l = self
+            .listeners
+            .get_mut(&port)
+            .expect("caller checked the listener");
         if l.ready.len() + l.half_open >= l.backlog {
             // Full queues: drop the SYN, the peer retries (Linux without syncookies).
             self.counters.tcp_ext_listen_overflows += 1;
@@ -376,7 +397,12 @@ impl Stack {
     ///
     /// Cost grows with the number of connections: a timer wheel is the Scale issue's work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let conns = self.slots.iter().flatten().filter_map(|s| s.conn.poll_timeout()).min();
+        let conns = self
+            .slots
+            .iter()
+            .flatten()
+            .filter_map(|s| s.conn.poll_timeout())
+            .min();
         match (conns, self.reasm.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -385,7 +411,10 @@ impl Stack {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         for idx in 0..self.slots.len() {
-            let due = self.slots[idx].as_ref().and_then(|s| s.conn.poll_timeout()).is_some_and(|t| t <= now);
+            let due = self.slots[idx]
+                .as_ref()
+                .and_then(|s| s.conn.poll_timeout())
+                .is_some_and(|t| t <= now);
             if due {
                 if let Some(s) = self.slots[idx].as_mut() {
                     s.conn.handle_timeout(now);
@@ -445,7 +474,14 @@ impl Stack {
         }
         // MUST-41/42: existing connections on the port are left alone.
         let backlog = backlog.clamp(1, self.cfg.somaxconn.max(1));
-        self.listeners.insert(port, Listener { backlog, ready: VecDeque::new(), half_open: 0 });
+        self.listeners.insert(
+            port,
+            Listener {
+                backlog,
+                ready: VecDeque::new(),
+                half_open: 0,
+            },
+        );
         Ok(())
     }
 
@@ -487,7 +523,11 @@ impl Stack {
     }
 
     /// Active OPEN from an ephemeral port (MUST-44: our address is the source).
-    pub fn connect(&mut self, now: Instant, remote: SocketAddrV4) -> Result<SocketHandle, OpenError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddrV4,
+    ) -> Result<SocketHandle, OpenError> {
         if !is_valid_remote(&self.subnet, *remote.ip()) || remote.port() == 0 {
             return Err(OpenError::InvalidAddress); // MUST-46
         }
@@ -507,7 +547,8 @@ impl Stack {
             self.next_port = self.next_port.wrapping_add(1);
             let port = lo + (self.next_port % span) as u16;
             let local = SocketAddrV4::new(self.cfg.addr, port);
-            if !self.by_tuple.contains_key(&(local, remote)) && !self.listeners.contains_key(&port) {
+            if !self.by_tuple.contains_key(&(local, remote)) && !self.listeners.contains_key(&port)
+            {
                 return Ok(local);
             }
         }
@@ -519,7 +560,11 @@ impl Stack {
     }
 
     /// Runs `f` on the connection and schedules whatever it wants to send.
-    pub fn with_connection<R>(&mut self, h: SocketHandle, f: impl FnOnce(&mut Connection) -> R) -> Option<R> {
+    pub fn with_connection<R>(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnOnce(&mut Connection) -> R,
+    ) -> Option<R> {
         let r = f(&mut self.slots.get_mut(h.0)?.as_mut()?.conn);
         self.mark_dirty(h.0);
         self.drain_events(h.0);
@@ -527,11 +572,13 @@ impl Stack {
     }
 
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, tcp::Error> {
-        self.with_connection(h, |c| c.send(data)).unwrap_or(Err(tcp::Error::NotConnected))
+        self.with_connection(h, |c| c.send(data))
+            .unwrap_or(Err(tcp::Error::NotConnected))
     }
 
     pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, tcp::Error> {
-        self.with_connection(h, |c| c.recv(buf)).unwrap_or(Err(tcp::Error::NotConnected))
+        self.with_connection(h, |c| c.recv(buf))
+            .unwrap_or(Err(tcp::Error::NotConnected))
     }
 
     pub fn shutdown_write(&mut self, h: SocketHandle) {
@@ -569,12 +616,17 @@ impl Stack {
 
     /// Every live connection, for `ss`-like listings.
     pub fn connections(&self) -> impl Iterator<Item = (SocketHandle, &Connection)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (SocketHandle(i), &s.conn)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (SocketHandle(i), &s.conn)))
     }
 
     /// Listeners with (accept queue length, backlog).
     pub fn listeners(&self) -> impl Iterator<Item = (u16, usize, usize)> + '_ {
-        self.listeners.iter().map(|(p, l)| (*p, l.ready.len(), l.backlog))
+        self.listeners
+            .iter()
+            .map(|(p, l)| (*p, l.ready.len(), l.backlog))
     }
 
     pub fn has_pending_output(&self) -> bool {
@@ -585,7 +637,14 @@ impl Stack {
 
     fn insert(&mut self, conn: Connection, listener: Option<u16>, owned: bool) -> usize {
         let tuple = (conn.local(), conn.remote());
-        let slot = Slot { conn, owned, released: false, listener, events: VecDeque::new(), dirty: false };
+        let slot = Slot {
+            conn,
+            owned,
+            released: false,
+            listener,
+            events: VecDeque::new(),
+            dirty: false,
+        };
         let idx = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = Some(slot);
@@ -628,7 +687,9 @@ impl Stack {
     /// cares about (accept queue, counters, freeing closed TCBs).
     fn drain_events(&mut self, idx: usize) {
         let mut free_it = false;
-        let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
+        let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else {
+            return;
+        };
         while let Some(ev) = s.conn.poll_event() {
             match ev {
                 Event::Connected => {
@@ -640,7 +701,9 @@ impl Stack {
                     }
                 }
                 Event::Error(e) => match e {
-                    tcp::Error::Refused | tcp::Error::TimedOut if s.conn.iss() == s.conn.snd_una() => {
+                    tcp::Error::Refused | tcp::Error::TimedOut
+                        if s.conn.iss() == s.conn.snd_una() =>
+                    {
                         self.counters.tcp_attempt_fails += 1;
                     }
                     tcp::Error::Reset => self.counters.tcp_estab_resets += 1,

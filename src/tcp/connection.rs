@@ -129,6 +129,8 @@ pub struct Connection {
     /// Sequence number of our FIN once it has been sent.
     pub(super) fin_seq: Option<SeqNum>,
     pub(super) fin_queued: bool,
+    /// End of the last short segment sent (Minshall's Nagle variant).
+    pub(super) snd_sml: SeqNum,
 
     // Receive sequence space.
     pub(super) irs: SeqNum,
@@ -225,6 +227,7 @@ impl Connection {
             snd_wl2: iss,
             fin_seq: None,
             fin_queued: false,
+            snd_sml: iss,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),

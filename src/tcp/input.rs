@@ -391,13 +391,14 @@ impl Connection {
             return;
         }
         let offset = seq.since(self.rcv_nxt) as usize;
+        let had_hole = self.recvq.has_ooo();
         let advanced = self.recvq.insert(offset, payload);
         self.stats.bytes_received += advanced as u64;
         if advanced > 0 {
             self.rcv_nxt += advanced as u32;
         }
-        if offset > 0 || self.recvq.has_ooo() {
-            // RFC 5681 §4.2: out-of-order data (or a filled hole) is ACKed at once.
+        if offset > 0 || had_hole {
+            // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once.
             self.ack_now = true;
         } else {
             self.delack_segs += 1;
@@ -442,6 +443,9 @@ impl Connection {
     /// Runs after the handshake completes.
     fn after_established(&mut self) {
         self.first_syn_at = None;
+        if self.snd_una == self.snd_max {
+            self.disarm(Timer::Retransmit);
+        }
         self.rtt.reset_backoff();
         if self.fin_queued {
             // CLOSE was called in SYN-RECEIVED: the FIN goes out now (RFC 9293 §3.10.4).

@@ -58,6 +58,9 @@ impl Connection {
         }
         if self.snd_max != self.iss {
             self.stats.retrans_segs += 1;
+            self.rtt_probe = None; // Karn: no sample from a retransmitted SYN
+        } else {
+            self.rtt_probe = Some((self.iss + 1, now));
         }
         let flags = match self.state {
             State::SynSent => TcpFlags::SYN,
@@ -108,11 +111,14 @@ impl Connection {
             .min(buf.len());
         let is_retx = self.snd_nxt.lt(self.snd_max);
         if len > 0 && len < smss && !is_retx && !self.force_send {
-            // Nagle (SHLD-7, off with MUST-17's switch) and sender SWS avoidance (MUST-38):
-            // a short segment leaves only if it empties the queue with nothing unacknowledged
-            // (or Nagle is off), or if it is at least half the largest window seen.
+            // Nagle (SHLD-7, off with MUST-17's switch) with Minshall's refinement (as Linux):
+            // a short segment that empties the queue waits only while an earlier short
+            // segment is unacknowledged. Sender SWS avoidance (MUST-38): otherwise a short
+            // segment leaves only if it is at least half the largest window seen.
             let drains = len == unsent;
-            let ok = (drains && (self.cfg.nodelay || in_flight == 0 || fin_pending))
+            let small_unacked = self.snd_sml.gt(self.snd_una);
+            let ok = (drains
+                && (self.cfg.nodelay || in_flight == 0 || !small_unacked || fin_pending))
                 || len as u32 >= self.max_snd_wnd / 2;
             if !ok {
                 len = 0;
@@ -156,6 +162,9 @@ impl Connection {
             self.fin_seq = Some(seq + n as u32);
         }
         let seq_len = n as u32 + u32::from(flags.fin());
+        if n < self.smss as usize {
+            self.snd_sml = seq + seq_len;
+        }
         if retx {
             self.stats.retrans_segs += 1;
         } else if self.rtt_probe.is_none() && n > 0 {
