@@ -58,7 +58,7 @@ fn passive_close_goes_close_wait_then_last_ack() {
 }
 
 #[test]
-fn simultaneous_close_goes_through_closing_to_time_wait() {
+fn case_2_simultaneous_close_goes_through_closing_to_time_wait() {
     // Checklist case 2.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
@@ -86,7 +86,7 @@ fn fin_that_also_acks_our_fin_goes_straight_to_time_wait() {
 }
 
 #[test]
-fn half_close_we_keep_receiving_after_our_fin() {
+fn case_11_half_close_we_keep_receiving_after_our_fin() {
     // Checklist case 11, our side shut down first.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
@@ -107,7 +107,7 @@ fn half_close_we_keep_receiving_after_our_fin() {
 }
 
 #[test]
-fn half_close_we_keep_sending_in_close_wait() {
+fn case_11_half_close_we_keep_sending_in_close_wait() {
     // Checklist case 11, the peer shut down first.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg().mss(1000));
@@ -132,7 +132,7 @@ fn half_close_we_keep_sending_in_close_wait() {
 }
 
 #[test]
-fn shld_3_rst_on_close_with_unread_data() {
+fn shld_3_case_10_rst_on_close_with_unread_data() {
     // Checklist case 10.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
@@ -161,7 +161,7 @@ fn shld_3_data_after_close_is_answered_with_rst() {
 }
 
 #[test]
-fn must_12_rst_reads_as_reset_not_eof() {
+fn must_12_shld_2_rst_reads_as_reset_not_eof() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
     t.send(at(1), seg().rst().seq(1001).ack(iss + 1));
@@ -188,7 +188,7 @@ fn rfc1337_rst_in_time_wait_is_ignored() {
 }
 
 #[test]
-fn old_duplicate_data_in_time_wait_is_acked_and_dropped() {
+fn case_9_old_duplicate_data_in_time_wait_is_acked_and_dropped() {
     // Checklist case 9.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
@@ -206,7 +206,7 @@ fn old_duplicate_data_in_time_wait_is_acked_and_dropped() {
 }
 
 #[test]
-fn fin_out_of_order_waits_for_the_hole() {
+fn case_5_fin_out_of_order_waits_for_the_hole() {
     // Checklist case 5.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());

@@ -65,7 +65,7 @@ fn must_18_syn_retransmitted_after_initial_rto_with_backoff() {
 }
 
 #[test]
-fn must_23_syn_retried_for_at_least_three_minutes_then_timed_out() {
+fn must_22_must_23_syn_retried_for_at_least_three_minutes_then_timed_out() {
     let mut t = Harness::with_config(Harness::config());
     let h = t.stack.connect(instant(0), t.peer).unwrap();
     t.advance(179_999);
@@ -82,7 +82,7 @@ fn must_23_syn_retried_for_at_least_three_minutes_then_timed_out() {
 }
 
 #[test]
-fn must_10_simultaneous_open() {
+fn must_10_case_1_simultaneous_open() {
     let mut t = Harness::with_config(Harness::config());
     let h = t.stack.connect(instant(0), t.peer).unwrap();
     t.flush();
@@ -123,7 +123,7 @@ fn must_11_active_simultaneous_open_reset_is_refused() {
 }
 
 #[test]
-fn rst_in_syn_sent_needs_an_acceptable_ack() {
+fn u_3_case_4_rst_in_syn_sent_needs_an_acceptable_ack() {
     // Checklist case 4.
     let mut t = Harness::with_config(Harness::config());
     let h = t.stack.connect(instant(0), t.peer).unwrap();
@@ -142,7 +142,7 @@ fn rst_in_syn_sent_needs_an_acceptable_ack() {
 }
 
 #[test]
-fn closed_port_gets_rst_in_the_exact_rfc_forms() {
+fn case_12_closed_port_gets_rst_in_the_exact_rfc_forms() {
     // Checklist case 12: SYN+FIN+3 bytes to a closed port: ACK = SEQ + 5.
     let mut t = Harness::with_config(Harness::config());
     t.send(
@@ -170,7 +170,7 @@ fn listener_answers_ack_with_rst_and_ignores_rst() {
 }
 
 #[test]
-fn duplicate_syn_in_syn_received_resends_syn_ack_one_tcb() {
+fn case_15_duplicate_syn_in_syn_received_resends_syn_ack_one_tcb() {
     // Checklist case 15.
     let mut t = Harness::server(80);
     t.send(at(0), seg().syn().seq(1000));

@@ -11,7 +11,7 @@ const ACK: TcpFlags = TcpFlags::ACK;
 const PSHACK: TcpFlags = TcpFlags(TcpFlags::PSH.0 | TcpFlags::ACK.0);
 
 #[test]
-fn in_order_data_is_delivered_and_acked_within_delayed_ack_time() {
+fn must_40_shld_18_in_order_data_is_acked_within_the_delayed_ack_time() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
     t.send(
@@ -70,7 +70,7 @@ fn must_58_must_59_a_queued_burst_gets_one_cumulative_ack() {
 }
 
 #[test]
-fn shld_31_out_of_order_segment_is_held_and_dup_acked() {
+fn shld_31_may_13_out_of_order_segment_is_held_and_dup_acked() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg().sack_perm());
     t.send(
@@ -90,7 +90,7 @@ fn shld_31_out_of_order_segment_is_held_and_dup_acked() {
 }
 
 #[test]
-fn partly_old_segment_is_trimmed_and_delivered_once() {
+fn case_14_partly_old_segment_is_trimmed_and_delivered_once() {
     // Checklist case 14.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
@@ -135,7 +135,7 @@ fn out_of_window_segment_gets_an_ack_and_is_dropped() {
 }
 
 #[test]
-fn ack_of_unsent_data_is_answered_and_ignored() {
+fn case_13_ack_of_unsent_data_is_answered_and_ignored() {
     // Checklist case 13.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
@@ -145,7 +145,7 @@ fn ack_of_unsent_data_is_answered_and_ignored() {
 }
 
 #[test]
-fn old_window_update_is_ignored() {
+fn case_13_old_window_update_is_ignored() {
     // Checklist case 13: SND.WL1/WL2 rule.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg().mss(1000));
@@ -186,7 +186,7 @@ fn shld_2_rst_carrying_data_still_resets() {
 }
 
 #[test]
-fn u_5_syn_in_established_gets_a_challenge_ack() {
+fn u_5_case_3_syn_in_established_gets_a_challenge_ack() {
     // Checklist case 3.
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
@@ -289,7 +289,7 @@ fn must_34_shld_15_shrunk_window_sends_nothing_new_and_does_not_panic() {
 }
 
 #[test]
-fn must_36_zero_window_is_probed_and_transfer_resumes() {
+fn must_35_must_36_shld_29_shld_30_zero_window_is_probed_and_transfer_resumes() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg().mss(1000));
     t.send(at(0), seg().ack_flag().seq(1001).ack(iss + 1).win(0));
@@ -331,7 +331,7 @@ fn must_37_zero_window_probes_answered_keep_the_connection_forever() {
 }
 
 #[test]
-fn receiver_window_closes_then_reopens_with_an_update() {
+fn may_8_case_6_receiver_window_closes_then_reopens_with_an_update() {
     // Checklist case 6 (receiver side).
     let mut cfg = Harness::config();
     cfg.tcp.recv_buffer = 2000;
@@ -407,7 +407,7 @@ fn shld_14_advertised_right_edge_never_moves_left() {
 }
 
 #[test]
-fn must_30_must_31_must_32_urgent_pointer_tracked_and_signalled_once_per_advance() {
+fn must_30_must_31_must_32_must_33_case_8_urgent_pointer_tracked_and_signalled_once_per_advance() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
     t.send(
@@ -442,7 +442,7 @@ fn must_30_must_31_must_32_urgent_pointer_tracked_and_signalled_once_per_advance
 }
 
 #[test]
-fn sequence_numbers_wrap_at_2_pow_32() {
+fn case_7_sequence_numbers_wrap_at_2_pow_32() {
     // Checklist case 7: the peer's ISN just below 2^32; data crosses the wrap both ways.
     let mut t = Harness::server(80);
     let isn = 0xFFFF_FFF0u32;
@@ -495,7 +495,7 @@ fn must_5_options_on_a_data_segment_are_accepted() {
 }
 
 #[test]
-fn rtt_estimate_follows_acks_and_rto_backs_off_on_loss() {
+fn must_18_must_19_rtt_estimate_follows_acks_and_rto_backs_off_on_loss() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg().mss(1000));
     t.stack.send(h, &[0u8; 1000]).unwrap();
