@@ -1,14 +1,17 @@
 //! `stack`: many connections over one IPv4 address (sans-IO).
 //!
-//! So far the parts the `Stack` type is built from: address validation ([`addr`]), IPv4
-//! fragment reassembly ([`frag`]), ICMP helpers ([`icmp`]) and nstat-named counters
-//! ([`stats`]). Each is pure or owns only its own bounded state; none does I/O or reads a
-//! clock.
+//! [`Stack`] owns the connection table (demultiplexing by 4-tuple, listeners with their
+//! SYN and accept queues, ephemeral ports, ISNs) and the IP side: input checks ([`addr`]),
+//! fragment reassembly ([`frag`]), ICMP echo and errors ([`icmp`]) and nstat-named counters
+//! ([`stats`]). None of it does I/O or reads a clock; see [`Stack`] for the calling order.
 //!
-//! What this module does not do (yet): demultiplex, listen, pick ports or ISNs; those
-//! arrive with `Stack`.
+//! What this module does not do: keep per-connection TCP state (that is `tcp::Connection`)
+//! or talk to a device (that is `device`/`runtime`).
 
 pub mod addr;
 pub mod frag;
 pub mod icmp;
 pub mod stats;
+mod table;
+
+pub use table::{OpenError, SocketHandle, Stack, StackConfig};

@@ -13,7 +13,9 @@
 
 use super::addr::{is_unicast_destination_for, is_valid_remote, is_valid_source, Subnet};
 use super::frag::{FragLimits, Reassembler};
-use super::icmp::{echo_reply, is_hard, quoted_tcp, IcmpError};
+use super::icmp::{
+    action, echo_reply, quoted_tcp, time_exceeded_reassembly, IcmpAction, IcmpError,
+};
 use super::stats::Counters;
 use crate::tcp::{self, Connection, Event, IsnGenerator, SeqNum, State};
 use crate::time::Instant;
@@ -120,6 +122,9 @@ struct Slot {
 
 type Tuple = (SocketAddrV4, SocketAddrV4);
 
+/// Events kept per connection for the application.
+const MAX_EVENTS: usize = 64;
+
 pub struct Stack {
     cfg: StackConfig,
     subnet: Subnet,
@@ -200,14 +205,10 @@ impl Stack {
             return;
         }
         if ip.is_fragment() {
-            if let Some(d) = self.reasm.handle_fragment(now, &ip) {
-                let whole = Ipv4Packet {
-                    more_frags: false,
-                    frag_offset: 0,
-                    payload: &d.payload,
-                    ..ip
-                };
-                self.handle_datagram(now, &whole, &d.payload);
+            let done = self.reasm.handle_fragment(now, &ip);
+            self.counters.set_reassembly(&self.reasm.stats());
+            if let Some(d) = done {
+                self.handle_datagram(now, &d.ipv4(), &d.payload);
             }
             return;
         }
@@ -269,7 +270,12 @@ impl Stack {
                 IcmpError::ParameterProblem => {}
             }
             if let Some(&idx) = self.by_tuple.get(&(q.local, q.remote)) {
-                let hard = is_hard(&err);
+                // PathMtu (code 4) is treated as soft until PMTUD exists.
+                let hard = match action(&err) {
+                    IcmpAction::Ignore => return,
+                    IcmpAction::Abort => true,
+                    IcmpAction::Soft | IcmpAction::PathMtu { .. } => false,
+                };
                 if let Some(slot) = self.slots[idx].as_mut() {
                     slot.conn.handle_icmp_error(now, hard, SeqNum(q.seq));
                 }
@@ -423,8 +429,18 @@ impl Stack {
                 self.drain_events(idx);
             }
         }
-        let expired = self.reasm.handle_timeout(now);
-        self.counters.ip_reasm_fails += expired.len() as u64;
+        // RFC 792: Time Exceeded (code 1) for a datagram whose first fragment arrived.
+        for exp in self.reasm.handle_timeout(now) {
+            if let Some(icmp) = time_exceeded_reassembly(&self.subnet, &exp, self.cfg.tcp.ttl) {
+                let mut buf = vec![0; icmp.buffer_len()];
+                if icmp.emit(&mut buf).is_ok() {
+                    self.counters.icmp_out_msgs += 1;
+                    self.counters.icmp_out_time_excds += 1;
+                    self.control.push_back(buf);
+                }
+            }
+        }
+        self.counters.set_reassembly(&self.reasm.stats());
     }
 
     // ---- output ----
@@ -716,6 +732,10 @@ impl Stack {
                 _ => {}
             }
             if s.owned && !s.released {
+                // Bounded: an application that never polls loses the oldest events, not memory.
+                if s.events.len() >= MAX_EVENTS {
+                    s.events.pop_front();
+                }
                 s.events.push_back(ev);
             }
         }
