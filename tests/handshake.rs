@@ -25,7 +25,7 @@ fn passive_open_completes_three_way_handshake() {
 }
 
 #[test]
-fn active_open_sends_syn_with_options_and_completes() {
+fn must_44_active_open_sends_syn_from_our_address_with_options() {
     let mut t = Harness::with_config(Harness::config());
     let h = t.stack.connect(instant(0), t.peer).unwrap();
     t.flush();
@@ -65,7 +65,7 @@ fn must_18_syn_retransmitted_after_initial_rto_with_backoff() {
 }
 
 #[test]
-fn must_22_must_23_syn_retried_for_at_least_three_minutes_then_timed_out() {
+fn must_22_must_23_u_1_syn_retried_for_at_least_three_minutes_then_timed_out() {
     let mut t = Harness::with_config(Harness::config());
     let h = t.stack.connect(instant(0), t.peer).unwrap();
     t.advance(179_999);

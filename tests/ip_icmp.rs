@@ -106,7 +106,7 @@ fn shld_26_port_unreachable_in_syn_sent_fails_the_connect() {
 }
 
 #[test]
-fn must_56_shld_25_soft_errors_are_reported_and_do_not_abort() {
+fn must_47_must_56_shld_25_soft_errors_are_reported_and_do_not_abort() {
     let mut t = Harness::server(80);
     let (h, _iss) = t.establish(0, 1000, seg());
     t.stack.send(h, b"data").unwrap();

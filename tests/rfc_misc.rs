@@ -70,7 +70,7 @@ fn must_60_unpushed_small_write_is_not_held_when_nothing_is_outstanding() {
 }
 
 #[test]
-fn shld_27_pushed_writes_collapse_into_one_segment_while_one_is_outstanding() {
+fn shld_27_may_16_pushed_writes_collapse_into_one_segment_while_one_is_outstanding() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg().mss(1460));
     t.stack.send(h, &[0; 100]).unwrap();

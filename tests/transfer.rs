@@ -213,7 +213,7 @@ fn challenge_acks_are_rate_limited() {
 }
 
 #[test]
-fn may_12_ack_too_old_is_dropped_with_an_ack() {
+fn may_12_u_6_ack_too_old_is_dropped_with_an_ack() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg().win(1000));
     t.send(

@@ -544,10 +544,30 @@ impl Stack {
         now: Instant,
         remote: SocketAddrV4,
     ) -> Result<SocketHandle, OpenError> {
+        self.connect_from(now, None, remote)
+    }
+
+    /// Active OPEN with an optional local address and port (MUST-43). The address must be
+    /// ours; port 0 picks an ephemeral one.
+    pub fn connect_from(
+        &mut self,
+        now: Instant,
+        local: Option<SocketAddrV4>,
+        remote: SocketAddrV4,
+    ) -> Result<SocketHandle, OpenError> {
         if !is_valid_remote(&self.subnet, *remote.ip()) || remote.port() == 0 {
             return Err(OpenError::InvalidAddress); // MUST-46
         }
-        let local = self.pick_local(remote)?;
+        let local = match local {
+            Some(l) if *l.ip() != self.cfg.addr => return Err(OpenError::AddrNotAvailable),
+            Some(l) if l.port() != 0 => {
+                if self.by_tuple.contains_key(&(l, remote)) {
+                    return Err(OpenError::AddrInUse);
+                }
+                l
+            }
+            _ => self.pick_local(remote)?,
+        };
         let iss = self.isn.isn(now, local, remote);
         let conn = Connection::connect(now, local, remote, iss, self.cfg.tcp.clone());
         let idx = self.insert(conn, None, true);
@@ -581,7 +601,13 @@ impl Stack {
         h: SocketHandle,
         f: impl FnOnce(&mut Connection) -> R,
     ) -> Option<R> {
-        let r = f(&mut self.slots.get_mut(h.0)?.as_mut()?.conn);
+        // MAY-1: once released by close/abort the handle reads and writes nothing.
+        let slot = self
+            .slots
+            .get_mut(h.0)?
+            .as_mut()
+            .filter(|s| s.owned && !s.released)?;
+        let r = f(&mut slot.conn);
         self.mark_dirty(h.0);
         self.drain_events(h.0);
         Some(r)

@@ -29,8 +29,15 @@ pub struct Config {
     pub max_rto: Duration,
     /// Give up an active open after this long without an answer (MUST-23: >= 3 minutes).
     pub syn_timeout: Duration,
+    /// Report a soft error after this many retransmissions (R1, like `tcp_retries1`;
+    /// SHLD-10: at least 3).
+    pub retries1: u32,
     /// Give up after this many retransmissions of the same data (R2, like `tcp_retries2`).
     pub retries2: u32,
+    /// R2 as a time instead (like `TCP_USER_TIMEOUT`); `Some(Duration::MAX)` = never.
+    pub user_timeout: Option<Duration>,
+    /// Deliver soft errors (ICMP, R1) to the application as events (SHLD-20 switch).
+    pub soft_error_reports: bool,
     /// How long an orphaned connection (closed by the application) may sit in FIN-WAIT-2,
     /// like `tcp_fin_timeout`. Local policy: the RFC sets no limit.
     pub fin_timeout: Duration,
@@ -62,7 +69,10 @@ impl Default for Config {
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(120),
             syn_timeout: Duration::from_secs(180),
+            retries1: 3,
             retries2: 15,
+            user_timeout: None,
+            soft_error_reports: true,
             fin_timeout: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),
             nodelay: false,

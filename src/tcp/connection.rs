@@ -87,8 +87,20 @@ pub enum Event {
     Error(Error),
     /// The urgent pointer appeared or advanced (MUST-32); the value is RCV.UP.
     Urgent(SeqNum),
+    /// A delivery problem that does not close the connection (RFC 9293 §3.9.1.8, MUST-47):
+    /// an ICMP error or R1 retransmissions. Off with `Config::soft_error_reports` (SHLD-20).
+    SoftError(SoftError),
     /// The TCB is gone (CLOSED); the stack may forget the connection.
     Closed,
+}
+
+/// What a soft error report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoftError {
+    /// An ICMP error quoting this connection; `hard` as RFC 5461 classifies it.
+    Icmp { hard: bool },
+    /// R1 retransmissions of the same data (RFC 9293 §3.8.3, SHLD-9/10).
+    Retransmissions(u32),
 }
 
 /// The timers of one connection (DESIGN: a table of deadlines, no callbacks).
@@ -167,6 +179,8 @@ pub struct Connection {
     pub(super) rtt_probe: Option<(SeqNum, Instant)>,
     pub(super) retries: u32,
     pub(super) first_syn_at: Option<Instant>,
+    /// When the current run of retransmission timeouts began (for the user timeout).
+    pub(super) first_rto_at: Option<Instant>,
     pub(super) persist_backoff: u32,
     pub(super) force_send: bool,
 
@@ -253,6 +267,7 @@ impl Connection {
             rtt_probe: None,
             retries: 0,
             first_syn_at: None,
+            first_rto_at: None,
             persist_backoff: 0,
             force_send: false,
             cwnd: cfg.initial_cwnd.max(1) * mss,
@@ -465,7 +480,7 @@ impl Connection {
         if !(self.snd_una.le(seq) && seq.lt(self.snd_max.max(self.snd_una + 1))) {
             return;
         }
-        self.soft_errors += 1;
+        self.soft_error(SoftError::Icmp { hard });
         if hard && matches!(self.state, State::SynSent) {
             self.fail(Error::Refused, "ICMP unreachable");
         }
@@ -485,7 +500,15 @@ impl Connection {
         }
     }
 
-    /// Count of ICMP soft errors seen (MUST-47 reporting).
+    /// Records a soft error and tells the application unless it opted out (SHLD-20).
+    pub(super) fn soft_error(&mut self, e: SoftError) {
+        self.soft_errors += 1;
+        if self.cfg.soft_error_reports {
+            self.events.push_back(Event::SoftError(e));
+        }
+    }
+
+    /// Count of soft errors seen (ICMP errors, R1 reached), reported or not (MUST-47).
     pub fn soft_errors(&self) -> u32 {
         self.soft_errors
     }
@@ -584,6 +607,15 @@ impl Connection {
     pub fn nodelay(&self) -> bool {
         self.cfg.nodelay
     }
+    /// R2 as a time (MUST-21, like `TCP_USER_TIMEOUT`): `None` uses `retries2`,
+    /// `Some(Duration::MAX)` never gives up.
+    pub fn set_user_timeout(&mut self, t: Option<Duration>) {
+        self.cfg.user_timeout = t;
+    }
+    /// Turns soft error reports on or off (SHLD-20).
+    pub fn set_soft_error_reports(&mut self, on: bool) {
+        self.cfg.soft_error_reports = on;
+    }
     pub fn set_ttl(&mut self, ttl: u8) {
         self.cfg.ttl = ttl;
     }
@@ -657,11 +689,29 @@ impl Connection {
                     return;
                 }
             }
+            _ if self.snd_wnd == 0 => {
+                // Everything in flight lies beyond a window the peer closed: that is for
+                // the persist timer, and never counts toward R2 (SHLD-17, MUST-37).
+                self.snd_nxt = self.snd_una;
+                self.rtt_probe = None;
+                return;
+            }
             _ => {
                 self.retries += 1;
-                if self.retries > self.cfg.retries2 {
+                let first = *self.first_rto_at.get_or_insert(now);
+                // R2 (MUST-20/21): the user timeout if the application set one (Duration::MAX
+                // means never), else `retries2` retransmissions.
+                let give_up = match self.cfg.user_timeout {
+                    Some(limit) => now.saturating_since(first) >= limit,
+                    None => self.retries > self.cfg.retries2,
+                };
+                if give_up {
                     self.fail(Error::TimedOut, "retransmission timeout (R2)");
                     return;
+                }
+                // R1 (SHLD-9/10): report at the third retransmission, keep going.
+                if self.retries == self.cfg.retries1 {
+                    self.soft_error(SoftError::Retransmissions(self.retries));
                 }
             }
         }

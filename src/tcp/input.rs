@@ -259,6 +259,7 @@ impl Connection {
             self.on_new_ack_timing(now, seg, ack);
             self.on_ack_congestion(acked);
             self.retries = 0;
+            self.first_rto_at = None;
             if self.snd_una == self.snd_max {
                 self.disarm(Timer::Retransmit);
             } else {
@@ -268,6 +269,7 @@ impl Connection {
             && seg.payload.is_empty()
             && !seg.flags.fin()
             && window == self.snd_wnd
+            && window > 0
             && self.snd_max.gt(self.snd_una)
         {
             self.on_dupack();

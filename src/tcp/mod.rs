@@ -17,7 +17,7 @@ pub mod seq;
 pub mod state;
 
 pub use config::Config;
-pub use connection::{ConnStats, Connection, Error, Event};
+pub use connection::{ConnStats, Connection, Error, Event, SoftError};
 pub use isn::IsnGenerator;
 pub use recv_buffer::RecvBuffer;
 pub use rtt::RttEstimator;

@@ -89,7 +89,9 @@ impl Connection {
         }
         let smss = self.smss as usize;
         if self.retransmit_one {
-            return Some(self.sendq.len().min(smss).min(buf.len()));
+            // SHLD-16: resend what lies inside the window only.
+            let room = self.snd_wnd as usize;
+            return Some(self.sendq.len().min(smss).min(buf.len()).min(room.max(1)));
         }
         let offset = self.snd_nxt.since(self.snd_una) as usize;
         let queued = self.sendq.len();
