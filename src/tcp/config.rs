@@ -41,6 +41,14 @@ pub struct Config {
     /// How long an orphaned connection (closed by the application) may sit in FIN-WAIT-2,
     /// like `tcp_fin_timeout`. Local policy: the RFC sets no limit.
     pub fin_timeout: Duration,
+    /// Keep-alive probes, off by default (MUST-25), like `SO_KEEPALIVE`.
+    pub keepalive: bool,
+    /// Idle time before the first probe: 2 hours (MUST-28), like `tcp_keepalive_time`.
+    pub keepalive_time: Duration,
+    /// Between unanswered probes, like `tcp_keepalive_intvl`.
+    pub keepalive_intvl: Duration,
+    /// Unanswered probes before the peer is declared dead, like `tcp_keepalive_probes`.
+    pub keepalive_probes: u32,
     /// Delayed ACK timeout (RFC 9293 MUST-40: under 500 ms; Linux's minimum is 40 ms).
     pub delayed_ack: Duration,
     /// Disable Nagle's algorithm (RFC 9293 MUST-17), like `TCP_NODELAY`.
@@ -74,6 +82,10 @@ impl Default for Config {
             user_timeout: None,
             soft_error_reports: true,
             fin_timeout: Duration::from_secs(60),
+            keepalive: false,
+            keepalive_time: Duration::from_secs(7200),
+            keepalive_intvl: Duration::from_secs(75),
+            keepalive_probes: 9,
             delayed_ack: Duration::from_millis(40),
             nodelay: false,
             challenge_ack_limit: 10,

@@ -111,13 +111,16 @@ pub(super) enum Timer {
     Persist = 2,
     TimeWait = 3,
     FinWait2 = 4,
+    Keepalive = 5,
 }
-const TIMERS: [Timer; 5] = [
+const N_TIMERS: usize = 6;
+const TIMERS: [Timer; N_TIMERS] = [
     Timer::Retransmit,
     Timer::DelayedAck,
     Timer::Persist,
     Timer::TimeWait,
     Timer::FinWait2,
+    Timer::Keepalive,
 ];
 
 pub struct Connection {
@@ -173,7 +176,7 @@ pub struct Connection {
     /// The application called close(): it will not read again (SHLD-3).
     pub(super) app_closed: bool,
 
-    pub(super) timers: [Option<Instant>; 5],
+    pub(super) timers: [Option<Instant>; N_TIMERS],
     pub(super) rtt: RttEstimator,
     /// Karn (RFC 6298 §3): time one new segment at a time, never a retransmitted one.
     pub(super) rtt_probe: Option<(SeqNum, Instant)>,
@@ -181,6 +184,12 @@ pub struct Connection {
     pub(super) first_syn_at: Option<Instant>,
     /// When the current run of retransmission timeouts began (for the user timeout).
     pub(super) first_rto_at: Option<Instant>,
+    /// When the last segment arrived (keep-alive idleness).
+    pub(super) last_rx: Instant,
+    pub(super) keepalive_sent: u32,
+    pub(super) keepalive_due: bool,
+    /// Send urgent pointer: the sequence number after the urgent data.
+    pub(super) snd_up: Option<SeqNum>,
     pub(super) persist_backoff: u32,
     pub(super) force_send: bool,
 
@@ -262,12 +271,16 @@ impl Connection {
             sendq: SendBuffer::new(cfg.send_buffer),
             recvq: RecvBuffer::new(cfg.recv_buffer),
             app_closed: false,
-            timers: [None; 5],
+            timers: [None; N_TIMERS],
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_probe: None,
             retries: 0,
             first_syn_at: None,
             first_rto_at: None,
+            last_rx: now,
+            keepalive_sent: 0,
+            keepalive_due: false,
+            snd_up: None,
             persist_backoff: 0,
             force_send: false,
             cwnd: cfg.initial_cwnd.max(1) * mss,
@@ -370,7 +383,7 @@ impl Connection {
                 self.events.push_back(Event::Connected);
             }
             if next == State::Closed {
-                self.timers = [None; 5];
+                self.timers = [None; N_TIMERS];
                 self.recvq.clear_ooo();
                 self.events.push_back(Event::Closed);
             }
@@ -668,7 +681,57 @@ impl Connection {
             }
             Timer::TimeWait => self.set_state(State::Closed, "2MSL timeout"),
             Timer::FinWait2 => self.set_state(State::Closed, "FIN-WAIT-2 timeout"),
+            Timer::Keepalive => self.on_keepalive(now),
         }
+    }
+
+    /// RFC 9293 §3.8.4 keep-alive: probe only an idle connection with nothing outstanding
+    /// (MUST-26); one unanswered probe is not death (MUST-29), `keepalive_probes` are.
+    fn on_keepalive(&mut self, now: Instant) {
+        if !self.cfg.keepalive || !self.state.is_synchronized() || self.state == State::TimeWait {
+            return;
+        }
+        let idle_since = self.last_rx;
+        if now.saturating_since(idle_since) < self.cfg.keepalive_time {
+            self.arm(Timer::Keepalive, idle_since + self.cfg.keepalive_time);
+            return;
+        }
+        if self.snd_una != self.snd_max || self.sendq.len() > 0 {
+            // Data outstanding: retransmission does the checking.
+            self.arm(Timer::Keepalive, now + self.cfg.keepalive_time);
+            return;
+        }
+        if self.keepalive_sent >= self.cfg.keepalive_probes {
+            self.fail(Error::TimedOut, "keep-alive: peer gone");
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.keepalive_due = true;
+        self.arm(Timer::Keepalive, now + self.cfg.keepalive_intvl);
+    }
+
+    /// Turns keep-alive on or off for this connection (MUST-24, `SO_KEEPALIVE`).
+    pub fn set_keepalive(&mut self, on: bool) {
+        self.cfg.keepalive = on;
+        if !on {
+            self.disarm(Timer::Keepalive);
+        }
+    }
+
+    /// Idle time before the first probe and the interval between probes (MUST-27).
+    pub fn set_keepalive_times(&mut self, idle: Duration, interval: Duration, probes: u32) {
+        self.cfg.keepalive_time = idle;
+        self.cfg.keepalive_intvl = interval;
+        self.cfg.keepalive_probes = probes;
+        self.disarm(Timer::Keepalive);
+    }
+
+    /// SEND with the urgent mark (RFC 9293 §3.8.5): the urgent pointer will name the octet
+    /// after the last byte of `data` (MUST-62). New applications should not use it (SHLD-13).
+    pub fn send_urgent(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let n = self.send(data)?;
+        self.snd_up = Some(self.snd_una + self.sendq.len() as u32);
+        Ok(n)
     }
 
     /// RFC 6298 §5.4-5.6: retransmit from SND.UNA, back off, collapse cwnd (RFC 5681 §3.1).

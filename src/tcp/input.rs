@@ -11,6 +11,8 @@ impl Connection {
     /// Processes one segment addressed to this connection.
     pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
         self.stats.segs_in += 1;
+        self.last_rx = now;
+        self.keepalive_sent = 0;
         match self.state {
             State::Closed | State::Listen => {}
             State::SynSent => self.on_syn_sent(now, seg),
@@ -258,6 +260,9 @@ impl Connection {
             }
             self.on_new_ack_timing(now, seg, ack);
             self.on_ack_congestion(acked);
+            if self.snd_up.is_some_and(|up| up.le(self.snd_una)) {
+                self.snd_up = None;
+            }
             self.retries = 0;
             self.first_rto_at = None;
             if self.snd_una == self.snd_max {

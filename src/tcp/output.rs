@@ -37,6 +37,14 @@ impl Connection {
         if let Some(len) = self.next_data(now, buf) {
             return Some(self.data_segment(now, len, buf));
         }
+        if self.keepalive_due {
+            // SHLD-12: no data; SEQ = SND.NXT - 1 makes the peer answer with an ACK.
+            self.keepalive_due = false;
+            return Some(self.build(now, self.snd_nxt - 1, TcpFlags::ACK, &[]));
+        }
+        if self.cfg.keepalive && !self.armed(Timer::Keepalive) && self.state.is_synchronized() {
+            self.arm(Timer::Keepalive, self.last_rx + self.cfg.keepalive_time);
+        }
         if self.force_send {
             // RFC 9293 §3.8.6.1 zero-window probe. Like Linux it carries SEQ=SND.UNA-1 and no
             // data, so an answered probe never counts as a retransmission (MUST-37).
@@ -254,6 +262,16 @@ impl Connection {
             }
             window = self.advertise();
         }
+        let mut flags = flags;
+        let mut urgent = 0;
+        if let Some(up) = self
+            .snd_up
+            .filter(|up| up.gt(seq) && !flags.syn() && !flags.rst())
+        {
+            // MUST-62: the pointer is the offset of the first octet after the urgent data.
+            flags |= TcpFlags::URG;
+            urgent = up.since(seq).min(65535) as u16;
+        }
         if flags.ack() {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
@@ -268,7 +286,7 @@ impl Connection {
             ack: if flags.ack() { self.rcv_nxt.0 } else { 0 },
             flags,
             window,
-            urgent: 0,
+            urgent,
             options,
             payload,
             ip: IpMeta {

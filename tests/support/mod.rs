@@ -530,6 +530,11 @@ impl Harness {
         (h, syn.seq)
     }
 
+    /// The peer's first address (port 5555), after `peer` was changed for a second one.
+    pub fn peer_a(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(PEER, 5555)
+    }
+
     pub fn state(&self, h: SocketHandle) -> tcp::State {
         self.stack
             .connection(h)
