@@ -696,7 +696,7 @@ impl Connection {
             self.arm(Timer::Keepalive, idle_since + self.cfg.keepalive_time);
             return;
         }
-        if self.snd_una != self.snd_max || self.sendq.len() > 0 {
+        if self.snd_una != self.snd_max || !self.sendq.is_empty() {
             // Data outstanding: retransmission does the checking.
             self.arm(Timer::Keepalive, now + self.cfg.keepalive_time);
             return;
