@@ -23,8 +23,11 @@
 //! [`time::Instant`], randomness comes from a seed. That is what makes every test
 //! deterministic and every trace replayable. `unsafe` lives only in `device/`.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod api;
+pub mod device;
+pub mod runtime;
 pub mod stack;
 pub mod tcp;
 pub mod time;

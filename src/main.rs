@@ -1,30 +1,211 @@
-//! The `tuntcp` binary. The TUN runtime and its subcommands (`serve`, `get`) arrive with the
-//! "Real connections" issue; until then it decodes packets for inspection.
+//! The `tuntcp` binary: run the stack on a TUN device and serve or fetch over it.
+//!
+//! - `tuntcp serve`: HTTP/1.1 on port 80, echo on 7, discard on 9.
+//! - `tuntcp get URL [-o FILE]`: an HTTP GET from a kernel server, over our stack.
+//! - `tuntcp decode`: print one raw IPv4 packet (stdin) as a packet-log line.
+//!
+//! `-v` prints every segment in and out and every state change, with relative times.
 
-use std::io::Read;
+use clap::{Args, Parser, Subcommand};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tuntcp::api::{random_seed, NetConfig, NetStack, TcpListener, TcpStream};
+use tuntcp::apps::{http, simple};
+use tuntcp::device::tun::TunConfig;
+use tuntcp::stack::StackConfig;
 
-fn main() {
-    env_logger::init();
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("decode") => {
-            // Reads one raw IPv4 packet on stdin and prints its one-line form.
-            let mut buf = Vec::new();
-            if let Err(e) = std::io::stdin().read_to_end(&mut buf) {
-                eprintln!("tuntcp: reading stdin: {e}");
-                std::process::exit(1);
-            }
-            match tuntcp::wire::Packet::parse(&buf) {
-                Ok(p) => println!("{p}"),
-                Err(e) => {
-                    eprintln!("tuntcp: {e}");
-                    std::process::exit(1);
-                }
-            }
+#[derive(Parser)]
+#[command(name = "tuntcp", version, about = "A userspace TCP/IP stack on a Linux TUN device")]
+struct Cli {
+    /// More output: -v logs every segment and state change, -vv everything.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP on port 80 (GET /, GET /bytes/N, POST /sink), echo on 7, discard on 9.
+    Serve {
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Fetch a URL (http://IPv4[:port]/path) over the stack; the body goes to stdout or -o.
+    Get {
+        url: String,
+        /// Write the body to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Read one raw IPv4 packet from stdin and print its packet-log line.
+    Decode,
+}
+
+#[derive(Args, Clone)]
+struct NetArgs {
+    /// TUN device to create.
+    #[arg(long, default_value = "tun0")]
+    tun: String,
+    /// The stack's own address.
+    #[arg(long, default_value = "10.66.0.2")]
+    addr: Ipv4Addr,
+    /// The kernel's address on the TUN link, with prefix length.
+    #[arg(long, default_value = "10.66.0.1/24")]
+    host: String,
+    #[arg(long, default_value_t = 1500)]
+    mtu: usize,
+    /// Record every packet to this pcap file (LINKTYPE_RAW; opens in tshark/Wireshark).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// Seed for ISN secrets and port choice (default: from /dev/urandom). Fix it to replay.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl NetArgs {
+    fn config(&self) -> Result<NetConfig, String> {
+        let (host, prefix) = match self.host.split_once('/') {
+            Some((a, p)) => (a, p.parse::<u8>().map_err(|e| format!("--host prefix: {e}"))?),
+            None => (self.host.as_str(), 24),
+        };
+        let host_addr: Ipv4Addr = host.parse().map_err(|e| format!("--host: {e}"))?;
+        if prefix > 30 {
+            return Err("--host prefix must be 30 or shorter".into());
         }
-        _ => {
-            eprintln!("usage: tuntcp decode < packet.bin");
-            std::process::exit(2);
+        if !(576..=65535).contains(&self.mtu) {
+            return Err("--mtu must be in 576..=65535".into());
+        }
+        Ok(NetConfig {
+            tun: TunConfig { name: self.tun.clone(), host_addr, prefix_len: prefix, mtu: self.mtu },
+            stack: StackConfig {
+                addr: self.addr,
+                prefix_len: prefix,
+                mtu: self.mtu,
+                seed: self.seed.unwrap_or_else(random_seed),
+                ..StackConfig::default()
+            },
+            pcap: self.pcap.clone(),
+        })
+    }
+
+    fn start(&self) -> Result<NetStack, String> {
+        let cfg = self.config()?;
+        NetStack::tun(cfg).map_err(|e| format!("starting the stack on {}: {e} (root needed)", self.tun))
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let clock = tuntcp::runtime::Clock::new();
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,tuntcp=debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+        .format(move |f, rec| writeln!(f, "{:>10} {}", clock.now().to_string(), rec.args()))
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let r = match cli.cmd {
+        Command::Serve { net } => serve(&net),
+        Command::Get { url, output, net } => get(&url, output, &net),
+        Command::Decode => decode(),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tuntcp: {e}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn serve(args: &NetArgs) -> Result<(), String> {
+    let net = args.start()?;
+    let stack_name = concat!("tuntcp ", env!("CARGO_PKG_VERSION"));
+    let http_l = TcpListener::bind(&net, 80, 1024).map_err(|e| e.to_string())?;
+    let echo_l = TcpListener::bind(&net, 7, 128).map_err(|e| e.to_string())?;
+    let discard_l = TcpListener::bind(&net, 9, 128).map_err(|e| e.to_string())?;
+    eprintln!("tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {})", args.addr, args.tun, args.host);
+    std::thread::scope(|scope| {
+        scope.spawn(|| accept_loop(&echo_l, |mut s| drop(simple::echo(&mut s))));
+        scope.spawn(|| accept_loop(&discard_l, |mut s| drop(simple::discard(&mut s))));
+        accept_loop(&http_l, move |mut s| {
+            let (Ok(local), Ok(peer)) = (s.local_addr(), s.peer_addr()) else { return };
+            let info = http::ConnInfo { local, peer, stack: stack_name };
+            if let Err(e) = http::serve_connection(&mut s, &info, &http::HttpConfig::default()) {
+                log::info!("{peer}: {e}");
+            }
+        });
+    });
+    Ok(())
+}
+
+/// One thread per connection (bounded by the listen backlog and the peers' patience).
+fn accept_loop(l: &TcpListener, handler: impl Fn(TcpStream) + Send + Sync + Copy + 'static) {
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                std::thread::spawn(move || handler(s));
+            }
+            Err(e) => {
+                log::warn!("accept: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Splits `http://a.b.c.d[:port]/path`.
+fn parse_url(url: &str) -> Result<(SocketAddrV4, String), String> {
+    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|e| format!("port: {e}"))?),
+        None => (hostport, 80),
+    };
+    let ip: Ipv4Addr = host.parse().map_err(|_| format!("{host}: an IPv4 address is needed (no DNS)"))?;
+    Ok((SocketAddrV4::new(ip, port), path.to_string()))
+}
+
+fn get(url: &str, output: Option<PathBuf>, args: &NetArgs) -> Result<(), String> {
+    let (addr, path) = parse_url(url)?;
+    let net = args.start()?;
+    let mut s = TcpStream::connect(&net, addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tuntcp\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut out: Box<dyn Write> = match &output {
+        Some(p) => Box::new(io::BufWriter::new(std::fs::File::create(p).map_err(|e| e.to_string())?)),
+        None => Box::new(io::stdout().lock()),
+    };
+    let (status, n) = http::read_response(&mut s, &mut out).map_err(|e| format!("reading the response: {e}"))?;
+    out.flush().map_err(|e| e.to_string())?;
+    eprintln!("tuntcp: {url}: HTTP {status}, {n} bytes");
+    drop(s);
+    // Let the FIN exchange finish before the device goes away.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(format!("HTTP status {status}"))
+    }
+}
+
+fn decode() -> Result<(), String> {
+    let mut buf = Vec::new();
+    io::stdin().read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    let p = tuntcp::wire::Packet::parse(&buf).map_err(|e| e.to_string())?;
+    println!("{p}");
+    Ok(())
 }

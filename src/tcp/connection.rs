@@ -328,6 +328,7 @@ impl Connection {
         c.snd_wnd = u32::from(syn.window); // RFC 7323 §2.2: never scaled in a SYN
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = c.irs;
+        c.state = State::Listen; // logged as LISTEN -> SYN-RECEIVED
         c.set_state(State::SynReceived, "rcvd SYN");
         c
     }

@@ -13,6 +13,8 @@
 //! on failure the whole trace (every segment in and out, with times) is printed.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};

@@ -1,0 +1,363 @@
+//! A socket-like API in the spirit of `std::net`, over a stack run by the [`Runtime`].
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use tuntcp::api::{NetStack, TcpListener};
+//!
+//! let net = NetStack::tun(Default::default()).unwrap();
+//! let listener = TcpListener::bind(&net, 7, 128).unwrap();
+//! for stream in listener.incoming() {
+//!     let mut s = stream.unwrap();
+//!     std::thread::spawn(move || {
+//!         let mut buf = [0u8; 4096];
+//!         while let Ok(n) = s.read(&mut buf) {
+//!             if n == 0 || s.write_all(&buf[..n]).is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     });
+//! }
+//! ```
+//!
+//! Handles are `Send + Sync`; blocking calls wait on the runtime's condition variable and
+//! honour read/write timeouts; dropping a stream closes it like a socket (FIN, or RST if
+//! unread data is left: RFC 9293 SHLD-3). Errors map onto `io::ErrorKind`
+//! (`ConnectionRefused`, `ConnectionReset`, `TimedOut`, `AddrInUse`, `AddrNotAvailable`,
+//! `BrokenPipe`, `WouldBlock` for non-blocking streams).
+
+use crate::device::tun::{Tun, TunConfig};
+use crate::device::Device;
+use crate::runtime::{Runtime, Shared};
+use crate::stack::{SocketHandle, Stack, StackConfig};
+use crate::tcp::{self, State};
+use crate::time::Duration as TcpDuration;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything `NetStack::tun` needs: the device and the stack's own settings.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    pub tun: TunConfig,
+    pub stack: StackConfig,
+    /// Record every packet in and out to this pcap file.
+    pub pcap: Option<std::path::PathBuf>,
+}
+
+impl Default for NetConfig {
+    fn default() -> NetConfig {
+        NetConfig {
+            tun: TunConfig {
+                name: "tun0".into(),
+                host_addr: Ipv4Addr::new(10, 66, 0, 1),
+                prefix_len: 24,
+                mtu: 1500,
+            },
+            stack: StackConfig { seed: random_seed(), ..StackConfig::default() },
+            pcap: None,
+        }
+    }
+}
+
+/// A seed for ISN secrets from the OS (MUST-9: unguessable per boot). The core never draws
+/// randomness itself; this is the API layer's job.
+pub fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
+        // std's hasher keys come from the OS's random source too.
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        return h.finish();
+    }
+    u64::from_ne_bytes(b)
+}
+
+/// A running stack: the runtime thread plus the handle API calls go through.
+pub struct NetStack {
+    runtime: Runtime,
+}
+
+impl NetStack {
+    /// Creates and configures the TUN device and starts the stack on it.
+    pub fn tun(cfg: NetConfig) -> io::Result<NetStack> {
+        let dev = Tun::open(&cfg.tun)?;
+        let mut stack_cfg = cfg.stack;
+        stack_cfg.mtu = cfg.tun.mtu;
+        stack_cfg.prefix_len = cfg.tun.prefix_len;
+        let pcap = cfg.pcap.map(File::create).transpose()?;
+        NetStack::with_device(Box::new(dev), stack_cfg, pcap)
+    }
+
+    /// Starts the stack on any device.
+    pub fn with_device(dev: Box<dyn Device>, cfg: StackConfig, pcap: Option<File>) -> io::Result<NetStack> {
+        Ok(NetStack { runtime: Runtime::start(Stack::new(cfg), dev, pcap)? })
+    }
+
+    fn shared(&self) -> Arc<Shared> {
+        self.runtime.shared().clone()
+    }
+
+    pub fn local_addr(&self) -> Ipv4Addr {
+        self.runtime.shared().lock().addr()
+    }
+
+    /// Runs `f` with the stack locked (for `ss`-like views and counters).
+    pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
+        let shared = self.runtime.shared();
+        let r = f(&mut shared.lock());
+        shared.wake();
+        r
+    }
+
+    /// Stops the runtime thread.
+    pub fn shutdown(self) -> io::Result<()> {
+        self.runtime.stop()
+    }
+}
+
+/// Waits on the runtime's condition variable until `f` gives an answer or `timeout` passes.
+fn wait_for<R>(
+    shared: &Shared,
+    timeout: Option<Duration>,
+    mut f: impl FnMut(&mut Stack) -> Option<io::Result<R>>,
+) -> io::Result<R> {
+    // Deadlines use the runtime's clock (the one place that reads real time).
+    let deadline = timeout.map(|t| shared.now() + TcpDuration::from(t));
+    let mut guard = shared.lock();
+    loop {
+        if let Some(r) = f(&mut guard) {
+            drop(guard);
+            shared.wake();
+            return r;
+        }
+        shared.wake();
+        guard = match deadline {
+            None => shared.cond.wait(guard).unwrap_or_else(|e| e.into_inner()),
+            Some(d) => {
+                let left: Duration = d.saturating_since(shared.now()).into();
+                if left.is_zero() {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+                }
+                shared.cond.wait_timeout(guard, left).unwrap_or_else(|e| e.into_inner()).0
+            }
+        };
+    }
+}
+
+pub struct TcpListener {
+    shared: Arc<Shared>,
+    port: u16,
+}
+
+impl TcpListener {
+    /// Passive open on `port` with a listen backlog (capped like `somaxconn`).
+    pub fn bind(net: &NetStack, port: u16, backlog: usize) -> io::Result<TcpListener> {
+        let shared = net.shared();
+        shared.lock().listen(port, backlog)?;
+        Ok(TcpListener { shared, port })
+    }
+
+    /// Waits for the next established connection.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let h = wait_for(&self.shared, None, |s| s.accept(self.port).map(Ok))?;
+        let stream = TcpStream::from_handle(self.shared.clone(), h);
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    }
+
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
+        std::iter::from_fn(move || Some(self.accept().map(|(s, _)| s)))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(self.shared.lock().addr(), self.port))
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        self.shared.lock().unlisten(self.port);
+        self.shared.wake();
+    }
+}
+
+pub struct TcpStream {
+    shared: Arc<Shared>,
+    h: SocketHandle,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    nonblocking: bool,
+}
+
+fn io_err(e: tcp::Error) -> io::Error {
+    e.into()
+}
+
+impl TcpStream {
+    fn from_handle(shared: Arc<Shared>, h: SocketHandle) -> TcpStream {
+        TcpStream { shared, h, read_timeout: None, write_timeout: None, nonblocking: false }
+    }
+
+    /// Active open; waits for the handshake (refused, timed out and unreachable are errors).
+    pub fn connect(net: &NetStack, addr: SocketAddrV4) -> io::Result<TcpStream> {
+        TcpStream::connect_timeout(net, addr, None)
+    }
+
+    pub fn connect_timeout(net: &NetStack, addr: SocketAddrV4, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let shared = net.shared();
+        let h = {
+            let mut s = shared.lock();
+            let now = shared.now();
+            s.connect(now, addr)?
+        };
+        let stream = TcpStream::from_handle(shared.clone(), h);
+        wait_for(&shared, timeout, |s| {
+            let c = s.connection(h)?;
+            match (c.state(), c.error()) {
+                (_, Some(e)) => Some(Err(io_err(e))),
+                (State::SynSent | State::SynReceived, None) => None,
+                _ => Some(Ok(())),
+            }
+        })?;
+        Ok(stream)
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.with(|c| SocketAddr::V4(c.remote()))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.with(|c| SocketAddr::V4(c.local()))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&tcp::Connection) -> R) -> io::Result<R> {
+        let s = self.shared.lock();
+        s.connection(self.h).map(f).ok_or_else(|| io_err(tcp::Error::NotConnected))
+    }
+
+    fn with_mut<R>(&self, f: impl FnOnce(&mut tcp::Connection) -> R) -> io::Result<R> {
+        let r = self.shared.lock().with_connection(self.h, f);
+        self.shared.wake();
+        r.ok_or_else(|| io_err(tcp::Error::NotConnected))
+    }
+
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match how {
+            Shutdown::Read => Ok(()), // nothing to tell the peer; unread data stays
+            Shutdown::Write | Shutdown::Both => self.with_mut(|c| c.shutdown_write()),
+        }
+    }
+
+    /// Disables Nagle's algorithm (RFC 9293 MUST-17).
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.with_mut(|c| c.set_nodelay(on))
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.with(|c| c.nodelay())
+    }
+
+    /// Keep-alive after `idle` (None turns it off), like `SO_KEEPALIVE` + `TCP_KEEPIDLE`.
+    pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
+        self.with_mut(|c| match idle {
+            Some(d) => {
+                c.set_keepalive_times(d.into(), TcpDuration::from_secs(75), 9);
+                c.set_keepalive(true);
+            }
+            None => c.set_keepalive(false),
+        })
+    }
+
+    pub fn set_ttl(&self, ttl: u8) -> io::Result<()> {
+        self.with_mut(|c| c.set_ttl(ttl))
+    }
+
+    pub fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.read_timeout = t;
+        Ok(())
+    }
+
+    pub fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.write_timeout = t;
+        Ok(())
+    }
+
+    pub fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
+        self.nonblocking = on;
+        Ok(())
+    }
+
+    /// Bytes received and not read (`ss` Recv-Q) and queued unacknowledged (Send-Q).
+    pub fn queues(&self) -> io::Result<(usize, usize)> {
+        self.with(|c| (c.recv_queue(), c.send_queue()))
+    }
+
+    fn blocking<R>(
+        &self,
+        timeout: Option<Duration>,
+        mut f: impl FnMut(&mut Stack) -> Result<R, tcp::Error>,
+    ) -> io::Result<R> {
+        if self.nonblocking {
+            let r = f(&mut self.shared.lock()).map_err(io_err);
+            self.shared.wake();
+            return r;
+        }
+        wait_for(&self.shared, timeout, |s| match f(s) {
+            Err(tcp::Error::WouldBlock) => None,
+            r => Some(r.map_err(io_err)),
+        })
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::TimedOut && timeout.is_some() {
+                io::Error::new(io::ErrorKind::WouldBlock, "timed out")
+            } else {
+                e
+            }
+        })
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let h = self.h;
+        self.blocking(self.read_timeout, |s| s.recv(h, buf))
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let h = self.h;
+        self.blocking(self.write_timeout, |s| s.send(h, buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let h = self.h;
+        self.blocking(self.read_timeout, |s| s.recv(h, buf))
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let h = self.h;
+        self.blocking(self.write_timeout, |s| s.send(h, buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        self.shared.lock().close(self.h);
+        self.shared.wake();
+    }
+}

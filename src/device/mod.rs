@@ -1,0 +1,23 @@
+//! `device`: where packets come from and go to. The only module with `unsafe` (the TUN
+//! ioctls in `tun.rs`).
+//!
+//! A [`Device`] moves whole IPv4 packets: the TUN backend ([`tun::Tun`]), and the pcap
+//! recorder ([`pcap::PcapWriter`]) that the runtime feeds with every packet in and out.
+//! What this module does not do: parse packets (that is `wire`) or keep time (`runtime`).
+
+#![allow(unsafe_code)]
+
+pub mod pcap;
+pub mod tun;
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// A link that carries IPv4 packets. `recv` returns `WouldBlock` when nothing is queued.
+pub trait Device: Send {
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    fn send(&mut self, packet: &[u8]) -> io::Result<()>;
+    fn mtu(&self) -> usize;
+    /// A file descriptor the event loop can wait on, if the device has one.
+    fn raw_fd(&self) -> Option<RawFd>;
+}

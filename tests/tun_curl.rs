@@ -1,0 +1,275 @@
+//! Real connections (root): `tuntcp serve` on a TUN device inside a fresh network
+//! namespace, driven by curl, ab, ping, python's http.server and nftables loss.
+//!
+//! Each test creates its own namespace (`tuntcp-<what>-<pid>-<n>`) and removes it; nothing
+//! is sent outside it. In CI (`CI=true`) a missing tool or privilege fails the test.
+
+mod support;
+
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+use support::netns::{require, Netns};
+use tuntcp::apps::http::pattern_fill;
+
+const STACK: &str = "10.66.0.2";
+
+fn pattern_sha256(n: u64) -> String {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0;
+    while off < n {
+        let k = (n - off).min(buf.len() as u64) as usize;
+        pattern_fill(off, &mut buf[..k]);
+        h.update(&buf[..k]);
+        off += k as u64;
+    }
+    hex(&h.finalize())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A namespace running `tuntcp serve -v --pcap`.
+fn served(what: &str) -> (Netns, std::path::PathBuf) {
+    let mut ns = Netns::new(what);
+    let log = ns.dir.join("serve.log");
+    let pcap = ns.dir.join("serve.pcap");
+    ns.start_tuntcp(&format!("-v serve --pcap {} --seed 1", pcap.display()), &log);
+    (ns, log)
+}
+
+#[test]
+fn tun_curl_get_root_page_names_the_stack_and_the_tuple() {
+    if require(&["curl"]).is_none() {
+        return;
+    }
+    let (ns, log) = served("root");
+    let page = ns.sh(&format!("curl -sS --max-time 10 http://{STACK}/"));
+    assert!(page.contains("tuntcp"), "{page}");
+    assert!(page.contains("10.66.0.1:") && page.contains("10.66.0.2:80"), "{page}");
+    drop(log);
+}
+
+#[test]
+fn tun_curl_handshake_log_shows_the_whole_exchange_in_order() {
+    if require(&["curl"]).is_none() {
+        return;
+    }
+    let (ns, log) = served("log");
+    ns.sh(&format!("curl -sS --max-time 10 -o /dev/null http://{STACK}/"));
+    std::thread::sleep(Duration::from_millis(300));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |from: usize, pat: &dyn Fn(&str) -> bool, what: &str| -> usize {
+        lines[from..]
+            .iter()
+            .position(|l| pat(l))
+            .map(|i| from + i)
+            .unwrap_or_else(|| panic!("no {what} after line {from} in:\n{text}"))
+    };
+    let syn = find(0, &|l| l.contains(" in  ") && l.contains("[S]"), "SYN in");
+    let state = find(syn, &|l| l.contains("LISTEN -> SYN-RECEIVED"), "LISTEN -> SYN-RECEIVED");
+    let synack = find(syn, &|l| l.contains(" out ") && l.contains("[S.]"), "SYN-ACK out");
+    let ack = find(synack, &|l| l.contains(" in  ") && l.contains("[.]") && l.ends_with("len 0"), "ACK in");
+    let est = find(synack, &|l| l.contains("SYN-RECEIVED -> ESTABLISHED"), "ESTABLISHED");
+    let req = find(ack, &|l| l.contains(" in  ") && l.contains("[P.]") && !l.ends_with("len 0"), "request");
+    let resp = find(req, &|l| l.contains(" out ") && !l.ends_with("len 0"), "response");
+    let fin = find(resp, &|l| l.contains("[F"), "FIN");
+    assert!(syn < state && state <= synack + 1 && synack < est && req < resp && resp < fin);
+}
+
+#[test]
+fn tun_curl_100mb_download_has_the_right_sha256() {
+    if require(&["curl", "sha256sum"]).is_none() {
+        return;
+    }
+    let (ns, _log) = served("down");
+    let n = 100 * 1024 * 1024;
+    let t = Instant::now();
+    let out = ns.sh(&format!("curl -sS --max-time 300 http://{STACK}/bytes/{n} | sha256sum"));
+    println!("100 MB download: {:.2} s", t.elapsed().as_secs_f64());
+    assert_eq!(out.split_whitespace().next().unwrap(), pattern_sha256(n));
+}
+
+#[test]
+fn tun_curl_100mb_upload_reports_length_and_sha256() {
+    if require(&["curl", "head", "sha256sum"]).is_none() {
+        return;
+    }
+    let (ns, _log) = served("up");
+    let file = ns.dir.join("upload.bin");
+    ns.sh(&format!("head -c 104857600 /dev/urandom > {}", file.display()));
+    let want = ns.sh(&format!("sha256sum {}", file.display()));
+    let want = want.split_whitespace().next().unwrap();
+    let t = Instant::now();
+    let got = ns.sh(&format!(
+        "curl -sS --max-time 300 --data-binary @{} -H 'Content-Type: application/octet-stream' http://{STACK}/sink",
+        file.display()
+    ));
+    println!("100 MB upload: {:.2} s", t.elapsed().as_secs_f64());
+    assert!(got.contains("length=104857600"), "{got}");
+    assert!(got.contains(want), "{got} vs {want}");
+}
+
+#[test]
+fn tun_curl_100_urls_reuse_one_connection() {
+    if require(&["curl"]).is_none() {
+        return;
+    }
+    let (ns, _log) = served("reuse");
+    let urls: Vec<String> = (0..100).map(|i| format!("http://{STACK}/bytes/{}", i * 10)).collect();
+    let out = ns.sh(&format!("curl -sS --max-time 60 -o /dev/null -w '%{{num_connects}} %{{http_code}}\\n' {}", urls.join(" ")));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 100);
+    let connects: u32 = lines.iter().map(|l| l.split(' ').next().unwrap().parse::<u32>().unwrap()).sum();
+    assert_eq!(connects, 1, "{out}");
+    assert!(lines.iter().all(|l| l.ends_with(" 200")));
+}
+
+#[test]
+fn tun_curl_50_parallel_clients_all_succeed() {
+    if require(&["curl"]).is_none() {
+        return;
+    }
+    let (ns, _log) = served("par");
+    let script = format!(
+        "for i in $(seq 1 50); do curl -sS --max-time 30 -o /dev/null -w '%{{http_code}}\\n' http://{STACK}/bytes/100000 & done; wait"
+    );
+    let out = ns.sh(&script);
+    let codes: Vec<&str> = out.lines().collect();
+    assert_eq!(codes.len(), 50, "{out}");
+    assert!(codes.iter().all(|c| *c == "200"), "{out}");
+}
+
+#[test]
+fn tun_curl_ab_for_5_seconds_has_zero_errors() {
+    if require(&["ab"]).is_none() {
+        return;
+    }
+    let (ns, _log) = served("ab");
+    let out = ns.sh(&format!("ab -q -k -c 8 -t 5 -n 1000000 http://{STACK}/ 2>&1"));
+    println!("{out}");
+    let field = |name: &str| -> u64 {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no `{name}` in ab output:\n{out}"))
+    };
+    assert!(field("Complete requests:") > 100);
+    assert_eq!(field("Failed requests:"), 0);
+    assert!(!out.contains("Non-2xx responses"), "{out}");
+}
+
+#[test]
+fn tun_curl_closed_port_is_refused_at_once() {
+    if require(&["curl"]).is_none() {
+        return;
+    }
+    let (ns, _log) = served("refused");
+    let t = Instant::now();
+    let out = ns.sh_output(&format!("curl -sS --max-time 10 http://{STACK}:81/"));
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused"));
+    assert!(t.elapsed() < Duration::from_secs(2), "refused, not timed out");
+}
+
+#[test]
+fn tun_ping_of_the_stack_address_answers() {
+    if require(&["ping"]).is_none() {
+        return;
+    }
+    let (ns, _log) = served("ping");
+    let out = ns.sh(&format!("ping -c 3 -i 0.2 -W 2 {STACK}"));
+    assert!(out.contains("3 received"), "{out}");
+}
+
+#[test]
+fn tun_pcap_of_a_download_has_no_malformed_packets_or_bad_checksums() {
+    if require(&["curl", "tshark"]).is_none() {
+        return;
+    }
+    let mut ns = Netns::new("pcap");
+    let log = ns.dir.join("serve.log");
+    let pcap = ns.dir.join("dl.pcap");
+    ns.start_tuntcp(&format!("serve --pcap {}", pcap.display()), &log);
+    ns.sh(&format!("curl -sS --max-time 60 -o /dev/null http://{STACK}/bytes/2000000"));
+    std::thread::sleep(Duration::from_millis(300));
+    let count = ns.sh(&format!("tshark -r {} -q -z io,stat,0 2>/dev/null | grep -c '|' || true", pcap.display()));
+    assert!(!count.trim().is_empty());
+    let bad = ns.sh(&format!(
+        "tshark -r {} -o tcp.check_checksum:TRUE -o ip.check_checksum:TRUE \
+         -Y '_ws.malformed || tcp.checksum.status == 0 || ip.checksum.status == 0' 2>&1 | head -20",
+        pcap.display()
+    ));
+    assert!(bad.trim().is_empty(), "malformed or bad-checksum packets:\n{bad}");
+    let total = ns.sh(&format!("tshark -r {} 2>/dev/null | wc -l", pcap.display()));
+    assert!(total.trim().parse::<u32>().unwrap() > 1000, "{total} packets");
+}
+
+/// `tuntcp get` against a kernel HTTP server in the namespace, optionally with nftables
+/// dropping a share of the kernel's packets toward the stack.
+fn get_from_python(what: &str, loss_percent: u32) {
+    if require(&["python3", "head", "sha256sum"]).is_none() {
+        return;
+    }
+    if loss_percent > 0 && require(&["nft"]).is_none() {
+        return;
+    }
+    let mut ns = Netns::new(what);
+    let www = ns.dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let file = www.join("big.bin");
+    ns.sh(&format!("head -c 104857600 /dev/urandom > {}", file.display()));
+    let want = ns.sh(&format!("sha256sum {}", file.display()));
+    let want = want.split_whitespace().next().unwrap().to_string();
+    // The device must exist before the server can bind to its address: start the server
+    // on all addresses of the namespace.
+    let py_log = ns.dir.join("http.log");
+    ns.spawn(&format!("python3 -m http.server 8000 --bind 0.0.0.0 --directory {}", www.display()), &py_log);
+    ns.wait_for("python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8000)).close()'", &py_log);
+    if loss_percent > 0 {
+        ns.sh(&format!(
+            "nft add table inet tuntcp_loss && \
+             nft add chain inet tuntcp_loss out '{{ type filter hook output priority 0; }}' && \
+             nft add rule inet tuntcp_loss out oifname tun0 numgen random mod 100 '<' {loss_percent} counter drop"
+        ));
+    }
+    let out = ns.dir.join("got.bin");
+    let get_log = ns.dir.join("get.log");
+    let bin = env!("CARGO_BIN_EXE_tuntcp");
+    let t = Instant::now();
+    let status = ns
+        .cmd(bin)
+        .args(["get", "http://10.66.0.1:8000/big.bin", "-o"])
+        .arg(&out)
+        .stderr(std::fs::File::create(&get_log).unwrap())
+        .status()
+        .unwrap();
+    println!("tuntcp get 100 MB at {loss_percent}% loss: {:.2} s", t.elapsed().as_secs_f64());
+    assert!(status.success(), "{}", std::fs::read_to_string(&get_log).unwrap_or_default());
+    let got = ns.sh(&format!("sha256sum {}", out.display()));
+    assert_eq!(got.split_whitespace().next().unwrap(), want);
+    if loss_percent > 0 {
+        let rules = ns.sh("nft list chain inet tuntcp_loss out");
+        let dropped: u64 = rules
+            .split("counter packets ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        println!("nftables dropped {dropped} kernel packets");
+        assert!(dropped > 100, "{rules}");
+    }
+}
+
+#[test]
+fn tun_get_100mb_from_python_http_server_byte_exact() {
+    get_from_python("get", 0);
+}
+
+#[test]
+fn tun_get_100mb_with_5pct_kernel_side_loss_byte_exact() {
+    get_from_python("getloss", 5);
+}
