@@ -1,0 +1,1353 @@
+//! The wire layer: parse/emit round trips, two independent oracles (smoltcp, etherparse),
+//! one crafted packet per `WireError`, RFC 9293 option rules, and tcpdump-like goldens.
+
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use tuntcp::wire::*;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+fn emit(s: &Segment<'_>) -> Vec<u8> {
+    let mut buf = vec![0; s.buffer_len()];
+    assert_eq!(s.emit(&mut buf), Ok(buf.len()));
+    buf
+}
+
+fn emit_icmp(p: &IcmpPacket<'_>) -> Vec<u8> {
+    let mut buf = vec![0; p.buffer_len()];
+    assert_eq!(p.emit(&mut buf), Ok(buf.len()));
+    buf
+}
+
+fn sock(s: &str) -> SocketAddrV4 {
+    s.parse().unwrap()
+}
+
+/// A segment from 10.0.0.1:5555 to 10.0.0.2:80 with no options.
+fn seg(flags: TcpFlags, seq: u32, ack: u32, payload: &[u8]) -> Segment<'_> {
+    Segment {
+        src: sock("10.0.0.1:5555"),
+        dst: sock("10.0.0.2:80"),
+        seq,
+        ack,
+        flags,
+        window: 65535,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload,
+        ip: IpMeta::default(),
+    }
+}
+
+fn all_options() -> TcpOptions {
+    TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamps: Some(Timestamps { tsval: 1, tsecr: 0 }),
+        sack: SackList::default(),
+    }
+}
+
+fn blocks(pairs: &[(u32, u32)]) -> Vec<SackBlock> {
+    pairs
+        .iter()
+        .map(|&(left, right)| SackBlock { left, right })
+        .collect()
+}
+
+/// SACK blocks that fit beside the other options in the layout tcp_option.rs emits:
+/// MSS 4; sackOK and/or TS 4 or 12; wscale 4; SACK 2 NOPs + 2 + 8 per block; 40 in all.
+fn sack_fit(o: &TcpOptions) -> usize {
+    let mut used = if o.mss.is_some() { 4 } else { 0 };
+    used += match (o.sack_permitted, o.timestamps.is_some()) {
+        (_, true) => 12,
+        (true, false) => 4,
+        (false, false) => 0,
+    };
+    used += if o.window_scale.is_some() { 4 } else { 0 };
+    ((40 - used - 4) / 8).min(MAX_SACK_BLOCKS)
+}
+
+/// RFC 1071 checksum, written here so the tests do not trust `wire::checksum`.
+fn csum(chunks: &[&[u8]]) -> u16 {
+    let mut sum = 0u32;
+    for data in chunks {
+        for pair in data.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+        }
+    }
+    while sum > 0xFFFF {
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn ihl_len(pkt: &[u8]) -> usize {
+    usize::from(pkt[0] & 0x0F) * 4
+}
+
+fn fix_ip_checksum(pkt: &mut [u8]) {
+    let hl = ihl_len(pkt);
+    pkt[10..12].fill(0);
+    let c = csum(&[&pkt[..hl]]);
+    pkt[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Recomputes the TCP checksum over the pseudo-header and the datagram's payload.
+fn fix_tcp_checksum(pkt: &mut [u8]) {
+    let hl = ihl_len(pkt);
+    let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
+    pkt[hl + 16..hl + 18].fill(0);
+    let len = ((total - hl) as u16).to_be_bytes();
+    let pseudo = [&pkt[12..20], &[0, IPPROTO_TCP], &len[..]].concat();
+    let c = csum(&[&pseudo, &pkt[hl..total]]);
+    pkt[hl + 16..hl + 18].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Hand-built IPv4 datagram 192.0.2.1 -> 192.0.2.2, DF set, TTL 64, ident 0x1234.
+fn ipv4(protocol: u8, ip_options: &[u8], payload: &[u8]) -> Vec<u8> {
+    assert_eq!(ip_options.len() % 4, 0);
+    let hl = 20 + ip_options.len();
+    let total = (hl + payload.len()) as u16;
+    let mut p = vec![0x40 | (hl / 4) as u8, 0];
+    p.extend_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, protocol, 0, 0]);
+    p.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
+    p.extend_from_slice(ip_options);
+    p.extend_from_slice(payload);
+    fix_ip_checksum(&mut p);
+    p
+}
+
+/// Hand-built TCP SYN 1000 -> 80, seq 7, window 512, with raw option bytes.
+fn tcp_packet(ip_options: &[u8], tcp_options: &[u8], payload: &[u8]) -> Vec<u8> {
+    assert_eq!(tcp_options.len() % 4, 0);
+    let offset = ((20 + tcp_options.len()) / 4) as u8;
+    let mut t = vec![0x03, 0xE8, 0x00, 0x50, 0, 0, 0, 7, 0, 0, 0, 0];
+    t.extend_from_slice(&[offset << 4, 0x02, 0x02, 0x00, 0, 0, 0, 0]);
+    t.extend_from_slice(tcp_options);
+    t.extend_from_slice(payload);
+    let mut p = ipv4(IPPROTO_TCP, ip_options, &t);
+    fix_tcp_checksum(&mut p);
+    p
+}
+
+/// Hand-built ICMP echo request, id 7, seq 1.
+fn icmp_packet(data: &[u8]) -> Vec<u8> {
+    let mut m = vec![8, 0, 0, 0, 0, 7, 0, 1];
+    m.extend_from_slice(data);
+    let c = csum(&[&m]);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    ipv4(IPPROTO_ICMP, &[], &m)
+}
+
+fn options_of(pkt: &[u8]) -> Result<TcpOptions, WireError> {
+    Segment::parse(pkt).map(|s| s.options)
+}
+
+// ---------------------------------------------------------------------------------------
+// Generators
+// ---------------------------------------------------------------------------------------
+
+fn sock_addr() -> impl Strategy<Value = SocketAddrV4> {
+    (any::<u32>(), any::<u16>()).prop_map(|(ip, port)| SocketAddrV4::new(ip.into(), port))
+}
+
+fn ip_meta() -> impl Strategy<Value = IpMeta> {
+    (any::<u8>(), any::<u8>(), any::<u16>(), any::<bool>()).prop_map(
+        |(ttl, tos, ident, dont_frag)| IpMeta {
+            ttl,
+            tos,
+            ident,
+            dont_frag,
+        },
+    )
+}
+
+fn sack_blocks() -> impl Strategy<Value = Vec<SackBlock>> {
+    vec(
+        (any::<u32>(), any::<u32>()).prop_map(|(left, right)| SackBlock { left, right }),
+        0..=MAX_SACK_BLOCKS,
+    )
+}
+
+/// Any option mix, with up to four SACK blocks whether or not they fit.
+fn options_uncut() -> impl Strategy<Value = TcpOptions> {
+    (
+        option::of(any::<u16>()),
+        option::of(any::<u8>()),
+        any::<bool>(),
+        option::of((any::<u32>(), any::<u32>())),
+        sack_blocks(),
+    )
+        .prop_map(|(mss, window_scale, sack_permitted, ts, sack)| TcpOptions {
+            mss,
+            window_scale,
+            sack_permitted,
+            timestamps: ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
+            sack: SackList::new(&sack),
+        })
+}
+
+/// Any option mix with only as many SACK blocks as emit can fit.
+fn options() -> impl Strategy<Value = TcpOptions> {
+    options_uncut().prop_map(|mut o| {
+        let n = o.sack.len().min(sack_fit(&o));
+        o.sack = SackList::new(&o.sack.as_slice()[..n]);
+        o
+    })
+}
+
+/// A segment with every field random; the payload (0..=1500 bytes, odd and even) is
+/// returned separately because `Segment` borrows it.
+fn segment_with(
+    opts: impl Strategy<Value = TcpOptions>,
+) -> impl Strategy<Value = (Segment<'static>, Vec<u8>)> {
+    (
+        (
+            sock_addr(),
+            sock_addr(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u8>(),
+        ),
+        (any::<u16>(), any::<u16>(), opts, ip_meta()),
+        vec(any::<u8>(), 0..=1500),
+    )
+        .prop_map(
+            |((src, dst, seq, ack, flags), (window, urgent, options, ip), payload)| {
+                let s = Segment {
+                    src,
+                    dst,
+                    seq,
+                    ack,
+                    flags: TcpFlags(flags),
+                    window,
+                    urgent,
+                    options,
+                    payload: &[],
+                    ip,
+                };
+                (s, payload)
+            },
+        )
+}
+
+fn segment() -> impl Strategy<Value = (Segment<'static>, Vec<u8>)> {
+    segment_with(options())
+}
+
+/// An ICMP message without its data, which the test body lends it.
+#[derive(Clone, Debug)]
+enum IcmpSpec {
+    EchoRequest(u16, u16),
+    EchoReply(u16, u16),
+    DestUnreachable(u8, u16),
+    SourceQuench,
+    TimeExceeded(u8),
+    ParameterProblem(u8),
+    Other(u8, u8, [u8; 4]),
+}
+
+impl IcmpSpec {
+    fn with<'a>(&self, data: &'a [u8]) -> IcmpMessage<'a> {
+        match *self {
+            IcmpSpec::EchoRequest(ident, seq) => IcmpMessage::EchoRequest { ident, seq, data },
+            IcmpSpec::EchoReply(ident, seq) => IcmpMessage::EchoReply { ident, seq, data },
+            IcmpSpec::DestUnreachable(code, next_hop_mtu) => IcmpMessage::DestUnreachable {
+                code,
+                next_hop_mtu,
+                original: data,
+            },
+            IcmpSpec::SourceQuench => IcmpMessage::SourceQuench { original: data },
+            IcmpSpec::TimeExceeded(code) => IcmpMessage::TimeExceeded {
+                code,
+                original: data,
+            },
+            IcmpSpec::ParameterProblem(pointer) => IcmpMessage::ParameterProblem {
+                pointer,
+                original: data,
+            },
+            IcmpSpec::Other(icmp_type, code, rest) => IcmpMessage::Other {
+                icmp_type,
+                code,
+                rest,
+                data,
+            },
+        }
+    }
+}
+
+/// Type, code and bytes 4..8 that a specific `IcmpMessage` variant parses as.
+fn claimed_by_a_variant(t: u8, c: u8, r: [u8; 4]) -> bool {
+    matches!(
+        (t, c, r),
+        (0, 0, _)
+            | (8, 0, _)
+            | (3, _, [0, 0, _, _])
+            | (4, 0, [0, 0, 0, 0])
+            | (11, _, [0, 0, 0, 0])
+            | (12, 0, [_, 0, 0, 0])
+    )
+}
+
+/// `Other` with a type/code/rest no specific variant claims (else parse rightly returns
+/// that variant).
+fn icmp_other() -> impl Strategy<Value = IcmpSpec> {
+    (any::<u8>(), any::<u8>(), any::<[u8; 4]>())
+        .prop_filter("claimed by a specific variant", |&(t, c, r)| {
+            !claimed_by_a_variant(t, c, r)
+        })
+        .prop_map(|(t, c, r)| IcmpSpec::Other(t, c, r))
+}
+
+fn icmp_spec() -> impl Strategy<Value = IcmpSpec> {
+    prop_oneof![
+        (any::<u16>(), any::<u16>()).prop_map(|(i, s)| IcmpSpec::EchoRequest(i, s)),
+        (any::<u16>(), any::<u16>()).prop_map(|(i, s)| IcmpSpec::EchoReply(i, s)),
+        (any::<u8>(), any::<u16>()).prop_map(|(c, m)| IcmpSpec::DestUnreachable(c, m)),
+        Just(IcmpSpec::SourceQuench),
+        any::<u8>().prop_map(IcmpSpec::TimeExceeded),
+        any::<u8>().prop_map(IcmpSpec::ParameterProblem),
+        icmp_other(),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips: parse(emit(x)) == x
+// ---------------------------------------------------------------------------------------
+
+proptest! {
+    #[test]
+    fn segment_round_trips_with_any_options_flags_payload_and_ip_meta((s, payload) in segment()) {
+        let s = Segment { payload: &payload, ..s };
+        let buf = emit(&s);
+        prop_assert_eq!(buf.len(), 40 + s.options.wire_len() + payload.len());
+        prop_assert_eq!(Segment::parse(&buf), Ok(s));
+        prop_assert_eq!(Packet::parse(&buf), Ok(Packet::Tcp(s)));
+    }
+
+    #[test]
+    fn emit_keeps_only_the_sack_blocks_that_fit((s, payload) in segment_with(options_uncut())) {
+        let s = Segment { payload: &payload, ..s };
+        let buf = emit(&s);
+        let parsed = Segment::parse(&buf).unwrap();
+        let fit = s.options.sack.len().min(sack_fit(&s.options));
+        // RFC 2018 §4: the first (most recent) blocks are the ones kept.
+        let kept = SackList::new(&s.options.sack.as_slice()[..fit]);
+        prop_assert_eq!(parsed.options.sack, kept);
+        let want = Segment { options: TcpOptions { sack: kept, ..s.options }, ..s };
+        prop_assert_eq!(parsed, want);
+    }
+
+    #[test]
+    fn icmp_round_trips_odd_and_even_data(
+        (src, dst, ip) in (any::<u32>(), any::<u32>(), ip_meta()),
+        spec in icmp_spec(),
+        data in vec(any::<u8>(), 0..=1500),
+    ) {
+        let message = spec.with(&data);
+        let p = IcmpPacket { src: src.into(), dst: dst.into(), ip, message };
+        let buf = emit_icmp(&p);
+        prop_assert_eq!(buf.len(), 28 + data.len());
+        prop_assert_eq!(IcmpPacket::parse(&buf), Ok(p));
+        prop_assert_eq!(Packet::parse(&buf), Ok(Packet::Icmp(p)));
+        prop_assert_eq!(IcmpMessage::parse(&buf[20..]), Ok(message));
+    }
+
+    #[test]
+    fn icmp_other_round_trips(spec in icmp_other(), data in vec(any::<u8>(), 0..=101)) {
+        let m = spec.with(&data);
+        let mut buf = vec![0; m.buffer_len()];
+        prop_assert_eq!(m.emit(&mut buf), Ok(8 + data.len()));
+        prop_assert_eq!(IcmpMessage::parse(&buf), Ok(m));
+    }
+
+    /// Any type/code/rest, claimed or not, parses to something that emits the same bytes.
+    #[test]
+    fn icmp_bytes_survive_parse_and_emit(
+        (t, c, r) in (any::<u8>(), any::<u8>(), any::<[u8; 4]>()),
+        data in vec(any::<u8>(), 0..=101),
+    ) {
+        let mut buf = vec![0; 8 + data.len()];
+        IcmpSpec::Other(t, c, r).with(&data).emit(&mut buf).unwrap();
+        let parsed = IcmpMessage::parse(&buf).unwrap();
+        prop_assert_eq!(matches!(parsed, IcmpMessage::Other { .. }), !claimed_by_a_variant(t, c, r));
+        let mut again = vec![0; parsed.buffer_len()];
+        parsed.emit(&mut again).unwrap();
+        prop_assert_eq!(again, buf);
+    }
+}
+
+#[test]
+fn emit_rejects_a_short_buffer_and_a_packet_over_65535_bytes() {
+    let s = seg(TcpFlags::ACK, 1, 1, b"abc");
+    let mut short = vec![0; s.buffer_len() - 1];
+    assert_eq!(
+        s.emit(&mut short),
+        Err(EmitError::BufferTooSmall { need: 43, have: 42 })
+    );
+    let big = vec![0; 65535 - 40 + 1];
+    let s = seg(TcpFlags::ACK, 1, 1, &big);
+    let mut out = vec![0; s.buffer_len()];
+    assert_eq!(s.emit(&mut out), Err(EmitError::TooLong(65536)));
+}
+
+// ---------------------------------------------------------------------------------------
+// Oracles: smoltcp and etherparse read our bytes; we read smoltcp's
+// ---------------------------------------------------------------------------------------
+
+mod oracle {
+    use super::*;
+    use etherparse::{NetSlice, SlicedPacket, TcpOptionElement, TransportSlice};
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{
+        Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet as SmolIpv4, Ipv4Repr, TcpControl,
+        TcpPacket, TcpRepr, TcpSeqNumber, TcpTimestampRepr,
+    };
+
+    fn flags_byte(b: [bool; 8]) -> u8 {
+        b.iter()
+            .enumerate()
+            .fold(0, |acc, (i, &on)| acc | (u8::from(on) << i))
+    }
+
+    /// smoltcp checks both checksums and reads the same fields.
+    pub(super) fn smoltcp_agrees(buf: &[u8], s: &Segment<'_>) {
+        let caps = ChecksumCapabilities::default();
+        let ip = SmolIpv4::new_checked(buf).expect("smoltcp: IPv4 length");
+        assert!(ip.verify_checksum(), "smoltcp: IPv4 checksum");
+        let ip_repr = Ipv4Repr::parse(&ip, &caps).expect("smoltcp: Ipv4Repr");
+        assert_eq!(ip_repr.src_addr, *s.src.ip());
+        assert_eq!(ip_repr.dst_addr, *s.dst.ip());
+        assert_eq!(ip_repr.next_header, IpProtocol::Tcp);
+        assert_eq!(ip_repr.hop_limit, s.ip.ttl);
+        assert_eq!(ip.ident(), s.ip.ident);
+        assert_eq!(ip.dont_frag(), s.ip.dont_frag);
+        assert_eq!((ip.dscp() << 2) | ip.ecn(), s.ip.tos);
+        assert!(!ip.more_frags() && ip.frag_offset() == 0);
+
+        let (src, dst) = (IpAddress::Ipv4(*s.src.ip()), IpAddress::Ipv4(*s.dst.ip()));
+        let tcp = TcpPacket::new_checked(ip.payload()).expect("smoltcp: TCP length");
+        assert!(tcp.verify_checksum(&src, &dst), "smoltcp: TCP checksum");
+        assert_eq!(tcp.src_port(), s.src.port());
+        assert_eq!(tcp.dst_port(), s.dst.port());
+        assert_eq!(tcp.seq_number(), TcpSeqNumber(s.seq as i32));
+        assert_eq!(tcp.ack_number(), TcpSeqNumber(s.ack as i32));
+        let f = [
+            tcp.fin(),
+            tcp.syn(),
+            tcp.rst(),
+            tcp.psh(),
+            tcp.ack(),
+            tcp.urg(),
+            tcp.ece(),
+            tcp.cwr(),
+        ];
+        assert_eq!(TcpFlags(flags_byte(f)), s.flags);
+        assert_eq!(tcp.window_len(), s.window);
+        assert_eq!(tcp.urgent_at(), s.urgent);
+        assert_eq!(tcp.payload(), s.payload);
+        let o = tcp.options_summary().expect("smoltcp: options");
+        assert_eq!(o.max_segment_size, s.options.mss);
+        assert_eq!(o.window_scale, s.options.window_scale);
+        assert_eq!(o.sack_permitted, s.options.sack_permitted);
+        let ts = s.options.timestamps.map(|t| (t.tsval, t.tsecr));
+        assert_eq!(o.timestamp, ts);
+        // smoltcp keeps at most three blocks.
+        let ours: Vec<_> = s
+            .options
+            .sack
+            .as_slice()
+            .iter()
+            .take(3)
+            .map(|b| (b.left, b.right))
+            .collect();
+        let theirs: Vec<_> = o.sack_ranges.iter().flatten().copied().collect();
+        assert_eq!(theirs, ours);
+
+        // TcpRepr accepts one of SYN/FIN/RST at a time and non-zero ports only.
+        let f = s.flags;
+        let one_control = u8::from(f.syn()) + u8::from(f.fin()) + u8::from(f.rst()) <= 1;
+        if one_control && s.src.port() != 0 && s.dst.port() != 0 {
+            let r = TcpRepr::parse(&tcp, &src, &dst, &caps).expect("smoltcp: TcpRepr");
+            assert_eq!(r.ack_number.is_some(), f.ack());
+            assert_eq!(r.max_seg_size, s.options.mss);
+            assert_eq!(r.window_scale, s.options.window_scale.map(|w| w.min(14)));
+            assert_eq!(r.payload, s.payload);
+        }
+    }
+
+    /// etherparse reads the same fields; its checksum functions give the values we wrote.
+    pub(super) fn etherparse_agrees(buf: &[u8], s: &Segment<'_>) {
+        let p = SlicedPacket::from_ip(buf).expect("etherparse: slice");
+        let Some(NetSlice::Ipv4(ip)) = p.net else {
+            panic!("etherparse: not IPv4")
+        };
+        let h = ip.header();
+        assert_eq!(h.header_checksum(), h.to_header().calc_header_checksum());
+        assert_eq!(h.source_addr(), *s.src.ip());
+        assert_eq!(h.destination_addr(), *s.dst.ip());
+        assert_eq!(h.protocol(), etherparse::IpNumber::TCP);
+        assert_eq!(h.ttl(), s.ip.ttl);
+        assert_eq!(h.identification(), s.ip.ident);
+        assert_eq!(h.dont_fragment(), s.ip.dont_frag);
+        assert_eq!((h.dcp().value() << 2) | h.ecn().value(), s.ip.tos);
+        assert!(!ip.is_payload_fragmented());
+        let Some(TransportSlice::Tcp(t)) = p.transport else {
+            panic!("etherparse: not TCP")
+        };
+        let sum = t.calc_checksum_ipv4(s.src.ip().octets(), s.dst.ip().octets());
+        assert_eq!(sum, Ok(t.checksum()));
+        assert_eq!(t.source_port(), s.src.port());
+        assert_eq!(t.destination_port(), s.dst.port());
+        assert_eq!(t.sequence_number(), s.seq);
+        assert_eq!(t.acknowledgment_number(), s.ack);
+        let f = [
+            t.fin(),
+            t.syn(),
+            t.rst(),
+            t.psh(),
+            t.ack(),
+            t.urg(),
+            t.ece(),
+            t.cwr(),
+        ];
+        assert_eq!(TcpFlags(flags_byte(f)), s.flags);
+        assert_eq!(t.window_size(), s.window);
+        assert_eq!(t.urgent_pointer(), s.urgent);
+        assert_eq!(t.payload(), s.payload);
+        let mut o = TcpOptions::default();
+        for e in t.options_iterator() {
+            match e.expect("etherparse: option") {
+                TcpOptionElement::Noop => {}
+                TcpOptionElement::MaximumSegmentSize(m) => o.mss = Some(m),
+                TcpOptionElement::WindowScale(w) => o.window_scale = Some(w),
+                TcpOptionElement::SelectiveAcknowledgementPermitted => o.sack_permitted = true,
+                TcpOptionElement::Timestamp(tsval, tsecr) => {
+                    o.timestamps = Some(Timestamps { tsval, tsecr })
+                }
+                TcpOptionElement::SelectiveAcknowledgement(first, rest) => {
+                    let all: Vec<_> = [Some(first)].into_iter().chain(rest).flatten().collect();
+                    o.sack = SackList::new(&blocks(&all));
+                }
+            }
+        }
+        assert_eq!(o, s.options);
+    }
+
+    proptest! {
+        #[test]
+        fn smoltcp_and_etherparse_read_our_segments_identically((s, payload) in segment()) {
+            let s = Segment { payload: &payload, ..s };
+            let buf = emit(&s);
+            smoltcp_agrees(&buf, &s);
+            etherparse_agrees(&buf, &s);
+        }
+
+        #[test]
+        fn smoltcp_verifies_our_icmp_echo_checksum(
+            (ident, seq, request) in (any::<u16>(), any::<u16>(), any::<bool>()),
+            data in vec(any::<u8>(), 0..=1500),
+        ) {
+            let message = if request {
+                IcmpMessage::EchoRequest { ident, seq, data: &data }
+            } else {
+                IcmpMessage::EchoReply { ident, seq, data: &data }
+            };
+            let p = IcmpPacket {
+                src: Ipv4Addr::new(10, 66, 0, 1),
+                dst: Ipv4Addr::new(10, 66, 0, 2),
+                ip: IpMeta::default(),
+                message,
+            };
+            let buf = emit_icmp(&p);
+            let ip = SmolIpv4::new_checked(&buf[..]).unwrap();
+            prop_assert!(ip.verify_checksum());
+            prop_assert_eq!(ip.next_header(), IpProtocol::Icmp);
+            let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+            prop_assert!(icmp.verify_checksum());
+            prop_assert_eq!(u8::from(icmp.msg_type()), if request { 8 } else { 0 });
+            prop_assert_eq!((icmp.echo_ident(), icmp.echo_seq_no()), (ident, seq));
+            prop_assert_eq!(icmp.data(), &data[..]);
+        }
+
+        /// Bytes built by smoltcp (its option layout is not ours: `mss, ws, sackOK, sack, TS,
+        /// EOL`, so options sit at odd offsets) parse to the same fields.
+        #[test]
+        fn we_read_smoltcp_segments_identically(
+            (src, dst, hop_limit) in (sock_addr(), sock_addr(), any::<u8>()),
+            (control, seq, ack, window) in (0..5usize, any::<i32>(), option::of(any::<i32>()), any::<u16>()),
+            (mss, ws, sack_permitted, ts) in (option::of(any::<u16>()), option::of(any::<u8>()), any::<bool>(), option::of((any::<u32>(), any::<u32>()))),
+            ranges in vec((any::<u32>(), any::<u32>()), 0..=3),
+            payload in vec(any::<u8>(), 0..=1500),
+        ) {
+            let caps = ChecksumCapabilities::default();
+            let control = [TcpControl::None, TcpControl::Psh, TcpControl::Syn, TcpControl::Fin, TcpControl::Rst][control];
+            // smoltcp counts SACK ranges in its header length even when it does not emit
+            // them; keep what fits in 40 option bytes.
+            let used = 4 * usize::from(mss.is_some()) + 3 * usize::from(ws.is_some())
+                + 2 * usize::from(sack_permitted) + 10 * usize::from(ts.is_some());
+            let n = ranges.len().min((40 - used).saturating_sub(2) / 8);
+            let mut sack_ranges = [None; 3];
+            for (slot, r) in sack_ranges.iter_mut().zip(&ranges[..n]) {
+                *slot = Some(*r);
+            }
+            let repr = TcpRepr {
+                src_port: src.port(),
+                dst_port: dst.port(),
+                control,
+                seq_number: TcpSeqNumber(seq),
+                ack_number: ack.map(TcpSeqNumber),
+                window_len: window,
+                window_scale: ws,
+                max_seg_size: mss,
+                sack_permitted,
+                sack_ranges,
+                timestamp: ts.map(|(v, e)| TcpTimestampRepr::new(v, e)),
+                payload: &payload,
+            };
+            prop_assert!(repr.header_len() <= 60);
+            let ip_repr = Ipv4Repr {
+                src_addr: *src.ip(),
+                dst_addr: *dst.ip(),
+                next_header: IpProtocol::Tcp,
+                payload_len: repr.buffer_len(),
+                hop_limit,
+            };
+            let mut buf = vec![0; 20 + repr.buffer_len()];
+            let mut ip = SmolIpv4::new_unchecked(&mut buf);
+            ip_repr.emit(&mut ip, &caps);
+            let (sa, da) = (IpAddress::Ipv4(*src.ip()), IpAddress::Ipv4(*dst.ip()));
+            repr.emit(&mut TcpPacket::new_unchecked(ip.payload_mut()), &sa, &da, &caps);
+
+            let mut flags = match control {
+                TcpControl::None => TcpFlags::NONE,
+                TcpControl::Psh => TcpFlags::PSH,
+                TcpControl::Syn => TcpFlags::SYN,
+                TcpControl::Fin => TcpFlags::FIN,
+                TcpControl::Rst => TcpFlags::RST,
+            };
+            if ack.is_some() {
+                flags |= TcpFlags::ACK;
+            }
+            // smoltcp sends SACK blocks only on ACKs without sackOK.
+            let sent_ranges = if !sack_permitted && ack.is_some() { n } else { 0 };
+            let want = Segment {
+                src,
+                dst,
+                seq: seq as u32,
+                ack: ack.unwrap_or(0) as u32,
+                flags,
+                window,
+                urgent: 0,
+                options: TcpOptions {
+                    mss,
+                    window_scale: ws,
+                    sack_permitted,
+                    timestamps: ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
+                    sack: SackList::new(&blocks(&ranges[..sent_ranges])),
+                },
+                payload: &payload,
+                ip: IpMeta { ttl: hop_limit, tos: 0, ident: 0, dont_frag: true },
+            };
+            prop_assert_eq!(Segment::parse(&buf), Ok(want));
+        }
+    }
+
+    /// MUST-2: both checksums verify in both oracles for every payload length 0..=9 and
+    /// 1499/1500, with and without options.
+    #[test]
+    fn must_2_checksums_verify_for_odd_and_even_payloads() {
+        let data: Vec<u8> = (0..1500u32).map(|i| (i * 7 + 0xA5) as u8).collect();
+        for len in (0..=9).chain([1499, 1500]) {
+            for options in [TcpOptions::default(), all_options()] {
+                let s = Segment {
+                    options,
+                    ..seg(TcpFlags::PSH | TcpFlags::ACK, 1, 1, &data[..len])
+                };
+                let buf = emit(&s);
+                smoltcp_agrees(&buf, &s);
+                etherparse_agrees(&buf, &s);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// What we emit: RFC 9293 §3.1 option rules
+// ---------------------------------------------------------------------------------------
+
+proptest! {
+    /// MUST-68: every option but EOL and NOP has a length byte >= 2 (and the length its
+    /// kind defines). MUST-69: whatever follows an EOL up to the data offset is zero.
+    #[test]
+    fn must_68_69_emitted_options_have_lengths_and_zero_padding((s, payload) in segment_with(options_uncut())) {
+        let s = Segment { payload: &payload, ..s };
+        let buf = emit(&s);
+        let data_offset = usize::from(buf[20 + 12] >> 4) * 4;
+        let opts = &buf[40..20 + data_offset];
+        let mut i = 0;
+        while i < opts.len() {
+            match opts[i] {
+                0 => {
+                    prop_assert!(opts[i..].iter().all(|&b| b == 0), "padding {:?}", opts);
+                    break;
+                }
+                1 => i += 1,
+                kind => {
+                    let len = usize::from(opts[i + 1]);
+                    prop_assert!(len >= 2);
+                    let ok = match kind {
+                        2 => len == 4,
+                        3 => len == 3,
+                        4 => len == 2,
+                        8 => len == 10,
+                        5 => len >= 10 && (len - 2) % 8 == 0,
+                        _ => false,
+                    };
+                    prop_assert!(ok, "kind {} len {} in {:?}", kind, len, opts);
+                    i += len;
+                }
+            }
+        }
+        prop_assert_eq!(i.min(opts.len()), i, "last option runs past the header");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Every WireError, from a crafted packet
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn crafted_packets_are_valid_to_begin_with() {
+    let bytes = tcp_packet(&[], &[], b"hi");
+    let s = Segment::parse(&bytes).unwrap();
+    assert_eq!(
+        s.to_string(),
+        "192.0.2.1:1000 > 192.0.2.2:80 [S] seq 7 win 512 len 2"
+    );
+    assert_eq!(s.ip.ident, 0x1234);
+    let bytes = icmp_packet(b"abc");
+    let p = IcmpPacket::parse(&bytes).unwrap();
+    assert_eq!(
+        p.to_string(),
+        "192.0.2.1 > 192.0.2.2 ICMP echo request, id 7, seq 1, length 3"
+    );
+}
+
+#[test]
+fn truncated_ip_header_is_rejected() {
+    let p = tcp_packet(&[], &[], &[]);
+    assert_eq!(
+        Packet::parse(&p[..19]),
+        Err(WireError::Truncated { need: 20, have: 19 })
+    );
+    assert_eq!(
+        Packet::parse(&[]),
+        Err(WireError::Truncated { need: 20, have: 0 })
+    );
+    // IHL 6 needs 24 bytes.
+    let p = tcp_packet(&[1, 1, 1, 0], &[], &[]);
+    assert_eq!(
+        Packet::parse(&p[..22]),
+        Err(WireError::Truncated { need: 24, have: 22 })
+    );
+}
+
+#[test]
+fn truncated_tcp_header_is_rejected() {
+    let mut p = tcp_packet(&[], &[], &[]);
+    p.truncate(39);
+    p[2..4].copy_from_slice(&39u16.to_be_bytes());
+    fix_ip_checksum(&mut p);
+    assert_eq!(
+        Packet::parse(&p),
+        Err(WireError::Truncated { need: 20, have: 19 })
+    );
+}
+
+#[test]
+fn ip_version_6_is_rejected() {
+    let mut p = tcp_packet(&[], &[], &[]);
+    p[0] = 0x65;
+    fix_ip_checksum(&mut p);
+    assert_eq!(Packet::parse(&p), Err(WireError::BadVersion(6)));
+}
+
+#[test]
+fn ihl_below_5_is_rejected() {
+    let mut p = tcp_packet(&[], &[], &[]);
+    p[0] = 0x44;
+    assert_eq!(Packet::parse(&p), Err(WireError::BadIhl(4)));
+}
+
+#[test]
+fn total_length_smaller_than_the_header_is_rejected() {
+    let mut p = tcp_packet(&[], &[], &[]);
+    p[2..4].copy_from_slice(&19u16.to_be_bytes());
+    fix_ip_checksum(&mut p);
+    assert_eq!(
+        Packet::parse(&p),
+        Err(WireError::BadTotalLength {
+            total: 19,
+            buffer: 40
+        })
+    );
+}
+
+#[test]
+fn total_length_larger_than_the_buffer_is_rejected() {
+    let mut p = tcp_packet(&[], &[], b"x");
+    p[2..4].copy_from_slice(&42u16.to_be_bytes());
+    fix_ip_checksum(&mut p);
+    assert_eq!(
+        Packet::parse(&p),
+        Err(WireError::BadTotalLength {
+            total: 42,
+            buffer: 41
+        })
+    );
+}
+
+#[test]
+fn bad_ip_checksum_is_rejected() {
+    let mut p = tcp_packet(&[], &[], &[]);
+    p[8] ^= 0x01; // TTL changed, checksum not
+    assert_eq!(Packet::parse(&p), Err(WireError::BadIpChecksum));
+    assert_eq!(Segment::parse(&p), Err(WireError::BadIpChecksum));
+}
+
+#[test]
+fn more_fragments_flag_makes_a_fragment() {
+    let mut p = tcp_packet(&[], &[], b"data");
+    p[6] |= 0x20; // MF
+    fix_ip_checksum(&mut p);
+    let Ok(Packet::Fragment(ip)) = Packet::parse(&p) else {
+        panic!("not a fragment: {:?}", Packet::parse(&p))
+    };
+    assert!(ip.more_frags && ip.is_fragment());
+    assert_eq!((ip.frag_offset, ip.protocol, ip.payload.len()), (0, 6, 24));
+    assert_eq!(
+        ip.to_string(),
+        "192.0.2.1 > 192.0.2.2 IP proto 6 frag id 4660 off 0+ len 24"
+    );
+    assert_eq!(Segment::parse(&p), Err(WireError::Fragment));
+}
+
+#[test]
+fn fragment_offset_makes_a_fragment() {
+    let mut p = icmp_packet(b"data");
+    p[6..8].copy_from_slice(&0x0003u16.to_be_bytes()); // offset 3 * 8 bytes, DF clear
+    fix_ip_checksum(&mut p);
+    let Ok(Packet::Fragment(ip)) = Packet::parse(&p) else {
+        panic!("not a fragment: {:?}", Packet::parse(&p))
+    };
+    assert!(!ip.more_frags && ip.is_fragment());
+    assert_eq!(ip.frag_offset, 24);
+    assert_eq!(IcmpPacket::parse(&p), Err(WireError::Fragment));
+    assert_eq!(Segment::parse(&p), Err(WireError::Fragment));
+}
+
+#[test]
+fn udp_is_an_unexpected_protocol() {
+    let udp = [0x03, 0xE8, 0x00, 0x35, 0x00, 0x08, 0x00, 0x00];
+    let p = ipv4(17, &[], &udp);
+    assert_eq!(Packet::parse(&p), Err(WireError::UnexpectedProtocol(17)));
+    // Asking for one protocol and finding the other is the same error.
+    let icmp = icmp_packet(b"");
+    assert_eq!(Segment::parse(&icmp), Err(WireError::UnexpectedProtocol(1)));
+    let tcp = tcp_packet(&[], &[], &[]);
+    assert_eq!(
+        IcmpPacket::parse(&tcp),
+        Err(WireError::UnexpectedProtocol(6))
+    );
+}
+
+#[test]
+fn data_offset_below_5_is_rejected() {
+    let mut p = tcp_packet(&[], &[], b"abcd");
+    p[32] = 4 << 4;
+    fix_tcp_checksum(&mut p);
+    assert_eq!(Packet::parse(&p), Err(WireError::BadDataOffset(4)));
+}
+
+#[test]
+fn data_offset_past_the_end_is_rejected() {
+    let mut p = tcp_packet(&[], &[], b"abcd"); // 24 TCP bytes
+    p[32] = 7 << 4; // 28-byte header
+    fix_tcp_checksum(&mut p);
+    assert_eq!(Packet::parse(&p), Err(WireError::BadDataOffset(7)));
+    p[32] = 15 << 4;
+    fix_tcp_checksum(&mut p);
+    assert_eq!(Packet::parse(&p), Err(WireError::BadDataOffset(15)));
+}
+
+/// MUST-3: a received segment whose checksum fails is rejected, for even and odd lengths,
+/// whichever bit of the payload flipped (the odd last byte included).
+#[test]
+fn must_3_flipped_payload_bit_fails_tcp_checksum() {
+    for len in [1, 2, 7, 8, 1459, 1460] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
+        let p = tcp_packet(&[], &[], &payload);
+        assert!(Segment::parse(&p).is_ok());
+        for (byte, bit) in [(0, 0), (len / 2, 3), (len - 1, 7), (len - 1, 0)] {
+            let mut bad = p.clone();
+            bad[40 + byte] ^= 1 << bit;
+            assert_eq!(
+                Packet::parse(&bad),
+                Err(WireError::BadTcpChecksum),
+                "len {len} byte {byte} bit {bit}"
+            );
+        }
+    }
+    // The pseudo-header is covered too (RFC 9293 §3.1): change the destination address.
+    let mut p = tcp_packet(&[], &[], b"x");
+    p[19] ^= 1;
+    fix_ip_checksum(&mut p);
+    assert_eq!(Packet::parse(&p), Err(WireError::BadTcpChecksum));
+}
+
+#[test]
+fn must_7_option_length_zero_is_rejected() {
+    let p = tcp_packet(&[], &[2, 0, 0, 0], &[]);
+    assert_eq!(
+        Packet::parse(&p),
+        Err(WireError::BadOptionLength {
+            kind: 2,
+            offset: 20
+        })
+    );
+}
+
+#[test]
+fn must_7_option_length_one_is_rejected() {
+    let p = tcp_packet(&[], &[1, 1, 253, 1], &[]);
+    assert_eq!(
+        Packet::parse(&p),
+        Err(WireError::BadOptionLength {
+            kind: 253,
+            offset: 22
+        })
+    );
+}
+
+#[test]
+fn must_7_option_running_past_the_header_is_rejected() {
+    // MSS claims 4 bytes but starts 2 bytes before the data offset; the payload after the
+    // header must not be read as option bytes.
+    let p = tcp_packet(&[], &[1, 1, 2, 4], &[0x05, 0xB4]);
+    assert_eq!(
+        Packet::parse(&p),
+        Err(WireError::BadOptionLength {
+            kind: 2,
+            offset: 22
+        })
+    );
+    let p = tcp_packet(&[], &[8, 40, 0, 0], &[]);
+    assert_eq!(
+        Packet::parse(&p),
+        Err(WireError::BadOptionLength {
+            kind: 8,
+            offset: 20
+        })
+    );
+}
+
+#[test]
+fn must_7_option_kind_at_the_last_byte_without_a_length_is_rejected() {
+    let p = tcp_packet(&[], &[1, 1, 1, 3], &[]);
+    assert_eq!(
+        Packet::parse(&p),
+        Err(WireError::BadOptionLength {
+            kind: 3,
+            offset: 23
+        })
+    );
+}
+
+#[test]
+fn bad_icmp_checksum_is_rejected() {
+    for data in [&b""[..], b"a", b"ab", b"abc"] {
+        let mut p = icmp_packet(data);
+        assert!(IcmpPacket::parse(&p).is_ok());
+        let last = p.len() - 1;
+        p[last] ^= 0x10;
+        assert_eq!(Packet::parse(&p), Err(WireError::BadIcmpChecksum));
+    }
+}
+
+#[test]
+fn truncated_icmp_header_is_rejected() {
+    let p = ipv4(IPPROTO_ICMP, &[], &[8, 0, 0xF7, 0xFF, 0, 0, 0]);
+    assert_eq!(
+        Packet::parse(&p),
+        Err(WireError::Truncated { need: 8, have: 7 })
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Options we must accept (RFC 9293 §3.1, §3.2) and IP-level leniency
+// ---------------------------------------------------------------------------------------
+
+/// MUST-4: EOL, NOP and MSS are understood.
+#[test]
+fn must_4_nop_mss_eol_are_understood() {
+    let p = tcp_packet(&[], &[1, 1, 2, 4, 0x03, 0xE8, 0, 0], &[]);
+    assert_eq!(options_of(&p).unwrap().mss, Some(1000));
+}
+
+#[test]
+fn must_6_unknown_option_kind_is_skipped_by_its_length() {
+    let opts = [253, 6, 0xDE, 0xAD, 0xBE, 0xEF, 2, 4, 0x03, 0x20, 0, 0];
+    let o = options_of(&tcp_packet(&[], &opts, &[])).unwrap();
+    assert_eq!(
+        o,
+        TcpOptions {
+            mss: Some(800),
+            ..Default::default()
+        }
+    );
+}
+
+#[test]
+fn known_option_with_a_wrong_length_is_skipped_like_an_unknown_one() {
+    // MSS with length 3, then wscale: Linux skips the MSS and so do we.
+    let opts = [2, 3, 0x05, 3, 3, 9, 0, 0];
+    let o = options_of(&tcp_packet(&[], &opts, &[])).unwrap();
+    assert_eq!((o.mss, o.window_scale), (None, Some(9)));
+}
+
+#[test]
+fn must_64_options_at_odd_offsets_are_parsed() {
+    // NOP, MSS at offset 1, wscale at offset 5, sackOK at 8, TS at 10, EOL.
+    let opts = [
+        1, 2, 4, 0x05, 0xB4, 3, 3, 14, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 3, 0, 0, 0, 0,
+    ];
+    let o = options_of(&tcp_packet(&[], &opts, &[])).unwrap();
+    assert_eq!(
+        o,
+        TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(14),
+            sack_permitted: true,
+            timestamps: Some(Timestamps { tsval: 9, tsecr: 3 }),
+            sack: SackList::default(),
+        }
+    );
+}
+
+#[test]
+fn options_after_eol_are_ignored() {
+    // Nothing after EOL is parsed, not even an illegal length.
+    let p = tcp_packet(&[], &[3, 3, 5, 0, 2, 4, 0x05, 0xB4, 2, 0, 0, 0], &[]);
+    let o = options_of(&p).unwrap();
+    assert_eq!((o.window_scale, o.mss), (Some(5), None));
+}
+
+#[test]
+fn a_repeated_option_keeps_the_last_value() {
+    let p = tcp_packet(&[], &[2, 4, 0, 100, 2, 4, 0, 200], &[]);
+    assert_eq!(options_of(&p).unwrap().mss, Some(200));
+}
+
+#[test]
+fn must_50_ip_options_are_skipped() {
+    // IHL 6: Router Alert (RFC 2113), IHL 7: NOPs and an unknown option.
+    for ip_opts in [&[0x94, 4, 0, 0][..], &[1, 1, 0x9E, 6, 1, 2, 3, 4]] {
+        let p = tcp_packet(ip_opts, &[2, 4, 0x05, 0xB4], b"payload");
+        let s = Segment::parse(&p).unwrap();
+        assert_eq!(s.options.mss, Some(1460));
+        assert_eq!(s.payload, b"payload");
+        assert_eq!(
+            (s.src, s.dst),
+            (sock("192.0.2.1:1000"), sock("192.0.2.2:80"))
+        );
+        let Ok(Packet::Tcp(t)) = Packet::parse(&p) else {
+            panic!()
+        };
+        assert_eq!(t, s);
+    }
+}
+
+#[test]
+fn trailing_bytes_after_the_total_length_are_ignored() {
+    // Link padding (e.g. Ethernet minimum frame) is not payload.
+    let mut p = tcp_packet(&[], &[], b"abc");
+    p.extend_from_slice(&[0xEE; 6]);
+    let s = Segment::parse(&p).unwrap();
+    assert_eq!(s.payload, b"abc");
+    let mut p = icmp_packet(b"ping");
+    p.extend_from_slice(&[0; 3]);
+    let Ok(Packet::Icmp(i)) = Packet::parse(&p) else {
+        panic!()
+    };
+    assert!(matches!(
+        i.message,
+        IcmpMessage::EchoRequest { data: b"ping", .. }
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Display: tcpdump-like goldens
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn syn_round_trips_and_prints_like_tcpdump() {
+    let s = Segment {
+        options: all_options(),
+        ..seg(TcpFlags::SYN | TcpFlags::ACK, 100, 201, b"")
+    };
+    let buf = emit(&s);
+    assert_eq!(buf.len(), 60);
+    let p = Segment::parse(&buf).unwrap();
+    assert_eq!(p, s);
+    assert_eq!(
+        p.to_string(),
+        "10.0.0.1:5555 > 10.0.0.2:80 [S.] seq 100 ack 201 win 65535 <mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7> len 0"
+    );
+}
+
+#[test]
+fn display_plain_ack() {
+    let s = Segment {
+        window: 29200,
+        ..seg(TcpFlags::ACK, 101, 301, b"")
+    };
+    assert_eq!(
+        s.to_string(),
+        "10.0.0.1:5555 > 10.0.0.2:80 [.] seq 101 ack 301 win 29200 len 0"
+    );
+}
+
+#[test]
+fn display_data_with_psh_and_timestamps() {
+    let s = Segment {
+        options: TcpOptions {
+            timestamps: Some(Timestamps { tsval: 5, tsecr: 4 }),
+            ..Default::default()
+        },
+        window: 502,
+        ..seg(TcpFlags::PSH | TcpFlags::ACK, 1, 1, b"hello")
+    };
+    assert_eq!(
+        s.to_string(),
+        "10.0.0.1:5555 > 10.0.0.2:80 [P.] seq 1 ack 1 win 502 <nop,nop,TS val 5 ecr 4> len 5"
+    );
+}
+
+#[test]
+fn display_fin() {
+    let s = seg(TcpFlags::FIN | TcpFlags::ACK, 6, 1, b"");
+    assert_eq!(
+        s.to_string(),
+        "10.0.0.1:5555 > 10.0.0.2:80 [F.] seq 6 ack 1 win 65535 len 0"
+    );
+}
+
+#[test]
+fn display_rst_without_ack_prints_no_ack() {
+    let s = Segment {
+        window: 0,
+        ..seg(TcpFlags::RST, 300, 77, b"")
+    };
+    assert_eq!(
+        s.to_string(),
+        "10.0.0.1:5555 > 10.0.0.2:80 [R] seq 300 win 0 len 0"
+    );
+}
+
+#[test]
+fn display_urg_prints_the_urgent_pointer() {
+    let s = Segment {
+        urgent: 3,
+        ..seg(
+            TcpFlags::URG | TcpFlags::ACK | TcpFlags::PSH,
+            10,
+            20,
+            b"abc",
+        )
+    };
+    assert_eq!(
+        s.to_string(),
+        "10.0.0.1:5555 > 10.0.0.2:80 [P.U] seq 10 ack 20 win 65535 urg 3 len 3"
+    );
+}
+
+#[test]
+fn display_sack_blocks() {
+    let s = Segment {
+        options: TcpOptions {
+            timestamps: Some(Timestamps { tsval: 1, tsecr: 2 }),
+            sack: SackList::new(&blocks(&[(100, 200), (300, 400)])),
+            ..Default::default()
+        },
+        ..seg(TcpFlags::ACK, 1, 100, b"")
+    };
+    assert_eq!(
+        s.to_string(),
+        "10.0.0.1:5555 > 10.0.0.2:80 [.] seq 1 ack 100 win 65535 <nop,nop,TS val 1 ecr 2,nop,nop,sack 2 {100:200} {300:400}> len 0"
+    );
+    // Only the blocks that are sent are printed.
+    let s = Segment {
+        options: TcpOptions {
+            sack: SackList::new(&blocks(&[(1, 2), (3, 4), (5, 6), (7, 8)])),
+            ..all_options()
+        },
+        ..s
+    };
+    assert!(s
+        .to_string()
+        .ends_with("nop,wscale 7,nop,nop,sack 2 {1:2} {3:4}> len 0"));
+}
+
+#[test]
+fn display_flags_none_and_ecn_flags() {
+    let s = seg(TcpFlags::NONE, 5, 0, b"");
+    assert_eq!(
+        s.to_string(),
+        "10.0.0.1:5555 > 10.0.0.2:80 [none] seq 5 win 65535 len 0"
+    );
+    let s = seg(TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR, 5, 0, b"");
+    assert!(s.to_string().contains(" [SEW] seq 5 "));
+}
+
+#[test]
+fn display_icmp_echo() {
+    let data = [0u8; 64];
+    let mut p = IcmpPacket {
+        src: Ipv4Addr::new(10, 66, 0, 1),
+        dst: Ipv4Addr::new(10, 66, 0, 2),
+        ip: IpMeta::default(),
+        message: IcmpMessage::EchoRequest {
+            ident: 7,
+            seq: 1,
+            data: &data,
+        },
+    };
+    assert_eq!(
+        p.to_string(),
+        "10.66.0.1 > 10.66.0.2 ICMP echo request, id 7, seq 1, length 64"
+    );
+    p.message = IcmpMessage::EchoReply {
+        ident: 7,
+        seq: 1,
+        data: &data,
+    };
+    let bytes = emit_icmp(&p);
+    let parsed = Packet::parse(&bytes).unwrap();
+    assert_eq!(
+        parsed.to_string(),
+        "10.66.0.1 > 10.66.0.2 ICMP echo reply, id 7, seq 1, length 64"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Fuzz seed corpus: real packets from our emitter, checked in under fuzz/corpus/
+// ---------------------------------------------------------------------------------------
+
+/// The seeds, as our emitter writes them today. `TUNTCP_WRITE_SEEDS=1 cargo test --test
+/// wire fuzz_seeds` rewrites the files; otherwise the test fails when they are stale.
+fn fuzz_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let c = sock("10.66.0.2:40000");
+    let srv = sock("10.66.0.1:80");
+    let syn = Segment {
+        src: c,
+        dst: srv,
+        window: 64240,
+        options: TcpOptions {
+            mss: Some(1460),
+            ..Default::default()
+        },
+        ..seg(TcpFlags::SYN, 1000, 0, b"")
+    };
+    let syn_all = Segment {
+        options: TcpOptions {
+            timestamps: Some(Timestamps {
+                tsval: 123456,
+                tsecr: 0,
+            }),
+            ..all_options()
+        },
+        ..syn
+    };
+    let syn_ack = Segment {
+        src: srv,
+        dst: c,
+        options: all_options(),
+        ..seg(TcpFlags::SYN | TcpFlags::ACK, 5000, 1001, b"")
+    };
+    let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let data = Segment {
+        src: c,
+        dst: srv,
+        window: 502,
+        ..seg(TcpFlags::PSH | TcpFlags::ACK, 1001, 5001, get)
+    };
+    let sack_ack = Segment {
+        src: srv,
+        dst: c,
+        options: TcpOptions {
+            timestamps: Some(Timestamps { tsval: 9, tsecr: 8 }),
+            sack: SackList::new(&blocks(&[(1100, 1200), (1300, 1400), (1500, 1600)])),
+            ..Default::default()
+        },
+        ..seg(TcpFlags::ACK, 5001, 1001, b"")
+    };
+    let fin = Segment {
+        src: c,
+        dst: srv,
+        ..seg(TcpFlags::FIN | TcpFlags::ACK, 1028, 5001, b"")
+    };
+    let rst = Segment {
+        src: srv,
+        dst: c,
+        window: 0,
+        ..seg(TcpFlags::RST, 5001, 0, b"")
+    };
+    let ping = IcmpPacket {
+        src: *c.ip(),
+        dst: *srv.ip(),
+        ip: IpMeta::default(),
+        message: IcmpMessage::EchoRequest {
+            ident: 7,
+            seq: 1,
+            data: b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.",
+        },
+    };
+    vec![
+        ("syn", emit(&syn)),
+        ("syn-all-options", emit(&syn_all)),
+        ("syn-ack", emit(&syn_ack)),
+        ("data", emit(&data)),
+        ("ack-sack", emit(&sack_ack)),
+        ("fin", emit(&fin)),
+        ("rst", emit(&rst)),
+        ("icmp-echo", emit_icmp(&ping)),
+    ]
+}
+
+#[test]
+fn fuzz_seeds_are_what_the_emitter_writes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let write = std::env::var_os("TUNTCP_WRITE_SEEDS").is_some();
+    for target in ["segment", "ipv4_packet"] {
+        for (name, bytes) in fuzz_seeds() {
+            assert!(Packet::parse(&bytes).is_ok(), "{name}");
+            let path = root.join(target).join(format!("seed-{name}"));
+            if write {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &bytes).unwrap();
+            }
+            let on_disk = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!("{}: {e} (TUNTCP_WRITE_SEEDS=1 writes it)", path.display())
+            });
+            assert_eq!(on_disk, bytes, "{} is stale", path.display());
+        }
+    }
+}
