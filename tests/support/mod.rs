@@ -550,3 +550,4 @@ impl Harness {
         out
     }
 }
+pub mod link;
