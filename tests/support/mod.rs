@@ -557,3 +557,4 @@ impl Harness {
         out
     }
 }
+pub mod link;
