@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod apps;
 pub mod stack;
 pub mod tcp;
 pub mod time;
