@@ -28,6 +28,7 @@
 pub mod api;
 pub mod device;
 pub mod runtime;
+pub mod apps;
 pub mod stack;
 pub mod tcp;
 pub mod time;

@@ -144,6 +144,11 @@ fn serve(args: &NetArgs) -> Result<(), String> {
             if let Err(e) = http::serve_connection(&mut s, &info, &http::HttpConfig::default()) {
                 log::info!("{peer}: {e}");
             }
+            // RFC 9112 §9.6 lingering close: FIN first, then drain what the client still
+            // sends, so unread bytes do not turn the close into a RST.
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let _ = simple::discard(&mut s);
         });
     });
     Ok(())
@@ -189,12 +194,17 @@ fn get(url: &str, output: Option<PathBuf>, args: &NetArgs) -> Result<(), String>
         Some(p) => Box::new(io::BufWriter::new(std::fs::File::create(p).map_err(|e| e.to_string())?)),
         None => Box::new(io::stdout().lock()),
     };
-    let (status, n) = http::read_response(&mut s, &mut out).map_err(|e| format!("reading the response: {e}"))?;
+    let (status, n) = tuntcp::apps::client::read_response(&mut s, &mut out).map_err(|e| format!("reading the response: {e}"))?;
     out.flush().map_err(|e| e.to_string())?;
     eprintln!("tuntcp: {url}: HTTP {status}, {n} bytes");
     drop(s);
-    // Let the FIN exchange finish before the device goes away.
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Let the close handshake finish (our FIN acknowledged) before the device goes away.
+    for _ in 0..200 {
+        if net.with_stack(|st| st.connections().all(|(_, c)| !c.state().is_synchronized() || c.state() == tuntcp::tcp::State::TimeWait)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     if (200..300).contains(&status) {
         Ok(())
     } else {

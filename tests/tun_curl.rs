@@ -169,9 +169,9 @@ fn tun_curl_closed_port_is_refused_at_once() {
     }
     let (ns, _log) = served("refused");
     let t = Instant::now();
-    let out = ns.sh_output(&format!("curl -sS --max-time 10 http://{STACK}:81/"));
+    let out = ns.sh_output(&format!("curl -sS -v --max-time 10 http://{STACK}:81/"));
     assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refused"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Connection refused"));
     assert!(t.elapsed() < Duration::from_secs(2), "refused, not timed out");
 }
 
