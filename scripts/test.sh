@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The test command: unit, integration and doc tests. Extra arguments go to both cargo
-# invocations (e.g. a test name filter).
+# The test command (README, .ci/run): unit, property, trace, interop and doc tests in a
+# debug build (overflow checks on), then the root-only TUN tests (tests/tun_curl.rs) in a
+# release build, each in its own network namespace. Outside CI the TUN tests skip loudly
+# without root; with CI=true they fail instead. Extra arguments go to every cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --all-targets "$@"
+cargo test --all-targets "$@" -- --skip tun_
 cargo test --doc "$@"
+cargo test --release --test tun_curl "$@" -- --test-threads=2

@@ -55,7 +55,10 @@ impl Default for NetConfig {
                 prefix_len: 24,
                 mtu: 1500,
             },
-            stack: StackConfig { seed: random_seed(), ..StackConfig::default() },
+            stack: StackConfig {
+                seed: random_seed(),
+                ..StackConfig::default()
+            },
             pcap: None,
         }
     }
@@ -65,7 +68,10 @@ impl Default for NetConfig {
 /// randomness itself; this is the API layer's job.
 pub fn random_seed() -> u64 {
     let mut b = [0u8; 8];
-    if File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
+    if File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
         // std's hasher keys come from the OS's random source too.
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -92,8 +98,14 @@ impl NetStack {
     }
 
     /// Starts the stack on any device.
-    pub fn with_device(dev: Box<dyn Device>, cfg: StackConfig, pcap: Option<File>) -> io::Result<NetStack> {
-        Ok(NetStack { runtime: Runtime::start(Stack::new(cfg), dev, pcap)? })
+    pub fn with_device(
+        dev: Box<dyn Device>,
+        cfg: StackConfig,
+        pcap: Option<File>,
+    ) -> io::Result<NetStack> {
+        Ok(NetStack {
+            runtime: Runtime::start(Stack::new(cfg), dev, pcap)?,
+        })
     }
 
     fn shared(&self) -> Arc<Shared> {
@@ -141,7 +153,11 @@ fn wait_for<R>(
                 if left.is_zero() {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
                 }
-                shared.cond.wait_timeout(guard, left).unwrap_or_else(|e| e.into_inner()).0
+                shared
+                    .cond
+                    .wait_timeout(guard, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
             }
         };
     }
@@ -198,7 +214,13 @@ fn io_err(e: tcp::Error) -> io::Error {
 
 impl TcpStream {
     fn from_handle(shared: Arc<Shared>, h: SocketHandle) -> TcpStream {
-        TcpStream { shared, h, read_timeout: None, write_timeout: None, nonblocking: false }
+        TcpStream {
+            shared,
+            h,
+            read_timeout: None,
+            write_timeout: None,
+            nonblocking: false,
+        }
     }
 
     /// Active open; waits for the handshake (refused, timed out and unreachable are errors).
@@ -206,7 +228,11 @@ impl TcpStream {
         TcpStream::connect_timeout(net, addr, None)
     }
 
-    pub fn connect_timeout(net: &NetStack, addr: SocketAddrV4, timeout: Option<Duration>) -> io::Result<TcpStream> {
+    pub fn connect_timeout(
+        net: &NetStack,
+        addr: SocketAddrV4,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
         let shared = net.shared();
         let h = {
             let mut s = shared.lock();
@@ -235,7 +261,9 @@ impl TcpStream {
 
     fn with<R>(&self, f: impl FnOnce(&tcp::Connection) -> R) -> io::Result<R> {
         let s = self.shared.lock();
-        s.connection(self.h).map(f).ok_or_else(|| io_err(tcp::Error::NotConnected))
+        s.connection(self.h)
+            .map(f)
+            .ok_or_else(|| io_err(tcp::Error::NotConnected))
     }
 
     fn with_mut<R>(&self, f: impl FnOnce(&mut tcp::Connection) -> R) -> io::Result<R> {

@@ -26,9 +26,9 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod apps;
 pub mod device;
 pub mod runtime;
-pub mod apps;
 pub mod stack;
 pub mod tcp;
 pub mod time;

@@ -17,7 +17,11 @@ use tuntcp::device::tun::TunConfig;
 use tuntcp::stack::StackConfig;
 
 #[derive(Parser)]
-#[command(name = "tuntcp", version, about = "A userspace TCP/IP stack on a Linux TUN device")]
+#[command(
+    name = "tuntcp",
+    version,
+    about = "A userspace TCP/IP stack on a Linux TUN device"
+)]
 struct Cli {
     /// More output: -v logs every segment and state change, -vv everything.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -70,7 +74,10 @@ struct NetArgs {
 impl NetArgs {
     fn config(&self) -> Result<NetConfig, String> {
         let (host, prefix) = match self.host.split_once('/') {
-            Some((a, p)) => (a, p.parse::<u8>().map_err(|e| format!("--host prefix: {e}"))?),
+            Some((a, p)) => (
+                a,
+                p.parse::<u8>().map_err(|e| format!("--host prefix: {e}"))?,
+            ),
             None => (self.host.as_str(), 24),
         };
         let host_addr: Ipv4Addr = host.parse().map_err(|e| format!("--host: {e}"))?;
@@ -81,7 +88,12 @@ impl NetArgs {
             return Err("--mtu must be in 576..=65535".into());
         }
         Ok(NetConfig {
-            tun: TunConfig { name: self.tun.clone(), host_addr, prefix_len: prefix, mtu: self.mtu },
+            tun: TunConfig {
+                name: self.tun.clone(),
+                host_addr,
+                prefix_len: prefix,
+                mtu: self.mtu,
+            },
             stack: StackConfig {
                 addr: self.addr,
                 prefix_len: prefix,
@@ -95,7 +107,8 @@ impl NetArgs {
 
     fn start(&self) -> Result<NetStack, String> {
         let cfg = self.config()?;
-        NetStack::tun(cfg).map_err(|e| format!("starting the stack on {}: {e} (root needed)", self.tun))
+        NetStack::tun(cfg)
+            .map_err(|e| format!("starting the stack on {}: {e} (root needed)", self.tun))
     }
 }
 
@@ -134,13 +147,22 @@ fn serve(args: &NetArgs) -> Result<(), String> {
     let http_l = TcpListener::bind(&net, 80, 1024).map_err(|e| e.to_string())?;
     let echo_l = TcpListener::bind(&net, 7, 128).map_err(|e| e.to_string())?;
     let discard_l = TcpListener::bind(&net, 9, 128).map_err(|e| e.to_string())?;
-    eprintln!("tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {})", args.addr, args.tun, args.host);
+    eprintln!(
+        "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {})",
+        args.addr, args.tun, args.host
+    );
     std::thread::scope(|scope| {
         scope.spawn(|| accept_loop(&echo_l, |mut s| drop(simple::echo(&mut s))));
         scope.spawn(|| accept_loop(&discard_l, |mut s| drop(simple::discard(&mut s))));
         accept_loop(&http_l, move |mut s| {
-            let (Ok(local), Ok(peer)) = (s.local_addr(), s.peer_addr()) else { return };
-            let info = http::ConnInfo { local, peer, stack: stack_name };
+            let (Ok(local), Ok(peer)) = (s.local_addr(), s.peer_addr()) else {
+                return;
+            };
+            let info = http::ConnInfo {
+                local,
+                peer,
+                stack: stack_name,
+            };
             if let Err(e) = http::serve_connection(&mut s, &info, &http::HttpConfig::default()) {
                 log::info!("{peer}: {e}");
             }
@@ -180,7 +202,9 @@ fn parse_url(url: &str) -> Result<(SocketAddrV4, String), String> {
         Some((h, p)) => (h, p.parse::<u16>().map_err(|e| format!("port: {e}"))?),
         None => (hostport, 80),
     };
-    let ip: Ipv4Addr = host.parse().map_err(|_| format!("{host}: an IPv4 address is needed (no DNS)"))?;
+    let ip: Ipv4Addr = host
+        .parse()
+        .map_err(|_| format!("{host}: an IPv4 address is needed (no DNS)"))?;
     Ok((SocketAddrV4::new(ip, port), path.to_string()))
 }
 
@@ -188,19 +212,28 @@ fn get(url: &str, output: Option<PathBuf>, args: &NetArgs) -> Result<(), String>
     let (addr, path) = parse_url(url)?;
     let net = args.start()?;
     let mut s = TcpStream::connect(&net, addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tuntcp\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tuntcp\r\nConnection: close\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
     let mut out: Box<dyn Write> = match &output {
-        Some(p) => Box::new(io::BufWriter::new(std::fs::File::create(p).map_err(|e| e.to_string())?)),
+        Some(p) => Box::new(io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| e.to_string())?,
+        )),
         None => Box::new(io::stdout().lock()),
     };
-    let (status, n) = tuntcp::apps::client::read_response(&mut s, &mut out).map_err(|e| format!("reading the response: {e}"))?;
+    let (status, n) = tuntcp::apps::client::read_response(&mut s, &mut out)
+        .map_err(|e| format!("reading the response: {e}"))?;
     out.flush().map_err(|e| e.to_string())?;
     eprintln!("tuntcp: {url}: HTTP {status}, {n} bytes");
     drop(s);
     // Let the close handshake finish (our FIN acknowledged) before the device goes away.
     for _ in 0..200 {
-        if net.with_stack(|st| st.connections().all(|(_, c)| !c.state().is_synchronized() || c.state() == tuntcp::tcp::State::TimeWait)) {
+        if net.with_stack(|st| {
+            st.connections().all(|(_, c)| {
+                !c.state().is_synchronized() || c.state() == tuntcp::tcp::State::TimeWait
+            })
+        }) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -214,7 +247,9 @@ fn get(url: &str, output: Option<PathBuf>, args: &NetArgs) -> Result<(), String>
 
 fn decode() -> Result<(), String> {
     let mut buf = Vec::new();
-    io::stdin().read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    io::stdin()
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
     let p = tuntcp::wire::Packet::parse(&buf).map_err(|e| e.to_string())?;
     println!("{p}");
     Ok(())

@@ -36,8 +36,13 @@ pub struct Clock {
 
 impl Clock {
     pub fn new() -> Clock {
-        let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        Clock { start: std::time::Instant::now(), unix_start_us: unix.as_micros() as u64 }
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        Clock {
+            start: std::time::Instant::now(),
+            unix_start_us: unix.as_micros() as u64,
+        }
     }
     pub fn now(&self) -> Instant {
         Instant::from_micros(self.start.elapsed().as_micros() as u64)
@@ -86,11 +91,16 @@ pub struct Runtime {
 
 impl Runtime {
     /// Starts the loop on its own thread. `pcap` records every packet in and out.
-    pub fn start(stack: Stack, mut device: Box<dyn Device>, pcap: Option<File>) -> io::Result<Runtime> {
+    pub fn start(
+        stack: Stack,
+        mut device: Box<dyn Device>,
+        pcap: Option<File>,
+    ) -> io::Result<Runtime> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         if let Some(fd) = device.raw_fd() {
-            poll.registry().register(&mut SourceFd(&fd), DEVICE, Interest::READABLE)?;
+            poll.registry()
+                .register(&mut SourceFd(&fd), DEVICE, Interest::READABLE)?;
         }
         let mtu = device.mtu();
         let mut pcap = match pcap {
@@ -108,7 +118,10 @@ impl Runtime {
         let thread = std::thread::Builder::new()
             .name("tuntcp-runtime".into())
             .spawn(move || run(&s, poll, device.as_mut(), pcap.as_mut(), mtu))?;
-        Ok(Runtime { shared, thread: Some(thread) })
+        Ok(Runtime {
+            shared,
+            thread: Some(thread),
+        })
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -124,7 +137,9 @@ impl Runtime {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake();
         match self.thread.take() {
-            Some(t) => t.join().unwrap_or_else(|_| Err(io::Error::other("runtime thread panicked"))),
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("runtime thread panicked"))),
             None => Ok(()),
         }
     }
@@ -184,7 +199,9 @@ fn run(
             match device.send(&tx[..n]) {
                 Ok(()) => {}
                 // The kernel queue is full: drop, TCP retransmits (like a lossy link).
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => log::debug!("device full, packet dropped"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    log::debug!("device full, packet dropped")
+                }
                 Err(e) => log::warn!("device send: {e}"),
             }
         }

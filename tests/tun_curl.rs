@@ -35,7 +35,10 @@ fn served(what: &str) -> (Netns, std::path::PathBuf) {
     let mut ns = Netns::new(what);
     let log = ns.dir.join("serve.log");
     let pcap = ns.dir.join("serve.pcap");
-    ns.start_tuntcp(&format!("-v serve --pcap {} --seed 1", pcap.display()), &log);
+    ns.start_tuntcp(
+        &format!("-v serve --pcap {} --seed 1", pcap.display()),
+        &log,
+    );
     (ns, log)
 }
 
@@ -47,7 +50,10 @@ fn tun_curl_get_root_page_names_the_stack_and_the_tuple() {
     let (ns, log) = served("root");
     let page = ns.sh(&format!("curl -sS --max-time 10 http://{STACK}/"));
     assert!(page.contains("tuntcp"), "{page}");
-    assert!(page.contains("10.66.0.1:") && page.contains("10.66.0.2:80"), "{page}");
+    assert!(
+        page.contains("10.66.0.1:") && page.contains("10.66.0.2:80"),
+        "{page}"
+    );
     drop(log);
 }
 
@@ -57,7 +63,9 @@ fn tun_curl_handshake_log_shows_the_whole_exchange_in_order() {
         return;
     }
     let (ns, log) = served("log");
-    ns.sh(&format!("curl -sS --max-time 10 -o /dev/null http://{STACK}/"));
+    ns.sh(&format!(
+        "curl -sS --max-time 10 -o /dev/null http://{STACK}/"
+    ));
     std::thread::sleep(Duration::from_millis(300));
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -69,12 +77,36 @@ fn tun_curl_handshake_log_shows_the_whole_exchange_in_order() {
             .unwrap_or_else(|| panic!("no {what} after line {from} in:\n{text}"))
     };
     let syn = find(0, &|l| l.contains(" in  ") && l.contains("[S]"), "SYN in");
-    let state = find(syn, &|l| l.contains("LISTEN -> SYN-RECEIVED"), "LISTEN -> SYN-RECEIVED");
-    let synack = find(syn, &|l| l.contains(" out ") && l.contains("[S.]"), "SYN-ACK out");
-    let ack = find(synack, &|l| l.contains(" in  ") && l.contains("[.]") && l.ends_with("len 0"), "ACK in");
-    let est = find(synack, &|l| l.contains("SYN-RECEIVED -> ESTABLISHED"), "ESTABLISHED");
-    let req = find(ack, &|l| l.contains(" in  ") && l.contains("[P.]") && !l.ends_with("len 0"), "request");
-    let resp = find(req, &|l| l.contains(" out ") && !l.ends_with("len 0"), "response");
+    let state = find(
+        syn,
+        &|l| l.contains("LISTEN -> SYN-RECEIVED"),
+        "LISTEN -> SYN-RECEIVED",
+    );
+    let synack = find(
+        syn,
+        &|l| l.contains(" out ") && l.contains("[S.]"),
+        "SYN-ACK out",
+    );
+    let ack = find(
+        synack,
+        &|l| l.contains(" in  ") && l.contains("[.]") && l.ends_with("len 0"),
+        "ACK in",
+    );
+    let est = find(
+        synack,
+        &|l| l.contains("SYN-RECEIVED -> ESTABLISHED"),
+        "ESTABLISHED",
+    );
+    let req = find(
+        ack,
+        &|l| l.contains(" in  ") && l.contains("[P.]") && !l.ends_with("len 0"),
+        "request",
+    );
+    let resp = find(
+        req,
+        &|l| l.contains(" out ") && !l.ends_with("len 0"),
+        "response",
+    );
     let fin = find(resp, &|l| l.contains("[F"), "FIN");
     assert!(syn < state && state <= synack + 1 && synack < est && req < resp && resp < fin);
 }
@@ -87,7 +119,9 @@ fn tun_curl_100mb_download_has_the_right_sha256() {
     let (ns, _log) = served("down");
     let n = 100 * 1024 * 1024;
     let t = Instant::now();
-    let out = ns.sh(&format!("curl -sS --max-time 300 http://{STACK}/bytes/{n} | sha256sum"));
+    let out = ns.sh(&format!(
+        "curl -sS --max-time 300 http://{STACK}/bytes/{n} | sha256sum"
+    ));
     println!("100 MB download: {:.2} s", t.elapsed().as_secs_f64());
     assert_eq!(out.split_whitespace().next().unwrap(), pattern_sha256(n));
 }
@@ -99,7 +133,10 @@ fn tun_curl_100mb_upload_reports_length_and_sha256() {
     }
     let (ns, _log) = served("up");
     let file = ns.dir.join("upload.bin");
-    ns.sh(&format!("head -c 104857600 /dev/urandom > {}", file.display()));
+    ns.sh(&format!(
+        "head -c 104857600 /dev/urandom > {}",
+        file.display()
+    ));
     let want = ns.sh(&format!("sha256sum {}", file.display()));
     let want = want.split_whitespace().next().unwrap();
     let t = Instant::now();
@@ -118,11 +155,20 @@ fn tun_curl_100_urls_reuse_one_connection() {
         return;
     }
     let (ns, _log) = served("reuse");
-    let urls: Vec<String> = (0..100).map(|i| format!("http://{STACK}/bytes/{}", i * 10)).collect();
-    let out = ns.sh(&format!("curl -sS --max-time 60 -o /dev/null -w '%{{num_connects}} %{{http_code}}\\n' {}", urls.join(" ")));
+    let urls: Vec<String> = (0..100)
+        .map(|i| format!("http://{STACK}/bytes/{}", i * 10))
+        .collect();
+    let args: Vec<String> = urls.iter().map(|u| format!("-o /dev/null {u}")).collect();
+    let out = ns.sh(&format!(
+        "curl -sS --max-time 60 -w '%{{num_connects}} %{{http_code}}\\n' {}",
+        args.join(" ")
+    ));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 100);
-    let connects: u32 = lines.iter().map(|l| l.split(' ').next().unwrap().parse::<u32>().unwrap()).sum();
+    let connects: u32 = lines
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().parse::<u32>().unwrap())
+        .sum();
     assert_eq!(connects, 1, "{out}");
     assert!(lines.iter().all(|l| l.ends_with(" 200")));
 }
@@ -148,7 +194,9 @@ fn tun_curl_ab_for_5_seconds_has_zero_errors() {
         return;
     }
     let (ns, _log) = served("ab");
-    let out = ns.sh(&format!("ab -q -k -c 8 -t 5 -n 1000000 http://{STACK}/ 2>&1"));
+    let out = ns.sh(&format!(
+        "ab -q -k -c 8 -t 5 -n 1000000 http://{STACK}/ 2>&1"
+    ));
     println!("{out}");
     let field = |name: &str| -> u64 {
         out.lines()
@@ -170,9 +218,17 @@ fn tun_curl_closed_port_is_refused_at_once() {
     let (ns, _log) = served("refused");
     let t = Instant::now();
     let out = ns.sh_output(&format!("curl -sS -v --max-time 10 http://{STACK}:81/"));
-    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("Connection refused"));
-    assert!(t.elapsed() < Duration::from_secs(2), "refused, not timed out");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "refused, not timed out"
+    );
 }
 
 #[test]
@@ -194,18 +250,42 @@ fn tun_pcap_of_a_download_has_no_malformed_packets_or_bad_checksums() {
     let log = ns.dir.join("serve.log");
     let pcap = ns.dir.join("dl.pcap");
     ns.start_tuntcp(&format!("serve --pcap {}", pcap.display()), &log);
-    ns.sh(&format!("curl -sS --max-time 60 -o /dev/null http://{STACK}/bytes/2000000"));
+    ns.sh(&format!(
+        "curl -sS --max-time 60 -o /dev/null http://{STACK}/bytes/2000000"
+    ));
     std::thread::sleep(Duration::from_millis(300));
-    let count = ns.sh(&format!("tshark -r {} -q -z io,stat,0 2>/dev/null | grep -c '|' || true", pcap.display()));
-    assert!(!count.trim().is_empty());
-    let bad = ns.sh(&format!(
-        "tshark -r {} -o tcp.check_checksum:TRUE -o ip.check_checksum:TRUE \
-         -Y '_ws.malformed || tcp.checksum.status == 0 || ip.checksum.status == 0' 2>&1 | head -20",
+    let count = ns.sh(&format!(
+        "tshark -r {} -q -z io,stat,0 2>/dev/null | grep -c '|' || true",
         pcap.display()
     ));
-    assert!(bad.trim().is_empty(), "malformed or bad-checksum packets:\n{bad}");
+    assert!(!count.trim().is_empty());
+    let tshark = |filter: &str| -> String {
+        let out = ns.sh_output(&format!(
+            "tshark -r {} -o tcp.check_checksum:TRUE -o ip.check_checksum:TRUE -Y '{filter}'",
+            pcap.display()
+        ));
+        assert!(
+            out.status.success(),
+            "tshark: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bad = tshark("_ws.malformed || tcp.checksum.status == 0 || ip.checksum.status == 0");
+    assert!(
+        bad.trim().is_empty(),
+        "malformed or bad-checksum packets:\n{bad}"
+    );
+    // The checks ran: most packets were verified good.
+    let good = tshark("tcp.checksum.status == 1 && ip.checksum.status == 1")
+        .lines()
+        .count();
+    assert!(good > 1000, "{good} verified packets");
     let total = ns.sh(&format!("tshark -r {} 2>/dev/null | wc -l", pcap.display()));
-    assert!(total.trim().parse::<u32>().unwrap() > 1000, "{total} packets");
+    assert!(
+        total.trim().parse::<u32>().unwrap() > 1000,
+        "{total} packets"
+    );
 }
 
 /// `tuntcp get` against a kernel HTTP server in the namespace, optionally with nftables
@@ -221,14 +301,26 @@ fn get_from_python(what: &str, loss_percent: u32) {
     let www = ns.dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     let file = www.join("big.bin");
-    ns.sh(&format!("head -c 104857600 /dev/urandom > {}", file.display()));
+    ns.sh(&format!(
+        "head -c 104857600 /dev/urandom > {}",
+        file.display()
+    ));
     let want = ns.sh(&format!("sha256sum {}", file.display()));
     let want = want.split_whitespace().next().unwrap().to_string();
     // The device must exist before the server can bind to its address: start the server
     // on all addresses of the namespace.
     let py_log = ns.dir.join("http.log");
-    ns.spawn(&format!("python3 -m http.server 8000 --bind 0.0.0.0 --directory {}", www.display()), &py_log);
-    ns.wait_for("python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8000)).close()'", &py_log);
+    ns.spawn(
+        &format!(
+            "python3 -m http.server 8000 --bind 0.0.0.0 --directory {}",
+            www.display()
+        ),
+        &py_log,
+    );
+    ns.wait_for(
+        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8000)).close()'",
+        &py_log,
+    );
     if loss_percent > 0 {
         ns.sh(&format!(
             "nft add table inet tuntcp_loss && \
@@ -247,8 +339,15 @@ fn get_from_python(what: &str, loss_percent: u32) {
         .stderr(std::fs::File::create(&get_log).unwrap())
         .status()
         .unwrap();
-    println!("tuntcp get 100 MB at {loss_percent}% loss: {:.2} s", t.elapsed().as_secs_f64());
-    assert!(status.success(), "{}", std::fs::read_to_string(&get_log).unwrap_or_default());
+    println!(
+        "tuntcp get 100 MB at {loss_percent}% loss: {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&get_log).unwrap_or_default()
+    );
     let got = ns.sh(&format!("sha256sum {}", out.display()));
     assert_eq!(got.split_whitespace().next().unwrap(), want);
     if loss_percent > 0 {
@@ -260,7 +359,9 @@ fn get_from_python(what: &str, loss_percent: u32) {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
         println!("nftables dropped {dropped} kernel packets");
-        assert!(dropped > 100, "{rules}");
+        // The kernel hands GSO bursts to netfilter before segmenting them, so one drop
+        // loses a whole burst: fewer drops than 5% of segments, each one harsher.
+        assert!(dropped > 10, "{rules}");
     }
 }
 

@@ -10,7 +10,9 @@ use libfuzzer_sys::fuzz_target;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::time::{Duration, Instant};
-use tuntcp::wire::{IpMeta, Packet, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps};
+use tuntcp::wire::{
+    IpMeta, Packet, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps,
+};
 use tuntcp_fuzz::with_checksums_fixed;
 
 const US: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
@@ -28,7 +30,12 @@ impl Input<'_> {
         Some(u16::from_be_bytes([self.u8()?, self.u8()?]))
     }
     fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes([self.u8()?, self.u8()?, self.u8()?, self.u8()?]))
+        Some(u32::from_be_bytes([
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+        ]))
     }
     fn bytes(&mut self, n: usize) -> &[u8] {
         let n = n.min(self.0.len());
@@ -76,8 +83,16 @@ impl World {
         let dseq = input.u32()?;
         let dack = input.u32()?;
         // Small deltas most of the time, anything sometimes.
-        let seq = if mode & 1 == 0 { rcv_nxt.wrapping_add(dseq % 4096).wrapping_sub(2048) } else { dseq };
-        let ack = if mode & 2 == 0 { snd_nxt.wrapping_add(dack % 4096).wrapping_sub(2048) } else { dack };
+        let seq = if mode & 1 == 0 {
+            rcv_nxt.wrapping_add(dseq % 4096).wrapping_sub(2048)
+        } else {
+            dseq
+        };
+        let ack = if mode & 2 == 0 {
+            snd_nxt.wrapping_add(dack % 4096).wrapping_sub(2048)
+        } else {
+            dack
+        };
         let window = input.u16()?;
         let urgent = input.u16()?;
         let optbits = input.u8()?;
@@ -90,7 +105,10 @@ impl World {
         }
         options.sack_permitted = optbits & 4 != 0;
         if optbits & 8 != 0 {
-            options.timestamps = Some(Timestamps { tsval: input.u32()?, tsecr: input.u32()? });
+            options.timestamps = Some(Timestamps {
+                tsval: input.u32()?,
+                tsecr: input.u32()?,
+            });
         }
         if optbits & 16 != 0 {
             let l = rcv_nxt.wrapping_add(u32::from(input.u16()?));
@@ -125,7 +143,9 @@ impl World {
                 self.handles.push(h);
                 h
             }
-            None => *self.handles.get(usize::from(op >> 4) % self.handles.len().max(1))?,
+            None => *self
+                .handles
+                .get(usize::from(op >> 4) % self.handles.len().max(1))?,
         };
         match op % 6 {
             0 => {
@@ -150,8 +170,17 @@ impl World {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let cfg = StackConfig { addr: US, seed: 1, ..StackConfig::default() };
-    let mut w = World { stack: Stack::new(cfg), now: Instant::ZERO, handles: Vec::new(), out: vec![0; 65536] };
+    let cfg = StackConfig {
+        addr: US,
+        seed: 1,
+        ..StackConfig::default()
+    };
+    let mut w = World {
+        stack: Stack::new(cfg),
+        now: Instant::ZERO,
+        handles: Vec::new(),
+        out: vec![0; 65536],
+    };
     w.stack.listen(80, 16).unwrap();
     // Prelude: a handshake from PEER:5555 with ISN 999, so most runs start ESTABLISHED.
     let syn = Segment {
@@ -162,16 +191,30 @@ fuzz_target!(|data: &[u8]| {
         flags: TcpFlags::SYN,
         window: 65535,
         urgent: 0,
-        options: TcpOptions { mss: Some(1460), ..Default::default() },
+        options: TcpOptions {
+            mss: Some(1460),
+            ..Default::default()
+        },
         payload: &[],
         ip: IpMeta::default(),
     };
     let mut buf = vec![0; 64];
     let n = syn.emit(&mut buf).unwrap();
     w.stack.handle_packet(w.now, &buf[..n]);
-    let iss = w.stack.connections().next().map(|(_, c)| c.snd_nxt().0).unwrap_or(0);
+    let iss = w
+        .stack
+        .connections()
+        .next()
+        .map(|(_, c)| c.snd_nxt().0)
+        .unwrap_or(0);
     w.drain();
-    let ack = Segment { seq: 1000, ack: iss.wrapping_add(1), flags: TcpFlags::ACK, options: TcpOptions::default(), ..syn };
+    let ack = Segment {
+        seq: 1000,
+        ack: iss.wrapping_add(1),
+        flags: TcpFlags::ACK,
+        options: TcpOptions::default(),
+        ..syn
+    };
     let n = ack.emit(&mut buf).unwrap();
     w.deliver(&buf[..n]);
 

@@ -37,12 +37,18 @@ pub fn read_response<R: Read, W: Write>(s: &mut R, out: &mut W) -> io::Result<(u
                 }
                 break (resp.code.unwrap_or(0), len, length, chunked);
             }
-            httparse::Status::Partial if buf.len() > MAX_HEAD => return Err(bad("response head too long")),
+            httparse::Status::Partial if buf.len() > MAX_HEAD => {
+                return Err(bad("response head too long"))
+            }
             httparse::Status::Partial => {}
         }
     };
     let rest = buf.split_off(head_len);
-    let mut body = Body { pending: rest, pos: 0, inner: s };
+    let mut body = Body {
+        pending: rest,
+        pos: 0,
+        inner: s,
+    };
     let n = if chunked {
         read_chunked(&mut body, out)?
     } else {
@@ -83,7 +89,10 @@ fn copy<R: Read, W: Write>(r: &mut R, out: &mut W, limit: Option<u64>) -> io::Re
         let n = r.read(&mut buf[..want])?;
         if n == 0 {
             return match limit {
-                Some(l) if total < l => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "body cut short")),
+                Some(l) if total < l => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "body cut short",
+                )),
                 _ => Ok(total),
             };
         }
@@ -100,7 +109,9 @@ fn read_line<R: Read>(r: &mut R) -> io::Result<String> {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "chunk line"));
         }
         if b[0] == b'\n' {
-            let s = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+            let s = String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string();
             return Ok(s);
         }
         line.push(b[0]);

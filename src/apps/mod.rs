@@ -6,6 +6,6 @@
 //! already-accepted connection on the calling thread; accepting, threads or event loops,
 //! timeouts and closing the stream are the caller's business. Nothing here knows the stack.
 
+pub mod client;
 pub mod http;
 pub mod simple;
-pub mod client;

@@ -27,8 +27,10 @@ impl<W: Write> PcapWriter<W> {
     /// Records one packet seen at `micros` since the Unix epoch.
     pub fn write_packet(&mut self, micros: u64, packet: &[u8]) -> io::Result<()> {
         let caplen = packet.len().min(self.snaplen as usize);
-        self.out.write_all(&((micros / 1_000_000) as u32).to_le_bytes())?;
-        self.out.write_all(&((micros % 1_000_000) as u32).to_le_bytes())?;
+        self.out
+            .write_all(&((micros / 1_000_000) as u32).to_le_bytes())?;
+        self.out
+            .write_all(&((micros % 1_000_000) as u32).to_le_bytes())?;
         self.out.write_all(&(caplen as u32).to_le_bytes())?;
         self.out.write_all(&(packet.len() as u32).to_le_bytes())?;
         self.out.write_all(&packet[..caplen])

@@ -29,9 +29,15 @@ impl Tun {
         let iface = tun_tap::Iface::without_packet_info(&cfg.name, tun_tap::Mode::Tun)?;
         iface.set_non_blocking()?;
         // Bringing a TUN up makes the kernel send IPv6 router solicitations; we speak IPv4.
-        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", iface.name()), "1");
+        let _ = std::fs::write(
+            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", iface.name()),
+            "1",
+        );
         configure(iface.name(), cfg.host_addr, cfg.prefix_len, cfg.mtu)?;
-        Ok(Tun { iface, mtu: cfg.mtu })
+        Ok(Tun {
+            iface,
+            mtu: cfg.mtu,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -72,9 +78,15 @@ impl IfReq {
     fn new(name: &str) -> io::Result<IfReq> {
         let bytes = name.as_bytes();
         if bytes.len() >= 16 || bytes.contains(&0) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad interface name",
+            ));
         }
-        let mut r = IfReq { name: [0; 16], data: [0; 24] };
+        let mut r = IfReq {
+            name: [0; 16],
+            data: [0; 24],
+        };
         r.name[..bytes.len()].copy_from_slice(bytes);
         Ok(r)
     }
@@ -110,7 +122,11 @@ fn configure(name: &str, addr: Ipv4Addr, prefix_len: u8, mtu: usize) -> io::Resu
         let mut ifr = IfReq::new(name)?;
         ifr.set_sockaddr(addr);
         ioctl(sock, SIOCSIFADDR, &mut ifr)?;
-        let mask = if prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix_len.min(32))) };
+        let mask = if prefix_len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(prefix_len.min(32)))
+        };
         ifr.set_sockaddr(Ipv4Addr::from(mask));
         ioctl(sock, SIOCSIFNETMASK, &mut ifr)?;
         ifr.data = [0; 24];
@@ -118,7 +134,8 @@ fn configure(name: &str, addr: Ipv4Addr, prefix_len: u8, mtu: usize) -> io::Resu
         ioctl(sock, SIOCSIFMTU, &mut ifr)?;
         ifr.data = [0; 24];
         ioctl(sock, SIOCGIFFLAGS, &mut ifr)?;
-        let flags = i16::from_ne_bytes([ifr.data[0], ifr.data[1]]) | (libc::IFF_UP | libc::IFF_RUNNING) as i16;
+        let flags = i16::from_ne_bytes([ifr.data[0], ifr.data[1]])
+            | (libc::IFF_UP | libc::IFF_RUNNING) as i16;
         ifr.data[..2].copy_from_slice(&flags.to_ne_bytes());
         ioctl(sock, SIOCSIFFLAGS, &mut ifr)
     })();

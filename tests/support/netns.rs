@@ -17,7 +17,9 @@ pub fn require(tools: &[&str]) -> Option<()> {
     let mut missing = Vec::new();
     // SAFETY-free root check: /proc/self/status Uid line.
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let root = status
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
     if !root {
         missing.push("root".to_string());
     }
@@ -60,7 +62,11 @@ impl Netns {
         run_ok(Command::new("ip").args(["netns", "add", &name]));
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let ns = Netns { name, children: Vec::new(), dir };
+        let ns = Netns {
+            name,
+            children: Vec::new(),
+            dir,
+        };
         ns.sh("ip link set lo up");
         ns
     }
@@ -86,7 +92,10 @@ impl Netns {
     }
 
     pub fn sh_output(&self, script: &str) -> Output {
-        self.cmd("sh").args(["-c", script]).output().expect("ip netns exec")
+        self.cmd("sh")
+            .args(["-c", script])
+            .output()
+            .expect("ip netns exec")
     }
 
     /// Starts a background process inside the namespace (killed by PID on drop).
@@ -108,7 +117,11 @@ impl Netns {
     pub fn start_tuntcp(&mut self, args: &str, log: &Path) {
         let bin = env!("CARGO_BIN_EXE_tuntcp");
         self.spawn(&format!("{bin} {args}"), log);
-        let dev = args.split("--tun ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("tun0");
+        let dev = args
+            .split("--tun ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("tun0");
         self.wait_for(&format!("ip -4 addr show dev {dev} up | grep -q inet"), log);
     }
 
@@ -121,7 +134,10 @@ impl Netns {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("timed out waiting for `{cond}`; log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+        panic!(
+            "timed out waiting for `{cond}`; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
     }
 }
 
@@ -131,12 +147,19 @@ impl Drop for Netns {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 fn run_ok(c: &mut Command) {
     let out = c.output().expect("run");
-    assert!(out.status.success(), "{:?}: {}", c, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        c,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
