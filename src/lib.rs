@@ -11,17 +11,19 @@
 //!    ^
 //!  stack     many connections: IPv4 input, ICMP, demux, listeners           (sans-IO)
 //!    ^
-//!  device    TUN, in-memory links, impairment, pcap                         (I/O)
-//!  runtime   the event loop: the only reader of the real clock              (I/O)
+//!  device    TUN (the only `unsafe`: its ioctls), pcap                     (I/O)
+//!  runtime   the mio event loop: the only reader of the real clock          (I/O)
 //!    ^
-//!  api, cli  socket-like TcpListener/TcpStream; the `tuntcp` binary
+//!  api       socket-like TcpListener/TcpStream over the runtime
+//!  apps      HTTP/1.1, echo, discard over any Read + Write; the `tuntcp` binary
 //! ```
 //!
 //! Arrows point one way: `wire` knows no `tcp` type, `tcp` knows no table of connections,
 //! nothing below `runtime` knows an event loop or a device. The core (`wire`, `tcp`,
 //! `stack`) reads no clock, does no I/O and draws no OS randomness: time is passed in as
 //! [`time::Instant`], randomness comes from a seed. That is what makes every test
-//! deterministic and every trace replayable. `unsafe` lives only in `device/`.
+//! deterministic and every trace replayable. `unsafe` lives only in `device/`: the crate
+//! denies it everywhere else.
 
 #![deny(unsafe_code)]
 
@@ -35,3 +37,8 @@ pub mod time;
 pub mod wire;
 
 pub use time::{Duration, Instant};
+
+/// The README's Rust examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs a command next to the stack, inside a fresh network namespace that is removed
+# afterwards (also on failure or Ctrl-C). Nothing touches the host's network.
+#
+#   scripts/netns.sh [TUNTCP ARGS...] -- COMMAND [ARGS...]
+#
+# TUNTCP ARGS default to `serve`; the command runs in the namespace once tun0 is up, e.g.
+#   sudo scripts/netns.sh -- curl -s http://10.66.0.2/
+#   sudo scripts/netns.sh -v serve --pcap /tmp/s.pcap -- sh -c 'curl -s 10.66.0.2 >/dev/null'
+# Env: TUNTCP_BIN (default target/release/tuntcp, built if missing), TUNTCP_LOG (the
+# stack's stderr; default a temp file, printed at the end with -v).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+args=()
+while (($#)) && [[ "$1" != "--" ]]; do
+    args+=("$1")
+    shift
+done
+[[ "${1:-}" == "--" ]] && shift
+(($#)) || { echo "usage: $0 [tuntcp args] -- command [args]" >&2; exit 2; }
+((${#args[@]})) || args=(serve)
+
+bin="${TUNTCP_BIN:-target/release/tuntcp}"
+if [[ ! -x "$bin" ]]; then
+    cargo build --release --quiet
+fi
+bin="$(realpath "$bin")"
+
+ns="tuntcp-sh-$$"
+log="${TUNTCP_LOG:-$(mktemp /tmp/tuntcp-XXXXXX.log)}"
+pid=""
+cleanup() {
+    [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+ip netns exec "$ns" "$bin" "${args[@]}" >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+    ip netns exec "$ns" ip -4 addr show dev tun0 up 2>/dev/null | grep -q inet && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+    sleep 0.05
+done
+status=0
+ip netns exec "$ns" "$@" || status=$?
+sleep 0.2 # let the last FIN exchange reach the log
+if [[ -z "${TUNTCP_LOG:-}" ]]; then
+    if printf '%s\n' "${args[@]}" | grep -qx -- '-v\|-vv'; then cat "$log"; fi
+    rm -f "$log"
+fi
+exit "$status"
