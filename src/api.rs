@@ -299,6 +299,16 @@ impl TcpStream {
         })
     }
 
+    /// Like `SO_SNDBUF`.
+    pub fn set_send_buffer_size(&self, n: usize) -> io::Result<()> {
+        self.with_mut(|c| c.set_send_buffer(n))
+    }
+
+    /// Like `SO_RCVBUF` (the window scale was fixed at the handshake).
+    pub fn set_recv_buffer_size(&self, n: usize) -> io::Result<()> {
+        self.with_mut(|c| c.set_recv_buffer(n))
+    }
+
     pub fn set_ttl(&self, ttl: u8) -> io::Result<()> {
         self.with_mut(|c| c.set_ttl(ttl))
     }
@@ -387,5 +397,19 @@ impl Drop for TcpStream {
     fn drop(&mut self) {
         self.shared.lock().close(self.h);
         self.shared.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        send_sync::<NetStack>();
+        send_sync::<TcpListener>();
+        send_sync::<TcpStream>();
     }
 }

@@ -630,6 +630,18 @@ impl Connection {
     pub fn set_soft_error_reports(&mut self, on: bool) {
         self.cfg.soft_error_reports = on;
     }
+    /// Send buffer size (like `SO_SNDBUF`); never drops queued bytes.
+    pub fn set_send_buffer(&mut self, n: usize) {
+        self.cfg.send_buffer = n;
+        self.sendq.set_capacity(n);
+    }
+    /// Receive buffer size (like `SO_RCVBUF`). The window scale is fixed by the handshake,
+    /// so set it before connecting to advertise more than 64 KiB; the advertised right edge
+    /// never moves left (SHLD-14) whatever the new size.
+    pub fn set_recv_buffer(&mut self, n: usize) {
+        self.cfg.recv_buffer = n;
+        self.recvq.set_capacity(n);
+    }
     pub fn set_ttl(&mut self, ttl: u8) {
         self.cfg.ttl = ttl;
     }

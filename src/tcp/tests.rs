@@ -87,3 +87,99 @@ fn handshake_data_and_close_between_two_connections() {
     c.handle_timeout(now + Duration::from_secs(60));
     assert_eq!(c.state(), State::Closed);
 }
+
+/// Like `pump`, but drops every `nth` data segment; returns (segments, saw a SACK block).
+fn pump_lossy(
+    now: Instant,
+    from: &mut Connection,
+    to: &mut Connection,
+    nth: &mut u32,
+) -> (usize, bool) {
+    let mut n = 0;
+    let mut sack = false;
+    let mut payload = vec![0u8; 2048];
+    let mut wire = vec![0u8; 4096];
+    while let Some(seg) = from.poll_transmit(now, &mut payload) {
+        sack |= !seg.options.sack.is_empty();
+        let len = seg.emit(&mut wire).unwrap();
+        n += 1;
+        assert!(n < 10_000, "runaway output");
+        if !seg.payload.is_empty() {
+            *nth += 1;
+            if *nth % 23 == 0 {
+                continue; // lost
+            }
+        }
+        let parsed = Segment::parse(&wire[..len]).unwrap();
+        to.handle_segment(now, &parsed);
+    }
+    (n, sack)
+}
+
+#[test]
+fn case_7_forced_iss_near_2_pow_32_with_loss_sack_and_fin_across_the_wrap() {
+    let a: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
+    let b: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+    let mut now = Instant::ZERO;
+    let mut c = Connection::connect(now, a, b, SeqNum(0xFFFF_F000), Config::default());
+    let mut payload = vec![0u8; 2048];
+    let mut wire = vec![0u8; 4096];
+    let syn = c.poll_transmit(now, &mut payload).unwrap();
+    let len = syn.emit(&mut wire).unwrap();
+    let syn = Segment::parse(&wire[..len]).unwrap();
+    assert_eq!(syn.seq, 0xFFFF_F000);
+    let mut s = Connection::accept(now, &syn, SeqNum(0xFFFF_FF00), Config::default());
+    let mut nth = 0;
+    let mut sacked = false;
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (mut c_sent, mut s_sent) = (0, 0);
+    let (mut c_got, mut s_got) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 65536];
+    while c_got.len() < data.len() || s_got.len() < data.len() {
+        if c.state() == State::Established {
+            c_sent += c.send(&data[c_sent..]).unwrap_or(0);
+            s_sent += s.send(&data[s_sent..]).unwrap_or(0);
+        }
+        sacked |= pump_lossy(now, &mut s, &mut c, &mut nth).1;
+        sacked |= pump_lossy(now, &mut c, &mut s, &mut nth).1;
+        while let Ok(n) = s.recv(&mut buf) {
+            assert!(n > 0);
+            s_got.extend_from_slice(&buf[..n]);
+        }
+        while let Ok(n) = c.recv(&mut buf) {
+            assert!(n > 0);
+            c_got.extend_from_slice(&buf[..n]);
+        }
+        now += Duration::from_millis(10);
+        c.handle_timeout(now);
+        s.handle_timeout(now);
+        assert!(
+            now < Instant::from_secs(600),
+            "stuck at {} / {}",
+            c_got.len(),
+            s_got.len()
+        );
+    }
+    assert!(c_got == data && s_got == data);
+    assert!(
+        c.snd_nxt().0 < 0x8000_0000 && s.snd_nxt().0 < 0x8000_0000,
+        "both wrapped"
+    );
+    assert!(
+        c.stats().retrans_segs > 0 && s.stats().retrans_segs > 0,
+        "losses were repaired"
+    );
+    assert!(sacked, "SACK blocks were sent across the wrap");
+    c.close();
+    s.close();
+    // Both closed at once: FINs cross (lossy too), both sides pass TIME-WAIT (60 s).
+    for _ in 0..250 {
+        pump_lossy(now, &mut c, &mut s, &mut nth);
+        pump_lossy(now, &mut s, &mut c, &mut nth);
+        now += Duration::from_millis(300);
+        c.handle_timeout(now);
+        s.handle_timeout(now);
+    }
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(s.state(), State::Closed);
+}
