@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use tuntcp::api::{random_seed, NetConfig, NetStack, TcpListener, TcpStream};
 use tuntcp::apps::{http, simple};
 use tuntcp::device::tun::TunConfig;
-use tuntcp::stack::StackConfig;
+use tuntcp::stack::{report, StackConfig};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,46 @@ enum Command {
     },
     /// Read one raw IPv4 packet from stdin and print its packet-log line.
     Decode,
+    /// Sockets of a running stack, like `ss -tn` (-l listeners, -a all, -i TCP internals, -s summary).
+    Ss {
+        #[arg(short, long)]
+        listening: bool,
+        #[arg(short, long)]
+        all: bool,
+        #[arg(short, long)]
+        info: bool,
+        #[arg(short, long)]
+        summary: bool,
+        #[command(flatten)]
+        ctl: ControlArgs,
+    },
+    /// Counters of a running stack, named like `nstat -a` (with the change since the last call).
+    Nstat {
+        #[command(flatten)]
+        ctl: ControlArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ControlArgs {
+    /// The device of the running stack (its control socket is /run/tuntcp/DEVICE.sock).
+    #[arg(long, default_value = "tun0")]
+    tun: String,
+    /// The control socket, if not the default for --tun.
+    #[arg(long)]
+    control: Option<PathBuf>,
+}
+
+impl ControlArgs {
+    fn path(&self) -> PathBuf {
+        self.control
+            .clone()
+            .unwrap_or_else(|| control_path(&self.tun))
+    }
+}
+
+fn control_path(tun: &str) -> PathBuf {
+    PathBuf::from(format!("/run/tuntcp/{tun}.sock"))
 }
 
 #[derive(Args, Clone)]
@@ -69,6 +109,9 @@ struct NetArgs {
     /// Seed for ISN secrets and port choice (default: from /dev/urandom). Fix it to replay.
     #[arg(long)]
     seed: Option<u64>,
+    /// Control socket for `tuntcp ss` / `tuntcp nstat` (default /run/tuntcp/DEVICE.sock).
+    #[arg(long)]
+    control: Option<PathBuf>,
 }
 
 impl NetArgs {
@@ -131,6 +174,27 @@ fn main() -> ExitCode {
         Command::Serve { net } => serve(&net),
         Command::Get { url, output, net } => get(&url, output, &net),
         Command::Decode => decode(),
+        Command::Ss {
+            listening,
+            all,
+            info,
+            summary,
+            ctl,
+        } => {
+            let mut cmd = String::from("ss");
+            for (on, flag) in [
+                (listening, " -l"),
+                (all, " -a"),
+                (info, " -i"),
+                (summary, " -s"),
+            ] {
+                if on {
+                    cmd.push_str(flag);
+                }
+            }
+            query(&ctl.path(), &cmd)
+        }
+        Command::Nstat { ctl } => query(&ctl.path(), "nstat"),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -142,11 +206,19 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: &NetArgs) -> Result<(), String> {
-    let net = args.start()?;
+    let net = std::sync::Arc::new(args.start()?);
     let stack_name = concat!("tuntcp ", env!("CARGO_PKG_VERSION"));
     let http_l = TcpListener::bind(&net, 80, 1024).map_err(|e| e.to_string())?;
     let echo_l = TcpListener::bind(&net, 7, 128).map_err(|e| e.to_string())?;
     let discard_l = TcpListener::bind(&net, 9, 128).map_err(|e| e.to_string())?;
+    let ctl = args
+        .control
+        .clone()
+        .unwrap_or_else(|| control_path(&args.tun));
+    match control_socket(&ctl, net.clone()) {
+        Ok(()) => log::info!("control socket {}", ctl.display()),
+        Err(e) => eprintln!("tuntcp: no control socket at {}: {e}", ctl.display()),
+    }
     eprintln!(
         "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {})",
         args.addr, args.tun, args.host
@@ -173,6 +245,60 @@ fn serve(args: &NetArgs) -> Result<(), String> {
             let _ = simple::discard(&mut s);
         });
     });
+    Ok(())
+}
+
+/// Serves `ss ...` and `nstat` requests (one line in, the report out) on a Unix socket.
+fn control_socket(path: &std::path::Path, net: std::sync::Arc<NetStack>) -> io::Result<()> {
+    use std::os::unix::net::UnixListener;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::thread::spawn(move || {
+        let mut last = None;
+        for mut conn in listener.incoming().flatten() {
+            let mut line = String::new();
+            if io::BufRead::read_line(&mut io::BufReader::new(&conn), &mut line).is_err() {
+                continue;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let reply = match words.first() {
+                Some(&"ss") => {
+                    let has = |f: &str| words.contains(&f);
+                    let opts = report::SsOptions {
+                        listening: has("-l"),
+                        all: has("-a"),
+                        info: has("-i"),
+                        summary: has("-s"),
+                    };
+                    net.with_stack(|s| report::ss(s, opts))
+                }
+                Some(&"nstat") => {
+                    let now = net.with_stack(|s| s.counters());
+                    let text = report::nstat(&now, last.as_ref());
+                    last = Some(now);
+                    text
+                }
+                _ => "unknown request: try `ss [-l] [-a] [-i] [-s]` or `nstat`\n".to_string(),
+            };
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    Ok(())
+}
+
+/// Sends one request to a running stack's control socket and prints the reply.
+fn query(path: &std::path::Path, request: &str) -> Result<(), String> {
+    let mut s = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| format!("{}: {e} (is `tuntcp serve` running?)", path.display()))?;
+    writeln!(s, "{request}").map_err(|e| e.to_string())?;
+    s.shutdown(std::net::Shutdown::Write)
+        .map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).map_err(|e| e.to_string())?;
+    print!("{reply}");
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 pub mod addr;
 pub mod frag;
 pub mod icmp;
+pub mod report;
 pub mod stats;
 mod table;
 

@@ -451,6 +451,7 @@ impl Stack {
         if let Some(p) = self.control.pop_front() {
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
+            self.counters.ip_out_requests += 1;
             return Some(n);
         }
         while let Some(&idx) = self.dirty.front() {
@@ -464,6 +465,7 @@ impl Stack {
                 let len = seg.emit(buf).ok();
                 let is_rst = seg.flags.rst();
                 self.counters.tcp_out_segs += 1;
+                self.counters.ip_out_requests += 1;
                 self.counters.tcp_retrans_segs += slot.conn.stats().retrans_segs - retrans_before;
                 if is_rst {
                     self.counters.tcp_out_rsts += 1;
@@ -669,6 +671,11 @@ impl Stack {
         self.listeners
             .iter()
             .map(|(p, l)| (*p, l.ready.len(), l.backlog))
+    }
+
+    /// Connections the application let go of that are still closing (`ss -s` orphaned).
+    pub fn orphans(&self) -> usize {
+        self.slots.iter().flatten().filter(|s| s.released).count()
     }
 
     pub fn has_pending_output(&self) -> bool {

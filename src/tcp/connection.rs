@@ -571,6 +571,10 @@ impl Connection {
     pub fn effective_mss(&self) -> u32 {
         self.smss
     }
+    /// The congestion controller's name, as `ss -i` prints it.
+    pub fn congestion_name(&self) -> &'static str {
+        "reno"
+    }
     pub fn cwnd(&self) -> u32 {
         self.cwnd
     }
