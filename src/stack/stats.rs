@@ -143,6 +143,8 @@ counters! {
     tcp_ext_tw => "TcpExtTW",
     /// TIME-WAIT entries ended early by a new SYN (RFC 6191).
     tcp_ext_tw_recycled => "TcpExtTWRecycled",
+    /// TIME-WAIT entries ended at once because `max_tw_buckets` were in use.
+    tcp_ext_tcp_time_wait_overflow => "TcpExtTCPTimeWaitOverflow",
     /// Segments dropped by the PAWS check in a synchronized state (RFC 7323 §5).
     tcp_ext_paws_estab => "TcpExtPAWSEstab",
     /// Delayed ACKs sent by the delayed-ACK timer.

@@ -41,6 +41,15 @@ pub struct StackConfig {
     pub local_port_range: (u16, u16),
     /// Listen backlog cap, like `somaxconn`.
     pub somaxconn: usize,
+    /// Half-open connections per listener at most (with the backlog), like
+    /// `tcp_max_syn_backlog`.
+    pub max_syn_backlog: usize,
+    /// On accept-queue overflow, RST the peer instead of dropping its final ACK, like
+    /// `tcp_abort_on_overflow`.
+    pub abort_on_overflow: bool,
+    /// Connections in TIME-WAIT at most; beyond, a closing connection skips it and
+    /// TCPTimeWaitOverflow counts it, like `tcp_max_tw_buckets`.
+    pub max_tw_buckets: usize,
 }
 
 impl Default for StackConfig {
@@ -53,6 +62,9 @@ impl Default for StackConfig {
             tcp: tcp::Config::default(),
             local_port_range: (32768, 60999),
             somaxconn: 4096,
+            max_syn_backlog: 4096,
+            abort_on_overflow: false,
+            max_tw_buckets: 65536,
         }
     }
 }
@@ -108,6 +120,14 @@ struct Listener {
     half_open: usize,
 }
 
+impl Listener {
+    /// Linux's `sk_acceptq_is_full`: more than `backlog` waiting (its off-by-one kept, so
+    /// `ss -l` numbers compare with the kernel's).
+    fn accept_queue_full(&self) -> bool {
+        self.ready.len() > self.backlog
+    }
+}
+
 struct Slot {
     conn: Connection,
     /// The application holds a handle (connect, or accept returned it).
@@ -118,6 +138,10 @@ struct Slot {
     listener: Option<u16>,
     events: VecDeque<Event>,
     dirty: bool,
+    /// Counted in `time_wait` (so `remove` can uncount it).
+    in_tw: bool,
+    /// In its listener's accept queue (else, with a listener, in the SYN queue).
+    queued: bool,
 }
 
 type Tuple = (SocketAddrV4, SocketAddrV4);
@@ -142,6 +166,8 @@ pub struct Stack {
     reasm: Reassembler,
     counters: Counters,
     next_port: u32,
+    /// Connections in TIME-WAIT now.
+    time_wait: usize,
 }
 
 impl Stack {
@@ -161,6 +187,7 @@ impl Stack {
             reasm: Reassembler::new(FragLimits::default()),
             counters: Counters::default(),
             next_port: (cfg.seed as u32) ^ ((cfg.seed >> 32) as u32),
+            time_wait: 0,
             cfg,
         }
     }
@@ -304,6 +331,28 @@ impl Stack {
                 self.listen_input(now, seg, Some(old_snd_nxt));
                 return;
             }
+            if let Some(port) = slot.listener {
+                let completes = slot.conn.state() == State::SynReceived
+                    && seg.flags.ack()
+                    && !seg.flags.rst()
+                    && !seg.flags.syn();
+                let full = self
+                    .listeners
+                    .get(&port)
+                    .is_some_and(Listener::accept_queue_full);
+                if completes && full {
+                    // Accept queue overflow (Linux): drop the final ACK so the peer's retry
+                    // or our SYN-ACK retransmission tries again later; or RST at once.
+                    self.counters.tcp_ext_listen_overflows += 1;
+                    self.counters.tcp_ext_listen_drops += 1;
+                    if self.cfg.abort_on_overflow {
+                        slot.conn.abort();
+                        self.mark_dirty(idx);
+                        self.drain_events(idx);
+                    }
+                    return;
+                }
+            }
             slot.conn.handle_segment(now, seg);
             self.mark_dirty(idx);
             self.drain_events(idx);
@@ -376,9 +425,14 @@ impl Stack {
             .listeners
             .get_mut(&port)
             .expect("caller checked the listener");
-        if l.ready.len() + l.half_open >= l.backlog {
-            // Full queues: drop the SYN, the peer retries (Linux without syncookies).
+        if l.accept_queue_full() {
+            // Accept queue full: drop the SYN, the peer retries (Linux tcp_conn_request).
             self.counters.tcp_ext_listen_overflows += 1;
+            self.counters.tcp_ext_listen_drops += 1;
+            return;
+        }
+        if l.half_open >= l.backlog.min(self.cfg.max_syn_backlog) {
+            // SYN queue full (SYN cookies answer here once they exist).
             self.counters.tcp_ext_listen_drops += 1;
             return;
         }
@@ -693,6 +747,8 @@ impl Stack {
             listener,
             events: VecDeque::new(),
             dirty: false,
+            in_tw: false,
+            queued: false,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -711,10 +767,14 @@ impl Stack {
     fn remove(&mut self, idx: usize) {
         if let Some(s) = self.slots[idx].take() {
             self.by_tuple.remove(&(s.conn.local(), s.conn.remote()));
+            if s.in_tw {
+                self.time_wait -= 1;
+            }
             if let Some(port) = s.listener {
                 if let Some(l) = self.listeners.get_mut(&port) {
-                    l.ready.retain(|&i| i != idx);
-                    if s.conn.state() != State::Established {
+                    if s.queued {
+                        l.ready.retain(|&i| i != idx);
+                    } else {
                         l.half_open = l.half_open.saturating_sub(1);
                     }
                 }
@@ -746,6 +806,7 @@ impl Stack {
                         if let Some(l) = self.listeners.get_mut(&port) {
                             l.half_open = l.half_open.saturating_sub(1);
                             l.ready.push_back(idx);
+                            s.queued = true;
                         }
                     }
                 }
@@ -771,6 +832,26 @@ impl Stack {
                 }
                 s.events.push_back(ev);
             }
+        }
+        // TIME-WAIT accounting once the connection's output (its last ACK) has gone out.
+        match (s.conn.state() == State::TimeWait && !s.dirty, s.in_tw) {
+            (true, false) if self.time_wait >= self.cfg.max_tw_buckets => {
+                self.counters.tcp_ext_tcp_time_wait_overflow += 1;
+                s.conn.expire_time_wait();
+                while let Some(ev) = s.conn.poll_event() {
+                    free_it |= ev == Event::Closed;
+                }
+            }
+            (true, false) => {
+                s.in_tw = true;
+                self.time_wait += 1;
+            }
+            (false, true) if s.conn.state() != State::TimeWait => {
+                s.in_tw = false;
+                self.time_wait -= 1;
+                self.counters.tcp_ext_tw += 1;
+            }
+            _ => {}
         }
         let gone = free_it || s.conn.state() == State::Closed;
         if gone && (!s.owned || s.released) && !s.dirty {

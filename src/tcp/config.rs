@@ -27,6 +27,9 @@ pub struct Config {
     pub min_rto: Duration,
     /// RFC 6298 2.5 upper bound (Linux `TCP_RTO_MAX`).
     pub max_rto: Duration,
+    /// SYN-ACK retransmissions before a half-open passive connection is dropped, like
+    /// `tcp_synack_retries` (5: about 63 s with a 1 s initial RTO).
+    pub synack_retries: u32,
     /// Give up an active open after this long without an answer (MUST-23: >= 3 minutes).
     pub syn_timeout: Duration,
     /// Report a soft error after this many retransmissions (R1, like `tcp_retries1`;
@@ -77,6 +80,7 @@ impl Default for Config {
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(120),
             syn_timeout: Duration::from_secs(180),
+            synack_retries: 5,
             retries1: 3,
             retries2: 15,
             user_timeout: None,

@@ -522,6 +522,13 @@ impl Connection {
         }
     }
 
+    /// Ends TIME-WAIT early (the stack's `tcp_max_tw_buckets` cap).
+    pub fn expire_time_wait(&mut self) {
+        if self.state == State::TimeWait {
+            self.set_state(State::Closed, "TIME-WAIT bucket limit");
+        }
+    }
+
     /// Count of soft errors seen (ICMP errors, R1 reached), reported or not (MUST-47).
     pub fn soft_errors(&self) -> u32 {
         self.soft_errors
@@ -761,6 +768,14 @@ impl Connection {
         }
         self.stats.timeouts += 1;
         match self.state {
+            State::SynReceived if self.passive => {
+                // Like `tcp_synack_retries`: a half-open connection is not kept forever.
+                self.retries += 1;
+                if self.retries > self.cfg.synack_retries {
+                    self.set_state(State::Closed, "SYN-ACK retries exhausted");
+                    return;
+                }
+            }
             State::SynSent | State::SynReceived => {
                 let first = self.first_syn_at.unwrap_or(now);
                 // MUST-23: keep trying a SYN for at least syn_timeout (3 minutes).

@@ -450,6 +450,7 @@ impl Connection {
     /// Runs after the handshake completes.
     fn after_established(&mut self) {
         self.first_syn_at = None;
+        self.retries = 0;
         if self.snd_una == self.snd_max {
             self.disarm(Timer::Retransmit);
         }
