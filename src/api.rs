@@ -28,7 +28,7 @@
 use crate::device::tun::{Tun, TunConfig};
 use crate::device::Device;
 use crate::runtime::{Runtime, Shared};
-use crate::stack::{SocketHandle, Stack, StackConfig};
+use crate::stack::{SocketHandle, Stack, StackConfig, Touched};
 use crate::tcp::{self, State};
 use crate::time::Duration as TcpDuration;
 use std::fs::File;
@@ -119,7 +119,7 @@ impl NetStack {
     /// Runs `f` with the stack locked (for `ss`-like views and counters).
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
         let shared = self.runtime.shared();
-        let r = f(&mut shared.lock());
+        let r = f(&mut shared.lock().stack);
         shared.wake();
         r
     }
@@ -130,32 +130,37 @@ impl NetStack {
     }
 }
 
-/// Waits on the runtime's condition variable until `f` gives an answer or `timeout` passes.
+/// Waits on `key`'s condition variable until `f` gives an answer or `timeout` passes. The
+/// runtime wakes it only when that connection or listener changed.
 fn wait_for<R>(
     shared: &Shared,
+    key: Touched,
     timeout: Option<Duration>,
     mut f: impl FnMut(&mut Stack) -> Option<io::Result<R>>,
 ) -> io::Result<R> {
     // Deadlines use the runtime's clock (the one place that reads real time).
     let deadline = timeout.map(|t| shared.now() + TcpDuration::from(t));
     let mut guard = shared.lock();
+    let cond = guard.waiter(key);
     loop {
-        if let Some(r) = f(&mut guard) {
-            drop(guard);
+        let r = f(&mut guard.stack);
+        if guard.has_pending_output() {
             shared.wake();
+        }
+        if let Some(r) = r {
             return r;
         }
-        shared.wake();
+        if shared.stopped() {
+            return Err(io::Error::other("the stack was stopped"));
+        }
         guard = match deadline {
-            None => shared.cond.wait(guard).unwrap_or_else(|e| e.into_inner()),
+            None => cond.wait(guard).unwrap_or_else(|e| e.into_inner()),
             Some(d) => {
                 let left: Duration = d.saturating_since(shared.now()).into();
                 if left.is_zero() {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
                 }
-                shared
-                    .cond
-                    .wait_timeout(guard, left)
+                cond.wait_timeout(guard, left)
                     .unwrap_or_else(|e| e.into_inner())
                     .0
             }
@@ -178,7 +183,8 @@ impl TcpListener {
 
     /// Waits for the next established connection.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let h = wait_for(&self.shared, None, |s| s.accept(self.port).map(Ok))?;
+        let key = Touched::Listener(self.port);
+        let h = wait_for(&self.shared, key, None, |s| s.accept(self.port).map(Ok))?;
         let stream = TcpStream::from_handle(self.shared.clone(), h);
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
@@ -195,7 +201,10 @@ impl TcpListener {
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
-        self.shared.lock().unlisten(self.port);
+        let mut g = self.shared.lock();
+        g.unlisten(self.port);
+        g.forget(Touched::Listener(self.port));
+        drop(g);
         self.shared.wake();
     }
 }
@@ -240,7 +249,7 @@ impl TcpStream {
             s.connect(now, addr)?
         };
         let stream = TcpStream::from_handle(shared.clone(), h);
-        wait_for(&shared, timeout, |s| {
+        wait_for(&shared, Touched::Conn(h), timeout, |s| {
             let c = s.connection(h)?;
             match (c.state(), c.error()) {
                 (_, Some(e)) => Some(Err(io_err(e))),
@@ -339,13 +348,15 @@ impl TcpStream {
         mut f: impl FnMut(&mut Stack) -> Result<R, tcp::Error>,
     ) -> io::Result<R> {
         if self.nonblocking {
-            let r = f(&mut self.shared.lock()).map_err(io_err);
+            let r = f(&mut self.shared.lock().stack).map_err(io_err);
             self.shared.wake();
             return r;
         }
-        wait_for(&self.shared, timeout, |s| match f(s) {
-            Err(tcp::Error::WouldBlock) => None,
-            r => Some(r.map_err(io_err)),
+        wait_for(&self.shared, Touched::Conn(self.h), timeout, |s| {
+            match f(s) {
+                Err(tcp::Error::WouldBlock) => None,
+                r => Some(r.map_err(io_err)),
+            }
         })
         .map_err(|e| {
             if e.kind() == io::ErrorKind::TimedOut && timeout.is_some() {
@@ -395,7 +406,10 @@ impl Write for &TcpStream {
 
 impl Drop for TcpStream {
     fn drop(&mut self) {
-        self.shared.lock().close(self.h);
+        let mut g = self.shared.lock();
+        g.close(self.h);
+        g.forget(Touched::Conn(self.h));
+        drop(g);
         self.shared.wake();
     }
 }

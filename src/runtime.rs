@@ -2,18 +2,19 @@
 //!
 //! Each turn: wait (mio) until the device is readable, a timer is due or an API call woke
 //! us; read the device until `WouldBlock` (all queued packets before any output: MUST-59);
-//! fire due timers; write everything `poll_transmit` gives; wake API callers waiting on the
-//! condition variable. This module is the only reader of the real clock.
+//! fire due timers; write everything `poll_transmit` gives; wake the API callers waiting on
+//! what changed. This module is the only reader of the real clock.
 //!
 //! What it does not do: any TCP logic (that is `tcp`/`stack`), or block an API caller (the
-//! API waits on [`Shared::cond`] itself).
+//! API waits on its own condition variable in [`Inner`]).
 
 use crate::device::pcap::PcapWriter;
 use crate::device::Device;
-use crate::stack::Stack;
+use crate::stack::{Stack, Touched};
 use crate::time::Instant;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,11 +59,52 @@ impl Default for Clock {
     }
 }
 
+/// The stack plus the condition variables API threads wait on, under one mutex.
+pub struct Inner {
+    pub stack: Stack,
+    /// Who waits on what: after each turn the runtime wakes only the waiters whose
+    /// connection or listener changed (no thundering herd with thousands of streams).
+    waiters: HashMap<Touched, Arc<Condvar>>,
+    touched: Vec<Touched>,
+}
+
+impl Inner {
+    /// The condition variable for `key`, created on first use.
+    pub fn waiter(&mut self, key: Touched) -> Arc<Condvar> {
+        self.waiters.entry(key).or_default().clone()
+    }
+    /// Forgets `key`'s condition variable (its stream or listener is gone).
+    pub fn forget(&mut self, key: Touched) {
+        if let Some(c) = self.waiters.remove(&key) {
+            c.notify_all();
+        }
+    }
+    fn wake_touched(&mut self) {
+        self.stack.take_touched(&mut self.touched);
+        for t in self.touched.drain(..) {
+            if let Some(c) = self.waiters.get(&t) {
+                c.notify_all();
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Inner {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
+}
+
+impl std::ops::DerefMut for Inner {
+    fn deref_mut(&mut self) -> &mut Stack {
+        &mut self.stack
+    }
+}
+
 /// What the runtime thread and API callers share.
 pub struct Shared {
-    pub stack: Mutex<Stack>,
-    /// Signalled after every turn of the loop: API callers re-check their condition.
-    pub cond: Condvar,
+    inner: Mutex<Inner>,
     pub clock: Clock,
     waker: Waker,
     stop: AtomicBool,
@@ -71,8 +113,8 @@ pub struct Shared {
 impl Shared {
     /// Locks the stack (a poisoned lock still holds a consistent stack: the core does not
     /// panic halfway through an update on purpose, so we keep going).
-    pub fn lock(&self) -> MutexGuard<'_, Stack> {
-        self.stack.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
     /// Asks the loop to poll the stack now (after an API call queued output).
     pub fn wake(&self) {
@@ -80,6 +122,10 @@ impl Shared {
     }
     pub fn now(&self) -> Instant {
         self.clock.now()
+    }
+    /// The runtime was stopped: blocked API calls give up.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
     }
 }
 
@@ -108,8 +154,11 @@ impl Runtime {
             None => None,
         };
         let shared = Arc::new(Shared {
-            stack: Mutex::new(stack),
-            cond: Condvar::new(),
+            inner: Mutex::new(Inner {
+                stack,
+                waiters: HashMap::new(),
+                touched: Vec::new(),
+            }),
             clock: Clock::new(),
             waker,
             stop: AtomicBool::new(false),
@@ -136,6 +185,10 @@ impl Runtime {
     fn halt(&mut self) -> io::Result<()> {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake();
+        // Blocked API calls see the stop on their next check.
+        for c in self.shared.lock().waiters.values() {
+            c.notify_all();
+        }
         match self.thread.take() {
             Some(t) => t
                 .join()
@@ -213,8 +266,8 @@ fn run(
         } else {
             stack.poll_timeout().map(|t| t.saturating_since(now).into())
         };
+        stack.wake_touched();
         drop(stack);
-        shared.cond.notify_all();
     }
     Ok(())
 }

@@ -15,4 +15,4 @@ pub mod report;
 pub mod stats;
 mod table;
 
-pub use table::{OpenError, SocketHandle, Stack, StackConfig};
+pub use table::{OpenError, SocketHandle, Stack, StackConfig, Touched};

@@ -69,6 +69,14 @@ impl Default for StackConfig {
     }
 }
 
+/// Something an application may be waiting on whose state changed (see
+/// [`Stack::take_touched`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Touched {
+    Conn(SocketHandle),
+    Listener(u16),
+}
+
 /// A connection as the application names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SocketHandle(usize);
@@ -142,6 +150,8 @@ struct Slot {
     in_tw: bool,
     /// In its listener's accept queue (else, with a listener, in the SYN queue).
     queued: bool,
+    /// Already in `Stack::touched`.
+    touched: bool,
 }
 
 type Tuple = (SocketAddrV4, SocketAddrV4);
@@ -168,6 +178,8 @@ pub struct Stack {
     next_port: u32,
     /// Connections in TIME-WAIT now.
     time_wait: usize,
+    /// Handles and listeners whose state changed since the last `take_touched`.
+    touched: Vec<Touched>,
 }
 
 impl Stack {
@@ -188,6 +200,7 @@ impl Stack {
             counters: Counters::default(),
             next_port: (cfg.seed as u32) ^ ((cfg.seed >> 32) as u32),
             time_wait: 0,
+            touched: Vec::new(),
             cfg,
         }
     }
@@ -665,7 +678,7 @@ impl Stack {
             .filter(|s| s.owned && !s.released)?;
         let r = f(&mut slot.conn);
         self.mark_dirty(h.0);
-        self.drain_events(h.0);
+        self.drain_events_quiet(h.0);
         Some(r)
     }
 
@@ -727,6 +740,19 @@ impl Stack {
             .map(|(p, l)| (*p, l.ready.len(), l.backlog))
     }
 
+    /// Moves out the handles and listeners whose state changed since the last call, so a
+    /// runtime can wake only the application threads waiting on them.
+    pub fn take_touched(&mut self, out: &mut Vec<Touched>) {
+        for t in &self.touched {
+            if let Touched::Conn(h) = t {
+                if let Some(s) = self.slots.get_mut(h.0).and_then(|s| s.as_mut()) {
+                    s.touched = false;
+                }
+            }
+        }
+        out.append(&mut self.touched);
+    }
+
     /// Connections the application let go of that are still closing (`ss -s` orphaned).
     pub fn orphans(&self) -> usize {
         self.slots.iter().flatten().filter(|s| s.released).count()
@@ -749,6 +775,7 @@ impl Stack {
             dirty: false,
             in_tw: false,
             queued: false,
+            touched: false,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -792,6 +819,24 @@ impl Stack {
         }
     }
 
+    /// `drain_events` for a change the application made itself: nobody needs waking.
+    fn drain_events_quiet(&mut self, idx: usize) {
+        let was = self
+            .slots
+            .get(idx)
+            .and_then(|s| s.as_ref())
+            .is_some_and(|s| s.touched);
+        self.drain_events(idx);
+        if !was {
+            if let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) {
+                if s.touched && self.touched.last() == Some(&Touched::Conn(SocketHandle(idx))) {
+                    s.touched = false;
+                    self.touched.pop();
+                }
+            }
+        }
+    }
+
     /// Moves connection events to the application's queue and acts on the ones the table
     /// cares about (accept queue, counters, freeing closed TCBs).
     fn drain_events(&mut self, idx: usize) {
@@ -799,6 +844,10 @@ impl Stack {
         let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else {
             return;
         };
+        if s.owned && !s.released && !s.touched {
+            s.touched = true;
+            self.touched.push(Touched::Conn(SocketHandle(idx)));
+        }
         while let Some(ev) = s.conn.poll_event() {
             match ev {
                 Event::Connected => {
@@ -807,6 +856,7 @@ impl Stack {
                             l.half_open = l.half_open.saturating_sub(1);
                             l.ready.push_back(idx);
                             s.queued = true;
+                            self.touched.push(Touched::Listener(port));
                         }
                     }
                 }
