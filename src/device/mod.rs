@@ -1,12 +1,14 @@
 //! `device`: where packets come from and go to. The only module with `unsafe` (the TUN
 //! ioctls in `tun.rs`).
 //!
-//! A [`Device`] moves whole IPv4 packets: the TUN backend ([`tun::Tun`]), and the pcap
-//! recorder ([`pcap::PcapWriter`]) that the runtime feeds with every packet in and out.
+//! A [`Device`] moves whole IPv4 packets: the TUN backend ([`tun::Tun`]), the pcap
+//! recorder ([`pcap::PcapWriter`]) that the runtime feeds with every packet in and out, and
+//! seeded impairment for one direction ([`impair::Impairer`]: loss, delay, reordering...).
 //! What this module does not do: parse packets (that is `wire`) or keep time (`runtime`).
 
 #![allow(unsafe_code)]
 
+pub mod impair;
 pub mod pcap;
 pub mod tun;
 

@@ -7,12 +7,16 @@
 //! milliseconds. Every packet is recorded in a small [`Trace`] (the first packets and the most
 //! recent ones) that a failing test prints, one tcpdump-like line per packet.
 //!
-//! What this module does not do: know any stack, read a clock, reorder, duplicate or corrupt
-//! packets (a constant delay keeps each pipe FIFO).
+//! A pipe may also carry an [`Impairer`] (`PipeConfig::impair`): packets that leave the
+//! pipe's own delay and loss then go through it, for jitter, reordering, duplication,
+//! corruption and more loss. Without one, a constant delay keeps each pipe FIFO.
+//!
+//! What this module does not do: know any stack or read a clock.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
+use tuntcp::device::impair::{ImpairConfig, ImpairStats, Impairer, Verdict};
 use tuntcp::time::{Duration, Instant};
 use tuntcp::wire::Packet;
 
@@ -70,6 +74,9 @@ pub struct PipeConfig {
     pub loss: f64,
     /// Drop-tail limit on the bytes waiting for serialization; `None` = unbounded.
     pub queue_limit: Option<usize>,
+    /// Impairment after the pipe's delay; `None` = none. Its seed is mixed with the
+    /// pipe's, so the two directions of a symmetric link differ.
+    pub impair: Option<ImpairConfig>,
 }
 
 impl Default for PipeConfig {
@@ -80,6 +87,7 @@ impl Default for PipeConfig {
             bandwidth: Some(100_000_000 / 8),
             loss: 0.0,
             queue_limit: None,
+            impair: None,
         }
     }
 }
@@ -101,8 +109,15 @@ pub enum Fate {
     Arrives(Instant),
     /// Lost on the wire (random loss).
     Lost,
-    /// Dropped because the queue was full.
+    /// Dropped because the queue was full (the pipe's or the impairer's).
     TailDrop,
+    /// The impairer changed something: `first` is the earliest copy's arrival.
+    Impaired {
+        first: Instant,
+        copies: u8,
+        corrupted: bool,
+        reordered: bool,
+    },
 }
 
 pub struct Pipe {
@@ -112,28 +127,53 @@ pub struct Pipe {
     queue: VecDeque<(Instant, Vec<u8>)>,
     /// When the transmitter finishes serializing what it already has.
     busy_until: Instant,
+    /// Present once the pipe was configured with `impair`; drains even after it is unset.
+    impairer: Option<Impairer>,
+    /// Mixed into the impairer's seed.
+    impair_salt: u64,
+    /// `stats.lost` counts the pipe's own loss; the impairer counts its own.
     pub stats: PipeStats,
 }
 
 impl Pipe {
     pub fn new(cfg: PipeConfig, seed: u64) -> Pipe {
-        Pipe {
-            cfg,
+        // A separate stream: the loss pattern stays what it was without impairment.
+        let impair_salt = SplitMix64::new(seed ^ 0x1A4D_9A1E).next_u64();
+        let mut pipe = Pipe {
+            cfg: PipeConfig::default(),
             rng: SplitMix64::new(seed),
             queue: VecDeque::new(),
             busy_until: Instant::ZERO,
+            impairer: None,
+            impair_salt,
             stats: PipeStats::default(),
-        }
+        };
+        pipe.set_config(cfg);
+        pipe
     }
 
     pub fn config(&self) -> &PipeConfig {
         &self.cfg
     }
 
-    /// Changes delay, loss, bandwidth or queue limit from now on (packets in flight keep
-    /// their arrival time).
+    /// Changes delay, loss, bandwidth, queue limit or impairment from now on (packets in
+    /// flight keep their arrival time).
     pub fn set_config(&mut self, cfg: PipeConfig) {
+        if let Some(mut c) = cfg.impair.clone() {
+            c.seed ^= self.impair_salt;
+            match &mut self.impairer {
+                Some(imp) => imp.set_config(c),
+                None => self.impairer = Some(Impairer::new(c)),
+            }
+        }
         self.cfg = cfg;
+    }
+
+    /// The impairer's counters (all zero without one).
+    pub fn impair_stats(&self) -> ImpairStats {
+        self.impairer
+            .as_ref()
+            .map_or_else(ImpairStats::default, Impairer::stats)
     }
 
     /// Puts a packet on the wire at `now`.
@@ -165,27 +205,63 @@ impl Pipe {
         // Arrival times are monotonic while the delay is constant; keep FIFO order even if a
         // test shortens the delay mid-run.
         let arrival = self.queue.back().map_or(arrival, |&(t, _)| arrival.max(t));
+        if let (Some(imp), Some(_)) = (&mut self.impairer, &self.cfg.impair) {
+            // The packet enters the impairer when it would have arrived.
+            return match imp.push_verdict(arrival, bytes) {
+                Verdict::Lost => Fate::Lost,
+                Verdict::QueueFull => Fate::TailDrop,
+                Verdict::Queued {
+                    first,
+                    copies: 1,
+                    corrupted: false,
+                    reordered: false,
+                } => Fate::Arrives(first),
+                Verdict::Queued {
+                    first,
+                    copies,
+                    corrupted,
+                    reordered,
+                } => Fate::Impaired {
+                    first,
+                    copies,
+                    corrupted,
+                    reordered,
+                },
+            };
+        }
         self.queue.push_back((arrival, bytes));
         Fate::Arrives(arrival)
     }
 
-    pub fn next_arrival(&self) -> Option<Instant> {
-        self.queue.front().map(|&(t, _)| t)
+    fn next_impaired(&self) -> Option<Instant> {
+        self.impairer.as_ref().and_then(Impairer::next_release)
     }
 
-    /// The next packet that has arrived by `now`.
-    pub fn recv(&mut self, now: Instant) -> Option<Vec<u8>> {
-        if self.next_arrival()? > now {
-            return None;
+    pub fn next_arrival(&self) -> Option<Instant> {
+        let plain = self.queue.front().map(|&(t, _)| t);
+        match (plain, self.next_impaired()) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
         }
-        let (_, p) = self.queue.pop_front()?;
+    }
+
+    /// The next packet that has arrived by `now` (the earliest, from either queue).
+    pub fn recv(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let plain = self.queue.front().map(|&(t, _)| t).filter(|&t| t <= now);
+        let impaired = self.next_impaired().filter(|&t| t <= now);
+        let p = match (plain, impaired) {
+            (Some(x), Some(y)) if y < x => self.impairer.as_mut()?.pop_ready(now)?,
+            (Some(_), _) => self.queue.pop_front()?.1,
+            (None, Some(_)) => self.impairer.as_mut()?.pop_ready(now)?,
+            (None, None) => return None,
+        };
         self.stats.delivered_packets += 1;
         self.stats.delivered_bytes += p.len() as u64;
         Some(p)
     }
 
     pub fn in_flight(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.impairer.as_ref().map_or(0, Impairer::in_queue)
     }
 }
 
@@ -239,6 +315,24 @@ impl Trace {
                 Fate::Arrives(t) => format!("arr {t:>9}"),
                 Fate::Lost => "LOST         ".to_string(),
                 Fate::TailDrop => "TAIL-DROP    ".to_string(),
+                Fate::Impaired {
+                    first,
+                    copies,
+                    corrupted,
+                    reordered,
+                } => {
+                    let mut f = format!("arr {first:>9}");
+                    if copies > 1 {
+                        let _ = write!(f, " x{copies}");
+                    }
+                    if corrupted {
+                        f.push_str(" CORRUPT");
+                    }
+                    if reordered {
+                        f.push_str(" HELD");
+                    }
+                    f
+                }
             };
             let pkt = match Packet::parse(&r.bytes) {
                 Ok(p) => p.to_string(),
