@@ -25,6 +25,7 @@
 //! (`ConnectionRefused`, `ConnectionReset`, `TimedOut`, `AddrInUse`, `AddrNotAvailable`,
 //! `BrokenPipe`, `WouldBlock` for non-blocking streams).
 
+use crate::device::impair::ImpairConfig;
 use crate::device::tun::{Tun, TunConfig};
 use crate::device::Device;
 use crate::runtime::{Runtime, Shared};
@@ -44,6 +45,8 @@ pub struct NetConfig {
     pub stack: StackConfig,
     /// Record every packet in and out to this pcap file.
     pub pcap: Option<std::path::PathBuf>,
+    /// Seeded loss/delay/reorder/duplication/corruption between the device and the stack.
+    pub impair: Option<ImpairConfig>,
 }
 
 impl Default for NetConfig {
@@ -60,6 +63,7 @@ impl Default for NetConfig {
                 ..StackConfig::default()
             },
             pcap: None,
+            impair: None,
         }
     }
 }
@@ -94,7 +98,7 @@ impl NetStack {
         stack_cfg.mtu = cfg.tun.mtu;
         stack_cfg.prefix_len = cfg.tun.prefix_len;
         let pcap = cfg.pcap.map(File::create).transpose()?;
-        NetStack::with_device(Box::new(dev), stack_cfg, pcap)
+        NetStack::with_device(Box::new(dev), stack_cfg, pcap, cfg.impair)
     }
 
     /// Starts the stack on any device.
@@ -102,9 +106,10 @@ impl NetStack {
         dev: Box<dyn Device>,
         cfg: StackConfig,
         pcap: Option<File>,
+        impair: Option<ImpairConfig>,
     ) -> io::Result<NetStack> {
         Ok(NetStack {
-            runtime: Runtime::start(Stack::new(cfg), dev, pcap)?,
+            runtime: Runtime::start(Stack::new(cfg), dev, pcap, impair)?,
         })
     }
 

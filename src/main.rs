@@ -109,6 +109,10 @@ struct NetArgs {
     /// Seed for ISN secrets and port choice (default: from /dev/urandom). Fix it to replay.
     #[arg(long)]
     seed: Option<u64>,
+    /// Seeded impairment between the device and the stack, both directions, e.g.
+    /// `loss=5%,delay=20ms,jitter=5ms,reorder=2%,dup=1%,corrupt=0.1%,seed=7`.
+    #[arg(long)]
+    impair: Option<tuntcp::device::impair::ImpairConfig>,
     /// Control socket for `tuntcp ss` / `tuntcp nstat` (default /run/tuntcp/DEVICE.sock).
     #[arg(long)]
     control: Option<PathBuf>,
@@ -145,6 +149,7 @@ impl NetArgs {
                 ..StackConfig::default()
             },
             pcap: self.pcap.clone(),
+            impair: self.impair.clone(),
         })
     }
 

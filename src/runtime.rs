@@ -8,6 +8,7 @@
 //! What it does not do: any TCP logic (that is `tcp`/`stack`), or block an API caller (the
 //! API waits on its own condition variable in [`Inner`]).
 
+use crate::device::impair::{ImpairConfig, Impairer};
 use crate::device::pcap::PcapWriter;
 use crate::device::Device;
 use crate::stack::{Stack, Touched};
@@ -136,11 +137,14 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Starts the loop on its own thread. `pcap` records every packet in and out.
+    /// Starts the loop on its own thread. `pcap` records every packet the stack receives
+    /// and sends; `impair` (the same settings each way, different seeds) sits between the
+    /// device and the stack.
     pub fn start(
         stack: Stack,
         mut device: Box<dyn Device>,
         pcap: Option<File>,
+        impair: Option<ImpairConfig>,
     ) -> io::Result<Runtime> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
@@ -149,6 +153,18 @@ impl Runtime {
                 .register(&mut SourceFd(&fd), DEVICE, Interest::READABLE)?;
         }
         let mtu = device.mtu();
+        let impair = impair
+            .filter(|c| !Impairer::new(c.clone()).is_noop())
+            .map(|c| Impair {
+                rx: Impairer::new(ImpairConfig {
+                    seed: c.seed ^ 0x5eed_0001,
+                    ..c.clone()
+                }),
+                tx: Impairer::new(ImpairConfig {
+                    seed: c.seed ^ 0x5eed_0002,
+                    ..c
+                }),
+            });
         let mut pcap = match pcap {
             Some(f) => Some(PcapWriter::new(BufWriter::new(f), 65535)?),
             None => None,
@@ -166,7 +182,7 @@ impl Runtime {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("tuntcp-runtime".into())
-            .spawn(move || run(&s, poll, device.as_mut(), pcap.as_mut(), mtu))?;
+            .spawn(move || run(&s, poll, device.as_mut(), pcap.as_mut(), impair, mtu))?;
         Ok(Runtime {
             shared,
             thread: Some(thread),
@@ -204,11 +220,18 @@ impl Drop for Runtime {
     }
 }
 
+/// Impairment on the device side of the stack: packets in pass `rx`, packets out `tx`.
+struct Impair {
+    rx: Impairer,
+    tx: Impairer,
+}
+
 fn run(
     shared: &Shared,
     mut poll: Poll,
     device: &mut dyn Device,
     mut pcap: Option<&mut PcapWriter<BufWriter<File>>>,
+    mut impair: Option<Impair>,
     mtu: usize,
 ) -> io::Result<()> {
     let mut events = Events::with_capacity(16);
@@ -224,13 +247,21 @@ fn run(
         let mut stack = shared.lock();
         let mut more_to_read = false;
         let mut now = shared.clock.now();
+        // pcap records what the stack sees: packets in after impairment, out before it.
+        let mut deliver = |stack: &mut Inner, pkt: &[u8], now: Instant| -> io::Result<()> {
+            if let Some(p) = pcap.as_deref_mut() {
+                p.write_packet(shared.clock.unix_micros(now), pkt)?;
+            }
+            stack.handle_packet(now, pkt);
+            Ok(())
+        };
         for _ in 0..READ_BATCH {
             match device.recv(&mut rx) {
                 Ok(n) => {
-                    if let Some(p) = pcap.as_deref_mut() {
-                        p.write_packet(shared.clock.unix_micros(now), &rx[..n])?;
+                    match impair.as_mut() {
+                        Some(i) => i.rx.push(now, rx[..n].to_vec()),
+                        None => deliver(&mut stack, &rx[..n], now)?,
                     }
-                    stack.handle_packet(now, &rx[..n]);
                     more_to_read = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -241,6 +272,11 @@ fn run(
                 Err(e) => return Err(e),
             }
         }
+        if let Some(i) = impair.as_mut() {
+            while let Some(pkt) = i.rx.pop_ready(now) {
+                deliver(&mut stack, &pkt, now)?;
+            }
+        }
         now = shared.clock.now();
         if stack.poll_timeout().is_some_and(|t| t <= now) {
             stack.handle_timeout(now);
@@ -249,25 +285,48 @@ fn run(
             if let Some(p) = pcap.as_deref_mut() {
                 p.write_packet(shared.clock.unix_micros(now), &tx[..n])?;
             }
-            match device.send(&tx[..n]) {
-                Ok(()) => {}
-                // The kernel queue is full: drop, TCP retransmits (like a lossy link).
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    log::debug!("device full, packet dropped")
-                }
-                Err(e) => log::warn!("device send: {e}"),
+            match impair.as_mut() {
+                Some(i) => i.tx.push(now, tx[..n].to_vec()),
+                None => send(device, &tx[..n]),
+            }
+        }
+        if let Some(i) = impair.as_mut() {
+            while let Some(pkt) = i.tx.pop_ready(now) {
+                send(device, &pkt);
             }
         }
         if let Some(p) = pcap.as_deref_mut() {
             p.flush()?;
         }
+        let release =
+            impair
+                .as_ref()
+                .and_then(|i| match (i.rx.next_release(), i.tx.next_release()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                });
+        let next = match (stack.poll_timeout(), release) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         timeout = if more_to_read {
             Some(std::time::Duration::ZERO) // the batch limit stopped us: come straight back
         } else {
-            stack.poll_timeout().map(|t| t.saturating_since(now).into())
+            next.map(|t| t.saturating_since(now).into())
         };
         stack.wake_touched();
         drop(stack);
     }
     Ok(())
+}
+
+fn send(device: &mut dyn Device, pkt: &[u8]) {
+    match device.send(pkt) {
+        Ok(()) => {}
+        // The kernel queue is full: drop, TCP retransmits (like a lossy link).
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            log::debug!("device full, packet dropped")
+        }
+        Err(e) => log::warn!("device send: {e}"),
+    }
 }
