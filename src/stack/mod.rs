@@ -3,7 +3,9 @@
 //! [`Stack`] owns the connection table (demultiplexing by 4-tuple, listeners with their
 //! SYN and accept queues, ephemeral ports, ISNs) and the IP side: input checks ([`addr`]),
 //! fragment reassembly ([`frag`]), ICMP echo and errors ([`icmp`]) and nstat-named counters
-//! ([`stats`]). None of it does I/O or reads a clock; see [`Stack`] for the calling order.
+//! ([`stats`]). Pure parts for scale: SYN cookies ([`syncookie`]), ephemeral port choice
+//! ([`ports`]) and a deadline queue over many connections ([`timers`]). None of it does I/O
+//! or reads a clock; see [`Stack`] for the calling order.
 //!
 //! What this module does not do: keep per-connection TCP state (that is `tcp::Connection`)
 //! or talk to a device (that is `device`/`runtime`).
@@ -11,8 +13,15 @@
 pub mod addr;
 pub mod frag;
 pub mod icmp;
+mod keyed;
+pub mod ports;
 pub mod report;
 pub mod stats;
+pub mod syncookie;
 mod table;
+pub mod timers;
 
+pub use ports::PortAllocator;
+pub use syncookie::SynCookies;
 pub use table::{OpenError, SocketHandle, Stack, StackConfig, Touched};
+pub use timers::TimerQueue;

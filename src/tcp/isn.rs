@@ -52,7 +52,7 @@ impl IsnGenerator {
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): spreads a seed into well-mixed 64-bit words.
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -62,7 +62,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 
 /// SipHash-2-4 (Aumasson, Bernstein, "SipHash: a fast short-input PRF", 2012) of `msg`
 /// under the key `(k0, k1)` (the 16 key bytes read as two little-endian words).
-fn siphash24(k0: u64, k1: u64, msg: &[u8]) -> u64 {
+pub(crate) fn siphash24(k0: u64, k1: u64, msg: &[u8]) -> u64 {
     // Initialization: the key xored with "somepseudorandomlygeneratedbytes".
     let mut v = [
         k0 ^ 0x736f_6d65_7073_6575,
