@@ -6,6 +6,7 @@
 //! connections, listeners, IP or devices.
 
 pub mod config;
+pub mod congestion;
 pub mod connection;
 mod input;
 pub mod isn;
