@@ -1,5 +1,6 @@
 //! Per-connection knobs, named after the Linux sysctls users know where one exists.
 
+use super::congestion::Algorithm;
 use crate::time::Duration;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +61,8 @@ pub struct Config {
     pub challenge_ack_limit: u32,
     /// Initial congestion window in segments (RFC 6928).
     pub initial_cwnd: u32,
+    /// Congestion controller, like `tcp_congestion_control` (CUBIC, as Linux).
+    pub congestion: Algorithm,
     /// IPv4 TTL of our segments (MUST-49).
     pub ttl: u8,
     /// TOS byte (DSCP + ECN) of our segments (MUST-48).
@@ -94,6 +97,7 @@ impl Default for Config {
             nodelay: false,
             challenge_ack_limit: 10,
             initial_cwnd: 10,
+            congestion: Algorithm::Cubic,
             ttl: 64,
             tos: 0,
         }

@@ -10,8 +10,10 @@
 //! the stack's ISN generator) or read a clock.
 
 use super::config::Config;
+use super::congestion::{self, Controller};
 use super::recv_buffer::RecvBuffer;
 use super::rtt::RttEstimator;
+use super::sack::Scoreboard;
 use super::send_buffer::SendBuffer;
 use super::seq::SeqNum;
 use super::state::State;
@@ -193,14 +195,20 @@ pub struct Connection {
     pub(super) persist_backoff: u32,
     pub(super) force_send: bool,
 
-    // Basic congestion control (RFC 5681); the pluggable controllers come with the loss issue.
-    pub(super) cwnd: u32,
-    pub(super) ssthresh: u32,
+    /// How much may be in flight (NewReno or CUBIC behind `congestion::Controller`).
+    pub(super) cc: Box<dyn Controller>,
+    /// What the peer SACKed above SND.UNA (RFC 2018, RFC 6675).
+    pub(super) sb: Scoreboard,
     pub(super) dupacks: u32,
-    pub(super) recover: SeqNum,
-    pub(super) in_recovery: bool,
+    /// Fast recovery in progress (RFC 6675 with SACK, RFC 6582 without).
+    pub(super) recovery: Option<Recovery>,
     /// Resend one segment at SND.UNA without moving SND.NXT (fast retransmit, RFC 5681 §3.2).
     pub(super) retransmit_one: bool,
+    /// The last send was held back by cwnd (RFC 7661: grow cwnd only then).
+    pub(super) cwnd_limited: bool,
+    pub(super) min_rtt: Option<Duration>,
+    /// Where the most recent out-of-order segment landed (first SACK block, RFC 2018 §4).
+    pub(super) last_ooo: Option<SeqNum>,
 
     pub(super) ack_now: bool,
     pub(super) delack_segs: u32,
@@ -214,9 +222,22 @@ pub struct Connection {
     pub(super) soft_errors: u32,
 }
 
+/// One fast-recovery episode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Recovery {
+    /// SND.MAX when it began: recovery ends when SND.UNA reaches it.
+    pub point: SeqNum,
+    /// Everything in [SND.UNA, high_rxt) was retransmitted in this episode (RFC 6675).
+    pub high_rxt: SeqNum,
+    /// RFC 6675 rule 4: one rescue retransmission per episode.
+    pub rescue: Option<SeqNum>,
+}
+
 /// Per-connection counters, summed into the stack's `netstat -s` counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnStats {
+    /// Fast-recovery episodes entered (TCPFastRetrans-like).
+    pub fast_retrans: u64,
     pub segs_in: u64,
     pub segs_out: u64,
     pub retrans_segs: u64,
@@ -283,12 +304,14 @@ impl Connection {
             snd_up: None,
             persist_backoff: 0,
             force_send: false,
-            cwnd: cfg.initial_cwnd.max(1) * mss,
-            ssthresh: u32::MAX,
+            cc: congestion::new_controller(cfg.congestion, mss, cfg.initial_cwnd, now),
+            sb: Scoreboard::new(),
             dupacks: 0,
-            recover: iss,
-            in_recovery: false,
+            recovery: None,
             retransmit_one: false,
+            cwnd_limited: false,
+            min_rtt: None,
+            last_ooo: None,
             ack_now: false,
             delack_segs: 0,
             rst: None,
@@ -373,7 +396,7 @@ impl Connection {
         self.smss = u32::from(self.peer_mss.min(self.cfg.mss))
             .saturating_sub(opts)
             .max(1);
-        self.cwnd = self.cfg.initial_cwnd.max(1) * self.smss;
+        self.cc.set_mss(self.smss);
     }
 
     /// Every state change goes through here and is logged (DESIGN habit 3).
@@ -580,13 +603,13 @@ impl Connection {
     }
     /// The congestion controller's name, as `ss -i` prints it.
     pub fn congestion_name(&self) -> &'static str {
-        "reno"
+        self.cc.name()
     }
     pub fn cwnd(&self) -> u32 {
-        self.cwnd
+        self.cc.cwnd()
     }
     pub fn ssthresh(&self) -> u32 {
-        self.ssthresh
+        self.cc.ssthresh()
     }
     pub fn rto(&self) -> Duration {
         self.rtt.rto()
@@ -810,10 +833,11 @@ impl Connection {
                 }
             }
         }
+        // RFC 6675 §5.1: the scoreboard survives the timeout, so SACKed data is not resent.
         let flight = self.snd_max.since(self.snd_una);
-        self.ssthresh = (flight / 2).max(2 * self.smss);
-        self.cwnd = self.smss;
-        self.in_recovery = false;
+        self.cc.on_rto(now, flight);
+        self.recovery = None;
+        self.retransmit_one = false;
         self.dupacks = 0;
         self.rtt.backoff();
         self.rtt_probe = None;

@@ -1,7 +1,7 @@
 //! Segment arrival, in the order of RFC 9293 §3.10.7.3 (SYN-SENT) and §3.10.7.4 (the rest),
 //! with RFC 5961 (blind RST/SYN/data protection), RFC 7323 (PAWS, RTTM) and RFC 1337.
 
-use super::connection::{Connection, Error, Event, Timer};
+use super::connection::{Connection, Error, Event, Recovery, Timer};
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::{Duration, Instant};
@@ -247,8 +247,11 @@ impl Connection {
             return false;
         }
         let window = u32::from(seg.window) << self.snd_wscale;
-        if self.snd_una.lt(ack) {
-            let acked = ack.since(self.snd_una);
+        let advanced = self.snd_una.lt(ack);
+        let flight_before = self.snd_max.since(self.snd_una);
+        let mut acked = 0;
+        if advanced {
+            acked = ack.since(self.snd_una);
             // Our FIN counts one in sequence space but has no byte in the buffer.
             let fin_acked = self.fin_seq.is_some_and(|f| f.lt(ack));
             let bytes = acked - u32::from(fin_acked);
@@ -259,7 +262,6 @@ impl Connection {
                 self.snd_nxt = ack;
             }
             self.on_new_ack_timing(now, seg, ack);
-            self.on_ack_congestion(acked);
             if self.snd_up.is_some_and(|up| up.le(self.snd_una)) {
                 self.snd_up = None;
             }
@@ -270,14 +272,9 @@ impl Connection {
             } else {
                 self.arm(Timer::Retransmit, now + self.rtt.rto());
             }
-        } else if ack == self.snd_una
-            && seg.payload.is_empty()
-            && !seg.flags.fin()
-            && window == self.snd_wnd
-            && window > 0
-            && self.snd_max.gt(self.snd_una)
-        {
-            self.on_dupack();
+        }
+        if self.snd_una.le(ack) {
+            self.on_ack_loss_recovery(now, seg, ack, advanced, acked, window, flight_before);
         }
         // Window update (RFC 9293 §3.10.7.4): only from a newer segment, never an old ACK.
         let newer = self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack));
@@ -332,45 +329,99 @@ impl Connection {
         }
         if let Some(r) = sample {
             self.rtt.on_sample(r);
+            self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
         }
     }
 
-    /// RFC 5681 §3.1 slow start / congestion avoidance, RFC 6582 NewReno exit.
-    fn on_ack_congestion(&mut self, acked: u32) {
-        self.dupacks = 0;
-        if self.in_recovery {
-            if self.recover.le(self.snd_una) {
-                self.in_recovery = false;
-                self.cwnd = self.ssthresh;
-            } else {
-                // RFC 6582 §3.2 partial ACK: resend the next hole at once.
-                self.retransmit_one = true;
-                self.cwnd = self.cwnd.saturating_sub(acked).max(self.smss) + self.smss;
+    /// Loss detection and congestion control on an ACK that is not old: the SACK
+    /// scoreboard (RFC 6675), duplicate ACKs (RFC 5681 §3.2), entering and leaving fast
+    /// recovery, NewReno partial ACKs (RFC 6582) for peers without SACK, and cwnd growth.
+    #[allow(clippy::too_many_arguments)]
+    fn on_ack_loss_recovery(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        ack: SeqNum,
+        advanced: bool,
+        acked: u32,
+        window: u32,
+        flight_before: u32,
+    ) {
+        let mut newly_sacked = 0;
+        let blocks = seg.options.sack.as_slice();
+        if self.sack_ok {
+            let mut b = [(SeqNum(0), SeqNum(0)); 4];
+            for (i, blk) in blocks.iter().enumerate().take(4) {
+                b[i] = (SeqNum(blk.left), SeqNum(blk.right));
             }
-            return;
+            let u = self
+                .sb
+                .update(self.snd_una, self.snd_max, &b[..blocks.len().min(4)]);
+            newly_sacked = u.newly_sacked;
+            if u.reneged {
+                // RFC 2018 §8: the receiver dropped SACKed data; the RTO will resend it.
+                self.sb.clear();
+            }
         }
-        if self.cwnd < self.ssthresh {
-            self.cwnd = self.cwnd.saturating_add(acked.min(self.smss));
-        } else {
-            let inc =
-                (u64::from(self.smss) * u64::from(self.smss) / u64::from(self.cwnd.max(1))) as u32;
-            self.cwnd = self.cwnd.saturating_add(inc.max(1));
+        // RFC 5681 §2 duplicate ACK, or (RFC 6675 §2) any ACK bringing new SACK information.
+        let dup = !advanced
+            && ack == self.snd_una
+            && self.snd_max.gt(self.snd_una)
+            && seg.payload.is_empty()
+            && !seg.flags.fin()
+            && window > 0
+            && (newly_sacked > 0 || (blocks.is_empty() && window == self.snd_wnd));
+        if advanced {
+            self.dupacks = 0;
+        } else if dup {
+            self.dupacks += 1;
         }
-    }
-
-    /// RFC 5681 §3.2 fast retransmit after three duplicate ACKs.
-    fn on_dupack(&mut self) {
-        self.dupacks += 1;
-        if self.in_recovery {
-            self.cwnd = self.cwnd.saturating_add(self.smss);
-        } else if self.dupacks == 3 {
-            let flight = self.snd_max.since(self.snd_una);
-            self.ssthresh = (flight / 2).max(2 * self.smss);
-            self.cwnd = self.ssthresh + 3 * self.smss;
-            self.recover = self.snd_max;
-            self.in_recovery = true;
-            self.rtt_probe = None;
-            self.retransmit_one = true;
+        let smss = self.smss;
+        match self.recovery {
+            Some(r) if self.snd_una.ge(r.point) => {
+                // RFC 6675 §5 / RFC 6582 §3.2: the recovery point is acknowledged.
+                self.recovery = None;
+                self.cc.on_recovery_end(now);
+            }
+            Some(mut r) if advanced => {
+                // A partial ACK: the next hole goes out now (RFC 6582 §3.2 step 3); with SACK
+                // the scoreboard picks it (RFC 6675 NextSeg).
+                if r.high_rxt.lt(self.snd_una) {
+                    r.high_rxt = self.snd_una;
+                }
+                self.recovery = Some(r);
+                if !self.sack_ok {
+                    self.retransmit_one = true;
+                }
+            }
+            Some(_) => {}
+            None => {
+                let lost = self.sack_ok && self.sb.is_lost(self.snd_una, smss, 3);
+                if (self.dupacks >= 3 || lost) && self.snd_max.gt(self.snd_una) {
+                    // RFC 6675 §5 step 4 / RFC 5681 §3.2: enter fast recovery, resend the
+                    // first unacknowledged segment at once.
+                    let flight = self.snd_max.since(self.snd_una);
+                    self.cc.on_congestion_event(now, flight);
+                    self.recovery = Some(Recovery {
+                        point: self.snd_max,
+                        high_rxt: self.snd_una,
+                        rescue: None,
+                    });
+                    self.retransmit_one = true;
+                    self.rtt_probe = None;
+                    self.stats.fast_retrans += 1;
+                }
+            }
+        }
+        if self.recovery.is_none() && (acked > 0 || newly_sacked > 0) {
+            let limited = self.cwnd_limited || flight_before >= self.cc.cwnd();
+            self.cc.on_ack(
+                now,
+                acked + newly_sacked,
+                self.rtt.srtt(),
+                self.min_rtt,
+                limited,
+            );
         }
     }
 
@@ -403,6 +454,9 @@ impl Connection {
         self.stats.bytes_received += advanced as u64;
         if advanced > 0 {
             self.rcv_nxt += advanced as u32;
+        }
+        if offset > 0 {
+            self.last_ooo = Some(seq);
         }
         if offset > 0 || had_hole {
             // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once.

@@ -2,11 +2,20 @@
 //! Sender rules: Nagle (RFC 9293 §3.7.4), sender SWS avoidance (§3.8.6.2.1), PSH on the
 //! last segment of a burst (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
 
-use super::connection::{Connection, Timer};
+use super::connection::{Connection, Recovery, Timer};
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::Instant;
 use crate::wire::{IpMeta, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps};
+
+/// What `next_data` chose.
+#[derive(Clone, Copy, Debug)]
+enum Send {
+    /// A retransmission of `len` bytes at `seq` (SND.NXT does not move).
+    At { seq: SeqNum, len: usize },
+    /// `len` bytes (maybe plus FIN) at SND.NXT.
+    Next(usize),
+}
 
 impl Connection {
     /// The next segment to send, with its payload copied into `buf`; `None` when there is
@@ -34,8 +43,8 @@ impl Connection {
         if matches!(self.state, State::SynSent | State::SynReceived) && self.snd_nxt == self.iss {
             return Some(self.syn_segment(now));
         }
-        if let Some(len) = self.next_data(now, buf) {
-            return Some(self.data_segment(now, len, buf));
+        if let Some(what) = self.next_data(now, buf) {
+            return Some(self.data_segment(now, what, buf));
         }
         if self.keepalive_due {
             // SHLD-12: no data; SEQ = SND.NXT - 1 makes the peer answer with an ACK.
@@ -82,9 +91,9 @@ impl Connection {
         self.build(now, self.iss, flags, &[])
     }
 
-    /// Decides how many bytes to send at SND.NXT (or at SND.UNA for a fast retransmit);
-    /// `Some(0)` means a bare FIN.
-    fn next_data(&mut self, now: Instant, buf: &[u8]) -> Option<usize> {
+    /// Decides what data (or bare FIN) to send next, if anything: a retransmission at some
+    /// sequence number, or new (or timed-out) data at SND.NXT.
+    fn next_data(&mut self, now: Instant, buf: &[u8]) -> Option<Send> {
         if !matches!(
             self.state,
             State::Established
@@ -96,30 +105,95 @@ impl Connection {
             return None;
         }
         let smss = self.smss as usize;
+        let cap = smss.min(buf.len());
         if self.retransmit_one {
-            // SHLD-16: resend what lies inside the window only.
-            let room = self.snd_wnd as usize;
-            return Some(self.sendq.len().min(smss).min(buf.len()).min(room.max(1)));
+            // Fast retransmit of the first unacknowledged segment (RFC 5681 §3.2 / RFC 6675
+            // §5 step 4.2), inside the window only (SHLD-16).
+            self.retransmit_one = false;
+            let room = (self.snd_wnd as usize).max(1);
+            let len = self
+                .sendq
+                .len()
+                .min(cap)
+                .min(room)
+                .min(self.unsacked_run(self.snd_una) as usize);
+            if len > 0 || self.fin_seq == Some(self.snd_una) {
+                return Some(Send::At {
+                    seq: self.snd_una,
+                    len,
+                });
+            }
+        }
+        let cwnd = self.cc.cwnd();
+        let mut pipe = self.snd_nxt.since(self.snd_una);
+        if let Some(r) = self.recovery {
+            if self.sack_ok {
+                // RFC 6675 §5: send while cwnd - pipe >= 1 SMSS, choosing by NextSeg().
+                pipe = self
+                    .sb
+                    .pipe(self.snd_una, self.snd_max, r.high_rxt, self.smss, 3);
+                if cwnd.saturating_sub(pipe) < self.smss {
+                    return None;
+                }
+                let (una, max) = (self.snd_una, self.snd_max);
+                if let Some((seq, len)) = self.sb.next_seg(una, max, r.high_rxt, self.smss, 3) {
+                    return Some(Send::At {
+                        seq,
+                        len: (len as usize).min(cap),
+                    });
+                }
+                if self.snd_nxt == self.snd_max && self.new_data_room() > 0 {
+                    // Rule 2: new data (below).
+                } else if let Some((seq, len)) =
+                    self.sb.next_seg_rule3(una, max, r.high_rxt, self.smss)
+                {
+                    return Some(Send::At {
+                        seq,
+                        len: (len as usize).min(cap),
+                    });
+                } else if r.rescue.is_none_or(|x| self.snd_una.gt(x)) {
+                    if let Some((seq, len)) = self.sb.rescue(una, max, self.smss) {
+                        self.recovery = Some(Recovery {
+                            rescue: Some(r.point),
+                            ..r
+                        });
+                        return Some(Send::At {
+                            seq,
+                            len: (len as usize).min(cap),
+                        });
+                    }
+                }
+            } else {
+                // RFC 6582 without SACK: each duplicate ACK means a segment left the network.
+                pipe = pipe.saturating_sub(self.dupacks.saturating_mul(self.smss));
+            }
+        }
+        if self.sack_ok && self.snd_nxt.lt(self.snd_max) {
+            // Resending after a timeout: skip what the peer already SACKed (RFC 6675 §5.1).
+            while let Some(end) = self.sacked_run_end(self.snd_nxt) {
+                self.snd_nxt = end;
+            }
         }
         let offset = self.snd_nxt.since(self.snd_una) as usize;
         let queued = self.sendq.len();
         let unsent = queued.saturating_sub(offset);
         let fin_pending = self.fin_queued && offset <= queued;
         let in_flight = self.snd_nxt.since(self.snd_una);
-        let wnd_edge = self.snd_una + self.snd_wnd;
-        // MUST-34: a shrunk window leaves nothing usable, never a negative amount.
-        let wnd_avail = if wnd_edge.gt(self.snd_nxt) {
-            wnd_edge.since(self.snd_nxt)
+        let wnd_avail = self.new_data_room();
+        let is_retx = self.snd_nxt.lt(self.snd_max);
+        // RFC 3042 limited transmit: one new segment for each of the first two dupacks.
+        let extra = if self.recovery.is_none() && !is_retx {
+            self.dupacks.min(2) * self.smss
         } else {
             0
         };
-        let cwnd_avail = self.cwnd.saturating_sub(in_flight);
-        let mut len = unsent
-            .min(wnd_avail as usize)
-            .min(cwnd_avail as usize)
-            .min(smss)
-            .min(buf.len());
-        let is_retx = self.snd_nxt.lt(self.snd_max);
+        let cwnd_avail = (cwnd + extra).saturating_sub(pipe);
+        let want = unsent.min(wnd_avail as usize).min(cap);
+        self.cwnd_limited = (cwnd_avail as usize) < want;
+        let mut len = want.min(cwnd_avail as usize);
+        if is_retx {
+            len = len.min(self.unsacked_run(self.snd_nxt) as usize);
+        }
         if len > 0 && len < smss && !is_retx && !self.force_send {
             // Nagle (SHLD-7, off with MUST-17's switch) with Minshall's refinement (as Linux):
             // a short segment that empties the queue waits only while an earlier short
@@ -146,18 +220,43 @@ impl Connection {
             }
             return None;
         }
-        Some(len)
+        Some(Send::Next(len))
     }
 
-    fn data_segment<'b>(&mut self, now: Instant, len: usize, buf: &'b mut [u8]) -> Segment<'b> {
-        let queued = self.sendq.len();
-        let (seq, offset, retx) = if self.retransmit_one {
-            self.retransmit_one = false;
-            (self.snd_una, 0, true)
+    /// Room in the peer's window past SND.NXT (MUST-34: zero when it shrank, never negative).
+    fn new_data_room(&self) -> u32 {
+        let edge = self.snd_una + self.snd_wnd;
+        if edge.gt(self.snd_nxt) {
+            edge.since(self.snd_nxt)
         } else {
-            let off = self.snd_nxt.since(self.snd_una) as usize;
-            (self.snd_nxt, off, self.snd_nxt.lt(self.snd_max))
+            0
+        }
+    }
+
+    /// The end of the SACKed range holding `seq`, if any.
+    fn sacked_run_end(&self, seq: SeqNum) -> Option<SeqNum> {
+        self.sb
+            .ranges()
+            .find(|&(l, r)| l.le(seq) && seq.lt(r))
+            .map(|(_, r)| r)
+    }
+
+    /// Bytes from `seq` up to the next SACKed range (no limit when there is none).
+    fn unsacked_run(&self, seq: SeqNum) -> u32 {
+        self.sb
+            .ranges()
+            .find(|&(l, _)| seq.lt(l))
+            .map_or(u32::MAX, |(l, _)| l.since(seq))
+    }
+
+    fn data_segment<'b>(&mut self, now: Instant, what: Send, buf: &'b mut [u8]) -> Segment<'b> {
+        let queued = self.sendq.len();
+        let (seq, len) = match what {
+            Send::At { seq, len } => (seq, len),
+            Send::Next(len) => (self.snd_nxt, len),
         };
+        let offset = seq.since(self.snd_una) as usize;
+        let retx = seq.lt(self.snd_max);
         let n = self.sendq.read_at(offset, &mut buf[..len]);
         let mut flags = TcpFlags::ACK;
         if n > 0 && offset + n == queued {
@@ -177,6 +276,11 @@ impl Connection {
         }
         if retx {
             self.stats.retrans_segs += 1;
+            if let Some(r) = self.recovery.as_mut() {
+                if r.high_rxt.lt(seq + seq_len) {
+                    r.high_rxt = seq + seq_len;
+                }
+            }
         } else if self.rtt_probe.is_none() && n > 0 {
             self.rtt_probe = Some((seq + seq_len, now));
         }
@@ -298,18 +402,34 @@ impl Connection {
         }
     }
 
-    /// RFC 2018 §4: the out-of-order ranges held, highest first as a stand-in for "most
-    /// recent" (the block containing the latest arrival is usually the highest).
+    /// RFC 2018 §4: the block holding the most recent arrival first, then the others
+    /// highest first (the ones most likely new to the sender).
     fn sack_blocks(&self) -> SackList {
         let mut blocks = [SackBlock::default(); 4];
         let mut n = 0;
+        let to_block = |(start, end): (usize, usize)| SackBlock {
+            left: (self.rcv_nxt + start as u32).0,
+            right: (self.rcv_nxt + end as u32).0,
+        };
+        let latest = self
+            .last_ooo
+            .filter(|s| s.gt(self.rcv_nxt))
+            .map(|s| s.since(self.rcv_nxt) as usize);
+        let first =
+            latest.and_then(|off| self.recvq.ooo_ranges().find(|&(a, b)| a <= off && off < b));
+        if let Some(r) = first {
+            blocks[0] = to_block(r);
+            n = 1;
+        }
         let ranges: Vec<(usize, usize)> = self.recvq.ooo_ranges().collect();
-        for &(start, end) in ranges.iter().rev().take(4) {
-            blocks[n] = SackBlock {
-                left: (self.rcv_nxt + start as u32).0,
-                right: (self.rcv_nxt + end as u32).0,
-            };
-            n += 1;
+        for &r in ranges.iter().rev() {
+            if n == 4 {
+                break;
+            }
+            if Some(r) != first {
+                blocks[n] = to_block(r);
+                n += 1;
+            }
         }
         SackList::new(&blocks[..n])
     }
