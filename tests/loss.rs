@@ -1,0 +1,151 @@
+//! Loss recovery traces: fast retransmit, NewReno partial ACKs, SACK-driven repair of
+//! exactly the holes, limited transmit, Karn's rule (RFC 5681, 6582, 6675, 3042, 6298).
+
+mod support;
+
+use support::*;
+use tuntcp::stack::SocketHandle;
+
+/// An established connection (peer ISN 1000, MSS 1000) with 10 segments in flight.
+/// Returns (handle, first data sequence number).
+fn ten_in_flight(t: &mut Harness, syn: Spec) -> (SocketHandle, u32) {
+    let (h, iss) = t.establish(0, 1000, syn.mss(1000));
+    t.stack.send(h, &[7u8; 20_000]).unwrap();
+    t.flush();
+    let segs = t.drain();
+    assert_eq!(segs.len(), 10, "IW10");
+    (h, iss + 1)
+}
+
+fn ack(t: &mut Harness, ms: u64, a: u32) {
+    t.send(ms, seg().ack_flag().seq(1001).ack(a));
+}
+
+fn ack_sack(t: &mut Harness, ms: u64, a: u32, blocks: &[(u32, u32)]) {
+    t.send(ms, seg().ack_flag().seq(1001).ack(a).sack(blocks));
+}
+
+#[test]
+fn fast_retransmit_after_the_third_duplicate_ack_not_before() {
+    let mut t = Harness::server(80);
+    let (_h, d) = ten_in_flight(&mut t, seg());
+    ack(&mut t, 50, d + 1000); // segment 1 arrives; segment 2 lost
+    let after_ack: Vec<_> = t.drain();
+    assert!(
+        after_ack
+            .iter()
+            .all(|s| s.seq.wrapping_sub(d + 10_000) as i32 >= 0),
+        "only new data"
+    );
+    ack(&mut t, 51, d + 1000);
+    ack(&mut t, 52, d + 1000);
+    // RFC 3042: the first two duplicate ACKs each release one new segment, no retransmission.
+    let lt = t.drain();
+    assert!(
+        lt.iter().all(|s| s.seq != d + 1000),
+        "no retransmission before the third dupack"
+    );
+    assert!(!lt.is_empty(), "limited transmit sent new data");
+    ack(&mut t, 53, d + 1000);
+    let r = t.drain();
+    assert_eq!(
+        r.first().map(|s| (s.seq, s.payload.len())),
+        Some((d + 1000, 1000)),
+        "fast retransmit of segment 2"
+    );
+}
+
+#[test]
+fn newreno_partial_ack_resends_the_next_hole_at_once() {
+    let mut t = Harness::server(80);
+    let (_h, d) = ten_in_flight(&mut t, seg()); // no SACK: RFC 6582
+                                                // Segments 2 and 5 lost: the peer ACKs 1, then dupacks.
+    for ms in 50..54 {
+        ack(&mut t, ms, d + 1000);
+    }
+    let r = t.drain();
+    assert!(r.iter().any(|s| s.seq == d + 1000), "segment 2 resent");
+    // The repair of 2 brings a partial ACK up to segment 5's start: 5 goes at once.
+    ack(&mut t, 100, d + 4000);
+    let r = t.drain();
+    assert_eq!(
+        r.first().map(|s| s.seq),
+        Some(d + 4000),
+        "{:?}",
+        r.iter().map(|s| &s.line).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn sack_recovery_resends_exactly_the_holes() {
+    let mut t = Harness::server(80);
+    let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
+    // Segments 2 and 5 (d+1000.., d+4000..) lost; everything else SACKed, block by block.
+    ack_sack(&mut t, 50, d + 1000, &[(d + 2000, d + 3000)]);
+    ack_sack(&mut t, 51, d + 1000, &[(d + 2000, d + 4000)]);
+    ack_sack(
+        &mut t,
+        52,
+        d + 1000,
+        &[(d + 5000, d + 6000), (d + 2000, d + 4000)],
+    );
+    ack_sack(
+        &mut t,
+        53,
+        d + 1000,
+        &[(d + 5000, d + 10_000), (d + 2000, d + 4000)],
+    );
+    let resent: Vec<u32> = t
+        .drain()
+        .iter()
+        .filter(|s| s.seq.wrapping_sub(d + 10_000) as i32 <= 0 - 1)
+        .map(|s| s.seq)
+        .collect();
+    assert_eq!(
+        resent,
+        vec![d + 1000, d + 4000],
+        "only the two holes, nothing SACKed"
+    );
+}
+
+#[test]
+fn must_18_karn_no_rtt_sample_from_a_retransmitted_segment() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, b"x").unwrap();
+    t.flush();
+    t.expect(at(0), seg().len(1));
+    t.expect(at(200), seg().len(1)); // RTO
+                                     // The ACK comes 3 s after the original: it is ambiguous, so no sample is taken.
+    ack(&mut t, 3000, iss + 2);
+    let c = t.stack.connection(h).unwrap();
+    assert!(
+        c.srtt().unwrap().millis() < 100,
+        "srtt {:?} must not include the 3 s",
+        c.srtt()
+    );
+}
+
+#[test]
+fn cubic_is_the_default_and_cuts_to_seventy_percent() {
+    let mut t = Harness::server(80);
+    let (h, d) = ten_in_flight(&mut t, seg().sack_perm());
+    assert_eq!(t.stack.connection(h).unwrap().congestion_name(), "cubic");
+    for ms in 50..54 {
+        ack_sack(
+            &mut t,
+            ms,
+            d,
+            &[(d + 1000, d + 1000 + (ms as u32 - 49) * 1000)],
+        );
+    }
+    let c = t.stack.connection(h).unwrap();
+    // RFC 9438 §4.6: ssthresh = 0.7 * FlightSize, FlightSize a whole number of segments
+    // (10, plus what limited transmit and SACKed deliveries released).
+    assert!(
+        c.ssthresh() >= 7000 && c.ssthresh() % 700 == 0,
+        "ssthresh {}",
+        c.ssthresh()
+    );
+    assert_eq!(c.cwnd(), c.ssthresh());
+}
