@@ -98,7 +98,7 @@ fn sack_recovery_resends_exactly_the_holes() {
     let resent: Vec<u32> = t
         .drain()
         .iter()
-        .filter(|s| s.seq.wrapping_sub(d + 10_000) as i32 <= 0 - 1)
+        .filter(|s| (s.seq.wrapping_sub(d + 10_000) as i32) < 0)
         .map(|s| s.seq)
         .collect();
     assert_eq!(
