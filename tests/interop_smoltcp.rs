@@ -373,7 +373,7 @@ impl World {
                 c.stats()
             );
         }
-        s += &format!("  tuntcp poll_timeout {:?}\n", self.us.poll_timeout());
+        s += &format!("  tuntcp next timer {:?}\n", self.us.peek_timeout());
         for &h in &self.watch_smol {
             let sock = self.smol.sockets.get::<smol_tcp::Socket>(h);
             s += &format!(

@@ -81,6 +81,7 @@ fn abort_on_overflow_resets_instead() {
 fn syn_queue_limit_drops_new_syns_and_counts_them() {
     let cfg = StackConfig {
         max_syn_backlog: 3,
+        syncookies: false,
         ..Harness::config()
     };
     let mut t = server(100, cfg);
@@ -146,4 +147,195 @@ fn time_wait_cap_closes_beyond_max_tw_buckets() {
     t.advance(61_000);
     assert_eq!(t.stack.connections().count(), 0);
     assert_eq!(t.stack.counters().tcp_ext_tw, 2);
+}
+
+/// A listener whose SYN queue holds one entry (the next SYN gets a cookie).
+fn cookie_server() -> Harness {
+    let cfg = StackConfig {
+        max_syn_backlog: 1,
+        ..Harness::config()
+    };
+    let mut t = server(64, cfg);
+    syn(&mut t, 0, 1); // fills the SYN queue
+    t
+}
+
+#[test]
+fn syn_cookie_round_trip_creates_the_connection_with_options_from_the_timestamp() {
+    let mut t = cookie_server();
+    t.send(
+        10,
+        seg()
+            .syn()
+            .seq(5000)
+            .mss(1460)
+            .ws(7)
+            .sack_perm()
+            .ts(777, 0)
+            .from(peer(2)),
+    );
+    let sa = t.expect(
+        10,
+        seg()
+            .flags(SYNACK)
+            .ack(5001)
+            .mss(1460)
+            .ws(3)
+            .sack_perm()
+            .to(peer(2)),
+    );
+    let ts = sa.options.timestamps.expect("TS carries the options");
+    assert_eq!(
+        t.stack.connections().count(),
+        1,
+        "no state kept for the cookie"
+    );
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_sent, 1);
+    // The final ACK, 30 s later, echoes TSval and carries a request.
+    t.send(
+        30_000,
+        seg()
+            .ack_flag()
+            .seq(5001)
+            .ack(sa.seq + 1)
+            .ts(778, ts.tsval)
+            .data(b"GET /")
+            .from(peer(2)),
+    );
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_recv, 1);
+    let h = t.stack.accept(80).expect("cookie connection accepted");
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.state(), tuntcp::tcp::State::Established);
+    assert_eq!(c.effective_mss(), 1460 - 12);
+    assert_eq!(t.read_all(h), b"GET /");
+    t.drain(); // peer 1's SYN-ACK retransmissions, our ACK of the request
+               // SACK came back through the timestamp: the ACK of out-of-order data carries a block.
+    t.send(
+        30_001,
+        seg()
+            .ack_flag()
+            .seq(5011)
+            .ack(sa.seq + 1)
+            .ts(779, ts.tsval)
+            .data(b"x")
+            .from(peer(2)),
+    );
+    let a = t.expect(30_001, seg().flags(TcpFlags::ACK).ack(5006).to(peer(2)));
+    assert_eq!(a.options.sack.len(), 1, "{}", a.line);
+}
+
+#[test]
+fn syn_cookie_invalid_or_stale_is_rejected_and_counted() {
+    let mut t = cookie_server();
+    t.send(10, seg().syn().seq(5000).from(peer(2)));
+    let sa = t.expect(10, seg().flags(SYNACK).to(peer(2)));
+    // A forged cookie: RST, counted, no connection.
+    t.send(
+        20,
+        seg()
+            .ack_flag()
+            .seq(5001)
+            .ack(sa.seq.wrapping_add(77))
+            .from(peer(2)),
+    );
+    t.expect(20, seg().flags(TcpFlags::RST).to(peer(2)));
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_failed, 1);
+    // The real cookie from another peer address: rejected (the hash covers the tuple).
+    t.send(21, seg().ack_flag().seq(5001).ack(sa.seq + 1).from(peer(3)));
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_failed, 2);
+    // The real cookie three minutes later: the time slice is gone. (A fresh cookie at 100 s
+    // keeps cookie ACKs being checked: peer 8 fills the SYN queue again, peer 9 gets one.)
+    t.advance(99_999);
+    t.drain();
+    syn(&mut t, 100_000, 8);
+    t.send(100_001, seg().syn().seq(9).from(peer(9)));
+    t.drain();
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_sent, 2);
+    t.send(
+        10 + 190_000,
+        seg().ack_flag().seq(5001).ack(sa.seq + 1).from(peer(2)),
+    );
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_failed, 3);
+    assert!(t.stack.accept(80).is_none());
+}
+
+#[test]
+fn ephemeral_port_exhaustion_is_addr_not_available() {
+    let cfg = StackConfig {
+        local_port_range: (40000, 40003),
+        ..Harness::config()
+    };
+    let mut t = Harness::with_config(cfg);
+    let mut ports = Vec::new();
+    for _ in 0..4 {
+        let h = t.stack.connect(instant(0), peer(80)).unwrap();
+        ports.push(t.stack.connection(h).unwrap().local().port());
+    }
+    ports.sort();
+    assert_eq!(ports, vec![40000, 40001, 40002, 40003]);
+    let e = t.stack.connect(instant(0), peer(80)).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::AddrNotAvailable);
+    // Another destination has its own 4-tuples.
+    assert!(t.stack.connect(instant(0), peer(81)).is_ok());
+}
+
+/// One outgoing connection from the only ephemeral port, closed by us into TIME-WAIT.
+fn time_wait_client(ts: bool) -> (Harness, u32) {
+    let cfg = StackConfig {
+        local_port_range: (40000, 40000),
+        ..Harness::config()
+    };
+    let mut t = Harness::with_config(cfg);
+    t.peer = peer(80);
+    let synack = if ts { seg().ts(100, 0) } else { seg() };
+    let (h, iss) = t.connect(0, 9000, synack);
+    t.stack.close(h);
+    t.flush();
+    let fin = t.expect(0, seg().flags(TcpFlags::FIN | TcpFlags::ACK));
+    let mut finack = seg()
+        .flags(TcpFlags::FIN | TcpFlags::ACK)
+        .seq(9001)
+        .ack(fin.seq + 1);
+    if ts {
+        finack = finack.ts(101, 0);
+    }
+    t.send(10, finack);
+    t.expect(10, seg().flags(TcpFlags::ACK));
+    assert_eq!(
+        t.stack.connections().next().unwrap().1.state(),
+        tuntcp::tcp::State::TimeWait
+    );
+    (t, iss)
+}
+
+#[test]
+fn tw_reuse_takes_a_time_wait_tuple_when_timestamps_make_it_safe() {
+    let (mut t, iss) = time_wait_client(true);
+    t.advance(500);
+    assert!(
+        t.stack.connect(instant(500), peer(80)).is_err(),
+        "not within the first second"
+    );
+    t.advance(2000);
+    let h = t
+        .stack
+        .connect(instant(2000), peer(80))
+        .expect("TIME-WAIT tuple reused");
+    t.flush();
+    let syn = t.expect(2000, seg().flags(TcpFlags::SYN));
+    assert_eq!(syn.src.port(), 40000);
+    assert!(
+        syn.seq.wrapping_sub(iss + 2) as i32 > 0,
+        "new ISS above the old SND.NXT"
+    );
+    assert_eq!(t.stack.counters().tcp_ext_tw_recycled, 1);
+    assert_eq!(t.state(h), tuntcp::tcp::State::SynSent);
+}
+
+#[test]
+fn tw_reuse_refused_without_timestamps() {
+    let (mut t, _) = time_wait_client(false);
+    t.advance(5000);
+    let e = t.stack.connect(instant(5000), peer(80)).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::AddrNotAvailable);
 }

@@ -16,9 +16,12 @@ use super::frag::{FragLimits, Reassembler};
 use super::icmp::{
     action, echo_reply, quoted_tcp, time_exceeded_reassembly, IcmpAction, IcmpError,
 };
+use super::ports::PortAllocator;
 use super::stats::Counters;
+use super::syncookie::SynCookies;
+use super::timers::TimerQueue;
 use crate::tcp::{self, Connection, Event, IsnGenerator, SeqNum, State};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::{IcmpPacket, IpMeta, Ipv4Packet, Packet, Segment, TcpFlags, TcpOptions};
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
@@ -50,6 +53,11 @@ pub struct StackConfig {
     /// Connections in TIME-WAIT at most; beyond, a closing connection skips it and
     /// TCPTimeWaitOverflow counts it, like `tcp_max_tw_buckets`.
     pub max_tw_buckets: usize,
+    /// Answer SYNs with SYN cookies when the SYN queue is full, like `tcp_syncookies=1`.
+    pub syncookies: bool,
+    /// Let a new outgoing connection take a TIME-WAIT tuple when timestamps make it safe,
+    /// like `tcp_tw_reuse=1` (RFC 6191).
+    pub tw_reuse: bool,
 }
 
 impl Default for StackConfig {
@@ -65,6 +73,8 @@ impl Default for StackConfig {
             max_syn_backlog: 4096,
             abort_on_overflow: false,
             max_tw_buckets: 65536,
+            syncookies: true,
+            tw_reuse: true,
         }
     }
 }
@@ -175,11 +185,16 @@ pub struct Stack {
     scratch: Vec<u8>,
     reasm: Reassembler,
     counters: Counters,
-    next_port: u32,
     /// Connections in TIME-WAIT now.
     time_wait: usize,
     /// Handles and listeners whose state changed since the last `take_touched`.
     touched: Vec<Touched>,
+    /// Each connection's next deadline.
+    timers: TimerQueue<usize>,
+    ports: PortAllocator,
+    cookies: SynCookies,
+    /// When the last SYN cookie went out (cookie ACKs are checked for two minutes after).
+    cookie_sent_at: Option<Instant>,
 }
 
 impl Stack {
@@ -198,9 +213,12 @@ impl Stack {
             scratch: vec![0; cfg.mtu.max(576)],
             reasm: Reassembler::new(FragLimits::default()),
             counters: Counters::default(),
-            next_port: (cfg.seed as u32) ^ ((cfg.seed >> 32) as u32),
             time_wait: 0,
             touched: Vec::new(),
+            timers: TimerQueue::new(),
+            ports: PortAllocator::new(cfg.seed, cfg.local_port_range),
+            cookies: SynCookies::new(cfg.seed),
+            cookie_sent_at: None,
             cfg,
         }
     }
@@ -427,6 +445,9 @@ impl Stack {
             return;
         }
         if f.ack() {
+            if !f.syn() && self.cookie_ack(now, seg) {
+                return;
+            }
             self.send_rst(seg, seg.ack, 0, TcpFlags::RST);
             return;
         }
@@ -445,8 +466,13 @@ impl Stack {
             return;
         }
         if l.half_open >= l.backlog.min(self.cfg.max_syn_backlog) {
-            // SYN queue full (SYN cookies answer here once they exist).
-            self.counters.tcp_ext_listen_drops += 1;
+            // SYN queue full: answer with a SYN cookie and keep no state (RFC 4987 §3.6,
+            // `tcp_syncookies=1`), or drop.
+            if self.cfg.syncookies && after.is_none() {
+                self.send_cookie(now, seg);
+            } else {
+                self.counters.tcp_ext_listen_drops += 1;
+            }
             return;
         }
         l.half_open += 1;
@@ -464,37 +490,147 @@ impl Stack {
         self.drain_events(idx);
     }
 
+    /// A SYN-ACK whose ISS is a SYN cookie; no TCB is created.
+    fn send_cookie(&mut self, now: Instant, syn: &Segment<'_>) {
+        let peer_mss = syn.options.mss.unwrap_or(536);
+        let (cookie, mss) = self
+            .cookies
+            .generate(now, syn.dst, syn.src, syn.seq, peer_mss);
+        self.cookie_sent_at = Some(now);
+        let t = &self.cfg.tcp;
+        let mut options = TcpOptions {
+            mss: Some(mss.min(t.mss)),
+            ..TcpOptions::default()
+        };
+        if let (true, Some(ts)) = (t.timestamps, syn.options.timestamps) {
+            // Window scale and SACK travel in our TSval (only possible with timestamps).
+            let ws = syn.options.window_scale.filter(|_| t.window_scaling);
+            let sack = syn.options.sack_permitted && t.sack;
+            // The clock the connection will use: its TSval offset derives from its ISS.
+            let tsval_now = (now.millis() as u32).wrapping_add(cookie.rotate_left(16));
+            let tsval = SynCookies::encode_ts(tsval_now, ws, sack);
+            options.timestamps = Some(crate::wire::Timestamps {
+                tsval,
+                tsecr: ts.tsval,
+            });
+            options.window_scale = ws.map(|_| t.window_shift());
+            options.sack_permitted = sack;
+        }
+        let synack = Segment {
+            src: syn.dst,
+            dst: syn.src,
+            seq: cookie,
+            ack: syn.seq.wrapping_add(1),
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window: t.recv_buffer.min(65535) as u16,
+            urgent: 0,
+            options,
+            payload: &[],
+            ip: IpMeta {
+                ttl: t.ttl,
+                tos: t.tos,
+                ..IpMeta::default()
+            },
+        };
+        log::debug!(target: "tuntcp::packet", "out {synack} (SYN cookie)");
+        let mut buf = vec![0; synack.buffer_len()];
+        if synack.emit(&mut buf).is_ok() {
+            self.counters.tcp_ext_syncookies_sent += 1;
+            self.counters.tcp_out_segs += 1;
+            self.control.push_back(buf);
+        }
+    }
+
+    /// An ACK at a listener with no TCB: a valid SYN cookie creates the connection. Only
+    /// checked while cookies were sent in the last two minutes, as Linux.
+    fn cookie_ack(&mut self, now: Instant, seg: &Segment<'_>) -> bool {
+        let recent = self
+            .cookie_sent_at
+            .is_some_and(|t| now.saturating_since(t) < Duration::from_secs(120));
+        if !self.cfg.syncookies || !recent {
+            return false;
+        }
+        let port = seg.dst.port();
+        let peer_isn = seg.seq.wrapping_sub(1);
+        let cookie = seg.ack.wrapping_sub(1);
+        let Some(mss) = self
+            .cookies
+            .validate(now, seg.dst, seg.src, peer_isn, cookie)
+        else {
+            self.counters.tcp_ext_syncookies_failed += 1;
+            return false;
+        };
+        if self
+            .listeners
+            .get(&port)
+            .is_none_or(Listener::accept_queue_full)
+        {
+            self.counters.tcp_ext_listen_overflows += 1;
+            self.counters.tcp_ext_listen_drops += 1;
+            return true; // dropped, like any overflowing final ACK
+        }
+        let (ws, sack) = match seg.options.timestamps {
+            Some(ts) => SynCookies::decode_ts(ts.tsecr),
+            None => (None, false),
+        };
+        self.counters.tcp_ext_syncookies_recv += 1;
+        self.counters.tcp_passive_opens += 1;
+        let conn = Connection::accept_cookie(
+            now,
+            seg,
+            SeqNum(cookie),
+            mss,
+            ws,
+            sack,
+            self.cfg.tcp.clone(),
+        );
+        let idx = self.insert(conn, Some(port), false);
+        if let Some(l) = self.listeners.get_mut(&port) {
+            l.half_open += 1; // the Connected event moves it to the accept queue
+        }
+        self.mark_dirty(idx);
+        self.drain_events(idx);
+        if !seg.payload.is_empty() || seg.flags.fin() {
+            // The ACK may carry the request already.
+            if let Some(s) = self.slots[idx].as_mut() {
+                s.conn.handle_segment(now, seg);
+            }
+            self.mark_dirty(idx);
+            self.drain_events(idx);
+        }
+        true
+    }
+
     // ---- timers ----
 
-    /// The earliest deadline of any connection or reassembly.
-    ///
-    /// Cost grows with the number of connections: a timer wheel is the Scale issue's work.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let conns = self
-            .slots
-            .iter()
-            .flatten()
-            .filter_map(|s| s.conn.poll_timeout())
-            .min();
+    /// The earliest deadline of any connection or reassembly: O(1) amortised from a timer
+    /// queue, whatever the number of idle connections.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let conns = self.timers.next();
         match (conns, self.reasm.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
+    /// The earliest connection deadline without touching the timer queue (a linear scan,
+    /// for diagnostics).
+    pub fn peek_timeout(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|s| s.conn.poll_timeout())
+            .min()
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
-        for idx in 0..self.slots.len() {
-            let due = self.slots[idx]
-                .as_ref()
-                .and_then(|s| s.conn.poll_timeout())
-                .is_some_and(|t| t <= now);
-            if due {
-                if let Some(s) = self.slots[idx].as_mut() {
-                    s.conn.handle_timeout(now);
-                }
-                self.mark_dirty(idx);
-                self.drain_events(idx);
+        while let Some(idx) = self.timers.pop_expired(now) {
+            if let Some(s) = self.slots[idx].as_mut() {
+                s.conn.handle_timeout(now);
             }
+            self.mark_dirty(idx);
+            // Re-files the connection's next deadline.
+            self.drain_events(idx);
         }
         // RFC 792: Time Exceeded (code 1) for a datagram whose first fragment arrived.
         for exp in self.reasm.handle_timeout(now) {
@@ -627,6 +763,7 @@ impl Stack {
         if !is_valid_remote(&self.subnet, *remote.ip()) || remote.port() == 0 {
             return Err(OpenError::InvalidAddress); // MUST-46
         }
+        let mut reuse_after = None;
         let local = match local {
             Some(l) if *l.ip() != self.cfg.addr => return Err(OpenError::AddrNotAvailable),
             Some(l) if l.port() != 0 => {
@@ -635,9 +772,19 @@ impl Stack {
                 }
                 l
             }
-            _ => self.pick_local(remote)?,
+            _ => {
+                let (local, old) = self.pick_local(now, remote)?;
+                reuse_after = old;
+                local
+            }
         };
-        let iss = self.isn.isn(now, local, remote);
+        let mut iss = self.isn.isn(now, local, remote);
+        if let Some(old) = reuse_after {
+            // The new incarnation starts above the old one's sequence space.
+            if iss.le(old) {
+                iss = old + 250_000;
+            }
+        }
         let conn = Connection::connect(now, local, remote, iss, self.cfg.tcp.clone());
         let idx = self.insert(conn, None, true);
         self.counters.tcp_active_opens += 1;
@@ -645,19 +792,42 @@ impl Stack {
         Ok(SocketHandle(idx))
     }
 
-    fn pick_local(&mut self, remote: SocketAddrV4) -> Result<SocketAddrV4, OpenError> {
-        let (lo, hi) = self.cfg.local_port_range;
-        let span = u32::from(hi.saturating_sub(lo)) + 1;
-        for _ in 0..span {
-            self.next_port = self.next_port.wrapping_add(1);
-            let port = lo + (self.next_port % span) as u16;
-            let local = SocketAddrV4::new(self.cfg.addr, port);
-            if !self.by_tuple.contains_key(&(local, remote)) && !self.listeners.contains_key(&port)
-            {
-                return Ok(local);
-            }
+    /// An ephemeral port (RFC 6056 Algorithm 4). A tuple in TIME-WAIT counts as free when
+    /// `tw_reuse` allows it (RFC 6191: timestamps make the reuse safe); that old TCB is then
+    /// dropped and its SND.NXT returned, so the new ISS can be chosen above it.
+    fn pick_local(
+        &mut self,
+        now: Instant,
+        remote: SocketAddrV4,
+    ) -> Result<(SocketAddrV4, Option<SeqNum>), OpenError> {
+        let addr = self.cfg.addr;
+        let (by_tuple, slots, listeners) = (&self.by_tuple, &self.slots, &self.listeners);
+        let tw_reuse = self.cfg.tw_reuse;
+        let port = self
+            .ports
+            .pick(addr, remote, |p| {
+                if listeners.contains_key(&p) {
+                    return true;
+                }
+                match by_tuple.get(&(SocketAddrV4::new(addr, p), remote)) {
+                    None => false,
+                    Some(&i) => {
+                        !(tw_reuse
+                            && slots[i]
+                                .as_ref()
+                                .is_some_and(|s| s.conn.time_wait_reusable(now)))
+                    }
+                }
+            })
+            .ok_or(OpenError::AddrNotAvailable)?;
+        let local = SocketAddrV4::new(addr, port);
+        let mut old = None;
+        if let Some(&i) = self.by_tuple.get(&(local, remote)) {
+            old = self.slots[i].as_ref().map(|s| s.conn.snd_nxt());
+            self.remove(i);
+            self.counters.tcp_ext_tw_recycled += 1;
         }
-        Err(OpenError::AddrNotAvailable)
+        Ok((local, old))
     }
 
     pub fn connection(&self, h: SocketHandle) -> Option<&Connection> {
@@ -793,6 +963,7 @@ impl Stack {
 
     fn remove(&mut self, idx: usize) {
         if let Some(s) = self.slots[idx].take() {
+            self.timers.set(idx, None);
             self.by_tuple.remove(&(s.conn.local(), s.conn.remote()));
             if s.in_tw {
                 self.time_wait -= 1;
@@ -906,6 +1077,9 @@ impl Stack {
         let gone = free_it || s.conn.state() == State::Closed;
         if gone && (!s.owned || s.released) && !s.dirty {
             self.remove(idx);
+        } else {
+            let next = s.conn.poll_timeout();
+            self.timers.set(idx, next);
         }
     }
 }

@@ -69,6 +69,21 @@ pub struct Config {
     pub tos: u8,
 }
 
+impl Config {
+    /// Our window shift (RFC 7323 §2.3): the smallest that lets the whole receive buffer be
+    /// advertised, 0 without window scaling.
+    pub fn window_shift(&self) -> u8 {
+        if !self.window_scaling {
+            return 0;
+        }
+        let mut s = 0;
+        while s < 14 && (self.recv_buffer >> s) > 65535 {
+            s += 1;
+        }
+        s
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {

@@ -356,16 +356,60 @@ impl Connection {
         c
     }
 
+    /// A connection completed by a valid SYN cookie (RFC 4987 §3.6): no SYN-RECEIVED state
+    /// was kept, so the final ACK carries everything. `iss` is the cookie, `mss` the one it
+    /// encodes; window scale and SACK come back through the timestamp echo (when the SYN
+    /// had timestamps), else they are off, as in Linux.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept_cookie(
+        now: Instant,
+        ack: &Segment<'_>,
+        iss: SeqNum,
+        mss: u16,
+        wscale: Option<u8>,
+        sack_ok: bool,
+        cfg: Config,
+    ) -> Self {
+        let mut c = Connection::new(now, ack.dst, ack.src, iss, cfg);
+        c.passive = true;
+        c.irs = SeqNum(ack.seq) - 1;
+        c.rcv_nxt = SeqNum(ack.seq);
+        c.peer_mss = mss;
+        c.ts_ok = c.cfg.timestamps && ack.options.timestamps.is_some();
+        if let Some(ts) = ack.options.timestamps {
+            c.ts_recent = ts.tsval;
+        }
+        match wscale {
+            Some(ws) if c.ts_ok && c.cfg.window_scaling => {
+                c.ws_ok = true;
+                c.snd_wscale = ws.min(14);
+                c.rcv_wscale = c.cfg.window_shift();
+            }
+            _ => (c.ws_ok, c.snd_wscale, c.rcv_wscale) = (false, 0, 0),
+        }
+        c.sack_ok = c.cfg.sack && c.ts_ok && sack_ok;
+        let opts = if c.ts_ok { 12 } else { 0 };
+        c.smss = u32::from(c.peer_mss.min(c.cfg.mss))
+            .saturating_sub(opts)
+            .max(1);
+        c.cc.set_mss(c.smss);
+        c.snd_una = iss + 1;
+        c.snd_nxt = iss + 1;
+        c.snd_max = iss + 1;
+        c.snd_wnd = u32::from(ack.window) << c.snd_wscale;
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = SeqNum(ack.seq);
+        c.snd_wl2 = SeqNum(ack.ack);
+        // The SYN-ACK offered min(buffer, 64 KiB) unscaled.
+        c.rcv_adv = c.rcv_nxt + (c.recvq.window().min(65535) as u32);
+        c.state = State::Listen;
+        c.set_state(State::Established, "valid SYN cookie");
+        c
+    }
+
     /// Our window shift: the smallest that lets the receive buffer be advertised (RFC 7323 §2.3).
     fn our_wscale(&self) -> u8 {
-        if !self.cfg.window_scaling {
-            return 0;
-        }
-        let mut s = 0;
-        while s < 14 && (self.cfg.recv_buffer >> s) > 65535 {
-            s += 1;
-        }
-        s
+        self.cfg.window_shift()
     }
 
     /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
@@ -543,6 +587,15 @@ impl Connection {
         if self.cfg.soft_error_reports {
             self.events.push_back(Event::SoftError(e));
         }
+    }
+
+    /// RFC 6191 / `tcp_tw_reuse`: may a new outgoing connection take this TIME-WAIT tuple?
+    /// Only when timestamps were used (they reject the old incarnation's duplicates: PAWS)
+    /// and at least a second has passed, as Linux.
+    pub fn time_wait_reusable(&self, now: Instant) -> bool {
+        self.state == State::TimeWait
+            && self.ts_ok
+            && now.saturating_since(self.last_rx) >= Duration::from_secs(1)
     }
 
     /// Ends TIME-WAIT early (the stack's `tcp_max_tw_buckets` cap).
