@@ -432,3 +432,65 @@ mod tests {
         send_sync::<TcpStream>();
     }
 }
+
+/// Connections put aside until they have something to say: a server thread hands an idle
+/// keep-alive stream here instead of blocking on it, and a dispatcher takes back the ones
+/// that became readable (data, FIN or RST arrived). Idle connections then cost no thread.
+pub struct Parking {
+    shared: Arc<Shared>,
+    streams: std::sync::Mutex<std::collections::HashMap<SocketHandle, TcpStream>>,
+}
+
+impl Parking {
+    pub fn new(net: &NetStack) -> Parking {
+        Parking {
+            shared: net.shared(),
+            streams: Default::default(),
+        }
+    }
+
+    /// Parks `s` until its connection changes; returns it at once if it already has
+    /// something to read (or an error or end of stream to report).
+    pub fn park(&self, s: TcpStream) -> Option<TcpStream> {
+        let mut g = self.shared.lock();
+        let ready = g
+            .connection(s.h)
+            .is_none_or(|c| c.recv_queue() > 0 || c.at_eof() || c.error().is_some());
+        if ready {
+            return Some(s);
+        }
+        g.park(Touched::Conn(s.h));
+        // Lock order: the stack, then the map (as in `wait`).
+        self.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(s.h, s);
+        None
+    }
+
+    /// Waits until some parked connections are ready and returns them.
+    pub fn wait(&self) -> Vec<TcpStream> {
+        let mut g = self.shared.lock();
+        let cond = g.park_cond.clone();
+        while g.parked_ready.is_empty() && !self.shared.stopped() {
+            g = cond.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        let keys: Vec<Touched> = g.parked_ready.drain(..).collect();
+        let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        keys.into_iter()
+            .filter_map(|k| match k {
+                Touched::Conn(h) => map.remove(&h),
+                Touched::Listener(_) => None,
+            })
+            .collect()
+    }
+
+    /// Connections parked now.
+    pub fn len(&self) -> usize {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tuntcp::api::{random_seed, NetConfig, NetStack, TcpListener, TcpStream};
+use tuntcp::api::{random_seed, NetConfig, NetStack, Parking, TcpListener, TcpStream};
 use tuntcp::apps::{http, simple};
 use tuntcp::device::tun::TunConfig;
 use tuntcp::stack::{report, StackConfig};
@@ -228,29 +228,81 @@ fn serve(args: &NetArgs) -> Result<(), String> {
         "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {})",
         args.addr, args.tun, args.host
     );
+    let parking = Parking::new(&net);
+    let (work_tx, work_rx) = std::sync::mpsc::channel::<TcpStream>();
+    let work_rx = std::sync::Mutex::new(work_rx);
     std::thread::scope(|scope| {
         scope.spawn(|| accept_loop(&echo_l, |mut s| drop(simple::echo(&mut s))));
         scope.spawn(|| accept_loop(&discard_l, |mut s| drop(simple::discard(&mut s))));
-        accept_loop(&http_l, move |mut s| {
-            let (Ok(local), Ok(peer)) = (s.local_addr(), s.peer_addr()) else {
-                return;
-            };
-            let info = http::ConnInfo {
-                local,
-                peer,
-                stack: stack_name,
-            };
-            if let Err(e) = http::serve_connection(&mut s, &info, &http::HttpConfig::default()) {
-                log::info!("{peer}: {e}");
+        // HTTP: a pool of workers serves readable connections; an idle keep-alive
+        // connection is parked (no thread) until its next request arrives.
+        for _ in 0..HTTP_WORKERS {
+            let (parking, work_rx, work_tx) = (&parking, &work_rx, work_tx.clone());
+            scope.spawn(move || loop {
+                let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok(s) = next else { return };
+                if let Some(ready) = serve_http(s, stack_name, parking) {
+                    let _ = work_tx.send(ready);
+                }
+            });
+        }
+        let dispatch_tx = work_tx.clone();
+        let parking = &parking;
+        scope.spawn(move || loop {
+            for s in parking.wait() {
+                if dispatch_tx.send(s).is_err() {
+                    return;
+                }
             }
-            // RFC 9112 §9.6 lingering close: FIN first, then drain what the client still
-            // sends, so unread bytes do not turn the close into a RST.
-            let _ = s.shutdown(std::net::Shutdown::Write);
-            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-            let _ = simple::discard(&mut s);
         });
+        loop {
+            match http_l.accept() {
+                // A new connection waits parked for its first request.
+                Ok((s, _)) => {
+                    if let Some(ready) = parking.park(s) {
+                        let _ = work_tx.send(ready);
+                    }
+                }
+                Err(e) => {
+                    log::warn!("accept: {e}");
+                    break;
+                }
+            }
+        }
     });
     Ok(())
+}
+
+/// HTTP worker threads (each streams one response at a time).
+const HTTP_WORKERS: usize = 128;
+
+/// Serves what a readable connection has asked; returns it if it is ready again at once,
+/// parks it when idle, or closes it.
+fn serve_http(mut s: TcpStream, stack_name: &'static str, parking: &Parking) -> Option<TcpStream> {
+    let (Ok(local), Ok(peer)) = (s.local_addr(), s.peer_addr()) else {
+        return None;
+    };
+    let info = http::ConnInfo {
+        local,
+        peer,
+        stack: stack_name,
+    };
+    // A short wait for the next pipelined or keep-alive request, then park.
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(20)));
+    match http::serve_connection(&mut s, &info, &http::HttpConfig::default()) {
+        Ok(stats) if stats.parked => {
+            let _ = s.set_read_timeout(None);
+            return parking.park(s);
+        }
+        Ok(_) => {}
+        Err(e) => log::info!("{peer}: {e}"),
+    }
+    // RFC 9112 §9.6 lingering close: FIN first, then drain what the client still sends, so
+    // unread bytes do not turn the close into a RST.
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(1)));
+    let _ = simple::discard(&mut s);
+    None
 }
 
 /// Serves `ss ...` and `nstat` requests (one line in, the report out) on a Unix socket.
@@ -312,7 +364,14 @@ fn accept_loop(l: &TcpListener, handler: impl Fn(TcpStream) + Send + Sync + Copy
     loop {
         match l.accept() {
             Ok((s, _)) => {
-                std::thread::spawn(move || handler(s));
+                // Small stacks: the handlers keep their buffers on the heap, and a busy
+                // server may hold tens of thousands of connections.
+                let spawned = std::thread::Builder::new()
+                    .stack_size(128 * 1024)
+                    .spawn(move || handler(s));
+                if let Err(e) = spawned {
+                    log::warn!("no thread for a connection: {e}");
+                }
             }
             Err(e) => {
                 log::warn!("accept: {e}");

@@ -15,7 +15,7 @@ use crate::stack::{Stack, Touched};
 use crate::time::Instant;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +67,10 @@ pub struct Inner {
     /// connection or listener changed (no thundering herd with thousands of streams).
     waiters: HashMap<Touched, Arc<Condvar>>,
     touched: Vec<Touched>,
+    /// Parked connections (see `api::Parking`): a touch moves them to `parked_ready`.
+    parked: HashSet<Touched>,
+    pub(crate) parked_ready: Vec<Touched>,
+    pub(crate) park_cond: Arc<Condvar>,
 }
 
 impl Inner {
@@ -80,12 +84,25 @@ impl Inner {
             c.notify_all();
         }
     }
+    /// Watches a parked connection: the next change makes it ready.
+    pub(crate) fn park(&mut self, key: Touched) {
+        self.parked.insert(key);
+    }
+
     fn wake_touched(&mut self) {
         self.stack.take_touched(&mut self.touched);
+        let mut parked_any = false;
         for t in self.touched.drain(..) {
             if let Some(c) = self.waiters.get(&t) {
                 c.notify_all();
             }
+            if self.parked.remove(&t) {
+                self.parked_ready.push(t);
+                parked_any = true;
+            }
+        }
+        if parked_any {
+            self.park_cond.notify_all();
         }
     }
 }
@@ -174,6 +191,9 @@ impl Runtime {
                 stack,
                 waiters: HashMap::new(),
                 touched: Vec::new(),
+                parked: HashSet::new(),
+                parked_ready: Vec::new(),
+                park_cond: Arc::new(Condvar::new()),
             }),
             clock: Clock::new(),
             waker,

@@ -72,6 +72,10 @@ pub struct HttpStats {
     pub bytes_in: u64,
     /// Bytes written to the stream.
     pub bytes_out: u64,
+    /// The stream would block (a read timeout) between requests with nothing buffered:
+    /// nothing is lost, and the caller may serve the connection again once it is readable
+    /// (how `tuntcp serve` keeps idle keep-alive connections without a thread each).
+    pub parked: bool,
 }
 
 /// Read size, output batching threshold and `/bytes/N` chunk size.
@@ -143,6 +147,7 @@ pub fn serve_connection<S: Read + Write>(
         end: 0,
         out: Vec::with_capacity(2 * IO_CHUNK),
         unflushed: false,
+        park_ok: false,
         server: cfg
             .server_name
             .chars()
@@ -238,6 +243,8 @@ struct Conn<'s, S> {
     out: Vec<u8>,
     /// Written since the last `flush`.
     unflushed: bool,
+    /// A read timeout may end `run` (nothing of a request is buffered yet).
+    park_ok: bool,
     server: String,
     stats: HttpStats,
 }
@@ -354,6 +361,9 @@ impl<S: Read + Write> Conn<'_, S> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A read timeout only matters between requests (see `HttpStats::parked`);
+                // inside a request, keep waiting.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.park_ok => {}
                 Err(e) => return Err(e),
             }
         }
@@ -418,7 +428,17 @@ impl<S: Read + Write> Conn<'_, S> {
                 }));
             }
             scanned = data.len();
-            if self.fill()? == 0 {
+            self.park_ok = self.start == self.end;
+            let filled = self.fill();
+            self.park_ok = false;
+            let n = match filled {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.start == self.end => {
+                    self.stats.parked = true;
+                    return Ok(None);
+                }
+                r => r?,
+            };
+            if n == 0 {
                 return if self.start == self.end {
                     Ok(None)
                 } else {

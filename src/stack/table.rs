@@ -339,6 +339,7 @@ impl Stack {
                 }
                 self.mark_dirty(idx);
                 self.drain_events(idx);
+                self.touch(idx);
             }
         }
     }
@@ -387,6 +388,7 @@ impl Stack {
             slot.conn.handle_segment(now, seg);
             self.mark_dirty(idx);
             self.drain_events(idx);
+            self.touch(idx);
             return;
         }
         if self.listeners.contains_key(&seg.dst.port()) {
@@ -631,6 +633,7 @@ impl Stack {
             self.mark_dirty(idx);
             // Re-files the connection's next deadline.
             self.drain_events(idx);
+            self.touch(idx);
         }
         // RFC 792: Time Exceeded (code 1) for a datagram whose first fragment arrived.
         for exp in self.reasm.handle_timeout(now) {
@@ -848,7 +851,7 @@ impl Stack {
             .filter(|s| s.owned && !s.released)?;
         let r = f(&mut slot.conn);
         self.mark_dirty(h.0);
-        self.drain_events_quiet(h.0);
+        self.drain_events(h.0);
         Some(r)
     }
 
@@ -990,20 +993,14 @@ impl Stack {
         }
     }
 
-    /// `drain_events` for a change the application made itself: nobody needs waking.
-    fn drain_events_quiet(&mut self, idx: usize) {
-        let was = self
-            .slots
-            .get(idx)
-            .and_then(|s| s.as_ref())
-            .is_some_and(|s| s.touched);
-        self.drain_events(idx);
-        if !was {
-            if let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) {
-                if s.touched && self.touched.last() == Some(&Touched::Conn(SocketHandle(idx))) {
-                    s.touched = false;
-                    self.touched.pop();
-                }
+    /// Marks a connection the application may be waiting on as changed (input arrived or
+    /// a timer fired), so the runtime wakes its waiter. Application calls and transmissions
+    /// alone do not touch: waking a reader because it read would spin.
+    fn touch(&mut self, idx: usize) {
+        if let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) {
+            if s.owned && !s.released && !s.touched {
+                s.touched = true;
+                self.touched.push(Touched::Conn(SocketHandle(idx)));
             }
         }
     }
@@ -1015,11 +1012,9 @@ impl Stack {
         let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else {
             return;
         };
-        if s.owned && !s.released && !s.touched {
-            s.touched = true;
-            self.touched.push(Touched::Conn(SocketHandle(idx)));
-        }
+        let mut any_event = false;
         while let Some(ev) = s.conn.poll_event() {
+            any_event = true;
             match ev {
                 Event::Connected => {
                     if let Some(port) = s.listener {
@@ -1073,6 +1068,10 @@ impl Stack {
                 self.counters.tcp_ext_tw += 1;
             }
             _ => {}
+        }
+        if any_event && s.owned && !s.released && !s.touched {
+            s.touched = true;
+            self.touched.push(Touched::Conn(SocketHandle(idx)));
         }
         let gone = free_it || s.conn.state() == State::Closed;
         if gone && (!s.owned || s.released) && !s.dirty {
