@@ -419,20 +419,6 @@ impl Drop for TcpStream {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn send_sync<T: Send + Sync>() {}
-
-    #[test]
-    fn handles_are_send_and_sync() {
-        send_sync::<NetStack>();
-        send_sync::<TcpListener>();
-        send_sync::<TcpStream>();
-    }
-}
-
 /// Connections put aside until they have something to say: a server thread hands an idle
 /// keep-alive stream here instead of blocking on it, and a dispatcher takes back the ones
 /// that became readable (data, FIN or RST arrived). Idle connections then cost no thread.
@@ -492,5 +478,19 @@ impl Parking {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        send_sync::<NetStack>();
+        send_sync::<TcpListener>();
+        send_sync::<TcpStream>();
     }
 }
