@@ -7,6 +7,7 @@ deadline. Used by tests/tun_scale.rs; run it inside a namespace next to `tuntcp 
 
   many_conns.py HOST PORT N SRC1[,SRC2,...] [--stats CMD]
 """
+import resource
 import selectors
 import socket
 import subprocess
@@ -14,6 +15,8 @@ import sys
 import time
 
 def main():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     sources = sys.argv[4].split(",")
     stats_cmd = sys.argv[6] if len(sys.argv) > 6 and sys.argv[5] == "--stats" else None

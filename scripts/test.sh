@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): unit, property, trace, interop and doc tests in a
-# debug build (overflow checks on), then the root-only TUN tests (tests/tun_curl.rs) in a
-# release build, each in its own network namespace. Outside CI the TUN tests skip loudly
-# without root; with CI=true they fail instead. Extra arguments go to every cargo test.
+# debug build (overflow checks on), then the root-only TUN tests (tests/tun_curl.rs,
+# tests/tun_scale.rs) in a release build, each in its own network namespace. Outside CI the
+# TUN tests skip loudly without root; with CI=true they fail instead. Extra arguments go to
+# every cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --all-targets "$@" -- --skip tun_
 cargo test --doc "$@"
 cargo test --release --test tun_curl "$@" -- --test-threads=2
+cargo test --release --test tun_scale "$@" -- --test-threads=1

@@ -65,6 +65,12 @@ const SIOCSIFFLAGS: libc::c_ulong = 0x8914;
 const SIOCSIFADDR: libc::c_ulong = 0x8916;
 const SIOCSIFNETMASK: libc::c_ulong = 0x891c;
 const SIOCSIFMTU: libc::c_ulong = 0x8922;
+const SIOCSIFTXQLEN: libc::c_ulong = 0x8943;
+
+/// The kernel's queue toward us (Linux's TUN default is 500). Bursts of thousands of ACKs
+/// or FINs (many connections closing at once) overflow 500 and are dropped; 10,000 holds
+/// them while the event loop catches up.
+const TX_QUEUE_LEN: c_int = 10_000;
 
 /// `struct ifreq` as Linux lays it out: a 16-byte name and a 24-byte union.
 #[repr(C)]
@@ -132,6 +138,9 @@ fn configure(name: &str, addr: Ipv4Addr, prefix_len: u8, mtu: usize) -> io::Resu
         ifr.data = [0; 24];
         ifr.data[..4].copy_from_slice(&(mtu as c_int).to_ne_bytes());
         ioctl(sock, SIOCSIFMTU, &mut ifr)?;
+        ifr.data = [0; 24];
+        ifr.data[..4].copy_from_slice(&TX_QUEUE_LEN.to_ne_bytes());
+        ioctl(sock, SIOCSIFTXQLEN, &mut ifr)?;
         ifr.data = [0; 24];
         ioctl(sock, SIOCGIFFLAGS, &mut ifr)?;
         let flags = i16::from_ne_bytes([ifr.data[0], ifr.data[1]])
