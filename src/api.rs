@@ -313,6 +313,12 @@ impl TcpStream {
         })
     }
 
+    /// The congestion controller for this connection, like `TCP_CONGESTION`.
+    pub fn set_congestion(&self, alg: crate::tcp::congestion::Algorithm) -> io::Result<()> {
+        let now = self.shared.now();
+        self.with_mut(|c| c.set_congestion(now, alg))
+    }
+
     /// Like `SO_SNDBUF`.
     pub fn set_send_buffer_size(&self, n: usize) -> io::Result<()> {
         self.with_mut(|c| c.set_send_buffer(n))

@@ -113,6 +113,12 @@ struct NetArgs {
     /// `loss=5%,delay=20ms,jitter=5ms,reorder=2%,dup=1%,corrupt=0.1%,seed=7`.
     #[arg(long)]
     impair: Option<tuntcp::device::impair::ImpairConfig>,
+    /// Congestion control: cubic (default, as Linux) or newreno.
+    #[arg(long, default_value = "cubic")]
+    cc: tuntcp::tcp::congestion::Algorithm,
+    /// HyStart++ (RFC 9406) slow-start exit.
+    #[arg(long)]
+    hystart: bool,
     /// Control socket for `tuntcp ss` / `tuntcp nstat` (default /run/tuntcp/DEVICE.sock).
     #[arg(long)]
     control: Option<PathBuf>,
@@ -146,6 +152,11 @@ impl NetArgs {
                 prefix_len: prefix,
                 mtu: self.mtu,
                 seed: self.seed.unwrap_or_else(random_seed),
+                tcp: tuntcp::tcp::Config {
+                    congestion: self.cc,
+                    hystart: self.hystart,
+                    ..tuntcp::tcp::Config::default()
+                },
                 ..StackConfig::default()
             },
             pcap: self.pcap.clone(),

@@ -339,3 +339,20 @@ fn tw_reuse_refused_without_timestamps() {
     let e = t.stack.connect(instant(5000), peer(80)).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::AddrNotAvailable);
 }
+
+#[test]
+fn an_idle_connection_costs_little_memory() {
+    // Buffers are allocated on first use: an idle established connection is its TCB.
+    let tcb = std::mem::size_of::<tuntcp::tcp::Connection>();
+    println!("size_of::<Connection>() = {tcb} bytes");
+    assert!(tcb < 2048, "{tcb}");
+    let mut t = server(16, Harness::config());
+    let iss = syn(&mut t, 0, 1);
+    t.send(0, seg().ack_flag().seq(1001).ack(iss + 1).from(peer(1)));
+    let h = t.stack.accept(80).unwrap();
+    assert_eq!(
+        t.stack.connection(h).unwrap().buffer_bytes(),
+        0,
+        "no buffer allocated yet"
+    );
+}

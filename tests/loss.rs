@@ -149,3 +149,16 @@ fn cubic_is_the_default_and_cuts_to_seventy_percent() {
     );
     assert_eq!(c.cwnd(), c.ssthresh());
 }
+
+#[test]
+fn newreno_is_selectable_per_stack_and_per_connection() {
+    let mut cfg = Harness::config();
+    cfg.tcp.congestion = tuntcp::tcp::congestion::Algorithm::NewReno;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, _) = t.establish(0, 1000, seg());
+    assert_eq!(t.stack.connection(h).unwrap().congestion_name(), "newreno");
+    t.stack.with_connection(h, |c| {
+        c.set_congestion(instant(1), tuntcp::tcp::congestion::Algorithm::Cubic)
+    });
+    assert_eq!(t.stack.connection(h).unwrap().congestion_name(), "cubic");
+}

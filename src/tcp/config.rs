@@ -63,6 +63,9 @@ pub struct Config {
     pub initial_cwnd: u32,
     /// Congestion controller, like `tcp_congestion_control` (CUBIC, as Linux).
     pub congestion: Algorithm,
+    /// HyStart++ (RFC 9406) slow-start exit; off by default (Linux enables HyStart for
+    /// CUBIC; ours is newer and less proven here).
+    pub hystart: bool,
     /// IPv4 TTL of our segments (MUST-49).
     pub ttl: u8,
     /// TOS byte (DSCP + ECN) of our segments (MUST-48).
@@ -113,6 +116,7 @@ impl Default for Config {
             challenge_ack_limit: 10,
             initial_cwnd: 10,
             congestion: Algorithm::Cubic,
+            hystart: false,
             ttl: 64,
             tos: 0,
         }

@@ -304,7 +304,15 @@ impl Connection {
             snd_up: None,
             persist_backoff: 0,
             force_send: false,
-            cc: congestion::new_controller(cfg.congestion, mss, cfg.initial_cwnd, now),
+            cc: congestion::new_controller_with(
+                cfg.congestion,
+                mss,
+                cfg.initial_cwnd,
+                now,
+                congestion::Options {
+                    hystart: cfg.hystart,
+                },
+            ),
             sb: Scoreboard::new(),
             dupacks: 0,
             recovery: None,
@@ -654,6 +662,22 @@ impl Connection {
     pub fn effective_mss(&self) -> u32 {
         self.smss
     }
+    /// Switches the congestion controller (like `TCP_CONGESTION`); the new one starts from
+    /// the current cwnd's worth of knowledge: a fresh slow start capped by the old ssthresh.
+    pub fn set_congestion(&mut self, now: Instant, alg: congestion::Algorithm) {
+        self.cfg.congestion = alg;
+        let opts = congestion::Options {
+            hystart: self.cfg.hystart,
+        };
+        self.cc = congestion::new_controller_with(alg, self.smss, self.cfg.initial_cwnd, now, opts);
+        self.cc.set_mss(self.smss);
+    }
+
+    /// Bytes of buffer memory allocated (send + receive); zero until data flows.
+    pub fn buffer_bytes(&self) -> usize {
+        self.sendq.allocated() + self.recvq.allocated()
+    }
+
     /// The congestion controller's name, as `ss -i` prints it.
     pub fn congestion_name(&self) -> &'static str {
         self.cc.name()
