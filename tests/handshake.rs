@@ -232,7 +232,7 @@ fn must_4_must_6_unknown_option_skipped_and_mss_honoured() {
     let opts = [253u8, 6, 0, 0, 0, 0, 2, 4, 0x03, 0x20, 1, 0];
     let mut pkt = raw[..tcp_start + 20].to_vec();
     pkt.extend_from_slice(&opts);
-    fix_lengths_and_checksums(&mut pkt);
+    fix_tcp_packet(&mut pkt);
     t.send_raw(at(0), &pkt);
     let sa = t.expect(at(0), seg().flags(SYNACK).ack(1001));
     t.send(at(1), seg().ack_flag().seq(1001).ack(sa.seq + 1));
@@ -296,20 +296,4 @@ fn must_67_shld_5_syn_ack_advertises_mtu_minus_40() {
     let mut t = Harness::server_with(80, cfg);
     t.send(at(0), seg().syn().seq(1).mss(1460));
     t.expect(at(0), seg().flags(SYNACK).mss(960));
-}
-
-/// Recomputes the IPv4 total length, TCP data offset is left alone, and both checksums.
-fn fix_lengths_and_checksums(pkt: &mut [u8]) {
-    let total = pkt.len() as u16;
-    pkt[2..4].copy_from_slice(&total.to_be_bytes());
-    pkt[10..12].copy_from_slice(&[0, 0]);
-    let ip_sum = tuntcp::wire::checksum_finish(tuntcp::wire::checksum_add(0, &pkt[..20]));
-    pkt[10..12].copy_from_slice(&ip_sum.to_be_bytes());
-    let tcp_len = pkt.len() - 20;
-    pkt[20 + 16..20 + 18].copy_from_slice(&[0, 0]);
-    let mut acc = tuntcp::wire::checksum_add(0, &pkt[12..20]);
-    acc += 6 + tcp_len as u64;
-    acc = tuntcp::wire::checksum_add(acc, &pkt[20..]);
-    let sum = tuntcp::wire::checksum_finish(acc);
-    pkt[20 + 16..20 + 18].copy_from_slice(&sum.to_be_bytes());
 }

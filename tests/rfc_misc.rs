@@ -123,7 +123,7 @@ fn must_7_illegal_option_lengths_are_dropped_and_other_connections_unaffected() 
         let mut pkt = raw[..40].to_vec();
         pkt.extend_from_slice(&[2, bad_len, 5, 0xb4]);
         pkt.extend_from_slice(&raw[40..]);
-        fix(&mut pkt);
+        fix_tcp_packet(&mut pkt);
         t.send_raw(at(1), &pkt);
     }
     t.flush();
@@ -174,19 +174,4 @@ fn may_4_retransmission_observation_ip_id_is_zero_with_df() {
     // RFC 6864: with DF set the ID has no meaning; we send 0 for originals and copies alike.
     assert_eq!((first.ip.ident, again.ip.ident), (0, 0));
     assert!(first.ip.dont_frag);
-}
-
-/// Fixes the IPv4 total length and both checksums of a hand-edited packet.
-fn fix(pkt: &mut [u8]) {
-    use tuntcp::wire::{checksum_add, checksum_finish};
-    let total = pkt.len() as u16;
-    pkt[2..4].copy_from_slice(&total.to_be_bytes());
-    pkt[10..12].copy_from_slice(&[0, 0]);
-    let s = checksum_finish(checksum_add(0, &pkt[..20]));
-    pkt[10..12].copy_from_slice(&s.to_be_bytes());
-    pkt[36..38].copy_from_slice(&[0, 0]);
-    let mut acc = checksum_add(0, &pkt[12..20]) + 6 + (pkt.len() - 20) as u64;
-    acc = checksum_add(acc, &pkt[20..]);
-    let s = checksum_finish(acc);
-    pkt[36..38].copy_from_slice(&s.to_be_bytes());
 }

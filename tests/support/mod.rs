@@ -558,3 +558,19 @@ impl Harness {
     }
 }
 pub mod link;
+
+/// Recomputes the IPv4 total length, the IPv4 header checksum (20-byte header) and the TCP
+/// checksum of a hand-edited packet.
+pub fn fix_tcp_packet(pkt: &mut [u8]) {
+    use tuntcp::wire::{checksum_add, checksum_finish};
+    let total = pkt.len() as u16;
+    pkt[2..4].copy_from_slice(&total.to_be_bytes());
+    pkt[10..12].copy_from_slice(&[0, 0]);
+    let s = checksum_finish(checksum_add(0, &pkt[..20]));
+    pkt[10..12].copy_from_slice(&s.to_be_bytes());
+    pkt[36..38].copy_from_slice(&[0, 0]);
+    let mut acc = checksum_add(0, &pkt[12..20]) + 6 + (pkt.len() - 20) as u64;
+    acc = checksum_add(acc, &pkt[20..]);
+    let s = checksum_finish(acc);
+    pkt[36..38].copy_from_slice(&s.to_be_bytes());
+}
