@@ -127,7 +127,7 @@ fn must_18_karn_no_rtt_sample_from_a_retransmitted_segment() {
 }
 
 #[test]
-fn cubic_is_the_default_and_cuts_to_seventy_percent() {
+fn may_18_cubic_is_the_default_and_cuts_to_seventy_percent() {
     let mut t = Harness::server(80);
     let (h, d) = ten_in_flight(&mut t, seg().sack_perm());
     assert_eq!(t.stack.connection(h).unwrap().congestion_name(), "cubic");
