@@ -558,3 +558,5 @@ impl Harness {
     }
 }
 pub mod link;
+pub mod smol;
+pub mod stream;
