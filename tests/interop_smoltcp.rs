@@ -9,14 +9,12 @@
 
 mod support;
 
-use smoltcp::iface::{Config as SmolIfaceConfig, Interface, SocketHandle as SmolHandle, SocketSet};
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::iface::SocketHandle as SmolHandle;
 use smoltcp::socket::tcp as smol_tcp;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
-use std::cell::Cell;
-use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use support::link::{seed_from_env, Link, PipeConfig, Trace};
+use support::smol::SmolHost;
+use support::stream::{Sink, Source};
 use support::Owned;
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::tcp::{self, State};
@@ -31,81 +29,6 @@ const TEN_MB: usize = 10 * 1024 * 1024;
 const OUR_PORT: u16 = 80;
 const SMOL_PORT: u16 = 8080;
 const SMOL_EPHEMERAL: u16 = 49152;
-
-// ---------------------------------------------------------------------------------------
-// smoltcp side: an in-memory device and its interface
-// ---------------------------------------------------------------------------------------
-
-thread_local! {
-    /// The virtual clock in milliseconds, for smoltcp's TCP timestamp generator (a plain
-    /// `fn() -> u32`). Each test runs on its own thread with its own world.
-    static VIRTUAL_MS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn smol_tsval() -> u32 {
-    VIRTUAL_MS.with(|c| c.get() as u32)
-}
-
-fn smol_time(t: Instant) -> smoltcp::time::Instant {
-    smoltcp::time::Instant::from_micros(t.micros() as i64)
-}
-
-/// Packets the link delivered (`rx`) and packets smoltcp wrote (`tx`).
-#[derive(Default)]
-struct SimDevice {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
-}
-
-struct SimRx(Vec<u8>);
-struct SimTx<'a>(&'a mut Vec<Vec<u8>>);
-
-impl phy::RxToken for SimRx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for SimTx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0; len];
-        let r = f(&mut buf);
-        self.0.push(buf);
-        r
-    }
-}
-
-impl Device for SimDevice {
-    type RxToken<'a> = SimRx;
-    type TxToken<'a> = SimTx<'a>;
-
-    fn receive(
-        &mut self,
-        _now: smoltcp::time::Instant,
-    ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let SimDevice { rx, tx } = self;
-        rx.pop_front().map(|p| (SimRx(p), SimTx(tx)))
-    }
-
-    fn transmit(&mut self, _now: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
-        Some(SimTx(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = MTU;
-        // Default checksum capabilities: smoltcp computes and verifies every checksum, so
-        // it checks ours independently.
-        caps
-    }
-}
-
-struct Smol {
-    iface: Interface,
-    dev: SimDevice,
-    sockets: SocketSet<'static>,
-}
 
 // ---------------------------------------------------------------------------------------
 // The world: both stacks, the link and the clock
@@ -124,7 +47,7 @@ struct World {
     seed: u64,
     now: Instant,
     us: Stack,
-    smol: Smol,
+    smol: SmolHost,
     /// Side A is our stack, side B smoltcp.
     link: Link,
     steps: u64,
@@ -155,23 +78,11 @@ impl World {
             tcp: tcp::Config::default(),
             ..StackConfig::default()
         });
-        let mut dev = SimDevice::default();
-        let mut cfg = SmolIfaceConfig::new(HardwareAddress::Ip);
-        cfg.random_seed = seed;
-        let mut iface = Interface::new(cfg, &mut dev, smol_time(now));
-        iface.update_ip_addrs(|a| {
-            a.push(IpCidr::new(IpAddress::from(SMOL_ADDR), 24))
-                .expect("one address fits");
-        });
         World {
             seed,
             now,
             us,
-            smol: Smol {
-                iface,
-                dev,
-                sockets: SocketSet::new(Vec::new()),
-            },
+            smol: SmolHost::new(SMOL_ADDR, 24, MTU, seed, now),
             link: {
                 let mut link = Link::symmetric(pipe, seed).named("tuntcp", "smoltcp");
                 if std::env::var_os("INTEROP_TRACE").is_some() {
@@ -196,22 +107,17 @@ impl World {
 
     /// A smoltcp TCP socket with 256 KiB buffers and timestamps on the virtual clock.
     fn smol_socket(&mut self) -> SmolHandle {
-        let mut s = smol_tcp::Socket::new(
-            smol_tcp::SocketBuffer::new(vec![0; SMOL_BUFFER]),
-            smol_tcp::SocketBuffer::new(vec![0; SMOL_BUFFER]),
-        );
-        s.set_tsval_generator(Some(smol_tsval));
-        let h = self.smol.sockets.add(s);
+        let h = self.smol.tcp_socket(SMOL_BUFFER);
         self.watch_smol.push(h);
         h
     }
 
     fn smol(&mut self, h: SmolHandle) -> &mut smol_tcp::Socket<'static> {
-        self.smol.sockets.get_mut::<smol_tcp::Socket>(h)
+        self.smol.tcp(h)
     }
 
     fn smol_state(&self, h: SmolHandle) -> smol_tcp::State {
-        self.smol.sockets.get::<smol_tcp::Socket>(h).state()
+        self.smol.tcp_ref(h).state()
     }
 
     /// Our connection's state; a freed TCB reads as CLOSED.
@@ -221,15 +127,8 @@ impl World {
 
     /// smoltcp connects from its ephemeral port to our `port`.
     fn smol_connect(&mut self, h: SmolHandle, port: u16) {
-        let Smol { iface, sockets, .. } = &mut self.smol;
-        sockets
-            .get_mut::<smol_tcp::Socket>(h)
-            .connect(
-                iface.context(),
-                (IpAddress::from(OUR_ADDR), port),
-                SMOL_EPHEMERAL,
-            )
-            .expect("smoltcp connect");
+        self.smol
+            .connect(h, SocketAddrV4::new(OUR_ADDR, port), SMOL_EPHEMERAL);
     }
 
     fn our_connect(&mut self, port: u16) -> SocketHandle {
@@ -264,17 +163,9 @@ impl World {
 
     /// Gives smoltcp what has arrived, polls it and puts its output on the link.
     fn step_smol(&mut self) {
-        while let Some(p) = self.link.recv_at_b(self.now) {
-            self.smol.dev.rx.push_back(p);
-        }
-        VIRTUAL_MS.with(|c| c.set(self.now.millis()));
-        let Smol {
-            iface,
-            dev,
-            sockets,
-        } = &mut self.smol;
-        iface.poll(smol_time(self.now), dev, sockets);
-        for p in dev.tx.drain(..) {
+        let now = self.now;
+        let delivered: Vec<Vec<u8>> = std::iter::from_fn(|| self.link.recv_at_b(now)).collect();
+        for p in self.smol.poll(now, delivered) {
             self.rsts_from_smol += u64::from(is_tcp_rst(&p));
             self.link.send_from_b(self.now, p);
         }
@@ -282,11 +173,7 @@ impl World {
 
     /// The earliest of: a packet arriving, our timer, smoltcp's timer.
     fn next_event(&mut self) -> Option<Instant> {
-        let smol = self
-            .smol
-            .iface
-            .poll_at(smol_time(self.now), &self.smol.sockets)
-            .map(|t| Instant::from_micros(t.total_micros().max(0) as u64));
+        let smol = self.smol.poll_at(self.now);
         [self.link.next_arrival(), self.us.poll_timeout(), smol]
             .into_iter()
             .flatten()
@@ -375,7 +262,7 @@ impl World {
         }
         s += &format!("  tuntcp next timer {:?}\n", self.us.peek_timeout());
         for &h in &self.watch_smol {
-            let sock = self.smol.sockets.get::<smol_tcp::Socket>(h);
+            let sock = self.smol.tcp_ref(h);
             s += &format!(
                 "  smoltcp {h:?}: {} send_queue {} recv_queue {}\n",
                 sock.state(),
@@ -447,87 +334,6 @@ fn our_client(w: &mut World) -> (SocketHandle, SmolHandle) {
         w.our_state(h) == State::Established && w.smol_state(sh) == smol_tcp::State::Established
     });
     (h, sh)
-}
-
-/// Byte `i` of every test stream: a hash of the offset, so a misplaced, repeated or lost
-/// segment shows at the first wrong offset.
-fn pattern(i: u64) -> u8 {
-    (i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
-}
-
-fn fill(offset: u64, buf: &mut [u8]) {
-    for (k, b) in buf.iter_mut().enumerate() {
-        *b = pattern(offset + k as u64);
-    }
-}
-
-/// The receiving application: checks every byte against the pattern as it arrives.
-#[derive(Default)]
-struct Sink {
-    received: u64,
-    mismatch: Option<(u64, u8, u8)>,
-    eof_at: Option<Instant>,
-}
-
-impl Sink {
-    fn take(&mut self, data: &[u8]) {
-        if self.mismatch.is_none() {
-            if let Some(k) = data
-                .iter()
-                .enumerate()
-                .position(|(k, &b)| b != pattern(self.received + k as u64))
-            {
-                let at = self.received + k as u64;
-                self.mismatch = Some((at, data[k], pattern(at)));
-            }
-        }
-        self.received += data.len() as u64;
-    }
-}
-
-/// The sending application: the pattern, `total` bytes, then a FIN. Generates one chunk
-/// at a time and offers its unsent rest until the stack takes it.
-struct Source {
-    total: u64,
-    sent: u64,
-    chunk: Vec<u8>,
-    /// Stream offset of `chunk[0]` and how much of `chunk` is valid.
-    chunk_at: u64,
-    chunk_len: usize,
-    closed: bool,
-}
-
-impl Source {
-    fn new(total: usize) -> Source {
-        Source {
-            total: total as u64,
-            sent: 0,
-            chunk: vec![0; 64 * 1024],
-            chunk_at: 0,
-            chunk_len: 0,
-            closed: false,
-        }
-    }
-
-    /// The bytes not yet taken by the stack (empty when all were sent).
-    fn pending(&mut self) -> &[u8] {
-        if self.sent == self.chunk_at + self.chunk_len as u64 && self.sent < self.total {
-            let n = (self.total - self.sent).min(self.chunk.len() as u64) as usize;
-            fill(self.sent, &mut self.chunk[..n]);
-            self.chunk_at = self.sent;
-            self.chunk_len = n;
-        }
-        let from = (self.sent - self.chunk_at) as usize;
-        &self.chunk[from..self.chunk_len]
-    }
-
-    fn consumed(&mut self, n: usize) {
-        self.sent += n as u64;
-    }
-
-    fn done(&self) -> bool {
-        self.sent == self.total
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

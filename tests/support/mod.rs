@@ -558,6 +558,8 @@ impl Harness {
     }
 }
 pub mod link;
+pub mod smol;
+pub mod stream;
 
 /// Recomputes the IPv4 total length, the IPv4 header checksum (20-byte header) and the TCP
 /// checksum of a hand-edited packet.
