@@ -368,7 +368,7 @@ impl Host {
                         c.stats()
                     );
                 }
-                let _ = writeln!(s, "  tuntcp poll_timeout {:?}", stack.poll_timeout());
+                let _ = writeln!(s, "  tuntcp next timer {:?}", stack.peek_timeout());
                 s
             }
             Host::Smol { host, h } => {
