@@ -253,3 +253,22 @@ fn u_7_ack_completing_active_open_carries_queued_data() {
     assert_eq!(a.payload, b"GET / HTTP/1.1\r\n\r\n");
     assert!(t.drain().is_empty(), "no separate pure ACK");
 }
+
+#[test]
+fn timeouts_and_keepalive_probes_are_counted_like_nstat() {
+    let mut t = Harness::server(80);
+    let (h, _) = t.establish(0, 1000, seg());
+    t.stack.with_connection(h, |c| {
+        c.set_keepalive(true);
+        c.set_keepalive_times(Duration::from_secs(10), Duration::from_secs(5), 9);
+    });
+    t.advance(21_000);
+    assert_eq!(
+        t.stack.counters().tcp_ext_tcp_keep_alive,
+        3,
+        "probes at 10, 15, 20 s"
+    );
+    t.stack.send(h, b"x").unwrap();
+    t.advance(21_700);
+    assert!(t.stack.counters().tcp_ext_tcp_timeouts >= 1);
+}

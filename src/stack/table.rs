@@ -385,7 +385,9 @@ impl Stack {
                     return;
                 }
             }
+            let fast_before = slot.conn.stats().fast_retrans;
             slot.conn.handle_segment(now, seg);
+            self.counters.tcp_ext_tcp_fast_retrans += slot.conn.stats().fast_retrans - fast_before;
             self.mark_dirty(idx);
             self.drain_events(idx);
             self.touch(idx);
@@ -628,7 +630,12 @@ impl Stack {
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(idx) = self.timers.pop_expired(now) {
             if let Some(s) = self.slots[idx].as_mut() {
+                let before = s.conn.stats();
                 s.conn.handle_timeout(now);
+                let after = s.conn.stats();
+                self.counters.tcp_ext_tcp_timeouts += after.timeouts - before.timeouts;
+                self.counters.tcp_ext_tcp_keep_alive +=
+                    after.keepalive_probes - before.keepalive_probes;
             }
             self.mark_dirty(idx);
             // Re-files the connection's next deadline.

@@ -238,6 +238,8 @@ pub(super) struct Recovery {
 pub struct ConnStats {
     /// Fast-recovery episodes entered (TCPFastRetrans-like).
     pub fast_retrans: u64,
+    /// Keep-alive probes sent.
+    pub keepalive_probes: u64,
     pub segs_in: u64,
     pub segs_out: u64,
     pub retrans_segs: u64,
@@ -830,6 +832,7 @@ impl Connection {
             return;
         }
         self.keepalive_sent += 1;
+        self.stats.keepalive_probes += 1;
         self.keepalive_due = true;
         self.arm(Timer::Keepalive, now + self.cfg.keepalive_intvl);
     }
