@@ -9,7 +9,8 @@
 //! connection, then BYTES from A to B. Packets sent in one step arrive in the next; the
 //! virtual clock moves 10 us per step, or jumps to the next timer when nothing is in flight.
 //! Both ends run in this process, so the instruction count covers sending and receiving.
-//! The application work is the same for both (copy from a constant 64 KiB buffer, copy into
+//! The harness work is the same for both (a zeroed `Vec` per packet, written in place by the
+//! stack; one `VecDeque` per direction), and so is the application work (copy from a constant 64 KiB buffer, copy into
 //! a 64 KiB buffer): run it with BYTES=0 and BYTES=N and divide the difference by N.
 
 use smoltcp::iface::{Config as SmolConfig, Interface, SocketHandle as SmolHandle, SocketSet};
@@ -44,7 +45,6 @@ struct Ours {
     inbox: VecDeque<Vec<u8>>,
     conn: Option<SocketHandle>,
     listening: bool,
-    buf: Vec<u8>,
 }
 
 impl Ours {
@@ -60,7 +60,6 @@ impl Ours {
             inbox: VecDeque::new(),
             conn: None,
             listening: false,
-            buf: vec![0; 65536],
         }
     }
 }
@@ -77,8 +76,14 @@ impl Node for Ours {
         if self.stack.poll_timeout().is_some_and(|t| t <= now) {
             self.stack.handle_timeout(now);
         }
-        while let Some(n) = self.stack.poll_transmit(now, &mut self.buf) {
-            out.push(self.buf[..n].to_vec());
+        // Like smoltcp's TxToken below: a zeroed packet buffer, written in place.
+        loop {
+            let mut p = vec![0; MTU];
+            let Some(n) = self.stack.poll_transmit(now, &mut p) else {
+                break;
+            };
+            p.truncate(n);
+            out.push(p);
         }
         if self.listening && self.conn.is_none() {
             self.conn = self.stack.accept(PORT);
@@ -215,10 +220,18 @@ impl Node for Smol {
 }
 
 /// Runs the link until `done` or a step limit; the clock as described in the module doc.
+/// The virtual clock (us) and the packets each way.
+#[derive(Default)]
+struct Clock {
+    now: u64,
+    a_to_b: u64,
+    b_to_a: u64,
+}
+
 fn run(
     a: &mut dyn Node,
     b: &mut dyn Node,
-    now: &mut u64,
+    clock: &mut Clock,
     mut app: impl FnMut(&mut dyn Node, &mut dyn Node) -> (bool, bool),
 ) {
     let (mut to_a, mut to_b) = (Vec::new(), Vec::new());
@@ -228,8 +241,11 @@ fn run(
         if done {
             return;
         }
-        a.poll(*now, &mut to_b);
-        b.poll(*now, &mut to_a);
+        let now = clock.now;
+        a.poll(now, &mut to_b);
+        b.poll(now, &mut to_a);
+        clock.a_to_b += to_b.len() as u64;
+        clock.b_to_a += to_a.len() as u64;
         let in_flight = !to_a.is_empty() || !to_b.is_empty();
         for p in to_a.drain(..) {
             a.deliver(p);
@@ -238,17 +254,17 @@ fn run(
             b.deliver(p);
         }
         if in_flight || app_moved {
-            *now += STEP_US;
+            clock.now += STEP_US;
         } else {
             // Nothing moved: jump to the next timer (the application gets one more look
             // first when none is scheduled).
-            let next = [a.next_wakeup(*now), b.next_wakeup(*now)]
+            let next = [a.next_wakeup(now), b.next_wakeup(now)]
                 .into_iter()
                 .flatten()
                 .min();
             idle += 1;
             assert!(next.is_some() || idle < 3, "idle with nothing scheduled");
-            *now = next.unwrap_or(0).max(*now + STEP_US);
+            clock.now = next.unwrap_or(0).max(now + STEP_US);
             continue;
         }
         idle = 0;
@@ -256,15 +272,15 @@ fn run(
     panic!("no progress after 50M steps");
 }
 
-fn transfer(a: &mut dyn Node, b: &mut dyn Node, total: usize) -> u64 {
-    let mut now = 0;
-    run(a, b, &mut now, |a, b| {
+fn transfer(a: &mut dyn Node, b: &mut dyn Node, total: usize) -> Clock {
+    let mut clock = Clock::default();
+    run(a, b, &mut clock, |a, b| {
         (a.connected() && b.connected(), false)
     });
     let chunk = vec![0xa5u8; 65536];
     let mut rbuf = vec![0u8; 65536];
     let (mut sent, mut got) = (0usize, 0usize);
-    run(a, b, &mut now, |a, b| {
+    run(a, b, &mut clock, |a, b| {
         let mut moved = false;
         if sent < total {
             let n = a.send(&chunk[..(total - sent).min(chunk.len())]);
@@ -281,7 +297,7 @@ fn transfer(a: &mut dyn Node, b: &mut dyn Node, total: usize) -> u64 {
         }
         (got >= total, moved)
     });
-    now
+    clock
 }
 
 fn main() {
@@ -296,7 +312,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let us = if kind == "ours" {
+    let c = if kind == "ours" {
         let mut a = Ours::new(A, 1);
         let mut b = Ours::new(B, 2);
         b.stack.listen(PORT, 16).expect("listen");
@@ -324,7 +340,9 @@ fn main() {
         transfer(&mut a, &mut b, bytes)
     };
     println!(
-        "stack={kind} bytes={bytes} virtual_secs={:.3}",
-        us as f64 / 1e6
+        "stack={kind} bytes={bytes} virtual_secs={:.3} packets_a_to_b={} packets_b_to_a={}",
+        c.now as f64 / 1e6,
+        c.a_to_b,
+        c.b_to_a
     );
 }

@@ -291,8 +291,11 @@ if ! skip sim; then
     for kind in ours smoltcp; do
         for n in 0 "$SIM_BYTES"; do
             valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$kind.$n" \
-                "$ex/sim_cost" "$kind" "$n" >/dev/null 2>"$tmp/cg.$kind.$n.log"
+                "$ex/sim_cost" "$kind" "$n" >"$tmp/cg.$kind.$n.out" 2>"$tmp/cg.$kind.$n.log"
         done
+        out="$(cat "$tmp/cg.$kind.$SIM_BYTES.out")"
+        record "simpk.ab.$kind" "$(sed -n 's/.*packets_a_to_b=\([0-9]*\).*/\1/p' <<<"$out")"
+        record "simpk.ba.$kind" "$(sed -n 's/.*packets_b_to_a=\([0-9]*\).*/\1/p' <<<"$out")"
         ir0=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cg.$kind.0")
         ir1=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cg.$kind.$SIM_BYTES")
         record "sim.$kind" "$(python3 -c "print(f'{($ir1-$ir0)/$SIM_BYTES:.2f}')")"
@@ -407,6 +410,8 @@ print("|---|---|---|---|---|---|")
 r, rs = ratio("sim.ours", "sim.smoltcp", lower_better=True)
 print(f"| {sim_bytes/2**20:g} MiB A->B, both ends, instructions/byte | {cell('sim.ours')} | "
       f"{cell('sim.smoltcp')} | {rs} | <= smoltcp | {verdict(r, 1)} |")
+print(f"| packets A->B (data) / B->A (ACKs) | {fmt(med('simpk.ab.ours'), 0)} / {fmt(med('simpk.ba.ours'), 0)} | "
+      f"{fmt(med('simpk.ab.smoltcp'), 0)} / {fmt(med('simpk.ba.smoltcp'), 0)} | | | |")
 EOF
 for kind in ours smoltcp; do
     if [[ -s "$tmp/top5.$kind" ]]; then
