@@ -1,0 +1,440 @@
+#!/usr/bin/env bash
+# Benchmarks tuntcp against smoltcp 0.14 over the same kind of TUN device, with the raw TUN
+# packet rates and kernel<->kernel over veth as references, and prints a markdown table of
+# medians [min-max] and ratios. Every ratio compares figures measured in this run.
+#
+#   sudo scripts/bench.sh [RUNS]          # RUNS (default 3) of every workload
+#
+# Everything that touches a TUN device or the kernel's network runs in a fresh network
+# namespace (tuntcp-bench-PID-N), one per measurement, removed afterwards (also on failure
+# or Ctrl-C). Nothing is sent from the host namespace. The stack (ours or smoltcp) runs on
+# CPU 0, the kernel peer (curl, socat, ab, iperf3 client) on CPU 1. Every load is bounded in
+# bytes or requests and in time (`timeout`).
+#
+# Env: BENCH_BYTES (bulk transfer size, default 1 GiB), BENCH_CONNS (ab -n for short
+# connections, default 10000), BENCH_LAT_N (requests on one keep-alive connection, default
+# 20000), BENCH_SIM_BYTES (callgrind transfer, default 10 MiB), BENCH_SKIP (space-separated
+# groups to skip: bulk conns lat raw veth sim), CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS="${1:-3}"
+BYTES="${BENCH_BYTES:-1073741824}"
+CONNS="${BENCH_CONNS:-10000}"
+LAT_N="${BENCH_LAT_N:-20000}"
+SIM_BYTES="${BENCH_SIM_BYTES:-10485760}"
+SKIP=" ${BENCH_SKIP:-} "
+STACK_CPU=0
+PEER_CPU=1
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [RUNS]" >&2; exit 2; }
+[[ "$(id -u)" == 0 ]] || { echo "$0: needs root (network namespaces, TUN)" >&2; exit 1; }
+
+# --- tools ----------------------------------------------------------------------------------
+missing=()
+for pair in curl:curl socat:socat iperf3:iperf3 ab:apache2-utils valgrind:valgrind \
+    taskset:util-linux python3:python3; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if ((${#missing[@]})); then
+    echo "installing ${missing[*]}" >&2
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cargo build --release -j 1 --quiet --bin tuntcp --example smoltcp_server --example tun_raw \
+    --example sim_cost
+bin="$CARGO_TARGET_DIR/release"
+ex="$bin/examples"
+
+# --- namespaces, servers, cleanup --------------------------------------------------------
+tmp="$(mktemp -d /tmp/tuntcp-bench-XXXXXX)"
+results="$tmp/results.tsv"
+: >"$results"
+nss=()
+pids=()
+seq_no=0
+cleanup() {
+    local p n
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    for n in "${nss[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s\n' "$*" >&2; }
+
+# Creates a namespace with lo up; its name goes to $NS.
+ns_new() {
+    seq_no=$((seq_no + 1))
+    NS="tuntcp-bench-$$-$seq_no"
+    ip netns add "$NS"
+    nss+=("$NS")
+    ip netns exec "$NS" ip link set lo up
+    ip netns exec "$NS" sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
+}
+
+ns_del() {
+    ip netns del "$1" 2>/dev/null || true
+}
+
+# Runs the kernel-side peer in $NS on PEER_CPU, bounded in time.
+peer() {
+    ip netns exec "$NS" taskset -c "$PEER_CPU" timeout 180 "$@"
+}
+
+# Starts a server (ours|smoltcp) at MTU $2 in a fresh namespace ($NS), on STACK_CPU; its
+# pid goes to $SERVER. Waits until it answers an HTTP request.
+server_start() {
+    local kind="$1" mtu="$2"
+    ns_new
+    local out="$tmp/server-$seq_no.log"
+    case "$kind" in
+    ours)
+        ip netns exec "$NS" taskset -c "$STACK_CPU" "$bin/tuntcp" serve --mtu "$mtu" \
+            --control "$tmp/ctl-$seq_no.sock" >"$out" 2>&1 &
+        ;;
+    smoltcp)
+        ip netns exec "$NS" taskset -c "$STACK_CPU" "$ex/smoltcp_server" --mtu "$mtu" \
+            >"$out" 2>&1 &
+        ;;
+    esac
+    SERVER=$!
+    pids+=("$SERVER")
+    local i
+    for i in $(seq 100); do
+        if ip netns exec "$NS" curl -s -m 1 -o /dev/null http://10.66.0.2/bytes/1 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$SERVER" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "server $kind (mtu $mtu) did not come up:"
+    cat "$out" >&2
+    exit 1
+}
+
+server_stop() {
+    kill "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true
+    ns_del "$NS"
+}
+
+record() { # key value
+    printf '%s\t%s\n' "$1" "$2" >>"$results"
+    log "  $1 = $2"
+}
+
+# --- workloads (each prints one number) -----------------------------------------------------
+
+# Stack -> kernel: curl downloads $BYTES from /bytes/N; Gbit/s of body.
+bulk_s2k() {
+    local r
+    r=$(peer curl -s -o /dev/null -w '%{size_download} %{time_total}' "http://10.66.0.2/bytes/$BYTES")
+    read -r size secs <<<"$r"
+    [[ "$size" == "$BYTES" ]] || { log "short download: $size of $BYTES"; echo nan; return; }
+    python3 -c "print(f'{$size*8/$secs/1e9:.3f}')"
+}
+
+# Kernel -> stack: socat sends $BYTES of zeros to discard (port 9); linger makes the close
+# wait until the stack has acknowledged everything. Gbit/s.
+bulk_k2s() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    peer socat -u -b 262144 "OPEN:/dev/zero,readbytes=$BYTES" \
+        "TCP:10.66.0.2:9,linger=60" || { echo nan; return; }
+    t1=$(date +%s.%N)
+    python3 -c "print(f'{$BYTES*8/($t1-$t0)/1e9:.3f}')"
+}
+
+# Short connections: ab without keep-alive (connect, GET /bytes/100, close); requests/s.
+short_conns() {
+    local c="$1" out
+    out=$(peer ab -q -r -s 10 -t 60 -n "$CONNS" -c "$c" http://10.66.0.2/bytes/100 2>&1) || true
+    local failed done rps
+    failed=$(awk '/^Failed requests:/ {print $3}' <<<"$out")
+    done=$(awk '/^Complete requests:/ {print $3}' <<<"$out")
+    rps=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
+    if [[ -z "$rps" || "$done" != "$CONNS" || "${failed:-1}" != 0 ]]; then
+        log "ab -c $c: complete ${done:-?} failed ${failed:-?}"
+        grep -iE 'error|fail|timeout|reset' <<<"$out" | head -3 >&2 || true
+    fi
+    echo "${rps:-nan}"
+}
+
+# Request/response latency on one keep-alive connection: ab -k -c 1; p50 and p99 in us.
+latency() {
+    local csv="$tmp/lat-$seq_no.csv" out
+    out=$(peer ab -q -k -s 10 -t 60 -n "$LAT_N" -c 1 -e "$csv" http://10.66.0.2/bytes/100 2>&1) ||
+        true
+    local keep
+    keep=$(awk '/^Keep-Alive requests:/ {print $3}' <<<"$out")
+    [[ "${keep:-0}" == "$LAT_N" ]] || log "ab -k: only ${keep:-0} of $LAT_N requests kept alive"
+    awk -F, '$1 == 50 {p50 = $2 * 1000} $1 == 99 {p99 = $2 * 1000} END {printf "%.0f %.0f\n", p50, p99}' "$csv"
+}
+
+# --- the runs -------------------------------------------------------------------------------
+date_s="$(date -u '+%Y-%m-%d %H:%M UTC')"
+commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml benches 2>/dev/null || echo '+dirty')"
+log "tuntcp bench: $RUNS runs, bulk $BYTES bytes, $CONNS short connections, $LAT_N keep-alive requests"
+
+skip() { [[ "$SKIP" == *" $1 "* ]]; }
+
+for run in $(seq "$RUNS"); do
+    log "== run $run/$RUNS"
+    # Alternate which stack goes first, so slow drift on a shared machine hits both.
+    if ((run % 2)); then order=(ours smoltcp); else order=(smoltcp ours); fi
+    if ! skip bulk; then
+        for mtu in 1500 65000; do
+            for kind in "${order[@]}"; do
+                server_start "$kind" "$mtu"
+                record "s2k.$mtu.$kind" "$(bulk_s2k)"
+                record "k2s.$mtu.$kind" "$(bulk_k2s)"
+                server_stop
+            done
+        done
+    fi
+    if ! skip conns; then
+        for c in 1 4 16; do
+            for kind in "${order[@]}"; do
+                server_start "$kind" 1500
+                record "conns.$c.$kind" "$(short_conns "$c")"
+                server_stop
+            done
+        done
+    fi
+    if ! skip lat; then
+        for kind in "${order[@]}"; do
+            server_start "$kind" 1500
+            read -r p50 p99 <<<"$(latency)"
+            record "lat50.$kind" "$p50"
+            record "lat99.$kind" "$p99"
+            server_stop
+        done
+    fi
+    if ! skip raw; then
+        # tun_raw pins itself: the TUN side on CPU 0, its kernel UDP sender (read) on CPU 1.
+        for mtu in 1500 65000; do
+            count=$((mtu == 1500 ? 2000000 : 200000))
+            for mode in write read; do
+                ns_new
+                r=$(ip netns exec "$NS" timeout 60 "$ex/tun_raw" "$mode" --mtu "$mtu" \
+                    --count "$count" --secs 5)
+                ns_del "$NS"
+                record "raw.$mode.$mtu.pps" "$(sed -n 's/.*pps=\([0-9.]*\).*/\1/p' <<<"$r")"
+                record "raw.$mode.$mtu" "$(sed -n 's/.*gbps=\([0-9.]*\).*/\1/p' <<<"$r")"
+            done
+        done
+    fi
+    if ! skip veth; then
+        # Kernel <-> kernel: iperf3 over a veth pair between two namespaces (offloads on).
+        for mtu in 1500 65000; do
+            ns_new
+            a="$NS"
+            ns_new
+            b="$NS"
+            ip link add vb-a netns "$a" mtu "$mtu" type veth peer name vb-b netns "$b" mtu "$mtu"
+            ip -n "$a" addr add 10.77.0.1/24 dev vb-a
+            ip -n "$b" addr add 10.77.0.2/24 dev vb-b
+            ip -n "$a" link set vb-a up
+            ip -n "$b" link set vb-b up
+            ip netns exec "$b" taskset -c "$PEER_CPU" timeout 60 iperf3 -s -1 -B 10.77.0.2 \
+                >/dev/null 2>&1 &
+            iperf_pid=$!
+            pids+=("$iperf_pid")
+            for _ in $(seq 50); do
+                ip netns exec "$b" ss -ltn | grep -q ':5201' && break
+                sleep 0.1
+            done
+            r=$(ip netns exec "$a" taskset -c "$STACK_CPU" timeout 60 iperf3 -c 10.77.0.2 \
+                -n "$BYTES" -J | python3 -c \
+                'import json,sys; bps = json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]; print("%.3f" % (bps / 1e9))') ||
+                r=nan
+            wait "$iperf_pid" 2>/dev/null || true
+            ns_del "$a"
+            ns_del "$b"
+            record "veth.$mtu" "$r"
+        done
+    fi
+done
+
+# Top 5 functions by self instructions in callgrind_annotate's output ("file:function
+# [object]" lines), summed over the source files that inlined code is attributed to.
+top5() {
+    python3 - "$1" <<'EOF'
+import re, sys
+from collections import Counter
+tot, by = 0, Counter()
+for line in open(sys.argv[1]):
+    m = re.match(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$", line)
+    if not m:
+        continue
+    ir, name = int(m.group(1).replace(",", "")), m.group(2)
+    if name == "PROGRAM TOTALS":
+        tot = ir
+        continue
+    name = re.sub(r" \[[^]]*\]$", "", name)
+    path, sep, func = name.partition(":")
+    if sep and not func.startswith(":"):
+        name = func
+    by[name] += ir
+for name, ir in by.most_common(5):
+    print(f"{ir:>12,} {100 * ir / max(tot, 1):5.1f}%  {name}")
+EOF
+}
+
+# --- CPU cost per byte (callgrind, deterministic: once) ---------------------------------------
+if ! skip sim; then
+    log "== callgrind: $SIM_BYTES bytes between two stacks in memory"
+    for kind in ours smoltcp; do
+        for n in 0 "$SIM_BYTES"; do
+            valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$kind.$n" \
+                "$ex/sim_cost" "$kind" "$n" >"$tmp/cg.$kind.$n.out" 2>"$tmp/cg.$kind.$n.log"
+        done
+        out="$(cat "$tmp/cg.$kind.$SIM_BYTES.out")"
+        record "simpk.ab.$kind" "$(sed -n 's/.*packets_a_to_b=\([0-9]*\).*/\1/p' <<<"$out")"
+        record "simpk.ba.$kind" "$(sed -n 's/.*packets_b_to_a=\([0-9]*\).*/\1/p' <<<"$out")"
+        ir0=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cg.$kind.0")
+        ir1=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cg.$kind.$SIM_BYTES")
+        record "sim.$kind" "$(python3 -c "print(f'{($ir1-$ir0)/$SIM_BYTES:.2f}')")"
+    done
+    for kind in ours smoltcp; do
+        callgrind_annotate --auto=no --threshold=100 "$tmp/cg.$kind.$SIM_BYTES" >"$tmp/annotate.$kind" 2>/dev/null || true
+        top5 "$tmp/annotate.$kind" >"$tmp/top5.$kind"
+    done
+fi
+
+# --- the table --------------------------------------------------------------------------------
+cat <<EOF
+
+## tuntcp benchmark, $date_s
+
+- Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r)
+- Commit: $commit (branch $(git rev-parse --abbrev-ref HEAD))
+- Runs: $RUNS; each figure is median [min-max]; "ratio" is the ratio of medians, with the
+  range of the per-run ratios (each run measures both sides back to back, alternating order)
+- Stack on CPU $STACK_CPU, kernel peer on CPU $PEER_CPU (taskset); one fresh namespace per measurement
+- Socket buffers: 256 KiB for both (our default; smoltcp_server --buffer 262144). 1 MiB
+  buffers need a knob \`tuntcp serve\` does not expose yet, so they are not measured.
+
+EOF
+python3 - "$results" "$RUNS" "$BYTES" "$CONNS" "$LAT_N" "$SIM_BYTES" <<'EOF'
+import sys, statistics
+from collections import defaultdict
+path, runs, nbytes, conns, lat_n, sim_bytes = sys.argv[1], *map(int, sys.argv[2:])
+vals = defaultdict(list)
+for line in open(path):
+    k, v = line.rstrip("\n").split("\t")
+    try:
+        x = float(v)
+    except ValueError:
+        x = float("nan")
+    vals[k].append(x)
+
+def ok(xs): return [x for x in xs if x == x]
+def med(k):
+    xs = ok(vals.get(k, []))
+    return statistics.median(xs) if xs else None
+def fmt(x, d=2):
+    return "n/a" if x is None else f"{x:,.{d}f}"
+def cell(k, d=2):
+    xs = ok(vals.get(k, []))
+    if not xs: return "n/a"
+    bad = len(vals[k]) - len(xs)
+    s = f"{fmt(statistics.median(xs), d)} [{fmt(min(xs), d)}-{fmt(max(xs), d)}]"
+    return s + (f" ({bad} failed)" if bad else "")
+def ratio(a, b, lower_better=False):
+    """Ratio of medians a/b (b/a if lower is better) and the range of per-run ratios."""
+    ma, mb = med(a), med(b)
+    if ma is None or mb is None or mb == 0 or ma == 0: return None, "n/a"
+    r = mb / ma if lower_better else ma / mb
+    pr = [(y / x if lower_better else x / y) for x, y in zip(vals[a], vals[b])
+          if x == x and y == y and x and y]
+    rng = f" [{min(pr):.2f}-{max(pr):.2f}]" if len(pr) > 1 else ""
+    return r, f"{r:.2f}x{rng}"
+def verdict(r, target):
+    if r is None: return "n/a"
+    return f"{'met' if r >= target else 'NOT met'} ({r/target*100:.0f}% of target)"
+
+gb = nbytes / 2**30
+size = f"{gb:g} GiB" if nbytes >= 2**30 else f"{nbytes/2**20:g} MiB"
+print("### Throughput and rates (higher is better)\n")
+print("| workload | tuntcp | smoltcp 0.14 | tuntcp/smoltcp | reference (same run) | tuntcp/reference | target | status |")
+print("|---|---|---|---|---|---|---|---|")
+rows = []
+def row(name, ours, smol, unit, d=2, ref=None, refname="", target_smol=None, target_ref=None):
+    r, rs = ratio(ours, smol)
+    rr, rrs = ratio(ours, ref) if ref else (None, "")
+    tgt, st = [], []
+    if target_smol:
+        tgt.append(f">= {target_smol}x smoltcp"); st.append(verdict(r, target_smol))
+    if target_ref:
+        tgt.append(f">= {target_ref*100:.0f}% of {refname}"); st.append(verdict(rr, target_ref))
+    print(f"| {name} ({unit}) | {cell(ours, d)} | {cell(smol, d)} | {rs} | "
+          f"{(refname + ': ' + cell(ref, d)) if ref else ''} | {rrs} | {'; '.join(tgt)} | {'; '.join(st)} |")
+row(f"stack->kernel, MTU 1500, {size}", "s2k.1500.ours", "s2k.1500.smoltcp", "Gbit/s",
+    ref="raw.write.1500", refname="raw TUN write", target_smol=2, target_ref=0.8)
+row(f"kernel->stack, MTU 1500, {size}", "k2s.1500.ours", "k2s.1500.smoltcp", "Gbit/s",
+    ref="raw.read.1500", refname="raw TUN read", target_smol=1, target_ref=0.9)
+row(f"stack->kernel, MTU 65000, {size}", "s2k.65000.ours", "s2k.65000.smoltcp", "Gbit/s",
+    ref="raw.write.65000", refname="raw TUN write", target_smol=1.2)
+row(f"kernel->stack, MTU 65000, {size}", "k2s.65000.ours", "k2s.65000.smoltcp", "Gbit/s",
+    ref="raw.read.65000", refname="raw TUN read", target_smol=1.2)
+for c in (1, 4, 16):
+    row(f"short connections, -c {c}, {conns} conns", f"conns.{c}.ours", f"conns.{c}.smoltcp",
+        "conn/s", d=0, target_smol=2)
+
+print("\n### Latency on one keep-alive connection (ab -k -c 1, GET /bytes/100, "
+      f"{lat_n} requests; lower is better)\n")
+print("| percentile | tuntcp (us) | smoltcp 0.14 (us) | smoltcp/tuntcp |")
+print("|---|---|---|---|")
+for p in (50, 99):
+    r, rs = ratio(f"lat{p}.ours", f"lat{p}.smoltcp", lower_better=True)
+    print(f"| p{p} | {cell(f'lat{p}.ours', 0)} | {cell(f'lat{p}.smoltcp', 0)} | {rs} |")
+
+print("\n### References\n")
+print("| reference | median [min-max] |")
+print("|---|---|")
+for mtu in (1500, 65000):
+    for mode, what in (("write", "we write, kernel drops at UDP"), ("read", "kernel UDP sender, we read")):
+        print(f"| raw TUN {mode}, MTU {mtu} ({what}) | {cell(f'raw.{mode}.{mtu}')} Gbit/s, "
+              f"{cell(f'raw.{mode}.{mtu}.pps', 0)} packets/s |")
+for mtu in (1500, 65000):
+    print(f"| kernel<->kernel over veth, MTU {mtu}, iperf3 {size} (offloads on) | {cell(f'veth.{mtu}')} Gbit/s |")
+
+print("\n### CPU cost in the simulator (callgrind, deterministic, one run; lower is better)\n")
+print("| transfer | tuntcp | smoltcp 0.14 | smoltcp/tuntcp | target | status |")
+print("|---|---|---|---|---|---|")
+r, rs = ratio("sim.ours", "sim.smoltcp", lower_better=True)
+print(f"| {sim_bytes/2**20:g} MiB A->B, both ends, instructions/byte | {cell('sim.ours')} | "
+      f"{cell('sim.smoltcp')} | {rs} | <= smoltcp | {verdict(r, 1)} |")
+print(f"| packets A->B (data) / B->A (ACKs) | {fmt(med('simpk.ab.ours'), 0)} / {fmt(med('simpk.ba.ours'), 0)} | "
+      f"{fmt(med('simpk.ab.smoltcp'), 0)} / {fmt(med('simpk.ba.smoltcp'), 0)} | | | |")
+EOF
+for kind in ours smoltcp; do
+    if [[ -s "$tmp/top5.$kind" ]]; then
+        printf '\nTop 5 functions by instructions (self), %s, callgrind on sim_cost %s %s:\n\n```\n' \
+            "$kind" "$kind" "$SIM_BYTES"
+        cat "$tmp/top5.$kind"
+        printf '```\n'
+    fi
+done
+cat <<EOF
+
+### Commands (kernel side in the namespace, on CPU $PEER_CPU; server on CPU $STACK_CPU)
+
+\`\`\`
+tuntcp:  taskset -c $STACK_CPU target/release/tuntcp serve --mtu {1500,65000} --control \$TMP/ctl.sock
+smoltcp: taskset -c $STACK_CPU target/release/examples/smoltcp_server --mtu {1500,65000}   (256 KiB buffers, 64 HTTP sockets)
+stack->kernel: curl -s -o /dev/null -w '%{size_download} %{time_total}' http://10.66.0.2/bytes/$BYTES
+kernel->stack: socat -u -b 262144 OPEN:/dev/zero,readbytes=$BYTES TCP:10.66.0.2:9,linger=60   (wall time)
+short conns:   ab -q -r -s 10 -t 60 -n $CONNS -c {1,4,16} http://10.66.0.2/bytes/100
+latency:       ab -q -k -s 10 -t 60 -n $LAT_N -c 1 -e lat.csv http://10.66.0.2/bytes/100
+raw TUN:       target/release/examples/tun_raw {write,read} --mtu {1500,65000} --count {2000000,200000} --secs 5
+veth:          iperf3 -s -1 -B 10.77.0.2 (CPU $PEER_CPU)  /  iperf3 -c 10.77.0.2 -n $BYTES -J (CPU $STACK_CPU)
+callgrind:     valgrind --tool=callgrind target/release/examples/sim_cost {ours,smoltcp} {0,$SIM_BYTES}
+               instructions/byte = (Ir($SIM_BYTES) - Ir(0)) / $SIM_BYTES
+\`\`\`
+EOF
