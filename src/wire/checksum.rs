@@ -5,22 +5,30 @@
 
 use std::net::Ipv4Addr;
 
-/// Adds `data` to a running 32-bit accumulator; an odd last byte is padded with zero.
-pub fn add(mut acc: u64, data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(4);
+/// Adds `data` to a running accumulator; an odd last byte is padded with zero.
+///
+/// The bytes are summed eight at a time in the machine's byte order and the folded 16-bit
+/// result swapped once at the end: the one's-complement sum does not depend on byte order
+/// (RFC 1071 §2(B)), so no per-word swapping is needed.
+pub fn add(acc: u64, data: &[u8]) -> u64 {
+    let mut s: u64 = 0;
+    let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        acc += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+        let x = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        s += (x >> 32) + (x & 0xFFFF_FFFF);
     }
-    let rest = chunks.remainder();
-    let mut i = 0;
-    while i + 1 < rest.len() {
-        acc += u64::from(u16::from_be_bytes([rest[i], rest[i + 1]]));
-        i += 2;
+    let mut pairs = chunks.remainder().chunks_exact(2);
+    for p in &mut pairs {
+        s += u64::from(u16::from_ne_bytes([p[0], p[1]]));
     }
-    if i < rest.len() {
-        acc += u64::from(rest[i]) << 8;
+    if let [last] = pairs.remainder() {
+        s += u64::from(u16::from_ne_bytes([*last, 0]));
     }
-    acc
+    while s >> 16 != 0 {
+        s = (s & 0xFFFF) + (s >> 16);
+    }
+    // The folded sum's bytes, read as a big-endian word: the same sum in network order.
+    acc + u64::from(u16::from_be_bytes((s as u16).to_ne_bytes()))
 }
 
 /// Folds the accumulator to 16 bits and complements it.
@@ -52,6 +60,18 @@ mod tests {
         // RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (one's complement 220d).
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(finish(add(0, &data)), !0xddf2);
+    }
+
+    proptest::proptest! {
+        /// The 8-bytes-at-a-time sum equals the textbook 16-bit-word sum (RFC 1071 §4.1).
+        #[test]
+        fn matches_the_word_by_word_sum(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), start in 0u64..0x1_0000_0000) {
+            let mut naive = start;
+            for w in data.chunks(2) {
+                naive += u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+            }
+            proptest::prop_assert_eq!(finish(add(start, &data)), finish(naive));
+        }
     }
 
     #[test]

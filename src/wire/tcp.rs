@@ -197,21 +197,18 @@ impl<'a> Segment<'a> {
         h.urgent_pointer = self.urgent;
         // Length is a multiple of 4 and at most 40, so this cannot fail.
         let _ = h.set_options_raw(&opts[..opts_len]);
-        // MUST-2: always computed, pseudo-header included, odd payloads padded.
-        h.checksum = h
-            .calc_checksum_ipv4_raw(self.src.ip().octets(), self.dst.ip().octets(), self.payload)
-            .unwrap_or(0);
+        h.checksum = 0;
         let tcp_len = need - IPV4_HEADER_LEN;
-        let iph = ipv4::header(
-            *self.src.ip(),
-            *self.dst.ip(),
-            IPPROTO_TCP,
-            self.ip,
-            tcp_len,
-        );
+        let (src, dst) = (*self.src.ip(), *self.dst.ip());
+        let iph = ipv4::header(src, dst, IPPROTO_TCP, self.ip, tcp_len);
         let mut n = ipv4::write_header(&iph, out);
         n += super::write_into(&mut out[n..], |w| h.write(w));
         out[n..n + self.payload.len()].copy_from_slice(self.payload);
+        // MUST-2: always computed, pseudo-header included, odd payloads padded; one pass
+        // over the bytes just written.
+        let acc = checksum::pseudo_header(src, dst, IPPROTO_TCP, tcp_len);
+        let sum = checksum::finish(checksum::add(acc, &out[IPV4_HEADER_LEN..need]));
+        out[IPV4_HEADER_LEN + 16..IPV4_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
         Ok(n + self.payload.len())
     }
 }
