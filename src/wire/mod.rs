@@ -13,10 +13,13 @@
 mod checksum;
 mod icmp;
 mod ipv4;
+pub mod offload;
 mod tcp;
 mod tcp_option;
 
-pub use checksum::{add as checksum_add, finish as checksum_finish};
+pub use checksum::{
+    add as checksum_add, finish as checksum_finish, pseudo_header as checksum_pseudo_header,
+};
 pub use icmp::{IcmpMessage, IcmpPacket};
 pub use ipv4::{IpMeta, Ipv4Packet, IPPROTO_ICMP, IPPROTO_TCP};
 pub use tcp::{Segment, TcpFlags, TCP_HEADER_LEN};
@@ -129,8 +132,18 @@ impl<'a> Packet<'a> {
 
     /// Parses the upper layer of an unfragmented (or reassembled) datagram.
     pub fn from_ip(ip: &Ipv4Packet<'_>, payload: &'a [u8]) -> Result<Packet<'a>, WireError> {
+        Packet::from_ip_offload(ip, payload, false)
+    }
+
+    /// [`Packet::from_ip`] for a packet an offloading device vouched for: with
+    /// `csum_trusted` the TCP checksum is not verified (see [`offload::RxOffload`]).
+    pub fn from_ip_offload(
+        ip: &Ipv4Packet<'_>,
+        payload: &'a [u8],
+        csum_trusted: bool,
+    ) -> Result<Packet<'a>, WireError> {
         match ip.protocol {
-            IPPROTO_TCP => Segment::parse_tcp(ip, payload).map(Packet::Tcp),
+            IPPROTO_TCP => Segment::parse_tcp_with(ip, payload, !csum_trusted).map(Packet::Tcp),
             IPPROTO_ICMP => IcmpPacket::parse_icmp(ip, payload).map(Packet::Icmp),
             p => Err(WireError::UnexpectedProtocol(p)),
         }
