@@ -4,8 +4,12 @@
 //! user derives its own key as `SipHash(seed key, label)`, so knowing one output (a cookie,
 //! a port) says nothing about the others even though the seed is shared.
 //!
+//! It also holds the demultiplexing hash ([`DemuxHash`]): a keyed universal hash for the
+//! 4-tuple map, cheap enough to run on every packet.
+//!
 //! This module does not draw randomness or rotate keys.
 
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::tcp::isn::{siphash24, splitmix64};
@@ -42,6 +46,104 @@ impl Prf {
 
     pub(crate) fn hash(&self, msg: &[u8]) -> u64 {
         siphash24(self.k0, self.k1, msg)
+    }
+}
+
+/// A connection's 4-tuple as a hash-map key: exactly three 32-bit words to [`DemuxHash`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tuple {
+    pub(crate) local: SocketAddrV4,
+    pub(crate) remote: SocketAddrV4,
+}
+
+impl Tuple {
+    pub(crate) fn new(local: SocketAddrV4, remote: SocketAddrV4) -> Tuple {
+        Tuple { local, remote }
+    }
+}
+
+impl Hash for Tuple {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Distinct tuples give distinct word triples, which is all universality needs.
+        state.write_u32(u32::from(*self.local.ip()));
+        state.write_u32(u32::from(*self.remote.ip()));
+        state.write_u32(u32::from(self.local.port()) << 16 | u32::from(self.remote.port()));
+    }
+}
+
+/// Keyed hash for the 4-tuple map: two lanes of multilinear hashing, each
+/// `(k0 + k1*w1 + k2*w2 + k3*w3) mod 2^64` over 32-bit words `w` with random 64-bit keys,
+/// of which the top 32 bits are strongly universal (Dietzfelbinger 1996, "Universal
+/// hashing and k-wise independent random variables via integer arithmetic without
+/// primes"; Lemire and Kaser 2014, "Strongly universal string hashing is fast", §3).
+///
+/// So for any two tuples an attacker picks without knowing the key, the chance that they
+/// share a bucket is the table's 1/buckets: the hash-flooding defence of a keyed hash,
+/// with six multiplications instead of SipHash-1-3's rounds (about 300 instructions per
+/// packet). The key comes from the stack's seed, not OS randomness. Unlike SipHash it is
+/// not a PRF: an attacker who could measure lookup times precisely enough to detect
+/// collisions could learn about the key adaptively; the table only holds connections
+/// past a SYN (the SYN queue and backlog bound the half-open ones), which limits what a
+/// flood can insert.
+#[derive(Clone)]
+pub(crate) struct DemuxHash {
+    keys: [[u64; 4]; 2],
+}
+
+impl core::fmt::Debug for DemuxHash {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("DemuxHash { .. }")
+    }
+}
+
+impl DemuxHash {
+    pub(crate) fn new(seed: u64) -> DemuxHash {
+        let prf = Prf::new(seed, b"demux");
+        let mut keys = [[0; 4]; 2];
+        for (i, k) in keys.iter_mut().flatten().enumerate() {
+            *k = prf.hash(&[i as u8]);
+        }
+        DemuxHash { keys }
+    }
+}
+
+impl BuildHasher for DemuxHash {
+    type Hasher = DemuxHasher;
+    fn build_hasher(&self) -> DemuxHasher {
+        DemuxHasher {
+            keys: self.keys,
+            acc: [self.keys[0][0], self.keys[1][0]],
+            words: 0,
+        }
+    }
+}
+
+/// The running sums of [`DemuxHash`]; universal for inputs of exactly three words (what
+/// [`Tuple`] writes). Other writes still hash, by 4-byte words, without that guarantee.
+pub(crate) struct DemuxHasher {
+    keys: [[u64; 4]; 2],
+    acc: [u64; 2],
+    words: usize,
+}
+
+impl Hasher for DemuxHasher {
+    fn write_u32(&mut self, w: u32) {
+        let i = 1 + self.words % 3;
+        self.words += 1;
+        self.acc[0] = self.acc[0].wrapping_add(self.keys[0][i].wrapping_mul(u64::from(w)));
+        self.acc[1] = self.acc[1].wrapping_add(self.keys[1][i].wrapping_mul(u64::from(w)));
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(4) {
+            let mut w = [0; 4];
+            w[..c.len()].copy_from_slice(c);
+            self.write_u32(u32::from_le_bytes(w));
+        }
+    }
+    fn finish(&self) -> u64 {
+        // The top 32 bits of each lane: hashbrown takes its bucket from the low bits and
+        // its tag from the top 7.
+        (self.acc[0] & !0xffff_ffff) | (self.acc[1] >> 32)
     }
 }
 
@@ -109,5 +211,45 @@ mod tests {
     #[test]
     fn debug_does_not_leak_the_key() {
         assert_eq!(format!("{:?}", Prf::new(3, b"x")), "Prf { .. }");
+        assert_eq!(format!("{:?}", DemuxHash::new(3)), "DemuxHash { .. }");
+    }
+
+    fn tuple(a: u8, pa: u16, b: u8, pb: u16) -> Tuple {
+        Tuple::new(
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, a), pa),
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, b), pb),
+        )
+    }
+
+    #[test]
+    fn demux_hash_is_keyed_by_the_seed() {
+        let t = tuple(1, 80, 2, 40000);
+        let (h1, h2) = (DemuxHash::new(1), DemuxHash::new(2));
+        assert_eq!(h1.hash_one(t), DemuxHash::new(1).hash_one(t));
+        assert_ne!(h1.hash_one(t), h2.hash_one(t));
+        // Swapping ends or ports is a different tuple, and hashes differently.
+        assert_ne!(h1.hash_one(t), h1.hash_one(tuple(2, 40000, 1, 80)));
+        assert_ne!(h1.hash_one(t), h1.hash_one(tuple(1, 40000, 2, 80)));
+    }
+
+    #[test]
+    fn demux_hash_spreads_sequential_ports() {
+        // A flood from one address walks its source port: the low bits (hashbrown's bucket)
+        // and the top 7 (its tag) must both spread.
+        let h = DemuxHash::new(7);
+        let mut buckets = [0u32; 256];
+        let mut tags = [0u32; 128];
+        for p in 0..25_600u16 {
+            let x = h.hash_one(tuple(1, 80, 2, 1024 + p));
+            buckets[(x & 255) as usize] += 1;
+            tags[(x >> 57) as usize] += 1;
+        }
+        // 100 per bucket and 200 per tag on average; a hash that ignored the port, or
+        // kept its low bits unmixed, would pile them up.
+        assert!(
+            buckets.iter().all(|&n| (40..=160).contains(&n)),
+            "{buckets:?}"
+        );
+        assert!(tags.iter().all(|&n| (100..=300).contains(&n)), "{tags:?}");
     }
 }

@@ -16,6 +16,7 @@ use super::frag::{FragLimits, Reassembler};
 use super::icmp::{
     action, echo_reply, quoted_tcp, time_exceeded_reassembly, IcmpAction, IcmpError,
 };
+use super::keyed::{DemuxHash, Tuple};
 use super::ports::PortAllocator;
 use super::stats::Counters;
 use super::syncookie::SynCookies;
@@ -24,7 +25,6 @@ use crate::tcp::{self, Connection, Event, IsnGenerator, SeqNum, State};
 use crate::time::{Duration, Instant};
 use crate::wire::offload::{complete_checksum, RxOffload, TxOffload};
 use crate::wire::{IcmpPacket, IpMeta, Ipv4Packet, Packet, Segment, TcpFlags, TcpOptions};
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -175,8 +175,6 @@ struct Slot {
     touched: bool,
 }
 
-type Tuple = (SocketAddrV4, SocketAddrV4);
-
 /// Events kept per connection for the application.
 const MAX_EVENTS: usize = 64;
 
@@ -186,9 +184,8 @@ pub struct Stack {
     isn: IsnGenerator,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
-    // Deviation: std's RandomState keys the hash with OS randomness, the one exception to
-    // "no OS randomness in the core"; it never affects behaviour, only hash-flood safety.
-    by_tuple: HashMap<Tuple, usize, RandomState>,
+    /// Keyed from the seed (see `DemuxHash` for why not SipHash).
+    by_tuple: HashMap<Tuple, usize, DemuxHash>,
     listeners: HashMap<u16, Listener>,
     /// Packets built by the stack itself (RSTs for closed ports, ICMP replies).
     control: VecDeque<Vec<u8>>,
@@ -221,7 +218,7 @@ impl Stack {
             isn: IsnGenerator::new(cfg.seed),
             slots: Vec::new(),
             free: Vec::new(),
-            by_tuple: HashMap::default(),
+            by_tuple: HashMap::with_hasher(DemuxHash::new(cfg.seed)),
             listeners: HashMap::new(),
             control: VecDeque::new(),
             dirty: VecDeque::new(),
@@ -355,7 +352,7 @@ impl Stack {
                 }
                 IcmpError::ParameterProblem => {}
             }
-            if let Some(&idx) = self.by_tuple.get(&(q.local, q.remote)) {
+            if let Some(&idx) = self.by_tuple.get(&Tuple::new(q.local, q.remote)) {
                 // PathMtu (code 4) is treated as soft until PMTUD exists.
                 let hard = match action(&err) {
                     IcmpAction::Ignore => return,
@@ -373,7 +370,7 @@ impl Stack {
     }
 
     fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
-        if let Some(&idx) = self.by_tuple.get(&(seg.dst, seg.src)) {
+        if let Some(&idx) = self.by_tuple.get(&Tuple::new(seg.dst, seg.src)) {
             let slot = self.slots[idx]
                 .as_mut()
                 .expect("tuple map points at a live slot");
@@ -717,9 +714,9 @@ impl Stack {
                 continue;
             };
             let retrans_before = slot.conn.stats().retrans_segs;
+            let smss = slot.conn.effective_mss() as usize;
             if let Some(seg) = slot.conn.poll_transmit(now, &mut self.scratch) {
                 log::debug!(target: "tuntcp::packet", "out {seg}");
-                let smss = slot.conn.effective_mss() as usize;
                 let mut tx = TxOffload::default();
                 let len = if self.cfg.offload {
                     tx.csum_partial = true;
@@ -732,7 +729,8 @@ impl Stack {
                 };
                 let is_rst = seg.flags.rst();
                 // OutSegs counts what reaches the wire, as Linux counts gso_segs.
-                self.counters.tcp_out_segs += seg.payload.len().div_ceil(smss.max(1)).max(1) as u64;
+                let pieces = seg.payload.len().div_ceil(smss.max(1)).max(1);
+                self.counters.tcp_out_segs += pieces as u64;
                 self.counters.ip_out_requests += 1;
                 self.counters.tcp_retrans_segs += slot.conn.stats().retrans_segs - retrans_before;
                 if is_rst {
@@ -832,7 +830,7 @@ impl Stack {
         let local = match local {
             Some(l) if *l.ip() != self.cfg.addr => return Err(OpenError::AddrNotAvailable),
             Some(l) if l.port() != 0 => {
-                if self.by_tuple.contains_key(&(l, remote)) {
+                if self.by_tuple.contains_key(&Tuple::new(l, remote)) {
                     return Err(OpenError::AddrInUse);
                 }
                 l
@@ -874,7 +872,7 @@ impl Stack {
                 if listeners.contains_key(&p) {
                     return true;
                 }
-                match by_tuple.get(&(SocketAddrV4::new(addr, p), remote)) {
+                match by_tuple.get(&Tuple::new(SocketAddrV4::new(addr, p), remote)) {
                     None => false,
                     Some(&i) => {
                         !(tw_reuse
@@ -887,7 +885,7 @@ impl Stack {
             .ok_or(OpenError::AddrNotAvailable)?;
         let local = SocketAddrV4::new(addr, port);
         let mut old = None;
-        if let Some(&i) = self.by_tuple.get(&(local, remote)) {
+        if let Some(&i) = self.by_tuple.get(&Tuple::new(local, remote)) {
             old = self.slots[i].as_ref().map(|s| s.conn.snd_nxt());
             self.remove(i);
             self.counters.tcp_ext_tw_recycled += 1;
@@ -1000,7 +998,7 @@ impl Stack {
     // ---- bookkeeping ----
 
     fn insert(&mut self, conn: Connection, listener: Option<u16>, owned: bool) -> usize {
-        let tuple = (conn.local(), conn.remote());
+        let tuple = Tuple::new(conn.local(), conn.remote());
         let slot = Slot {
             conn,
             owned,
@@ -1029,7 +1027,8 @@ impl Stack {
     fn remove(&mut self, idx: usize) {
         if let Some(s) = self.slots[idx].take() {
             self.timers.set(idx, None);
-            self.by_tuple.remove(&(s.conn.local(), s.conn.remote()));
+            self.by_tuple
+                .remove(&Tuple::new(s.conn.local(), s.conn.remote()));
             if s.in_tw {
                 self.time_wait -= 1;
             }

@@ -1,7 +1,8 @@
 //! A deadline per key (e.g. per connection), ordered so that finding the next one does not
 //! scan idle connections.
 //!
-//! A binary heap holds `(deadline, generation, key)` entries; a map holds each key's live
+//! A binary heap holds `(deadline, generation, key)` entries; a table indexed by key (keys
+//! are small dense indices, like connection slots) holds each key's live
 //! `(deadline, generation)`. Re-setting or clearing a key leaves its old heap entry behind
 //! (lazy deletion): an entry is live only while its generation is the key's current one.
 //! When stale entries outnumber live ones (plus a small slack) the heap is rebuilt from the
@@ -12,8 +13,7 @@
 //! table does, DESIGN.md habit 4), hold more than one deadline per key, or read a clock.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
-use std::hash::Hash;
+use std::collections::BinaryHeap;
 
 use crate::time::Instant;
 
@@ -23,11 +23,13 @@ const SLACK: usize = 16;
 
 /// The earliest deadline among many keys.
 #[derive(Clone, Debug)]
-pub struct TimerQueue<K: Copy + Eq + Hash> {
+pub struct TimerQueue<K: Copy + Into<usize>> {
     heap: BinaryHeap<Entry<K>>,
-    // Deviation: std's RandomState seeds from the OS, like the stack's tuple map; it never
-    // affects results (order comes from deadlines and generations only).
-    live: HashMap<K, (Instant, u64)>,
+    /// Each key's live `(deadline, generation)` at index `key.into()`: no hashing per
+    /// call (a set per segment sent or received); as long as the largest key.
+    live: Vec<Option<(Instant, u64, K)>>,
+    /// Keys with a deadline.
+    len: usize,
     next_gen: u64,
 }
 
@@ -57,17 +59,18 @@ impl<K> Ord for Entry<K> {
     }
 }
 
-impl<K: Copy + Eq + Hash> Default for TimerQueue<K> {
+impl<K: Copy + Into<usize>> Default for TimerQueue<K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<K: Copy + Eq + Hash> TimerQueue<K> {
+impl<K: Copy + Into<usize>> TimerQueue<K> {
     pub fn new() -> Self {
         TimerQueue {
             heap: BinaryHeap::new(),
-            live: HashMap::new(),
+            live: Vec::new(),
+            len: 0,
             next_gen: 0,
         }
     }
@@ -75,17 +78,25 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
     /// Sets (`Some`) or clears (`None`) the one deadline of `key`. Setting the deadline it
     /// already has changes nothing, not even its place among equal deadlines. O(log n).
     pub fn set(&mut self, key: K, at: Option<Instant>) {
+        let i = key.into();
         match at {
             None => {
-                self.live.remove(&key);
+                if self.live.get_mut(i).and_then(Option::take).is_some() {
+                    self.len -= 1;
+                }
             }
             Some(at) => {
-                if self.live.get(&key).is_some_and(|&(old, _)| old == at) {
-                    return;
+                if i >= self.live.len() {
+                    self.live.resize(i + 1, None);
+                }
+                match self.live[i] {
+                    Some((old, _, _)) if old == at => return,
+                    Some(_) => {}
+                    None => self.len += 1,
                 }
                 let gen = self.next_gen;
                 self.next_gen = self.next_gen.wrapping_add(1);
-                self.live.insert(key, (at, gen));
+                self.live[i] = Some((at, gen, key));
                 self.heap.push(Entry { at, gen, key });
             }
         }
@@ -94,7 +105,11 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
 
     /// The deadline of `key`, if set.
     pub fn get(&self, key: K) -> Option<Instant> {
-        self.live.get(&key).map(|&(at, _)| at)
+        self.slot(key).map(|(at, _, _)| at)
+    }
+
+    fn slot(&self, key: K) -> Option<(Instant, u64, K)> {
+        self.live.get(key.into()).copied().flatten()
     }
 
     /// The earliest deadline. Drops stale entries from the top of the heap on the way.
@@ -112,18 +127,19 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
             return None;
         }
         self.heap.pop();
-        self.live.remove(&top.key);
+        self.live[top.key.into()] = None;
+        self.len -= 1;
         self.maybe_compact();
         Some(top.key)
     }
 
     /// Number of keys with a deadline.
     pub fn len(&self) -> usize {
-        self.live.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
+        self.len == 0
     }
 
     /// Heap entries, live and stale (for tests of the memory bound).
@@ -133,7 +149,7 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
     }
 
     fn is_live(&self, e: &Entry<K>) -> bool {
-        self.live.get(&e.key).is_some_and(|&(_, gen)| gen == e.gen)
+        self.slot(e.key).is_some_and(|(_, gen, _)| gen == e.gen)
     }
 
     /// The heap's top after popping stale entries above it.
@@ -151,11 +167,12 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
     /// plus `SLACK`: each rebuild is paid for by the more than `live` stale entries (each
     /// from a set or clear) since the last one.
     fn maybe_compact(&mut self) {
-        if self.heap.len() > 2 * self.live.len() + SLACK {
+        if self.heap.len() > 2 * self.len + SLACK {
             self.heap = self
                 .live
                 .iter()
-                .map(|(&key, &(at, gen))| Entry { at, gen, key })
+                .flatten()
+                .map(|&(at, gen, key)| Entry { at, gen, key })
                 .collect();
         }
     }
@@ -165,13 +182,13 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap};
 
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
     }
 
-    fn drain(q: &mut TimerQueue<u32>, now: Instant) -> Vec<u32> {
+    fn drain(q: &mut TimerQueue<u16>, now: Instant) -> Vec<u16> {
         std::iter::from_fn(|| q.pop_expired(now)).collect()
     }
 
@@ -180,7 +197,7 @@ mod tests {
         let mut q = TimerQueue::new();
         assert!(q.is_empty());
         assert_eq!(q.next(), None);
-        q.set(1u32, Some(t(30)));
+        q.set(1u16, Some(t(30)));
         q.set(2, Some(t(10)));
         q.set(3, Some(t(20)));
         assert_eq!(q.len(), 3);
@@ -195,7 +212,7 @@ mod tests {
     #[test]
     fn re_set_moves_a_key_both_ways() {
         let mut q = TimerQueue::new();
-        q.set(1u32, Some(t(10)));
+        q.set(1u16, Some(t(10)));
         q.set(2, Some(t(20)));
         q.set(1, Some(t(30)));
         assert_eq!(q.next(), Some(t(20)));
@@ -209,7 +226,7 @@ mod tests {
     #[test]
     fn clearing_removes_the_deadline() {
         let mut q = TimerQueue::new();
-        q.set(1u32, Some(t(10)));
+        q.set(1u16, Some(t(10)));
         q.set(2, Some(t(20)));
         q.set(1, None);
         q.set(7, None);
@@ -225,7 +242,7 @@ mod tests {
     #[test]
     fn pop_expired_respects_now_and_ties_keep_set_order() {
         let mut q = TimerQueue::new();
-        q.set(5u32, Some(t(10)));
+        q.set(5u16, Some(t(10)));
         q.set(3, Some(t(10)));
         q.set(9, Some(t(10)));
         q.set(1, Some(t(11)));
@@ -246,7 +263,7 @@ mod tests {
     #[test]
     fn deadline_equal_to_now_is_expired() {
         let mut q = TimerQueue::new();
-        q.set(1u32, Some(t(10)));
+        q.set(1u16, Some(t(10)));
         assert_eq!(q.pop_expired(t(10)), Some(1));
         assert_eq!(q.pop_expired(t(10)), None);
     }
@@ -254,18 +271,18 @@ mod tests {
     #[test]
     fn heap_stays_bounded_under_re_sets() {
         let mut q = TimerQueue::new();
-        for k in 0..100u32 {
+        for k in 0..100u16 {
             q.set(k, Some(t(u64::from(k))));
         }
         for round in 0..1000u64 {
-            for k in 0..100u32 {
+            for k in 0..100u16 {
                 q.set(k, Some(t(round * 1000 + u64::from(k) * 7 % 100)));
                 assert!(q.heap_len() <= 2 * q.len() + SLACK, "heap {}", q.heap_len());
             }
         }
         assert_eq!(q.len(), 100);
         // Clearing most keys shrinks the heap too.
-        for k in 10..100u32 {
+        for k in 10..100u16 {
             q.set(k, None);
             assert!(q.heap_len() <= 2 * q.len() + SLACK);
         }

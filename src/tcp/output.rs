@@ -18,9 +18,11 @@ enum Send {
 }
 
 impl Connection {
-    /// The next segment to send, with its payload copied into `buf`; `None` when there is
-    /// nothing to send now. Call until `None` after every input and timeout.
-    pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<Segment<'b>> {
+    /// The next segment to send, its payload borrowed from the send buffer (or copied into
+    /// `buf` when it straddles the ring's wrap; at most `buf.len()` bytes either way);
+    /// `None` when there is nothing to send now. Call until `None` after every input and
+    /// timeout.
+    pub fn poll_transmit<'b>(&'b mut self, now: Instant, buf: &'b mut [u8]) -> Option<Segment<'b>> {
         if let Some((seq, ack)) = self.rst.take() {
             let flags = if ack.is_some() {
                 TcpFlags::RST | TcpFlags::ACK
@@ -43,7 +45,7 @@ impl Connection {
         if matches!(self.state, State::SynSent | State::SynReceived) && self.snd_nxt == self.iss {
             return Some(self.syn_segment(now));
         }
-        if let Some(what) = self.next_data(now, buf) {
+        if let Some(what) = self.next_data(now, buf.len()) {
             return Some(self.data_segment(now, what, buf));
         }
         if self.keepalive_due {
@@ -93,7 +95,7 @@ impl Connection {
 
     /// Decides what data (or bare FIN) to send next, if anything: a retransmission at some
     /// sequence number, or new (or timed-out) data at SND.NXT.
-    fn next_data(&mut self, now: Instant, buf: &[u8]) -> Option<Send> {
+    fn next_data(&mut self, now: Instant, buf_len: usize) -> Option<Send> {
         if !matches!(
             self.state,
             State::Established
@@ -105,7 +107,7 @@ impl Connection {
             return None;
         }
         let smss = self.smss as usize;
-        let cap = smss.min(buf.len());
+        let cap = smss.min(buf_len);
         if self.retransmit_one {
             // Fast retransmit of the first unacknowledged segment (RFC 5681 §3.2 / RFC 6675
             // §5 step 4.2), inside the window only (SHLD-16).
@@ -190,7 +192,7 @@ impl Connection {
         let cwnd_avail = (cwnd + extra).saturating_sub(pipe);
         // New data may leave as one super-segment that the device splits at SMSS (TSO/GSO);
         // retransmissions stay one SMSS.
-        let gso = self.cfg.gso_max_payload.min(buf.len()) / smss * smss;
+        let gso = self.cfg.gso_max_payload.min(buf_len) / smss * smss;
         let cap = if gso > smss && !is_retx && self.recovery.is_none() {
             gso
         } else {
@@ -262,7 +264,7 @@ impl Connection {
             .map_or(u32::MAX, |(l, _)| l.since(seq))
     }
 
-    fn data_segment<'b>(&mut self, now: Instant, what: Send, buf: &'b mut [u8]) -> Segment<'b> {
+    fn data_segment<'b>(&'b mut self, now: Instant, what: Send, buf: &'b mut [u8]) -> Segment<'b> {
         let queued = self.sendq.len();
         let (seq, len) = match what {
             Send::At { seq, len } => (seq, len),
@@ -270,7 +272,7 @@ impl Connection {
         };
         let offset = seq.since(self.snd_una) as usize;
         let retx = seq.lt(self.snd_max);
-        let n = self.sendq.read_at(offset, &mut buf[..len]);
+        let n = len.min(queued.saturating_sub(offset));
         let mut flags = TcpFlags::ACK;
         if n > 0 && offset + n == queued {
             flags |= TcpFlags::PSH; // MUST-61
@@ -306,7 +308,15 @@ impl Connection {
         if !self.armed(Timer::Retransmit) {
             self.arm(Timer::Retransmit, now + self.rtt.rto());
         }
-        self.build(now, seq, flags, &buf[..n])
+        let mut seg = self.build(now, seq, flags, &[]);
+        seg.payload = match self.sendq.slice_at(offset, n) {
+            Some(p) => p,
+            None => {
+                let k = self.sendq.read_at(offset, &mut buf[..n]);
+                &buf[..k]
+            }
+        };
+        seg
     }
 
     /// RFC 9293 §3.8.6.1 / SHLD-29/30: first probe after one RTO, then doubling (capped).

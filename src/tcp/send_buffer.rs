@@ -104,6 +104,21 @@ impl SendBuffer {
         copied
     }
 
+    /// The `len` bytes starting `offset` bytes past the front, if they are held and lie in
+    /// one piece of the ring (they do unless the segment straddles its wrap): a segment's
+    /// payload goes from here straight into the packet, without a copy to read it out.
+    pub fn slice_at(&self, offset: usize, len: usize) -> Option<&[u8]> {
+        let (a, b) = self.data.as_slices();
+        let end = offset.checked_add(len)?;
+        if end <= a.len() {
+            Some(&a[offset..end])
+        } else if offset >= a.len() {
+            b.get(offset - a.len()..end - a.len())
+        } else {
+            None
+        }
+    }
+
     /// Drops `n` acknowledged bytes from the front (all of them if `n > len`).
     pub fn ack(&mut self, n: usize) {
         let n = n.min(self.data.len());
@@ -192,6 +207,13 @@ mod tests {
         assert_eq!(read_all(&b, 2), b"hijklm");
         assert_eq!(read_all(&b, 4), b"jklm");
         assert!(b.allocated() <= 8);
+        // Unless a range straddles the wrap, it is lent in place.
+        for (off, len) in [(0, 8), (0, 3), (2, 4), (5, 3), (7, 1), (8, 0)] {
+            if let Some(s) = b.slice_at(off, len) {
+                assert_eq!(s, &read_all(&b, off)[..len]);
+            }
+        }
+        assert_eq!(b.slice_at(6, 3), None, "past the end");
     }
 
     #[test]
@@ -276,6 +298,11 @@ mod tests {
                 }
                 for off in [0, 1, model.len() / 2, model.len().saturating_sub(1), model.len()] {
                     prop_assert_eq!(read_all(&b, off), model.get(off..).unwrap_or(&[]).to_vec());
+                    let len = model.len().saturating_sub(off).min(100);
+                    if let Some(s) = b.slice_at(off, len) {
+                        prop_assert_eq!(s, &model[off..off + len]);
+                    }
+                    prop_assert_eq!(b.slice_at(off, model.len() + 1 - off.min(model.len())), None);
                 }
             }
         }

@@ -7,28 +7,57 @@ use std::net::Ipv4Addr;
 
 /// Adds `data` to a running accumulator; an odd last byte is padded with zero.
 ///
-/// The bytes are summed eight at a time in the machine's byte order and the folded 16-bit
-/// result swapped once at the end: the one's-complement sum does not depend on byte order
-/// (RFC 1071 §2(B)), so no per-word swapping is needed.
+/// The bytes are summed as 64-bit words in the machine's byte order with end-around carry
+/// (RFC 1071 §2(C): a one's-complement sum may be taken in wider words and folded) and the
+/// folded 16-bit result swapped once at the end: the sum does not depend on byte order
+/// (RFC 1071 §2(B)), so no per-word swapping is needed. Four words per step, each an add
+/// and an add-with-carry.
 pub fn add(acc: u64, data: &[u8]) -> u64 {
     let mut s: u64 = 0;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let x = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        s += (x >> 32) + (x & 0xFFFF_FFFF);
+    // Carries out of each block, added back once at the end (end-around carry).
+    let mut carries: u64 = 0;
+    let mut blocks = data.chunks_exact(64);
+    for c in &mut blocks {
+        let mut carry = false;
+        for w in c.chunks_exact(8) {
+            let x = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            // A full adder: the carrying-add idiom that LLVM turns into one `adc`.
+            let (t, c1) = s.overflowing_add(x);
+            let (t, c2) = t.overflowing_add(u64::from(carry));
+            s = t;
+            carry = c1 | c2;
+        }
+        carries += u64::from(carry);
+    }
+    s = add_carry(s, carries);
+    let mut chunks = blocks.remainder().chunks_exact(8);
+    for w in &mut chunks {
+        s = add_carry(
+            s,
+            u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+        );
     }
     let mut pairs = chunks.remainder().chunks_exact(2);
     for p in &mut pairs {
-        s += u64::from(u16::from_ne_bytes([p[0], p[1]]));
+        s = add_carry(s, u64::from(u16::from_ne_bytes([p[0], p[1]])));
     }
     if let [last] = pairs.remainder() {
-        s += u64::from(u16::from_ne_bytes([*last, 0]));
+        s = add_carry(s, u64::from(u16::from_ne_bytes([*last, 0])));
     }
+    let mut s = (s >> 32) + (s & 0xFFFF_FFFF);
     while s >> 16 != 0 {
         s = (s & 0xFFFF) + (s >> 16);
     }
     // The folded sum's bytes, read as a big-endian word: the same sum in network order.
     acc + u64::from(u16::from_be_bytes((s as u16).to_ne_bytes()))
+}
+
+/// One's-complement 64-bit addition: the carry out wraps around to bit 0 (no overflow:
+/// with a carry the wrapped sum is at most 2^64 - 2).
+#[inline(always)]
+fn add_carry(a: u64, b: u64) -> u64 {
+    let (s, carry) = a.overflowing_add(b);
+    s + u64::from(carry)
 }
 
 /// Folds the accumulator to 16 bits and complements it.
@@ -71,6 +100,19 @@ mod tests {
                 naive += u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
             }
             proptest::prop_assert_eq!(finish(add(start, &data)), finish(naive));
+        }
+    }
+
+    #[test]
+    fn carries_out_of_every_word_wrap_around() {
+        // All-ones words carry out of every 64-bit addition, in the blocks and the tail.
+        for len in [64, 127, 1500] {
+            let data = vec![0xff; len];
+            let mut naive = 0xffff_ffffu64;
+            for w in data.chunks(2) {
+                naive += u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+            }
+            assert_eq!(finish(add(0xffff_ffff, &data)), finish(naive), "len {len}");
         }
     }
 

@@ -4,7 +4,7 @@ use super::ipv4::{self, IpMeta, Ipv4Packet, IPPROTO_TCP};
 use super::tcp_option::TcpOptions;
 use super::{checksum, EmitError, WireError};
 use core::fmt;
-use etherparse::{TcpHeader, TcpHeaderSlice};
+use etherparse::TcpHeaderSlice;
 use std::net::SocketAddrV4;
 
 pub const TCP_HEADER_LEN: usize = 20;
@@ -198,7 +198,8 @@ impl<'a> Segment<'a> {
     }
 
     fn emit_with(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
-        let need = self.buffer_len();
+        let header_len = self.header_len();
+        let need = IPV4_HEADER_LEN + header_len + self.payload.len();
         if need > usize::from(u16::MAX) {
             return Err(EmitError::TooLong(need));
         }
@@ -208,22 +209,23 @@ impl<'a> Segment<'a> {
                 have: out.len(),
             });
         }
-        let mut opts = [0u8; super::MAX_OPTIONS_LEN];
-        let opts_len = self.options.emit(&mut opts);
-        let mut h = TcpHeader::new(self.src.port(), self.dst.port(), self.seq, self.window);
-        h.acknowledgment_number = self.ack;
-        let f = self.flags;
-        (h.fin, h.syn, h.rst, h.psh) = (f.fin(), f.syn(), f.rst(), f.psh());
-        (h.ack, h.urg, h.ece, h.cwr) = (f.ack(), f.urg(), f.ece(), f.cwr());
-        h.urgent_pointer = self.urgent;
-        // Length is a multiple of 4 and at most 40, so this cannot fail.
-        let _ = h.set_options_raw(&opts[..opts_len]);
-        h.checksum = 0;
         let tcp_len = need - IPV4_HEADER_LEN;
         let (src, dst) = (*self.src.ip(), *self.dst.ip());
-        let iph = ipv4::header(src, dst, IPPROTO_TCP, self.ip, tcp_len);
-        let mut n = ipv4::write_header(&iph, out);
-        n += super::write_into(&mut out[n..], |w| h.write(w));
+        let mut n = ipv4::emit_header(out, src, dst, IPPROTO_TCP, self.ip, tcp_len);
+        // RFC 9293 §3.1, written directly (etherparse's TcpHeader writes the same bytes; a
+        // test compares them): the per-segment path builds no header struct.
+        let h = &mut out[n..n + header_len];
+        h[0..2].copy_from_slice(&self.src.port().to_be_bytes());
+        h[2..4].copy_from_slice(&self.dst.port().to_be_bytes());
+        h[4..8].copy_from_slice(&self.seq.to_be_bytes());
+        h[8..12].copy_from_slice(&self.ack.to_be_bytes());
+        h[12] = ((header_len / 4) as u8) << 4; // data offset; reserved bits zero
+        h[13] = self.flags.0;
+        h[14..16].copy_from_slice(&self.window.to_be_bytes());
+        h[16..18].fill(0);
+        h[18..20].copy_from_slice(&self.urgent.to_be_bytes());
+        self.options.emit(&mut h[TCP_HEADER_LEN..]);
+        n += header_len;
         out[n..n + self.payload.len()].copy_from_slice(self.payload);
         // MUST-2: always computed, pseudo-header included, odd payloads padded; one pass
         // over the bytes just written (or by the kernel, for a partial checksum).

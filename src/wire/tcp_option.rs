@@ -172,73 +172,94 @@ impl TcpOptions {
             push(Item::Nop);
             push(Item::WindowScale(ws));
         }
-        let used: usize = items.iter().flatten().map(|i| i.len(0)).sum();
-        // Two NOPs, kind and length, then 8 bytes per block.
-        let blocks = self
-            .sack
-            .len()
-            .min(MAX_OPTIONS_LEN.saturating_sub(used + 4) / 8);
+        let (_, blocks) = self.sizes();
         if blocks > 0 {
             items[n] = Some(Item::Sack);
         }
         (items, blocks)
     }
 
-    /// Bytes the options occupy on the wire, padded to a multiple of 4.
-    pub fn wire_len(&self) -> usize {
-        let (items, blocks) = self.layout();
-        let len: usize = items.iter().flatten().map(|i| i.len(blocks)).sum();
-        len.div_ceil(4) * 4
+    /// The bytes each part of the layout takes before the SACK option (all multiples of
+    /// 4), and the SACK blocks that fit after them in 40 bytes.
+    fn sizes(&self) -> (usize, usize) {
+        let mut used = if self.mss.is_some() { 4 } else { 0 };
+        used += match (self.sack_permitted, self.timestamps.is_some()) {
+            (_, true) => 12,
+            (true, false) => 4,
+            (false, false) => 0,
+        };
+        used += if self.window_scale.is_some() { 4 } else { 0 };
+        // Two NOPs, kind and length, then 8 bytes per block.
+        let blocks = self
+            .sack
+            .len()
+            .min(MAX_OPTIONS_LEN.saturating_sub(used + 4) / 8);
+        (used, blocks)
     }
 
-    /// Writes the options into `out` (at least `wire_len()` bytes), padding with EOL/zero
-    /// (MUST-69). Returns the bytes written.
+    /// Bytes the options occupy on the wire, padded to a multiple of 4.
+    pub fn wire_len(&self) -> usize {
+        // Computed, not laid out: this runs several times per segment sent.
+        let (used, blocks) = self.sizes();
+        if blocks > 0 {
+            used + 4 + 8 * blocks
+        } else {
+            used
+        }
+    }
+
+    /// Writes the options into `out` (at least `wire_len()` bytes) in the layout of
+    /// `layout()`, which is all 4-byte aligned, so no EOL padding is ever needed (MUST-69).
+    /// Returns the bytes written.
     pub fn emit(&self, out: &mut [u8]) -> usize {
-        let (items, blocks) = self.layout();
+        let (_, blocks) = self.sizes();
         let mut i = 0;
-        for it in items.iter().flatten() {
-            match *it {
-                Item::Nop => {
-                    out[i] = NOP;
-                    i += 1;
-                }
-                Item::Mss(m) => {
-                    out[i..i + 4].copy_from_slice(&[MSS, 4, (m >> 8) as u8, m as u8]);
-                    i += 4;
-                }
-                Item::WindowScale(ws) => {
-                    out[i..i + 3].copy_from_slice(&[WSCALE, 3, ws]);
-                    i += 3;
-                }
-                Item::SackPermitted => {
-                    out[i..i + 2].copy_from_slice(&[SACK_PERM, 2]);
-                    i += 2;
-                }
-                Item::Timestamps(ts) => {
-                    out[i] = TIMESTAMP;
-                    out[i + 1] = 10;
-                    out[i + 2..i + 6].copy_from_slice(&ts.tsval.to_be_bytes());
-                    out[i + 6..i + 10].copy_from_slice(&ts.tsecr.to_be_bytes());
-                    i += 10;
-                }
-                Item::Sack => {
-                    out[i..i + 4].copy_from_slice(&[NOP, NOP, SACK, (2 + 8 * blocks) as u8]);
-                    i += 4;
-                    for b in &self.sack.as_slice()[..blocks] {
-                        out[i..i + 4].copy_from_slice(&b.left.to_be_bytes());
-                        out[i + 4..i + 8].copy_from_slice(&b.right.to_be_bytes());
-                        i += 8;
-                    }
-                }
+        if let Some(m) = self.mss {
+            out[i..i + 4].copy_from_slice(&[MSS, 4, (m >> 8) as u8, m as u8]);
+            i += 4;
+        }
+        let ts = |out: &mut [u8], ts: Timestamps| {
+            out[0] = TIMESTAMP;
+            out[1] = 10;
+            out[2..6].copy_from_slice(&ts.tsval.to_be_bytes());
+            out[6..10].copy_from_slice(&ts.tsecr.to_be_bytes());
+        };
+        match (self.sack_permitted, self.timestamps) {
+            (true, Some(t)) => {
+                out[i..i + 2].copy_from_slice(&[SACK_PERM, 2]);
+                ts(&mut out[i + 2..i + 12], t);
+                i += 12;
+            }
+            (false, Some(t)) => {
+                out[i..i + 2].copy_from_slice(&[NOP, NOP]);
+                ts(&mut out[i + 2..i + 12], t);
+                i += 12;
+            }
+            (true, None) => {
+                out[i..i + 4].copy_from_slice(&[NOP, NOP, SACK_PERM, 2]);
+                i += 4;
+            }
+            (false, None) => {}
+        }
+        if let Some(ws) = self.window_scale {
+            out[i..i + 4].copy_from_slice(&[NOP, WSCALE, 3, ws]);
+            i += 4;
+        }
+        if blocks > 0 {
+            out[i..i + 4].copy_from_slice(&[NOP, NOP, SACK, (2 + 8 * blocks) as u8]);
+            i += 4;
+            for b in &self.sack.as_slice()[..blocks] {
+                out[i..i + 4].copy_from_slice(&b.left.to_be_bytes());
+                out[i + 4..i + 8].copy_from_slice(&b.right.to_be_bytes());
+                i += 8;
             }
         }
-        let padded = i.div_ceil(4) * 4;
-        out[i..padded].fill(EOL);
-        padded
+        i
     }
 }
 
 impl Item {
+    #[cfg(test)]
     fn len(&self, sack_blocks: usize) -> usize {
         match self {
             Item::Nop => 1,
@@ -274,5 +295,75 @@ impl fmt::Display for TcpOptions {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The item-by-item writer `emit` replaced, kept as its reference: the layout of
+    /// `layout()`, padded with EOL.
+    fn emit_by_layout(o: &TcpOptions, out: &mut [u8]) -> usize {
+        let (items, blocks) = o.layout();
+        let mut i = 0;
+        for it in items.iter().flatten() {
+            let n = it.len(blocks);
+            match *it {
+                Item::Nop => out[i] = NOP,
+                Item::Mss(m) => out[i..i + 4].copy_from_slice(&[MSS, 4, (m >> 8) as u8, m as u8]),
+                Item::WindowScale(ws) => out[i..i + 3].copy_from_slice(&[WSCALE, 3, ws]),
+                Item::SackPermitted => out[i..i + 2].copy_from_slice(&[SACK_PERM, 2]),
+                Item::Timestamps(ts) => {
+                    out[i..i + 2].copy_from_slice(&[TIMESTAMP, 10]);
+                    out[i + 2..i + 6].copy_from_slice(&ts.tsval.to_be_bytes());
+                    out[i + 6..i + 10].copy_from_slice(&ts.tsecr.to_be_bytes());
+                }
+                Item::Sack => {
+                    out[i..i + 4].copy_from_slice(&[NOP, NOP, SACK, (2 + 8 * blocks) as u8]);
+                    for (k, b) in o.sack.as_slice()[..blocks].iter().enumerate() {
+                        let at = i + 4 + 8 * k;
+                        out[at..at + 4].copy_from_slice(&b.left.to_be_bytes());
+                        out[at + 4..at + 8].copy_from_slice(&b.right.to_be_bytes());
+                    }
+                }
+            }
+            i += n;
+        }
+        let padded = i.div_ceil(4) * 4;
+        out[i..padded].fill(EOL);
+        padded
+    }
+
+    fn options() -> impl Strategy<Value = TcpOptions> {
+        let block =
+            (any::<u32>(), any::<u32>()).prop_map(|(left, right)| SackBlock { left, right });
+        (
+            proptest::option::of(any::<u16>()),
+            proptest::option::of(any::<u8>()),
+            any::<bool>(),
+            proptest::option::of((any::<u32>(), any::<u32>())),
+            proptest::collection::vec(block, 0..=MAX_SACK_BLOCKS),
+        )
+            .prop_map(|(mss, window_scale, sack_permitted, ts, sack)| TcpOptions {
+                mss,
+                window_scale,
+                sack_permitted,
+                timestamps: ts.map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
+                sack: SackList::new(&sack),
+            })
+    }
+
+    proptest! {
+        /// The direct writer and the computed length agree byte for byte with the layout.
+        #[test]
+        fn emit_and_wire_len_match_the_layout(o in options()) {
+            let (mut fast, mut slow) = ([0xee; MAX_OPTIONS_LEN], [0xee; MAX_OPTIONS_LEN]);
+            let n = o.emit(&mut fast);
+            prop_assert_eq!(n, emit_by_layout(&o, &mut slow));
+            prop_assert_eq!(n, o.wire_len());
+            prop_assert_eq!(&fast[..], &slow[..]);
+        }
     }
 }
