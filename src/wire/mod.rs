@@ -3,8 +3,9 @@
 //! Parsing takes untrusted bytes (a whole IPv4 packet as read from a TUN) and returns either
 //! a typed view borrowing the buffer or a [`WireError`] saying why it was rejected. Nothing
 //! here panics, loops without bound or allocates on input. Emitting writes exactly
-//! `buffer_len()` bytes with correct IPv4 and TCP/ICMP checksums, using etherparse's header
-//! writers for the header bytes.
+//! `buffer_len()` bytes with correct IPv4 and TCP/ICMP checksums (or, for a device that
+//! offloads, a partial TCP checksum it completes: [`offload`], which also reads and writes
+//! the `virtio_net_hdr` such a TUN puts in front of each packet).
 //!
 //! What this module does not do: reassemble fragments (it flags them, see
 //! [`WireError::Fragment`] and [`Ipv4Packet::is_fragment`]), route, or know any TCP state.
