@@ -14,11 +14,12 @@
 # Env: BENCH_BYTES (bulk transfer size, default 1 GiB), BENCH_CONNS (ab -n for short
 # connections, default 10000), BENCH_LAT_N (requests on one keep-alive connection, default
 # 20000), BENCH_SIM_BYTES (callgrind transfer, default 10 MiB), BENCH_SKIP (space-separated
-# groups to skip: bulk conns lat raw veth sim), CARGO_TARGET_DIR.
+# groups to skip: bulk device conns lat raw veth sim), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS="${1:-3}"
+skip() { [[ " ${BENCH_SKIP:-} " == *" $1 "* ]]; }
 BYTES="${BENCH_BYTES:-1073741824}"
 CONNS="${BENCH_CONNS:-10000}"
 LAT_N="${BENCH_LAT_N:-20000}"
@@ -44,6 +45,7 @@ fi
 
 cargo build --release -j 1 --quiet --bin tuntcp --example smoltcp_server --example tun_raw \
     --example sim_cost
+skip device || cargo build --release -j 1 --quiet --features tunrs --example device_compare
 bin="$CARGO_TARGET_DIR/release"
 ex="$bin/examples"
 
@@ -103,6 +105,10 @@ server_start() {
     smoltcp)
         ip netns exec "$NS" taskset -c "$STACK_CPU" "$ex/smoltcp_server" --mtu "$mtu" \
             --buffer "$buf" >"$out" 2>&1 &
+        ;;
+    dev-ours | dev-tunrs)
+        ip netns exec "$NS" taskset -c "$STACK_CPU" "$ex/device_compare" "${kind#dev-}" \
+            --mtu "$mtu" >"$out" 2>&1 &
         ;;
     esac
     SERVER=$!
@@ -185,7 +191,6 @@ date_s="$(date -u '+%Y-%m-%d %H:%M UTC')"
 commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml benches 2>/dev/null || echo '+dirty')"
 log "tuntcp bench: $RUNS runs, bulk $BYTES bytes, $CONNS short connections, $LAT_N keep-alive requests"
 
-skip() { [[ "$SKIP" == *" $1 "* ]]; }
 
 for run in $(seq "$RUNS"); do
     log "== run $run/$RUNS"
@@ -201,6 +206,15 @@ for run in $(seq "$RUNS"); do
                     server_stop
                 done
             done
+        done
+    fi
+    if ! skip device; then
+        # The same stack and socket-API servers on our device and on tun-rs's (offloads on).
+        for kind in dev-ours dev-tunrs; do
+            server_start "$kind" 1500
+            record "s2k.$kind" "$(bulk_s2k)"
+            record "k2s.$kind" "$(bulk_k2s)"
+            server_stop
         done
     fi
     if ! skip conns; then
@@ -402,6 +416,13 @@ for buf, bname in ((262144, "256 KiB"), (1048576, "1 MiB")):
 for c in (1, 4, 16):
     row(f"short connections, -c {c}, {conns} conns", f"conns.{c}.ours", f"conns.{c}.smoltcp",
         "conn/s", d=0, target_smol=2)
+
+print("\n### TUN device: ours against tun-rs (same stack, socket-API servers, MTU 1500, offloads on)\n")
+print("| direction | our device (Gbit/s) | tun-rs 2.8 (Gbit/s) | ours/tun-rs |")
+print("|---|---|---|---|")
+for d, name in (("s2k", "stack->kernel"), ("k2s", "kernel->stack")):
+    r, rs = ratio(f"{d}.dev-ours", f"{d}.dev-tunrs")
+    print(f"| {name} | {cell(f'{d}.dev-ours')} | {cell(f'{d}.dev-tunrs')} | {rs} |")
 
 print("\n### Latency on one keep-alive connection (ab -k -c 1, GET /bytes/100, "
       f"{lat_n} requests; lower is better)\n")

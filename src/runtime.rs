@@ -322,6 +322,9 @@ fn run(
                 send(device, &pkt, TxOffload::default());
             }
         }
+        if let Err(e) = device.flush() {
+            log::warn!("device flush: {e}");
+        }
         if let Some(p) = pcap.as_deref_mut() {
             p.flush()?;
         }

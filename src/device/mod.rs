@@ -34,6 +34,10 @@ pub trait Device: Send {
         debug_assert_eq!(tx, TxOffload::default(), "device without offloads");
         self.send(packet)
     }
+    /// Writes out anything `send` batched (called once per event-loop turn).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     fn mtu(&self) -> usize;
     /// A file descriptor the event loop can wait on, if the device has one.
     fn raw_fd(&self) -> Option<RawFd>;
