@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tuntcp::api::{random_seed, NetConfig, NetStack, Parking, TcpListener, TcpStream};
 use tuntcp::apps::{http, inloop, simple};
-use tuntcp::service::Service;
 use tuntcp::device::tun::TunConfig;
+use tuntcp::service::Service;
 use tuntcp::stack::{report, StackConfig};
 
 #[derive(Parser)]

@@ -235,7 +235,17 @@ impl Runtime {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("tuntcp-runtime".into())
-            .spawn(move || run(&s, poll, device.as_mut(), pcap.as_mut(), impair, mtu, service))?;
+            .spawn(move || {
+                run(
+                    &s,
+                    poll,
+                    device.as_mut(),
+                    pcap.as_mut(),
+                    impair,
+                    mtu,
+                    service,
+                )
+            })?;
         Ok(Runtime {
             shared,
             thread: Some(thread),

@@ -231,7 +231,7 @@ impl Servers {
                 if hc.session.state() == SessionState::Head {
                     self.ctx.stats.header_timeouts += 1;
                     let before = hc.session.requests();
-                    hc.session.timeout(&mut self.ctx.out, &self.ctx.cfg.http);
+                    hc.session.timeout(&mut hc.output, &self.ctx.cfg.http);
                     self.ctx.stats.requests += hc.session.requests() - before;
                     log::info!("{h:?}: request head timeout");
                 }
@@ -352,7 +352,9 @@ impl Ctx {
                     Err(_) => return close(stack, h),
                 };
                 c.eof |= n == 0;
-                let used = c.session.feed(&self.scratch[..n], c.eof, &mut self.out, cfg);
+                let used = c
+                    .session
+                    .feed(&self.scratch[..n], c.eof, &mut self.out, cfg);
                 c.input.extend_from_slice(&self.scratch[used..n]);
             } else {
                 if c.session.starved() && !c.eof {
@@ -443,7 +445,10 @@ fn close(stack: &mut Stack, h: SocketHandle) -> Next {
 impl Service for Servers {
     fn start(&mut self, stack: &mut Stack) -> Result<(), OpenError> {
         let c = &self.ctx.cfg;
-        for port in [c.http_port, c.echo_port, c.discard_port].into_iter().flatten() {
+        for port in [c.http_port, c.echo_port, c.discard_port]
+            .into_iter()
+            .flatten()
+        {
             stack.listen(port, c.backlog)?;
         }
         Ok(())
