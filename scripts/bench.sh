@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks tuntcp against smoltcp 0.14 over the same kind of TUN device, with the raw TUN
-# packet rates and kernel<->kernel over veth as references, and prints a markdown table of
+# packet rates and kernel<->kernel over veth (iperf3; ab against kernel_http) as references,
+# and prints a markdown table of
 # medians [min-max] and ratios. Every ratio compares figures measured in this run.
 #
 #   sudo scripts/bench.sh [RUNS]          # RUNS (default 3) of every workload
@@ -43,7 +44,7 @@ if ((${#missing[@]})); then
 fi
 
 cargo build --release -j 1 --quiet --bin tuntcp --example smoltcp_server --example tun_raw \
-    --example sim_cost
+    --example sim_cost --example kernel_http
 bin="$CARGO_TARGET_DIR/release"
 ex="$bin/examples"
 
@@ -120,6 +121,42 @@ server_stop() {
     kill "$SERVER" 2>/dev/null || true
     wait "$SERVER" 2>/dev/null || true
     ns_del "$NS"
+}
+
+# The kernel<->kernel reference for short connections and latency: kernel_http (our HTTP
+# code on kernel sockets, one mio thread) in one namespace of a veth pair, on STACK_CPU; the
+# other namespace ($NS) is the peer's, with the stack's address (10.66.0.2) on the server
+# side so the ab commands stay the same. Its pid goes to $SERVER.
+kernel_start() {
+    ns_new
+    KERNEL_NS="$NS"
+    ns_new
+    local out="$tmp/server-$seq_no.log"
+    ip link add vk-a netns "$KERNEL_NS" type veth peer name vk-b netns "$NS"
+    ip -n "$KERNEL_NS" addr add 10.66.0.2/24 dev vk-a
+    ip -n "$NS" addr add 10.66.0.1/24 dev vk-b
+    ip -n "$KERNEL_NS" link set vk-a up
+    ip -n "$NS" link set vk-b up
+    ip netns exec "$KERNEL_NS" taskset -c "$STACK_CPU" "$ex/kernel_http" --addr 10.66.0.2:80 \
+        >"$out" 2>&1 &
+    SERVER=$!
+    pids+=("$SERVER")
+    local i
+    for i in $(seq 100); do
+        if ip netns exec "$NS" curl -s -m 1 -o /dev/null http://10.66.0.2/bytes/1 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$SERVER" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "kernel_http did not come up:"
+    cat "$out" >&2
+    exit 1
+}
+
+kernel_stop() {
+    server_stop
+    ns_del "$KERNEL_NS"
 }
 
 record() { # key value
@@ -203,6 +240,9 @@ for run in $(seq "$RUNS"); do
                 record "conns.$c.$kind" "$(short_conns "$c")"
                 server_stop
             done
+            kernel_start
+            record "conns.$c.kernel" "$(short_conns "$c")"
+            kernel_stop
         done
     fi
     if ! skip lat; then
@@ -213,6 +253,11 @@ for run in $(seq "$RUNS"); do
             record "lat99.$kind" "$p99"
             server_stop
         done
+        kernel_start
+        read -r p50 p99 <<<"$(latency)"
+        record "lat50.kernel" "$p50"
+        record "lat99.kernel" "$p99"
+        kernel_stop
     fi
     if ! skip raw; then
         # tun_raw pins itself: the TUN side on CPU 0, its kernel UDP sender (read) on CPU 1.
@@ -384,15 +429,17 @@ row(f"kernel->stack, MTU 65000, {size}", "k2s.65000.ours", "k2s.65000.smoltcp", 
     ref="raw.read.65000", refname="raw TUN read", target_smol=1.2)
 for c in (1, 4, 16):
     row(f"short connections, -c {c}, {conns} conns", f"conns.{c}.ours", f"conns.{c}.smoltcp",
-        "conn/s", d=0, target_smol=2)
+        "conn/s", d=0, ref=f"conns.{c}.kernel", refname="kernel<->kernel over veth",
+        target_smol=2)
 
 print("\n### Latency on one keep-alive connection (ab -k -c 1, GET /bytes/100, "
       f"{lat_n} requests; lower is better)\n")
-print("| percentile | tuntcp (us) | smoltcp 0.14 (us) | smoltcp/tuntcp |")
-print("|---|---|---|---|")
+print("| percentile | tuntcp (us) | smoltcp 0.14 (us) | smoltcp/tuntcp | kernel<->kernel over veth (us) |")
+print("|---|---|---|---|---|")
 for p in (50, 99):
     r, rs = ratio(f"lat{p}.ours", f"lat{p}.smoltcp", lower_better=True)
-    print(f"| p{p} | {cell(f'lat{p}.ours', 0)} | {cell(f'lat{p}.smoltcp', 0)} | {rs} |")
+    print(f"| p{p} | {cell(f'lat{p}.ours', 0)} | {cell(f'lat{p}.smoltcp', 0)} | {rs} | "
+          f"{cell(f'lat{p}.kernel', 0)} |")
 
 print("\n### References\n")
 print("| reference | median [min-max] |")
@@ -432,6 +479,8 @@ stack->kernel: curl -s -o /dev/null -w '%{size_download} %{time_total}' http://1
 kernel->stack: socat -u -b 262144 OPEN:/dev/zero,readbytes=$BYTES TCP:10.66.0.2:9,linger=60   (wall time)
 short conns:   ab -q -r -s 10 -t 60 -n $CONNS -c {1,4,16} http://10.66.0.2/bytes/100
 latency:       ab -q -k -s 10 -t 60 -n $LAT_N -c 1 -e lat.csv http://10.66.0.2/bytes/100
+kernel ref:    taskset -c $STACK_CPU target/release/examples/kernel_http --addr 10.66.0.2:80, over a veth
+               pair between two namespaces (ab and latency as above, from the other one)
 raw TUN:       target/release/examples/tun_raw {write,read} --mtu {1500,65000} --count {2000000,200000} --secs 5
 veth:          iperf3 -s -1 -B 10.77.0.2 (CPU $PEER_CPU)  /  iperf3 -c 10.77.0.2 -n $BYTES -J (CPU $STACK_CPU)
 callgrind:     valgrind --tool=callgrind target/release/examples/sim_cost {ours,smoltcp} {0,$SIM_BYTES}
