@@ -323,6 +323,9 @@ fn connection_close_sends_fin_right_behind_the_response() {
     w.run_until(5, |w| w.client.connections().count() == 0);
     let states: Vec<State> = w.server.connections().map(|(_, c)| c.state()).collect();
     assert_eq!(states, [State::TimeWait]);
+    // TIME-WAIT keeps the TCB only: its buffers were given back.
+    let tw = w.server.connections().next().unwrap().1;
+    assert_eq!(tw.buffer_bytes(), 0);
 }
 
 #[test]
