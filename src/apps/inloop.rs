@@ -35,7 +35,7 @@ use crate::service::Service;
 use crate::stack::{OpenError, SocketHandle, Stack, Touched};
 use crate::tcp;
 use crate::time::{Duration, Instant};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 /// Which apps listen where, and their limits.
@@ -119,7 +119,9 @@ enum Next {
 
 /// The in-loop servers: a [`Service`] for `Runtime::start_with` / `NetStack::tun_with`.
 pub struct Servers {
-    conns: HashMap<SocketHandle, Conn>,
+    /// By `SocketHandle::index` (dense slot numbers): no hashing per event.
+    conns: Vec<Option<Conn>>,
+    open: usize,
     ctx: Ctx,
 }
 
@@ -140,7 +142,8 @@ const SCRATCH: usize = 64 * 1024;
 impl Servers {
     pub fn new(cfg: InLoopConfig) -> Servers {
         Servers {
-            conns: HashMap::new(),
+            conns: Vec::new(),
+            open: 0,
             ctx: Ctx {
                 cfg,
                 head_deadlines: VecDeque::new(),
@@ -158,13 +161,14 @@ impl Servers {
 
     /// Connections held now.
     pub fn open(&self) -> usize {
-        self.conns.len()
+        self.open
     }
 
     /// Bytes of connection-owned buffers now (input and output kept between turns).
     pub fn buffered(&self) -> usize {
         self.conns
-            .values()
+            .iter()
+            .flatten()
             .map(|c| match &c.app {
                 App::Http(h) => h.input.capacity() + h.output.capacity(),
                 _ => 0,
@@ -197,7 +201,7 @@ impl Servers {
                 App::Discard
             };
             self.ctx.stats.accepted += 1;
-            self.conns.insert(
+            self.insert(
                 h,
                 Conn {
                     app,
@@ -209,13 +213,35 @@ impl Servers {
         }
     }
 
+    fn get_mut(&mut self, h: SocketHandle) -> Option<&mut Conn> {
+        self.conns.get_mut(h.index())?.as_mut()
+    }
+
+    fn insert(&mut self, h: SocketHandle, c: Conn) {
+        let i = h.index();
+        if i >= self.conns.len() {
+            self.conns.resize_with(i + 1, || None);
+        }
+        if self.conns[i].replace(c).is_none() {
+            self.open += 1;
+        }
+    }
+
+    fn remove(&mut self, h: SocketHandle) {
+        if let Some(slot) = self.conns.get_mut(h.index()) {
+            if slot.take().is_some() {
+                self.open -= 1;
+                self.ctx.stats.closed += 1;
+            }
+        }
+    }
+
     fn drive(&mut self, stack: &mut Stack, now: Instant, h: SocketHandle) {
-        let Some(c) = self.conns.get_mut(&h) else {
+        let Some(c) = self.conns.get_mut(h.index()).and_then(|c| c.as_mut()) else {
             return;
         };
         if self.ctx.drive(stack, now, h, c) == Next::Gone {
-            self.conns.remove(&h);
-            self.ctx.stats.closed += 1;
+            self.remove(h);
         }
     }
 
@@ -223,7 +249,8 @@ impl Servers {
     fn expire(&mut self, stack: &mut Stack, now: Instant) {
         while let Some(&(t, h)) = self.ctx.head_deadlines.front().filter(|(t, _)| *t <= now) {
             self.ctx.head_deadlines.pop_front();
-            let Some(c) = self.conns.get_mut(&h).filter(|c| c.deadline == Some(t)) else {
+            let slot = self.conns.get_mut(h.index()).and_then(|c| c.as_mut());
+            let Some(c) = slot.filter(|c| c.deadline == Some(t)) else {
                 continue;
             };
             c.deadline = None;
@@ -240,11 +267,10 @@ impl Servers {
         }
         while let Some(&(t, h)) = self.ctx.linger_deadlines.front().filter(|(t, _)| *t <= now) {
             self.ctx.linger_deadlines.pop_front();
-            if self.conns.get(&h).is_some_and(|c| c.deadline == Some(t)) {
+            if self.get_mut(h).is_some_and(|c| c.deadline == Some(t)) {
                 // Linger over: close (a RST if the peer still sent data we did not read).
                 stack.close(h);
-                self.conns.remove(&h);
-                self.ctx.stats.closed += 1;
+                self.remove(h);
             }
         }
     }

@@ -13,7 +13,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::time::Instant;
 
@@ -25,9 +25,9 @@ const SLACK: usize = 16;
 #[derive(Clone, Debug)]
 pub struct TimerQueue<K: Copy + Eq + Hash> {
     heap: BinaryHeap<Entry<K>>,
-    // Deviation: std's RandomState seeds from the OS, like the stack's tuple map; it never
-    // affects results (order comes from deadlines and generations only).
-    live: HashMap<K, (Instant, u64)>,
+    /// Keys are the owner's own (the stack's slot indices), never chosen by a peer, so a
+    /// fast unkeyed hash is safe here; SipHash was ~5% of a short-connection server's CPU.
+    live: HashMap<K, (Instant, u64), BuildHasherDefault<FxHasher>>,
     next_gen: u64,
 }
 
@@ -67,7 +67,7 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
     pub fn new() -> Self {
         TimerQueue {
             heap: BinaryHeap::new(),
-            live: HashMap::new(),
+            live: HashMap::default(),
             next_gen: 0,
         }
     }
@@ -158,6 +158,38 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
                 .map(|(&key, &(at, gen))| Entry { at, gen, key })
                 .collect();
         }
+    }
+}
+
+/// FxHash (rustc's): one rotate, xor and multiply per word. Not for keys a peer picks.
+#[derive(Clone, Copy, Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
