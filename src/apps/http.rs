@@ -23,7 +23,6 @@
 //! Deviation: responses carry no `Date` header although RFC 9110 §6.6.1 asks servers with a
 //! clock to send one; this module reads no clock, so its output is deterministic.
 
-use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
@@ -197,8 +196,9 @@ enum Body {
 /// The parts of a request head the server acts on.
 #[derive(Debug)]
 struct Head {
-    method: String,
-    target: String,
+    route: Route,
+    /// A HEAD request: the response has no body.
+    head_only: bool,
     body: Body,
     /// Close after the response.
     close: bool,
@@ -358,8 +358,17 @@ fn find_head_end(data: &[u8], from: usize) -> Option<usize> {
 /// Parses a request head and decides its body framing. Errors carry the status and whether
 /// the request was a HEAD (so the error response has no body).
 fn parse_head(bytes: &[u8], max_headers: usize) -> Result<Head, (Status, bool)> {
-    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut req = httparse::Request::new(&mut headers);
+    // The usual limit fits on the stack (no allocation per request); larger ones go to the heap.
+    const ON_STACK: usize = 64;
+    let mut small = [httparse::EMPTY_HEADER; ON_STACK];
+    let mut large = Vec::new();
+    let headers = if max_headers <= ON_STACK {
+        &mut small[..max_headers]
+    } else {
+        large.resize(max_headers, httparse::EMPTY_HEADER);
+        &mut large[..]
+    };
+    let mut req = httparse::Request::new(headers);
     match req.parse(bytes) {
         Ok(httparse::Status::Complete(_)) => {}
         // We only parse once the blank line is in; a partial parse means a broken head.
@@ -429,8 +438,8 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Result<Head, (Status, bool)> 
     // §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
     let close = close || (minor == 0 && !keep_alive);
     Ok(Head {
-        method: method.to_string(),
-        target: target.to_string(),
+        route: route(method, target),
+        head_only: method == "HEAD",
         body,
         close,
         keep_alive_10: minor == 0 && !close,

@@ -217,7 +217,7 @@ impl Session {
                 return;
             }
         };
-        let route = route(&head.method, &head.target);
+        let route = head.route;
         // The body is read whatever the route, so that the next pipelined request stays aligned.
         if head.expect_continue && head.body != Body::Length(0) {
             out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -231,7 +231,7 @@ impl Session {
         };
         self.phase = Phase::Body(Box::new(Request {
             route,
-            head_only: head.method == "HEAD",
+            head_only: head.head_only,
             conn,
             close: head.close,
             hasher: (route == Route::Sink).then(Sha256::new),
@@ -384,26 +384,37 @@ impl Session {
         out: &mut Vec<u8>,
         cfg: &HttpConfig,
     ) {
-        let mut h = String::with_capacity(192);
-        // Writing to a String cannot fail.
-        let _ = write!(h, "HTTP/1.1 {} {}\r\nServer: ", status.0, status.1);
+        // Written piece by piece into `out`: no formatting machinery or allocation per response.
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, u64::from(status.0));
+        out.push(b' ');
+        out.extend_from_slice(status.1.as_bytes());
+        out.extend_from_slice(b"\r\nServer: ");
         // Control characters are dropped from the configured name (no header injection).
-        h.extend(cfg.server_name.chars().filter(|c| !c.is_control()));
-        let _ = write!(
-            h,
-            "\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n"
-        );
+        let name = &cfg.server_name;
+        if name.bytes().any(|b| b.is_ascii_control()) || !name.is_ascii() {
+            let clean: String = name.chars().filter(|c| !c.is_control()).collect();
+            out.extend_from_slice(clean.as_bytes());
+        } else {
+            out.extend_from_slice(name.as_bytes());
+        }
+        out.extend_from_slice(b"\r\nContent-Type: ");
+        out.extend_from_slice(content_type.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        push_decimal(out, len);
+        out.extend_from_slice(b"\r\n");
         if let Some(allow) = allow {
-            let _ = write!(h, "Allow: {allow}\r\n");
+            out.extend_from_slice(b"Allow: ");
+            out.extend_from_slice(allow.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         match conn {
             ConnHeader::None => {}
-            ConnHeader::Close => h.push_str("Connection: close\r\n"),
-            ConnHeader::KeepAlive => h.push_str("Connection: keep-alive\r\n"),
+            ConnHeader::Close => out.extend_from_slice(b"Connection: close\r\n"),
+            ConnHeader::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
         }
-        h.push_str("\r\n");
+        out.extend_from_slice(b"\r\n");
         self.requests += 1;
-        out.extend_from_slice(h.as_bytes());
     }
 
     /// A complete response with a small body (omitted for HEAD, RFC 9110 §9.3.2).
@@ -453,6 +464,21 @@ impl Session {
             cfg,
         );
     }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// A complete line (up to and including LF) of at most `max` bytes: `Some(Ok(len))`;
