@@ -15,7 +15,8 @@
 # Env: BENCH_BYTES (bulk transfer size, default 1 GiB), BENCH_CONNS (ab -n for short
 # connections, default 10000), BENCH_LAT_N (requests on one keep-alive connection, default
 # 20000), BENCH_SIM_BYTES (callgrind transfer, default 10 MiB), BENCH_SKIP (space-separated
-# groups to skip: bulk conns lat raw veth sim), CARGO_TARGET_DIR.
+# groups to skip: bulk conns lat raw veth sim), BENCH_SERVE_ARGS (extra flags for
+# `tuntcp serve`, e.g. `--threaded` to measure the socket-API server), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,7 @@ CONNS="${BENCH_CONNS:-10000}"
 LAT_N="${BENCH_LAT_N:-20000}"
 SIM_BYTES="${BENCH_SIM_BYTES:-10485760}"
 SKIP=" ${BENCH_SKIP:-} "
+SERVE_ARGS="${BENCH_SERVE_ARGS:-}"
 STACK_CPU=0
 PEER_CPU=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -94,8 +96,9 @@ server_start() {
     local out="$tmp/server-$seq_no.log"
     case "$kind" in
     ours)
+        # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
         ip netns exec "$NS" taskset -c "$STACK_CPU" "$bin/tuntcp" serve --mtu "$mtu" \
-            --control "$tmp/ctl-$seq_no.sock" >"$out" 2>&1 &
+            --control "$tmp/ctl-$seq_no.sock" $SERVE_ARGS >"$out" 2>&1 &
         ;;
     smoltcp)
         ip netns exec "$NS" taskset -c "$STACK_CPU" "$ex/smoltcp_server" --mtu "$mtu" \
@@ -473,7 +476,7 @@ cat <<EOF
 ### Commands (kernel side in the namespace, on CPU $PEER_CPU; server on CPU $STACK_CPU)
 
 \`\`\`
-tuntcp:  taskset -c $STACK_CPU target/release/tuntcp serve --mtu {1500,65000} --control \$TMP/ctl.sock
+tuntcp:  taskset -c $STACK_CPU target/release/tuntcp serve --mtu {1500,65000} --control \$TMP/ctl.sock ${SERVE_ARGS}
 smoltcp: taskset -c $STACK_CPU target/release/examples/smoltcp_server --mtu {1500,65000}   (256 KiB buffers, 64 HTTP sockets)
 stack->kernel: curl -s -o /dev/null -w '%{size_download} %{time_total}' http://10.66.0.2/bytes/$BYTES
 kernel->stack: socat -u -b 262144 OPEN:/dev/zero,readbytes=$BYTES TCP:10.66.0.2:9,linger=60   (wall time)
