@@ -168,7 +168,7 @@ fn main() {
                 continue;
             }
         }
-        now = now + Duration::from_micros(10);
+        now += Duration::from_micros(10);
     }
     let st = svc.stats();
     println!(
