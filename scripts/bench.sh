@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks tuntcp against smoltcp 0.14 over the same kind of TUN device, with the raw TUN
-# packet rates and kernel<->kernel over veth as references, and prints a markdown table of
+# packet rates and kernel<->kernel over veth (iperf3; ab against kernel_http) as references,
+# and prints a markdown table of
 # medians [min-max] and ratios. Every ratio compares figures measured in this run.
 #
 #   sudo scripts/bench.sh [RUNS]          # RUNS (default 3) of every workload
@@ -14,7 +15,8 @@
 # Env: BENCH_BYTES (bulk transfer size, default 1 GiB), BENCH_CONNS (ab -n for short
 # connections, default 10000), BENCH_LAT_N (requests on one keep-alive connection, default
 # 20000), BENCH_SIM_BYTES (callgrind transfer, default 10 MiB), BENCH_SKIP (space-separated
-# groups to skip: bulk device conns lat raw veth sim), CARGO_TARGET_DIR.
+# groups to skip: bulk device conns lat raw veth sim), BENCH_SERVE_ARGS (extra flags for
+# `tuntcp serve`, e.g. `--threaded` to measure the socket-API server), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,7 @@ CONNS="${BENCH_CONNS:-10000}"
 LAT_N="${BENCH_LAT_N:-20000}"
 SIM_BYTES="${BENCH_SIM_BYTES:-10485760}"
 SKIP=" ${BENCH_SKIP:-} "
+SERVE_ARGS="${BENCH_SERVE_ARGS:-}"
 STACK_CPU=0
 PEER_CPU=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -44,7 +47,7 @@ if ((${#missing[@]})); then
 fi
 
 cargo build --release -j 1 --quiet --bin tuntcp --example smoltcp_server --example tun_raw \
-    --example sim_cost
+    --example sim_cost --example kernel_http
 skip device || cargo build --release -j 1 --quiet --features tunrs --example device_compare
 bin="$CARGO_TARGET_DIR/release"
 ex="$bin/examples"
@@ -98,9 +101,10 @@ server_start() {
     ours | nooff)
         local off=on
         [[ "$kind" == nooff ]] && off=off
+        # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
         ip netns exec "$NS" taskset -c "$STACK_CPU" "$bin/tuntcp" serve --mtu "$mtu" \
             --offload "$off" --rmem "$buf" --wmem "$buf" \
-            --control "$tmp/ctl-$seq_no.sock" >"$out" 2>&1 &
+            --control "$tmp/ctl-$seq_no.sock" $SERVE_ARGS >"$out" 2>&1 &
         ;;
     smoltcp)
         ip netns exec "$NS" taskset -c "$STACK_CPU" "$ex/smoltcp_server" --mtu "$mtu" \
@@ -130,6 +134,42 @@ server_stop() {
     kill "$SERVER" 2>/dev/null || true
     wait "$SERVER" 2>/dev/null || true
     ns_del "$NS"
+}
+
+# The kernel<->kernel reference for short connections and latency: kernel_http (our HTTP
+# code on kernel sockets, one mio thread) in one namespace of a veth pair, on STACK_CPU; the
+# other namespace ($NS) is the peer's, with the stack's address (10.66.0.2) on the server
+# side so the ab commands stay the same. Its pid goes to $SERVER.
+kernel_start() {
+    ns_new
+    KERNEL_NS="$NS"
+    ns_new
+    local out="$tmp/server-$seq_no.log"
+    ip link add vk-a netns "$KERNEL_NS" type veth peer name vk-b netns "$NS"
+    ip -n "$KERNEL_NS" addr add 10.66.0.2/24 dev vk-a
+    ip -n "$NS" addr add 10.66.0.1/24 dev vk-b
+    ip -n "$KERNEL_NS" link set vk-a up
+    ip -n "$NS" link set vk-b up
+    ip netns exec "$KERNEL_NS" taskset -c "$STACK_CPU" "$ex/kernel_http" --addr 10.66.0.2:80 \
+        >"$out" 2>&1 &
+    SERVER=$!
+    pids+=("$SERVER")
+    local i
+    for i in $(seq 100); do
+        if ip netns exec "$NS" curl -s -m 1 -o /dev/null http://10.66.0.2/bytes/1 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$SERVER" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "kernel_http did not come up:"
+    cat "$out" >&2
+    exit 1
+}
+
+kernel_stop() {
+    server_stop
+    ns_del "$KERNEL_NS"
 }
 
 record() { # key value
@@ -224,6 +264,9 @@ for run in $(seq "$RUNS"); do
                 record "conns.$c.$kind" "$(short_conns "$c")"
                 server_stop
             done
+            kernel_start
+            record "conns.$c.kernel" "$(short_conns "$c")"
+            kernel_stop
         done
     fi
     if ! skip lat; then
@@ -234,6 +277,11 @@ for run in $(seq "$RUNS"); do
             record "lat99.$kind" "$p99"
             server_stop
         done
+        kernel_start
+        read -r p50 p99 <<<"$(latency)"
+        record "lat50.kernel" "$p50"
+        record "lat99.kernel" "$p99"
+        kernel_stop
     fi
     if ! skip raw; then
         # tun_raw pins itself: the TUN side on CPU 0, its kernel UDP sender (read) on CPU 1.
@@ -415,7 +463,8 @@ for buf, bname in ((262144, "256 KiB"), (1048576, "1 MiB")):
                 target_ref=None if big else 0.9)
 for c in (1, 4, 16):
     row(f"short connections, -c {c}, {conns} conns", f"conns.{c}.ours", f"conns.{c}.smoltcp",
-        "conn/s", d=0, target_smol=2)
+        "conn/s", d=0, ref=f"conns.{c}.kernel", refname="kernel<->kernel over veth",
+        target_smol=2)
 
 print("\n### TUN device: ours against tun-rs (same stack, socket-API servers, MTU 1500, offloads on)\n")
 print("| direction | our device (Gbit/s) | tun-rs 2.8 (Gbit/s) | ours/tun-rs |")
@@ -426,11 +475,12 @@ for d, name in (("s2k", "stack->kernel"), ("k2s", "kernel->stack")):
 
 print("\n### Latency on one keep-alive connection (ab -k -c 1, GET /bytes/100, "
       f"{lat_n} requests; lower is better)\n")
-print("| percentile | tuntcp (us) | smoltcp 0.14 (us) | smoltcp/tuntcp |")
-print("|---|---|---|---|")
+print("| percentile | tuntcp (us) | smoltcp 0.14 (us) | smoltcp/tuntcp | kernel<->kernel over veth (us) |")
+print("|---|---|---|---|---|")
 for p in (50, 99):
     r, rs = ratio(f"lat{p}.ours", f"lat{p}.smoltcp", lower_better=True)
-    print(f"| p{p} | {cell(f'lat{p}.ours', 0)} | {cell(f'lat{p}.smoltcp', 0)} | {rs} |")
+    print(f"| p{p} | {cell(f'lat{p}.ours', 0)} | {cell(f'lat{p}.smoltcp', 0)} | {rs} | "
+          f"{cell(f'lat{p}.kernel', 0)} |")
 
 print("\n### References\n")
 print("| reference | median [min-max] |")
@@ -464,12 +514,14 @@ cat <<EOF
 ### Commands (kernel side in the namespace, on CPU $PEER_CPU; server on CPU $STACK_CPU)
 
 \`\`\`
-tuntcp:  taskset -c $STACK_CPU target/release/tuntcp serve --mtu {1500,65000} [--offload off] --rmem B --wmem B --control \$TMP/ctl.sock
+tuntcp:  taskset -c $STACK_CPU target/release/tuntcp serve --mtu {1500,65000} [--offload off] --rmem B --wmem B --control \$TMP/ctl.sock ${SERVE_ARGS}
 smoltcp: taskset -c $STACK_CPU target/release/examples/smoltcp_server --mtu {1500,65000} --buffer B   (B = 262144 or 1048576; 64 HTTP sockets)
 stack->kernel: curl -s -o /dev/null -w '%{size_download} %{time_total}' http://10.66.0.2/zeros/$BYTES
 kernel->stack: socat -u -b 262144 OPEN:/dev/zero,readbytes=$BYTES TCP:10.66.0.2:9,linger=60   (wall time)
 short conns:   ab -q -r -s 10 -t 60 -n $CONNS -c {1,4,16} http://10.66.0.2/bytes/100
 latency:       ab -q -k -s 10 -t 60 -n $LAT_N -c 1 -e lat.csv http://10.66.0.2/bytes/100
+kernel ref:    taskset -c $STACK_CPU target/release/examples/kernel_http --addr 10.66.0.2:80, over a veth
+               pair between two namespaces (ab and latency as above, from the other one)
 raw TUN:       target/release/examples/tun_raw {write,read} --mtu {1500,65000} --count {2000000,200000} --secs 5
 veth:          iperf3 -s -1 -B 10.77.0.2 (CPU $PEER_CPU)  /  iperf3 -c 10.77.0.2 -n $BYTES -J (CPU $STACK_CPU)
 callgrind:     valgrind --tool=callgrind target/release/examples/sim_cost {ours,smoltcp} {0,$SIM_BYTES}

@@ -29,6 +29,7 @@ use crate::device::impair::ImpairConfig;
 use crate::device::tun::{Tun, TunConfig};
 use crate::device::Device;
 use crate::runtime::{Runtime, Shared};
+use crate::service::Service;
 use crate::stack::{SocketHandle, Stack, StackConfig, Touched};
 use crate::tcp::{self, State};
 use crate::time::Duration as TcpDuration;
@@ -94,6 +95,11 @@ pub struct NetStack {
 impl NetStack {
     /// Creates and configures the TUN device and starts the stack on it.
     pub fn tun(cfg: NetConfig) -> io::Result<NetStack> {
+        NetStack::tun_with(cfg, None)
+    }
+
+    /// [`NetStack::tun`] with an in-loop [`Service`] run by the runtime thread.
+    pub fn tun_with(cfg: NetConfig, service: Option<Box<dyn Service>>) -> io::Result<NetStack> {
         let mut tun = cfg.tun.clone();
         // Decision: impairment drops, delays or corrupts whole packets, and a 64 KB
         // super-segment is not a packet any real link carries: offloads off under --impair.
@@ -103,7 +109,7 @@ impl NetStack {
         stack_cfg.mtu = cfg.tun.mtu;
         stack_cfg.prefix_len = cfg.tun.prefix_len;
         let pcap = cfg.pcap.map(File::create).transpose()?;
-        NetStack::with_device(Box::new(dev), stack_cfg, pcap, cfg.impair)
+        NetStack::with_device_and(Box::new(dev), stack_cfg, pcap, cfg.impair, service)
     }
 
     /// Starts the stack on any device.
@@ -112,6 +118,17 @@ impl NetStack {
         cfg: StackConfig,
         pcap: Option<File>,
         impair: Option<ImpairConfig>,
+    ) -> io::Result<NetStack> {
+        NetStack::with_device_and(dev, cfg, pcap, impair, None)
+    }
+
+    /// [`NetStack::with_device`] with an in-loop [`Service`].
+    pub fn with_device_and(
+        dev: Box<dyn Device>,
+        cfg: StackConfig,
+        pcap: Option<File>,
+        impair: Option<ImpairConfig>,
+        service: Option<Box<dyn Service>>,
     ) -> io::Result<NetStack> {
         let mut cfg = cfg;
         cfg.offload = dev.offload();
@@ -122,7 +139,7 @@ impl NetStack {
             ));
         }
         Ok(NetStack {
-            runtime: Runtime::start(Stack::new(cfg), dev, pcap, impair)?,
+            runtime: Runtime::start_with(Stack::new(cfg), dev, pcap, impair, service)?,
         })
     }
 

@@ -15,7 +15,8 @@
 //!  runtime   the mio event loop: the only reader of the real clock          (I/O)
 //!    ^
 //!  api       socket-like TcpListener/TcpStream over the runtime
-//!  apps      HTTP/1.1, echo, discard over any Read + Write; the `tuntcp` binary
+//!  service   applications inside the event loop, on the stack directly
+//!  apps      HTTP/1.1, echo, discard over any Read + Write, or in-loop; the `tuntcp` binary
 //! ```
 //!
 //! Arrows point one way: `wire` knows no `tcp` type, `tcp` knows no table of connections,
@@ -31,6 +32,7 @@ pub mod api;
 pub mod apps;
 pub mod device;
 pub mod runtime;
+pub mod service;
 pub mod stack;
 pub mod tcp;
 pub mod time;

@@ -1,6 +1,7 @@
 //! The `tuntcp` binary: run the stack on a TUN device and serve or fetch over it.
 //!
-//! - `tuntcp serve`: HTTP/1.1 on port 80, echo on 7, discard on 9.
+//! - `tuntcp serve`: HTTP/1.1 on port 80, echo on 7, discard on 9, inside the event loop
+//!   (`--threaded`: over the socket API, with threads).
 //! - `tuntcp get URL [-o FILE]`: an HTTP GET from a kernel server, over our stack.
 //! - `tuntcp decode`: print one raw IPv4 packet (stdin) as a packet-log line.
 //!
@@ -12,8 +13,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tuntcp::api::{random_seed, NetConfig, NetStack, Parking, TcpListener, TcpStream};
-use tuntcp::apps::{http, simple};
+use tuntcp::apps::{http, inloop, simple};
 use tuntcp::device::tun::TunConfig;
+use tuntcp::service::Service;
 use tuntcp::stack::{report, StackConfig};
 
 #[derive(Parser)]
@@ -36,6 +38,10 @@ enum Command {
     Serve {
         #[command(flatten)]
         net: NetArgs,
+        /// Serve through the socket API with threads (accept threads, a pool of 128 HTTP
+        /// workers, idle connections parked) instead of inside the event loop (the default).
+        #[arg(long)]
+        threaded: bool,
     },
     /// Fetch a URL (http://IPv4[:port]/path) over the stack; the body goes to stdout or -o.
     Get {
@@ -192,8 +198,12 @@ impl NetArgs {
     }
 
     fn start(&self) -> Result<NetStack, String> {
+        self.start_with(None)
+    }
+
+    fn start_with(&self, service: Option<Box<dyn Service>>) -> Result<NetStack, String> {
         let cfg = self.config()?;
-        NetStack::tun(cfg)
+        NetStack::tun_with(cfg, service)
             .map_err(|e| format!("starting the stack on {}: {e} (root needed)", self.tun))
     }
 }
@@ -214,7 +224,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let r = match cli.cmd {
-        Command::Serve { net } => serve(&net),
+        Command::Serve { net, threaded } => {
+            if threaded {
+                serve_threaded(&net)
+            } else {
+                serve(&net)
+            }
+        }
         Command::Get { url, output, net } => get(&url, output, &net),
         Command::Decode => decode(),
         Command::Ss {
@@ -248,7 +264,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// The apps inside the runtime's event loop (`apps::inloop`): no thread per connection.
 fn serve(args: &NetArgs) -> Result<(), String> {
+    let servers = inloop::Servers::new(inloop::InLoopConfig::default());
+    let net = std::sync::Arc::new(args.start_with(Some(Box::new(servers)))?);
+    let ctl = args
+        .control
+        .clone()
+        .unwrap_or_else(|| control_path(&args.tun));
+    match control_socket(&ctl, net.clone()) {
+        Ok(()) => log::info!("control socket {}", ctl.display()),
+        Err(e) => eprintln!("tuntcp: no control socket at {}: {e}", ctl.display()),
+    }
+    eprintln!(
+        "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {}; in the event loop)",
+        args.addr, args.tun, args.host
+    );
+    // The runtime thread does the work; this one keeps the stack alive.
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The apps over the socket API: accept threads, a pool of HTTP workers, parking.
+fn serve_threaded(args: &NetArgs) -> Result<(), String> {
     let net = std::sync::Arc::new(args.start()?);
     let stack_name = concat!("tuntcp ", env!("CARGO_PKG_VERSION"));
     let http_l = TcpListener::bind(&net, 80, 1024).map_err(|e| e.to_string())?;
@@ -263,7 +302,7 @@ fn serve(args: &NetArgs) -> Result<(), String> {
         Err(e) => eprintln!("tuntcp: no control socket at {}: {e}", ctl.display()),
     }
     eprintln!(
-        "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {})",
+        "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {}; threaded)",
         args.addr, args.tun, args.host
     );
     let parking = Parking::new(&net);

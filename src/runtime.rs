@@ -2,8 +2,9 @@
 //!
 //! Each turn: wait (mio) until the device is readable, a timer is due or an API call woke
 //! us; read the device until `WouldBlock` (all queued packets before any output: MUST-59);
-//! fire due timers; write everything `poll_transmit` gives; wake the API callers waiting on
-//! what changed. This module is the only reader of the real clock.
+//! fire due timers; run the in-loop [`Service`] if there is one; write everything
+//! `poll_transmit` gives; wake the API callers waiting on what changed. This module is the
+//! only reader of the real clock.
 //!
 //! What it does not do: any TCP logic (that is `tcp`/`stack`), or block an API caller (the
 //! API waits on its own condition variable in [`Inner`]).
@@ -11,6 +12,7 @@
 use crate::device::impair::{ImpairConfig, Impairer};
 use crate::device::pcap::PcapWriter;
 use crate::device::Device;
+use crate::service::Service;
 use crate::stack::{Stack, Touched};
 use crate::time::Instant;
 use crate::wire::offload::{RxOffload, TxOffload};
@@ -72,6 +74,8 @@ pub struct Inner {
     parked: HashSet<Touched>,
     pub(crate) parked_ready: Vec<Touched>,
     pub(crate) park_cond: Arc<Condvar>,
+    /// An in-loop service runs: keep `touched` until its next `poll`.
+    service: bool,
 }
 
 impl Inner {
@@ -90,21 +94,34 @@ impl Inner {
         self.parked.insert(key);
     }
 
+    /// Wakes the waiters of what changed. With a service, the keys stay in `touched` for
+    /// its next `poll`.
     fn wake_touched(&mut self) {
+        let from = self.touched.len();
         self.stack.take_touched(&mut self.touched);
         let mut parked_any = false;
-        for t in self.touched.drain(..) {
-            if let Some(c) = self.waiters.get(&t) {
+        for t in &self.touched[from..] {
+            if let Some(c) = self.waiters.get(t) {
                 c.notify_all();
             }
-            if self.parked.remove(&t) {
-                self.parked_ready.push(t);
+            if self.parked.remove(t) {
+                self.parked_ready.push(*t);
                 parked_any = true;
             }
         }
         if parked_any {
             self.park_cond.notify_all();
         }
+        if !self.service {
+            self.touched.clear();
+        }
+    }
+
+    /// Runs the service on what changed since its last call.
+    fn run_service(&mut self, service: &mut dyn Service, now: Instant) {
+        self.wake_touched();
+        service.poll(&mut self.stack, now, &self.touched);
+        self.touched.clear();
     }
 }
 
@@ -160,10 +177,25 @@ impl Runtime {
     /// device and the stack.
     pub fn start(
         stack: Stack,
-        mut device: Box<dyn Device>,
+        device: Box<dyn Device>,
         pcap: Option<File>,
         impair: Option<ImpairConfig>,
     ) -> io::Result<Runtime> {
+        Runtime::start_with(stack, device, pcap, impair, None)
+    }
+
+    /// [`Runtime::start`] with an in-loop [`Service`] (started here: its `start` error, e.g.
+    /// a port in use, is returned).
+    pub fn start_with(
+        mut stack: Stack,
+        mut device: Box<dyn Device>,
+        pcap: Option<File>,
+        impair: Option<ImpairConfig>,
+        mut service: Option<Box<dyn Service>>,
+    ) -> io::Result<Runtime> {
+        if let Some(s) = service.as_mut() {
+            s.start(&mut stack)?;
+        }
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         if let Some(fd) = device.raw_fd() {
@@ -195,6 +227,7 @@ impl Runtime {
                 parked: HashSet::new(),
                 parked_ready: Vec::new(),
                 park_cond: Arc::new(Condvar::new()),
+                service: service.is_some(),
             }),
             clock: Clock::new(),
             waker,
@@ -203,7 +236,17 @@ impl Runtime {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("tuntcp-runtime".into())
-            .spawn(move || run(&s, poll, device.as_mut(), pcap.as_mut(), impair, mtu))?;
+            .spawn(move || {
+                run(
+                    &s,
+                    poll,
+                    device.as_mut(),
+                    pcap.as_mut(),
+                    impair,
+                    mtu,
+                    service,
+                )
+            })?;
         Ok(Runtime {
             shared,
             thread: Some(thread),
@@ -254,6 +297,7 @@ fn run(
     mut pcap: Option<&mut PcapWriter<BufWriter<File>>>,
     mut impair: Option<Impair>,
     mtu: usize,
+    mut service: Option<Box<dyn Service>>,
 ) -> io::Result<()> {
     let mut events = Events::with_capacity(16);
     let offload = device.offload();
@@ -307,6 +351,9 @@ fn run(
         if stack.poll_timeout().is_some_and(|t| t <= now) {
             stack.handle_timeout(now);
         }
+        if let Some(svc) = service.as_mut() {
+            stack.run_service(svc.as_mut(), now);
+        }
         while let Some((n, meta)) = stack.poll_transmit_offload(now, &mut tx) {
             if let Some(p) = pcap.as_deref_mut() {
                 let pkt = with_checksum(&mut pcap_copy, &tx[..n], meta.csum_partial);
@@ -335,16 +382,22 @@ fn run(
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 });
-        let next = match (stack.poll_timeout(), release) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        timeout = if more_to_read {
+        let next = [
+            stack.poll_timeout(),
+            release,
+            service.as_ref().and_then(|s| s.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        stack.wake_touched();
+        // A service has news to see (touched while it or the output ran): come straight back.
+        let service_news = service.is_some() && !stack.touched.is_empty();
+        timeout = if more_to_read || service_news {
             Some(std::time::Duration::ZERO) // the batch limit stopped us: come straight back
         } else {
             next.map(|t| t.saturating_since(now).into())
         };
-        stack.wake_touched();
         drop(stack);
     }
     Ok(())

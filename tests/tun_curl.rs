@@ -434,3 +434,42 @@ fn tun_get_100mb_from_python_http_server_byte_exact() {
 fn tun_get_100mb_with_5pct_kernel_side_loss_byte_exact() {
     get_from_python("getloss", 5);
 }
+
+/// `tuntcp serve --threaded`: the same apps over the socket API (`api::TcpListener` and
+/// `TcpStream`, worker threads, parking), checked with the same clients as the in-loop
+/// default: root page, a byte-exact download, an upload's hash, keep-alive reuse and ab's
+/// short connections.
+#[test]
+fn tun_curl_threaded_serve_answers_like_the_in_loop_one() {
+    if require(&["curl", "ab", "sha256sum"]).is_none() {
+        return;
+    }
+    let mut ns = Netns::new("threaded");
+    let log = ns.dir.join("serve.log");
+    ns.start_tuntcp("serve --threaded --seed 1", &log);
+    let page = ns.sh(&format!("curl -sS --max-time 10 http://{STACK}/"));
+    assert!(page.contains("10.66.0.2:80"), "{page}");
+    let n = 10_000_000u64;
+    let got = ns.sh(&format!(
+        "curl -sS --max-time 60 http://{STACK}/bytes/{n} | sha256sum"
+    ));
+    assert_eq!(
+        got.split_whitespace().next(),
+        Some(pattern_sha256(n).as_str())
+    );
+    let sink = ns.sh(&format!(
+        "head -c 1000000 /dev/zero | curl -sS --max-time 60 --data-binary @- http://{STACK}/sink"
+    ));
+    assert!(sink.contains("length=1000000"), "{sink}");
+    let reuse = ns.sh(&format!(
+        "curl -sS --max-time 30 -w '%{{num_connects}}\\n' -o /dev/null http://{STACK}/bytes/10 -o /dev/null http://{STACK}/bytes/20"
+    ));
+    assert_eq!(reuse.lines().collect::<Vec<_>>(), ["1", "0"], "{reuse}");
+    let out = ns.sh(&format!(
+        "ab -q -r -s 10 -n 2000 -c 8 http://{STACK}/bytes/100 2>&1"
+    ));
+    assert!(out.contains("Complete requests:      2000"), "{out}");
+    assert!(out.contains("Failed requests:        0"), "{out}");
+    let started = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(started.contains("threaded"), "{started}");
+}

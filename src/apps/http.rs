@@ -24,7 +24,6 @@
 //! Deviation: responses carry no `Date` header although RFC 9110 §6.6.1 asks servers with a
 //! clock to send one; this module reads no clock, so its output is deterministic.
 
-use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
@@ -136,29 +135,35 @@ fn pattern_word(w: u64) -> u64 {
 /// connection; after an error response it should half-close (`shutdown(Write)`) and read
 /// until EOF or a timeout before closing, so that unread request bytes do not turn the close
 /// into a reset that destroys the response in flight (RFC 9112 §9.6).
+///
+/// This is the blocking driver of a [`Session`]; `apps::inloop` drives the same protocol
+/// inside the runtime's event loop.
 pub fn serve_connection<S: Read + Write>(
     stream: &mut S,
     info: &ConnInfo,
     cfg: &HttpConfig,
 ) -> io::Result<HttpStats> {
-    let mut conn = Conn {
+    let mut d = Blocking {
         stream,
-        buf: vec![0; cfg.max_header_bytes.saturating_add(1).max(IO_CHUNK)],
+        buf: vec![0; input_capacity(cfg)],
         start: 0,
         end: 0,
         out: Vec::with_capacity(2 * IO_CHUNK),
         unflushed: false,
-        park_ok: false,
-        server: cfg
-            .server_name
-            .chars()
-            .filter(|c| !c.is_control())
-            .collect(),
         stats: HttpStats::default(),
     };
-    conn.run(info, cfg)?;
-    conn.flush_out()?;
-    Ok(conn.stats)
+    let mut session = Session::new(*info);
+    let r = d.run(&mut session, cfg);
+    d.stats.requests = session.requests();
+    r?;
+    d.flush_out()?;
+    Ok(d.stats)
+}
+
+/// Unconsumed input a driver must be able to hold: a whole head of the largest size
+/// accepted plus one byte (to tell "too large"), and at least one read's worth.
+pub fn input_capacity(cfg: &HttpConfig) -> usize {
+    cfg.max_header_bytes.saturating_add(1).max(IO_CHUNK)
 }
 
 /// A status code and its reason phrase.
@@ -169,29 +174,17 @@ const OK: Status = Status(200, "OK");
 const BAD_REQUEST: Status = Status(400, "Bad Request");
 const NOT_FOUND: Status = Status(404, "Not Found");
 const METHOD_NOT_ALLOWED: Status = Status(405, "Method Not Allowed");
+const REQUEST_TIMEOUT: Status = Status(408, "Request Timeout");
 const URI_TOO_LONG: Status = Status(414, "URI Too Long");
 const FIELDS_TOO_LARGE: Status = Status(431, "Request Header Fields Too Large");
 const NOT_IMPLEMENTED: Status = Status(501, "Not Implemented");
 const VERSION_NOT_SUPPORTED: Status = Status(505, "HTTP Version Not Supported");
 
-/// Why request processing stopped early.
-enum Stop {
-    /// Send this error status, then close.
-    Reply(Status),
-    Io(io::Error),
-}
-
-impl From<io::Error> for Stop {
-    fn from(e: io::Error) -> Self {
-        Stop::Io(e)
-    }
-}
-
-fn eof() -> Stop {
-    Stop::Io(io::Error::new(
+fn truncated() -> io::Error {
+    io::Error::new(
         io::ErrorKind::UnexpectedEof,
         "peer closed in the middle of a request",
-    ))
+    )
 }
 
 /// How the request body is delimited (RFC 9112 §6.3).
@@ -204,8 +197,9 @@ enum Body {
 /// The parts of a request head the server acts on.
 #[derive(Debug)]
 struct Head {
-    method: String,
-    target: String,
+    route: Route,
+    /// A HEAD request: the response has no body.
+    head_only: bool,
     body: Body,
     /// Close after the response.
     close: bool,
@@ -236,7 +230,8 @@ enum ConnHeader {
     KeepAlive,
 }
 
-struct Conn<'s, S> {
+/// The blocking driver: a read buffer and batched output over one stream.
+struct Blocking<'s, S> {
     stream: &'s mut S,
     /// Input buffer; `buf[start..end]` is read but not yet consumed.
     buf: Vec<u8>,
@@ -246,112 +241,56 @@ struct Conn<'s, S> {
     out: Vec<u8>,
     /// Written since the last `flush`.
     unflushed: bool,
-    /// A read timeout may end `run` (nothing of a request is buffered yet).
-    park_ok: bool,
-    server: String,
     stats: HttpStats,
 }
 
-impl<S: Read + Write> Conn<'_, S> {
-    fn run(&mut self, info: &ConnInfo, cfg: &HttpConfig) -> io::Result<()> {
+impl<S: Read + Write> Blocking<'_, S> {
+    fn run(&mut self, session: &mut Session, cfg: &HttpConfig) -> io::Result<()> {
+        let mut eof = false;
         loop {
-            let head_len = match self.read_head(cfg.max_header_bytes) {
-                Ok(Some(n)) => n,
-                Ok(None) => return Ok(()),
-                Err(Stop::Reply(status)) => return self.error(status, false, ConnHeader::Close),
-                Err(Stop::Io(e)) => return Err(e),
-            };
-            let head_bytes = &self.buf[self.start..self.start + head_len];
-            let parsed = parse_head(head_bytes, cfg.max_headers);
-            self.consume(head_len);
-            let head = match parsed {
-                Ok(h) => h,
-                Err((status, head_only)) => {
-                    return self.error(status, head_only, ConnHeader::Close)
-                }
-            };
-            let head_only = head.method == "HEAD";
-            let route = route(&head.method, &head.target);
-
-            // Read the body whatever the route, so that the next pipelined request stays aligned.
-            let mut hasher = (route == Route::Sink).then(Sha256::new);
-            if head.expect_continue && head.body != Body::Length(0) {
-                self.send(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-                self.flush_out()?;
+            let n = session.feed(&self.buf[self.start..self.end], eof, &mut self.out, cfg);
+            self.start += n;
+            if self.start == self.end {
+                (self.start, self.end) = (0, 0);
             }
-            let body_len = match self.read_body(head.body, cfg.max_header_bytes, |b| {
-                if let Some(h) = hasher.as_mut() {
-                    h.update(b);
+            // A `/bytes/N` body streams through the output buffer, one chunk at a time.
+            while session.body_pending() > 0 {
+                let take = session.body_pending().min(IO_CHUNK as u64) as usize;
+                let at = self.out.len();
+                self.out.resize(at + take, 0);
+                session.fill_body(&mut self.out[at..]);
+                if self.out.len() >= IO_CHUNK {
+                    self.write_out()?;
                 }
-            }) {
-                Ok(n) => n,
-                Err(Stop::Reply(status)) => {
-                    return self.error(status, head_only, ConnHeader::Close)
-                }
-                Err(Stop::Io(e)) => return Err(e),
-            };
-
-            let conn = if head.close {
-                ConnHeader::Close
-            } else if head.keep_alive_10 {
-                ConnHeader::KeepAlive
-            } else {
-                ConnHeader::None
-            };
-            match route {
-                Route::Root => {
-                    let page = format!(
-                        "{}\nconnection: {} -> {}\ntry: GET /bytes/N, POST /sink\n",
-                        info.stack, info.peer, info.local
-                    );
-                    self.respond(OK, TEXT, page.as_bytes(), None, conn, head_only)?;
-                }
-                Route::Bytes(n) => {
-                    self.response_head(OK, "application/octet-stream", n, None, conn)?;
-                    if !head_only {
-                        self.send_pattern(n)?;
-                    }
-                }
-                Route::Zeros(n) => {
-                    self.response_head(OK, "application/octet-stream", n, None, conn)?;
-                    if !head_only {
-                        self.send_zeros(n)?;
-                    }
-                }
-                Route::Sink => {
-                    let digest = hasher.take().unwrap_or_default().finalize();
-                    let text = format!("length={body_len} sha256={digest:x}\n");
-                    self.respond(OK, TEXT, text.as_bytes(), None, conn, head_only)?;
-                }
-                Route::NotFound => self.error(NOT_FOUND, head_only, conn)?,
-                Route::WrongMethod(allow) => {
-                    // RFC 9110 §15.5.6: 405 carries Allow.
-                    let (st, text) = (METHOD_NOT_ALLOWED, status_text(METHOD_NOT_ALLOWED));
-                    self.respond(st, TEXT, text.as_bytes(), Some(allow), conn, head_only)?;
-                }
-                Route::UnknownMethod => self.error(NOT_IMPLEMENTED, head_only, conn)?,
             }
-            if head.close {
-                return Ok(());
+            if self.out.len() >= IO_CHUNK {
+                self.write_out()?;
             }
-        }
-    }
-
-    fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
+            match session.state() {
+                SessionState::Closing { .. } | SessionState::PeerClosed => return Ok(()),
+                SessionState::Truncated => return Err(truncated()),
+                SessionState::Head | SessionState::Body => {}
+            }
+            if !session.starved() {
+                continue;
+            }
+            // Between requests with nothing buffered, a read timeout parks the connection.
+            let park_ok = session.state() == SessionState::Head && self.start == self.end;
+            match self.fill(park_ok) {
+                Ok(0) => eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && park_ok => {
+                    self.stats.parked = true;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
     /// Flushes pending output (the peer may wait for it before sending more), then reads
     /// once into the buffer. `Ok(0)` is end of stream.
-    fn fill(&mut self) -> io::Result<usize> {
+    fn fill(&mut self, park_ok: bool) -> io::Result<usize> {
         self.flush_out()?;
         if self.end == self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
@@ -359,7 +298,7 @@ impl<S: Read + Write> Conn<'_, S> {
             self.start = 0;
         }
         if self.end == self.buf.len() {
-            // Callers bound what they buffer below the capacity; never reached.
+            // The session bounds what stays unconsumed below the capacity; never reached.
             return Err(io::Error::other("http: input buffer full"));
         }
         loop {
@@ -372,26 +311,10 @@ impl<S: Read + Write> Conn<'_, S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A read timeout only matters between requests (see `HttpStats::parked`);
                 // inside a request, keep waiting.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.park_ok => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !park_ok => {}
                 Err(e) => return Err(e),
             }
         }
-    }
-
-    fn fill_or_eof(&mut self) -> Result<(), Stop> {
-        match self.fill()? {
-            0 => Err(eof()),
-            _ => Ok(()),
-        }
-    }
-
-    /// Buffers output, writing it out once a chunk's worth has accumulated.
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.out.extend_from_slice(bytes);
-        if self.out.len() >= IO_CHUNK {
-            self.write_out()?;
-        }
-        Ok(())
     }
 
     fn write_out(&mut self) -> io::Result<()> {
@@ -409,214 +332,6 @@ impl<S: Read + Write> Conn<'_, S> {
         if self.unflushed {
             self.stream.flush()?;
             self.unflushed = false;
-        }
-        Ok(())
-    }
-
-    /// Waits for a complete request head and returns its length; `None` when the peer closed
-    /// cleanly before sending one.
-    fn read_head(&mut self, max: usize) -> Result<Option<usize>, Stop> {
-        let mut scanned = 0;
-        loop {
-            // RFC 9112 §2.2: ignore empty lines received before the request-line.
-            while self.start < self.end && matches!(self.buf[self.start], b'\r' | b'\n') {
-                self.consume(1);
-            }
-            let data = self.buffered();
-            let found = find_head_end(data, scanned);
-            if found.is_some_and(|n| n <= max) {
-                return Ok(found);
-            }
-            if found.is_some() || (data.len() >= max && !data.is_empty()) {
-                // RFC 9112 §3: a request-line (target) longer than we parse gets 414.
-                let line_fits = data[..max.min(data.len())].contains(&b'\n');
-                return Err(Stop::Reply(if line_fits {
-                    FIELDS_TOO_LARGE
-                } else {
-                    URI_TOO_LONG
-                }));
-            }
-            scanned = data.len();
-            self.park_ok = self.start == self.end;
-            let filled = self.fill();
-            self.park_ok = false;
-            let n = match filled {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.start == self.end => {
-                    self.stats.parked = true;
-                    return Ok(None);
-                }
-                r => r?,
-            };
-            if n == 0 {
-                return if self.start == self.end {
-                    Ok(None)
-                } else {
-                    Err(eof())
-                };
-            }
-        }
-    }
-
-    /// Waits for a complete line (up to and including LF) of at most `max` bytes and returns
-    /// its length.
-    fn read_line(&mut self, max: usize) -> Result<usize, Stop> {
-        let mut scanned = 0;
-        loop {
-            let data = self.buffered();
-            if let Some(i) = data[scanned..].iter().position(|&b| b == b'\n') {
-                let n = scanned + i + 1;
-                return if n > max {
-                    Err(Stop::Reply(BAD_REQUEST))
-                } else {
-                    Ok(n)
-                };
-            }
-            scanned = data.len();
-            if scanned >= max {
-                return Err(Stop::Reply(BAD_REQUEST));
-            }
-            self.fill_or_eof()?;
-        }
-    }
-
-    /// Passes exactly `n` body bytes to `f`.
-    fn read_exact_with(&mut self, mut n: u64, f: &mut impl FnMut(&[u8])) -> Result<(), Stop> {
-        while n > 0 {
-            if self.start == self.end {
-                self.fill_or_eof()?;
-            }
-            let take = (self.end - self.start).min(usize::try_from(n).unwrap_or(usize::MAX));
-            f(&self.buf[self.start..self.start + take]);
-            self.consume(take);
-            n -= take as u64;
-        }
-        Ok(())
-    }
-
-    /// Reads the request body, passing its (decoded) bytes to `f`; returns its length.
-    fn read_body(
-        &mut self,
-        body: Body,
-        max_line: usize,
-        mut f: impl FnMut(&[u8]),
-    ) -> Result<u64, Stop> {
-        if let Body::Length(n) = body {
-            self.read_exact_with(n, &mut f)?;
-            return Ok(n);
-        }
-        // RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF; last-chunk is 0.
-        let mut total: u64 = 0;
-        loop {
-            let n = self.read_line(max_line)?;
-            let size = parse_chunk_size(&self.buf[self.start..self.start + n]);
-            self.consume(n);
-            let size = size.ok_or(Stop::Reply(BAD_REQUEST))?;
-            if size == 0 {
-                break;
-            }
-            self.read_exact_with(size, &mut f)?;
-            total = total.saturating_add(size);
-            while self.end - self.start < 2 {
-                self.fill_or_eof()?;
-            }
-            if self.buffered()[..2] != *b"\r\n" {
-                return Err(Stop::Reply(BAD_REQUEST));
-            }
-            self.consume(2);
-        }
-        // RFC 9112 §7.1.2: the trailer section ends with an empty line; its fields are dropped.
-        let mut trailer = 0;
-        loop {
-            let n = self.read_line(max_line)?;
-            let empty = matches!(self.buffered()[..n], [b'\n'] | [b'\r', b'\n']);
-            self.consume(n);
-            if empty {
-                return Ok(total);
-            }
-            trailer += n;
-            if trailer > max_line {
-                return Err(Stop::Reply(FIELDS_TOO_LARGE));
-            }
-        }
-    }
-
-    fn response_head(
-        &mut self,
-        status: Status,
-        content_type: &str,
-        len: u64,
-        allow: Option<&str>,
-        conn: ConnHeader,
-    ) -> io::Result<()> {
-        let mut h = String::with_capacity(192);
-        // Writing to a String cannot fail.
-        let _ = write!(
-            h,
-            "HTTP/1.1 {} {}\r\nServer: {}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n",
-            status.0, status.1, self.server
-        );
-        if let Some(allow) = allow {
-            let _ = write!(h, "Allow: {allow}\r\n");
-        }
-        match conn {
-            ConnHeader::None => {}
-            ConnHeader::Close => h.push_str("Connection: close\r\n"),
-            ConnHeader::KeepAlive => h.push_str("Connection: keep-alive\r\n"),
-        }
-        h.push_str("\r\n");
-        self.stats.requests += 1;
-        self.send(h.as_bytes())
-    }
-
-    /// A complete response with a small body (omitted for HEAD, RFC 9110 §9.3.2).
-    fn respond(
-        &mut self,
-        status: Status,
-        content_type: &str,
-        body: &[u8],
-        allow: Option<&str>,
-        conn: ConnHeader,
-        head_only: bool,
-    ) -> io::Result<()> {
-        self.response_head(status, content_type, body.len() as u64, allow, conn)?;
-        if !head_only {
-            self.send(body)?;
-        }
-        Ok(())
-    }
-
-    fn error(&mut self, status: Status, head_only: bool, conn: ConnHeader) -> io::Result<()> {
-        let text = status_text(status);
-        self.respond(status, TEXT, text.as_bytes(), None, conn, head_only)
-    }
-
-    /// Writes `n` zero bytes straight from a static buffer (no fill, no staging copy).
-    fn send_zeros(&mut self, n: u64) -> io::Result<()> {
-        static ZEROS: [u8; IO_CHUNK] = [0; IO_CHUNK];
-        self.write_out()?;
-        let mut left = n;
-        while left > 0 {
-            let take = left.min(IO_CHUNK as u64) as usize;
-            self.stream.write_all(&ZEROS[..take])?;
-            self.stats.bytes_out += take as u64;
-            self.unflushed = true;
-            left -= take as u64;
-        }
-        Ok(())
-    }
-
-    /// Streams `n` pattern bytes through the output buffer, one chunk at a time.
-    fn send_pattern(&mut self, n: u64) -> io::Result<()> {
-        let mut offset = 0;
-        while offset < n {
-            let take = (n - offset).min(IO_CHUNK as u64) as usize;
-            let at = self.out.len();
-            self.out.resize(at + take, 0);
-            pattern_fill(offset, &mut self.out[at..]);
-            offset += take as u64;
-            if self.out.len() >= IO_CHUNK {
-                self.write_out()?;
-            }
         }
         Ok(())
     }
@@ -646,8 +361,17 @@ fn find_head_end(data: &[u8], from: usize) -> Option<usize> {
 /// Parses a request head and decides its body framing. Errors carry the status and whether
 /// the request was a HEAD (so the error response has no body).
 fn parse_head(bytes: &[u8], max_headers: usize) -> Result<Head, (Status, bool)> {
-    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut req = httparse::Request::new(&mut headers);
+    // The usual limit fits on the stack (no allocation per request); larger ones go to the heap.
+    const ON_STACK: usize = 64;
+    let mut small = [httparse::EMPTY_HEADER; ON_STACK];
+    let mut large = Vec::new();
+    let headers = if max_headers <= ON_STACK {
+        &mut small[..max_headers]
+    } else {
+        large.resize(max_headers, httparse::EMPTY_HEADER);
+        &mut large[..]
+    };
+    let mut req = httparse::Request::new(headers);
     match req.parse(bytes) {
         Ok(httparse::Status::Complete(_)) => {}
         // We only parse once the blank line is in; a partial parse means a broken head.
@@ -717,8 +441,8 @@ fn parse_head(bytes: &[u8], max_headers: usize) -> Result<Head, (Status, bool)> 
     // §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
     let close = close || (minor == 0 && !keep_alive);
     Ok(Head {
-        method: method.to_string(),
-        target: target.to_string(),
+        route: route(method, target),
+        head_only: method == "HEAD",
         body,
         close,
         keep_alive_10: minor == 0 && !close,
@@ -804,6 +528,9 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
         acc.checked_mul(16)?.checked_add(u64::from(d))
     })
 }
+
+mod session;
+pub use session::{Session, SessionState};
 
 #[cfg(test)]
 mod tests;

@@ -102,6 +102,14 @@ pub enum Touched {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SocketHandle(usize);
 
+impl SocketHandle {
+    /// A small dense number (the table slot), reused once the connection is freed: lets an
+    /// application index its per-connection state by a `Vec` instead of a map.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// Why `listen` or `connect` failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenError {

@@ -465,6 +465,12 @@ impl Connection {
                 self.recvq.clear_ooo();
                 self.events.push_back(Event::Closed);
             }
+            if matches!(next, State::TimeWait | State::Closed) {
+                // Nothing more will be sent; what is unread stays. A TIME-WAIT connection
+                // then costs its TCB only (thousands linger after short connections).
+                self.sendq.release_storage();
+                self.recvq.release_storage();
+            }
             self.state = next;
         }
     }

@@ -66,6 +66,15 @@ impl RecvBuffer {
         }
     }
 
+    /// Gives back the storage if nothing is held (e.g. in TIME-WAIT once all was read); a
+    /// later insert allocates again.
+    pub fn release_storage(&mut self) {
+        if self.held() == 0 {
+            self.buf = Vec::new();
+            self.head = 0;
+        }
+    }
+
     /// In-order bytes the application can read now.
     pub fn readable(&self) -> usize {
         self.readable

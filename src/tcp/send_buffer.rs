@@ -47,6 +47,14 @@ impl SendBuffer {
         }
     }
 
+    /// Gives back the storage if nothing is held (e.g. in TIME-WAIT: nothing more will be
+    /// written); a later write allocates again.
+    pub fn release_storage(&mut self) {
+        if self.data.is_empty() {
+            self.data = VecDeque::new();
+        }
+    }
+
     /// Bytes held (sent-unacknowledged plus unsent).
     pub fn len(&self) -> usize {
         self.data.len()
