@@ -10,13 +10,13 @@ use std::net::Ipv4Addr;
 /// The bytes are summed as 64-bit words in the machine's byte order with end-around carry
 /// (RFC 1071 §2(C): a one's-complement sum may be taken in wider words and folded) and the
 /// folded 16-bit result swapped once at the end: the sum does not depend on byte order
-/// (RFC 1071 §2(B)), so no per-word swapping is needed. Four words per step, each an add
-/// and an add-with-carry.
+/// (RFC 1071 §2(B)), so no per-word swapping is needed. Each 128-byte block is one
+/// add-with-carry chain (an `adc` per word); the rest goes a word at a time.
 pub fn add(acc: u64, data: &[u8]) -> u64 {
     let mut s: u64 = 0;
     // Carries out of each block, added back once at the end (end-around carry).
     let mut carries: u64 = 0;
-    let mut blocks = data.chunks_exact(64);
+    let mut blocks = data.chunks_exact(128);
     for c in &mut blocks {
         let mut carry = false;
         for w in c.chunks_exact(8) {
@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn carries_out_of_every_word_wrap_around() {
         // All-ones words carry out of every 64-bit addition, in the blocks and the tail.
-        for len in [64, 127, 1500] {
+        for len in [64, 127, 128, 255, 1500] {
             let data = vec![0xff; len];
             let mut naive = 0xffff_ffffu64;
             for w in data.chunks(2) {
