@@ -1,6 +1,6 @@
 //! The reference server for `scripts/bench.sh`: smoltcp 0.14 on a TUN device (medium IP),
 //! serving what `tuntcp serve` serves for the benchmark: HTTP on port 80 (`GET /`,
-//! `GET /bytes/N` with the same body bytes as ours, `POST /sink`) and discard on port 9.
+//! `GET /bytes/N` with the same body bytes as ours, `GET /zeros/N`, `POST /sink`) and discard on port 9.
 //!
 //! ```text
 //! smoltcp_server [--tun tun0] [--mtu 1500] [--buffer 262144] [--sockets 64]
@@ -125,6 +125,8 @@ struct Conn {
     /// `/bytes/N` body still to send, and its offset.
     bytes_off: u64,
     bytes_left: u64,
+    /// The body is `/zeros/N` (zero bytes) rather than the `/bytes/N` pattern.
+    zeros: bool,
     /// Body bytes of a `POST /sink` read so far; answered when `body_left` reaches 0.
     sink_len: Option<u64>,
     keep_alive: bool,
@@ -143,6 +145,7 @@ impl Conn {
             out_pos: 0,
             bytes_off: 0,
             bytes_left: 0,
+            zeros: false,
             sink_len: None,
             keep_alive: true,
             closing: false,
@@ -247,10 +250,14 @@ impl Conn {
                 }
             }
             while self.out_pos == self.out.len() && self.bytes_left > 0 {
-                let (off, left) = (self.bytes_off, self.bytes_left);
+                let (off, left, zeros) = (self.bytes_off, self.bytes_left, self.zeros);
                 let sent = s.send(|b| {
                     let n = (left.min(b.len() as u64)) as usize;
-                    pattern_fill(off, &mut b[..n]);
+                    if zeros {
+                        b[..n].fill(0);
+                    } else {
+                        pattern_fill(off, &mut b[..n]);
+                    }
                     (n, n)
                 });
                 match sent {
@@ -344,8 +351,21 @@ impl Conn {
             ("GET", "/") => {
                 self.out = small("200 OK", "smoltcp 0.14\ntry: GET /bytes/N, POST /sink\n")
             }
+            ("GET", p) if p.starts_with("/zeros/") => match p["/zeros/".len()..].parse::<u64>() {
+                Ok(n) => {
+                    self.out = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {n}\r\n{ch}\r\n"
+                    )
+                    .into_bytes();
+                    self.bytes_off = 0;
+                    self.bytes_left = n;
+                    self.zeros = true;
+                }
+                Err(_) => self.out = small("400 Bad Request", "bad length\n"),
+            },
             ("GET", p) if p.starts_with("/bytes/") => match p["/bytes/".len()..].parse::<u64>() {
                 Ok(n) => {
+                    self.zeros = false;
                     self.out = format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {n}\r\n{ch}\r\n"
                     )

@@ -126,6 +126,7 @@ fn main() {
         host_addr: host,
         prefix_len: 24,
         mtu: o.mtu,
+        offload: false,
     }) {
         Ok(t) => t,
         Err(e) => {

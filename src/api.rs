@@ -57,6 +57,7 @@ impl Default for NetConfig {
                 host_addr: Ipv4Addr::new(10, 66, 0, 1),
                 prefix_len: 24,
                 mtu: 1500,
+                offload: true,
             },
             stack: StackConfig {
                 seed: random_seed(),
@@ -93,7 +94,11 @@ pub struct NetStack {
 impl NetStack {
     /// Creates and configures the TUN device and starts the stack on it.
     pub fn tun(cfg: NetConfig) -> io::Result<NetStack> {
-        let dev = Tun::open(&cfg.tun)?;
+        let mut tun = cfg.tun.clone();
+        // Decision: impairment drops, delays or corrupts whole packets, and a 64 KB
+        // super-segment is not a packet any real link carries: offloads off under --impair.
+        tun.offload &= cfg.impair.is_none();
+        let dev = Tun::open(&tun)?;
         let mut stack_cfg = cfg.stack;
         stack_cfg.mtu = cfg.tun.mtu;
         stack_cfg.prefix_len = cfg.tun.prefix_len;
@@ -108,6 +113,14 @@ impl NetStack {
         pcap: Option<File>,
         impair: Option<ImpairConfig>,
     ) -> io::Result<NetStack> {
+        let mut cfg = cfg;
+        cfg.offload = dev.offload();
+        if cfg.offload && impair.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "impairment needs a device without offloads",
+            ));
+        }
         Ok(NetStack {
             runtime: Runtime::start(Stack::new(cfg), dev, pcap, impair)?,
         })

@@ -122,6 +122,25 @@ struct NetArgs {
     /// Control socket for `tuntcp ss` / `tuntcp nstat` (default /run/tuntcp/DEVICE.sock).
     #[arg(long)]
     control: Option<PathBuf>,
+    /// TUN offloads (IFF_VNET_HDR: checksum offload, TSO/GSO super-segments both ways),
+    /// like `ethtool -K DEV tso on tx on`; off under --impair.
+    #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
+    offload: bool,
+    /// Receive buffer per connection in bytes (the window we can advertise), like the
+    /// default of `tcp_rmem`.
+    #[arg(long, default_value_t = 256 * 1024)]
+    rmem: usize,
+    /// Send buffer per connection in bytes, like the default of `tcp_wmem`.
+    #[arg(long, default_value_t = 256 * 1024)]
+    wmem: usize,
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
+    }
 }
 
 impl NetArgs {
@@ -140,12 +159,18 @@ impl NetArgs {
         if !(576..=65535).contains(&self.mtu) {
             return Err("--mtu must be in 576..=65535".into());
         }
+        for (name, v) in [("--rmem", self.rmem), ("--wmem", self.wmem)] {
+            if !(4096..=64 << 20).contains(&v) {
+                return Err(format!("{name} must be in 4096..=67108864"));
+            }
+        }
         Ok(NetConfig {
             tun: TunConfig {
                 name: self.tun.clone(),
                 host_addr,
                 prefix_len: prefix,
                 mtu: self.mtu,
+                offload: self.offload,
             },
             stack: StackConfig {
                 addr: self.addr,
@@ -155,6 +180,8 @@ impl NetArgs {
                 tcp: tuntcp::tcp::Config {
                     congestion: self.cc,
                     hystart: self.hystart,
+                    recv_buffer: self.rmem,
+                    send_buffer: self.wmem,
                     ..tuntcp::tcp::Config::default()
                 },
                 ..StackConfig::default()

@@ -13,6 +13,7 @@ use crate::device::pcap::PcapWriter;
 use crate::device::Device;
 use crate::stack::{Stack, Touched};
 use crate::time::Instant;
+use crate::wire::offload::{RxOffload, TxOffload};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::{HashMap, HashSet};
@@ -255,8 +256,11 @@ fn run(
     mtu: usize,
 ) -> io::Result<()> {
     let mut events = Events::with_capacity(16);
+    let offload = device.offload();
     let mut rx = vec![0u8; 65536];
-    let mut tx = vec![0u8; mtu.max(1500) + 64];
+    // Super-segments with offloads: up to a whole IPv4 packet.
+    let mut tx = vec![0u8; if offload { 65536 } else { mtu.max(1500) + 64 }];
+    let mut pcap_copy = Vec::new();
     let mut timeout = None;
     while !shared.stop.load(Ordering::SeqCst) {
         match poll.poll(&mut events, timeout) {
@@ -268,19 +272,21 @@ fn run(
         let mut more_to_read = false;
         let mut now = shared.clock.now();
         // pcap records what the stack sees: packets in after impairment, out before it.
-        let mut deliver = |stack: &mut Inner, pkt: &[u8], now: Instant| -> io::Result<()> {
-            if let Some(p) = pcap.as_deref_mut() {
-                p.write_packet(shared.clock.unix_micros(now), pkt)?;
-            }
-            stack.handle_packet(now, pkt);
-            Ok(())
-        };
+        let mut deliver =
+            |stack: &mut Inner, pkt: &[u8], now: Instant, rx: RxOffload| -> io::Result<()> {
+                if let Some(p) = pcap.as_deref_mut() {
+                    let pkt = with_checksum(&mut pcap_copy, pkt, rx.csum_trusted);
+                    p.write_packet(shared.clock.unix_micros(now), pkt)?;
+                }
+                stack.handle_packet_offload(now, pkt, rx);
+                Ok(())
+            };
         for _ in 0..READ_BATCH {
-            match device.recv(&mut rx) {
-                Ok(n) => {
+            match device.recv_offload(&mut rx) {
+                Ok((n, meta)) => {
                     match impair.as_mut() {
                         Some(i) => i.rx.push(now, rx[..n].to_vec()),
-                        None => deliver(&mut stack, &rx[..n], now)?,
+                        None => deliver(&mut stack, &rx[..n], now, meta)?,
                     }
                     more_to_read = true;
                 }
@@ -294,25 +300,26 @@ fn run(
         }
         if let Some(i) = impair.as_mut() {
             while let Some(pkt) = i.rx.pop_ready(now) {
-                deliver(&mut stack, &pkt, now)?;
+                deliver(&mut stack, &pkt, now, RxOffload::default())?;
             }
         }
         now = shared.clock.now();
         if stack.poll_timeout().is_some_and(|t| t <= now) {
             stack.handle_timeout(now);
         }
-        while let Some(n) = stack.poll_transmit(now, &mut tx) {
+        while let Some((n, meta)) = stack.poll_transmit_offload(now, &mut tx) {
             if let Some(p) = pcap.as_deref_mut() {
-                p.write_packet(shared.clock.unix_micros(now), &tx[..n])?;
+                let pkt = with_checksum(&mut pcap_copy, &tx[..n], meta.csum_partial);
+                p.write_packet(shared.clock.unix_micros(now), pkt)?;
             }
             match impair.as_mut() {
                 Some(i) => i.tx.push(now, tx[..n].to_vec()),
-                None => send(device, &tx[..n]),
+                None => send(device, &tx[..n], meta),
             }
         }
         if let Some(i) = impair.as_mut() {
             while let Some(pkt) = i.tx.pop_ready(now) {
-                send(device, &pkt);
+                send(device, &pkt, TxOffload::default());
             }
         }
         if let Some(p) = pcap.as_deref_mut() {
@@ -340,8 +347,30 @@ fn run(
     Ok(())
 }
 
-fn send(device: &mut dyn Device, pkt: &[u8]) {
-    match device.send(pkt) {
+/// A packet as a capture should show it: a partial TCP checksum (offloads) completed in a
+/// copy, as Wireshark would see it on the wire.
+fn with_checksum<'a>(copy: &'a mut Vec<u8>, pkt: &'a [u8], partial: bool) -> &'a [u8] {
+    let ihl = pkt.first().map_or(0, |b| usize::from(b & 0x0f) * 4);
+    if !partial || pkt.get(9) != Some(&crate::wire::IPPROTO_TCP) || ihl < 20 {
+        return pkt;
+    }
+    copy.clear();
+    copy.extend_from_slice(pkt);
+    // Recompute from scratch: zero the field, then the pseudo-header sum plus the segment.
+    if copy.len() >= ihl + 18 {
+        let tcp_len = copy.len() - ihl;
+        copy[ihl + 16..ihl + 18].fill(0);
+        let src = std::net::Ipv4Addr::new(copy[12], copy[13], copy[14], copy[15]);
+        let dst = std::net::Ipv4Addr::new(copy[16], copy[17], copy[18], copy[19]);
+        let acc = crate::wire::checksum_pseudo_header(src, dst, crate::wire::IPPROTO_TCP, tcp_len);
+        let sum = crate::wire::checksum_finish(crate::wire::checksum_add(acc, &copy[ihl..]));
+        copy[ihl + 16..ihl + 18].copy_from_slice(&sum.to_be_bytes());
+    }
+    copy
+}
+
+fn send(device: &mut dyn Device, pkt: &[u8], meta: TxOffload) {
+    match device.send_offload(pkt, meta) {
         Ok(()) => {}
         // The kernel queue is full: drop, TCP retransmits (like a lossy link).
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -4,12 +4,16 @@
 //!
 //! Input layout: a list of ops. Segment fields are read relative to the live connection's
 //! RCV.NXT / SND.NXT, so mutations explore the state machine rather than the checksum.
+//! Bit 0x40 of the first byte turns TUN offloads on: super-segments out (each must
+//! complete to a valid packet) and, when a segment op asks, partial-checksum segments in
+//! that the "device" vouches for.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::time::{Duration, Instant};
+use tuntcp::wire::offload::{complete_checksum, RxOffload};
 use tuntcp::wire::{
     IpMeta, Packet, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps,
 };
@@ -50,14 +54,22 @@ struct World {
     now: Instant,
     handles: Vec<SocketHandle>,
     out: Vec<u8>,
+    offload: bool,
 }
 
 impl World {
     fn drain(&mut self) {
         for _ in 0..100_000 {
-            match self.stack.poll_transmit(self.now, &mut self.out) {
-                Some(n) => {
-                    Packet::parse(&self.out[..n]).expect("the stack emits only valid packets");
+            match self.stack.poll_transmit_offload(self.now, &mut self.out) {
+                Some((n, tx)) => {
+                    if tx.csum_partial {
+                        assert!(complete_checksum(&mut self.out[..n], 20, 16));
+                    }
+                    let p =
+                        Packet::parse(&self.out[..n]).expect("the stack emits only valid packets");
+                    if let Packet::Tcp(s) = p {
+                        assert!(tx.gso_size == 0 || s.payload.len() > usize::from(tx.gso_size));
+                    }
                 }
                 None => return,
             }
@@ -67,6 +79,12 @@ impl World {
 
     fn deliver(&mut self, bytes: &[u8]) {
         self.stack.handle_packet(self.now, bytes);
+        self.drain();
+    }
+
+    fn deliver_trusted(&mut self, bytes: &[u8]) {
+        let rx = RxOffload { csum_trusted: true };
+        self.stack.handle_packet_offload(self.now, bytes, rx);
         self.drain();
     }
 
@@ -115,7 +133,8 @@ impl World {
             let r = l.wrapping_add(u32::from(input.u16()?));
             options.sack = SackList::new(&[SackBlock { left: l, right: r }]);
         }
-        let len = usize::from(input.u16()? % 3000);
+        let big = self.offload && mode & 4 != 0;
+        let len = usize::from(input.u16()? % if big { 65000 } else { 3000 });
         let payload = input.bytes(len).to_vec();
         let s = Segment {
             src: SocketAddrV4::new(PEER, port),
@@ -130,7 +149,12 @@ impl World {
             ip: IpMeta::default(),
         };
         let mut buf = vec![0; s.buffer_len()];
-        if s.emit(&mut buf).is_ok() {
+        if big {
+            // A super-segment from an offloading device: partial checksum, trusted.
+            if s.emit_csum_partial(&mut buf).is_ok() {
+                self.deliver_trusted(&buf);
+            }
+        } else if s.emit(&mut buf).is_ok() {
             self.deliver(&buf);
         }
         Some(())
@@ -170,9 +194,11 @@ impl World {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let offload = data.first().is_some_and(|b| b & 0x40 != 0);
     let cfg = StackConfig {
         addr: US,
         seed: 1,
+        offload,
         ..StackConfig::default()
     };
     let mut w = World {
@@ -180,6 +206,7 @@ fuzz_target!(|data: &[u8]| {
         now: Instant::ZERO,
         handles: Vec::new(),
         out: vec![0; 65536],
+        offload,
     };
     w.stack.listen(80, 16).unwrap();
     // Prelude: a handshake from PEER:5555 with ISN 999, so most runs start ESTABLISHED.

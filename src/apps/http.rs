@@ -7,6 +7,7 @@
 //! |----------------------|-----------------------------------------------------------------|
 //! | `GET` / `HEAD /`     | 200 `text/plain`: the stack's name and the connection's `peer -> local` |
 //! | `GET` / `HEAD /bytes/N` | 200 `application/octet-stream`: exactly N bytes of [`pattern_fill`] |
+//! | `GET` / `HEAD /zeros/N` | 200 `application/octet-stream`: N zero bytes (benchmarks: free to make) |
 //! | `POST /sink`         | reads the body; 200 `length=N sha256=<hex>\n`                   |
 //!
 //! What it does: persistent connections and pipelining (RFC 9112 §9.3), `Content-Length` and
@@ -218,6 +219,8 @@ struct Head {
 enum Route {
     Root,
     Bytes(u64),
+    /// `N` zero bytes: a body that costs nothing to make, for benchmarks of the stack.
+    Zeros(u64),
     Sink,
     NotFound,
     /// Known resource, wrong method; carries the `Allow` value.
@@ -307,6 +310,12 @@ impl<S: Read + Write> Conn<'_, S> {
                     self.response_head(OK, "application/octet-stream", n, None, conn)?;
                     if !head_only {
                         self.send_pattern(n)?;
+                    }
+                }
+                Route::Zeros(n) => {
+                    self.response_head(OK, "application/octet-stream", n, None, conn)?;
+                    if !head_only {
+                        self.send_zeros(n)?;
                     }
                 }
                 Route::Sink => {
@@ -581,6 +590,21 @@ impl<S: Read + Write> Conn<'_, S> {
         self.respond(status, TEXT, text.as_bytes(), None, conn, head_only)
     }
 
+    /// Writes `n` zero bytes straight from a static buffer (no fill, no staging copy).
+    fn send_zeros(&mut self, n: u64) -> io::Result<()> {
+        static ZEROS: [u8; IO_CHUNK] = [0; IO_CHUNK];
+        self.write_out()?;
+        let mut left = n;
+        while left > 0 {
+            let take = left.min(IO_CHUNK as u64) as usize;
+            self.stream.write_all(&ZEROS[..take])?;
+            self.stats.bytes_out += take as u64;
+            self.unflushed = true;
+            left -= take as u64;
+        }
+        Ok(())
+    }
+
     /// Streams `n` pattern bytes through the output buffer, one chunk at a time.
     fn send_pattern(&mut self, n: u64) -> io::Result<()> {
         let mut offset = 0;
@@ -725,6 +749,11 @@ fn route(method: &str, target: &str) -> Route {
         .and_then(|n| parse_decimal(n.as_bytes()))
     {
         (Route::Bytes(n), "GET, HEAD")
+    } else if let Some(n) = path
+        .strip_prefix("/zeros/")
+        .and_then(|n| parse_decimal(n.as_bytes()))
+    {
+        (Route::Zeros(n), "GET, HEAD")
     } else {
         return Route::NotFound;
     };

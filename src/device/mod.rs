@@ -12,6 +12,7 @@ pub mod impair;
 pub mod pcap;
 pub mod tun;
 
+use crate::wire::offload::{RxOffload, TxOffload};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -19,6 +20,20 @@ use std::os::fd::RawFd;
 pub trait Device: Send {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     fn send(&mut self, packet: &[u8]) -> io::Result<()>;
+    /// True when the device completes partial checksums, splits super-segments and may
+    /// hand us super-segments (see `wire::offload`).
+    fn offload(&self) -> bool {
+        false
+    }
+    /// `recv` with what the device says about the packet.
+    fn recv_offload(&mut self, buf: &mut [u8]) -> io::Result<(usize, RxOffload)> {
+        Ok((self.recv(buf)?, RxOffload::default()))
+    }
+    /// `send` with how the device must finish the packet (only when `offload()`).
+    fn send_offload(&mut self, packet: &[u8], tx: TxOffload) -> io::Result<()> {
+        debug_assert_eq!(tx, TxOffload::default(), "device without offloads");
+        self.send(packet)
+    }
     fn mtu(&self) -> usize;
     /// A file descriptor the event loop can wait on, if the device has one.
     fn raw_fd(&self) -> Option<RawFd>;

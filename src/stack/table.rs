@@ -23,6 +23,7 @@ use super::syncookie::SynCookies;
 use super::timers::TimerQueue;
 use crate::tcp::{self, Connection, Event, IsnGenerator, SeqNum, State};
 use crate::time::{Duration, Instant};
+use crate::wire::offload::{complete_checksum, RxOffload, TxOffload};
 use crate::wire::{IcmpPacket, IpMeta, Ipv4Packet, Packet, Segment, TcpFlags, TcpOptions};
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -58,7 +59,16 @@ pub struct StackConfig {
     /// Let a new outgoing connection take a TIME-WAIT tuple when timestamps make it safe,
     /// like `tcp_tw_reuse=1` (RFC 6191).
     pub tw_reuse: bool,
+    /// The device offloads (like `ethtool -k`: tx-checksumming, tcp-segmentation-offload,
+    /// and receiving GRO super-segments): our TCP checksums are left partial and new data
+    /// leaves in super-segments of up to 64 KB for the device to split. Needs
+    /// [`Stack::poll_transmit_offload`] and a device that honours [`TxOffload`].
+    pub offload: bool,
 }
+
+/// Largest TCP payload in one super-segment: an IPv4 packet of at most 65535 bytes with
+/// a 20-byte IP header and up to 60 bytes of TCP header.
+pub const GSO_MAX_PAYLOAD: usize = 65535 - 20 - 60;
 
 impl Default for StackConfig {
     fn default() -> StackConfig {
@@ -75,6 +85,7 @@ impl Default for StackConfig {
             max_tw_buckets: 65536,
             syncookies: true,
             tw_reuse: true,
+            offload: false,
         }
     }
 }
@@ -198,6 +209,10 @@ impl Stack {
     pub fn new(cfg: StackConfig) -> Stack {
         let mut cfg = cfg;
         cfg.tcp.mss = cfg.mtu.saturating_sub(40).clamp(64, 65495) as u16;
+        if cfg.offload {
+            cfg.tcp.gso_max_payload = GSO_MAX_PAYLOAD;
+        }
+        let scratch = if cfg.offload { 65536 } else { cfg.mtu.max(576) };
         Stack {
             subnet: Subnet::new(cfg.addr, cfg.prefix_len),
             isn: IsnGenerator::new(cfg.seed),
@@ -207,7 +222,7 @@ impl Stack {
             listeners: HashMap::new(),
             control: VecDeque::new(),
             dirty: VecDeque::new(),
-            scratch: vec![0; cfg.mtu.max(576)],
+            scratch: vec![0; scratch],
             reasm: Reassembler::new(FragLimits::default()),
             counters: Counters::default(),
             time_wait: 0,
@@ -242,6 +257,13 @@ impl Stack {
 
     /// Processes one IPv4 packet read from the link.
     pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
+        self.handle_packet_offload(now, bytes, RxOffload::default());
+    }
+
+    /// [`Stack::handle_packet`] for a packet from an offloading device: it may be a
+    /// super-segment larger than the MTU, and its TCP checksum is not verified when the
+    /// device vouched for it (it never left this host).
+    pub fn handle_packet_offload(&mut self, now: Instant, bytes: &[u8], rx: RxOffload) {
         self.counters.ip_in_receives += 1;
         let ip = match Ipv4Packet::parse(bytes) {
             Ok(ip) => ip,
@@ -263,15 +285,21 @@ impl Stack {
             let done = self.reasm.handle_fragment(now, &ip);
             self.counters.set_reassembly(&self.reasm.stats());
             if let Some(d) = done {
-                self.handle_datagram(now, &d.ipv4(), &d.payload);
+                self.handle_datagram(now, &d.ipv4(), &d.payload, false);
             }
             return;
         }
-        self.handle_datagram(now, &ip, ip.payload);
+        self.handle_datagram(now, &ip, ip.payload, rx.csum_trusted);
     }
 
-    fn handle_datagram(&mut self, now: Instant, ip: &Ipv4Packet<'_>, payload: &[u8]) {
-        match Packet::from_ip(ip, payload) {
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Packet<'_>,
+        payload: &[u8],
+        csum_trusted: bool,
+    ) {
+        match Packet::from_ip_offload(ip, payload, csum_trusted) {
             Ok(Packet::Tcp(seg)) => {
                 self.counters.ip_in_delivers += 1;
                 self.counters.tcp_in_segs += 1;
@@ -656,13 +684,29 @@ impl Stack {
     // ---- output ----
 
     /// Writes the next IPv4 packet to send into `buf` (at least MTU bytes) and returns its
-    /// length; `None` when there is nothing to send now.
+    /// length; `None` when there is nothing to send now. With `offload` configured, a
+    /// partial checksum is completed here, but super-segments are still larger than the
+    /// MTU: use [`Stack::poll_transmit_offload`] with such a device.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let (n, tx) = self.poll_transmit_offload(now, buf)?;
+        if tx.csum_partial {
+            complete_checksum(&mut buf[..n], 20, 16);
+        }
+        Some(n)
+    }
+
+    /// Writes the next IPv4 packet into `buf` (at least 65535 bytes with `offload`, else
+    /// the MTU) and says how the device must finish it.
+    pub fn poll_transmit_offload(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<(usize, TxOffload)> {
         if let Some(p) = self.control.pop_front() {
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
             self.counters.ip_out_requests += 1;
-            return Some(n);
+            return Some((n, TxOffload::default()));
         }
         while let Some(&idx) = self.dirty.front() {
             let Some(slot) = self.slots[idx].as_mut() else {
@@ -670,11 +714,23 @@ impl Stack {
                 continue;
             };
             let retrans_before = slot.conn.stats().retrans_segs;
+            let smss = slot.conn.effective_mss() as usize;
             if let Some(seg) = slot.conn.poll_transmit(now, &mut self.scratch) {
                 log::debug!(target: "tuntcp::packet", "out {seg}");
-                let len = seg.emit(buf).ok();
+                let mut tx = TxOffload::default();
+                let len = if self.cfg.offload {
+                    tx.csum_partial = true;
+                    if seg.payload.len() > smss {
+                        tx.gso_size = smss as u16;
+                    }
+                    seg.emit_csum_partial(buf).ok()
+                } else {
+                    seg.emit(buf).ok()
+                };
                 let is_rst = seg.flags.rst();
-                self.counters.tcp_out_segs += 1;
+                // OutSegs counts what reaches the wire, as Linux counts gso_segs.
+                let pieces = seg.payload.len().div_ceil(smss.max(1)).max(1);
+                self.counters.tcp_out_segs += pieces as u64;
                 self.counters.ip_out_requests += 1;
                 self.counters.tcp_retrans_segs += slot.conn.stats().retrans_segs - retrans_before;
                 if is_rst {
@@ -682,7 +738,7 @@ impl Stack {
                 }
                 self.drain_events(idx);
                 match len {
-                    Some(n) => return Some(n),
+                    Some(n) => return Some((n, tx)),
                     None => continue,
                 }
             }

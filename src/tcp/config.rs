@@ -66,6 +66,10 @@ pub struct Config {
     /// HyStart++ (RFC 9406) slow-start exit; off by default (Linux enables HyStart for
     /// CUBIC; ours is newer and less proven here).
     pub hystart: bool,
+    /// Largest TCP payload handed to the device in one segment when it segments for us
+    /// (TSO/GSO, like a device's `gso_max_size`); 0 = no segmentation offload, every
+    /// segment is at most one SMSS. New data goes out in multiples of SMSS up to this.
+    pub gso_max_payload: usize,
     /// IPv4 TTL of our segments (MUST-49).
     pub ttl: u8,
     /// TOS byte (DSCP + ECN) of our segments (MUST-48).
@@ -117,6 +121,7 @@ impl Default for Config {
             initial_cwnd: 10,
             congestion: Algorithm::Cubic,
             hystart: false,
+            gso_max_payload: 0,
             ttl: 64,
             tos: 0,
         }

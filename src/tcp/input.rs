@@ -462,8 +462,11 @@ impl Connection {
             // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once.
             self.ack_now = true;
         } else {
-            self.delack_segs += 1;
-            // RFC 5681 §4.2 / SHLD-19: at least every second full-sized segment.
+            // RFC 5681 §4.2 / SHLD-19: at least every second full-sized segment. A
+            // super-segment from an offloading device (GRO/TSO) counts as the full-sized
+            // segments it holds, so it is ACKed at once, as Linux does.
+            let full = payload.len() / usize::from(self.cfg.mss.max(1));
+            self.delack_segs += full.max(1) as u32;
             if self.delack_segs >= 2 {
                 self.ack_now = true;
             } else if !self.armed(Timer::DelayedAck) {

@@ -190,11 +190,24 @@ impl Connection {
             0
         };
         let cwnd_avail = (cwnd + extra).saturating_sub(pipe);
+        // New data may leave as one super-segment that the device splits at SMSS (TSO/GSO);
+        // retransmissions stay one SMSS.
+        let gso = self.cfg.gso_max_payload.min(buf_len) / smss * smss;
+        let cap = if gso > smss && !is_retx && self.recovery.is_none() {
+            gso
+        } else {
+            cap
+        };
         let want = unsent.min(wnd_avail as usize).min(cap);
         self.cwnd_limited = (cwnd_avail as usize) < want;
         let mut len = want.min(cwnd_avail as usize);
         if is_retx {
             len = len.min(self.unsacked_run(self.snd_nxt) as usize);
+        }
+        if len > smss && len < unsent {
+            // Whole segments only while more data waits: the device's last piece would
+            // otherwise be a runt in mid-stream.
+            len -= len % smss;
         }
         if len > 0 && len < smss && !is_retx && !self.force_send {
             // Nagle (SHLD-7, off with MUST-17's switch) with Minshall's refinement (as Linux):
@@ -273,8 +286,8 @@ impl Connection {
             self.fin_seq = Some(seq + n as u32);
         }
         let seq_len = n as u32 + u32::from(flags.fin());
-        if n < self.smss as usize {
-            self.snd_sml = seq + seq_len;
+        if n < self.smss as usize || n % self.smss as usize != 0 {
+            self.snd_sml = seq + seq_len; // the last (or only) piece on the wire is short
         }
         if retx {
             self.stats.retrans_segs += 1;

@@ -3,8 +3,9 @@
 //! Parsing takes untrusted bytes (a whole IPv4 packet as read from a TUN) and returns either
 //! a typed view borrowing the buffer or a [`WireError`] saying why it was rejected. Nothing
 //! here panics, loops without bound or allocates on input. Emitting writes exactly
-//! `buffer_len()` bytes with correct IPv4 and TCP/ICMP checksums, using etherparse's header
-//! writers for the header bytes.
+//! `buffer_len()` bytes with correct IPv4 and TCP/ICMP checksums (or, for a device that
+//! offloads, a partial TCP checksum it completes: [`offload`], which also reads and writes
+//! the `virtio_net_hdr` such a TUN puts in front of each packet).
 //!
 //! What this module does not do: reassemble fragments (it flags them, see
 //! [`WireError::Fragment`] and [`Ipv4Packet::is_fragment`]), route, or know any TCP state.
@@ -13,10 +14,13 @@
 mod checksum;
 mod icmp;
 mod ipv4;
+pub mod offload;
 mod tcp;
 mod tcp_option;
 
-pub use checksum::{add as checksum_add, finish as checksum_finish};
+pub use checksum::{
+    add as checksum_add, finish as checksum_finish, pseudo_header as checksum_pseudo_header,
+};
 pub use icmp::{IcmpMessage, IcmpPacket};
 pub use ipv4::{IpMeta, Ipv4Packet, IPPROTO_ICMP, IPPROTO_TCP};
 pub use tcp::{Segment, TcpFlags, TCP_HEADER_LEN};
@@ -129,8 +133,18 @@ impl<'a> Packet<'a> {
 
     /// Parses the upper layer of an unfragmented (or reassembled) datagram.
     pub fn from_ip(ip: &Ipv4Packet<'_>, payload: &'a [u8]) -> Result<Packet<'a>, WireError> {
+        Packet::from_ip_offload(ip, payload, false)
+    }
+
+    /// [`Packet::from_ip`] for a packet an offloading device vouched for: with
+    /// `csum_trusted` the TCP checksum is not verified (see [`offload::RxOffload`]).
+    pub fn from_ip_offload(
+        ip: &Ipv4Packet<'_>,
+        payload: &'a [u8],
+        csum_trusted: bool,
+    ) -> Result<Packet<'a>, WireError> {
         match ip.protocol {
-            IPPROTO_TCP => Segment::parse_tcp(ip, payload).map(Packet::Tcp),
+            IPPROTO_TCP => Segment::parse_tcp_with(ip, payload, !csum_trusted).map(Packet::Tcp),
             IPPROTO_ICMP => IcmpPacket::parse_icmp(ip, payload).map(Packet::Icmp),
             p => Err(WireError::UnexpectedProtocol(p)),
         }

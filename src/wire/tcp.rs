@@ -123,6 +123,16 @@ impl<'a> Segment<'a> {
 
     /// Parses the TCP part of a checked (or reassembled) IPv4 datagram.
     pub fn parse_tcp(ip: &Ipv4Packet<'_>, tcp: &'a [u8]) -> Result<Segment<'a>, WireError> {
+        Segment::parse_tcp_with(ip, tcp, true)
+    }
+
+    /// [`Segment::parse_tcp`], verifying the checksum only if `verify` (false only for
+    /// segments an offloading device vouched for, see [`super::offload::RxOffload`]).
+    pub fn parse_tcp_with(
+        ip: &Ipv4Packet<'_>,
+        tcp: &'a [u8],
+        verify: bool,
+    ) -> Result<Segment<'a>, WireError> {
         use etherparse::err::tcp::{HeaderError, HeaderSliceError};
         if ip.protocol != IPPROTO_TCP {
             return Err(WireError::UnexpectedProtocol(ip.protocol));
@@ -141,7 +151,7 @@ impl<'a> Segment<'a> {
         })?;
         // MUST-3: verify over the pseudo-header and the whole segment.
         let acc = checksum::pseudo_header(ip.src, ip.dst, IPPROTO_TCP, tcp.len());
-        if !checksum::verifies(acc, tcp) {
+        if verify && !checksum::verifies(acc, tcp) {
             return Err(WireError::BadTcpChecksum);
         }
         let options = TcpOptions::parse(h.options(), TCP_HEADER_LEN)?;
@@ -177,6 +187,17 @@ impl<'a> Segment<'a> {
 
     /// Writes the whole IPv4 packet with both checksums; returns `buffer_len()`.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
+        self.emit_with(out, false)
+    }
+
+    /// [`Segment::emit`] for an offloading device: the TCP checksum field holds only the
+    /// pseudo-header sum, which the kernel completes (CHECKSUM_PARTIAL), so the payload is
+    /// not read twice.
+    pub fn emit_csum_partial(&self, out: &mut [u8]) -> Result<usize, EmitError> {
+        self.emit_with(out, true)
+    }
+
+    fn emit_with(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
         let header_len = self.header_len();
         let need = IPV4_HEADER_LEN + header_len + self.payload.len();
         if need > usize::from(u16::MAX) {
@@ -207,9 +228,13 @@ impl<'a> Segment<'a> {
         n += header_len;
         out[n..n + self.payload.len()].copy_from_slice(self.payload);
         // MUST-2: always computed, pseudo-header included, odd payloads padded; one pass
-        // over the bytes just written.
+        // over the bytes just written (or by the kernel, for a partial checksum).
         let acc = checksum::pseudo_header(src, dst, IPPROTO_TCP, tcp_len);
-        let sum = checksum::finish(checksum::add(acc, &out[IPV4_HEADER_LEN..need]));
+        let sum = if csum_partial {
+            !checksum::finish(acc)
+        } else {
+            checksum::finish(checksum::add(acc, &out[IPV4_HEADER_LEN..need]))
+        };
         out[IPV4_HEADER_LEN + 16..IPV4_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
         Ok(n + self.payload.len())
     }

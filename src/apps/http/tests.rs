@@ -198,6 +198,25 @@ fn bytes_bodies_have_exact_length_and_pattern() {
 }
 
 #[test]
+fn zeros_bodies_have_exact_length_and_keep_the_connection() {
+    let mut input = Vec::new();
+    for n in [0usize, 5, IO_CHUNK + 3] {
+        input.extend(get(&format!("/zeros/{n}")));
+    }
+    input.extend(get("/bytes/3"));
+    let (stats, out) = serve(&input);
+    let v = responses(&out, &[false; 4]);
+    assert_eq!(stats.requests, 4);
+    for (r, n) in v.iter().zip([0usize, 5, IO_CHUNK + 3]) {
+        assert_eq!(r.code, 200);
+        assert_eq!(r.header("content-length"), Some(n.to_string().as_str()));
+        assert_eq!(r.body, vec![0u8; n]);
+    }
+    // Pipelined after a zeros body, the next response is intact.
+    assert_eq!(v[3].body, pattern(3));
+}
+
+#[test]
 fn head_has_get_headers_and_no_body() {
     let input =
         b"HEAD /bytes/5000000 HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\n";
