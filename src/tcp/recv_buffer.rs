@@ -213,7 +213,10 @@ impl RecvBuffer {
         let at = (self.head + logical) % len;
         let first = src.len().min(len - at);
         self.buf[at..at + first].copy_from_slice(&src[..first]);
-        self.buf[..src.len() - first].copy_from_slice(&src[first..]);
+        if first < src.len() {
+            // The part past the ring's end wraps to its start.
+            self.buf[..src.len() - first].copy_from_slice(&src[first..]);
+        }
     }
 
     /// Copies ring bytes from `logical` (bytes past the head) into `out`.
