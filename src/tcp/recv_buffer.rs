@@ -115,8 +115,20 @@ impl RecvBuffer {
         let data = &data[..end - offset];
         self.reserve(self.readable + end);
 
-        // Write only the gaps between ranges already held: existing bytes win.
         let (start_pos, end_pos) = (self.nxt + offset as u64, self.nxt + end as u64);
+        if self.ooo.is_empty() {
+            // Nothing held past RCV.NXT (the in-order stream): no gaps to find, no ranges
+            // to merge; the same result as the general case below.
+            self.write_gap(start_pos, end_pos, start_pos, data);
+            if offset > 0 {
+                self.ooo.insert(start_pos, end_pos);
+                return 0;
+            }
+            self.nxt = end_pos;
+            self.readable += end;
+            return end;
+        }
+        // Write only the gaps between ranges already held: existing bytes win.
         let mut cursor = start_pos;
         let mut merged_start = start_pos;
         let mut merged_end = end_pos;
@@ -210,7 +222,10 @@ impl RecvBuffer {
         let at = (self.head + logical) % len;
         let first = src.len().min(len - at);
         self.buf[at..at + first].copy_from_slice(&src[..first]);
-        self.buf[..src.len() - first].copy_from_slice(&src[first..]);
+        if first < src.len() {
+            // The part past the ring's end wraps to its start.
+            self.buf[..src.len() - first].copy_from_slice(&src[first..]);
+        }
     }
 
     /// Copies ring bytes from `logical` (bytes past the head) into `out`.

@@ -160,6 +160,14 @@ impl Scoreboard {
         snd_max: SeqNum,
         blocks: &[(SeqNum, SeqNum)],
     ) -> AckUpdate {
+        if blocks.is_empty() && self.ranges.is_empty() {
+            // Nothing SACKed, before or now (nearly every ACK): only the base and the limit
+            // move, as below.
+            self.base = snd_una;
+            self.limit = window(snd_una, snd_max);
+            self.sacked = 0;
+            return AckUpdate::default();
+        }
         let mut out = AckUpdate {
             reneged: self.advance(snd_una),
             ..AckUpdate::default()

@@ -70,7 +70,11 @@ impl<'a> Ipv4Packet<'a> {
                 buffer: buf.len(),
             });
         }
-        if !checksum::verifies(0, h.slice()) {
+        let ok = match <&[u8; 20]>::try_from(h.slice()) {
+            Ok(h20) => checksum::ipv4_header(h20) == 0,
+            Err(_) => checksum::verifies(0, h.slice()), // with options
+        };
+        if !ok {
             return Err(WireError::BadIpChecksum);
         }
         Ok(Ipv4Packet {
@@ -148,7 +152,7 @@ pub(super) fn emit_header(
     meta: IpMeta,
     payload_len: usize,
 ) -> usize {
-    let h = &mut out[..20];
+    let mut h = [0u8; 20];
     h[0] = 0x45; // version 4, IHL 5: no options
     h[1] = meta.tos;
     // Callers check payload_len against 65535 - 20 first.
@@ -159,11 +163,11 @@ pub(super) fn emit_header(
     h[7] = 0;
     h[8] = meta.ttl;
     h[9] = protocol;
-    h[10..12].fill(0);
     h[12..16].copy_from_slice(&src.octets());
     h[16..20].copy_from_slice(&dst.octets());
-    let sum = checksum::finish(checksum::add(0, h));
+    let sum = checksum::ipv4_header(&h);
     h[10..12].copy_from_slice(&sum.to_be_bytes());
+    out[..20].copy_from_slice(&h);
     20
 }
 
