@@ -523,3 +523,35 @@ fn must_20_connection_times_out_after_r2_retransmissions() {
     let retrans = t.stack.counters().tcp_retrans_segs;
     assert_eq!(retrans, 15, "tcp_retries2");
 }
+
+#[test]
+fn recv_with_reads_in_place_one_contiguous_run_at_a_time_then_eof() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 4096;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg());
+    let first: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).data(&first));
+    // Consume only part: the closure says how much it took.
+    assert_eq!(t.stack.recv_with(h, |d| d.len().min(1000)), Ok(1000));
+    assert_eq!(t.stack.recv_with(h, |d| d.len()), Ok(2000));
+    // The next 3000 bytes wrap the 4096-byte ring at 3000: two runs, no copy of either.
+    let second: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    t.send(at(2), seg().ack_flag().seq(4001).ack(iss + 1).data(&second));
+    let mut got = Vec::new();
+    let mut runs = 0;
+    while let Ok(n) = t.stack.recv_with(h, |d| {
+        got.extend_from_slice(d);
+        d.len()
+    }) {
+        if n == 0 {
+            break;
+        }
+        runs += 1;
+    }
+    assert_eq!(got, second);
+    assert_eq!(runs, 2, "the ring wraps once");
+    assert_eq!(t.stack.recv_with(h, |d| d.len()), Err(Error::WouldBlock));
+    t.send(at(3), seg().ack_flag().fin().seq(7001).ack(iss + 1));
+    assert_eq!(t.stack.recv_with(h, |d| d.len()), Ok(0), "end of stream (MUST-12)");
+}

@@ -933,6 +933,16 @@ impl Stack {
             .unwrap_or(Err(tcp::Error::NotConnected))
     }
 
+    /// [`Stack::recv`] without a copy (see [`Connection::recv_with`]).
+    pub fn recv_with(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnOnce(&[u8]) -> usize,
+    ) -> Result<usize, tcp::Error> {
+        self.with_connection(h, |c| c.recv_with(f))
+            .unwrap_or(Err(tcp::Error::NotConnected))
+    }
+
     pub fn shutdown_write(&mut self, h: SocketHandle) {
         self.with_connection(h, |c| c.shutdown_write());
     }

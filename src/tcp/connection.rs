@@ -506,9 +506,27 @@ impl Connection {
 
     /// RECEIVE: `Ok(0)` is end of stream (the peer's FIN, MUST-12), a reset is an error.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if buf.is_empty() {
+            return match self.error {
+                Some(e) if self.recvq.readable() == 0 => Err(e),
+                _ => Ok(0),
+            };
+        }
+        self.recv_with(|data| {
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            n
+        })
+    }
+
+    /// RECEIVE without a copy: `f` sees the next in-order bytes in place (one contiguous
+    /// run; call again for the rest) and returns how many it consumed. Same results as
+    /// [`Connection::recv`]: `Ok(0)` at end of stream, errors after a reset.
+    pub fn recv_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> Result<usize, Error> {
         if self.recvq.readable() > 0 {
             let before = self.window_edge_gain();
-            let n = self.recvq.read(buf);
+            let n = f(self.recvq.readable_slice());
+            let n = self.recvq.consume(n);
             // RFC 9293 §3.8.6.2.2: announce the freed space once it is worth it.
             if self.window_edge_gain() >= self.sws_threshold() && before < self.sws_threshold() {
                 self.ack_now = true;
@@ -518,7 +536,7 @@ impl Connection {
         if let Some(e) = self.error {
             return Err(e);
         }
-        if self.peer_fin || buf.is_empty() {
+        if self.peer_fin {
             return Ok(0);
         }
         match self.state {

@@ -83,6 +83,19 @@ impl RecvBuffer {
     /// Moves up to `out.len()` in-order bytes to `out`; returns how many.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let n = self.peek(out);
+        self.consume(n)
+    }
+
+    /// The in-order bytes that are contiguous in storage, from the first: all of them
+    /// unless the ring wraps (the rest follow once these are consumed). No copy.
+    pub fn readable_slice(&self) -> &[u8] {
+        let n = self.readable.min(self.buf.len() - self.head);
+        &self.buf[self.head..self.head + n]
+    }
+
+    /// Drops the first `n` in-order bytes (at most `readable()`), as `read` would.
+    pub fn consume(&mut self, n: usize) -> usize {
+        let n = n.min(self.readable);
         self.readable -= n;
         if n > 0 {
             self.head = (self.head + n) % self.buf.len();
