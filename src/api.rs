@@ -143,6 +143,11 @@ impl NetStack {
         })
     }
 
+    /// Busy polling, like `net.core.busy_poll` (see [`Shared::set_busy_poll`]).
+    pub fn set_busy_poll(&self, d: std::time::Duration) {
+        self.runtime.shared().set_busy_poll(d);
+    }
+
     fn shared(&self) -> Arc<Shared> {
         self.runtime.shared().clone()
     }

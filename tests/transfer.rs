@@ -553,5 +553,9 @@ fn recv_with_reads_in_place_one_contiguous_run_at_a_time_then_eof() {
     assert_eq!(runs, 2, "the ring wraps once");
     assert_eq!(t.stack.recv_with(h, |d| d.len()), Err(Error::WouldBlock));
     t.send(at(3), seg().ack_flag().fin().seq(7001).ack(iss + 1));
-    assert_eq!(t.stack.recv_with(h, |d| d.len()), Ok(0), "end of stream (MUST-12)");
+    assert_eq!(
+        t.stack.recv_with(h, |d| d.len()),
+        Ok(0),
+        "end of stream (MUST-12)"
+    );
 }

@@ -473,3 +473,46 @@ fn tun_curl_threaded_serve_answers_like_the_in_loop_one() {
     let started = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(started.contains("threaded"), "{started}");
 }
+
+/// utime + stime of `pid` in seconds (/proc/PID/stat fields 14 and 15, 100 ticks/s).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = after_comm.split_whitespace().collect();
+    // Fields 14 and 15 overall are 12 and 13 after "pid (comm) ".
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+}
+
+#[test]
+fn tun_busy_poll_serves_and_stops_spinning_once_idle() {
+    if require(&["curl"]).is_none() {
+        return;
+    }
+    let mut ns = Netns::new("busypoll");
+    let log = ns.dir.join("serve.log");
+    let bin = env!("CARGO_BIN_EXE_tuntcp");
+    // 200 ms of spinning after each packet: long enough to see, short enough to end.
+    let pid = ns.spawn(&format!("{bin} serve --busy-poll 200000"), &log);
+    ns.wait_for("ip -4 addr show dev tun0 up | grep -q inet", &log);
+    for _ in 0..3 {
+        let page = ns.sh(&format!("curl -sS --max-time 10 http://{STACK}/"));
+        assert!(page.contains("tuntcp"), "{page}");
+    }
+    // Right after traffic it spins: about a CPU for the window...
+    let t0 = cpu_secs(pid);
+    std::thread::sleep(Duration::from_millis(150));
+    let spinning = cpu_secs(pid) - t0;
+    // ...then, idle, it sleeps in epoll again.
+    std::thread::sleep(Duration::from_millis(500));
+    let t1 = cpu_secs(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = cpu_secs(pid) - t1;
+    assert!(
+        spinning >= 0.05,
+        "no busy polling after traffic: {spinning} s CPU in 150 ms"
+    );
+    assert!(
+        idle <= 0.05,
+        "still spinning when idle: {idle} s CPU in 1 s"
+    );
+}
