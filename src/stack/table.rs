@@ -172,7 +172,20 @@ struct Slot {
     touched: bool,
 }
 
-type Tuple = (SocketAddrV4, SocketAddrV4);
+/// (local, remote): the demultiplexing key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tuple(SocketAddrV4, SocketAddrV4);
+
+impl std::hash::Hash for Tuple {
+    /// Both addresses and ports as one 128-bit word: one SipHash write instead of four
+    /// (the table lookup is on every packet's path).
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let (l, r) = (self.0, self.1);
+        let ips = (u64::from(l.ip().to_bits()) << 32) | u64::from(r.ip().to_bits());
+        let ports = (u64::from(l.port()) << 16) | u64::from(r.port());
+        h.write_u128((u128::from(ips) << 64) | u128::from(ports));
+    }
+}
 
 /// Events kept per connection for the application.
 const MAX_EVENTS: usize = 64;
@@ -335,7 +348,7 @@ impl Stack {
                 }
                 IcmpError::ParameterProblem => {}
             }
-            if let Some(&idx) = self.by_tuple.get(&(q.local, q.remote)) {
+            if let Some(&idx) = self.by_tuple.get(&Tuple(q.local, q.remote)) {
                 // PathMtu (code 4) is treated as soft until PMTUD exists.
                 let hard = match action(&err) {
                     IcmpAction::Ignore => return,
@@ -353,7 +366,7 @@ impl Stack {
     }
 
     fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
-        if let Some(&idx) = self.by_tuple.get(&(seg.dst, seg.src)) {
+        if let Some(&idx) = self.by_tuple.get(&Tuple(seg.dst, seg.src)) {
             let slot = self.slots[idx]
                 .as_mut()
                 .expect("tuple map points at a live slot");
@@ -785,7 +798,7 @@ impl Stack {
         let local = match local {
             Some(l) if *l.ip() != self.cfg.addr => return Err(OpenError::AddrNotAvailable),
             Some(l) if l.port() != 0 => {
-                if self.by_tuple.contains_key(&(l, remote)) {
+                if self.by_tuple.contains_key(&Tuple(l, remote)) {
                     return Err(OpenError::AddrInUse);
                 }
                 l
@@ -827,7 +840,7 @@ impl Stack {
                 if listeners.contains_key(&p) {
                     return true;
                 }
-                match by_tuple.get(&(SocketAddrV4::new(addr, p), remote)) {
+                match by_tuple.get(&Tuple(SocketAddrV4::new(addr, p), remote)) {
                     None => false,
                     Some(&i) => {
                         !(tw_reuse
@@ -840,7 +853,7 @@ impl Stack {
             .ok_or(OpenError::AddrNotAvailable)?;
         let local = SocketAddrV4::new(addr, port);
         let mut old = None;
-        if let Some(&i) = self.by_tuple.get(&(local, remote)) {
+        if let Some(&i) = self.by_tuple.get(&Tuple(local, remote)) {
             old = self.slots[i].as_ref().map(|s| s.conn.snd_nxt());
             self.remove(i);
             self.counters.tcp_ext_tw_recycled += 1;
@@ -953,7 +966,7 @@ impl Stack {
     // ---- bookkeeping ----
 
     fn insert(&mut self, conn: Connection, listener: Option<u16>, owned: bool) -> usize {
-        let tuple = (conn.local(), conn.remote());
+        let tuple = Tuple(conn.local(), conn.remote());
         let slot = Slot {
             conn,
             owned,
@@ -982,7 +995,8 @@ impl Stack {
     fn remove(&mut self, idx: usize) {
         if let Some(s) = self.slots[idx].take() {
             self.timers.set(idx, None);
-            self.by_tuple.remove(&(s.conn.local(), s.conn.remote()));
+            self.by_tuple
+                .remove(&Tuple(s.conn.local(), s.conn.remote()));
             if s.in_tw {
                 self.time_wait -= 1;
             }

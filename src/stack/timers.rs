@@ -8,6 +8,11 @@
 //! map, so it never holds more than two entries per live key plus the slack, and every
 //! operation is O(log n) amortised. Equal deadlines come out in the order they were set.
 //!
+//! Moving a deadline later (a retransmission timer pushed back by each ACK, TIME-WAIT after
+//! a FIN's timer) does not push at once: the key's earlier heap entry stays and is re-filed
+//! at the true deadline only when it reaches the top, by which time the key has often been
+//! re-set or cleared again. What `next` and `pop_expired` return is unchanged.
+//!
 //! What this module does not do: know what a deadline means (the connection's own timer
 //! table does, DESIGN.md habit 4), hold more than one deadline per key, or read a clock.
 
@@ -27,8 +32,18 @@ pub struct TimerQueue<K: Copy + Eq + Hash> {
     heap: BinaryHeap<Entry<K>>,
     /// Keys are the owner's own (the stack's slot indices), never chosen by a peer, so a
     /// fast unkeyed hash is safe here; SipHash was ~5% of a short-connection server's CPU.
-    live: HashMap<K, (Instant, u64), BuildHasherDefault<FxHasher>>,
+    live: HashMap<K, Live, BuildHasherDefault<FxHasher>>,
     next_gen: u64,
+}
+
+/// A key's deadline and the heap entry standing for it (at or before the deadline).
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    at: Instant,
+    gen: u64,
+    /// The key's entry in the heap: its time and generation.
+    filed_at: Instant,
+    filed_gen: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -80,13 +95,29 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
                 self.live.remove(&key);
             }
             Some(at) => {
-                if self.live.get(&key).is_some_and(|&(old, _)| old == at) {
+                let old = self.live.get(&key).copied();
+                if old.is_some_and(|l| l.at == at) {
                     return;
                 }
                 let gen = self.next_gen;
                 self.next_gen = self.next_gen.wrapping_add(1);
-                self.live.insert(key, (at, gen));
-                self.heap.push(Entry { at, gen, key });
+                match old {
+                    // Later than the filed entry: that entry re-files it when it surfaces.
+                    Some(l) if l.filed_at <= at => {
+                        self.live.insert(key, Live { at, gen, ..l });
+                        return;
+                    }
+                    _ => {
+                        let live = Live {
+                            at,
+                            gen,
+                            filed_at: at,
+                            filed_gen: gen,
+                        };
+                        self.live.insert(key, live);
+                        self.heap.push(Entry { at, gen, key });
+                    }
+                }
             }
         }
         self.maybe_compact();
@@ -94,7 +125,7 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
 
     /// The deadline of `key`, if set.
     pub fn get(&self, key: K) -> Option<Instant> {
-        self.live.get(&key).map(|&(at, _)| at)
+        self.live.get(&key).map(|l| l.at)
     }
 
     /// The earliest deadline. Drops stale entries from the top of the heap on the way.
@@ -132,18 +163,30 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
         self.heap.len()
     }
 
-    fn is_live(&self, e: &Entry<K>) -> bool {
-        self.live.get(&e.key).is_some_and(|&(_, gen)| gen == e.gen)
-    }
-
-    /// The heap's top after popping stale entries above it.
+    /// The heap's top after popping stale entries above it and re-filing deferred ones.
     fn live_top(&mut self) -> Option<Entry<K>> {
         loop {
             let top = *self.heap.peek()?;
-            if self.is_live(&top) {
-                return Some(top);
+            match self.live.get_mut(&top.key) {
+                Some(l) if l.filed_gen == top.gen => {
+                    if l.gen == top.gen {
+                        return Some(top);
+                    }
+                    // Deferred: the deadline moved later; file it where it belongs now
+                    // (with the generation of its last set, so ties keep the set order).
+                    (l.filed_at, l.filed_gen) = (l.at, l.gen);
+                    let e = Entry {
+                        at: l.at,
+                        gen: l.gen,
+                        key: top.key,
+                    };
+                    self.heap.pop();
+                    self.heap.push(e);
+                }
+                _ => {
+                    self.heap.pop();
+                }
             }
-            self.heap.pop();
         }
     }
 
@@ -154,8 +197,15 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
         if self.heap.len() > 2 * self.live.len() + SLACK {
             self.heap = self
                 .live
-                .iter()
-                .map(|(&key, &(at, gen))| Entry { at, gen, key })
+                .iter_mut()
+                .map(|(&key, l)| {
+                    (l.filed_at, l.filed_gen) = (l.at, l.gen);
+                    Entry {
+                        at: l.at,
+                        gen: l.gen,
+                        key,
+                    }
+                })
                 .collect();
         }
     }
