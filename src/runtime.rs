@@ -108,7 +108,8 @@ impl Inner {
             if let Some(c) = self.waiters.get(t) {
                 c.notify_all();
             }
-            if self.parked.remove(t) {
+            // (`remove` hashes even on an empty set; with a service there is usually none.)
+            if !self.parked.is_empty() && self.parked.remove(t) {
                 self.parked_ready.push(*t);
                 parked_any = true;
             }
