@@ -11,6 +11,8 @@
 //! and the server's FIN; ACK and FIN. CONCURRENT (default 1) connections run at once. Each
 //! turn is the runtime's (input, timers, service, output) with the clock moving 10 us per
 //! turn. Run with N=0 and N=k and divide the difference by k for instructions per connection.
+//! Keep N under 64,000: client ports are not reused while the server holds them in TIME-WAIT
+//! (`SIM_TW=0` sets `max_tw_buckets` to 0, so the server skips TIME-WAIT).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tuntcp::apps::inloop::{InLoopConfig, Servers};
@@ -71,6 +73,10 @@ fn main() {
     let mut stack = Stack::new(StackConfig {
         addr: SERVER,
         seed: 1,
+        max_tw_buckets: std::env::var("SIM_TW")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(65536),
         ..StackConfig::default()
     });
     let mut svc = Servers::new(InLoopConfig::default());
@@ -85,6 +91,12 @@ fn main() {
     let (mut turns, mut jumps) = (0u64, 0u64);
     while done < n {
         turns += 1;
+        // Bounded: a stuck connection (e.g. a port reused while its tuple is still in
+        // TIME-WAIT: this client sends no timestamps, so the SYN is not accepted) ends the run.
+        assert!(
+            turns < 100 * n as u64 + 1000,
+            "stuck after {done} connections"
+        );
         // Open connections up to the concurrency.
         while clients.len() < conc && started < n {
             let port = next_port;

@@ -132,9 +132,10 @@ struct NetArgs {
     /// like `ethtool -K DEV tso on tx on`; off under --impair.
     #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     offload: bool,
-    /// Busy polling in microseconds, like `net.core.busy_poll`: after traffic the event loop
-    /// keeps polling the TUN instead of sleeping (lower latency, one CPU kept busy); 0 = off.
-    #[arg(long, default_value_t = 0, value_name = "USECS")]
+    /// Busy polling in microseconds, like `net.core.busy_poll` (50 is the value the kernel's
+    /// documentation suggests): after traffic the event loop keeps polling the TUN instead
+    /// of sleeping (lower latency; CPU only while traffic flows); 0 = off.
+    #[arg(long, default_value_t = 50, value_name = "USECS")]
     busy_poll: u64,
     /// Receive buffer per connection in bytes (the window we can advertise), like the
     /// default of `tcp_rmem`.

@@ -3,8 +3,9 @@
 //! Each turn: wait (mio) until the device is readable, a timer is due or an API call woke
 //! us; read the device until `WouldBlock` (all queued packets before any output: MUST-59);
 //! fire due timers; run the in-loop [`Service`] if there is one; write everything
-//! `poll_transmit` gives; wake the API callers waiting on what changed. This module is the
-//! only reader of the real clock.
+//! `poll_transmit` gives; wake the API callers waiting on what changed. Within the busy-poll
+//! window after traffic ([`Shared::set_busy_poll`]) the wait does not sleep. This module is
+//! the only reader of the real clock.
 //!
 //! What it does not do: any TCP logic (that is `tcp`/`stack`), or block an API caller (the
 //! API waits on its own condition variable in [`Inner`]).
@@ -104,7 +105,8 @@ impl Inner {
             if let Some(c) = self.waiters.get(t) {
                 c.notify_all();
             }
-            if self.parked.remove(t) {
+            // (`remove` hashes even on an empty set; with a service there is usually none.)
+            if !self.parked.is_empty() && self.parked.remove(t) {
                 self.parked_ready.push(*t);
                 parked_any = true;
             }
@@ -145,7 +147,9 @@ pub struct Shared {
     waker: Waker,
     stop: AtomicBool,
     /// Busy polling, like `net.core.busy_poll`: after any packet in or out, keep polling
-    /// the device without sleeping for this many microseconds (0: off).
+    /// the device without sleeping for this many microseconds (0: off). The next packet of
+    /// a request/response exchange usually comes within tens of microseconds; catching it
+    /// awake saves our wake-up latency and the sender's cross-CPU wake-up.
     busy_poll_us: AtomicU64,
 }
 
