@@ -117,6 +117,11 @@ server_start() {
     esac
     SERVER=$!
     pids+=("$SERVER")
+    wait_http "server $kind (mtu $mtu)" "$out"
+}
+
+# Waits until $SERVER answers HTTP from $NS; exits with its log ($2) if it dies or times out.
+wait_http() {
     local i
     for i in $(seq 100); do
         if ip netns exec "$NS" curl -s -m 1 -o /dev/null http://10.66.0.2/bytes/1 2>/dev/null; then
@@ -125,8 +130,8 @@ server_start() {
         kill -0 "$SERVER" 2>/dev/null || break
         sleep 0.1
     done
-    log "server $kind (mtu $mtu) did not come up:"
-    cat "$out" >&2
+    log "$1 did not come up:"
+    cat "$2" >&2
     exit 1
 }
 
@@ -154,17 +159,7 @@ kernel_start() {
         >"$out" 2>&1 &
     SERVER=$!
     pids+=("$SERVER")
-    local i
-    for i in $(seq 100); do
-        if ip netns exec "$NS" curl -s -m 1 -o /dev/null http://10.66.0.2/bytes/1 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$SERVER" 2>/dev/null || break
-        sleep 0.1
-    done
-    log "kernel_http did not come up:"
-    cat "$out" >&2
-    exit 1
+    wait_http kernel_http "$out"
 }
 
 kernel_stop() {

@@ -271,10 +271,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// The apps inside the runtime's event loop (`apps::inloop`): no thread per connection.
-fn serve(args: &NetArgs) -> Result<(), String> {
-    let servers = inloop::Servers::new(inloop::InLoopConfig::default());
-    let net = std::sync::Arc::new(args.start_with(Some(Box::new(servers)))?);
+/// Opens the control socket for `tuntcp ss`/`nstat` and says what is served.
+fn announce(args: &NetArgs, net: &std::sync::Arc<NetStack>, how: &str) {
     let ctl = args
         .control
         .clone()
@@ -284,9 +282,16 @@ fn serve(args: &NetArgs) -> Result<(), String> {
         Err(e) => eprintln!("tuntcp: no control socket at {}: {e}", ctl.display()),
     }
     eprintln!(
-        "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {}; in the event loop)",
+        "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {}; {how})",
         args.addr, args.tun, args.host
     );
+}
+
+/// The apps inside the runtime's event loop (`apps::inloop`): no thread per connection.
+fn serve(args: &NetArgs) -> Result<(), String> {
+    let servers = inloop::Servers::new(inloop::InLoopConfig::default());
+    let net = std::sync::Arc::new(args.start_with(Some(Box::new(servers)))?);
+    announce(args, &net, "in the event loop");
     // The runtime thread does the work; this one keeps the stack alive.
     loop {
         std::thread::park();
@@ -300,18 +305,7 @@ fn serve_threaded(args: &NetArgs) -> Result<(), String> {
     let http_l = TcpListener::bind(&net, 80, 1024).map_err(|e| e.to_string())?;
     let echo_l = TcpListener::bind(&net, 7, 128).map_err(|e| e.to_string())?;
     let discard_l = TcpListener::bind(&net, 9, 128).map_err(|e| e.to_string())?;
-    let ctl = args
-        .control
-        .clone()
-        .unwrap_or_else(|| control_path(&args.tun));
-    match control_socket(&ctl, net.clone()) {
-        Ok(()) => log::info!("control socket {}", ctl.display()),
-        Err(e) => eprintln!("tuntcp: no control socket at {}: {e}", ctl.display()),
-    }
-    eprintln!(
-        "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {}; threaded)",
-        args.addr, args.tun, args.host
-    );
+    announce(args, &net, "threaded");
     let parking = Parking::new(&net);
     let (work_tx, work_rx) = std::sync::mpsc::channel::<TcpStream>();
     let work_rx = std::sync::Mutex::new(work_rx);
