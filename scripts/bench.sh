@@ -172,6 +172,16 @@ record() { # key value
     log "  $1 = $2"
 }
 
+# Records what short_conns left in $tmp/conns-extra under keys ending in $1.
+record_conns_extra() {
+    local peer stack pin pout
+    read -r peer stack pin pout <"$tmp/conns-extra"
+    record "peercpu.$1" "$peer"
+    record "stackcpu.$1" "$stack"
+    record "pktin.$1" "$pin"
+    record "pktout.$1" "$pout"
+}
+
 # --- workloads (each prints one number) -----------------------------------------------------
 
 # Stack -> kernel: curl downloads $BYTES from /zeros/N (both servers send zeros: the body
@@ -195,10 +205,34 @@ bulk_k2s() {
     python3 -c "print(f'{$BYTES*8/($t1-$t0)/1e9:.3f}')"
 }
 
+# CPU $1's busy and total ticks from /proc/stat ("busy total").
+cpu_ticks() {
+    awk -v c="cpu$1" '$1 == c {t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t}' /proc/stat
+}
+
+# Packets through the device $1 in $NS since the last call: "in out" from the stack's side
+# (the kernel's tx is what the stack reads, its rx what the stack writes).
+dev_packets() {
+    ip netns exec "$NS" cat "/sys/class/net/$1/statistics/tx_packets" \
+        "/sys/class/net/$1/statistics/rx_packets" | tr '\n' ' '
+}
+
 # Short connections: ab without keep-alive (connect, GET /bytes/100, close); requests/s.
+# Also leaves in $tmp/conns-extra: the peer's and the stack's CPU busy % during the run, and
+# the packets the stack's side of device $2 received and sent per connection (the TCP
+# minimum for this exchange is 4 in and 3 out), to show what bounds the rate.
 short_conns() {
-    local c="$1" out
+    local c="$1" dev="$2" out p0 p1 s0 s1 d0 d1
+    read -r -a p0 <<<"$(cpu_ticks "$PEER_CPU")"
+    read -r -a s0 <<<"$(cpu_ticks "$STACK_CPU")"
+    read -r -a d0 <<<"$(dev_packets "$dev")"
     out=$(peer ab -q -r -s 10 -t 60 -n "$CONNS" -c "$c" http://10.66.0.2/bytes/100 2>&1) || true
+    read -r -a p1 <<<"$(cpu_ticks "$PEER_CPU")"
+    read -r -a s1 <<<"$(cpu_ticks "$STACK_CPU")"
+    read -r -a d1 <<<"$(dev_packets "$dev")"
+    python3 -c "print(f'{100*($((p1[0]-p0[0])))/max($((p1[1]-p0[1])),1):.0f} \
+{100*($((s1[0]-s0[0])))/max($((s1[1]-s0[1])),1):.0f} \
+{($((d1[0]-d0[0])))/$CONNS:.2f} {($((d1[1]-d0[1])))/$CONNS:.2f}')" >"$tmp/conns-extra"
     local failed done rps
     failed=$(awk '/^Failed requests:/ {print $3}' <<<"$out")
     done=$(awk '/^Complete requests:/ {print $3}' <<<"$out")
@@ -256,11 +290,13 @@ for run in $(seq "$RUNS"); do
         for c in 1 4 16; do
             for kind in "${order[@]}"; do
                 server_start "$kind" 1500
-                record "conns.$c.$kind" "$(short_conns "$c")"
+                record "conns.$c.$kind" "$(short_conns "$c" tun0)"
+                record_conns_extra "$c.$kind"
                 server_stop
             done
             kernel_start
-            record "conns.$c.kernel" "$(short_conns "$c")"
+            record "conns.$c.kernel" "$(short_conns "$c" vk-b)"
+            record_conns_extra "$c.kernel"
             kernel_stop
         done
     fi
@@ -460,6 +496,19 @@ for c in (1, 4, 16):
     row(f"short connections, -c {c}, {conns} conns", f"conns.{c}.ours", f"conns.{c}.smoltcp",
         "conn/s", d=0, ref=f"conns.{c}.kernel", refname="kernel<->kernel over veth",
         target_smol=2)
+
+print("\n### What bounds short connections (same runs as above; medians)\n")
+print("CPU busy is the share of the CPU's time not idle during the `ab` run (/proc/stat); the "
+      "stack busy-polls 50 us after traffic, so its CPU shows busy even when it waits. "
+      "Packets are counted on the device from the stack's side (the kernel's veth for "
+      "kernel<->kernel); 4 in and 3 out is the TCP minimum for connect, GET, response+FIN, close.\n")
+print("| clients | server | conn/s | peer CPU busy (%) | stack CPU busy (%) | packets in / out per connection |")
+print("|---|---|---|---|---|---|")
+for c in (1, 4, 16):
+    for kind, kname in (("ours", "tuntcp"), ("smoltcp", "smoltcp 0.14"), ("kernel", "kernel over veth")):
+        k = f"{c}.{kind}"
+        print(f"| {c} | {kname} | {fmt(med('conns.' + k), 0)} | {fmt(med('peercpu.' + k), 0)} | "
+              f"{fmt(med('stackcpu.' + k), 0)} | {fmt(med('pktin.' + k))} / {fmt(med('pktout.' + k))} |")
 
 print("\n### TUN device: ours against tun-rs (same stack, socket-API servers, MTU 1500, offloads on)\n")
 print("| direction | our device (Gbit/s) | tun-rs 2.8 (Gbit/s) | ours/tun-rs |")
