@@ -1,19 +1,54 @@
 //! CPU cost of one short HTTP connection on the server side, for callgrind or perf.
 //!
 //! ```text
-//! sim_conns N [CONCURRENT]
+//! sim_conns ours|smoltcp N [CONCURRENT]
+//! sim_conns N [CONCURRENT]              (ours)
 //! ```
 //!
-//! Our stack with the in-loop servers (`apps::inloop`, as `tuntcp serve` runs them), against
-//! a scripted client that costs almost nothing: it writes segments with `wire` and reads
-//! only the flags, sequence numbers and payload lengths of what it gets. Each connection is
-//! what `ab` does without keep-alive: SYN; ACK; `GET /bytes/100 HTTP/1.0`; read the response
-//! and the server's FIN; ACK and FIN. CONCURRENT (default 1) connections run at once. Each
-//! turn is the runtime's (input, timers, service, output) with the clock moving 10 us per
-//! turn. Run with N=0 and N=k and divide the difference by k for instructions per connection.
-//! Keep N under 64,000: client ports are not reused while the server holds them in TIME-WAIT
-//! (`SIM_TW=0` sets `max_tw_buckets` to 0, so the server skips TIME-WAIT).
+//! One of two servers against a scripted client that costs almost nothing: it writes
+//! segments with `wire` and reads only the flags, sequence numbers and payload lengths of
+//! what it gets. Each connection is what `ab` does without keep-alive: SYN; ACK;
+//! `GET /bytes/100 HTTP/1.0`; read the response and the server's FIN (ACKing data that
+//! comes without it); ACK and FIN. CONCURRENT (default 1) connections run at once.
+//!
+//! - `ours`: our stack with the in-loop servers (`apps::inloop`, as `tuntcp serve` runs
+//!   them). A turn is the runtime's: input, timers, service, output.
+//! - `smoltcp`: smoltcp 0.14 with the server of `smoltcp_server` (`support/smol_http.rs`:
+//!   same responder, 64-socket pool recycled at TIME-WAIT, 256 KiB buffers) on an in-memory
+//!   device (`support/sim_device.rs`). A turn is that server's main loop: `iface.poll`, then
+//!   every socket's application, again while the application moved bytes.
+//!
+//! The clock moves 10 us per turn, or jumps to the server's next timer when nothing is in
+//! flight and no connection is waiting to open. Run with N=0 and N=k and divide the
+//! difference in instructions by k for instructions per connection:
+//!
+//! ```text
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.ours target/release/examples/sim_conns ours 5000 16
+//! ```
+//!
+//! The output line gives the packets the server received and sent per connection, so the
+//! two runs can be checked to do the same protocol work.
+//!
+//! callgrind counts each byte of a `rep stosb` as one instruction, and glibc's memset uses it
+//! from 2 KiB: ours zeroes a 4 KiB receive buffer per connection, which counts about 4,100.
+//! `GLIBC_TUNABLES=glibc.cpu.x86_rep_stosb_threshold=1000000` makes memset use vector stores.
+//!
+//! Where the two servers differ, each is left as it ships (as in the live benchmark): ours
+//! holds closed connections in TIME-WAIT (`SIM_TW=0` sets `max_tw_buckets` to 0 to skip it),
+//! smoltcp's pool aborts a socket that reaches TIME-WAIT and listens again at once; ours
+//! accepts into a backlog, smoltcp serves at most 64 connections at once (one a socket);
+//! ours allocates a connection's buffers on first use, smoltcp's pool allocates them at start
+//! (outside the per-connection figure); the response heads differ in a few bytes. With ours,
+//! keep N under 64,000: client ports are not reused while the server holds them in TIME-WAIT.
+//! With smoltcp, CONCURRENT is at most 64 (a SYN beyond the pool gets a RST).
 
+#[path = "support/sim_device.rs"]
+mod sim_device;
+#[path = "support/smol_http.rs"]
+mod smol_http;
+
+use sim_device::SimDevice;
+use smoltcp::socket::tcp as smol_tcp;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tuntcp::apps::inloop::{InLoopConfig, Servers};
 use tuntcp::service::Service;
@@ -23,7 +58,121 @@ use tuntcp::wire::{IpMeta, Packet, Segment, TcpFlags, TcpOptions};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
+const MTU: usize = 1500;
 const REQUEST: &[u8] = b"GET /bytes/100 HTTP/1.0\r\nHost: 10.66.0.2\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*\r\n\r\n";
+
+/// A server under test.
+trait Server {
+    /// One turn at `now`: takes in `input`, puts what it sends in `out` (a `Vec` a packet).
+    fn turn(&mut self, now: Instant, input: &mut Vec<Vec<u8>>, out: &mut Vec<Vec<u8>>);
+    /// When a timer of the server is due next.
+    fn next_timer(&mut self, now: Instant) -> Option<Instant>;
+    /// What the server says about itself at the end.
+    fn report(&self) -> String;
+}
+
+struct Ours {
+    stack: Stack,
+    svc: Servers,
+    touched: Vec<Touched>,
+    buf: Vec<u8>,
+}
+
+impl Ours {
+    fn new() -> Ours {
+        let mut stack = Stack::new(StackConfig {
+            addr: SERVER,
+            mtu: MTU,
+            seed: 1,
+            max_tw_buckets: std::env::var("SIM_TW")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(65536),
+            ..StackConfig::default()
+        });
+        let mut svc = Servers::new(InLoopConfig::default());
+        svc.start(&mut stack).expect("listen");
+        Ours {
+            stack,
+            svc,
+            touched: Vec::new(),
+            buf: vec![0; MTU],
+        }
+    }
+}
+
+impl Server for Ours {
+    fn turn(&mut self, now: Instant, input: &mut Vec<Vec<u8>>, out: &mut Vec<Vec<u8>>) {
+        for p in input.drain(..) {
+            self.stack.handle_packet(now, &p);
+        }
+        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
+            self.stack.handle_timeout(now);
+        }
+        self.stack.take_touched(&mut self.touched);
+        self.svc.poll(&mut self.stack, now, &self.touched);
+        self.touched.clear();
+        while let Some(len) = self.stack.poll_transmit(now, &mut self.buf) {
+            out.push(self.buf[..len].to_vec());
+        }
+    }
+    fn next_timer(&mut self, _now: Instant) -> Option<Instant> {
+        [self.stack.poll_timeout(), self.svc.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+    fn report(&self) -> String {
+        format!(
+            "requests={} server_left={}",
+            self.svc.stats().requests,
+            self.stack.connections().count()
+        )
+    }
+}
+
+struct Smol {
+    server: smol_http::Server,
+    dev: SimDevice,
+}
+
+fn smol_now(t: Instant) -> smoltcp::time::Instant {
+    smoltcp::time::Instant::from_micros(t.micros() as i64)
+}
+
+impl Smol {
+    fn new() -> Smol {
+        let mut dev = SimDevice::new(MTU);
+        let server = smol_http::Server::new(
+            &mut dev,
+            1,
+            smol_http::HTTP_SOCKETS,
+            smol_http::BUFFER,
+            smol_now(Instant::ZERO),
+        );
+        Smol { server, dev }
+    }
+}
+
+impl Server for Smol {
+    fn turn(&mut self, now: Instant, input: &mut Vec<Vec<u8>>, out: &mut Vec<Vec<u8>>) {
+        self.dev.rx.extend(input.drain(..));
+        while self.server.pass(smol_now(now), &mut self.dev) {}
+        out.append(&mut self.dev.tx);
+    }
+    fn next_timer(&mut self, now: Instant) -> Option<Instant> {
+        let s = &mut self.server;
+        let delay = s.iface.poll_delay(smol_now(now), &s.sockets)?;
+        Some(now + Duration::from_micros(delay.total_micros()))
+    }
+    fn report(&self) -> String {
+        let busy = self.server.sockets.iter().filter(|(_, s)| {
+            let smoltcp::socket::Socket::Tcp(s) = s;
+            s.state() != smol_tcp::State::Listen
+        });
+        format!("server_left={}", busy.count())
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -66,35 +215,32 @@ fn segment(port: u16, seq: u32, ack: u32, flags: TcpFlags, payload: &[u8]) -> Ve
     buf
 }
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let conc: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
-    let mut stack = Stack::new(StackConfig {
-        addr: SERVER,
-        seed: 1,
-        max_tw_buckets: std::env::var("SIM_TW")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(65536),
-        ..StackConfig::default()
-    });
-    let mut svc = Servers::new(InLoopConfig::default());
-    svc.start(&mut stack).expect("listen");
+/// What a run did, for the output line.
+#[derive(Default)]
+struct Totals {
+    turns: u64,
+    jumps: u64,
+    /// Packets into and out of the server.
+    rx: u64,
+    tx: u64,
+    /// Payload bytes the clients got (response heads and bodies).
+    payload: u64,
+}
+
+/// Runs `n` connections, `conc` at a time, against `server`; returns the end time.
+fn run(server: &mut dyn Server, n: usize, conc: usize, t: &mut Totals) -> Instant {
     let mut now = Instant::ZERO;
-    let mut touched: Vec<Touched> = Vec::new();
-    let mut buf = vec![0u8; 2048];
     let mut to_server: Vec<Vec<u8>> = Vec::new();
+    let mut out: Vec<Vec<u8>> = Vec::new();
     let mut clients: Vec<Client> = Vec::new();
     let (mut started, mut done) = (0usize, 0usize);
     let mut next_port = 1024u16;
-    let (mut turns, mut jumps) = (0u64, 0u64);
     while done < n {
-        turns += 1;
+        t.turns += 1;
         // Bounded: a stuck connection (e.g. a port reused while its tuple is still in
         // TIME-WAIT: this client sends no timestamps, so the SYN is not accepted) ends the run.
         assert!(
-            turns < 100 * n as u64 + 1000,
+            t.turns < 100 * n as u64 + 1000,
             "stuck after {done} connections"
         );
         // Open connections up to the concurrency.
@@ -115,23 +261,12 @@ fn main() {
             });
             started += 1;
         }
-        // One runtime turn.
-        for p in to_server.drain(..) {
-            stack.handle_packet(now, &p);
-        }
-        if stack.poll_timeout().is_some_and(|t| t <= now) {
-            stack.handle_timeout(now);
-        }
-        stack.take_touched(&mut touched);
-        svc.poll(&mut stack, now, &touched);
-        touched.clear();
-        let mut out = Vec::new();
-        while let Some(len) = stack.poll_transmit(now, &mut buf) {
-            out.push(buf[..len].to_vec());
-        }
+        t.rx += to_server.len() as u64;
+        server.turn(now, &mut to_server, &mut out);
+        t.tx += out.len() as u64;
         // The clients answer.
-        for p in &out {
-            let Ok(Packet::Tcp(s)) = Packet::parse(p) else {
+        for p in out.drain(..) {
+            let Ok(Packet::Tcp(s)) = Packet::parse(&p) else {
                 continue;
             };
             let Some(i) = clients.iter().position(|c| c.port == s.dst.port()) else {
@@ -149,6 +284,7 @@ fn main() {
                     c.step = Step::Requested;
                 }
                 Step::Requested => {
+                    t.payload += s.payload.len() as u64;
                     c.rcv_nxt = s.seq.wrapping_add(s.payload.len() as u32);
                     if f.fin() {
                         c.rcv_nxt = c.rcv_nxt.wrapping_add(1);
@@ -168,24 +304,61 @@ fn main() {
                 _ => {}
             }
         }
-        if to_server.is_empty() && clients.len() == conc.min(n - done + clients.len()) {
-            // Nothing in flight: jump to the next timer (delayed ACKs).
-            let next = [stack.poll_timeout(), svc.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
-            if let Some(t) = next.filter(|&t| t > now) {
-                now = t;
-                jumps += 1;
+        if done == n {
+            break;
+        }
+        // Nothing in flight and no connection to open next turn: jump to the next timer
+        // (delayed ACKs).
+        if to_server.is_empty() && (clients.len() == conc || started == n) {
+            if let Some(next) = server.next_timer(now).filter(|&next| next > now) {
+                now = next;
+                t.jumps += 1;
                 continue;
             }
         }
         now += Duration::from_micros(10);
     }
-    let st = svc.stats();
+    now
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The kind may be left out (ours).
+    let (kind, rest) = match args.first().map(String::as_str) {
+        Some(k @ ("ours" | "smoltcp")) => (k, &args[1..]),
+        _ => ("ours", &args[..]),
+    };
+    let num = |i: usize, default: usize| match rest.get(i) {
+        None => default,
+        Some(a) => a.parse().unwrap_or_else(|_| {
+            eprintln!("usage: sim_conns [ours|smoltcp] N [CONCURRENT]");
+            std::process::exit(2);
+        }),
+    };
+    let (n, conc) = (num(0, 1000), num(1, 1).max(1));
+    if kind == "smoltcp" && conc > smol_http::HTTP_SOCKETS {
+        eprintln!(
+            "sim_conns: smoltcp serves at most {} at once",
+            smol_http::HTTP_SOCKETS
+        );
+        std::process::exit(2);
+    }
+    let mut server: Box<dyn Server> = if kind == "ours" {
+        Box::new(Ours::new())
+    } else {
+        Box::new(Smol::new())
+    };
+    let mut t = Totals::default();
+    let end = run(server.as_mut(), n, conc, &mut t);
+    let per = |x: u64| x as f64 / n.max(1) as f64;
     println!(
-        "connections={n} concurrent={conc} virtual_time={now} requests={} server_left={} turns={turns} jumps={jumps}",
-        st.requests,
-        stack.connections().count()
+        "server={kind} connections={n} concurrent={conc} virtual_time={end} {} turns={} jumps={} \
+         server_rx_per_conn={:.2} server_tx_per_conn={:.2} response_bytes_per_conn={:.1}",
+        server.report(),
+        t.turns,
+        t.jumps,
+        per(t.rx),
+        per(t.tx),
+        per(t.payload)
     );
 }

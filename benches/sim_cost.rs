@@ -20,8 +20,11 @@
 //! data segments carry 12 option bytes and 1448 payload bytes against its 1460 (about 1%
 //! more packets to build, checksum and parse per byte).
 
+#[path = "support/sim_device.rs"]
+mod sim_device;
+
+use sim_device::SimDevice;
 use smoltcp::iface::{Config as SmolConfig, Interface, SocketHandle as SmolHandle, SocketSet};
-use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp as smol_tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use std::collections::VecDeque;
@@ -118,51 +121,6 @@ impl Node for Ours {
     }
 }
 
-#[derive(Default)]
-struct SimDevice {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
-}
-
-struct SimRx(Vec<u8>);
-struct SimTx<'a>(&'a mut Vec<Vec<u8>>);
-
-impl phy::RxToken for SimRx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for SimTx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0; len];
-        let r = f(&mut buf);
-        self.0.push(buf);
-        r
-    }
-}
-
-impl phy::Device for SimDevice {
-    type RxToken<'a> = SimRx;
-    type TxToken<'a> = SimTx<'a>;
-    fn receive(
-        &mut self,
-        _now: smoltcp::time::Instant,
-    ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let SimDevice { rx, tx } = self;
-        rx.pop_front().map(|p| (SimRx(p), SimTx(tx)))
-    }
-    fn transmit(&mut self, _now: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
-        Some(SimTx(&mut self.tx))
-    }
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = MTU;
-        caps
-    }
-}
-
 struct Smol {
     iface: Interface,
     dev: SimDevice,
@@ -176,7 +134,7 @@ fn smol_now(us: u64) -> smoltcp::time::Instant {
 
 impl Smol {
     fn new(addr: Ipv4Addr, seed: u64) -> Smol {
-        let mut dev = SimDevice::default();
+        let mut dev = SimDevice::new(MTU);
         let mut cfg = SmolConfig::new(HardwareAddress::Ip);
         cfg.random_seed = seed;
         let mut iface = Interface::new(cfg, &mut dev, smol_now(0));

@@ -8,12 +8,15 @@
 //! What this module does not do: own a link or a clock, or know our stack.
 #![allow(dead_code)]
 
+// The device is the benchmarks' (sim_cost, sim_conns).
+#[path = "../../benches/support/sim_device.rs"]
+mod sim_device;
+pub use sim_device::SimDevice;
+
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tuntcp::time::Instant;
 
@@ -37,57 +40,6 @@ pub fn from_smol_time(t: smoltcp::time::Instant) -> Instant {
     Instant::from_micros(t.total_micros().max(0) as u64)
 }
 
-/// Packets the link delivered (`rx`) and packets smoltcp wrote (`tx`).
-pub struct SimDevice {
-    pub rx: VecDeque<Vec<u8>>,
-    pub tx: Vec<Vec<u8>>,
-    pub mtu: usize,
-}
-
-pub struct SimRx(Vec<u8>);
-pub struct SimTx<'a>(&'a mut Vec<Vec<u8>>);
-
-impl phy::RxToken for SimRx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for SimTx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0; len];
-        let r = f(&mut buf);
-        self.0.push(buf);
-        r
-    }
-}
-
-impl Device for SimDevice {
-    type RxToken<'a> = SimRx;
-    type TxToken<'a> = SimTx<'a>;
-
-    fn receive(
-        &mut self,
-        _now: smoltcp::time::Instant,
-    ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let SimDevice { rx, tx, .. } = self;
-        rx.pop_front().map(|p| (SimRx(p), SimTx(tx)))
-    }
-
-    fn transmit(&mut self, _now: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
-        Some(SimTx(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.mtu;
-        // Default checksum capabilities: smoltcp computes and verifies every checksum, so
-        // it checks ours independently (and drops what the link corrupted).
-        caps
-    }
-}
-
 /// One smoltcp host: interface, device and sockets.
 pub struct SmolHost {
     pub iface: Interface,
@@ -98,11 +50,7 @@ pub struct SmolHost {
 impl SmolHost {
     /// A host at `addr/prefix_len` whose interface randomness comes from `seed`.
     pub fn new(addr: Ipv4Addr, prefix_len: u8, mtu: usize, seed: u64, now: Instant) -> SmolHost {
-        let mut dev = SimDevice {
-            rx: VecDeque::new(),
-            tx: Vec::new(),
-            mtu,
-        };
+        let mut dev = SimDevice::new(mtu);
         let mut cfg = IfaceConfig::new(HardwareAddress::Ip);
         cfg.random_seed = seed;
         let mut iface = Interface::new(cfg, &mut dev, smol_time(now));
