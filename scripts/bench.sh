@@ -14,7 +14,8 @@
 #
 # Env: BENCH_BYTES (bulk transfer size, default 1 GiB), BENCH_CONNS (ab -n for short
 # connections, default 10000), BENCH_LAT_N (requests on one keep-alive connection, default
-# 20000), BENCH_SIM_BYTES (callgrind transfer, default 10 MiB), BENCH_SKIP (space-separated
+# 20000), BENCH_SIM_BYTES (callgrind transfer, default 10 MiB), BENCH_SIM_CONNS (callgrind
+# short connections, default 5000), BENCH_SKIP (space-separated
 # groups to skip: bulk device conns lat raw veth sim), BENCH_SERVE_ARGS (extra flags for
 # `tuntcp serve`, e.g. `--threaded` to measure the socket-API server), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -26,6 +27,7 @@ BYTES="${BENCH_BYTES:-1073741824}"
 CONNS="${BENCH_CONNS:-10000}"
 LAT_N="${BENCH_LAT_N:-20000}"
 SIM_BYTES="${BENCH_SIM_BYTES:-10485760}"
+SIM_CONNS="${BENCH_SIM_CONNS:-5000}"
 SKIP=" ${BENCH_SKIP:-} "
 SERVE_ARGS="${BENCH_SERVE_ARGS:-}"
 STACK_CPU=0
@@ -47,7 +49,7 @@ if ((${#missing[@]})); then
 fi
 
 cargo build --release -j 1 --quiet --bin tuntcp --example smoltcp_server --example tun_raw \
-    --example sim_cost --example kernel_http
+    --example sim_cost --example sim_conns --example kernel_http
 skip device || cargo build --release -j 1 --quiet --features tunrs --example device_compare
 bin="$CARGO_TARGET_DIR/release"
 ex="$bin/examples"
@@ -400,6 +402,18 @@ if ! skip sim; then
         ir1=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cg.$kind.$SIM_BYTES")
         record "sim.$kind" "$(python3 -c "print(f'{($ir1-$ir0)/$SIM_BYTES:.2f}')")"
     done
+    # Short connections: the server's cost per ab-like connection against a scripted client
+    # (sim_conns), 16 at a time.
+    log "== callgrind: $SIM_CONNS short connections against each server"
+    for kind in ours smoltcp; do
+        for n in 0 "$SIM_CONNS"; do
+            valgrind --tool=callgrind --callgrind-out-file="$tmp/cgc.$kind.$n" \
+                "$ex/sim_conns" "$kind" "$n" 16 >"$tmp/cgc.$kind.$n.out" 2>"$tmp/cgc.$kind.$n.log"
+        done
+        ir0=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cgc.$kind.0")
+        ir1=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cgc.$kind.$SIM_CONNS")
+        record "simconn.$kind" "$(python3 -c "print(f'{($ir1-$ir0)/$SIM_CONNS:.0f}')")"
+    done
     for kind in ours smoltcp; do
         callgrind_annotate --auto=no --threshold=100 "$tmp/cg.$kind.$SIM_BYTES" >"$tmp/annotate.$kind" 2>/dev/null || true
         top5 "$tmp/annotate.$kind" >"$tmp/top5.$kind"
@@ -542,6 +556,9 @@ print("|---|---|---|---|---|---|")
 r, rs = ratio("sim.ours", "sim.smoltcp", lower_better=True)
 print(f"| {sim_bytes/2**20:g} MiB A->B, both ends, instructions/byte | {cell('sim.ours')} | "
       f"{cell('sim.smoltcp')} | {rs} | <= smoltcp | {verdict(r, 1)} |")
+r, rs = ratio("simconn.ours", "simconn.smoltcp", lower_better=True)
+print(f"| one short connection (sim_conns, 16 at a time), server and scripted client, instructions/connection | "
+      f"{cell('simconn.ours', 0)} | {cell('simconn.smoltcp', 0)} | {rs} | | |")
 print(f"| packets A->B (data) / B->A (ACKs) | {fmt(med('simpk.ab.ours'), 0)} / {fmt(med('simpk.ba.ours'), 0)} | "
       f"{fmt(med('simpk.ab.smoltcp'), 0)} / {fmt(med('simpk.ba.smoltcp'), 0)} | | | |")
 EOF
@@ -570,5 +587,7 @@ raw TUN:       target/release/examples/tun_raw {write,read} --mtu {1500,65000} -
 veth:          iperf3 -s -1 -B 10.77.0.2 (CPU $PEER_CPU)  /  iperf3 -c 10.77.0.2 -n $BYTES -J (CPU $STACK_CPU)
 callgrind:     valgrind --tool=callgrind target/release/examples/sim_cost {ours,smoltcp} {0,$SIM_BYTES}
                instructions/byte = (Ir($SIM_BYTES) - Ir(0)) / $SIM_BYTES
+               valgrind --tool=callgrind target/release/examples/sim_conns {ours,smoltcp} {0,$SIM_CONNS} 16
+               instructions/connection = (Ir($SIM_CONNS) - Ir(0)) / $SIM_CONNS
 \`\`\`
 EOF
