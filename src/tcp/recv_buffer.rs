@@ -19,8 +19,10 @@
 
 use std::collections::BTreeMap;
 
-/// Smallest storage allocated on the first insert (or the capacity, if smaller).
-const MIN_ALLOC: usize = 4096;
+/// Smallest storage allocated on the first insert (or the capacity, if smaller). Small, so
+/// a short request (an HTTP GET is ~100 bytes) does not cost a zeroed 4 KiB page per
+/// connection; a bulk flow doubles past it in a few steps.
+const MIN_ALLOC: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct RecvBuffer {
@@ -209,11 +211,13 @@ impl RecvBuffer {
         self.readable + ooo_end
     }
 
-    /// Makes the ring at least `needed` bytes long (`needed <= capacity`), doubling.
+    /// Makes the ring at least `needed` bytes long (`needed <= capacity`): the next power
+    /// of two, at least double the old size, at most the capacity.
     fn reserve(&mut self, needed: usize) {
         if needed > self.buf.len() {
             let doubled = self.buf.len().saturating_mul(2).max(MIN_ALLOC);
-            self.relayout(needed.max(self.capacity.min(doubled)));
+            let size = needed.checked_next_power_of_two().unwrap_or(needed);
+            self.relayout(needed.max(self.capacity.min(size.max(doubled))));
         }
     }
 

@@ -13,8 +13,9 @@
 
 use std::collections::VecDeque;
 
-/// Smallest storage allocated on the first write (or the capacity, if smaller).
-const MIN_ALLOC: usize = 4096;
+/// Smallest storage allocated on the first write (or the capacity, if smaller); small, as
+/// in `recv_buffer`, so a short response does not take a 4 KiB allocation.
+const MIN_ALLOC: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct SendBuffer {
@@ -77,12 +78,11 @@ impl SendBuffer {
         }
         let needed = self.data.len() + n; // <= capacity
         if needed > self.data.capacity() {
-            // Double (at least MIN_ALLOC) but never past the capacity: bounded memory,
-            // amortized O(1) appends.
-            let target = needed.max(
-                self.capacity
-                    .min(self.data.capacity().saturating_mul(2).max(MIN_ALLOC)),
-            );
+            // The next power of two, at least double (and MIN_ALLOC), never past the
+            // capacity: bounded memory, amortized O(1) appends.
+            let doubled = self.data.capacity().saturating_mul(2).max(MIN_ALLOC);
+            let size = needed.checked_next_power_of_two().unwrap_or(needed);
+            let target = needed.max(self.capacity.min(size.max(doubled)));
             self.data.reserve_exact(target - self.data.len());
         }
         self.data.extend(&data[..n]);
