@@ -4,6 +4,7 @@
 mod support;
 
 use support::*;
+use tuntcp::stack::Touched;
 use tuntcp::tcp::{Error, Event, State};
 use tuntcp::wire::TcpFlags;
 
@@ -172,6 +173,25 @@ fn must_12_shld_2_rst_reads_as_reset_not_eof() {
         saw |= e == Event::Error(Error::Reset);
     }
     assert!(saw);
+}
+
+#[test]
+fn event_queue_off_queues_nothing_but_the_change_is_still_touched() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    while t.stack.poll_event(h).is_some() {}
+    t.stack.set_event_queue(h, false);
+    let mut touched = Vec::new();
+    t.stack.take_touched(&mut touched);
+    touched.clear();
+    t.send(at(1), seg().rst().seq(1001).ack(iss + 1));
+    assert_eq!(t.stack.poll_event(h), None, "no queue: nothing kept");
+    t.stack.take_touched(&mut touched);
+    assert!(
+        touched.contains(&Touched::Conn(h)),
+        "the reset still touches the handle: {touched:?}"
+    );
+    assert_eq!(t.stack.recv(h, &mut [0; 8]), Err(Error::Reset));
 }
 
 #[test]

@@ -181,6 +181,8 @@ impl Servers {
             return; // not ours (an API listener)
         }
         while let Some(h) = stack.accept(port) {
+            // We act on `touched` keys, never on `poll_event`: no event queue per connection.
+            stack.set_event_queue(h, false);
             let cfg = &self.ctx.cfg;
             let app = if Some(port) == cfg.http_port {
                 match stack_info(stack, h, cfg.stack_name) {

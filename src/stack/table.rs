@@ -16,7 +16,7 @@ use super::frag::{FragLimits, Reassembler};
 use super::icmp::{
     action, echo_reply, quoted_tcp, time_exceeded_reassembly, IcmpAction, IcmpError,
 };
-use super::keyed::{DemuxHash, Tuple};
+use super::keyed::{DemuxHash, PortHash, Tuple};
 use super::ports::PortAllocator;
 use super::stats::Counters;
 use super::syncookie::SynCookies;
@@ -174,6 +174,8 @@ struct Slot {
     /// The listener that created it, while not yet accepted.
     listener: Option<u16>,
     events: VecDeque<Event>,
+    /// Queue events for `poll_event` (off for applications that only use `touched`).
+    queue_events: bool,
     dirty: bool,
     /// Counted in `time_wait` (so `remove` can uncount it).
     in_tw: bool,
@@ -194,7 +196,7 @@ pub struct Stack {
     free: Vec<usize>,
     /// Keyed from the seed (see `DemuxHash` for why not SipHash).
     by_tuple: HashMap<Tuple, usize, DemuxHash>,
-    listeners: HashMap<u16, Listener>,
+    listeners: HashMap<u16, Listener, PortHash>,
     /// Packets built by the stack itself (RSTs for closed ports, ICMP replies).
     control: VecDeque<Vec<u8>>,
     dirty: VecDeque<usize>,
@@ -227,7 +229,7 @@ impl Stack {
             slots: Vec::new(),
             free: Vec::new(),
             by_tuple: HashMap::with_hasher(DemuxHash::new(cfg.seed)),
-            listeners: HashMap::new(),
+            listeners: HashMap::default(),
             control: VecDeque::new(),
             dirty: VecDeque::new(),
             scratch: vec![0; scratch],
@@ -976,6 +978,18 @@ impl Stack {
         self.slots.get_mut(h.0)?.as_mut()?.events.pop_front()
     }
 
+    /// Whether `h`'s events are queued for [`Stack::poll_event`] (on by default). An
+    /// application that learns what changed from [`Stack::take_touched`] alone turns it off,
+    /// so no queue is allocated per connection; turning it off drops what was queued.
+    pub fn set_event_queue(&mut self, h: SocketHandle, on: bool) {
+        if let Some(s) = self.slots.get_mut(h.0).and_then(|s| s.as_mut()) {
+            s.queue_events = on;
+            if !on {
+                s.events = VecDeque::new();
+            }
+        }
+    }
+
     /// Every live connection, for `ss`-like listings.
     pub fn connections(&self) -> impl Iterator<Item = (SocketHandle, &Connection)> {
         self.slots
@@ -1023,6 +1037,7 @@ impl Stack {
             released: false,
             listener,
             events: VecDeque::new(),
+            queue_events: true,
             dirty: false,
             in_tw: false,
             queued: false,
@@ -1120,7 +1135,7 @@ impl Stack {
                 }
                 _ => {}
             }
-            if s.owned && !s.released {
+            if s.owned && !s.released && s.queue_events {
                 // Bounded: an application that never polls loses the oldest events, not memory.
                 if s.events.len() >= MAX_EVENTS {
                     s.events.pop_front();
