@@ -1,33 +1,39 @@
 //! A deadline per key (e.g. per connection), ordered so that finding the next one does not
 //! scan idle connections.
 //!
-//! A binary heap holds `(deadline, generation, key)` entries; a table indexed by key (keys
-//! are small dense indices, like connection slots) holds each key's live
-//! `(deadline, generation)`. Re-setting or clearing a key leaves its old heap entry behind
-//! (lazy deletion): an entry is live only while its generation is the key's current one.
-//! When stale entries outnumber live ones (plus a small slack) the heap is rebuilt from the
-//! map, so it never holds more than two entries per live key plus the slack, and every
-//! operation is O(log n) amortised. Equal deadlines come out in the order they were set.
+//! Entries `(deadline, generation, key)` sit in one of two lanes: a FIFO for entries that
+//! arrive in deadline order (every TIME-WAIT is now + 2*MSL, so thousands of them append
+//! in O(1) and leave from the front in O(1)), and a binary heap for the rest. A table
+//! indexed by key (keys are small dense indices, like connection slots) holds each key's
+//! live deadline and which entry stands for it. Re-setting or clearing a key leaves its
+//! old entry behind (lazy deletion). A deadline moved later (a retransmission timer
+//! restarted by every ACK) is not filed again at once: its old, earlier entry stays, and
+//! is re-filed at the new deadline when it reaches the front. When stale entries outnumber
+//! live ones (plus a small slack) the lanes are rebuilt from the table, so they never hold
+//! more than two entries per live key plus the slack, and every operation is O(log n)
+//! amortised. Equal deadlines come out in the order they were set.
 //!
 //! What this module does not do: know what a deadline means (the connection's own timer
 //! table does, DESIGN.md habit 4), hold more than one deadline per key, or read a clock.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use crate::time::Instant;
 
-/// Heap entries tolerated beyond 2x the live ones (so tiny queues are not rebuilt on
-/// every call).
+/// Entries tolerated beyond 2x the live ones (so tiny queues are not rebuilt on every
+/// call).
 const SLACK: usize = 16;
 
 /// The earliest deadline among many keys.
 #[derive(Clone, Debug)]
 pub struct TimerQueue<K: Copy + Into<usize>> {
     heap: BinaryHeap<Entry<K>>,
-    /// Each key's live `(deadline, generation)` at index `key.into()`: no hashing per
-    /// call (a set per segment sent or received); as long as the largest key.
-    live: Vec<Option<(Instant, u64, K)>>,
+    /// Entries in non-decreasing (deadline, generation) order.
+    fifo: VecDeque<Entry<K>>,
+    /// Each key's live deadline at index `key.into()`: no hashing per call (a set per
+    /// segment sent or received); as long as the largest key.
+    live: Vec<Option<Live<K>>>,
     /// Keys with a deadline.
     len: usize,
     next_gen: u64,
@@ -40,8 +46,25 @@ struct Entry<K> {
     key: K,
 }
 
+impl<K> Entry<K> {
+    fn order(&self) -> (Instant, u64) {
+        (self.at, self.gen)
+    }
+}
+
+/// A key's deadline, the generation of the `set` that gave it (its place among equal
+/// deadlines), and the generation of the entry standing for it in a lane (older, and
+/// earlier, when the deadline was moved later since).
+#[derive(Clone, Copy, Debug)]
+struct Live<K> {
+    at: Instant,
+    gen: u64,
+    filed: u64,
+    key: K,
+}
+
 // Ordered by (deadline, generation) only, reversed so the max-heap yields the earliest;
-// generations are unique, so this is a total order without needing `K: Ord`.
+// generations are unique per key and lane entry, so this needs no `K: Ord`.
 impl<K> PartialEq for Entry<K> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
@@ -55,8 +78,15 @@ impl<K> PartialOrd for Entry<K> {
 }
 impl<K> Ord for Entry<K> {
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.gen).cmp(&(self.at, self.gen))
+        other.order().cmp(&self.order())
     }
+}
+
+/// Which lane an entry was peeked from.
+#[derive(Clone, Copy)]
+enum Lane {
+    Heap,
+    Fifo,
 }
 
 impl<K: Copy + Into<usize>> Default for TimerQueue<K> {
@@ -69,6 +99,7 @@ impl<K: Copy + Into<usize>> TimerQueue<K> {
     pub fn new() -> Self {
         TimerQueue {
             heap: BinaryHeap::new(),
+            fifo: VecDeque::new(),
             live: Vec::new(),
             len: 0,
             next_gen: 0,
@@ -89,15 +120,25 @@ impl<K: Copy + Into<usize>> TimerQueue<K> {
                 if i >= self.live.len() {
                     self.live.resize(i + 1, None);
                 }
+                let gen = self.next_gen;
+                self.next_gen = self.next_gen.wrapping_add(1);
                 match self.live[i] {
-                    Some((old, _, _)) if old == at => return,
+                    Some(l) if l.at == at => return,
+                    // Later: the old entry comes up first and is re-filed then.
+                    Some(l) if l.at < at => {
+                        self.live[i] = Some(Live { at, gen, ..l });
+                        return;
+                    }
                     Some(_) => {}
                     None => self.len += 1,
                 }
-                let gen = self.next_gen;
-                self.next_gen = self.next_gen.wrapping_add(1);
-                self.live[i] = Some((at, gen, key));
-                self.heap.push(Entry { at, gen, key });
+                self.live[i] = Some(Live {
+                    at,
+                    gen,
+                    filed: gen,
+                    key,
+                });
+                self.file(Entry { at, gen, key });
             }
         }
         self.maybe_compact();
@@ -105,32 +146,32 @@ impl<K: Copy + Into<usize>> TimerQueue<K> {
 
     /// The deadline of `key`, if set.
     pub fn get(&self, key: K) -> Option<Instant> {
-        self.slot(key).map(|(at, _, _)| at)
+        self.slot(key).map(|l| l.at)
     }
 
-    fn slot(&self, key: K) -> Option<(Instant, u64, K)> {
+    fn slot(&self, key: K) -> Option<Live<K>> {
         self.live.get(key.into()).copied().flatten()
     }
 
-    /// The earliest deadline. Drops stale entries from the top of the heap on the way.
+    /// The earliest deadline. Drops stale entries from the front on the way.
     // The agreed name; it peeks, it does not advance like `Iterator::next`.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Instant> {
-        self.live_top().map(|e| e.at)
+        self.live_front().map(|(_, e)| e.at)
     }
 
     /// Removes and returns a key whose deadline is at or before `now`, earliest first
     /// (equal deadlines in the order they were set). Call until `None`.
     pub fn pop_expired(&mut self, now: Instant) -> Option<K> {
-        let top = self.live_top()?;
-        if top.at > now {
+        let (lane, e) = self.live_front()?;
+        if e.at > now {
             return None;
         }
-        self.heap.pop();
-        self.live[top.key.into()] = None;
+        self.take(lane);
+        self.live[e.key.into()] = None;
         self.len -= 1;
         self.maybe_compact();
-        Some(top.key)
+        Some(e.key)
     }
 
     /// Number of keys with a deadline.
@@ -142,38 +183,79 @@ impl<K: Copy + Into<usize>> TimerQueue<K> {
         self.len == 0
     }
 
-    /// Heap entries, live and stale (for tests of the memory bound).
+    /// Entries in both lanes, live and stale (for tests of the memory bound).
     #[cfg(test)]
     fn heap_len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.fifo.len()
     }
 
-    fn is_live(&self, e: &Entry<K>) -> bool {
-        self.slot(e.key).is_some_and(|(_, gen, _)| gen == e.gen)
-    }
-
-    /// The heap's top after popping stale entries above it.
-    fn live_top(&mut self) -> Option<Entry<K>> {
-        loop {
-            let top = *self.heap.peek()?;
-            if self.is_live(&top) {
-                return Some(top);
-            }
-            self.heap.pop();
+    /// Appends to the FIFO when that keeps it in order, else into the heap.
+    fn file(&mut self, e: Entry<K>) {
+        if self.fifo.back().is_none_or(|b| b.order() <= e.order()) {
+            self.fifo.push_back(e);
+        } else {
+            self.heap.push(e);
         }
     }
 
-    /// Rebuilds the heap from the map, in O(live), once stale entries exceed the live ones
-    /// plus `SLACK`: each rebuild is paid for by the more than `live` stale entries (each
-    /// from a set or clear) since the last one.
+    /// The earlier of the two lanes' fronts.
+    fn front(&self) -> Option<(Lane, Entry<K>)> {
+        match (self.heap.peek(), self.fifo.front()) {
+            (Some(h), Some(f)) if h.order() < f.order() => Some((Lane::Heap, *h)),
+            (_, Some(f)) => Some((Lane::Fifo, *f)),
+            (Some(h), None) => Some((Lane::Heap, *h)),
+            (None, None) => None,
+        }
+    }
+
+    fn take(&mut self, lane: Lane) {
+        match lane {
+            Lane::Heap => self.heap.pop(),
+            Lane::Fifo => self.fifo.pop_front(),
+        };
+    }
+
+    /// The front entry after dropping stale entries and re-filing moved ones above it.
+    /// Bounded: each turn removes a stale entry or re-files a moved one, and a re-filed
+    /// entry is exact, so it is never re-filed again.
+    fn live_front(&mut self) -> Option<(Lane, Entry<K>)> {
+        loop {
+            let (lane, e) = self.front()?;
+            match self.slot(e.key) {
+                Some(l) if l.filed == e.gen && l.at == e.at => return Some((lane, e)),
+                Some(l) if l.filed == e.gen => {
+                    // Moved later since this entry was filed: file it again where it is due.
+                    self.take(lane);
+                    self.live[e.key.into()] = Some(Live { filed: l.gen, ..l });
+                    self.file(Entry {
+                        at: l.at,
+                        gen: l.gen,
+                        key: e.key,
+                    });
+                }
+                _ => self.take(lane),
+            }
+        }
+    }
+
+    /// Rebuilds the lanes from the table, in O(live log live), once stale entries exceed
+    /// the live ones plus `SLACK`: each rebuild is paid for by the more than `live` stale
+    /// entries (each from a set or clear) since the last one. The result is one sorted
+    /// FIFO of exact entries.
     fn maybe_compact(&mut self) {
-        if self.heap.len() > 2 * self.len + SLACK {
-            self.heap = self
-                .live
-                .iter()
-                .flatten()
-                .map(|&(at, gen, key)| Entry { at, gen, key })
-                .collect();
+        if self.heap.len() + self.fifo.len() > 2 * self.len + SLACK {
+            let mut all: Vec<Entry<K>> = Vec::with_capacity(self.len);
+            for l in self.live.iter_mut().flatten() {
+                l.filed = l.gen;
+                all.push(Entry {
+                    at: l.at,
+                    gen: l.gen,
+                    key: l.key,
+                });
+            }
+            all.sort_unstable_by_key(Entry::order);
+            self.heap.clear();
+            self.fifo = all.into();
         }
     }
 }
@@ -258,6 +340,38 @@ mod tests {
         q.set(6, Some(t(20)));
         q.set(8, Some(t(20)));
         assert_eq!(drain(&mut q, t(20)), [1, 4, 6, 8]);
+    }
+
+    #[test]
+    fn deadlines_set_in_order_queue_in_the_fifo_and_others_in_the_heap() {
+        let mut q = TimerQueue::new();
+        // TIME-WAIT-like: each now + 60 s, in order: all appended to the FIFO.
+        for k in 0..100u16 {
+            q.set(k, Some(t(60_000 + u64::from(k))));
+        }
+        assert_eq!((q.heap.len(), q.fifo.len()), (0, 100));
+        // Shorter ones set later go to the heap, and still come out first.
+        q.set(200, Some(t(200)));
+        q.set(201, Some(t(100)));
+        assert_eq!((q.heap.len(), q.fifo.len()), (2, 100));
+        assert_eq!(drain(&mut q, t(60_001)), [201, 200, 0, 1]);
+    }
+
+    #[test]
+    fn a_deadline_moved_later_is_filed_again_only_when_its_old_entry_is_due() {
+        let mut q = TimerQueue::new();
+        q.set(1u16, Some(t(10)));
+        q.set(2, Some(t(20)));
+        // A restarted retransmission timer: no new entry now.
+        q.set(1, Some(t(30)));
+        assert_eq!(q.heap_len(), 2);
+        assert_eq!(q.pop_expired(t(15)), None, "not due at its old deadline");
+        assert_eq!(
+            q.heap_len(),
+            2,
+            "re-filed at 30 in place of the entry at 10"
+        );
+        assert_eq!(drain(&mut q, t(30)), [2, 1]);
     }
 
     #[test]
