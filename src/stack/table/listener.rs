@@ -1,0 +1,248 @@
+//! Listeners: passive OPEN, the SYN and accept queues with Linux's limits and overflow
+//! behaviour, SYN cookies, and segments that reach a LISTEN port (RFC 9293 §3.10.7.2).
+//!
+//! What this module does not do: hold connections (the table does; a listener holds only
+//! the slot indices of its accept queue and a count of its SYN queue).
+
+use super::{OpenError, SocketHandle, Stack};
+use crate::stack::syncookie::SynCookies;
+use crate::tcp::{Connection, SeqNum};
+use crate::time::{Duration, Instant};
+use crate::wire::{IpMeta, Segment, TcpFlags, TcpOptions};
+use std::collections::VecDeque;
+
+pub(super) struct Listener {
+    pub(super) backlog: usize,
+    /// Established connections not yet accepted (the accept queue).
+    pub(super) ready: VecDeque<usize>,
+    /// Connections in SYN-RECEIVED (the SYN queue).
+    pub(super) half_open: usize,
+}
+
+impl Listener {
+    /// Linux's `sk_acceptq_is_full`: more than `backlog` waiting (its off-by-one kept, so
+    /// `ss -l` numbers compare with the kernel's).
+    pub(super) fn accept_queue_full(&self) -> bool {
+        self.ready.len() > self.backlog
+    }
+}
+
+impl Stack {
+    /// Passive OPEN: listen on `port` with a backlog (capped by `somaxconn`).
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<(), OpenError> {
+        if self.listeners.contains_key(&port) {
+            return Err(OpenError::AddrInUse);
+        }
+        // MUST-41/42: existing connections on the port are left alone.
+        let backlog = backlog.clamp(1, self.cfg.somaxconn.max(1));
+        self.listeners.insert(
+            port,
+            Listener {
+                backlog,
+                ready: VecDeque::new(),
+                half_open: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops listening; connections not yet accepted are reset.
+    pub fn unlisten(&mut self, port: u16) {
+        if let Some(l) = self.listeners.remove(&port) {
+            for idx in l.ready {
+                self.abort_slot(idx);
+            }
+        }
+        let pending: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().filter(|s| s.listener == Some(port)).map(|_| i))
+            .collect();
+        for idx in pending {
+            self.abort_slot(idx);
+        }
+    }
+
+    fn abort_slot(&mut self, idx: usize) {
+        if let Some(s) = self.slots[idx].as_mut() {
+            s.listener = None;
+            s.released = true;
+            s.conn.abort();
+        }
+        self.mark_dirty(idx);
+        self.drain_events(idx);
+    }
+
+    /// Takes the next established connection from the accept queue.
+    pub fn accept(&mut self, port: u16) -> Option<SocketHandle> {
+        let idx = self.listeners.get_mut(&port)?.ready.pop_front()?;
+        let s = self.slots[idx].as_mut()?;
+        s.owned = true;
+        s.listener = None;
+        Some(SocketHandle(idx))
+    }
+
+    /// RFC 9293 §3.10.7.2: LISTEN.
+    pub(super) fn listen_input(&mut self, now: Instant, seg: &Segment<'_>, after: Option<SeqNum>) {
+        let f = seg.flags;
+        if f.rst() {
+            return;
+        }
+        if f.ack() {
+            if !f.syn() && self.cookie_ack(now, seg) {
+                return;
+            }
+            self.send_rst(seg, seg.ack, 0, TcpFlags::RST);
+            return;
+        }
+        if !f.syn() {
+            return;
+        }
+        let port = seg.dst.port();
+        let l = self
+            .listeners
+            .get_mut(&port)
+            .expect("caller checked the listener");
+        if l.accept_queue_full() {
+            // Accept queue full: drop the SYN, the peer retries (Linux tcp_conn_request).
+            self.counters.tcp_ext_listen_overflows += 1;
+            self.counters.tcp_ext_listen_drops += 1;
+            return;
+        }
+        if l.half_open >= l.backlog.min(self.cfg.max_syn_backlog) {
+            // SYN queue full: answer with a SYN cookie and keep no state (RFC 4987 §3.6,
+            // `tcp_syncookies=1`), or drop.
+            if self.cfg.syncookies && after.is_none() {
+                self.send_cookie(now, seg);
+            } else {
+                self.counters.tcp_ext_listen_drops += 1;
+            }
+            return;
+        }
+        l.half_open += 1;
+        let mut iss = self.isn.isn(now, seg.dst, seg.src);
+        if let Some(old) = after {
+            // RFC 1122 §4.2.2.13: the new ISS must exceed the old connection's SND.NXT.
+            if iss.le(old) {
+                iss = old + 250_000;
+            }
+        }
+        let conn = Connection::accept(now, seg, iss, self.cfg.tcp.clone());
+        let idx = self.insert(conn, Some(port), false);
+        self.counters.tcp_passive_opens += 1;
+        self.mark_dirty(idx);
+        self.drain_events(idx);
+    }
+
+    /// A SYN-ACK whose ISS is a SYN cookie; no TCB is created.
+    fn send_cookie(&mut self, now: Instant, syn: &Segment<'_>) {
+        let peer_mss = syn.options.mss.unwrap_or(536);
+        let (cookie, mss) = self
+            .cookies
+            .generate(now, syn.dst, syn.src, syn.seq, peer_mss);
+        self.cookie_sent_at = Some(now);
+        let t = &self.cfg.tcp;
+        let mut options = TcpOptions {
+            mss: Some(mss.min(t.mss)),
+            ..TcpOptions::default()
+        };
+        if let (true, Some(ts)) = (t.timestamps, syn.options.timestamps) {
+            // Window scale and SACK travel in our TSval (only possible with timestamps).
+            let ws = syn.options.window_scale.filter(|_| t.window_scaling);
+            let sack = syn.options.sack_permitted && t.sack;
+            // The clock the connection will use: its TSval offset derives from its ISS.
+            let tsval_now = (now.millis() as u32).wrapping_add(cookie.rotate_left(16));
+            let tsval = SynCookies::encode_ts(tsval_now, ws, sack);
+            options.timestamps = Some(crate::wire::Timestamps {
+                tsval,
+                tsecr: ts.tsval,
+            });
+            options.window_scale = ws.map(|_| t.window_shift());
+            options.sack_permitted = sack;
+        }
+        let synack = Segment {
+            src: syn.dst,
+            dst: syn.src,
+            seq: cookie,
+            ack: syn.seq.wrapping_add(1),
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window: t.recv_buffer.min(65535) as u16,
+            urgent: 0,
+            options,
+            payload: &[],
+            ip: IpMeta {
+                ttl: t.ttl,
+                tos: t.tos,
+                ..IpMeta::default()
+            },
+        };
+        log::debug!(target: "tuntcp::packet", "out {synack} (SYN cookie)");
+        let mut buf = vec![0; synack.buffer_len()];
+        if synack.emit(&mut buf).is_ok() {
+            self.counters.tcp_ext_syncookies_sent += 1;
+            self.counters.tcp_out_segs += 1;
+            self.control.push_back(buf);
+        }
+    }
+
+    /// An ACK at a listener with no TCB: a valid SYN cookie creates the connection. Only
+    /// checked while cookies were sent in the last two minutes, as Linux.
+    fn cookie_ack(&mut self, now: Instant, seg: &Segment<'_>) -> bool {
+        let recent = self
+            .cookie_sent_at
+            .is_some_and(|t| now.saturating_since(t) < Duration::from_secs(120));
+        if !self.cfg.syncookies || !recent {
+            return false;
+        }
+        let port = seg.dst.port();
+        let peer_isn = seg.seq.wrapping_sub(1);
+        let cookie = seg.ack.wrapping_sub(1);
+        let Some(mss) = self
+            .cookies
+            .validate(now, seg.dst, seg.src, peer_isn, cookie)
+        else {
+            self.counters.tcp_ext_syncookies_failed += 1;
+            return false;
+        };
+        if self
+            .listeners
+            .get(&port)
+            .is_none_or(Listener::accept_queue_full)
+        {
+            self.counters.tcp_ext_listen_overflows += 1;
+            self.counters.tcp_ext_listen_drops += 1;
+            return true; // dropped, like any overflowing final ACK
+        }
+        let (ws, sack) = match seg.options.timestamps {
+            Some(ts) => SynCookies::decode_ts(ts.tsecr),
+            None => (None, false),
+        };
+        self.counters.tcp_ext_syncookies_recv += 1;
+        self.counters.tcp_passive_opens += 1;
+        let conn = Connection::accept_cookie(
+            now,
+            seg,
+            SeqNum(cookie),
+            mss,
+            ws,
+            sack,
+            self.cfg.tcp.clone(),
+        );
+        let idx = self.insert(conn, Some(port), false);
+        if let Some(l) = self.listeners.get_mut(&port) {
+            l.half_open += 1; // the Connected event moves it to the accept queue
+        }
+        self.mark_dirty(idx);
+        self.drain_events(idx);
+        if !seg.payload.is_empty() || seg.flags.fin() {
+            // The ACK may carry the request already.
+            if let Some(s) = self.slots[idx].as_mut() {
+                s.conn.handle_segment(now, seg);
+            }
+            self.mark_dirty(idx);
+            self.drain_events(idx);
+        }
+        true
+    }
+}
