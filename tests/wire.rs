@@ -24,6 +24,22 @@ proptest! {
         prop_assert_eq!(Packet::parse(&buf), Ok(Packet::Tcp(s)));
     }
 
+    /// A gather write (the headers, then the payload where it lies) carries exactly the
+    /// bytes of `emit`, with either checksum mode.
+    #[test]
+    fn emit_headers_then_the_payload_is_emit((s, payload) in segment(), partial in any::<bool>()) {
+        let s = Segment { payload: &payload, ..s };
+        let mut whole = vec![0; s.buffer_len()];
+        let n = if partial { s.emit_csum_partial(&mut whole) } else { s.emit(&mut whole) };
+        prop_assert_eq!(n, Ok(whole.len()));
+        let mut gathered = vec![0; s.buffer_len()];
+        let head = s.emit_headers(&mut gathered, partial).unwrap();
+        prop_assert_eq!(head, whole.len() - payload.len());
+        gathered.truncate(head);
+        gathered.extend_from_slice(&payload);
+        prop_assert_eq!(gathered, whole);
+    }
+
     #[test]
     fn emit_keeps_only_the_sack_blocks_that_fit((s, payload) in segment_with(options_uncut())) {
         let s = Segment { payload: &payload, ..s };

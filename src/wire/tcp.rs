@@ -197,21 +197,58 @@ impl<'a> Segment<'a> {
         self.emit_with(out, true)
     }
 
+    /// Writes only the IPv4 and TCP headers of the whole packet, both checksums included:
+    /// the TCP one reads the payload where it lies (or, with `csum_partial`, covers only
+    /// the pseudo-header). Returns the header bytes written; the payload is to follow them
+    /// in the same write (a gather write: the payload is never copied here).
+    pub fn emit_headers(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
+        let (n, acc) = self.write_headers(out, IPV4_HEADER_LEN + self.header_len())?;
+        let sum = if csum_partial {
+            !checksum::finish(acc)
+        } else {
+            // The TCP header is a multiple of 4 bytes, so the payload's sum continues it.
+            checksum::finish(checksum::add(
+                checksum::add(acc, &out[IPV4_HEADER_LEN..n]),
+                self.payload,
+            ))
+        };
+        out[IPV4_HEADER_LEN + 16..IPV4_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
+        Ok(n)
+    }
+
     fn emit_with(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
+        let need = self.buffer_len();
+        let (n, acc) = self.write_headers(out, need)?;
+        out[n..need].copy_from_slice(self.payload);
+        // MUST-2: always computed, pseudo-header included, odd payloads padded; one pass
+        // over the bytes just written (or by the kernel, for a partial checksum).
+        let sum = if csum_partial {
+            !checksum::finish(acc)
+        } else {
+            checksum::finish(checksum::add(acc, &out[IPV4_HEADER_LEN..need]))
+        };
+        out[IPV4_HEADER_LEN + 16..IPV4_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
+        Ok(need)
+    }
+
+    /// Writes the IPv4 header and the TCP header (checksum field zero) for a packet of
+    /// `buffer_len()` bytes, checking that `out` holds `room` of them; returns the header
+    /// bytes written and the pseudo-header sum.
+    fn write_headers(&self, out: &mut [u8], room: usize) -> Result<(usize, u64), EmitError> {
         let header_len = self.header_len();
-        let need = IPV4_HEADER_LEN + header_len + self.payload.len();
+        let need = self.buffer_len();
         if need > usize::from(u16::MAX) {
             return Err(EmitError::TooLong(need));
         }
-        if out.len() < need {
+        if out.len() < room {
             return Err(EmitError::BufferTooSmall {
-                need,
+                need: room,
                 have: out.len(),
             });
         }
         let tcp_len = need - IPV4_HEADER_LEN;
         let (src, dst) = (*self.src.ip(), *self.dst.ip());
-        let mut n = ipv4::emit_header(out, src, dst, IPPROTO_TCP, self.ip, tcp_len);
+        let n = ipv4::emit_header(out, src, dst, IPPROTO_TCP, self.ip, tcp_len);
         // RFC 9293 §3.1, written directly (etherparse's TcpHeader writes the same bytes; a
         // test compares them): the per-segment path builds no header struct.
         let h = &mut out[n..n + header_len];
@@ -225,18 +262,8 @@ impl<'a> Segment<'a> {
         h[16..18].fill(0);
         h[18..20].copy_from_slice(&self.urgent.to_be_bytes());
         self.options.emit(&mut h[TCP_HEADER_LEN..]);
-        n += header_len;
-        out[n..n + self.payload.len()].copy_from_slice(self.payload);
-        // MUST-2: always computed, pseudo-header included, odd payloads padded; one pass
-        // over the bytes just written (or by the kernel, for a partial checksum).
         let acc = checksum::pseudo_header(src, dst, IPPROTO_TCP, tcp_len);
-        let sum = if csum_partial {
-            !checksum::finish(acc)
-        } else {
-            checksum::finish(checksum::add(acc, &out[IPV4_HEADER_LEN..need]))
-        };
-        out[IPV4_HEADER_LEN + 16..IPV4_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
-        Ok(n + self.payload.len())
+        Ok((n + header_len, acc))
     }
 }
 
