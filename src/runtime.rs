@@ -14,7 +14,7 @@ use crate::device::impair::{ImpairConfig, Impairer};
 use crate::device::pcap::PcapWriter;
 use crate::device::Device;
 use crate::service::Service;
-use crate::stack::{Stack, Touched};
+use crate::stack::{Outgoing, Stack, Touched};
 use crate::time::{Duration, Instant};
 use crate::wire::offload::{RxOffload, TxOffload};
 use mio::unix::SourceFd;
@@ -217,7 +217,6 @@ impl Runtime {
             poll.registry()
                 .register(&mut SourceFd(&fd), DEVICE, Interest::READABLE)?;
         }
-        let mtu = device.mtu();
         let impair = impair
             .filter(|c| !Impairer::new(c.clone()).is_noop())
             .map(|c| Impair {
@@ -252,17 +251,7 @@ impl Runtime {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("tuntcp-runtime".into())
-            .spawn(move || {
-                run(
-                    &s,
-                    poll,
-                    device.as_mut(),
-                    pcap.as_mut(),
-                    impair,
-                    mtu,
-                    service,
-                )
-            })?;
+            .spawn(move || run(&s, poll, device.as_mut(), pcap.as_mut(), impair, service))?;
         Ok(Runtime {
             shared,
             thread: Some(thread),
@@ -312,14 +301,16 @@ fn run(
     device: &mut dyn Device,
     mut pcap: Option<&mut PcapWriter<BufWriter<File>>>,
     mut impair: Option<Impair>,
-    mtu: usize,
     mut service: Option<Box<dyn Service>>,
 ) -> io::Result<()> {
     let mut events = Events::with_capacity(16);
-    let offload = device.offload();
     let mut rx = vec![0u8; 65536];
-    // Super-segments with offloads: up to a whole IPv4 packet.
-    let mut tx = vec![0u8; if offload { 65536 } else { mtu.max(1500) + 64 }];
+    // Headers of the packet being sent, or a whole control packet (an ICMP reply): up to
+    // a whole IPv4 packet.
+    let mut tx = vec![0u8; 65536];
+    let gather = device.offload();
+    // A packet joined for the capture or the impairment queue (only with those on).
+    let mut whole = Vec::new();
     let mut pcap_copy = Vec::new();
     let mut timeout = None;
     let mut last_traffic = Instant::ZERO;
@@ -373,20 +364,42 @@ fn run(
         if let Some(svc) = service.as_mut() {
             stack.run_service(svc.as_mut(), now);
         }
-        while let Some((n, meta)) = stack.poll_transmit_offload(now, &mut tx) {
+        // With offloads, headers here and payloads written from the send buffers where
+        // they lie (writev): a 64 KB copy saved per super-segment. Without, the packet is
+        // built whole: its checksum is computed over it anyway, and copying then summing
+        // the hot copy measured faster than summing the send buffer (4.4-4.6 against
+        // 4.0-4.1 Gbit/s stack->kernel at MTU 1500).
+        loop {
+            let out = if gather {
+                stack.poll_transmit_gather(now, &mut tx)
+            } else {
+                stack
+                    .poll_transmit_offload(now, &mut tx)
+                    .map(|(n, t)| Outgoing {
+                        head: &tx[..n],
+                        payload: &[],
+                        tx: t,
+                    })
+            };
+            let Some(out) = out else { break };
             traffic = true;
+            if pcap.is_some() || impair.is_some() {
+                whole.clear();
+                whole.extend_from_slice(out.head);
+                whole.extend_from_slice(out.payload);
+            }
             if let Some(p) = pcap.as_deref_mut() {
-                let pkt = with_checksum(&mut pcap_copy, &tx[..n], meta.csum_partial);
+                let pkt = with_checksum(&mut pcap_copy, &whole, out.tx.csum_partial);
                 p.write_packet(shared.clock.unix_micros(now), pkt)?;
             }
             match impair.as_mut() {
-                Some(i) => i.tx.push(now, tx[..n].to_vec()),
-                None => send(device, &tx[..n], meta),
+                Some(i) => i.tx.push(now, whole.clone()),
+                None => send(device, out.head, out.payload, out.tx),
             }
         }
         if let Some(i) = impair.as_mut() {
             while let Some(pkt) = i.tx.pop_ready(now) {
-                send(device, &pkt, TxOffload::default());
+                send(device, &pkt, &[], TxOffload::default());
             }
         }
         if let Err(e) = device.flush() {
@@ -456,8 +469,8 @@ fn with_checksum<'a>(copy: &'a mut Vec<u8>, pkt: &'a [u8], partial: bool) -> &'a
     copy
 }
 
-fn send(device: &mut dyn Device, pkt: &[u8], meta: TxOffload) {
-    match device.send_offload(pkt, meta) {
+fn send(device: &mut dyn Device, head: &[u8], payload: &[u8], meta: TxOffload) {
+    match device.send_parts(head, payload, meta) {
         Ok(()) => {}
         // The kernel queue is full: drop, TCP retransmits (like a lossy link).
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::time::{Duration, Instant};
-use tuntcp::wire::offload::{complete_checksum, RxOffload};
+use tuntcp::wire::offload::{complete_checksum, RxOffload, TxOffload};
 use tuntcp::wire::{
     IpMeta, Packet, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps,
 };
@@ -54,13 +54,28 @@ struct World {
     now: Instant,
     handles: Vec<SocketHandle>,
     out: Vec<u8>,
+    /// Headers (or a whole control packet) of a gather write.
+    head: Vec<u8>,
     offload: bool,
 }
 
 impl World {
+    /// The next packet whole in `out`: every other call as a gather write (headers, then
+    /// the payload from the send buffer) joined here, else copied by the stack.
+    fn next_packet(&mut self, gather: bool) -> Option<(usize, TxOffload)> {
+        if !gather {
+            return self.stack.poll_transmit_offload(self.now, &mut self.out);
+        }
+        let o = self.stack.poll_transmit_gather(self.now, &mut self.head)?;
+        let n = o.head.len() + o.payload.len();
+        self.out[..o.head.len()].copy_from_slice(o.head);
+        self.out[o.head.len()..n].copy_from_slice(o.payload);
+        Some((n, o.tx))
+    }
+
     fn drain(&mut self) {
-        for _ in 0..100_000 {
-            match self.stack.poll_transmit_offload(self.now, &mut self.out) {
+        for i in 0..100_000 {
+            match self.next_packet(i % 2 == 1) {
                 Some((n, tx)) => {
                     if tx.csum_partial {
                         assert!(complete_checksum(&mut self.out[..n], 20, 16));
@@ -206,6 +221,7 @@ fuzz_target!(|data: &[u8]| {
         now: Instant::ZERO,
         handles: Vec::new(),
         out: vec![0; 65536],
+        head: vec![0; 65536],
         offload,
     };
     w.stack.listen(80, 16).unwrap();

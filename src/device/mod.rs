@@ -34,6 +34,18 @@ pub trait Device: Send {
         debug_assert_eq!(tx, TxOffload::default(), "device without offloads");
         self.send(packet)
     }
+    /// `send_offload` of one packet given as its headers and its payload (a gather write,
+    /// [`crate::stack::Stack::poll_transmit_gather`]). This default joins them in a new
+    /// buffer; devices with a descriptor write both with one `writev`.
+    fn send_parts(&mut self, head: &[u8], payload: &[u8], tx: TxOffload) -> io::Result<()> {
+        if payload.is_empty() {
+            return self.send_offload(head, tx);
+        }
+        let mut packet = Vec::with_capacity(head.len() + payload.len());
+        packet.extend_from_slice(head);
+        packet.extend_from_slice(payload);
+        self.send_offload(&packet, tx)
+    }
     /// Writes out anything `send` batched (called once per event-loop turn).
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

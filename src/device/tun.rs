@@ -153,23 +153,30 @@ impl Device for Tun {
         Ok((n.saturating_sub(VNET_HDR_LEN), rx))
     }
     fn send_offload(&mut self, packet: &[u8], tx: TxOffload) -> io::Result<()> {
-        let fd = match &self.handle {
-            Handle::Plain(i) => return i.send(packet).map(|_| ()),
-            Handle::Vnet(fd, _) => fd.as_raw_fd(),
+        self.send_parts(packet, &[], tx)
+    }
+    fn send_parts(&mut self, head: &[u8], payload: &[u8], tx: TxOffload) -> io::Result<()> {
+        let (fd, vnet) = match &self.handle {
+            Handle::Plain(i) if payload.is_empty() => return i.send(head).map(|_| ()),
+            Handle::Plain(i) => (i.as_raw_fd(), false),
+            Handle::Vnet(fd, _) => (fd.as_raw_fd(), true),
         };
-        let hdr = VnetHdr::for_tx(packet, tx).to_bytes();
-        let iov = [
-            libc::iovec {
-                iov_base: hdr.as_ptr() as *mut _,
-                iov_len: hdr.len(),
-            },
-            libc::iovec {
-                iov_base: packet.as_ptr() as *mut _,
-                iov_len: packet.len(),
-            },
-        ];
-        // SAFETY: the iovecs point into live buffers; writev only reads them.
-        cvt(unsafe { libc::writev(fd, iov.as_ptr(), 2) }).map(|_| ())
+        // The virtio header reads only the IP and TCP headers, which are all in `head`.
+        let hdr = VnetHdr::for_tx(head, tx).to_bytes();
+        let parts: [&[u8]; 3] = [&hdr, head, payload];
+        let iov = parts.map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut _,
+            iov_len: p.len(),
+        });
+        let iov = if vnet { &iov[..] } else { &iov[1..] };
+        let iov = if payload.is_empty() {
+            &iov[..iov.len() - 1]
+        } else {
+            iov
+        };
+        // SAFETY: the iovecs point into live buffers of the stated lengths; writev only
+        // reads them.
+        cvt(unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as c_int) }).map(|_| ())
     }
     fn offload(&self) -> bool {
         matches!(self.handle, Handle::Vnet(..))

@@ -23,5 +23,5 @@ pub mod timers;
 
 pub use ports::PortAllocator;
 pub use syncookie::SynCookies;
-pub use table::{OpenError, SocketHandle, Stack, StackConfig, Touched, GSO_MAX_PAYLOAD};
+pub use table::{OpenError, Outgoing, SocketHandle, Stack, StackConfig, Touched, GSO_MAX_PAYLOAD};
 pub use timers::TimerQueue;

@@ -172,6 +172,26 @@ struct Slot {
     touched: bool,
 }
 
+/// A packet to write as headers plus payload (see [`Stack::poll_transmit_gather`]).
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    /// The IPv4 and TCP headers, or a whole control packet.
+    pub head: &'a [u8],
+    /// The TCP payload, to follow `head` in the same write (empty for control packets).
+    pub payload: &'a [u8],
+    pub tx: TxOffload,
+}
+
+/// Where the payload of the packet `next_packet` wrote the headers of lies.
+#[derive(Clone, Copy)]
+enum PayloadAt {
+    None,
+    /// In the stack's scratch buffer (it wrapped the send ring), this long.
+    Scratch(usize),
+    /// In slot `.0`'s send buffer, from sequence number `.1`, this long.
+    Send(usize, SeqNum, usize),
+}
+
 /// Events kept per connection for the application.
 const MAX_EVENTS: usize = 64;
 
@@ -536,13 +556,53 @@ impl Stack {
         now: Instant,
         buf: &mut [u8],
     ) -> Option<(usize, TxOffload)> {
+        loop {
+            let (head, at, tx) = self.next_packet(now, buf)?;
+            let payload = self.payload(at);
+            let n = head + payload.len();
+            if let Some(room) = buf.get_mut(head..n) {
+                room.copy_from_slice(payload);
+                return Some((n, tx));
+            }
+            // Too small for the packet: dropped, as an emit error always was.
+        }
+    }
+
+    /// The next packet as a gather write: its IPv4 and TCP headers, written into `head`
+    /// (sized as for `poll_transmit_offload`: control packets such as ICMP replies come
+    /// whole in it, and one that does not fit is cut short), and
+    /// its payload borrowed where it lies, in the connection's send buffer. Writing both
+    /// with one `writev` saves [`Stack::poll_transmit_offload`]'s copy of every payload
+    /// byte. Call until `None`, like `poll_transmit`.
+    pub fn poll_transmit_gather<'a>(
+        &'a mut self,
+        now: Instant,
+        head: &'a mut [u8],
+    ) -> Option<Outgoing<'a>> {
+        let (n, at, tx) = self.next_packet(now, head)?;
+        Some(Outgoing {
+            head: &head[..n],
+            payload: self.payload(at),
+            tx,
+        })
+    }
+
+    /// Writes the next packet's headers (or a whole control packet) into `buf` and says
+    /// where its payload lies; the bookkeeping of the send (events, timers, counters) is
+    /// done before the payload is borrowed.
+    fn next_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<(usize, PayloadAt, TxOffload)> {
         if let Some(p) = self.control.pop_front() {
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
             self.counters.ip_out_requests += 1;
-            return Some((n, TxOffload::default()));
+            return Some((n, PayloadAt::None, TxOffload::default()));
         }
         while let Some(&idx) = self.dirty.front() {
+            let scratch = self.scratch.as_ptr_range();
             let Some(slot) = self.slots[idx].as_mut() else {
                 self.dirty.pop_front();
                 continue;
@@ -552,18 +612,23 @@ impl Stack {
             if let Some(seg) = slot.conn.poll_transmit(now, &mut self.scratch) {
                 log::debug!(target: "tuntcp::packet", "out {seg}");
                 let mut tx = TxOffload::default();
-                let len = if self.cfg.offload {
+                if self.cfg.offload {
                     tx.csum_partial = true;
                     if seg.payload.len() > smss {
                         tx.gso_size = smss as u16;
                     }
-                    seg.emit_csum_partial(buf).ok()
-                } else {
-                    seg.emit(buf).ok()
+                }
+                let head = seg.emit_headers(buf, tx.csum_partial).ok();
+                let len = seg.payload.len();
+                // A payload that wraps the send ring was copied into the scratch buffer.
+                let at = match len {
+                    0 => PayloadAt::None,
+                    _ if scratch.contains(&seg.payload.as_ptr()) => PayloadAt::Scratch(len),
+                    _ => PayloadAt::Send(idx, SeqNum(seg.seq), len),
                 };
                 let is_rst = seg.flags.rst();
                 // OutSegs counts what reaches the wire, as Linux counts gso_segs.
-                let pieces = seg.payload.len().div_ceil(smss.max(1)).max(1);
+                let pieces = len.div_ceil(smss.max(1)).max(1);
                 self.counters.tcp_out_segs += pieces as u64;
                 self.counters.ip_out_requests += 1;
                 self.counters.tcp_retrans_segs += slot.conn.stats().retrans_segs - retrans_before;
@@ -571,8 +636,8 @@ impl Stack {
                     self.counters.tcp_out_rsts += 1;
                 }
                 self.drain_events(idx);
-                match len {
-                    Some(n) => return Some((n, tx)),
+                match head {
+                    Some(n) => return Some((n, at, tx)),
                     None => continue,
                 }
             }
@@ -581,6 +646,24 @@ impl Stack {
             self.drain_events(idx);
         }
         None
+    }
+
+    /// The payload `next_packet` located (a connection with data just sent is still in
+    /// its slot: only a closed one is removed, and it sends no data).
+    fn payload(&self, at: PayloadAt) -> &[u8] {
+        match at {
+            PayloadAt::None => &[],
+            PayloadAt::Scratch(n) => &self.scratch[..n],
+            PayloadAt::Send(idx, seq, n) => self
+                .slots
+                .get(idx)
+                .and_then(|s| s.as_ref())
+                .and_then(|s| s.conn.send_slice(seq, n))
+                .unwrap_or_else(|| {
+                    debug_assert!(false, "payload of a segment just sent is gone");
+                    &[]
+                }),
+        }
     }
 
     // ---- application calls ----

@@ -319,6 +319,14 @@ impl Connection {
         seg
     }
 
+    /// The send-buffer bytes of `[seq, seq + len)` when they lie in one piece of the ring
+    /// (`None` if they wrap, or are not in the buffer): the payload of the segment
+    /// `poll_transmit` just returned, for a gather write (see `Stack::poll_transmit_gather`).
+    pub fn send_slice(&self, seq: SeqNum, len: usize) -> Option<&[u8]> {
+        let offset = seq.since(self.snd_una) as usize;
+        self.sendq.slice_at(offset, len)
+    }
+
     /// RFC 9293 §3.8.6.1 / SHLD-29/30: first probe after one RTO, then doubling (capped).
     fn arm_persist(&mut self, now: Instant) {
         let base = self.rtt.rto();
