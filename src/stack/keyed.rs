@@ -274,6 +274,7 @@ impl Hasher for PortHasher {
         }
     }
     fn finish(&self) -> u64 {
-        self.0
+        // The product's high bits are the mixed ones; the table indexes by the low bits.
+        self.0.rotate_left(26)
     }
 }
