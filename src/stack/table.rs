@@ -556,16 +556,7 @@ impl Stack {
         now: Instant,
         buf: &mut [u8],
     ) -> Option<(usize, TxOffload)> {
-        loop {
-            let (head, at, tx) = self.next_packet(now, buf)?;
-            let payload = self.payload(at);
-            let n = head + payload.len();
-            if let Some(room) = buf.get_mut(head..n) {
-                room.copy_from_slice(payload);
-                return Some((n, tx));
-            }
-            // Too small for the packet: dropped, as an emit error always was.
-        }
+        self.next_packet(now, buf, false).map(|(n, _, tx)| (n, tx))
     }
 
     /// The next packet as a gather write: its IPv4 and TCP headers, written into `head`
@@ -579,7 +570,7 @@ impl Stack {
         now: Instant,
         head: &'a mut [u8],
     ) -> Option<Outgoing<'a>> {
-        let (n, at, tx) = self.next_packet(now, head)?;
+        let (n, at, tx) = self.next_packet(now, head, true)?;
         Some(Outgoing {
             head: &head[..n],
             payload: self.payload(at),
@@ -587,13 +578,14 @@ impl Stack {
         })
     }
 
-    /// Writes the next packet's headers (or a whole control packet) into `buf` and says
-    /// where its payload lies; the bookkeeping of the send (events, timers, counters) is
-    /// done before the payload is borrowed.
+    /// Writes the next packet into `buf`: whole, or with `gather` only its headers, saying
+    /// where its payload lies (the bookkeeping of the send, events, timers and counters, is
+    /// done before the payload is borrowed). A packet too large for `buf` is dropped.
     fn next_packet(
         &mut self,
         now: Instant,
         buf: &mut [u8],
+        gather: bool,
     ) -> Option<(usize, PayloadAt, TxOffload)> {
         if let Some(p) = self.control.pop_front() {
             let n = p.len().min(buf.len());
@@ -618,10 +610,15 @@ impl Stack {
                         tx.gso_size = smss as u16;
                     }
                 }
-                let head = seg.emit_headers(buf, tx.csum_partial).ok();
                 let len = seg.payload.len();
+                let head = match (gather, tx.csum_partial) {
+                    (true, _) => seg.emit_headers(buf, tx.csum_partial).ok(),
+                    (false, true) => seg.emit_csum_partial(buf).ok(),
+                    (false, false) => seg.emit(buf).ok(),
+                };
                 // A payload that wraps the send ring was copied into the scratch buffer.
                 let at = match len {
+                    _ if !gather => PayloadAt::None,
                     0 => PayloadAt::None,
                     _ if scratch.contains(&seg.payload.as_ptr()) => PayloadAt::Scratch(len),
                     _ => PayloadAt::Send(idx, SeqNum(seg.seq), len),

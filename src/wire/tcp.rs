@@ -202,7 +202,9 @@ impl<'a> Segment<'a> {
     /// the pseudo-header). Returns the header bytes written; the payload is to follow them
     /// in the same write (a gather write: the payload is never copied here).
     pub fn emit_headers(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
-        let (n, acc) = self.write_headers(out, IPV4_HEADER_LEN + self.header_len())?;
+        let header_len = self.header_len();
+        let need = IPV4_HEADER_LEN + header_len + self.payload.len();
+        let (n, acc) = self.write_headers(out, header_len, need, IPV4_HEADER_LEN + header_len)?;
         let sum = if csum_partial {
             !checksum::finish(acc)
         } else {
@@ -217,8 +219,9 @@ impl<'a> Segment<'a> {
     }
 
     fn emit_with(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
-        let need = self.buffer_len();
-        let (n, acc) = self.write_headers(out, need)?;
+        let header_len = self.header_len();
+        let need = IPV4_HEADER_LEN + header_len + self.payload.len();
+        let (n, acc) = self.write_headers(out, header_len, need, need)?;
         out[n..need].copy_from_slice(self.payload);
         // MUST-2: always computed, pseudo-header included, odd payloads padded; one pass
         // over the bytes just written (or by the kernel, for a partial checksum).
@@ -231,12 +234,17 @@ impl<'a> Segment<'a> {
         Ok(need)
     }
 
-    /// Writes the IPv4 header and the TCP header (checksum field zero) for a packet of
-    /// `buffer_len()` bytes, checking that `out` holds `room` of them; returns the header
-    /// bytes written and the pseudo-header sum.
-    fn write_headers(&self, out: &mut [u8], room: usize) -> Result<(usize, u64), EmitError> {
-        let header_len = self.header_len();
-        let need = self.buffer_len();
+    /// Writes the IPv4 header and the TCP header (`header_len` bytes, checksum field zero)
+    /// for a packet of `need` bytes, checking that `out` holds `room` of them; returns the
+    /// header bytes written and the pseudo-header sum.
+    #[inline(always)] // one call per packet on the send path; measured with callgrind
+    fn write_headers(
+        &self,
+        out: &mut [u8],
+        header_len: usize,
+        need: usize,
+        room: usize,
+    ) -> Result<(usize, u64), EmitError> {
         if need > usize::from(u16::MAX) {
             return Err(EmitError::TooLong(need));
         }
