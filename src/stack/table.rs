@@ -476,12 +476,21 @@ impl Stack {
             },
         };
         log::debug!(target: "tuntcp::packet", "out {rst}");
-        let mut buf = vec![0; rst.buffer_len()];
-        if rst.emit(&mut buf).is_ok() {
+        if self.queue_segment(&rst) {
             self.counters.tcp_out_rsts += 1;
-            self.counters.tcp_out_segs += 1;
-            self.control.push_back(buf);
         }
+    }
+
+    /// Queues a segment that belongs to no connection (a RST, a SYN cookie's SYN-ACK);
+    /// false if it could not be built.
+    fn queue_segment(&mut self, seg: &Segment<'_>) -> bool {
+        let mut buf = vec![0; seg.buffer_len()];
+        if seg.emit(&mut buf).is_err() {
+            return false;
+        }
+        self.counters.tcp_out_segs += 1;
+        self.control.push_back(buf);
+        true
     }
 
     // ---- timers ----

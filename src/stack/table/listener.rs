@@ -178,11 +178,8 @@ impl Stack {
             },
         };
         log::debug!(target: "tuntcp::packet", "out {synack} (SYN cookie)");
-        let mut buf = vec![0; synack.buffer_len()];
-        if synack.emit(&mut buf).is_ok() {
+        if self.queue_segment(&synack) {
             self.counters.tcp_ext_syncookies_sent += 1;
-            self.counters.tcp_out_segs += 1;
-            self.control.push_back(buf);
         }
     }
 
