@@ -8,5 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --all-targets "$@" -- --skip tun_
 cargo test --doc "$@"
+if [ "$(id -u)" != 0 ] || [ ! -e /dev/net/tun ]; then
+    if [ "${CI:-}" = true ]; then
+        echo "test.sh: CI=true but the TUN tests cannot run (need root and /dev/net/tun)" >&2
+        exit 1
+    fi
+    echo "!!!! test.sh: not root (or no /dev/net/tun): every tun_* test below will SKIP !!!!" >&2
+fi
 cargo test --release --test tun_curl "$@" -- --test-threads=2
 cargo test --release --test tun_scale "$@" -- --test-threads=1

@@ -401,6 +401,55 @@ fn head_completed_in_time_is_not_timed_out() {
 }
 
 #[test]
+fn body_shorter_than_its_length_gets_408_after_60_s_without_a_byte() {
+    let mut w = World::new();
+    let h = w.connect(80);
+    w.send(
+        h,
+        b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+    );
+    let t0 = w.now;
+    // More of the body at 50 s keeps it alive: the clock runs from the last byte.
+    w.wait_until(t0 + Duration::from_secs(50));
+    assert_eq!(w.svc.open(), 1);
+    w.send(h, b"de");
+    let t1 = w.now;
+    w.wait_until(t1 + Duration::from_millis(59_900));
+    assert_eq!(w.svc.stats().body_timeouts, 0, "not before 60 s of silence");
+    let out = w.read_to_eof(h);
+    let silent = w.now.saturating_since(t1);
+    assert!(
+        silent >= Duration::from_secs(60) && silent < Duration::from_secs(61),
+        "{silent}"
+    );
+    let v = responses(&out);
+    assert_eq!(v.len(), 1);
+    assert!(v[0].0.starts_with("HTTP/1.1 408"), "{}", v[0].0);
+    assert!(v[0].0.contains("Connection: close"));
+    assert_eq!(w.svc.stats().body_timeouts, 1);
+    assert_eq!(w.svc.stats().header_timeouts, 0);
+}
+
+#[test]
+fn body_that_keeps_coming_is_never_timed_out() {
+    let mut w = World::new();
+    let h = w.connect(80);
+    w.send(
+        h,
+        b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+    );
+    // One byte every 40 s: 200 s in all, more than three body timeouts, never 60 s silent.
+    for (i, b) in b"hello".iter().enumerate() {
+        w.wait_until(Instant::from_secs(40 * (i as u64 + 1)));
+        w.send(h, &[*b]);
+    }
+    let v = w.read_responses(h, 1);
+    assert!(v[0].0.starts_with("HTTP/1.1 200"), "{}", v[0].0);
+    assert_eq!(w.svc.stats().body_timeouts, 0);
+    assert_eq!(w.svc.open(), 1, "kept alive for the next request");
+}
+
+#[test]
 fn idle_connection_without_bytes_has_no_timeout() {
     let mut w = World::new();
     let _h = w.connect(80);

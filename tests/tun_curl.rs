@@ -216,7 +216,6 @@ fn tun_curl_closed_port_is_refused_at_once() {
         return;
     }
     let (ns, _log) = served("refused");
-    let t = Instant::now();
     let out = ns.sh_output(&format!("curl -sS -v --max-time 10 http://{STACK}:81/"));
     assert_eq!(
         out.status.code(),
@@ -224,11 +223,8 @@ fn tun_curl_closed_port_is_refused_at_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Exit 7 with "Connection refused" is a RST; a lost SYN would end in exit 28 (timeout).
     assert!(String::from_utf8_lossy(&out.stderr).contains("Connection refused"));
-    assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "refused, not timed out"
-    );
 }
 
 #[test]
@@ -276,7 +272,10 @@ fn tun_pcap_of_a_download_has_no_malformed_packets_or_bad_checksums() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let bad = tshark("_ws.malformed || tcp.checksum.status == 0 || ip.checksum.status == 0");
+    let bad = tshark(&format!(
+        "_ws.malformed || {} || ip.checksum.status == 0",
+        bad_tcp_checksum()
+    ));
     assert!(
         bad.trim().is_empty(),
         "malformed or bad-checksum packets:\n{bad}"
@@ -291,6 +290,13 @@ fn tun_pcap_of_a_download_has_no_malformed_packets_or_bad_checksums() {
         total.trim().parse::<u32>().unwrap() > 1000,
         "{total} packets"
     );
+}
+
+/// A tshark filter for TCP checksums that are wrong. The kernel's software checksum
+/// (skb_checksum_help) writes 0xFFFF for a sum of zero (CSUM_MANGLED_0): that is 0x0000 in
+/// one's complement (RFC 1624 §3) and valid, though tshark flags it. Ours never need it.
+fn bad_tcp_checksum() -> String {
+    format!("(tcp.checksum.status == 0 && (tcp.checksum != 0xffff || ip.src == {STACK}))")
 }
 
 /// The largest IPv4 packet in `pcap` from `src` (tshark's `ip.len`), 0 if none.
@@ -338,8 +344,9 @@ fn tun_offload_super_segments_cross_the_tun_both_ways_with_valid_checksums() {
             assert!(ours <= 1500 && kernels <= 1500, "{ours} {kernels}");
         }
         let bad = ns.sh(&format!(
-            "tshark -r {} -o tcp.check_checksum:TRUE -Y 'tcp.checksum.status == 0 || _ws.malformed' 2>/dev/null | head",
-            pcap.display()
+            "tshark -r {} -o tcp.check_checksum:TRUE -Y '{} || _ws.malformed' 2>/dev/null | head",
+            pcap.display(),
+            bad_tcp_checksum()
         ));
         assert!(
             bad.trim().is_empty(),
@@ -491,25 +498,27 @@ fn tun_busy_poll_serves_and_stops_spinning_once_idle() {
     let mut ns = Netns::new("busypoll");
     let log = ns.dir.join("serve.log");
     let bin = env!("CARGO_BIN_EXE_tuntcp");
-    // 200 ms of spinning after each packet: long enough to see, short enough to end.
-    let pid = ns.spawn(&format!("{bin} serve --busy-poll 200000"), &log);
+    // 2 s of spinning after each packet: long enough to measure on a loaded machine (a
+    // spinning thread gets its fair share of a CPU, a quarter even beside seven other busy
+    // threads on two cores, and 0.05 s of 0.8 s is a sixteenth), short enough to end.
+    let pid = ns.spawn(&format!("{bin} serve --busy-poll 2000000"), &log);
     ns.wait_for("ip -4 addr show dev tun0 up | grep -q inet", &log);
     for _ in 0..3 {
         let page = ns.sh(&format!("curl -sS --max-time 10 http://{STACK}/"));
         assert!(page.contains("tuntcp"), "{page}");
     }
-    // Right after traffic it spins: about a CPU for the window...
+    // Right after traffic it spins: CPU time accrues for the window...
     let t0 = cpu_secs(pid);
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(800));
     let spinning = cpu_secs(pid) - t0;
     // ...then, idle, it sleeps in epoll again.
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1700));
     let t1 = cpu_secs(pid);
     std::thread::sleep(Duration::from_secs(1));
     let idle = cpu_secs(pid) - t1;
     assert!(
         spinning >= 0.05,
-        "no busy polling after traffic: {spinning} s CPU in 150 ms"
+        "no busy polling after traffic: {spinning} s CPU in 800 ms"
     );
     assert!(
         idle <= 0.05,

@@ -8,7 +8,7 @@
 //! | `GET` / `HEAD /`     | 200 `text/plain`: the stack's name and the connection's `peer -> local` |
 //! | `GET` / `HEAD /bytes/N` | 200 `application/octet-stream`: exactly N bytes of [`pattern_fill`] |
 //! | `GET` / `HEAD /zeros/N` | 200 `application/octet-stream`: N zero bytes (benchmarks: free to make) |
-//! | `POST /sink`         | reads the body; 200 `length=N sha256=<hex>\n`                   |
+//! | `POST` / `PUT /sink` | reads the body; 200 `length=N sha256=<hex>\n`                   |
 //!
 //! What it does: persistent connections and pipelining (RFC 9112 §9.3), `Content-Length` and
 //! chunked request bodies (§6.3, §7.1), `Expect: 100-continue` (RFC 9110 §10.1.1), and error
@@ -17,16 +17,23 @@
 //! input buffer of `max(max_header_bytes + 1, 64 KiB)` bytes, an output buffer under 128 KiB
 //! and `max_headers` httparse slots.
 //!
+//! Timeouts: [`HttpConfig::header_timeout`] and [`HttpConfig::body_timeout`] end a request
+//! that stalls with 408. The [`Session`] reads no clock: its driver does. `apps::inloop` runs
+//! them on the runtime's clock; the blocking driver here checks them with the monotonic clock
+//! each time a read times out, so they need a read timeout on the stream (`tuntcp serve
+//! --threaded` sets 20 ms); a stream without one is never timed out.
+//!
 //! What it does not do: TLS, HTTP/2, `Upgrade`, chunked or compressed *responses* (every
-//! response carries `Content-Length`), timeouts (set them on the stream), and closing the
-//! stream: when [`serve_connection`] returns, the caller half-closes and closes it (see its doc).
+//! response carries `Content-Length`), and closing the stream: when [`serve_connection`]
+//! returns, the caller half-closes and closes it (see its doc).
 //!
 //! Deviation: responses carry no `Date` header although RFC 9110 §6.6.1 asks servers with a
-//! clock to send one; this module reads no clock, so its output is deterministic.
+//! clock to send one; the session reads no clock, so its output is deterministic.
 
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -41,6 +48,13 @@ pub struct HttpConfig {
     pub max_headers: usize,
     /// Value of the `Server` header (control characters are dropped).
     pub server_name: String,
+    /// A request head must be complete this long after its first byte, else 408 and close
+    /// (nginx's `client_header_timeout`); `None`: no limit.
+    pub header_timeout: Option<Duration>,
+    /// A request body must make progress at least this often, else 408 and close (nginx's
+    /// `client_body_timeout`: a body shorter than its `Content-Length` would otherwise hold
+    /// the connection forever); `None`: no limit.
+    pub body_timeout: Option<Duration>,
 }
 
 impl Default for HttpConfig {
@@ -49,6 +63,8 @@ impl Default for HttpConfig {
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             server_name: "tuntcp".to_string(),
+            header_timeout: Some(Duration::from_secs(10)),
+            body_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -223,6 +239,18 @@ enum Route {
     UnknownMethod,
 }
 
+impl Route {
+    /// The error status this route will answer, if it is one (known before the body).
+    fn failure(self) -> Option<Status> {
+        match self {
+            Route::NotFound => Some(NOT_FOUND),
+            Route::WrongMethod(_) => Some(METHOD_NOT_ALLOWED),
+            Route::UnknownMethod => Some(NOT_IMPLEMENTED),
+            Route::Root | Route::Bytes(_) | Route::Zeros(_) | Route::Sink => None,
+        }
+    }
+}
+
 /// `Connection` header of a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ConnHeader {
@@ -248,6 +276,8 @@ struct Blocking<'s, S> {
 impl<S: Read + Write> Blocking<'_, S> {
     fn run(&mut self, session: &mut Session, cfg: &HttpConfig) -> io::Result<()> {
         let mut eof = false;
+        // When the current wait inside a request began (read on the first read timeout).
+        let mut waiting_since: Option<Instant> = None;
         loop {
             let n = session.feed(&self.buf[self.start..self.end], eof, &mut self.out, cfg);
             self.start += n;
@@ -277,12 +307,34 @@ impl<S: Read + Write> Blocking<'_, S> {
             }
             // Between requests with nothing buffered, a read timeout parks the connection.
             let park_ok = session.state() == SessionState::Head && self.start == self.end;
-            match self.fill(park_ok) {
+            // Inside a request its clock runs: the head's from its first byte, the body's
+            // from its last progress (reset below whenever bytes arrive).
+            let limit = match session.state() {
+                SessionState::Head if !park_ok => cfg.header_timeout,
+                SessionState::Body => cfg.body_timeout,
+                _ => None,
+            };
+            if limit.is_none() || park_ok {
+                waiting_since = None;
+            }
+            match self.fill() {
                 Ok(0) => eof = true,
-                Ok(_) => {}
+                Ok(_) => {
+                    if session.state() == SessionState::Body {
+                        waiting_since = None;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && park_ok => {
                     self.stats.parked = true;
                     return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(limit) = limit {
+                        let since = *waiting_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= limit {
+                            session.timeout(&mut self.out, cfg);
+                        }
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -291,7 +343,7 @@ impl<S: Read + Write> Blocking<'_, S> {
 
     /// Flushes pending output (the peer may wait for it before sending more), then reads
     /// once into the buffer. `Ok(0)` is end of stream.
-    fn fill(&mut self, park_ok: bool) -> io::Result<usize> {
+    fn fill(&mut self) -> io::Result<usize> {
         self.flush_out()?;
         if self.end == self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
@@ -310,9 +362,8 @@ impl<S: Read + Write> Blocking<'_, S> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // A read timeout only matters between requests (see `HttpStats::parked`);
-                // inside a request, keep waiting.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !park_ok => {}
+                // A read timeout: between requests it parks (see `HttpStats::parked`); inside
+                // one the caller checks the header and body timeouts.
                 Err(e) => return Err(e),
             }
         }
@@ -470,7 +521,7 @@ fn route(method: &str, target: &str) -> Route {
     let (resource, allow) = if path == "/" {
         (Route::Root, "GET, HEAD")
     } else if path == "/sink" {
-        (Route::Sink, "POST")
+        (Route::Sink, "POST, PUT")
     } else if let Some(n) = path
         .strip_prefix("/bytes/")
         .and_then(|n| parse_decimal(n.as_bytes()))
@@ -485,7 +536,9 @@ fn route(method: &str, target: &str) -> Route {
         return Route::NotFound;
     };
     let allowed = match resource {
-        Route::Sink => method == "POST",
+        // PUT replaces "the state of the target resource" (RFC 9110 §9.3.4): a sink has
+        // none to keep, so PUT answers as POST does.
+        Route::Sink => method == "POST" || method == "PUT",
         _ => method == "GET" || method == "HEAD",
     };
     if allowed {

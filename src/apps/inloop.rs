@@ -15,12 +15,14 @@
 //! body is generated only as far as the send buffer has room, so it never is.
 //!
 //! Timeouts (decisions, with nginx's `client_header_timeout` and `lingering_timeout` in mind):
-//! - Header timeout ([`InLoopConfig::header_timeout`], 10 s): a request head must be complete
+//! - Header timeout ([`HttpConfig::header_timeout`], 10 s): a request head must be complete
 //!   within it of its first byte being buffered; otherwise 408 and close. It bounds how long
 //!   a partial request holds its buffer. An idle connection (nothing buffered, e.g. keep-alive
 //!   between requests) has no timeout: it holds only its TCB and this record, as a kernel
 //!   socket an application keeps open would (tests/tun_scale.rs holds 10,000 such).
-//! - No body timeout: a body being read holds no buffer (it is hashed or dropped as it comes).
+//! - Body timeout ([`HttpConfig::body_timeout`], 60 s, nginx's `client_body_timeout`): a body
+//!   that stops short of its length (or its last chunk) gets 408 and close once no byte of it
+//!   arrived for that long. It holds no buffer, but it holds the connection forever otherwise.
 //! - Lingering close ([`InLoopConfig::linger`], 1 s, as the threaded server): after an error
 //!   response, or when request bytes are still unread, we half-close and read and drop until
 //!   the peer's FIN or the linger time, so unread bytes do not turn the close into a RST that
@@ -35,7 +37,8 @@ use crate::service::Service;
 use crate::stack::{OpenError, SocketHandle, Stack, Touched};
 use crate::tcp;
 use crate::time::{Duration, Instant};
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 
 /// Which apps listen where, and their limits.
@@ -49,8 +52,6 @@ pub struct InLoopConfig {
     pub http: HttpConfig,
     /// Which stack the HTTP root page names, e.g. `"tuntcp 0.1.0"`.
     pub stack_name: &'static str,
-    /// A request head must be complete this long after its first byte arrived.
-    pub header_timeout: Duration,
     /// Lingering close: how long to drain a half-closed connection.
     pub linger: Duration,
 }
@@ -64,7 +65,6 @@ impl Default for InLoopConfig {
             backlog: 1024,
             http: HttpConfig::default(),
             stack_name: concat!("tuntcp ", env!("CARGO_PKG_VERSION")),
-            header_timeout: Duration::from_secs(10),
             linger: Duration::from_secs(1),
         }
     }
@@ -78,6 +78,8 @@ pub struct InLoopStats {
     pub requests: u64,
     /// Connections answered 408 because their request head did not complete in time.
     pub header_timeouts: u64,
+    /// Connections answered 408 because their request body stalled.
+    pub body_timeouts: u64,
     /// Connections that ended with a lingering close.
     pub lingered: u64,
     /// Connections closed (or released after a reset) and forgotten.
@@ -99,12 +101,25 @@ struct HttpConn {
     /// Output the stack did not take yet.
     output: Vec<u8>,
     eof: bool,
+    /// When input last arrived (the body timeout runs from it).
+    last_rx: Instant,
 }
 
 struct Conn {
     app: App,
-    /// The header or linger deadline, whichever applies; the queues may hold stale entries.
+    /// The header, body or linger deadline, whichever applies; the queues may hold stale
+    /// entries. A body deadline passed while input kept arriving is filed again.
     deadline: Option<Instant>,
+    /// What `deadline` is for.
+    waiting: Waiting,
+}
+
+/// Which HTTP deadline runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    Nothing,
+    Head,
+    Body,
 }
 
 /// What a connection's turn ended with.
@@ -131,6 +146,8 @@ struct Ctx {
     /// Deadlines in the order set; one fixed duration each, so each queue is sorted.
     head_deadlines: VecDeque<(Instant, SocketHandle)>,
     linger_deadlines: VecDeque<(Instant, SocketHandle)>,
+    /// Body deadlines are filed again later as input arrives, out of order: a heap.
+    body_deadlines: BinaryHeap<Reverse<(Instant, SocketHandle)>>,
     /// Shared input and output buffers.
     scratch: Vec<u8>,
     out: Vec<u8>,
@@ -148,6 +165,7 @@ impl Servers {
                 cfg,
                 head_deadlines: VecDeque::new(),
                 linger_deadlines: VecDeque::new(),
+                body_deadlines: BinaryHeap::new(),
                 scratch: vec![0; SCRATCH],
                 out: Vec::with_capacity(2 * SCRATCH),
                 stats: InLoopStats::default(),
@@ -191,6 +209,7 @@ impl Servers {
                         input: Vec::new(),
                         output: Vec::new(),
                         eof: false,
+                        last_rx: now,
                     })),
                     None => {
                         stack.close(h);
@@ -208,6 +227,7 @@ impl Servers {
                 Conn {
                     app,
                     deadline: None,
+                    waiting: Waiting::Nothing,
                 },
             );
             // The request may be here already (it came with the handshake's last ACK).
@@ -256,6 +276,7 @@ impl Servers {
                 continue;
             };
             c.deadline = None;
+            c.waiting = Waiting::Nothing;
             if let App::Http(hc) = &mut c.app {
                 if hc.session.state() == SessionState::Head {
                     self.ctx.stats.header_timeouts += 1;
@@ -265,6 +286,40 @@ impl Servers {
                     log::info!("{h:?}: request head timeout");
                 }
             }
+            self.drive(stack, now, h);
+        }
+        while let Some(&Reverse((t, h))) = self.ctx.body_deadlines.peek().filter(|d| d.0 .0 <= now)
+        {
+            self.ctx.body_deadlines.pop();
+            let slot = self.conns.get_mut(h.index()).and_then(|c| c.as_mut());
+            let Some(c) = slot.filter(|c| c.deadline == Some(t)) else {
+                continue;
+            };
+            let App::Http(hc) = &mut c.app else { continue };
+            let Some(limit) = self.ctx.cfg.http.body_timeout else {
+                continue;
+            };
+            if hc.session.state() != SessionState::Body {
+                // Stale: the request moved on; drive files what its state needs now.
+                c.deadline = None;
+                c.waiting = Waiting::Nothing;
+                self.drive(stack, now, h);
+                continue;
+            }
+            let due = hc.last_rx + Duration::from(limit);
+            if due > now {
+                // Input came since this was filed: the body is alive, file it again.
+                c.deadline = Some(due);
+                self.ctx.body_deadlines.push(Reverse((due, h)));
+                continue;
+            }
+            c.deadline = None;
+            c.waiting = Waiting::Nothing;
+            self.ctx.stats.body_timeouts += 1;
+            let before = hc.session.requests();
+            hc.session.timeout(&mut hc.output, &self.ctx.cfg.http);
+            self.ctx.stats.requests += hc.session.requests() - before;
+            log::info!("{h:?}: request body timeout");
             self.drive(stack, now, h);
         }
         while let Some(&(t, h)) = self.ctx.linger_deadlines.front().filter(|(t, _)| *t <= now) {
@@ -296,7 +351,7 @@ impl Ctx {
     /// Runs one connection as far as it can go now, then files its deadline.
     fn drive(&mut self, stack: &mut Stack, now: Instant, h: SocketHandle, c: &mut Conn) -> Next {
         let next = match &mut c.app {
-            App::Http(hc) => self.http(stack, h, hc),
+            App::Http(hc) => self.http(stack, now, h, hc),
             App::Echo => self.echo(stack, h),
             App::Discard | App::Linger => self.discard(stack, h),
         };
@@ -305,22 +360,38 @@ impl Ctx {
             Next::Linger => {
                 self.stats.lingered += 1;
                 c.app = App::Linger;
+                c.waiting = Waiting::Nothing;
                 let t = now + self.cfg.linger;
                 c.deadline = Some(t);
                 self.linger_deadlines.push_back((t, h));
             }
             Next::Keep => {
                 if let App::Http(hc) = &c.app {
-                    // A partial head is buffered: its clock runs from now if not already.
-                    let partial = hc.session.state() == SessionState::Head && !hc.input.is_empty();
-                    match (partial, c.deadline) {
-                        (true, None) => {
-                            let t = now + self.cfg.header_timeout;
+                    let http = &self.cfg.http;
+                    // A partial head is buffered: its clock runs from now if not already. A
+                    // body runs on its own deadline (one per request, filed again as input
+                    // arrives); between requests nothing runs.
+                    let want = match hc.session.state() {
+                        SessionState::Head if !hc.input.is_empty() => Waiting::Head,
+                        SessionState::Body => Waiting::Body,
+                        _ => Waiting::Nothing,
+                    };
+                    if want != c.waiting {
+                        c.waiting = want;
+                        c.deadline = None;
+                        let limit = match want {
+                            Waiting::Head => http.header_timeout,
+                            Waiting::Body => http.body_timeout,
+                            Waiting::Nothing => None,
+                        };
+                        if let Some(limit) = limit {
+                            let t = now + Duration::from(limit);
                             c.deadline = Some(t);
-                            self.head_deadlines.push_back((t, h));
+                            match want {
+                                Waiting::Head => self.head_deadlines.push_back((t, h)),
+                                _ => self.body_deadlines.push(Reverse((t, h))),
+                            }
                         }
-                        (false, Some(_)) => c.deadline = None,
-                        _ => {}
                     }
                 }
             }
@@ -329,7 +400,7 @@ impl Ctx {
     }
 
     /// HTTP: send what is pending, then read and answer, until blocked either way.
-    fn http(&mut self, stack: &mut Stack, h: SocketHandle, c: &mut HttpConn) -> Next {
+    fn http(&mut self, stack: &mut Stack, now: Instant, h: SocketHandle, c: &mut HttpConn) -> Next {
         let cfg = &self.cfg.http;
         loop {
             // 1. Output: what the stack did not take, then body bytes as space allows.
@@ -380,6 +451,7 @@ impl Ctx {
                     Err(_) => return close(stack, h),
                 };
                 c.eof |= n == 0;
+                c.last_rx = now;
                 let used = c
                     .session
                     .feed(&self.scratch[..n], c.eof, &mut self.out, cfg);
@@ -394,7 +466,10 @@ impl Ctx {
                     }
                     match stack.recv(h, &mut self.scratch[..room.min(SCRATCH)]) {
                         Ok(0) => c.eof = true,
-                        Ok(n) => c.input.extend_from_slice(&self.scratch[..n]),
+                        Ok(n) => {
+                            c.input.extend_from_slice(&self.scratch[..n]);
+                            c.last_rx = now;
+                        }
                         Err(tcp::Error::WouldBlock) => return Next::Keep,
                         Err(_) => return close(stack, h),
                     }
@@ -496,6 +571,7 @@ impl Service for Servers {
     fn poll_timeout(&self) -> Option<Instant> {
         let a = self.ctx.head_deadlines.front().map(|d| d.0);
         let b = self.ctx.linger_deadlines.front().map(|d| d.0);
-        a.into_iter().chain(b).min()
+        let c = self.ctx.body_deadlines.peek().map(|d| d.0 .0);
+        a.into_iter().chain(b).chain(c).min()
     }
 }

@@ -102,7 +102,7 @@ pub enum Touched {
 }
 
 /// A connection as the application names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SocketHandle(usize);
 
 impl SocketHandle {

@@ -885,6 +885,28 @@ impl Connection {
         Ok(n)
     }
 
+    /// When the retransmission timer started now should fire: one RTO away, but never past
+    /// the moment the connection gives up, so it gives up on time (MUST-23's SYN timeout for
+    /// an active open; R2's user timeout, clamped like Linux's
+    /// `tcp_clamp_rto_to_user_timeout`). Without the clamp a backed-off RTO of 64 s
+    /// noticed a 180 s SYN timeout only at 247 s.
+    pub(super) fn rto_deadline(&self, now: Instant) -> Instant {
+        let at = now + self.rtt.rto();
+        let give_up = match self.state {
+            State::SynSent | State::SynReceived if !self.passive => {
+                self.first_syn_at.map(|first| first + self.cfg.syn_timeout)
+            }
+            _ => self
+                .first_rto_at
+                .zip(self.cfg.user_timeout)
+                .map(|(first, limit)| first + limit),
+        };
+        match give_up {
+            Some(g) if g < at => g.max(now),
+            _ => at,
+        }
+    }
+
     /// RFC 6298 §5.4-5.6: retransmit from SND.UNA, back off, collapse cwnd (RFC 5681 §3.1).
     fn on_rto(&mut self, now: Instant) {
         if self.snd_una == self.snd_max

@@ -270,7 +270,7 @@ impl Connection {
             if self.snd_una == self.snd_max {
                 self.disarm(Timer::Retransmit);
             } else {
-                self.arm(Timer::Retransmit, now + self.rtt.rto());
+                self.arm(Timer::Retransmit, self.rto_deadline(now));
             }
         }
         if self.snd_una.le(ack) {

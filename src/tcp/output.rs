@@ -88,7 +88,7 @@ impl Connection {
         self.snd_nxt = self.iss + 1;
         self.snd_max = self.snd_max.max(self.snd_nxt);
         if !self.armed(Timer::Retransmit) {
-            self.arm(Timer::Retransmit, now + self.rtt.rto());
+            self.arm(Timer::Retransmit, self.rto_deadline(now));
         }
         self.build(now, self.iss, flags, &[])
     }
@@ -306,7 +306,7 @@ impl Connection {
         self.force_send = false;
         self.disarm(Timer::Persist);
         if !self.armed(Timer::Retransmit) {
-            self.arm(Timer::Retransmit, now + self.rtt.rto());
+            self.arm(Timer::Retransmit, self.rto_deadline(now));
         }
         let mut seg = self.build(now, seq, flags, &[]);
         seg.payload = match self.sendq.slice_at(offset, n) {

@@ -133,12 +133,18 @@ impl Session {
         n
     }
 
-    /// The caller's request-head deadline passed: answer 408 and close (RFC 9110 §15.5.9).
+    /// The caller's deadline passed (the request head was not complete in
+    /// [`HttpConfig::header_timeout`], or the body made no progress in
+    /// [`HttpConfig::body_timeout`]): answer 408 and close (RFC 9110 §15.5.9). Between
+    /// requests (nothing buffered) or after the end it does nothing.
     pub fn timeout(&mut self, out: &mut Vec<u8>, cfg: &HttpConfig) {
-        if matches!(self.phase, Phase::Head) {
-            self.error(REQUEST_TIMEOUT, false, ConnHeader::Close, out, cfg);
-            self.phase = Phase::Done(SessionState::Closing { linger: true });
-        }
+        let head_only = match &self.phase {
+            Phase::Head => false,
+            Phase::Body(r) => r.head_only,
+            Phase::Done(_) => return,
+        };
+        self.error(REQUEST_TIMEOUT, head_only, ConnHeader::Close, out, cfg);
+        self.phase = Phase::Done(SessionState::Closing { linger: true });
     }
 
     /// Processes `input` (the connection's unconsumed bytes; `eof`: nothing follows them) and
@@ -225,10 +231,34 @@ impl Session {
             }
         };
         let route = head.route;
-        // The body is read whatever the route, so that the next pipelined request stays aligned.
-        if head.expect_continue && head.body != Body::Length(0) {
+        let has_body = head.body != Body::Length(0);
+        if head.expect_continue && has_body {
+            // RFC 9110 §10.1.1: a request that will fail gets its final status at once,
+            // not `100 Continue` for a body we would only discard; the client then does not
+            // send it, so the connection closes (we cannot know where the next request starts).
+            if let Some(status) = route.failure() {
+                let allow = match route {
+                    Route::WrongMethod(allow) => Some(allow),
+                    _ => None,
+                };
+                let text = status_text(status);
+                self.respond(
+                    status,
+                    TEXT,
+                    text.as_bytes(),
+                    allow,
+                    ConnHeader::Close,
+                    head.head_only,
+                    out,
+                    cfg,
+                );
+                self.phase = Phase::Done(SessionState::Closing { linger: true });
+                return;
+            }
             out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
+        // Otherwise the body is read whatever the route, so that the next pipelined request
+        // stays aligned.
         let conn = if head.close {
             ConnHeader::Close
         } else if head.keep_alive_10 {
@@ -340,7 +370,7 @@ impl Session {
         match req.route {
             Route::Root => {
                 let page = format!(
-                    "{}\nconnection: {} -> {}\ntry: GET /bytes/N, POST /sink\n",
+                    "{}\nconnection: {} -> {}\ntry: GET /bytes/N, GET /zeros/N, POST /sink\n",
                     self.info.stack, self.info.peer, self.info.local
                 );
                 self.respond(OK, TEXT, page.as_bytes(), None, conn, head_only, out, cfg);

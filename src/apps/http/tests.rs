@@ -376,7 +376,7 @@ fn routing_errors_keep_the_connection() {
     let codes: Vec<u16> = v.iter().map(|r| r.code).collect();
     assert_eq!(codes, [404, 404, 405, 405, 501, 200, 200]);
     assert_eq!(v[2].header("allow"), Some("GET, HEAD"));
-    assert_eq!(v[3].header("allow"), Some("POST"));
+    assert_eq!(v[3].header("allow"), Some("POST, PUT"));
     assert_eq!(v[6].body, pattern(2));
     assert!(v.iter().all(|r| r.header("connection").is_none()));
 }
@@ -486,6 +486,132 @@ fn expect_100_continue_gets_interim_response() {
     let codes: Vec<u16> = v.iter().map(|r| r.code).collect();
     assert_eq!(codes, [100, 200]);
     assert_eq!(stats.requests, 1);
+}
+
+#[test]
+fn expect_100_continue_on_a_failing_request_gets_the_final_status_at_once() {
+    // RFC 9110 §10.1.1: no `100 Continue` for a body we would discard; the client does
+    // not send it, so the connection closes.
+    for (req, code, allow) in [
+        (&b"POST /nope HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"[..], 404, None),
+        (b"PUT /bytes/3 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n", 405, Some("GET, HEAD")),
+        (b"BREW /sink HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n", 501, None),
+    ] {
+        let mut input = req.to_vec();
+        input.extend(get("/"));
+        let (r, out) = serve_with(&input, usize::MAX, &HttpConfig::default());
+        r.unwrap();
+        let v = responses(&out, &[]);
+        let codes: Vec<u16> = v.iter().map(|r| r.code).collect();
+        assert_eq!(codes, [code], "{}", String::from_utf8_lossy(req));
+        assert_eq!(v[0].header("connection"), Some("close"));
+        assert_eq!(v[0].header("allow"), allow);
+    }
+    // Without a body there is nothing to wait for: the usual answer, connection kept.
+    let v = responses(
+        &serve(b"GET /nope HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").1,
+        &[],
+    );
+    let codes: Vec<u16> = v.iter().map(|r| r.code).collect();
+    assert_eq!(codes, [404, 200]);
+}
+
+#[test]
+fn put_to_sink_answers_like_post() {
+    let v = responses(
+        &serve(b"PUT /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").1,
+        &[],
+    );
+    assert_eq!(v[0].code, 200);
+    assert_eq!(
+        v[0].body,
+        format!("length=3 sha256={}\n", sha256_hex(b"abc")).into_bytes()
+    );
+}
+
+/// A stream that gives `input`, then read timeouts (after a short real sleep, as a socket
+/// with a read timeout would): the blocking driver checks its deadlines on each.
+struct Stalling {
+    input: Vec<u8>,
+    pos: usize,
+    timeouts: usize,
+    /// After this many read timeouts the stream fails (a bound for the test).
+    give_up: usize,
+    output: Vec<u8>,
+}
+
+impl Read for Stalling {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.input.len() {
+            if self.timeouts == self.give_up {
+                return Err(io::Error::other("the stream gave up"));
+            }
+            self.timeouts += 1;
+            std::thread::sleep(Duration::from_millis(2));
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.input.len() - self.pos);
+        buf[..n].copy_from_slice(&self.input[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for Stalling {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn stall(input: &[u8], cfg: &HttpConfig, give_up: usize) -> (io::Result<HttpStats>, Stalling) {
+    let mut s = Stalling {
+        input: input.to_vec(),
+        pos: 0,
+        timeouts: 0,
+        give_up,
+        output: Vec::new(),
+    };
+    let r = serve_connection(&mut s, &INFO, cfg);
+    (r, s)
+}
+
+#[test]
+fn stalled_head_or_body_gets_408_from_the_blocking_driver() {
+    let cfg = HttpConfig {
+        header_timeout: Some(Duration::from_millis(30)),
+        body_timeout: Some(Duration::from_millis(30)),
+        ..HttpConfig::default()
+    };
+    for input in [
+        &b"GET / HTTP/1.1\r\nHo"[..],
+        b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+        b"POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+    ] {
+        let (r, s) = stall(input, &cfg, 10_000);
+        r.unwrap();
+        let v = responses(&s.output, &[]);
+        assert_eq!(v.len(), 1, "{}", String::from_utf8_lossy(input));
+        assert_eq!(v[0].code, 408);
+        assert_eq!(v[0].header("connection"), Some("close"));
+        assert!(s.timeouts >= 2, "waited through read timeouts first");
+    }
+    // Between requests a read timeout parks instead: no 408, no timeout at all.
+    let (r, s) = stall(&get("/"), &cfg, 10_000);
+    assert!(r.unwrap().parked);
+    assert_eq!(s.timeouts, 1);
+    // Without limits the driver keeps waiting (here until the stream gives up).
+    let none = HttpConfig {
+        header_timeout: None,
+        body_timeout: None,
+        ..HttpConfig::default()
+    };
+    let (r, s) = stall(b"GET / HTTP/1.1\r\nHo", &none, 50);
+    assert!(r.is_err(), "no limit: it only stops when the stream does");
+    assert_eq!((s.timeouts, s.output.len()), (50, 0));
 }
 
 #[test]
