@@ -130,12 +130,18 @@ impl Connection {
             self.ack_now = true;
             return;
         }
-        // RFC 7323 §4.3: remember the peer's TSval from a segment covering Last.ACK.sent.
-        if let Some(ts) = seg.options.timestamps {
-            if self.ts_ok && seq.le(self.last_ack_sent) {
-                self.ts_recent = ts.tsval;
-            }
-        }
+        // RFC 7323 §4.3: the peer's TSval from a segment covering Last.ACK.sent becomes
+        // TS.Recent - once the segment has passed the ACK checks below.
+        // Deviation: RFC 7323 §5.3 (R3) records it here, before the SYN, ACK-flag and RFC 5961
+        // ACK-range checks; one blind segment with SEQ = RCV.NXT, no ACK (or an ACK outside
+        // the window) and a TSval far ahead would then be dropped yet leave every genuine
+        // segment failing PAWS. Linux updates it only after tcp_ack() accepted the ACK
+        // (tcp_replace_ts_recent), and so do we.
+        let new_ts_recent = seg
+            .options
+            .timestamps
+            .filter(|_| self.ts_ok && seq.le(self.last_ack_sent))
+            .map(|ts| ts.tsval);
         // Trim what lies before RCV.NXT (a SYN there was already counted).
         if seq.lt(self.rcv_nxt) {
             let mut skip = self.rcv_nxt.since(seq);
@@ -180,6 +186,10 @@ impl Connection {
             }
         } else if !self.process_ack(now, seg, seq, ack) {
             return;
+        }
+        // The ACK was acceptable (RFC 5961 §5.2): now TS.Recent may move.
+        if let Some(v) = new_ts_recent {
+            self.ts_recent = v;
         }
         if self.state == State::Closed {
             return;
