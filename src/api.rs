@@ -164,10 +164,46 @@ impl NetStack {
         r
     }
 
-    /// Stops the runtime thread.
-    pub fn shutdown(self) -> io::Result<()> {
+    /// Stops the stack: listeners closed, every connection reset (a RST to each peer,
+    /// written to the device before the runtime thread ends), the thread stopped. Then
+    /// blocked calls wake with an error and every call on a stream or listener fails
+    /// (`NotConnected`, "the stack was stopped"), except reads of data already received
+    /// (and end of stream if the peer had closed). Dropping the `NetStack` does the same.
+    /// A second call does nothing.
+    pub fn shutdown(&self) -> io::Result<()> {
         self.runtime.stop()
     }
+
+    /// Stops gracefully: closes every listener at once (new SYNs get RST as to a closed
+    /// port), lets the connections in progress run until they have all closed (CLOSED or
+    /// TIME-WAIT) or `timeout` has passed, then [`NetStack::shutdown`] (which resets what
+    /// is left). Returns how many connections were still open at the deadline.
+    pub fn shutdown_graceful(&self, timeout: Duration) -> io::Result<usize> {
+        let shared = self.runtime.shared();
+        let deadline = shared.now() + TcpDuration::from(timeout);
+        shared.lock().unlisten_all();
+        shared.wake();
+        let left = loop {
+            let active = shared.lock().active_connections();
+            if active == 0 || shared.stopped() || shared.now() >= deadline {
+                break active;
+            }
+            // A coarse poll: this waits seconds, not microseconds.
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.shutdown()?;
+        Ok(left)
+    }
+
+    /// Whether the stack was stopped ([`NetStack::shutdown`], drop, or a device error).
+    pub fn is_stopped(&self) -> bool {
+        self.runtime.shared().stopped()
+    }
+}
+
+/// What every call returns once the stack was stopped.
+fn stopped_error() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the stack was stopped")
 }
 
 /// Waits on `key`'s condition variable until `f` gives an answer or `timeout` passes. The
@@ -191,7 +227,7 @@ fn wait_for<R>(
             return r;
         }
         if shared.stopped() {
-            return Err(io::Error::other("the stack was stopped"));
+            return Err(stopped_error());
         }
         guard = match deadline {
             None => cond.wait(guard).unwrap_or_else(|e| e.into_inner()),
@@ -217,6 +253,9 @@ impl TcpListener {
     /// Passive open on `port` with a listen backlog (capped like `somaxconn`).
     pub fn bind(net: &NetStack, port: u16, backlog: usize) -> io::Result<TcpListener> {
         let shared = net.shared();
+        if shared.stopped() {
+            return Err(stopped_error());
+        }
         shared.lock().listen(port, backlog)?;
         Ok(TcpListener { shared, port })
     }
@@ -283,6 +322,9 @@ impl TcpStream {
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
         let shared = net.shared();
+        if shared.stopped() {
+            return Err(stopped_error());
+        }
         let h = {
             let mut s = shared.lock();
             let now = shared.now();
@@ -316,6 +358,9 @@ impl TcpStream {
     }
 
     fn with_mut<R>(&self, f: impl FnOnce(&mut tcp::Connection) -> R) -> io::Result<R> {
+        if self.shared.stopped() {
+            return Err(stopped_error());
+        }
         let r = self.shared.lock().with_connection(self.h, f);
         self.shared.wake();
         r.ok_or_else(|| io_err(tcp::Error::NotConnected))
@@ -393,15 +438,20 @@ impl TcpStream {
         timeout: Option<Duration>,
         mut f: impl FnMut(&mut Stack) -> Result<R, tcp::Error>,
     ) -> io::Result<R> {
+        // A connection the stop aborted says so.
+        let err = |e: tcp::Error| match e {
+            tcp::Error::Aborted if self.shared.stopped() => stopped_error(),
+            e => io_err(e),
+        };
         if self.nonblocking {
-            let r = f(&mut self.shared.lock().stack).map_err(io_err);
+            let r = f(&mut self.shared.lock().stack).map_err(err);
             self.shared.wake();
             return r;
         }
         wait_for(&self.shared, Touched::Conn(self.h), timeout, |s| {
             match f(s) {
                 Err(tcp::Error::WouldBlock) => None,
-                r => Some(r.map_err(io_err)),
+                r => Some(r.map_err(err)),
             }
         })
         .map_err(|e| {
@@ -414,10 +464,19 @@ impl TcpStream {
     }
 }
 
+/// One read: after an abort (the stack stopped) a connection whose peer had closed cleanly
+/// still reads as end of stream once its data is read.
+fn recv_once(s: &mut Stack, h: SocketHandle, buf: &mut [u8]) -> Result<usize, tcp::Error> {
+    match s.recv(h, buf) {
+        Err(tcp::Error::Aborted) if s.connection(h).is_some_and(|c| c.at_eof()) => Ok(0),
+        r => r,
+    }
+}
+
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let h = self.h;
-        self.blocking(self.read_timeout, |s| s.recv(h, buf))
+        self.blocking(self.read_timeout, |s| recv_once(s, h, buf))
     }
 }
 
@@ -435,7 +494,7 @@ impl Write for TcpStream {
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let h = self.h;
-        self.blocking(self.read_timeout, |s| s.recv(h, buf))
+        self.blocking(self.read_timeout, |s| recv_once(s, h, buf))
     }
 }
 

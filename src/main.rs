@@ -18,6 +18,8 @@ use tuntcp::device::tun::TunConfig;
 use tuntcp::service::Service;
 use tuntcp::stack::{report, StackConfig};
 
+mod stopping;
+
 #[derive(Parser)]
 #[command(
     name = "tuntcp",
@@ -42,6 +44,10 @@ enum Command {
         /// workers, idle connections parked) instead of inside the event loop (the default).
         #[arg(long)]
         threaded: bool,
+        /// On SIGINT/SIGTERM, stop accepting but let open connections finish for up to
+        /// this long before resetting the rest (default: reset them at once).
+        #[arg(long, value_name = "SECONDS")]
+        drain: Option<u64>,
     },
     /// Fetch a URL (http://IPv4[:port]/path) over the stack; the body goes to stdout or -o.
     Get {
@@ -231,11 +237,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let r = match cli.cmd {
-        Command::Serve { net, threaded } => {
+        Command::Serve {
+            net,
+            threaded,
+            drain,
+        } => {
+            let drain = drain.map(std::time::Duration::from_secs);
             if threaded {
-                serve_threaded(&net)
+                serve_threaded(&net, drain)
             } else {
-                serve(&net)
+                serve(&net, drain)
             }
         }
         Command::Get { url, output, net } => get(&url, output, &net),
@@ -271,84 +282,103 @@ fn main() -> ExitCode {
     }
 }
 
-/// Opens the control socket for `tuntcp ss`/`nstat` and says what is served.
-fn announce(args: &NetArgs, net: &std::sync::Arc<NetStack>, how: &str) {
+/// Opens the control socket for `tuntcp ss`/`nstat` and says what is served; returns the
+/// socket file it created.
+fn announce(args: &NetArgs, net: &std::sync::Arc<NetStack>, how: &str) -> Option<ControlFile> {
     let ctl = args
         .control
         .clone()
         .unwrap_or_else(|| control_path(&args.tun));
-    match control_socket(&ctl, net.clone()) {
-        Ok(()) => log::info!("control socket {}", ctl.display()),
-        Err(e) => eprintln!("tuntcp: no control socket at {}: {e}", ctl.display()),
-    }
+    let file = match control_socket(&ctl, net.clone()) {
+        Ok(f) => {
+            log::info!("control socket {}", ctl.display());
+            Some(f)
+        }
+        Err(e) => {
+            eprintln!("tuntcp: no control socket at {}: {e}", ctl.display());
+            None
+        }
+    };
     eprintln!(
         "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {}; {how})",
         args.addr, args.tun, args.host
     );
+    file
 }
 
 /// The apps inside the runtime's event loop (`apps::inloop`): no thread per connection.
-fn serve(args: &NetArgs) -> Result<(), String> {
+/// Runs until SIGINT/SIGTERM (see `stopping`).
+fn serve(args: &NetArgs, drain: Option<std::time::Duration>) -> Result<(), String> {
+    let signal = stopping::catch().map_err(|e| format!("catching signals: {e}"))?;
     let servers = inloop::Servers::new(inloop::InLoopConfig::default());
     let net = std::sync::Arc::new(args.start_with(Some(Box::new(servers)))?);
-    announce(args, &net, "in the event loop");
-    // The runtime thread does the work; this one keeps the stack alive.
-    loop {
-        std::thread::park();
-    }
+    let ctl = announce(args, &net, "in the event loop");
+    // The runtime thread does the work; this one waits for the signal to stop.
+    signal.wait();
+    let r = stopping::stop_serving(&net, drain);
+    remove_control_socket(ctl);
+    r
 }
 
-/// The apps over the socket API: accept threads, a pool of HTTP workers, parking.
-fn serve_threaded(args: &NetArgs) -> Result<(), String> {
-    let net = std::sync::Arc::new(args.start()?);
+/// The apps over the socket API: accept threads, a pool of HTTP workers, parking. Runs
+/// until SIGINT/SIGTERM; the threads are left blocked (on errors after the stop) when the
+/// process exits.
+fn serve_threaded(args: &NetArgs, drain: Option<std::time::Duration>) -> Result<(), String> {
+    use std::sync::{Arc, Mutex};
+    let signal = stopping::catch().map_err(|e| format!("catching signals: {e}"))?;
+    let net = Arc::new(args.start()?);
     let stack_name = concat!("tuntcp ", env!("CARGO_PKG_VERSION"));
     let http_l = TcpListener::bind(&net, 80, 1024).map_err(|e| e.to_string())?;
     let echo_l = TcpListener::bind(&net, 7, 128).map_err(|e| e.to_string())?;
     let discard_l = TcpListener::bind(&net, 9, 128).map_err(|e| e.to_string())?;
-    announce(args, &net, "threaded");
-    let parking = Parking::new(&net);
+    let ctl = announce(args, &net, "threaded");
+    let parking = Arc::new(Parking::new(&net));
     let (work_tx, work_rx) = std::sync::mpsc::channel::<TcpStream>();
-    let work_rx = std::sync::Mutex::new(work_rx);
-    std::thread::scope(|scope| {
-        scope.spawn(|| accept_loop(&echo_l, |mut s| drop(simple::echo(&mut s))));
-        scope.spawn(|| accept_loop(&discard_l, |mut s| drop(simple::discard(&mut s))));
-        // HTTP: a pool of workers serves readable connections; an idle keep-alive
-        // connection is parked (no thread) until its next request arrives.
-        for _ in 0..HTTP_WORKERS {
-            let (parking, work_rx, work_tx) = (&parking, &work_rx, work_tx.clone());
-            scope.spawn(move || loop {
-                let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                let Ok(s) = next else { return };
-                if let Some(ready) = serve_http(s, stack_name, parking) {
-                    let _ = work_tx.send(ready);
-                }
-            });
-        }
-        let dispatch_tx = work_tx.clone();
-        let parking = &parking;
-        scope.spawn(move || loop {
-            for s in parking.wait() {
-                if dispatch_tx.send(s).is_err() {
-                    return;
-                }
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    std::thread::spawn(move || accept_loop(&echo_l, |mut s| drop(simple::echo(&mut s))));
+    std::thread::spawn(move || accept_loop(&discard_l, |mut s| drop(simple::discard(&mut s))));
+    // HTTP: a pool of workers serves readable connections; an idle keep-alive
+    // connection is parked (no thread) until its next request arrives.
+    for _ in 0..HTTP_WORKERS {
+        let (parking, work_rx, work_tx) = (parking.clone(), work_rx.clone(), work_tx.clone());
+        std::thread::spawn(move || loop {
+            let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+            let Ok(s) = next else { return };
+            if let Some(ready) = serve_http(s, stack_name, &parking) {
+                let _ = work_tx.send(ready);
             }
         });
-        loop {
-            match http_l.accept() {
-                // A new connection waits parked for its first request.
-                Ok((s, _)) => {
-                    if let Some(ready) = parking.park(s) {
-                        let _ = work_tx.send(ready);
-                    }
-                }
-                Err(e) => {
-                    log::warn!("accept: {e}");
-                    break;
-                }
+    }
+    let (dispatch_tx, p) = (work_tx.clone(), parking.clone());
+    std::thread::spawn(move || loop {
+        let ready = p.wait();
+        if ready.is_empty() {
+            return; // the stack stopped
+        }
+        for s in ready {
+            if dispatch_tx.send(s).is_err() {
+                return;
             }
         }
     });
-    Ok(())
+    std::thread::spawn(move || loop {
+        match http_l.accept() {
+            // A new connection waits parked for its first request.
+            Ok((s, _)) => {
+                if let Some(ready) = parking.park(s) {
+                    let _ = work_tx.send(ready);
+                }
+            }
+            Err(e) => {
+                log::info!("accept: {e}");
+                return;
+            }
+        }
+    });
+    signal.wait();
+    let r = stopping::stop_serving(&net, drain);
+    remove_control_socket(ctl);
+    r
 }
 
 /// HTTP worker threads (each streams one response at a time).
@@ -383,14 +413,44 @@ fn serve_http(mut s: TcpStream, stack_name: &'static str, parking: &Parking) -> 
     None
 }
 
+/// A control socket file this process created: its path and inode.
+struct ControlFile {
+    path: PathBuf,
+    ino: (u64, u64),
+}
+
+/// Removes the control socket file at exit, if it is still the one we created (not one a
+/// later `serve` put in its place).
+fn remove_control_socket(file: Option<ControlFile>) {
+    use std::os::unix::fs::MetadataExt;
+    let Some(f) = file else { return };
+    match std::fs::symlink_metadata(&f.path) {
+        Ok(m) if (m.dev(), m.ino()) == f.ino => {
+            if let Err(e) = std::fs::remove_file(&f.path) {
+                eprintln!("tuntcp: removing {}: {e}", f.path.display());
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Serves `ss ...` and `nstat` requests (one line in, the report out) on a Unix socket.
-fn control_socket(path: &std::path::Path, net: std::sync::Arc<NetStack>) -> io::Result<()> {
+fn control_socket(
+    path: &std::path::Path,
+    net: std::sync::Arc<NetStack>,
+) -> io::Result<ControlFile> {
+    use std::os::unix::fs::MetadataExt;
     use std::os::unix::net::UnixListener;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
+    let m = std::fs::symlink_metadata(path)?;
+    let file = ControlFile {
+        path: path.to_path_buf(),
+        ino: (m.dev(), m.ino()),
+    };
     std::thread::spawn(move || {
         let mut last = None;
         for mut conn in listener.incoming().flatten() {
@@ -421,7 +481,7 @@ fn control_socket(path: &std::path::Path, net: std::sync::Arc<NetStack>) -> io::
             let _ = conn.write_all(reply.as_bytes());
         }
     });
-    Ok(())
+    Ok(file)
 }
 
 /// Sends one request to a running stack's control socket and prints the reply.

@@ -180,10 +180,10 @@ impl Shared {
     }
 }
 
-/// A running event loop; dropping it stops the thread.
+/// A running event loop; dropping it stops the thread (see [`Runtime::stop`]).
 pub struct Runtime {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: Mutex<Option<JoinHandle<io::Result<()>>>>,
 }
 
 impl Runtime {
@@ -251,10 +251,23 @@ impl Runtime {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("tuntcp-runtime".into())
-            .spawn(move || run(&s, poll, device.as_mut(), pcap.as_mut(), impair, service))?;
+            .spawn(move || {
+                let r = run(&s, poll, device.as_mut(), pcap.as_mut(), impair, service);
+                if let Err(e) = &r {
+                    // A device error ended the loop: API calls must not wait for it.
+                    log::warn!("event loop: {e}");
+                    s.stop.store(true, Ordering::SeqCst);
+                    let g = s.lock();
+                    for c in g.waiters.values() {
+                        c.notify_all();
+                    }
+                    g.park_cond.notify_all();
+                }
+                r
+            })?;
         Ok(Runtime {
             shared,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -262,30 +275,34 @@ impl Runtime {
         &self.shared
     }
 
-    /// Stops the loop and returns its result.
-    pub fn stop(mut self) -> io::Result<()> {
-        self.halt()
-    }
-
-    fn halt(&mut self) -> io::Result<()> {
+    /// Stops the loop and returns its result: the loop's last turn aborts every
+    /// connection ([`Stack::abort_all`]: listeners closed, RSTs sent) and writes
+    /// everything out to the device; then the thread ends and API calls fail. Calling it
+    /// again (or dropping) does nothing more.
+    pub fn stop(&self) -> io::Result<()> {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake();
-        // Blocked API calls see the stop on their next check.
-        for c in self.shared.lock().waiters.values() {
-            c.notify_all();
-        }
-        match self.thread.take() {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let r = match thread {
             Some(t) => t
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("runtime thread panicked"))),
             None => Ok(()),
+        };
+        // Blocked API calls see the stop on their next check (the loop's last turn woke
+        // the ones whose connection it reset; this wakes the rest, e.g. `accept`).
+        let g = self.shared.lock();
+        for c in g.waiters.values() {
+            c.notify_all();
         }
+        g.park_cond.notify_all();
+        r
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        let _ = self.halt();
+        let _ = self.stop();
     }
 }
 
@@ -314,13 +331,22 @@ fn run(
     let mut pcap_copy = Vec::new();
     let mut timeout = None;
     let mut last_traffic = Instant::ZERO;
-    while !shared.stop.load(Ordering::SeqCst) {
-        match poll.poll(&mut events, timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+    loop {
+        // Stopping: one last turn that aborts every connection and writes the RSTs out
+        // before the thread (and with it the device) goes.
+        let stopping = shared.stop.load(Ordering::SeqCst);
+        if !stopping {
+            match poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
         }
         let mut stack = shared.lock();
+        if stopping {
+            let rsts = stack.abort_all();
+            log::info!("stopping: {rsts} connections reset");
+        }
         let mut more_to_read = false;
         let mut traffic = false;
         let mut now = shared.clock.now();
@@ -334,7 +360,7 @@ fn run(
                 stack.handle_packet_offload(now, pkt, rx);
                 Ok(())
             };
-        for _ in 0..READ_BATCH {
+        for _ in 0..if stopping { 0 } else { READ_BATCH } {
             match device.recv_offload(&mut rx) {
                 Ok((n, meta)) => {
                     match impair.as_mut() {
@@ -361,7 +387,7 @@ fn run(
         if stack.poll_timeout().is_some_and(|t| t <= now) {
             stack.handle_timeout(now);
         }
-        if let Some(svc) = service.as_mut() {
+        if let Some(svc) = service.as_mut().filter(|_| !stopping) {
             stack.run_service(svc.as_mut(), now);
         }
         // With offloads, headers here and payloads written from the send buffers where
@@ -399,7 +425,13 @@ fn run(
             }
         }
         if let Some(i) = impair.as_mut() {
-            while let Some(pkt) = i.tx.pop_ready(now) {
+            // Stopping: what the delay line holds goes out now (its drops already happened).
+            let until = if stopping {
+                Instant::from_micros(u64::MAX)
+            } else {
+                now
+            };
+            while let Some(pkt) = i.tx.pop_ready(until) {
                 send(device, &pkt, &[], TxOffload::default());
             }
         }
@@ -425,6 +457,9 @@ fn run(
         .flatten()
         .min();
         stack.wake_touched();
+        if stopping {
+            return Ok(());
+        }
         // A service has news to see (touched while it or the output ran): come straight back.
         let service_news = service.is_some() && !stack.touched.is_empty();
         if traffic {
@@ -439,7 +474,6 @@ fn run(
         };
         drop(stack);
     }
-    Ok(())
 }
 
 /// Whether the loop keeps polling without sleeping: within `busy` of the last packet in or

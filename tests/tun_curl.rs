@@ -525,3 +525,146 @@ fn tun_busy_poll_serves_and_stops_spinning_once_idle() {
         "still spinning when idle: {idle} s CPU in 1 s"
     );
 }
+
+/// Starts `serve ARGS --control PATH` and a throttled curl download that stays open;
+/// returns (serve's PID, the control socket, the file curl's exit status goes to).
+fn serve_with_open_download(
+    ns: &mut Netns,
+    args: &str,
+    bytes: u64,
+    rate: &str,
+) -> (u32, std::path::PathBuf, std::path::PathBuf) {
+    let log = ns.dir.join("serve.log");
+    let ctl = ns.dir.join("ctl.sock");
+    let pid = ns.start_tuntcp(
+        &format!("-v serve --seed 1 --control {} {args}", ctl.display()),
+        &log,
+    );
+    ns.wait_for(&format!("test -S {}", ctl.display()), &log);
+    let rc = ns.dir.join("curl.rc");
+    let out = ns.dir.join("curl.out");
+    ns.spawn(
+        &format!(
+            "sh -c 'curl -sS --max-time 120 --limit-rate {rate} -o {} http://{STACK}/bytes/{bytes}; echo $? > {}'",
+            out.display(),
+            rc.display()
+        ),
+        &ns.dir.join("curl.log"),
+    );
+    // The kernel's side of the connection is established and has received some data.
+    ns.wait_for(
+        "ss -Htn state established '( dport = :80 )' | grep -q 10.66.0.2:80",
+        &log,
+    );
+    (pid, ctl, rc)
+}
+
+/// Waits (up to 10 s, `wait_for`) for the file holding curl's exit status.
+fn curl_status(ns: &Netns, rc: &std::path::Path) -> String {
+    ns.wait_for(
+        &format!("test -s {}", rc.display()),
+        &ns.dir.join("curl.log"),
+    );
+    std::fs::read_to_string(rc).unwrap().trim().to_string()
+}
+
+fn stop_modes() -> [(&'static str, &'static str); 2] {
+    [("in the loop", ""), ("threaded", "--threaded")]
+}
+
+#[test]
+fn tun_curl_sigterm_resets_open_connections_removes_the_socket_and_exits_0() {
+    if require(&["curl", "ss", "kill"]).is_none() {
+        return;
+    }
+    for (mode, flag) in stop_modes() {
+        let mut ns = Netns::new("sigterm");
+        // 100 MB at 200 KB/s: open for minutes unless something ends it.
+        let (pid, ctl, rc) = serve_with_open_download(&mut ns, flag, 100_000_000, "200K");
+        ns.kill(pid, "TERM");
+        let status = ns.wait_exit(pid, Duration::from_secs(30));
+        let log = std::fs::read_to_string(ns.dir.join("serve.log")).unwrap();
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "{mode}: serve exit\n{log}"
+        );
+        // curl hears the RST: exit 56 ("Failure when receiving data": connection reset).
+        let curl = curl_status(&ns, &rc);
+        let curl_log = std::fs::read_to_string(ns.dir.join("curl.log")).unwrap();
+        assert_eq!(curl, "56", "{mode}: curl exit; {curl_log}");
+        assert!(curl_log.contains("reset"), "{mode}: {curl_log}");
+        assert!(
+            log.contains("SIGTERM: stopping")
+                && log
+                    .lines()
+                    .any(|l| l.contains(" out ") && l.contains("[R.]")),
+            "{mode}: no RST in the log:\n{log}"
+        );
+        assert!(!ctl.exists(), "{mode}: control socket left behind");
+        // Nothing listens any more: the device went with the process.
+        let after = ns.sh_output(&format!("curl -sS --max-time 3 http://{STACK}/"));
+        assert!(
+            !after.status.success(),
+            "{mode}: still served after the stop"
+        );
+    }
+}
+
+#[test]
+fn tun_curl_drain_lets_a_download_finish_and_refuses_new_connections() {
+    if require(&["curl", "ss", "kill"]).is_none() {
+        return;
+    }
+    for (mode, flag) in stop_modes() {
+        let mut ns = Netns::new("drain");
+        // 2 MB at 500 KB/s: about 4 s, well inside the drain time (generous for a loaded
+        // machine; the drain ends as soon as the connection closes).
+        let n = 2_000_000;
+        let (pid, _ctl, rc) =
+            serve_with_open_download(&mut ns, &format!("{flag} --drain 30"), n, "500K");
+        ns.kill(pid, "TERM");
+        // New connections are refused at once (RST to the SYN: curl exit 7).
+        ns.wait_for(
+            &format!("curl -sS --max-time 5 http://{STACK}/ ; test $? -eq 7"),
+            &ns.dir.join("serve.log"),
+        );
+        assert_eq!(curl_status(&ns, &rc), "0", "{mode}: the download finished");
+        let got = ns.sh(&format!("sha256sum {}", ns.dir.join("curl.out").display()));
+        assert_eq!(
+            got.split_whitespace().next(),
+            Some(pattern_sha256(n).as_str())
+        );
+        let status = ns.wait_exit(pid, Duration::from_secs(30));
+        let log = std::fs::read_to_string(ns.dir.join("serve.log")).unwrap();
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "{mode}: serve exit\n{log}"
+        );
+        assert!(log.contains("draining"), "{mode}: {log}");
+    }
+}
+
+#[test]
+fn tun_serve_second_signal_exits_at_once_with_130() {
+    if require(&["curl", "ss", "kill"]).is_none() {
+        return;
+    }
+    let mut ns = Netns::new("sigint2");
+    let (pid, _ctl, _rc) = serve_with_open_download(&mut ns, "--drain 600", 100_000_000, "200K");
+    ns.kill(pid, "TERM");
+    let log_path = ns.dir.join("serve.log");
+    ns.wait_for(
+        &format!("grep -q draining {}", log_path.display()),
+        &log_path,
+    );
+    ns.kill(pid, "INT");
+    let status = ns.wait_exit(pid, Duration::from_secs(30));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(130),
+        "{}",
+        std::fs::read_to_string(&log_path).unwrap()
+    );
+}

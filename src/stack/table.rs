@@ -29,6 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 mod listener;
+mod stop;
 use listener::Listener;
 
 /// Everything a stack is built from.

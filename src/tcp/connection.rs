@@ -577,14 +577,24 @@ impl Connection {
         // An orphan in FIN-WAIT-2 gets its timer at the next poll_transmit (which has `now`).
     }
 
-    /// ABORT (RFC 9293 §3.10.5): RST if the peer knows us, then CLOSED.
-    pub fn abort(&mut self) {
-        match self.state {
-            State::Closed | State::Listen | State::TimeWait => {}
-            State::SynSent => {}
-            _ => self.rst = Some((self.snd_nxt, Some(self.rcv_nxt))),
+    /// ABORT (RFC 9293 §3.10.5): RST `<SEQ=SND.NXT>` (with ACK, as Linux's
+    /// `tcp_send_active_reset`) in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1/2 and CLOSE-WAIT;
+    /// nothing in SYN-SENT, TIME-WAIT, or CLOSING/LAST-ACK once our FIN is out (the peer
+    /// has all we will send; a later segment of its own gets a RST from the closed port).
+    /// Like Linux `tcp_disconnect`, CLOSING/LAST-ACK with data or FIN still unsent do
+    /// get a RST. Then CLOSED.
+    /// Returns whether a RST was queued.
+    pub fn abort(&mut self) -> bool {
+        let rst = match self.state {
+            State::Closed | State::Listen | State::TimeWait | State::SynSent => false,
+            State::Closing | State::LastAck => self.fin_seq.is_none(),
+            _ => true,
+        };
+        if rst {
+            self.rst = Some((self.snd_nxt, Some(self.rcv_nxt)));
         }
         self.fail(Error::Aborted, "abort");
+        rst
     }
 
     /// An ICMP error quoting this connection (RFC 9293 §3.9.2.2, RFC 5461). Soft errors are

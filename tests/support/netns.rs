@@ -122,16 +122,39 @@ impl Netns {
         pid
     }
 
-    /// Starts `tuntcp ARGS` and waits until its device is up.
-    pub fn start_tuntcp(&mut self, args: &str, log: &Path) {
+    /// Sends `sig` (a name for kill(1): TERM, INT) to a process started here.
+    pub fn kill(&self, pid: u32, sig: &str) {
+        assert!(
+            self.children.iter().any(|c| c.id() == pid),
+            "{pid} was not started here"
+        );
+        run_ok(Command::new("kill").args([format!("-{sig}"), pid.to_string()]));
+    }
+
+    /// Waits up to `limit` for a process started here to exit; its status.
+    pub fn wait_exit(&mut self, pid: u32, limit: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.children.iter_mut().find(|c| c.id() == pid)?;
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Starts `tuntcp ARGS` and waits until its device is up; its PID.
+    pub fn start_tuntcp(&mut self, args: &str, log: &Path) -> u32 {
         let bin = env!("CARGO_BIN_EXE_tuntcp");
-        self.spawn(&format!("{bin} {args}"), log);
+        let pid = self.spawn(&format!("{bin} {args}"), log);
         let dev = args
             .split("--tun ")
             .nth(1)
             .and_then(|r| r.split_whitespace().next())
             .unwrap_or("tun0");
         self.wait_for(&format!("ip -4 addr show dev {dev} up | grep -q inet"), log);
+        pid
     }
 
     /// Polls a shell condition for up to 30 s (generous: a loaded 2-core machine).
