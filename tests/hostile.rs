@@ -62,3 +62,114 @@ fn blind_ack_of_unsent_data_with_a_future_tsval_does_not_poison_ts_recent() {
     t.expect_between(20, 60, seg().flags(TcpFlags::ACK).ack(1005));
     assert_eq!(read(&mut t, h), b"good");
 }
+
+/// Runs to `until` ms answering every segment with a zero window; returns when each
+/// segment went out. No segment may carry a FIN.
+fn answer_with_zero_window(t: &mut Harness, iss: u32, until: u64) -> Vec<u64> {
+    let mut sent = Vec::new();
+    while let Some(next) = t.stack.poll_timeout() {
+        let now = next.millis().max(t.now_ms);
+        if now > until {
+            break;
+        }
+        t.advance(now);
+        for s in t.drain() {
+            assert!(!s.flags.fin(), "a FIN into the zero window: {}", s.line);
+            t.send(now, seg().seq(1001).ack(iss + 1).win(0));
+            sent.push(now);
+        }
+        t.drain();
+    }
+    t.advance(until);
+    sent
+}
+
+fn gaps(sent: &[u64]) -> Vec<u64> {
+    sent.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[test]
+fn fin_into_a_zero_window_waits_for_backed_off_probes_and_the_orphan_gives_up() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    // The peer closes its window; then the application closes (an orphan now).
+    t.send(at(10), seg().seq(1001).ack(iss + 1).win(0));
+    t.stack.close(h);
+    t.flush();
+    // No FIN into the closed window (it takes a sequence number the peer must drop): the
+    // persist timer probes instead, each probe answered with the window still closed. Once
+    // the interval reaches the maximum RTO the orphan is dropped (Linux tcp_probe_timer with
+    // tcp_orphan_retries), answered or not: before, a FIN left every 200 ms for ever.
+    let sent = answer_with_zero_window(&mut t, iss, 600_000);
+    let g = gaps(&sent);
+    assert!(g.windows(2).all(|p| p[1] == 2 * p[0]), "doubling: {g:?}");
+    assert!((5..=12).contains(&sent.len()), "{sent:?}");
+    assert_eq!(t.stack.connections().count(), 0, "the orphan was dropped");
+    assert!(*sent.last().unwrap() < 300_000, "within minutes: {sent:?}");
+}
+
+#[test]
+fn zero_window_probes_of_a_live_peer_go_on_while_answered_capped_at_max_rto() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(10), seg().seq(1001).ack(iss + 1).win(0));
+    // Half-close only: the application still holds the connection (MUST-37: a peer that
+    // answers may keep its window closed indefinitely).
+    t.stack.shutdown_write(h);
+    t.flush();
+    let sent = answer_with_zero_window(&mut t, iss, 3_600_000);
+    let g = gaps(&sent);
+    assert_eq!(*g.last().unwrap(), 120_000, "capped at max_rto: {g:?}");
+    assert!(sent.len() < 40, "{} probes in an hour", sent.len());
+    assert_eq!(t.state(h), State::FinWait1);
+}
+
+#[test]
+fn zero_window_probes_to_a_silent_peer_give_up_after_retries2() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.send(h, b"data").unwrap();
+    t.flush();
+    t.drain();
+    // The peer acknowledges the data with a closed window, then falls silent.
+    t.send(at(10), seg().seq(1001).ack(iss + 5).win(0));
+    t.stack.send(h, b"more").unwrap();
+    t.advance(36_000_000);
+    assert_eq!(
+        t.stack.recv(h, &mut [0; 4]),
+        Err(tuntcp::tcp::Error::TimedOut),
+        "aborted: 15 unanswered probes"
+    );
+}
+
+#[test]
+fn zero_window_probing_ends_at_the_user_timeout_even_when_answered() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.with_connection(h, |c| {
+        c.set_user_timeout(Some(tuntcp::time::Duration::from_secs(60)))
+    });
+    t.send(at(10), seg().seq(1001).ack(iss + 1).win(0));
+    t.stack.send(h, b"x").unwrap();
+    t.flush();
+    answer_with_zero_window(&mut t, iss, 200_000);
+    assert_eq!(
+        t.stack.recv(h, &mut [0; 4]),
+        Err(tuntcp::tcp::Error::TimedOut)
+    );
+}
+
+#[test]
+fn fin_goes_out_once_the_window_opens() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(at(10), seg().seq(1001).ack(iss + 1).win(0));
+    t.stack.close(h);
+    t.flush();
+    t.expect_nothing_until(at(100));
+    t.send(at(100), seg().seq(1001).ack(iss + 1).win(1000));
+    t.expect(at(100), seg().flags(TcpFlags::FIN | TcpFlags::ACK).seq(iss + 1));
+    t.send(at(110), seg().seq(1001).ack(iss + 2).win(1000));
+    let states: Vec<State> = t.stack.connections().map(|(_, c)| c.state()).collect();
+    assert_eq!(states, [State::FinWait2]);
+}

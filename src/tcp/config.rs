@@ -40,6 +40,9 @@ pub struct Config {
     pub retries2: u32,
     /// R2 as a time instead (like `TCP_USER_TIMEOUT`); `Some(Duration::MAX)` = never.
     pub user_timeout: Option<Duration>,
+    /// Unanswered zero-window probes (or retransmissions) before an orphan (a connection
+    /// the application closed) is dropped, like `tcp_orphan_retries` (Linux's 0 means 8).
+    pub orphan_retries: u32,
     /// Deliver soft errors (ICMP, R1) to the application as events (SHLD-20 switch).
     pub soft_error_reports: bool,
     /// How long an orphaned connection (closed by the application) may sit in FIN-WAIT-2,
@@ -109,6 +112,7 @@ impl Default for Config {
             retries1: 3,
             retries2: 15,
             user_timeout: None,
+            orphan_retries: 8,
             soft_error_reports: true,
             fin_timeout: Duration::from_secs(60),
             keepalive: false,

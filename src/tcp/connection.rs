@@ -193,6 +193,10 @@ pub struct Connection {
     /// Send urgent pointer: the sequence number after the urgent data.
     pub(super) snd_up: Option<SeqNum>,
     pub(super) persist_backoff: u32,
+    /// Zero-window probes sent since the peer last acknowledged anything (Linux's
+    /// `icsk_probes_out`), and when this run of probing began (`icsk_probes_tstamp`).
+    pub(super) probes_out: u32,
+    pub(super) probes_since: Option<Instant>,
     pub(super) force_send: bool,
 
     /// How much may be in flight (NewReno or CUBIC behind `congestion::Controller`).
@@ -305,6 +309,8 @@ impl Connection {
             keepalive_due: false,
             snd_up: None,
             persist_backoff: 0,
+            probes_out: 0,
+            probes_since: None,
             force_send: false,
             cc: congestion::new_controller_with(
                 cfg.congestion,
@@ -834,15 +840,50 @@ impl Connection {
         match t {
             Timer::Retransmit => self.on_rto(now),
             Timer::DelayedAck => self.ack_now = true,
-            Timer::Persist => {
-                // RFC 9293 §3.8.6.1: probe (or send what fits: the SWS override, MUST-60).
-                self.force_send = true;
-                self.persist_backoff = (self.persist_backoff + 1).min(16);
-            }
+            Timer::Persist => self.on_persist(now),
             Timer::TimeWait => self.set_state(State::Closed, "2MSL timeout"),
             Timer::FinWait2 => self.set_state(State::Closed, "FIN-WAIT-2 timeout"),
             Timer::Keepalive => self.on_keepalive(now),
         }
+    }
+
+    /// RFC 9293 §3.8.6.1: probe a zero window (or send what fits: the SWS override,
+    /// MUST-60). MUST-37 keeps the connection open while the peer answers; but probing is
+    /// not forever (a peer that never opens its window pins our buffers: sockstress), so, as
+    /// Linux's `tcp_probe_timer`: the user timeout counts from the first probe; `retries2`
+    /// unanswered probes abort; an orphan gives up after `orphan_retries` unanswered probes,
+    /// or as soon as the probe interval reaches the maximum RTO, answered or not.
+    fn on_persist(&mut self, now: Instant) {
+        let first = *self.probes_since.get_or_insert(now);
+        if let Some(limit) = self.cfg.user_timeout {
+            if now.saturating_since(first) >= limit {
+                self.fail(Error::TimedOut, "zero-window probing: user timeout");
+                return;
+            }
+        }
+        let mut max = self.cfg.retries2;
+        if self.app_closed {
+            let alive = self.persist_interval() < self.cfg.max_rto;
+            max = if alive { self.cfg.orphan_retries } else { 0 };
+        }
+        if self.probes_out >= max {
+            self.fail(Error::TimedOut, "zero-window probes unanswered");
+            return;
+        }
+        self.probes_out += 1;
+        self.force_send = true;
+        self.persist_backoff = (self.persist_backoff + 1).min(16);
+    }
+
+    /// The persist timer's current interval: one RTO, doubled per probe, at most `max_rto`
+    /// (SHLD-29/30).
+    pub(super) fn persist_interval(&self) -> Duration {
+        let base = self.rtt.rto();
+        let mut d = base;
+        for _ in 0..self.persist_backoff {
+            d = d * 2;
+        }
+        d.min(self.cfg.max_rto).max(base.min(self.cfg.max_rto))
     }
 
     /// RFC 9293 §3.8.4 keep-alive: probe only an idle connection with nothing outstanding

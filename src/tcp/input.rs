@@ -258,6 +258,12 @@ impl Connection {
         }
         let window = u32::from(seg.window) << self.snd_wscale;
         let advanced = self.snd_una.lt(ack);
+        // The peer answers: zero-window probes are no longer unanswered (Linux resets
+        // icsk_probes_out on every acceptable ACK).
+        self.probes_out = 0;
+        if advanced {
+            self.probes_since = None;
+        }
         let flight_before = self.snd_max.since(self.snd_una);
         let mut acked = 0;
         if advanced {
@@ -296,6 +302,7 @@ impl Connection {
             if window > 0 {
                 self.disarm(Timer::Persist);
                 self.persist_backoff = 0;
+                self.probes_since = None;
             }
         }
         let fin_acked = self.fin_seq.is_some_and(|f| f.lt(self.snd_una));

@@ -60,7 +60,9 @@ impl Connection {
             // RFC 9293 §3.8.6.1 zero-window probe. Like Linux it carries SEQ=SND.UNA-1 and no
             // data, so an answered probe never counts as a retransmission (MUST-37).
             self.force_send = false;
-            if self.sendq.len() > self.snd_nxt.since(self.snd_una) as usize {
+            let offset = self.snd_nxt.since(self.snd_una) as usize;
+            let fin_waits = self.fin_queued && offset <= self.sendq.len();
+            if self.sendq.len() > offset || fin_waits {
                 self.arm_persist(now);
                 return Some(self.build(now, self.snd_una - 1, TcpFlags::ACK, &[]));
             }
@@ -223,10 +225,14 @@ impl Connection {
                 len = 0;
             }
         }
-        let send_fin = fin_pending && offset + len == queued;
+        // A FIN takes a sequence number, which must lie inside the window like any other
+        // (the peer drops it otherwise; Linux's tcp_snd_wnd_test): into a zero window it
+        // waits for the persist timer's probes like data, instead of going out on every RTO.
+        let send_fin = fin_pending && offset + len == queued && (len as u32) < wnd_avail;
         if len == 0 && !send_fin {
-            // Data waits on the window with nothing in flight: the persist timer probes.
-            if unsent > 0
+            // Data or a FIN waits on the window with nothing in flight: the persist timer
+            // probes.
+            if (unsent > 0 || fin_pending)
                 && in_flight == 0
                 && !self.armed(Timer::Retransmit)
                 && !self.armed(Timer::Persist)
@@ -329,15 +335,7 @@ impl Connection {
 
     /// RFC 9293 §3.8.6.1 / SHLD-29/30: first probe after one RTO, then doubling (capped).
     fn arm_persist(&mut self, now: Instant) {
-        let base = self.rtt.rto();
-        let mut d = base;
-        for _ in 0..self.persist_backoff {
-            d = d * 2;
-        }
-        self.arm(
-            Timer::Persist,
-            now + d.min(self.cfg.max_rto).max(base.min(self.cfg.max_rto)),
-        );
+        self.arm(Timer::Persist, now + self.persist_interval());
     }
 
     /// The window field: the receive buffer's room, moved right only in steps worth
