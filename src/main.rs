@@ -213,13 +213,18 @@ impl NetArgs {
         })
     }
 
-    fn start(&self) -> Result<NetStack, String> {
-        self.start_with(None)
+    fn start(&self, serving: bool) -> Result<NetStack, String> {
+        self.start_with(None, serving)
     }
 
-    fn start_with(&self, service: Option<Box<dyn Service>>) -> Result<NetStack, String> {
+    /// `serving`: the caller holds the control socket (`serve`), not `get`.
+    fn start_with(
+        &self,
+        service: Option<Box<dyn Service>>,
+        serving: bool,
+    ) -> Result<NetStack, String> {
         let cfg = self.config()?;
-        cli::check_device(&self.tun, self.reuse_tun)?;
+        cli::check_device(&self.tun, self.reuse_tun, serving)?;
         let net = NetStack::tun_with(cfg, service).map_err(|e| e.to_string())?;
         net.set_busy_poll(std::time::Duration::from_micros(self.busy_poll));
         Ok(net)
@@ -313,7 +318,7 @@ fn serve(args: &NetArgs, ctl: &ControlAddr) -> Result<(), String> {
     // Bound first: a second serve of this device in this namespace stops here.
     let ctl = ControlSocket::bind(ctl, &args.tun)?;
     let servers = inloop::Servers::new(inloop::InLoopConfig::default());
-    let net = std::sync::Arc::new(args.start_with(Some(Box::new(servers)))?);
+    let net = std::sync::Arc::new(args.start_with(Some(Box::new(servers)), true)?);
     announce(args, &ctl, &net, "in the event loop");
     // The runtime thread does the work; this one keeps the stack alive.
     loop {
@@ -324,7 +329,7 @@ fn serve(args: &NetArgs, ctl: &ControlAddr) -> Result<(), String> {
 /// The apps over the socket API: accept threads, a pool of HTTP workers, parking.
 fn serve_threaded(args: &NetArgs, ctl: &ControlAddr) -> Result<(), String> {
     let ctl = ControlSocket::bind(ctl, &args.tun)?;
-    let net = std::sync::Arc::new(args.start()?);
+    let net = std::sync::Arc::new(args.start(true)?);
     let stack_name = concat!("tuntcp ", env!("CARGO_PKG_VERSION"));
     let http_l = TcpListener::bind(&net, 80, 1024).map_err(|e| e.to_string())?;
     let echo_l = TcpListener::bind(&net, 7, 128).map_err(|e| e.to_string())?;
@@ -486,7 +491,7 @@ fn get(
 ) -> Result<(), String> {
     let (addr, path) = validate::parse_url(url)?;
     let deadline = max_time.map(|m| std::time::Instant::now() + m);
-    let net = args.start()?;
+    let net = args.start(false)?;
     let s = cli::get::connect(&net, addr, connect_timeout, max_time, deadline)?;
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tuntcp\r\nConnection: close\r\n\r\n"

@@ -177,7 +177,8 @@ impl<W: Write> Write for Named<W> {
 pub fn fetch(s: &mut Timed, output: Option<&Path>) -> Result<(u16, u64), String> {
     let (w, name): (Box<dyn Write>, String) = match output {
         Some(p) => {
-            let f = std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let f = std::fs::File::create(p)
+                .map_err(|e| format!("output file {}: {e}", p.display()))?;
             (Box::new(io::BufWriter::new(f)), p.display().to_string())
         }
         None => (Box::new(io::stdout().lock()), "stdout".into()),

@@ -11,8 +11,9 @@ use tuntcp::device::tun;
 
 /// Refuses a device name the kernel would not take, and a device that already exists
 /// unless `reuse` (`--reuse-tun`): opening an existing TUN attaches to it, and configuring
-/// it would replace its addresses, which stay replaced after we exit.
-pub fn check_device(name: &str, reuse: bool) -> Result<(), String> {
+/// it would replace its addresses, which stay replaced after we exit. `serving`: the
+/// caller holds the device's control socket already (so it is not asked who runs there).
+pub fn check_device(name: &str, reuse: bool, serving: bool) -> Result<(), String> {
     tun::check_ifname(name)?;
     if !tun::exists(name) {
         return Ok(());
@@ -22,10 +23,16 @@ pub fn check_device(name: &str, reuse: bool) -> Result<(), String> {
             "{name} exists and is not a TUN device: pick another --tun"
         ));
     }
-    if control::ControlAddr::new(name, None).connect().is_ok() {
+    if !serving && control::ControlAddr::new(name, None).connect().is_ok() {
         return Err(format!(
             "a `tuntcp serve` is running on {name} in this network namespace: stop it, or \
              use another --tun (and another --host subnet)"
+        ));
+    }
+    if !tun::is_persistent(name) {
+        return Err(format!(
+            "TUN device {name} is in use by another process (another `tuntcp serve` with \
+             --control?): stop it, or use another --tun (and another --host subnet)"
         ));
     }
     if reuse {
@@ -35,8 +42,8 @@ pub fn check_device(name: &str, reuse: bool) -> Result<(), String> {
         return Ok(());
     }
     Err(format!(
-        "TUN device {name} already exists (a persistent one from `ip tuntap add`, or one \
-         another program holds): tuntcp would replace its address; pass --reuse-tun to use \
-         it anyway, or remove it (`ip link del {name}`), or pick another --tun"
+        "TUN device {name} already exists (persistent, as `ip tuntap add` makes them): \
+         tuntcp would replace its address; pass --reuse-tun to use it anyway, or remove it \
+         (`ip link del {name}`), or pick another --tun"
     ))
 }

@@ -160,7 +160,20 @@ pub fn exists(name: &str) -> bool {
 
 /// True when the device `name` exists and is a TUN or TAP device (sysfs `tun_flags`).
 pub fn is_tun(name: &str) -> bool {
-    std::path::Path::new(&format!("/sys/class/net/{name}/tun_flags")).exists()
+    tun_flags(name).is_some()
+}
+
+/// True when the TUN device `name` outlives its descriptors (IFF_TUN_PERSIST, as made by
+/// `ip tuntap add`); a TUN without it exists only while a process holds it open.
+pub fn is_persistent(name: &str) -> bool {
+    const IFF_PERSIST: u32 = 0x0800;
+    tun_flags(name).is_some_and(|f| f & IFF_PERSIST != 0)
+}
+
+/// The device's TUN flags from sysfs (`0x1002`), `None` for a device that is no TUN/TAP.
+fn tun_flags(name: &str) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/sys/class/net/{name}/tun_flags")).ok()?;
+    u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()
 }
 
 /// Says what failed when opening or creating the TUN device, and what to do.
