@@ -108,7 +108,12 @@ impl NetStack {
         let mut stack_cfg = cfg.stack;
         stack_cfg.mtu = cfg.tun.mtu;
         stack_cfg.prefix_len = cfg.tun.prefix_len;
-        let pcap = cfg.pcap.map(File::create).transpose()?;
+        let pcap = match &cfg.pcap {
+            Some(p) => Some(File::create(p).map_err(|e| {
+                io::Error::new(e.kind(), format!("pcap file {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
         NetStack::with_device_and(Box::new(dev), stack_cfg, pcap, cfg.impair, service)
     }
 
