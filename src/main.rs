@@ -7,6 +7,8 @@
 //!
 //! `-v` prints every segment in and out and every state change, with relative times.
 
+mod cli_nstat;
+
 use clap::{Args, Parser, Subcommand};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -67,8 +69,11 @@ enum Command {
         #[command(flatten)]
         ctl: ControlArgs,
     },
-    /// Counters of a running stack, named like `nstat -a` (with the change since the last call).
+    /// Counters of a running stack, named and shown like `nstat`: the change since this
+    /// user's last call (history in $TUNTCP_NSTAT_HISTORY or /tmp), everything at first.
     Nstat {
+        #[command(flatten)]
+        flags: cli_nstat::NstatFlags,
         #[command(flatten)]
         ctl: ControlArgs,
     },
@@ -260,7 +265,7 @@ fn main() -> ExitCode {
             }
             query(&ctl.path(), &cmd)
         }
-        Command::Nstat { ctl } => query(&ctl.path(), "nstat"),
+        Command::Nstat { flags, ctl } => cli_nstat::run(&ctl.path(), flags),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -392,7 +397,6 @@ fn control_socket(path: &std::path::Path, net: std::sync::Arc<NetStack>) -> io::
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::thread::spawn(move || {
-        let mut last = None;
         for mut conn in listener.incoming().flatten() {
             let mut line = String::new();
             if io::BufRead::read_line(&mut io::BufReader::new(&conn), &mut line).is_err() {
@@ -410,12 +414,8 @@ fn control_socket(path: &std::path::Path, net: std::sync::Arc<NetStack>) -> io::
                     };
                     net.with_stack(|s| report::ss(s, opts))
                 }
-                Some(&"nstat") => {
-                    let now = net.with_stack(|s| s.counters());
-                    let text = report::nstat(&now, last.as_ref());
-                    last = Some(now);
-                    text
-                }
+                // Absolute: the history is the client's (cli_nstat).
+                Some(&"nstat") => report::nstat_dump(&net.with_stack(|s| s.counters())),
                 _ => "unknown request: try `ss [-l] [-a] [-i] [-s]` or `nstat`\n".to_string(),
             };
             let _ = conn.write_all(reply.as_bytes());

@@ -340,11 +340,20 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             let p = 1001u32;
             h.send(at(30), seg().seq(p).ack(s(10)).ts(103, 0).data(&[1; 100]));
             h.expect(at(70), seg().flags(TcpFlags::ACK).ack(p + 100)); // 40 ms delayed ACK
-            h.send(at(80), seg().seq(p + 100).ack(s(10)).ts(104, 0).data(&[2; 100]));
-            h.send(at(90), seg().seq(p + 300).ack(s(10)).ts(105, 0).data(&[3; 100]));
+            h.send(
+                at(80),
+                seg().seq(p + 100).ack(s(10)).ts(104, 0).data(&[2; 100]),
+            );
+            h.send(
+                at(90),
+                seg().seq(p + 300).ack(s(10)).ts(105, 0).data(&[3; 100]),
+            );
             h.expect(at(90), seg().ack(p + 200).sack(&[(p + 300, p + 400)]));
             // An old timestamp (PAWS), an in-window RST and a SYN: ACKs, nothing more.
-            h.send(at(100), seg().seq(p + 200).ack(s(10)).ts(50, 0).data(&[4; 10]));
+            h.send(
+                at(100),
+                seg().seq(p + 200).ack(s(10)).ts(50, 0).data(&[4; 10]),
+            );
             h.expect(at(100), seg().flags(TcpFlags::ACK).ack(p + 200));
             h.send(at(110), seg().rst().seq(p + 1000));
             h.expect(at(110), seg().flags(TcpFlags::ACK).ack(p + 200));
@@ -388,7 +397,10 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             let (c, _) = h.establish(at(0), 1000, seg());
             h.stack.send(c, b"hello").unwrap();
             h.advance(at(60_000));
-            assert_eq!(h.stack.recv(c, &mut [0; 8]), Err(tuntcp::tcp::Error::TimedOut));
+            assert_eq!(
+                h.stack.recv(c, &mut [0; 8]),
+                Err(tuntcp::tcp::Error::TimedOut)
+            );
             h.drain();
             // close() with unread data resets.
             h.peer = SocketAddrV4::new(PEER, 6031);
@@ -426,11 +438,7 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
     one_bucket.max_tw_buckets = 1;
     scenario(
         &mut totals,
-        &[
-            "TcpExtTW",
-            "TcpExtTWRecycled",
-            "TcpExtTCPTimeWaitOverflow",
-        ],
+        &["TcpExtTW", "TcpExtTWRecycled", "TcpExtTCPTimeWaitOverflow"],
         Harness::server_with(80, one_bucket),
         |h| {
             // We close first and the peer's FIN puts us in TIME-WAIT.
@@ -456,17 +464,12 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         },
     );
 
-    scenario(
-        &mut totals,
-        &["IpOutDiscards"],
-        Harness::server(80),
-        |h| {
-            let (c, _) = h.establish(at(0), 1000, seg());
-            h.stack.send(c, &[1; 100]).unwrap();
-            let mut small = [0u8; 60];
-            assert_eq!(h.stack.poll_transmit(instant(0), &mut small), None);
-        },
-    );
+    scenario(&mut totals, &["IpOutDiscards"], Harness::server(80), |h| {
+        let (c, _) = h.establish(at(0), 1000, seg());
+        h.stack.send(c, &[1; 100]).unwrap();
+        let mut small = [0u8; 60];
+        assert_eq!(h.stack.poll_transmit(instant(0), &mut small), None);
+    });
 
     let missing: Vec<&str> = Counters::NAMES
         .iter()

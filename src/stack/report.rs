@@ -1,8 +1,8 @@
 //! Text views of a stack in the shapes users know: `ss -tni`, `ss -ltn`, `ss -s` and
 //! `nstat -a`. Pure functions of a [`Stack`]; the control socket in the binary serves them.
 //!
-//! What this module does not do: talk to anything, or keep history (nstat's deltas are the
-//! caller's: it passes the earlier counters).
+//! What this module does not do: talk to anything, or keep history (nstat's history is the
+//! client's: it passes the values it saw last).
 
 use super::stats::Counters;
 use super::Stack;
@@ -121,13 +121,120 @@ pub fn ss(stack: &Stack, o: SsOptions) -> String {
     out
 }
 
-/// `nstat -a`: every counter with its value; with `earlier`, the change since then as well.
-pub fn nstat(now: &Counters, earlier: Option<&Counters>) -> String {
+/// The control socket's answer to `nstat`: `#kernel`, then every counter as `Name value`,
+/// absolute. The history behind "since the last call" is the client's, as with `nstat`
+/// (see `cli_nstat` in the binary), so two users never steal each other's deltas.
+pub fn nstat_dump(c: &Counters) -> String {
     let mut out = String::from("#kernel\n");
-    let delta = earlier.map(|e| now.delta(e));
-    for (name, value) in now.iter() {
-        let d = delta.as_ref().and_then(|d| d.get(name)).unwrap_or(0);
-        let _ = writeln!(out, "{name:<32}{value:>16}{d:>16}");
+    for (name, value) in c.iter() {
+        let _ = writeln!(out, "{name} {value}");
     }
     out
+}
+
+/// Reads `Name value` lines (an [`nstat_dump`], or a history file); other lines are skipped.
+pub fn parse_nstat(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next()?;
+            let value = w.next()?.parse().ok()?;
+            Some((name.to_string(), value))
+        })
+        .collect()
+}
+
+/// Counters that are levels, not counts: shown as they are, never as a change.
+const GAUGES: [&str; 1] = ["TcpCurrEstab"];
+
+/// `nstat`'s report: `#kernel`, then `Name value rate` lines in nstat's layout. With
+/// `history` (the values at the last call) a value is the change since then and the rate
+/// that change per second of `elapsed_secs`; without, values are absolute and rates 0.0,
+/// as nstat's first call. Lines with a zero value are left out unless `zeros` (`-z`).
+///
+/// Deviation: a gauge (`TcpCurrEstab`) shows its current level, not a change (nstat would
+/// subtract it like a counter and wrap below zero).
+pub fn nstat(
+    now: &[(String, u64)],
+    history: Option<&[(String, u64)]>,
+    elapsed_secs: Option<f64>,
+    zeros: bool,
+) -> String {
+    let mut out = String::from("#kernel\n");
+    for (name, value) in now {
+        let gauge = GAUGES.contains(&name.as_str());
+        let earlier = history
+            .filter(|_| !gauge)
+            .map(|h| h.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v));
+        let v = earlier.map_or(*value, |e| value.saturating_sub(e));
+        if v == 0 && !zeros {
+            continue;
+        }
+        let rate = match (earlier, elapsed_secs) {
+            (Some(_), Some(secs)) if secs > 0.0 => v as f64 / secs,
+            _ => 0.0,
+        };
+        let _ = writeln!(out, "{name:<32}{v:<16}{rate:6.1}");
+    }
+    out
+}
+
+/// True if `now` cannot follow `history` (a counter went down): the stack was restarted,
+/// and the history belongs to the one before.
+pub fn nstat_history_stale(now: &[(String, u64)], history: &[(String, u64)]) -> bool {
+    history
+        .iter()
+        .any(|(n, old)| !GAUGES.contains(&n.as_str()) && now.iter().any(|(m, v)| m == n && v < old))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
+        pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn dump_parses_back_to_every_counter() {
+        let c = Counters {
+            tcp_in_segs: 7,
+            ..Counters::default()
+        };
+        let t = parse_nstat(&nstat_dump(&c));
+        assert_eq!(t.len(), Counters::NAMES.len());
+        assert!(t.contains(&("TcpInSegs".to_string(), 7)));
+    }
+
+    #[test]
+    fn first_call_is_absolute_and_later_ones_are_changes_with_rates() {
+        let now = table(&[("IpInReceives", 30), ("TcpInSegs", 10), ("TcpCurrEstab", 2)]);
+        assert_eq!(
+            nstat(&now, None, None, false),
+            "#kernel\n\
+             IpInReceives                    30                 0.0\n\
+             TcpInSegs                       10                 0.0\n\
+             TcpCurrEstab                    2                  0.0\n"
+        );
+        let earlier = table(&[("IpInReceives", 10), ("TcpInSegs", 10), ("TcpCurrEstab", 5)]);
+        assert_eq!(
+            nstat(&now, Some(&earlier), Some(4.0), false),
+            "#kernel\n\
+             IpInReceives                    20                 5.0\n\
+             TcpCurrEstab                    2                  0.0\n"
+        );
+        let z = nstat(&now, Some(&earlier), Some(4.0), true);
+        assert!(z.contains("TcpInSegs                       0                  0.0\n"));
+    }
+
+    #[test]
+    fn a_counter_going_down_means_a_new_stack() {
+        let now = table(&[("TcpInSegs", 3), ("TcpCurrEstab", 0)]);
+        assert!(nstat_history_stale(&now, &table(&[("TcpInSegs", 4)])));
+        assert!(!nstat_history_stale(
+            &now,
+            &table(&[("TcpInSegs", 3), ("TcpCurrEstab", 9)])
+        ));
+    }
 }

@@ -14,8 +14,8 @@
 use super::addr::{is_unicast_destination_for, is_valid_remote, is_valid_source, Subnet};
 use super::frag::{FragLimits, Reassembler};
 use super::icmp::{
-    action, echo_reply, protocol_unreachable, quote_datagram, quoted_tcp,
-    time_exceeded_reassembly, IcmpAction, IcmpError,
+    action, echo_reply, protocol_unreachable, quote_datagram, quoted_tcp, time_exceeded_reassembly,
+    IcmpAction, IcmpError,
 };
 use super::keyed::{DemuxHash, PortHash, Tuple};
 use super::ports::PortAllocator;
