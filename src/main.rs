@@ -412,7 +412,8 @@ fn control_socket(path: &std::path::Path, net: std::sync::Arc<NetStack>) -> io::
                         info: has("-i"),
                         summary: has("-s"),
                     };
-                    net.with_stack(|s| report::ss(s, opts))
+                    let now = net.now();
+                    net.with_stack(|s| report::ss(s, opts, now))
                 }
                 // Absolute: the history is the client's (cli_nstat).
                 Some(&"nstat") => report::nstat_dump(&net.with_stack(|s| s.counters())),

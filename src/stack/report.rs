@@ -6,7 +6,8 @@
 
 use super::stats::Counters;
 use super::Stack;
-use crate::tcp::State;
+use crate::tcp::{State, TcpInfo};
+use crate::time::{Duration, Instant};
 use std::fmt::Write;
 
 /// What `ss` should list.
@@ -22,12 +23,112 @@ pub struct SsOptions {
     pub summary: bool,
 }
 
-fn ms(d: crate::time::Duration) -> f64 {
-    d.micros() as f64 / 1000.0
+/// Milliseconds as ss's `%g` prints them (our clock has microseconds: 3 decimals at most).
+fn ms(d: Duration) -> String {
+    let s = format!("{:.3}", d.micros() as f64 / 1000.0);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// `ss -tn[i]` / `-ltn` / `-s`, in ss's column layout.
-pub fn ss(stack: &Stack, o: SsOptions) -> String {
+/// Bits per second as ss's `sprint_bw` prints them (`%.3g` and a K/M/G/T suffix).
+fn bw(bps: u64) -> String {
+    let x = bps as f64;
+    let (v, unit) = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")]
+        .into_iter()
+        .find(|(scale, _)| x >= *scale)
+        .map_or((x, ""), |(scale, u)| (x / scale, u));
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    format!("{s}{unit}bps")
+}
+
+/// The line `ss -ti` prints under a connection: its fields, names and order (iproute2
+/// `tcp_show_info`), each only when non-zero, as ss does.
+pub fn ss_info(i: &TcpInfo) -> String {
+    let mut f: Vec<String> = Vec::new();
+    let mut put = |on: bool, s: String| {
+        if on {
+            f.push(s)
+        }
+    };
+    put(i.timestamps, "ts".into());
+    put(i.sack, "sack".into());
+    put(true, i.congestion.into());
+    if let Some((snd, rcv)) = i.wscale {
+        put(true, format!("wscale:{snd},{rcv}"));
+    }
+    put(true, format!("rto:{}", ms(i.rto)));
+    put(i.backoff > 0, format!("backoff:{}", i.backoff));
+    if let Some((srtt, var)) = i.rtt {
+        put(true, format!("rtt:{}/{}", ms(srtt), ms(var)));
+    }
+    put(true, format!("ato:{}", ms(i.ato)));
+    put(true, format!("mss:{}", i.mss));
+    put(true, format!("pmtu:{}", i.pmtu));
+    put(true, format!("rcvmss:{}", i.rcv_mss));
+    put(true, format!("advmss:{}", i.advmss));
+    put(true, format!("cwnd:{}", i.cwnd));
+    if let Some(t) = i.ssthresh {
+        put(true, format!("ssthresh:{t}"));
+    }
+    for (name, v) in [
+        ("bytes_sent", i.bytes_sent),
+        ("bytes_retrans", i.bytes_retrans),
+        ("bytes_acked", i.bytes_acked),
+        ("bytes_received", i.bytes_received),
+        ("segs_out", i.segs_out),
+        ("segs_in", i.segs_in),
+        ("data_segs_out", i.data_segs_out),
+        ("data_segs_in", i.data_segs_in),
+    ] {
+        put(v > 0, format!("{name}:{v}"));
+    }
+    if let Some(b) = i.send_bps {
+        put(true, format!("send {}", bw(b)));
+    }
+    for (name, d) in [
+        ("lastsnd", i.last_send),
+        ("lastrcv", i.last_recv),
+        ("lastack", i.last_ack),
+    ] {
+        put(d.micros() >= 1000, format!("{name}:{}", d.micros() / 1000));
+    }
+    if let Some(b) = i.pacing_bps {
+        put(true, format!("pacing_rate {}", bw(b)));
+    }
+    put(
+        i.busy.micros() >= 1000,
+        format!("busy:{}ms", i.busy.micros() / 1000),
+    );
+    put(i.unacked > 0, format!("unacked:{}", i.unacked));
+    put(
+        i.retrans > 0 || i.total_retrans > 0,
+        format!("retrans:{}/{}", i.retrans, i.total_retrans),
+    );
+    put(i.sacked > 0, format!("sacked:{}", i.sacked));
+    put(i.dsack_dups > 0, format!("dsack_dups:{}", i.dsack_dups));
+    put(i.notsent > 0, format!("notsent:{}", i.notsent));
+    if let Some(m) = i.min_rtt {
+        put(true, format!("minrtt:{}", ms(m)));
+    }
+    put(true, format!("snd_wnd:{}", i.snd_wnd));
+    put(i.rcv_wnd > 0, format!("rcv_wnd:{}", i.rcv_wnd));
+    f.join(" ")
+}
+
+/// `ss -tn[i]` / `-ltn` / `-s`, in ss's column layout; `now` is the stack's clock (for
+/// `lastsnd` and the like).
+pub fn ss(stack: &Stack, o: SsOptions, now: Instant) -> String {
     let mut out = String::new();
     if o.summary {
         let mut counts = [0usize; 4]; // estab, closed-ish, timewait, synrecv
@@ -92,30 +193,7 @@ pub fn ss(stack: &Stack, o: SsOptions) -> String {
             c.remote().to_string()
         );
         if o.info {
-            let st = c.stats();
-            let rtt = c.srtt().map_or("-".to_string(), |s| {
-                format!("{:.3}/{:.3}", ms(s), ms(c.rttvar()))
-            });
-            let ssthresh = match c.ssthresh() {
-                u32::MAX => String::new(),
-                s => format!(" ssthresh:{}", s / c.effective_mss().max(1)),
-            };
-            let _ = writeln!(
-                out,
-                "\t {} rto:{:.0} rtt:{} mss:{} cwnd:{}{} bytes_acked:{} bytes_received:{} segs_out:{} segs_in:{} retrans:{} timeouts:{}",
-                c.congestion_name(),
-                ms(c.rto()),
-                rtt,
-                c.effective_mss(),
-                c.cwnd() / c.effective_mss().max(1),
-                ssthresh,
-                st.bytes_acked,
-                st.bytes_received,
-                st.segs_out,
-                st.segs_in,
-                st.retrans_segs,
-                st.timeouts
-            );
+            let _ = writeln!(out, "\t{}", ss_info(&c.info(now)));
         }
     }
     out

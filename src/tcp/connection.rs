@@ -193,6 +193,14 @@ pub struct Connection {
     pub(super) last_data_tx: Instant,
     pub(super) last_data_rx: Instant,
     pub(super) last_ack_rx: Instant,
+    /// Largest payload received, at least 536 (Linux `icsk_ack.rcv_mss`), at most our MSS.
+    pub(super) rcv_mss: u32,
+    /// Since when data has been in flight, and the earlier periods' sum (`busy` time).
+    pub(super) busy_since: Option<Instant>,
+    pub(super) busy_total: Duration,
+    /// End of the highest segment retransmitted (`ss -i` retrans: what lies retransmitted
+    /// and unacknowledged between SND.UNA and here).
+    pub(super) retrans_high: SeqNum,
     pub(super) keepalive_sent: u32,
     pub(super) keepalive_due: bool,
     /// Send urgent pointer: the sequence number after the urgent data.
@@ -409,6 +417,10 @@ impl Connection {
             last_data_tx: now,
             last_data_rx: now,
             last_ack_rx: now,
+            rcv_mss: 536.min(mss),
+            busy_since: None,
+            busy_total: Duration::ZERO,
+            retrans_high: iss,
             keepalive_sent: 0,
             keepalive_due: false,
             snd_up: None,
@@ -462,6 +474,7 @@ impl Connection {
     pub fn accept(now: Instant, syn: &Segment<'_>, iss: SeqNum, cfg: Config) -> Self {
         let mut c = Connection::new(now, syn.dst, syn.src, iss, cfg);
         c.passive = true;
+        c.stats.segs_in = 1; // the SYN, as Linux's child socket counts it
         c.irs = SeqNum(syn.seq);
         c.rcv_nxt = c.irs + 1;
         c.negotiate(syn);
@@ -490,6 +503,7 @@ impl Connection {
     ) -> Self {
         let mut c = Connection::new(now, ack.dst, ack.src, iss, cfg);
         c.passive = true;
+        c.stats.segs_in = 1; // the ACK that carried the cookie
         c.irs = SeqNum(ack.seq) - 1;
         c.rcv_nxt = SeqNum(ack.seq);
         c.peer_mss = mss;

@@ -281,6 +281,9 @@ impl Connection {
             self.first_rto_at = None;
             if self.snd_una == self.snd_max {
                 self.disarm(Timer::Retransmit);
+                if let Some(t) = self.busy_since.take() {
+                    self.busy_total = self.busy_total + now.saturating_since(t);
+                }
             } else {
                 self.arm(Timer::Retransmit, now + self.rtt.rto());
             }
@@ -487,6 +490,9 @@ impl Connection {
         let advanced = self.recvq.insert(offset, payload);
         self.stats.bytes_received += advanced as u64;
         self.last_data_rx = now;
+        self.rcv_mss = self
+            .rcv_mss
+            .max((payload.len() as u32).min(u32::from(self.cfg.mss)));
         if offset > 0 {
             self.stats.ofo_queue += 1;
         } else if unread > 0 && advanced > 0 {

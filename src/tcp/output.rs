@@ -300,6 +300,9 @@ impl Connection {
         if retx {
             self.stats.retrans_segs += 1;
             self.stats.bytes_retrans += n as u64;
+            if self.retrans_high.lt(seq + seq_len) {
+                self.retrans_high = seq + seq_len;
+            }
             if self.recovery.is_some() {
                 self.stats.fast_retrans += pieces;
             }
@@ -313,6 +316,9 @@ impl Connection {
             if self.rtt_probe.is_none() {
                 self.rtt_probe = Some((seq + seq_len, now));
             }
+        }
+        if seq_len > 0 && self.busy_since.is_none() {
+            self.busy_since = Some(now);
         }
         if seq == self.snd_nxt {
             self.snd_nxt += seq_len;
