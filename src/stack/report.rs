@@ -119,7 +119,7 @@ pub fn ss_info(i: &TcpInfo) -> String {
     put(i.dsack_dups > 0, format!("dsack_dups:{}", i.dsack_dups));
     put(i.notsent > 0, format!("notsent:{}", i.notsent));
     if let Some(m) = i.min_rtt {
-        put(true, format!("minrtt:{}", ms(m)));
+        put(m.micros() > 0, format!("minrtt:{}", ms(m)));
     }
     put(true, format!("snd_wnd:{}", i.snd_wnd));
     put(i.rcv_wnd > 0, format!("rcv_wnd:{}", i.rcv_wnd));

@@ -40,6 +40,8 @@ pub struct TcpInfo {
     pub bytes_retrans: u64,
     pub bytes_acked: u64,
     pub bytes_received: u64,
+    /// Segments sent (a super-segment as its pieces) / received (Deviation: a GRO
+    /// super-segment from the device counts once; the connection does not see its pieces).
     pub segs_out: u64,
     pub segs_in: u64,
     pub data_segs_out: u64,

@@ -330,6 +330,8 @@ impl Connection {
             self.arm(Timer::Retransmit, now + self.rtt.rto());
         }
         let mut seg = self.build(now, seq, flags, &[]);
+        // build() counted one segment; a super-segment leaves as `pieces` (Linux: pcount).
+        self.stats.segs_out += pieces - 1;
         seg.payload = match self.sendq.slice_at(offset, n) {
             Some(p) => p,
             None => {
