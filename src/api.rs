@@ -161,6 +161,12 @@ impl NetStack {
         self.runtime.shared().lock().addr()
     }
 
+    /// The stack's clock now (what its `handle_*` calls are given), for reports that say
+    /// how long ago something happened.
+    pub fn now(&self) -> crate::time::Instant {
+        self.runtime.shared().now()
+    }
+
     /// Runs `f` with the stack locked (for `ss`-like views and counters).
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
         let shared = self.runtime.shared();

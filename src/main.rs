@@ -10,6 +10,7 @@
 //! `-v` prints every segment in and out and every state change, with relative times.
 
 mod cli;
+mod cli_nstat;
 
 use clap::{Args, Parser, Subcommand};
 use cli::control::{ControlAddr, ControlSocket};
@@ -97,8 +98,11 @@ enum Command {
         #[command(flatten)]
         ctl: ControlArgs,
     },
-    /// Counters of a running stack, named like `nstat -a` (with the change since the last call).
+    /// Counters of a running stack, named and shown like `nstat`: the change since this
+    /// user's last call (history in $TUNTCP_NSTAT_HISTORY or /tmp), everything at first.
     Nstat {
+        #[command(flatten)]
+        flags: cli_nstat::NstatFlags,
         #[command(flatten)]
         ctl: ControlArgs,
     },
@@ -296,7 +300,7 @@ fn main() -> ExitCode {
             }
             query(&ctl.addr(), &cmd)
         }
-        Command::Nstat { ctl } => query(&ctl.addr(), "nstat"),
+        Command::Nstat { flags, ctl } => cli_nstat::run(&ctl.addr(), flags),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -443,7 +447,6 @@ fn serve_http(mut s: TcpStream, stack_name: &'static str, parking: &Parking) -> 
 /// Serves `ss ...` and `nstat` requests (one line in, the report out) on a Unix socket.
 fn control_socket(listener: std::os::unix::net::UnixListener, net: std::sync::Arc<NetStack>) {
     std::thread::spawn(move || {
-        let mut last = None;
         for mut conn in listener.incoming().flatten() {
             let mut line = String::new();
             if io::BufRead::read_line(&mut io::BufReader::new(&conn), &mut line).is_err() {
@@ -459,14 +462,11 @@ fn control_socket(listener: std::os::unix::net::UnixListener, net: std::sync::Ar
                         info: has("-i"),
                         summary: has("-s"),
                     };
-                    net.with_stack(|s| report::ss(s, opts))
+                    let now = net.now();
+                    net.with_stack(|s| report::ss(s, opts, now))
                 }
-                Some(&"nstat") => {
-                    let now = net.with_stack(|s| s.counters());
-                    let text = report::nstat(&now, last.as_ref());
-                    last = Some(now);
-                    text
-                }
+                // Absolute: the history is the client's (cli_nstat).
+                Some(&"nstat") => report::nstat_dump(&net.with_stack(|s| s.counters())),
                 _ => "unknown request: try `ss [-l] [-a] [-i] [-s]` or `nstat`\n".to_string(),
             };
             let _ = conn.write_all(reply.as_bytes());

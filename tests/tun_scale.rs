@@ -24,7 +24,7 @@ fn rss_kb(pid: u32) -> u64 {
 /// `tuntcp nstat` value of one counter.
 fn counter(ns: &Netns, ctl: &std::path::Path, name: &str) -> u64 {
     let bin = env!("CARGO_BIN_EXE_tuntcp");
-    let out = ns.sh(&format!("{bin} nstat --control {}", ctl.display()));
+    let out = ns.sh(&format!("{bin} nstat -asz --control {}", ctl.display()));
     out.lines()
         .find(|l| l.split_whitespace().next() == Some(name))
         .and_then(|l| l.split_whitespace().nth(1))
