@@ -3,8 +3,8 @@
 //! users, or two shells with their own `TUNTCP_NSTAT_HISTORY`, never take each other's
 //! changes). The first call, with no history, shows everything since the stack started.
 
-use std::io::{Read, Write};
 use crate::cli::control::ControlAddr;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use tuntcp::stack::report;
 
@@ -58,7 +58,9 @@ pub fn run(control: &ControlAddr, f: NstatFlags) -> Result<(), String> {
 
 fn fetch(control: &ControlAddr) -> Result<String, String> {
     let mut s = control.connect().map_err(|e| {
-        format!("control socket {control}: {e} (is `tuntcp serve` running in this network namespace?)")
+        format!(
+            "control socket {control}: {e} (is `tuntcp serve` running in this network namespace?)"
+        )
     })?;
     writeln!(s, "nstat").map_err(|e| e.to_string())?;
     s.shutdown(std::net::Shutdown::Write)
