@@ -2,10 +2,11 @@
 # Build, start `tuntcp -v serve` in a fresh namespace, curl it, and show the handshake log
 # and the pcap summary; everything is removed afterwards. Needs root.
 #
-#   sudo scripts/demo.sh
+#   scripts/demo.sh        (as root; or: sudo scripts/demo.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+echo "building tuntcp (release; the first time takes about a minute)..." >&2
+cargo build --release
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export TUNTCP_LOG="$work/serve.log"

@@ -4,9 +4,12 @@
 #
 #   scripts/netns.sh [TUNTCP ARGS...] -- COMMAND [ARGS...]
 #
-# TUNTCP ARGS default to `serve`; the command runs in the namespace once tun0 is up, e.g.
-#   sudo scripts/netns.sh -- curl -s http://10.66.0.2/
-#   sudo scripts/netns.sh -v serve --pcap /tmp/s.pcap -- sh -c 'curl -s 10.66.0.2 >/dev/null'
+# TUNTCP ARGS default to `serve`; the command runs in the namespace once the device (tun0,
+# or the one named by --tun) is up with the --host address; if tuntcp exits first, its
+# output is shown. E.g.
+#   scripts/netns.sh -- curl -s http://10.66.0.2/          (as root; or prefix sudo)
+#   scripts/netns.sh -v serve --pcap /tmp/s.pcap -- sh -c 'curl -s 10.66.0.2 >/dev/null'
+#   scripts/netns.sh serve --tun foo0 -- tuntcp ss --tun foo0
 # Env: TUNTCP_BIN (default target/release/tuntcp, built if missing), TUNTCP_LOG (the
 # stack's stderr; default a temp file, printed at the end with -v).
 set -euo pipefail
@@ -21,9 +24,23 @@ done
 (($#)) || { echo "usage: $0 [tuntcp args] -- command [args]" >&2; exit 2; }
 ((${#args[@]})) || args=(serve)
 
+# The device and kernel-side address to wait for (--tun, --host).
+dev=tun0
+host=10.66.0.1
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+        --tun) dev="${args[i + 1]:-tun0}" ;;
+        --tun=*) dev="${args[i]#--tun=}" ;;
+        --host) host="${args[i + 1]:-}" ;;
+        --host=*) host="${args[i]#--host=}" ;;
+    esac
+done
+host="${host%%/*}"
+
 bin="${TUNTCP_BIN:-target/release/tuntcp}"
 if [[ ! -x "$bin" ]]; then
-    cargo build --release --quiet
+    echo "building tuntcp (release, first time ~1 min)..." >&2
+    cargo build --release
 fi
 bin="$(realpath "$bin")"
 
@@ -40,11 +57,13 @@ ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 ip netns exec "$ns" "$bin" "${args[@]}" >"$log" 2>&1 &
 pid=$!
+up=""
 for _ in $(seq 100); do
-    ip netns exec "$ns" ip -4 addr show dev tun0 up 2>/dev/null | grep -q inet && break
-    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+    ip netns exec "$ns" ip -4 addr show dev "$dev" up 2>/dev/null | grep -qF "inet $host/" && { up=1; break; }
+    kill -0 "$pid" 2>/dev/null || { echo "tuntcp exited:" >&2; cat "$log" >&2; exit 1; }
     sleep 0.05
 done
+[[ -n "$up" ]] || { echo "$dev not up after 5 s; tuntcp said:" >&2; cat "$log" >&2; exit 1; }
 status=0
 ip netns exec "$ns" "$@" || status=$?
 sleep 0.2 # let the last FIN exchange reach the log

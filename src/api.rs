@@ -108,7 +108,12 @@ impl NetStack {
         let mut stack_cfg = cfg.stack;
         stack_cfg.mtu = cfg.tun.mtu;
         stack_cfg.prefix_len = cfg.tun.prefix_len;
-        let pcap = cfg.pcap.map(File::create).transpose()?;
+        let pcap = match &cfg.pcap {
+            Some(p) => Some(File::create(p).map_err(|e| {
+                io::Error::new(e.kind(), format!("pcap file {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
         NetStack::with_device_and(Box::new(dev), stack_cfg, pcap, cfg.impair, service)
     }
 
@@ -154,6 +159,12 @@ impl NetStack {
 
     pub fn local_addr(&self) -> Ipv4Addr {
         self.runtime.shared().lock().addr()
+    }
+
+    /// The stack's clock now (what its `handle_*` calls are given), for reports that say
+    /// how long ago something happened.
+    pub fn now(&self) -> crate::time::Instant {
+        self.runtime.shared().now()
     }
 
     /// Runs `f` with the stack locked (for `ss`-like views and counters).

@@ -3,13 +3,20 @@
 //! - `tuntcp serve`: HTTP/1.1 on port 80, echo on 7, discard on 9, inside the event loop
 //!   (`--threaded`: over the socket API, with threads).
 //! - `tuntcp get URL [-o FILE]`: an HTTP GET from a kernel server, over our stack.
-//! - `tuntcp decode`: print one raw IPv4 packet (stdin) as a packet-log line.
+//! - `tuntcp decode [--pcap FILE]`: packets (raw IPv4, hex text or a pcap file) as
+//!   packet-log lines.
+//! - `tuntcp ss` / `nstat`: ask a running `serve` over its control socket (`cli::control`).
 //!
 //! `-v` prints every segment in and out and every state change, with relative times.
 
+mod cli;
+mod cli_nstat;
+
 use clap::{Args, Parser, Subcommand};
+use cli::control::{ControlAddr, ControlSocket};
+use cli::validate;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tuntcp::api::{random_seed, NetConfig, NetStack, Parking, TcpListener, TcpStream};
@@ -36,10 +43,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve HTTP on port 80 (GET /, GET /bytes/N, POST /sink), echo on 7, discard on 9.
+    /// Serve HTTP on port 80 (GET /, GET /bytes/N, GET /zeros/N, POST or PUT /sink), echo on
+    /// 7, discard on 9, until SIGINT or SIGTERM.
     Serve {
         #[command(flatten)]
         net: NetArgs,
+        /// Control socket for `tuntcp ss` / `tuntcp nstat`: a socket file at this path
+        /// (its directory must exist) instead of the default, the abstract socket
+        /// @tuntcp/DEVICE of this network namespace.
+        #[arg(long, value_name = "PATH")]
+        control: Option<PathBuf>,
         /// Serve through the socket API with threads (accept threads, a pool of 128 HTTP
         /// workers, idle connections parked) instead of inside the event loop (the default).
         #[arg(long)]
@@ -55,11 +68,23 @@ enum Command {
         /// Write the body to this file instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Give up if the connection is not established within this many seconds (like
+        /// curl's; default: the stack's own limit of 3 minutes of SYN retries).
+        #[arg(long, value_name = "SECONDS", value_parser = validate::parse_seconds)]
+        connect_timeout: Option<std::time::Duration>,
+        /// Give up if the whole transfer takes longer than this many seconds (like curl's).
+        #[arg(short = 'm', long, value_name = "SECONDS", value_parser = validate::parse_seconds)]
+        max_time: Option<std::time::Duration>,
         #[command(flatten)]
         net: NetArgs,
     },
-    /// Read one raw IPv4 packet from stdin and print its packet-log line.
-    Decode,
+    /// Print packets as packet-log lines: raw IPv4 packets (back to back), hex text
+    /// (`4500 003c ...`, `45:00:...`, tcpdump -x) or a pcap file, from stdin or --pcap.
+    Decode {
+        /// Read this file (pcap, raw or hex) instead of stdin.
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+    },
     /// Sockets of a running stack, like `ss -tn` (-l listeners, -a all, -i TCP internals, -s summary).
     Ss {
         #[arg(short, long)]
@@ -73,8 +98,11 @@ enum Command {
         #[command(flatten)]
         ctl: ControlArgs,
     },
-    /// Counters of a running stack, named like `nstat -a` (with the change since the last call).
+    /// Counters of a running stack, named and shown like `nstat`: the change since this
+    /// user's last call (history in $TUNTCP_NSTAT_HISTORY or /tmp), everything at first.
     Nstat {
+        #[command(flatten)]
+        flags: cli_nstat::NstatFlags,
         #[command(flatten)]
         ctl: ControlArgs,
     },
@@ -82,31 +110,30 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct ControlArgs {
-    /// The device of the running stack (its control socket is /run/tuntcp/DEVICE.sock).
+    /// The device of the running stack in this network namespace (its control socket is
+    /// the abstract @tuntcp/DEVICE).
     #[arg(long, default_value = "tun0")]
     tun: String,
-    /// The control socket, if not the default for --tun.
-    #[arg(long)]
+    /// The control socket file, if `serve` was given --control PATH.
+    #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
 }
 
 impl ControlArgs {
-    fn path(&self) -> PathBuf {
-        self.control
-            .clone()
-            .unwrap_or_else(|| control_path(&self.tun))
+    fn addr(&self) -> ControlAddr {
+        ControlAddr::new(&self.tun, self.control.as_deref())
     }
-}
-
-fn control_path(tun: &str) -> PathBuf {
-    PathBuf::from(format!("/run/tuntcp/{tun}.sock"))
 }
 
 #[derive(Args, Clone)]
 struct NetArgs {
-    /// TUN device to create.
+    /// TUN device to create (at most 15 bytes).
     #[arg(long, default_value = "tun0")]
     tun: String,
+    /// Use the TUN device even if it already exists (e.g. made by `ip tuntap add`): its
+    /// address, netmask and MTU are replaced, and stay so after exit.
+    #[arg(long)]
+    reuse_tun: bool,
     /// The stack's own address.
     #[arg(long, default_value = "10.66.0.2")]
     addr: Ipv4Addr,
@@ -131,9 +158,6 @@ struct NetArgs {
     /// HyStart++ (RFC 9406) slow-start exit.
     #[arg(long)]
     hystart: bool,
-    /// Control socket for `tuntcp ss` / `tuntcp nstat` (default /run/tuntcp/DEVICE.sock).
-    #[arg(long)]
-    control: Option<PathBuf>,
     /// TUN offloads (IFF_VNET_HDR: checksum offload, TSO/GSO super-segments both ways),
     /// like `ethtool -K DEV tso on tx on`; off under --impair.
     #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
@@ -162,17 +186,9 @@ fn on_off(s: &str) -> Result<bool, String> {
 
 impl NetArgs {
     fn config(&self) -> Result<NetConfig, String> {
-        let (host, prefix) = match self.host.split_once('/') {
-            Some((a, p)) => (
-                a,
-                p.parse::<u8>().map_err(|e| format!("--host prefix: {e}"))?,
-            ),
-            None => (self.host.as_str(), 24),
-        };
-        let host_addr: Ipv4Addr = host.parse().map_err(|e| format!("--host: {e}"))?;
-        if prefix > 30 {
-            return Err("--host prefix must be 30 or shorter".into());
-        }
+        tuntcp::device::tun::check_ifname(&self.tun).map_err(|e| format!("--tun: {e}"))?;
+        let (host_addr, prefix) = validate::parse_host(&self.host)?;
+        validate::check_addrs(self.addr, host_addr, prefix)?;
         if !(576..=65535).contains(&self.mtu) {
             return Err("--mtu must be in 576..=65535".into());
         }
@@ -208,14 +224,19 @@ impl NetArgs {
         })
     }
 
-    fn start(&self) -> Result<NetStack, String> {
-        self.start_with(None)
+    fn start(&self, serving: bool) -> Result<NetStack, String> {
+        self.start_with(None, serving)
     }
 
-    fn start_with(&self, service: Option<Box<dyn Service>>) -> Result<NetStack, String> {
+    /// `serving`: the caller holds the control socket (`serve`), not `get`.
+    fn start_with(
+        &self,
+        service: Option<Box<dyn Service>>,
+        serving: bool,
+    ) -> Result<NetStack, String> {
         let cfg = self.config()?;
-        let net = NetStack::tun_with(cfg, service)
-            .map_err(|e| format!("starting the stack on {}: {e} (root needed)", self.tun))?;
+        cli::check_device(&self.tun, self.reuse_tun, serving)?;
+        let net = NetStack::tun_with(cfg, service).map_err(|e| e.to_string())?;
         net.set_busy_poll(std::time::Duration::from_micros(self.busy_poll));
         Ok(net)
     }
@@ -239,18 +260,26 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Command::Serve {
             net,
+            control,
             threaded,
             drain,
         } => {
+            let ctl = ControlAddr::new(&net.tun, control.as_deref());
             let drain = drain.map(std::time::Duration::from_secs);
             if threaded {
-                serve_threaded(&net, drain)
+                serve_threaded(&net, &ctl, drain)
             } else {
-                serve(&net, drain)
+                serve(&net, &ctl, drain)
             }
         }
-        Command::Get { url, output, net } => get(&url, output, &net),
-        Command::Decode => decode(),
+        Command::Get {
+            url,
+            output,
+            connect_timeout,
+            max_time,
+            net,
+        } => get(&url, output, &net, connect_timeout, max_time),
+        Command::Decode { pcap } => decode(pcap),
         Command::Ss {
             listening,
             all,
@@ -269,9 +298,9 @@ fn main() -> ExitCode {
                     cmd.push_str(flag);
                 }
             }
-            query(&ctl.path(), &cmd)
+            query(&ctl.addr(), &cmd)
         }
-        Command::Nstat { ctl } => query(&ctl.path(), "nstat"),
+        Command::Nstat { flags, ctl } => cli_nstat::run(&ctl.addr(), flags),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -282,56 +311,58 @@ fn main() -> ExitCode {
     }
 }
 
-/// Opens the control socket for `tuntcp ss`/`nstat` and says what is served; returns the
-/// socket file it created.
-fn announce(args: &NetArgs, net: &std::sync::Arc<NetStack>, how: &str) -> Option<ControlFile> {
-    let ctl = args
-        .control
-        .clone()
-        .unwrap_or_else(|| control_path(&args.tun));
-    let file = match control_socket(&ctl, net.clone()) {
-        Ok(f) => {
-            log::info!("control socket {}", ctl.display());
-            Some(f)
+/// Answers `tuntcp ss`/`nstat` on the control socket and says what is served.
+fn announce(args: &NetArgs, ctl: &ControlSocket, net: &std::sync::Arc<NetStack>, how: &str) {
+    match ctl.listener() {
+        Ok(l) => {
+            control_socket(l, net.clone());
+            log::info!("control socket {}", ctl.addr());
         }
-        Err(e) => {
-            eprintln!("tuntcp: no control socket at {}: {e}", ctl.display());
-            None
-        }
-    };
+        Err(e) => eprintln!("tuntcp: no control socket at {}: {e}", ctl.addr()),
+    }
     eprintln!(
         "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {}; {how})",
         args.addr, args.tun, args.host
     );
-    file
 }
 
 /// The apps inside the runtime's event loop (`apps::inloop`): no thread per connection.
 /// Runs until SIGINT/SIGTERM (see `stopping`).
-fn serve(args: &NetArgs, drain: Option<std::time::Duration>) -> Result<(), String> {
+fn serve(
+    args: &NetArgs,
+    ctl: &ControlAddr,
+    drain: Option<std::time::Duration>,
+) -> Result<(), String> {
+    // Bound first: a second serve of this device in this namespace stops here.
+    let mut ctl = ControlSocket::bind(ctl, &args.tun)?;
     let signal = stopping::catch().map_err(|e| format!("catching signals: {e}"))?;
     let servers = inloop::Servers::new(inloop::InLoopConfig::default());
-    let net = std::sync::Arc::new(args.start_with(Some(Box::new(servers)))?);
-    let ctl = announce(args, &net, "in the event loop");
+    let net = std::sync::Arc::new(args.start_with(Some(Box::new(servers)), true)?);
+    announce(args, &ctl, &net, "in the event loop");
     // The runtime thread does the work; this one waits for the signal to stop.
     signal.wait();
     let r = stopping::stop_serving(&net, drain);
-    remove_control_socket(ctl);
+    ctl.remove();
     r
 }
 
 /// The apps over the socket API: accept threads, a pool of HTTP workers, parking. Runs
 /// until SIGINT/SIGTERM; the threads are left blocked (on errors after the stop) when the
 /// process exits.
-fn serve_threaded(args: &NetArgs, drain: Option<std::time::Duration>) -> Result<(), String> {
+fn serve_threaded(
+    args: &NetArgs,
+    ctl: &ControlAddr,
+    drain: Option<std::time::Duration>,
+) -> Result<(), String> {
     use std::sync::{Arc, Mutex};
+    let mut ctl = ControlSocket::bind(ctl, &args.tun)?;
     let signal = stopping::catch().map_err(|e| format!("catching signals: {e}"))?;
-    let net = Arc::new(args.start()?);
+    let net = Arc::new(args.start(true)?);
     let stack_name = concat!("tuntcp ", env!("CARGO_PKG_VERSION"));
     let http_l = TcpListener::bind(&net, 80, 1024).map_err(|e| e.to_string())?;
     let echo_l = TcpListener::bind(&net, 7, 128).map_err(|e| e.to_string())?;
     let discard_l = TcpListener::bind(&net, 9, 128).map_err(|e| e.to_string())?;
-    let ctl = announce(args, &net, "threaded");
+    announce(args, &ctl, &net, "threaded");
     let parking = Arc::new(Parking::new(&net));
     let (work_tx, work_rx) = std::sync::mpsc::channel::<TcpStream>();
     let work_rx = Arc::new(Mutex::new(work_rx));
@@ -377,7 +408,7 @@ fn serve_threaded(args: &NetArgs, drain: Option<std::time::Duration>) -> Result<
     });
     signal.wait();
     let r = stopping::stop_serving(&net, drain);
-    remove_control_socket(ctl);
+    ctl.remove();
     r
 }
 
@@ -413,46 +444,9 @@ fn serve_http(mut s: TcpStream, stack_name: &'static str, parking: &Parking) -> 
     None
 }
 
-/// A control socket file this process created: its path and inode.
-struct ControlFile {
-    path: PathBuf,
-    ino: (u64, u64),
-}
-
-/// Removes the control socket file at exit, if it is still the one we created (not one a
-/// later `serve` put in its place).
-fn remove_control_socket(file: Option<ControlFile>) {
-    use std::os::unix::fs::MetadataExt;
-    let Some(f) = file else { return };
-    match std::fs::symlink_metadata(&f.path) {
-        Ok(m) if (m.dev(), m.ino()) == f.ino => {
-            if let Err(e) = std::fs::remove_file(&f.path) {
-                eprintln!("tuntcp: removing {}: {e}", f.path.display());
-            }
-        }
-        _ => {}
-    }
-}
-
 /// Serves `ss ...` and `nstat` requests (one line in, the report out) on a Unix socket.
-fn control_socket(
-    path: &std::path::Path,
-    net: std::sync::Arc<NetStack>,
-) -> io::Result<ControlFile> {
-    use std::os::unix::fs::MetadataExt;
-    use std::os::unix::net::UnixListener;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
-    let m = std::fs::symlink_metadata(path)?;
-    let file = ControlFile {
-        path: path.to_path_buf(),
-        ino: (m.dev(), m.ino()),
-    };
+fn control_socket(listener: std::os::unix::net::UnixListener, net: std::sync::Arc<NetStack>) {
     std::thread::spawn(move || {
-        let mut last = None;
         for mut conn in listener.incoming().flatten() {
             let mut line = String::new();
             if io::BufRead::read_line(&mut io::BufReader::new(&conn), &mut line).is_err() {
@@ -468,26 +462,23 @@ fn control_socket(
                         info: has("-i"),
                         summary: has("-s"),
                     };
-                    net.with_stack(|s| report::ss(s, opts))
+                    let now = net.now();
+                    net.with_stack(|s| report::ss(s, opts, now))
                 }
-                Some(&"nstat") => {
-                    let now = net.with_stack(|s| s.counters());
-                    let text = report::nstat(&now, last.as_ref());
-                    last = Some(now);
-                    text
-                }
+                // Absolute: the history is the client's (cli_nstat).
+                Some(&"nstat") => report::nstat_dump(&net.with_stack(|s| s.counters())),
                 _ => "unknown request: try `ss [-l] [-a] [-i] [-s]` or `nstat`\n".to_string(),
             };
             let _ = conn.write_all(reply.as_bytes());
         }
     });
-    Ok(file)
 }
 
 /// Sends one request to a running stack's control socket and prints the reply.
-fn query(path: &std::path::Path, request: &str) -> Result<(), String> {
-    let mut s = std::os::unix::net::UnixStream::connect(path)
-        .map_err(|e| format!("{}: {e} (is `tuntcp serve` running?)", path.display()))?;
+fn query(addr: &ControlAddr, request: &str) -> Result<(), String> {
+    let mut s = addr.connect().map_err(|e| {
+        format!("control socket {addr}: {e} (is `tuntcp serve` running in this network namespace?)")
+    })?;
     writeln!(s, "{request}").map_err(|e| e.to_string())?;
     s.shutdown(std::net::Shutdown::Write)
         .map_err(|e| e.to_string())?;
@@ -519,42 +510,25 @@ fn accept_loop(l: &TcpListener, handler: impl Fn(TcpStream) + Send + Sync + Copy
     }
 }
 
-/// Splits `http://a.b.c.d[:port]/path`.
-fn parse_url(url: &str) -> Result<(SocketAddrV4, String), String> {
-    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().map_err(|e| format!("port: {e}"))?),
-        None => (hostport, 80),
-    };
-    let ip: Ipv4Addr = host
-        .parse()
-        .map_err(|_| format!("{host}: an IPv4 address is needed (no DNS)"))?;
-    Ok((SocketAddrV4::new(ip, port), path.to_string()))
-}
-
-fn get(url: &str, output: Option<PathBuf>, args: &NetArgs) -> Result<(), String> {
-    let (addr, path) = parse_url(url)?;
-    let net = args.start()?;
-    let mut s = TcpStream::connect(&net, addr).map_err(|e| format!("connect {addr}: {e}"))?;
+fn get(
+    url: &str,
+    output: Option<PathBuf>,
+    args: &NetArgs,
+    connect_timeout: Option<std::time::Duration>,
+    max_time: Option<std::time::Duration>,
+) -> Result<(), String> {
+    let (addr, path) = validate::parse_url(url)?;
+    let deadline = max_time.map(|m| std::time::Instant::now() + m);
+    let net = args.start(false)?;
+    let s = cli::get::connect(&net, addr, connect_timeout, max_time, deadline)?;
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tuntcp\r\nConnection: close\r\n\r\n"
     );
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut out: Box<dyn Write> = match &output {
-        Some(p) => Box::new(io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| e.to_string())?,
-        )),
-        None => Box::new(io::stdout().lock()),
-    };
-    let (status, n) = tuntcp::apps::client::read_response(&mut s, &mut out)
-        .map_err(|e| format!("reading the response: {e}"))?;
-    out.flush().map_err(|e| e.to_string())?;
+    let mut timed = cli::get::Timed::new(s, addr, max_time, deadline);
+    timed.write_request(req.as_bytes())?;
+    let (status, n) = cli::get::fetch(&mut timed, output.as_deref())?;
     eprintln!("tuntcp: {url}: HTTP {status}, {n} bytes");
-    drop(s);
+    drop(timed);
     // Let the close handshake finish (our FIN acknowledged) before the device goes away.
     for _ in 0..200 {
         if net.with_stack(|st| {
@@ -573,12 +547,21 @@ fn get(url: &str, output: Option<PathBuf>, args: &NetArgs) -> Result<(), String>
     }
 }
 
-fn decode() -> Result<(), String> {
+fn decode(file: Option<PathBuf>) -> Result<(), String> {
     let mut buf = Vec::new();
-    io::stdin()
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
-    let p = tuntcp::wire::Packet::parse(&buf).map_err(|e| e.to_string())?;
-    println!("{p}");
-    Ok(())
+    match &file {
+        Some(p) => buf = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => {
+            io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("stdin: {e}"))?;
+        }
+    }
+    let d = cli::decode::decode(&buf);
+    print!("{}", d.text);
+    match (d.error, &file) {
+        (None, _) => Ok(()),
+        (Some(e), Some(p)) => Err(format!("{}: {e}", p.display())),
+        (Some(e), None) => Err(e),
+    }
 }

@@ -283,7 +283,7 @@ fn error_statuses() {
         let r = c.response(false);
         assert_eq!(r.code, code, "{:?}", String::from_utf8_lossy(req));
         if code == 405 {
-            assert_eq!(r.header("allow"), Some("POST"));
+            assert_eq!(r.header("allow"), Some("POST, PUT"));
         }
         if closes {
             assert_eq!(r.header("connection"), Some("close"));

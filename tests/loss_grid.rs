@@ -624,7 +624,9 @@ impl Outcome {
             let _ = write!(
                 s,
                 "; tuntcp sender: retrans {} fast-recoveries {} timeouts {}",
-                c.retrans_segs, c.fast_retrans, c.timeouts
+                c.retrans_segs,
+                c.sack_recovery + c.reno_recovery,
+                c.timeouts
             );
         }
         s

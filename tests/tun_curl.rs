@@ -668,3 +668,178 @@ fn tun_serve_second_signal_exits_at_once_with_130() {
         std::fs::read_to_string(&log_path).unwrap()
     );
 }
+
+/// Runs `tuntcp ARGS` in the namespace (bounded by `timeout 60`); (exit code, stderr).
+fn tuntcp_fails(ns: &Netns, args: &str) -> (Option<i32>, String) {
+    let bin = env!("CARGO_BIN_EXE_tuntcp");
+    let out = ns.sh_output(&format!("timeout 60 {bin} {args}"));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 14: the control socket is abstract (`@tuntcp/tun0`), so it belongs to the
+/// namespace: a second `serve` of the same device in the same namespace stops at once
+/// with a reason, and the first keeps serving and answering `tuntcp ss`.
+#[test]
+fn tun_second_serve_in_the_same_namespace_is_refused_and_the_first_keeps_serving() {
+    if require(&["curl"]).is_none() {
+        return;
+    }
+    let (ns, _log) = served("twice");
+    let (code, err) = tuntcp_fails(&ns, "serve");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("another `tuntcp serve` on tun0 is running in this network namespace"),
+        "{err}"
+    );
+    // With its own control socket file, it gets as far as the device, which is held.
+    let (code, err) = tuntcp_fails(
+        &ns,
+        &format!("serve --control {}", ns.dir.join("b.sock").display()),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("TUN device tun0 is in use by another process"),
+        "{err}"
+    );
+    assert!(
+        !ns.dir.join("b.sock").exists(),
+        "refused serve left its socket"
+    );
+    let bin = env!("CARGO_BIN_EXE_tuntcp");
+    let ss = ns.sh(&format!("{bin} ss -l"));
+    assert!(ss.contains("10.66.0.2:80"), "{ss}");
+    let page = ns.sh(&format!("curl -sS --max-time 10 http://{STACK}/"));
+    assert!(page.contains("tuntcp"), "{page}");
+}
+
+/// Two namespaces, each with its own `tun0` and `serve` at a different address: `tuntcp
+/// ss` in each shows its own stack (the old `/run/tuntcp/tun0.sock` was shared).
+#[test]
+fn tun_two_namespaces_each_see_their_own_stack_in_ss() {
+    if require(&["curl"]).is_none() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_tuntcp");
+    let mut a = Netns::new("ssa");
+    let mut b = Netns::new("ssb");
+    let (la, lb) = (a.dir.join("serve.log"), b.dir.join("serve.log"));
+    a.start_tuntcp("serve --addr 10.66.0.2", &la);
+    b.start_tuntcp("serve --addr 10.66.0.3", &lb);
+    for (ns, ours, theirs) in [
+        (&a, "10.66.0.2:80", "10.66.0.3"),
+        (&b, "10.66.0.3:80", "10.66.0.2"),
+    ] {
+        let ss = ns.sh(&format!("{bin} ss -l"));
+        assert!(
+            ss.contains(ours) && !ss.contains(theirs),
+            "{}: {ss}",
+            ns.name
+        );
+    }
+    // And each answers its own clients.
+    let page = b.sh("curl -sS --max-time 10 http://10.66.0.3/");
+    assert!(page.contains("10.66.0.3:80"), "{page}");
+    let ss = b.sh(&format!("{bin} nstat"));
+    assert!(ss.contains("TcpPassiveOpens"), "{ss}");
+}
+
+/// Values that can never work are refused before anything is created, each with its
+/// reason; an existing persistent TUN is left alone unless --reuse-tun.
+#[test]
+fn tun_cli_refuses_devices_addresses_and_paths_that_cannot_work() {
+    if require(&[]).is_none() {
+        return;
+    }
+    let mut ns = Netns::new("refuse");
+    for (args, want) in [
+        ("serve --tun lo", "lo exists and is not a TUN device"),
+        ("serve --tun abcdefghijklmnop", "longer than 15 bytes"),
+        (
+            "serve --addr 10.66.0.1",
+            "--addr 10.66.0.1 is the kernel side's own address",
+        ),
+        (
+            "serve --addr 10.67.0.2",
+            "outside the kernel side's subnet 10.66.0.0/24",
+        ),
+        (
+            "serve --addr 10.66.0.255",
+            "broadcast address of 10.66.0.0/24",
+        ),
+        (
+            "get http://10.66.0.1:99999/",
+            "port 99999 out of range 1-65535",
+        ),
+    ] {
+        let (code, err) = tuntcp_fails(&ns, args);
+        assert_eq!(code, Some(1), "{args}: {err}");
+        assert!(err.contains(want), "{args}: {err}");
+    }
+    // `get` has no control socket.
+    let (code, err) = tuntcp_fails(&ns, "get --control /tmp/x http://10.66.0.1/");
+    assert_eq!(code, Some(2), "{err}");
+    // --control in a missing directory: named, and not created.
+    let missing = ns.dir.join("no/such");
+    let (code, err) = tuntcp_fails(
+        &ns,
+        &format!("serve --control {}/ctl.sock", missing.display()),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("directory {} does not exist", missing.display())),
+        "{err}"
+    );
+    assert!(!ns.dir.join("no").exists());
+    assert!(
+        ns.sh_output("ip link show tun0").status.code() != Some(0),
+        "tun0 was created"
+    );
+    // A persistent TUN keeps its addresses unless --reuse-tun.
+    ns.sh("ip tuntap add mode tun dev ptun0 && ip addr add 192.0.2.1/24 dev ptun0");
+    let (code, err) = tuntcp_fails(&ns, "serve --tun ptun0");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("ptun0 already exists") && err.contains("--reuse-tun"),
+        "{err}"
+    );
+    assert!(ns.sh("ip -4 addr show dev ptun0").contains("192.0.2.1/24"));
+    let log = ns.dir.join("reuse.log");
+    ns.start_tuntcp("serve --tun ptun0 --reuse-tun", &log);
+    ns.wait_for("ip -4 addr show dev ptun0 | grep -q 10.66.0.1/24", &log);
+}
+
+/// `get --connect-timeout` and `--max-time`, like curl's, end the wait and name it.
+#[test]
+fn tun_get_timeouts_say_what_they_waited_for() {
+    if require(&["python3", "ss"]).is_none() {
+        return;
+    }
+    let mut ns = Netns::new("gettime");
+    // Nobody at 10.66.0.5: the kernel drops the SYNs (no forwarding in the namespace).
+    let (code, err) = tuntcp_fails(&ns, "get --connect-timeout 1 http://10.66.0.5/");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("connect to 10.66.0.5:80: no answer in 1 s"),
+        "{err}"
+    );
+    // A kernel listener that completes the handshake and never answers.
+    let py_log = ns.dir.join("listen.log");
+    ns.spawn(
+        "python3 -c 'import socket,time; s=socket.socket(); s.bind((\"0.0.0.0\",8001)); s.listen(); time.sleep(120)'",
+        &py_log,
+    );
+    ns.wait_for("ss -ltn | grep -q :8001", &py_log);
+    let (code, err) = tuntcp_fails(&ns, "get --max-time 2.5 http://10.66.0.1:8001/");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("waiting for the response from 10.66.0.1:8001"),
+        "{err}"
+    );
+    assert!(
+        err.contains("transfer exceeded --max-time 2.5 s after 0 bytes from 10.66.0.1:8001"),
+        "{err}"
+    );
+}

@@ -44,17 +44,20 @@ pub struct Tun {
 
 impl Tun {
     /// Creates (or attaches to) the TUN device, configures it and brings it up. Needs
-    /// CAP_NET_ADMIN (root).
+    /// CAP_NET_ADMIN (root). Errors say which step failed and why (see [`explain`]); only a
+    /// refused TUNSETOFFLOAD falls back to a plain device.
     pub fn open(cfg: &TunConfig) -> io::Result<Tun> {
+        check_ifname(&cfg.name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let handle = match cfg.offload {
             true => match open_vnet(&cfg.name) {
                 Ok(h) => h,
-                Err(e) => {
-                    log::warn!("TUN offloads unavailable ({e}); using a plain TUN");
-                    open_plain(&cfg.name)?
+                Err(VnetError::Offload(e)) => {
+                    log::warn!("TUN offloads unavailable (TUNSETOFFLOAD: {e}); using a plain TUN");
+                    open_plain(&cfg.name).map_err(|e| explain(e, &cfg.name))?
                 }
+                Err(VnetError::Open(e)) => return Err(explain(e, &cfg.name)),
             },
-            false => open_plain(&cfg.name)?,
+            false => open_plain(&cfg.name).map_err(|e| explain(e, &cfg.name))?,
         };
         let tun = Tun {
             handle,
@@ -83,9 +86,16 @@ fn open_plain(name: &str) -> io::Result<Handle> {
     Ok(Handle::Plain(iface))
 }
 
+/// Why [`open_vnet`] failed: opening or creating the device (fatal), or only the offload
+/// request (the caller falls back to a plain TUN).
+enum VnetError {
+    Open(io::Error),
+    Offload(io::Error),
+}
+
 /// TUNSETIFF with IFF_VNET_HDR, then TUNSETOFFLOAD (Linux `drivers/net/tun.c`).
-fn open_vnet(name: &str) -> io::Result<Handle> {
-    let mut ifr = IfReq::new(name)?;
+fn open_vnet(name: &str) -> Result<Handle, VnetError> {
+    let mut ifr = IfReq::new(name).map_err(VnetError::Open)?;
     // SAFETY: a NUL-terminated path literal; the descriptor is owned below.
     let fd = unsafe {
         libc::open(
@@ -94,26 +104,100 @@ fn open_vnet(name: &str) -> io::Result<Handle> {
         )
     };
     if fd < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(VnetError::Open(io::Error::last_os_error()));
     }
     // SAFETY: `fd` is a fresh descriptor nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let flags = (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as i16;
     ifr.data[..2].copy_from_slice(&flags.to_ne_bytes());
-    ioctl(fd.as_raw_fd(), libc::TUNSETIFF as _, &mut ifr)?;
+    ioctl(fd.as_raw_fd(), libc::TUNSETIFF as _, &mut ifr).map_err(VnetError::Open)?;
     let hdr_len = VNET_HDR_LEN as c_int;
     // SAFETY: TUNSETVNETHDRSZ and TUNSETOFFLOAD read one int (by pointer / by value).
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ as _, &hdr_len) } < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(VnetError::Offload(io::Error::last_os_error()));
     }
     let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4;
     // SAFETY: as above.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD as _, offloads) } < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(VnetError::Offload(io::Error::last_os_error()));
     }
     let end = ifr.name.iter().position(|&b| b == 0).unwrap_or(16);
     let name = String::from_utf8_lossy(&ifr.name[..end]).into_owned();
     Ok(Handle::Vnet(fd, name))
+}
+
+/// Checks a device name as the kernel's `dev_valid_name` does (not empty, at most
+/// IFNAMSIZ-1 = 15 bytes, not `.` or `..`, no `/`, `:` or whitespace), and refuses `%`
+/// (the kernel would pick a number for it, and the name is what finds the control socket).
+pub fn check_ifname(name: &str) -> Result<(), String> {
+    let why = if name.is_empty() {
+        "empty"
+    } else if name.len() > 15 {
+        "longer than 15 bytes (IFNAMSIZ - 1); the kernel would cut it short"
+    } else if name == "." || name == ".." {
+        "reserved"
+    } else if name
+        .bytes()
+        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+    {
+        "contains '/', ':', NUL or whitespace"
+    } else if name.contains('%') {
+        "contains '%' (a kernel name pattern; give the exact name)"
+    } else {
+        return Ok(());
+    };
+    Err(format!("bad device name {name:?}: {why}"))
+}
+
+/// True when a network device of this name exists in our network namespace.
+pub fn exists(name: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+}
+
+/// True when the device `name` exists and is a TUN or TAP device (sysfs `tun_flags`).
+pub fn is_tun(name: &str) -> bool {
+    tun_flags(name).is_some()
+}
+
+/// True when the TUN device `name` outlives its descriptors (IFF_TUN_PERSIST, as made by
+/// `ip tuntap add`); a TUN without it exists only while a process holds it open.
+pub fn is_persistent(name: &str) -> bool {
+    const IFF_PERSIST: u32 = 0x0800;
+    tun_flags(name).is_some_and(|f| f & IFF_PERSIST != 0)
+}
+
+/// The device's TUN flags from sysfs (`0x1002`), `None` for a device that is no TUN/TAP.
+fn tun_flags(name: &str) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/sys/class/net/{name}/tun_flags")).ok()?;
+    u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()
+}
+
+/// Says what failed when opening or creating the TUN device, and what to do.
+fn explain(e: io::Error, name: &str) -> io::Error {
+    let msg = match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENODEV) => {
+            "/dev/net/tun is missing (`modprobe tun`; in a container, pass the device in)".into()
+        }
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            format!("creating TUN device {name}: {e}: root or CAP_NET_ADMIN needed")
+        }
+        Some(libc::EBUSY) => format!(
+            "TUN device {name} is in use by another process (another `tuntcp serve`?): \
+             stop it or pick another --tun"
+        ),
+        Some(libc::EINVAL) if exists(name) && !is_tun(name) => {
+            format!("{name} exists and is not a TUN device: pick another --tun")
+        }
+        Some(libc::EINVAL) => format!(
+            "creating TUN device {name}: {e} (an existing TUN/TAP device with other flags?)"
+        ),
+        _ => format!("creating TUN device {name}: {e}"),
+    };
+    io::Error::new(e.kind(), msg)
 }
 
 fn cvt(n: isize) -> io::Result<usize> {
@@ -218,7 +302,7 @@ impl IfReq {
         if bytes.len() >= 16 || bytes.contains(&0) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "bad interface name",
+                format!("bad device name {name:?}"),
             ));
         }
         let mut r = IfReq {
@@ -256,31 +340,61 @@ fn configure(name: &str, addr: Ipv4Addr, prefix_len: u8, mtu: usize) -> io::Resu
     if sock < 0 {
         return Err(io::Error::last_os_error());
     }
+    let step = |what: &'static str| {
+        move |e: io::Error| io::Error::new(e.kind(), format!("configuring {name}: {what}: {e}"))
+    };
     let result = (|| {
         let mut ifr = IfReq::new(name)?;
         ifr.set_sockaddr(addr);
-        ioctl(sock, SIOCSIFADDR, &mut ifr)?;
+        ioctl(sock, SIOCSIFADDR, &mut ifr).map_err(step("setting the address"))?;
         let mask = if prefix_len == 0 {
             0
         } else {
             u32::MAX << (32 - u32::from(prefix_len.min(32)))
         };
         ifr.set_sockaddr(Ipv4Addr::from(mask));
-        ioctl(sock, SIOCSIFNETMASK, &mut ifr)?;
+        ioctl(sock, SIOCSIFNETMASK, &mut ifr).map_err(step("setting the netmask"))?;
         ifr.data = [0; 24];
         ifr.data[..4].copy_from_slice(&(mtu as c_int).to_ne_bytes());
-        ioctl(sock, SIOCSIFMTU, &mut ifr)?;
+        ioctl(sock, SIOCSIFMTU, &mut ifr).map_err(step("setting the MTU"))?;
         ifr.data = [0; 24];
         ifr.data[..4].copy_from_slice(&TX_QUEUE_LEN.to_ne_bytes());
-        ioctl(sock, SIOCSIFTXQLEN, &mut ifr)?;
+        ioctl(sock, SIOCSIFTXQLEN, &mut ifr).map_err(step("setting the queue length"))?;
         ifr.data = [0; 24];
-        ioctl(sock, SIOCGIFFLAGS, &mut ifr)?;
+        ioctl(sock, SIOCGIFFLAGS, &mut ifr).map_err(step("reading the flags"))?;
         let flags = i16::from_ne_bytes([ifr.data[0], ifr.data[1]])
             | (libc::IFF_UP | libc::IFF_RUNNING) as i16;
         ifr.data[..2].copy_from_slice(&flags.to_ne_bytes());
-        ioctl(sock, SIOCSIFFLAGS, &mut ifr)
+        ioctl(sock, SIOCSIFFLAGS, &mut ifr).map_err(step("bringing it up"))
     })();
     // SAFETY: `sock` is a descriptor we own.
     unsafe { libc::close(sock) };
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_ifname;
+
+    #[test]
+    fn device_names_follow_the_kernels_dev_valid_name() {
+        for ok in ["tun0", "a", "tuntcp-ns-12345", "x.y", "t_1"] {
+            assert_eq!(check_ifname(ok), Ok(()), "{ok}");
+        }
+        assert_eq!("tuntcp-ns-12345".len(), 15);
+        for (bad, why) in [
+            ("", "empty"),
+            ("tuntcp-ns-123456", "longer than 15"),
+            (".", "reserved"),
+            ("..", "reserved"),
+            ("a/b", "'/'"),
+            ("a:1", "':'"),
+            ("a b", "whitespace"),
+            ("a\tb", "whitespace"),
+            ("tun%d", "'%'"),
+        ] {
+            let e = check_ifname(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
 }

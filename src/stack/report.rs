@@ -1,12 +1,13 @@
 //! Text views of a stack in the shapes users know: `ss -tni`, `ss -ltn`, `ss -s` and
 //! `nstat -a`. Pure functions of a [`Stack`]; the control socket in the binary serves them.
 //!
-//! What this module does not do: talk to anything, or keep history (nstat's deltas are the
-//! caller's: it passes the earlier counters).
+//! What this module does not do: talk to anything, or keep history (nstat's history is the
+//! client's: it passes the values it saw last).
 
 use super::stats::Counters;
 use super::Stack;
-use crate::tcp::State;
+use crate::tcp::{State, TcpInfo};
+use crate::time::{Duration, Instant};
 use std::fmt::Write;
 
 /// What `ss` should list.
@@ -22,12 +23,112 @@ pub struct SsOptions {
     pub summary: bool,
 }
 
-fn ms(d: crate::time::Duration) -> f64 {
-    d.micros() as f64 / 1000.0
+/// Milliseconds as ss's `%g` prints them (our clock has microseconds: 3 decimals at most).
+fn ms(d: Duration) -> String {
+    let s = format!("{:.3}", d.micros() as f64 / 1000.0);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// `ss -tn[i]` / `-ltn` / `-s`, in ss's column layout.
-pub fn ss(stack: &Stack, o: SsOptions) -> String {
+/// Bits per second as ss's `sprint_bw` prints them (`%.3g` and a K/M/G/T suffix).
+fn bw(bps: u64) -> String {
+    let x = bps as f64;
+    let (v, unit) = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")]
+        .into_iter()
+        .find(|(scale, _)| x >= *scale)
+        .map_or((x, ""), |(scale, u)| (x / scale, u));
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    format!("{s}{unit}bps")
+}
+
+/// The line `ss -ti` prints under a connection: its fields, names and order (iproute2
+/// `tcp_show_info`), each only when non-zero, as ss does.
+pub fn ss_info(i: &TcpInfo) -> String {
+    let mut f: Vec<String> = Vec::new();
+    let mut put = |on: bool, s: String| {
+        if on {
+            f.push(s)
+        }
+    };
+    put(i.timestamps, "ts".into());
+    put(i.sack, "sack".into());
+    put(true, i.congestion.into());
+    if let Some((snd, rcv)) = i.wscale {
+        put(true, format!("wscale:{snd},{rcv}"));
+    }
+    put(true, format!("rto:{}", ms(i.rto)));
+    put(i.backoff > 0, format!("backoff:{}", i.backoff));
+    if let Some((srtt, var)) = i.rtt {
+        put(true, format!("rtt:{}/{}", ms(srtt), ms(var)));
+    }
+    put(true, format!("ato:{}", ms(i.ato)));
+    put(true, format!("mss:{}", i.mss));
+    put(true, format!("pmtu:{}", i.pmtu));
+    put(true, format!("rcvmss:{}", i.rcv_mss));
+    put(true, format!("advmss:{}", i.advmss));
+    put(true, format!("cwnd:{}", i.cwnd));
+    if let Some(t) = i.ssthresh {
+        put(true, format!("ssthresh:{t}"));
+    }
+    for (name, v) in [
+        ("bytes_sent", i.bytes_sent),
+        ("bytes_retrans", i.bytes_retrans),
+        ("bytes_acked", i.bytes_acked),
+        ("bytes_received", i.bytes_received),
+        ("segs_out", i.segs_out),
+        ("segs_in", i.segs_in),
+        ("data_segs_out", i.data_segs_out),
+        ("data_segs_in", i.data_segs_in),
+    ] {
+        put(v > 0, format!("{name}:{v}"));
+    }
+    if let Some(b) = i.send_bps {
+        put(true, format!("send {}", bw(b)));
+    }
+    for (name, d) in [
+        ("lastsnd", i.last_send),
+        ("lastrcv", i.last_recv),
+        ("lastack", i.last_ack),
+    ] {
+        put(d.micros() >= 1000, format!("{name}:{}", d.micros() / 1000));
+    }
+    if let Some(b) = i.pacing_bps {
+        put(true, format!("pacing_rate {}", bw(b)));
+    }
+    put(
+        i.busy.micros() >= 1000,
+        format!("busy:{}ms", i.busy.micros() / 1000),
+    );
+    put(i.unacked > 0, format!("unacked:{}", i.unacked));
+    put(
+        i.retrans > 0 || i.total_retrans > 0,
+        format!("retrans:{}/{}", i.retrans, i.total_retrans),
+    );
+    put(i.sacked > 0, format!("sacked:{}", i.sacked));
+    put(i.dsack_dups > 0, format!("dsack_dups:{}", i.dsack_dups));
+    put(i.notsent > 0, format!("notsent:{}", i.notsent));
+    if let Some(m) = i.min_rtt {
+        put(m.micros() > 0, format!("minrtt:{}", ms(m)));
+    }
+    put(true, format!("snd_wnd:{}", i.snd_wnd));
+    put(i.rcv_wnd > 0, format!("rcv_wnd:{}", i.rcv_wnd));
+    f.join(" ")
+}
+
+/// `ss -tn[i]` / `-ltn` / `-s`, in ss's column layout; `now` is the stack's clock (for
+/// `lastsnd` and the like).
+pub fn ss(stack: &Stack, o: SsOptions, now: Instant) -> String {
     let mut out = String::new();
     if o.summary {
         let mut counts = [0usize; 4]; // estab, closed-ish, timewait, synrecv
@@ -92,42 +193,126 @@ pub fn ss(stack: &Stack, o: SsOptions) -> String {
             c.remote().to_string()
         );
         if o.info {
-            let st = c.stats();
-            let rtt = c.srtt().map_or("-".to_string(), |s| {
-                format!("{:.3}/{:.3}", ms(s), ms(c.rttvar()))
-            });
-            let ssthresh = match c.ssthresh() {
-                u32::MAX => String::new(),
-                s => format!(" ssthresh:{}", s / c.effective_mss().max(1)),
-            };
-            let _ = writeln!(
-                out,
-                "\t {} rto:{:.0} rtt:{} mss:{} cwnd:{}{} bytes_acked:{} bytes_received:{} segs_out:{} segs_in:{} retrans:{} timeouts:{}",
-                c.congestion_name(),
-                ms(c.rto()),
-                rtt,
-                c.effective_mss(),
-                c.cwnd() / c.effective_mss().max(1),
-                ssthresh,
-                st.bytes_acked,
-                st.bytes_received,
-                st.segs_out,
-                st.segs_in,
-                st.retrans_segs,
-                st.timeouts
-            );
+            let _ = writeln!(out, "\t{}", ss_info(&c.info(now)));
         }
     }
     out
 }
 
-/// `nstat -a`: every counter with its value; with `earlier`, the change since then as well.
-pub fn nstat(now: &Counters, earlier: Option<&Counters>) -> String {
+/// The control socket's answer to `nstat`: `#kernel`, then every counter as `Name value`,
+/// absolute. The history behind "since the last call" is the client's, as with `nstat`
+/// (see `cli_nstat` in the binary), so two users never steal each other's deltas.
+pub fn nstat_dump(c: &Counters) -> String {
     let mut out = String::from("#kernel\n");
-    let delta = earlier.map(|e| now.delta(e));
-    for (name, value) in now.iter() {
-        let d = delta.as_ref().and_then(|d| d.get(name)).unwrap_or(0);
-        let _ = writeln!(out, "{name:<32}{value:>16}{d:>16}");
+    for (name, value) in c.iter() {
+        let _ = writeln!(out, "{name} {value}");
     }
     out
+}
+
+/// Reads `Name value` lines (an [`nstat_dump`], or a history file); other lines are skipped.
+pub fn parse_nstat(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next()?;
+            let value = w.next()?.parse().ok()?;
+            Some((name.to_string(), value))
+        })
+        .collect()
+}
+
+/// Counters that are levels, not counts: shown as they are, never as a change.
+const GAUGES: [&str; 1] = ["TcpCurrEstab"];
+
+/// `nstat`'s report: `#kernel`, then `Name value rate` lines in nstat's layout. With
+/// `history` (the values at the last call) a value is the change since then and the rate
+/// that change per second of `elapsed_secs`; without, values are absolute and rates 0.0,
+/// as nstat's first call. Lines with a zero value are left out unless `zeros` (`-z`).
+///
+/// Deviation: a gauge (`TcpCurrEstab`) shows its current level, not a change (nstat would
+/// subtract it like a counter and wrap below zero).
+pub fn nstat(
+    now: &[(String, u64)],
+    history: Option<&[(String, u64)]>,
+    elapsed_secs: Option<f64>,
+    zeros: bool,
+) -> String {
+    let mut out = String::from("#kernel\n");
+    for (name, value) in now {
+        let gauge = GAUGES.contains(&name.as_str());
+        let earlier = history
+            .filter(|_| !gauge)
+            .map(|h| h.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v));
+        let v = earlier.map_or(*value, |e| value.saturating_sub(e));
+        if v == 0 && !zeros {
+            continue;
+        }
+        let rate = match (earlier, elapsed_secs) {
+            (Some(_), Some(secs)) if secs > 0.0 => v as f64 / secs,
+            _ => 0.0,
+        };
+        let _ = writeln!(out, "{name:<32}{v:<16}{rate:6.1}");
+    }
+    out
+}
+
+/// True if `now` cannot follow `history` (a counter went down): the stack was restarted,
+/// and the history belongs to the one before.
+pub fn nstat_history_stale(now: &[(String, u64)], history: &[(String, u64)]) -> bool {
+    history
+        .iter()
+        .any(|(n, old)| !GAUGES.contains(&n.as_str()) && now.iter().any(|(m, v)| m == n && v < old))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
+        pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn dump_parses_back_to_every_counter() {
+        let c = Counters {
+            tcp_in_segs: 7,
+            ..Counters::default()
+        };
+        let t = parse_nstat(&nstat_dump(&c));
+        assert_eq!(t.len(), Counters::NAMES.len());
+        assert!(t.contains(&("TcpInSegs".to_string(), 7)));
+    }
+
+    #[test]
+    fn first_call_is_absolute_and_later_ones_are_changes_with_rates() {
+        let now = table(&[("IpInReceives", 30), ("TcpInSegs", 10), ("TcpCurrEstab", 2)]);
+        assert_eq!(
+            nstat(&now, None, None, false),
+            "#kernel\n\
+             IpInReceives                    30                 0.0\n\
+             TcpInSegs                       10                 0.0\n\
+             TcpCurrEstab                    2                  0.0\n"
+        );
+        let earlier = table(&[("IpInReceives", 10), ("TcpInSegs", 10), ("TcpCurrEstab", 5)]);
+        assert_eq!(
+            nstat(&now, Some(&earlier), Some(4.0), false),
+            "#kernel\n\
+             IpInReceives                    20                 5.0\n\
+             TcpCurrEstab                    2                  0.0\n"
+        );
+        let z = nstat(&now, Some(&earlier), Some(4.0), true);
+        assert!(z.contains("TcpInSegs                       0                  0.0\n"));
+    }
+
+    #[test]
+    fn a_counter_going_down_means_a_new_stack() {
+        let now = table(&[("TcpInSegs", 3), ("TcpCurrEstab", 0)]);
+        assert!(nstat_history_stale(&now, &table(&[("TcpInSegs", 4)])));
+        assert!(!nstat_history_stale(
+            &now,
+            &table(&[("TcpInSegs", 3), ("TcpCurrEstab", 9)])
+        ));
+    }
 }

@@ -6,6 +6,13 @@
 //! `tcp_ext_tcp_challenge_ack`); a test checks that the two agree. Meanings follow
 //! RFC 4293 (IP-MIB, ICMP), RFC 4022 (TCP-MIB) and the Linux sources for `TcpExt`.
 //!
+//! Every counter here counts what its name says where Linux counts it; a test drives each
+//! one above zero (`tests/counters.rs`). Linux counters for events this stack cannot have
+//! are left out rather than printed as a constant 0: `IpInDiscards` and `IcmpOutErrors`
+//! (no resource shortage on those paths), `TCPLossProbes` (no RACK-TLP), `TCPOFODrop` (the
+//! out-of-order queue never drops an in-window segment), `TCPAbortOnMemory` (no memory
+//! pressure aborts), `TCPAbortOnLinger` (no `SO_LINGER`).
+//!
 //! What this module does not do: increment anything (the stack does, where the event
 //! happens), keep per-connection statistics (`ss -i`-like data lives in `tcp`), or
 //! print; [`Counters::iter`] gives the names and values to whoever prints.
@@ -53,13 +60,12 @@ counters! {
     ip_in_addr_errors => "IpInAddrErrors",
     /// Addressed to us with a protocol we do not run.
     ip_in_unknown_protos => "IpInUnknownProtos",
-    /// Discarded for lack of resources although valid.
-    ip_in_discards => "IpInDiscards",
     /// Delivered to TCP or ICMP.
     ip_in_delivers => "IpInDelivers",
     /// Datagrams handed down for sending (ICMP included).
     ip_out_requests => "IpOutRequests",
-    /// Valid datagrams not sent for lack of resources.
+    /// Valid datagrams not sent for lack of resources: a packet larger than the buffer
+    /// the device layer passed to `poll_transmit`.
     ip_out_discards => "IpOutDiscards",
     /// Fragments received needing reassembly.
     ip_reasm_reqds => "IpReasmReqds",
@@ -70,7 +76,7 @@ counters! {
     /// Reassemblies given up on timeout (Linux counts these in `Ip`, not `IpExt`).
     ip_reasm_timeout => "IpReasmTimeout",
     // ---- IpExt (Linux) ----
-    /// Datagrams shorter than their headers claim.
+    /// Datagrams shorter than their total length says (not also header errors, as Linux).
     ip_ext_in_truncated_pkts => "IpExtInTruncatedPkts",
     /// IPv4 header checksum errors (also counted in `IpInHdrErrors`, as Linux does).
     ip_ext_in_csum_errors => "IpExtInCsumErrors",
@@ -80,13 +86,15 @@ counters! {
     ip_ext_in_bcast_pkts => "IpExtInBcastPkts",
     /// Received to a multicast address (and dropped: MUST-57).
     ip_ext_in_mcast_pkts => "IpExtInMcastPkts",
-    /// IP bytes received / sent, headers included.
+    /// IP bytes received / sent, headers included (a super-segment's headers once, as
+    /// Linux adds `skb->len`).
     ip_ext_in_octets => "IpExtInOctets",
     ip_ext_out_octets => "IpExtOutOctets",
     // ---- Icmp (RFC 4293 icmpStats*, icmpMsgStats*) ----
     /// ICMP messages received, errors included.
     icmp_in_msgs => "IcmpInMsgs",
-    /// Received but malformed (bad checksum, truncated).
+    /// Received but malformed (bad checksum, truncated). The `IcmpIn*` type counters below
+    /// count every well-formed message of their type, as Linux's `icmp_rcv`.
     icmp_in_errors => "IcmpInErrors",
     /// ICMP checksum errors (also in `IcmpInErrors`).
     icmp_in_csum_errors => "IcmpInCsumErrors",
@@ -100,8 +108,7 @@ counters! {
     icmp_in_echo_reps => "IcmpInEchoReps",
     /// ICMP messages sent.
     icmp_out_msgs => "IcmpOutMsgs",
-    /// ICMP messages not sent because of an error (buffer, rate limit).
-    icmp_out_errors => "IcmpOutErrors",
+    /// Protocol unreachable for a protocol we do not run, UDP included (RFC 1122 §3.2.2.1).
     icmp_out_dest_unreachs => "IcmpOutDestUnreachs",
     icmp_out_time_excds => "IcmpOutTimeExcds",
     icmp_out_echo_reps => "IcmpOutEchoReps",
@@ -118,9 +125,9 @@ counters! {
     tcp_curr_estab => "TcpCurrEstab",
     /// Segments received, errors included.
     tcp_in_segs => "TcpInSegs",
-    /// Segments sent, retransmissions excluded.
+    /// Segments sent, retransmissions excluded, GSO pieces counted (as Linux).
     tcp_out_segs => "TcpOutSegs",
-    /// Segments retransmitted.
+    /// Segments retransmitted, SYNs included.
     tcp_retrans_segs => "TcpRetransSegs",
     /// Segments received in error (bad checksum, bad header).
     tcp_in_errs => "TcpInErrs",
@@ -133,7 +140,7 @@ counters! {
     tcp_ext_syncookies_sent => "TcpExtSyncookiesSent",
     tcp_ext_syncookies_recv => "TcpExtSyncookiesRecv",
     tcp_ext_syncookies_failed => "TcpExtSyncookiesFailed",
-    /// Resets received in SYN-RECEIVED.
+    /// Passive opens in SYN-RECEIVED ended by a RST or a SYN (Linux `tcp_check_req`).
     tcp_ext_embryonic_rsts => "TcpExtEmbryonicRsts",
     /// Handshakes completed while the accept queue was full.
     tcp_ext_listen_overflows => "TcpExtListenOverflows",
@@ -147,44 +154,40 @@ counters! {
     tcp_ext_tcp_time_wait_overflow => "TcpExtTCPTimeWaitOverflow",
     /// Segments dropped by the PAWS check in a synchronized state (RFC 7323 §5).
     tcp_ext_paws_estab => "TcpExtPAWSEstab",
-    /// Delayed ACKs sent by the delayed-ACK timer.
+    /// ACKs sent because the delayed-ACK timer fired.
     tcp_ext_delayed_acks => "TcpExtDelayedACKs",
     /// Challenge ACKs sent (RFC 5961 §3, §4, §5).
     tcp_ext_tcp_challenge_ack => "TcpExtTCPChallengeACK",
-    /// Challenge ACKs sent for a SYN in a synchronized state (RFC 5961 §4).
+    /// SYNs received in a synchronized state (RFC 5961 §4), before the challenge ACK's
+    /// rate limit.
     tcp_ext_tcp_syn_challenge => "TcpExtTCPSYNChallenge",
-    /// Retransmission timeouts (RFC 6298 §5.4).
+    /// Retransmission timeouts (RFC 6298 §5.4), SYN states included; not the ones that
+    /// only meet a zero window (Linux `tcp_retransmit_timer`).
     tcp_ext_tcp_timeouts => "TcpExtTCPTimeouts",
     /// SYN or SYN-ACK retransmissions.
     tcp_ext_tcp_syn_retrans => "TcpExtTCPSynRetrans",
-    /// Fast retransmits (RFC 5681 §3.2).
+    /// Segments retransmitted in fast recovery (RFC 5681 §3.2, RFC 6675), not after a
+    /// timeout.
     tcp_ext_tcp_fast_retrans => "TcpExtTCPFastRetrans",
-    /// Entries into NewReno / SACK loss recovery.
+    /// Fast recoveries entered without SACK (RFC 6582) / with SACK (RFC 6675).
     tcp_ext_tcp_reno_recovery => "TcpExtTCPRenoRecovery",
     tcp_ext_tcp_sack_recovery => "TcpExtTCPSackRecovery",
-    /// Tail loss probes sent (RFC 8985 §7).
-    tcp_ext_tcp_loss_probes => "TcpExtTCPLossProbes",
-    /// Resets sent because data arrived after the application closed.
+    /// Resets sent because data arrived after the application closed (RFC 2525 §2.17).
     tcp_ext_tcp_abort_on_data => "TcpExtTCPAbortOnData",
     /// Resets sent because the application closed with unread data (RFC 9293 §3.6.1).
     tcp_ext_tcp_abort_on_close => "TcpExtTCPAbortOnClose",
-    /// Connections aborted for lack of memory.
-    tcp_ext_tcp_abort_on_memory => "TcpExtTCPAbortOnMemory",
     /// Connections aborted after too many retransmissions (R2, RFC 9293 §3.8.3).
     tcp_ext_tcp_abort_on_timeout => "TcpExtTCPAbortOnTimeout",
-    /// Connections aborted by SO_LINGER with a zero timeout or a FIN-WAIT-2 timeout.
-    tcp_ext_tcp_abort_on_linger => "TcpExtTCPAbortOnLinger",
-    /// Segments queued out of order.
+    /// Data segments placed beyond RCV.NXT (out of order).
     tcp_ext_tcp_ofo_queue => "TcpExtTCPOFOQueue",
-    /// Out-of-order segments dropped (queue full).
-    tcp_ext_tcp_ofo_drop => "TcpExtTCPOFODrop",
-    /// In-order segments merged into the previous receive-queue entry.
+    /// In-order segments appended to unread data already queued (Linux: merged into the
+    /// last skb of the receive queue).
     tcp_ext_tcp_rcv_coalesce => "TcpExtTCPRcvCoalesce",
-    /// Segments sent with new data (retransmissions excluded).
+    /// Segments sent with new data (retransmissions excluded), GSO pieces counted.
     tcp_ext_tcp_orig_data_sent => "TcpExtTCPOrigDataSent",
     /// Keep-alive probes sent (RFC 9293 §3.8.4).
     tcp_ext_tcp_keep_alive => "TcpExtTCPKeepAlive",
-    /// Segments dropped because the receive window was zero.
+    /// Data segments at RCV.NXT dropped because the receive window was zero.
     tcp_ext_tcp_zero_window_drop => "TcpExtTCPZeroWindowDrop",
 }
 
@@ -192,6 +195,31 @@ impl Counters {
     /// The value of the counter with this nstat name.
     pub fn get(&self, name: &str) -> Option<u64> {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Adds the counters that connections keep (see [`crate::tcp::ConnStats`]) from their sum.
+    pub fn add_connections(&mut self, t: &crate::tcp::ConnStats) {
+        self.tcp_retrans_segs += t.retrans_segs;
+        // The stack counts every piece it sends; a retransmission is always one piece.
+        self.tcp_out_segs = self.tcp_out_segs.saturating_sub(t.retrans_segs);
+        // Linux counts an embryonic reset in AttemptFails too (tcp_check_req).
+        self.tcp_attempt_fails += t.embryonic_rsts;
+        self.tcp_ext_embryonic_rsts += t.embryonic_rsts;
+        self.tcp_ext_paws_estab += t.paws_estab;
+        self.tcp_ext_delayed_acks += t.delayed_acks;
+        self.tcp_ext_tcp_challenge_ack += t.challenge_acks;
+        self.tcp_ext_tcp_syn_challenge += t.syn_challenges;
+        self.tcp_ext_tcp_timeouts += t.timeouts;
+        self.tcp_ext_tcp_syn_retrans += t.syn_retrans;
+        self.tcp_ext_tcp_fast_retrans += t.fast_retrans;
+        self.tcp_ext_tcp_reno_recovery += t.reno_recovery;
+        self.tcp_ext_tcp_sack_recovery += t.sack_recovery;
+        self.tcp_ext_tcp_abort_on_data += t.abort_on_data;
+        self.tcp_ext_tcp_ofo_queue += t.ofo_queue;
+        self.tcp_ext_tcp_rcv_coalesce += t.rcv_coalesce;
+        self.tcp_ext_tcp_orig_data_sent += t.orig_data_sent;
+        self.tcp_ext_tcp_keep_alive += t.keepalive_probes;
+        self.tcp_ext_tcp_zero_window_drop += t.zero_window_drop;
     }
 
     /// Copies the reassembler's counters (they are kept there, cumulative).

@@ -14,7 +14,8 @@
 use super::addr::{is_unicast_destination_for, is_valid_remote, is_valid_source, Subnet};
 use super::frag::{FragLimits, Reassembler};
 use super::icmp::{
-    action, echo_reply, quoted_tcp, time_exceeded_reassembly, IcmpAction, IcmpError,
+    action, echo_reply, protocol_unreachable, quote_datagram, quoted_tcp, time_exceeded_reassembly,
+    IcmpAction, IcmpError,
 };
 use super::keyed::{DemuxHash, PortHash, Tuple};
 use super::ports::PortAllocator;
@@ -24,7 +25,10 @@ use super::timers::TimerQueue;
 use crate::tcp::{self, Connection, Event, IsnGenerator, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::offload::{complete_checksum, RxOffload, TxOffload};
-use crate::wire::{IcmpPacket, IpMeta, Ipv4Packet, Packet, Segment, TcpFlags, TcpOptions};
+use crate::wire::{
+    IcmpMessage, IcmpPacket, IpMeta, Ipv4Packet, Packet, Segment, TcpFlags, TcpOptions, WireError,
+    IPPROTO_ICMP, IPPROTO_TCP,
+};
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -211,6 +215,9 @@ pub struct Stack {
     scratch: Vec<u8>,
     reasm: Reassembler,
     counters: Counters,
+    /// Per-connection counters of the connections already freed (the live ones are summed
+    /// by [`Stack::counters`]), so the hot path keeps no stack-wide tallies for them.
+    retired: tcp::ConnStats,
     /// Connections in TIME-WAIT now.
     time_wait: usize,
     /// Handles and listeners whose state changed since the last `take_touched`.
@@ -243,6 +250,7 @@ impl Stack {
             scratch: vec![0; scratch],
             reasm: Reassembler::new(FragLimits::default()),
             counters: Counters::default(),
+            retired: tcp::ConnStats::default(),
             time_wait: 0,
             touched: Vec::new(),
             timers: TimerQueue::new(),
@@ -259,15 +267,18 @@ impl Stack {
     pub fn addr(&self) -> Ipv4Addr {
         self.cfg.addr
     }
-    /// The `netstat -s` counters; CurrEstab is counted now (ESTABLISHED + CLOSE-WAIT).
+    /// The `netstat -s` counters; CurrEstab is counted now (ESTABLISHED + CLOSE-WAIT), and
+    /// the connection-level ones are the freed connections' plus the live ones' (O(slots)).
     pub fn counters(&self) -> Counters {
         let mut c = self.counters.clone();
-        c.tcp_curr_estab = self
-            .slots
-            .iter()
-            .flatten()
-            .filter(|s| matches!(s.conn.state(), State::Established | State::CloseWait))
-            .count() as u64;
+        let mut t = self.retired;
+        for s in self.slots.iter().flatten() {
+            t.add(&s.conn.stats());
+            if matches!(s.conn.state(), State::Established | State::CloseWait) {
+                c.tcp_curr_estab += 1;
+            }
+        }
+        c.add_connections(&t);
         c
     }
 
@@ -283,14 +294,31 @@ impl Stack {
     /// device vouched for it (it never left this host).
     pub fn handle_packet_offload(&mut self, now: Instant, bytes: &[u8], rx: RxOffload) {
         self.counters.ip_in_receives += 1;
+        self.counters.ip_ext_in_octets += bytes.len() as u64;
         let ip = match Ipv4Packet::parse(bytes) {
             Ok(ip) => ip,
             Err(e) => {
                 log::debug!(target: "tuntcp::packet", "drop: {e}");
-                self.counters.ip_in_hdr_errors += 1;
+                // As Linux's ip_rcv_core: a datagram shorter than its total length is
+                // InTruncatedPkts only; a checksum error is also a header error.
+                match e {
+                    WireError::BadTotalLength { total, buffer } if usize::from(total) > buffer => {
+                        self.counters.ip_ext_in_truncated_pkts += 1;
+                    }
+                    WireError::BadIpChecksum => {
+                        self.counters.ip_ext_in_csum_errors += 1;
+                        self.counters.ip_in_hdr_errors += 1;
+                    }
+                    _ => self.counters.ip_in_hdr_errors += 1,
+                }
                 return;
             }
         };
+        if ip.dst.is_multicast() {
+            self.counters.ip_ext_in_mcast_pkts += 1;
+        } else if self.subnet.is_broadcast(ip.dst) {
+            self.counters.ip_ext_in_bcast_pkts += 1;
+        }
         // RFC 1122 §3.2.1.3 / MUST-57: only our unicast address; MUST-63: sane sources.
         if !is_unicast_destination_for(&self.subnet, ip.dst)
             || !is_valid_source(&self.subnet, ip.src)
@@ -333,24 +361,63 @@ impl Stack {
             Ok(Packet::Fragment(_)) => {}
             Err(e) => {
                 log::debug!(target: "tuntcp::packet", "drop: {e}");
-                match e {
-                    crate::wire::WireError::BadTcpChecksum => {
+                // As Linux: a datagram for a protocol we run is delivered (and counted
+                // received) before that protocol finds it malformed.
+                match ip.protocol {
+                    IPPROTO_TCP => {
+                        self.counters.ip_in_delivers += 1;
+                        self.counters.tcp_in_segs += 1;
                         self.counters.tcp_in_errs += 1;
-                        self.counters.tcp_in_csum_errors += 1;
+                        if e == WireError::BadTcpChecksum {
+                            self.counters.tcp_in_csum_errors += 1;
+                        }
                     }
-                    crate::wire::WireError::BadIcmpChecksum => self.counters.icmp_in_errors += 1,
-                    crate::wire::WireError::UnexpectedProtocol(_) => {
-                        self.counters.ip_in_unknown_protos += 1
+                    IPPROTO_ICMP => {
+                        self.counters.ip_in_delivers += 1;
+                        self.counters.icmp_in_msgs += 1;
+                        self.counters.icmp_in_errors += 1;
+                        if e == WireError::BadIcmpChecksum {
+                            self.counters.icmp_in_csum_errors += 1;
+                        }
                     }
-                    _ => self.counters.tcp_in_errs += 1,
+                    _ => {
+                        self.counters.ip_in_unknown_protos += 1;
+                        self.protocol_unreachable(ip, payload);
+                    }
                 }
             }
         }
     }
 
+    /// RFC 1122 §3.2.2.1: a host SHOULD answer a protocol it does not run (UDP included:
+    /// we have no UDP ports) with Destination Unreachable, code 2, as Linux does.
+    fn protocol_unreachable(&mut self, ip: &Ipv4Packet<'_>, payload: &[u8]) {
+        let ip = Ipv4Packet { payload, ..*ip };
+        let quote = quote_datagram(&ip);
+        if let Some(icmp) = protocol_unreachable(&self.subnet, &ip, &quote, self.cfg.tcp.ttl) {
+            let mut buf = vec![0; icmp.buffer_len()];
+            if icmp.emit(&mut buf).is_ok() {
+                self.counters.icmp_out_msgs += 1;
+                self.counters.icmp_out_dest_unreachs += 1;
+                self.control.push_back(buf);
+            }
+        }
+    }
+
     fn handle_icmp(&mut self, now: Instant, icmp: &IcmpPacket<'_>) {
+        // Counted by type as Linux's icmp_rcv does, whatever is done with the message.
+        let c = &mut self.counters;
+        match icmp.message {
+            IcmpMessage::EchoReply { .. } => c.icmp_in_echo_reps += 1,
+            IcmpMessage::EchoRequest { .. } => c.icmp_in_echos += 1,
+            IcmpMessage::DestUnreachable { .. } => c.icmp_in_dest_unreachs += 1,
+            IcmpMessage::SourceQuench { .. } => c.icmp_in_src_quenchs += 1,
+            IcmpMessage::TimeExceeded { .. } => c.icmp_in_time_excds += 1,
+            IcmpMessage::ParameterProblem { .. } => c.icmp_in_parm_probs += 1,
+            IcmpMessage::Other { icmp_type: 5, .. } => c.icmp_in_redirects += 1,
+            IcmpMessage::Other { .. } => {}
+        }
         if let Some(reply) = echo_reply(icmp, self.cfg.tcp.ttl) {
-            self.counters.icmp_in_echos += 1;
             let mut buf = vec![0; reply.buffer_len()];
             if reply.emit(&mut buf).is_ok() {
                 self.counters.icmp_out_echo_reps += 1;
@@ -361,14 +428,8 @@ impl Stack {
         }
         // MUST-54: steer an error to the connection its quoted header names.
         if let Some((err, q)) = quoted_tcp(&icmp.message) {
-            match err {
-                IcmpError::Unreachable { .. } => self.counters.icmp_in_dest_unreachs += 1,
-                IcmpError::TimeExceeded { .. } => self.counters.icmp_in_time_excds += 1,
-                IcmpError::SourceQuench => {
-                    self.counters.icmp_in_src_quenchs += 1;
-                    return; // MUST-55
-                }
-                IcmpError::ParameterProblem => {}
+            if err == IcmpError::SourceQuench {
+                return; // MUST-55
             }
             if let Some(&idx) = self.by_tuple.get(&Tuple::new(q.local, q.remote)) {
                 // PathMtu (code 4) is treated as soft until PMTUD exists.
@@ -428,9 +489,7 @@ impl Stack {
                     return;
                 }
             }
-            let fast_before = slot.conn.stats().fast_retrans;
             slot.conn.handle_segment(now, seg);
-            self.counters.tcp_ext_tcp_fast_retrans += slot.conn.stats().fast_retrans - fast_before;
             self.mark_dirty(idx);
             self.drain_events(idx);
             self.touch(idx);
@@ -519,12 +578,7 @@ impl Stack {
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(idx) = self.timers.pop_expired(now) {
             if let Some(s) = self.slots[idx].as_mut() {
-                let before = s.conn.stats();
                 s.conn.handle_timeout(now);
-                let after = s.conn.stats();
-                self.counters.tcp_ext_tcp_timeouts += after.timeouts - before.timeouts;
-                self.counters.tcp_ext_tcp_keep_alive +=
-                    after.keepalive_probes - before.keepalive_probes;
             }
             self.mark_dirty(idx);
             // Re-files the connection's next deadline.
@@ -601,6 +655,7 @@ impl Stack {
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
             self.counters.ip_out_requests += 1;
+            self.counters.ip_ext_out_octets += n as u64;
             return Some((n, PayloadAt::None, TxOffload::default()));
         }
         while let Some(&idx) = self.dirty.front() {
@@ -609,7 +664,6 @@ impl Stack {
                 self.dirty.pop_front();
                 continue;
             };
-            let retrans_before = slot.conn.stats().retrans_segs;
             let smss = slot.conn.effective_mss() as usize;
             if let Some(seg) = slot.conn.poll_transmit(now, &mut self.scratch) {
                 log::debug!(target: "tuntcp::packet", "out {seg}");
@@ -638,14 +692,22 @@ impl Stack {
                 let pieces = len.div_ceil(smss.max(1)).max(1);
                 self.counters.tcp_out_segs += pieces as u64;
                 self.counters.ip_out_requests += 1;
-                self.counters.tcp_retrans_segs += slot.conn.stats().retrans_segs - retrans_before;
                 if is_rst {
                     self.counters.tcp_out_rsts += 1;
                 }
                 self.drain_events(idx);
                 match head {
-                    Some(n) => return Some((n, at, tx)),
-                    None => continue,
+                    Some(n) => {
+                        // Linux adds skb->len: a super-segment counts its headers once.
+                        let payload_apart = if gather { len } else { 0 };
+                        self.counters.ip_ext_out_octets += (n + payload_apart) as u64;
+                        return Some((n, at, tx));
+                    }
+                    None => {
+                        // `buf` too small for it: lost, as for lack of resources.
+                        self.counters.ip_out_discards += 1;
+                        continue;
+                    }
                 }
             }
             slot.dirty = false;
@@ -918,6 +980,7 @@ impl Stack {
 
     fn remove(&mut self, idx: usize) {
         if let Some(s) = self.slots[idx].take() {
+            self.retired.add(&s.conn.stats());
             self.timers.set(idx, None);
             self.by_tuple
                 .remove(&Tuple::new(s.conn.local(), s.conn.remote()));

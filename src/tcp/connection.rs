@@ -188,6 +188,19 @@ pub struct Connection {
     pub(super) first_rto_at: Option<Instant>,
     /// When the last segment arrived (keep-alive idleness).
     pub(super) last_rx: Instant,
+    /// When data was last sent and received and an ACK last arrived (`ss -i` lastsnd,
+    /// lastrcv, lastack); the creation time until then, as Linux starts them.
+    pub(super) last_data_tx: Instant,
+    pub(super) last_data_rx: Instant,
+    pub(super) last_ack_rx: Instant,
+    /// Largest payload received, at least 536 (Linux `icsk_ack.rcv_mss`), at most our MSS.
+    pub(super) rcv_mss: u32,
+    /// Since when data has been in flight, and the earlier periods' sum (`busy` time).
+    pub(super) busy_since: Option<Instant>,
+    pub(super) busy_total: Duration,
+    /// End of the highest segment retransmitted (`ss -i` retrans: what lies retransmitted
+    /// and unacknowledged between SND.UNA and here).
+    pub(super) retrans_high: SeqNum,
     pub(super) keepalive_sent: u32,
     pub(super) keepalive_due: bool,
     /// Send urgent pointer: the sequence number after the urgent data.
@@ -237,20 +250,120 @@ pub(super) struct Recovery {
     pub rescue: Option<SeqNum>,
 }
 
-/// Per-connection counters, summed into the stack's `netstat -s` counters.
+/// Per-connection counters: the `ss -i` numbers, and the events the stack sums into its
+/// `nstat` counters (each named after the Linux MIB counter it feeds, and counted where
+/// Linux counts it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnStats {
-    /// Fast-recovery episodes entered (TCPFastRetrans-like).
+    /// Segments retransmitted during fast recovery, GSO pieces counted
+    /// (`TCPFastRetrans`; after a timeout they are `TCPSlowStartRetrans`, not counted).
     pub fast_retrans: u64,
-    /// Keep-alive probes sent.
+    /// Fast recoveries entered without / with SACK (`TCPRenoRecovery`, `TCPSackRecovery`).
+    pub reno_recovery: u64,
+    pub sack_recovery: u64,
+    /// Keep-alive probes sent (`TCPKeepAlive`).
     pub keepalive_probes: u64,
+    /// Segments received / sent, retransmissions included (`ss -i` segs_in, segs_out).
     pub segs_in: u64,
     pub segs_out: u64,
+    /// Segments received / sent with data (`ss -i` data_segs_in, data_segs_out).
+    pub data_segs_in: u64,
+    pub data_segs_out: u64,
+    /// Segments (SYNs included) sent again (`RetransSegs`).
     pub retrans_segs: u64,
+    /// SYN and SYN-ACK retransmissions (`TCPSynRetrans`).
+    pub syn_retrans: u64,
+    /// Segments with new data, GSO pieces counted (`TCPOrigDataSent`).
+    pub orig_data_sent: u64,
+    /// Challenge ACKs sent, after the RFC 5961 §7 rate limit (`TCPChallengeACK`).
     pub challenge_acks: u64,
+    /// SYNs in a synchronized state, challenged or not (`TCPSYNChallenge`).
+    pub syn_challenges: u64,
+    /// Segments dropped by PAWS, RFC 7323 §5.3 (`PAWSEstab`).
+    pub paws_estab: u64,
+    /// Retransmission timeouts (`TCPTimeouts`).
     pub timeouts: u64,
+    /// ACKs sent because the delayed-ACK timer fired (`DelayedACKs`).
+    pub delayed_acks: u64,
+    /// Data segments queued out of order (`TCPOFOQueue`).
+    pub ofo_queue: u64,
+    /// In-order segments appended to unread data already queued, the analogue of Linux
+    /// merging them into the last skb of the receive queue (`TCPRcvCoalesce`).
+    pub rcv_coalesce: u64,
+    /// Data at RCV.NXT dropped because the window was zero (`TCPZeroWindowDrop`).
+    pub zero_window_drop: u64,
+    /// Resets sent for data arriving after close() (`TCPAbortOnData`).
+    pub abort_on_data: u64,
+    /// A passive open in SYN-RECEIVED ended by a RST or SYN (`EmbryonicRsts`; Linux also
+    /// counts it in `AttemptFails`).
+    pub embryonic_rsts: u64,
+    /// Payload bytes sent, retransmissions included / retransmitted (`ss -i`).
+    pub bytes_sent: u64,
+    pub bytes_retrans: u64,
     pub bytes_acked: u64,
     pub bytes_received: u64,
+    /// Segments the peer reported received twice by D-SACK, RFC 2883 (`ss -i` dsack_dups).
+    pub dsack_dups: u64,
+}
+
+impl ConnStats {
+    /// Adds every counter of `o` to `self`.
+    pub fn add(&mut self, o: &ConnStats) {
+        let ConnStats {
+            fast_retrans,
+            reno_recovery,
+            sack_recovery,
+            keepalive_probes,
+            segs_in,
+            segs_out,
+            data_segs_in,
+            data_segs_out,
+            retrans_segs,
+            syn_retrans,
+            orig_data_sent,
+            challenge_acks,
+            syn_challenges,
+            paws_estab,
+            timeouts,
+            delayed_acks,
+            ofo_queue,
+            rcv_coalesce,
+            zero_window_drop,
+            abort_on_data,
+            embryonic_rsts,
+            bytes_sent,
+            bytes_retrans,
+            bytes_acked,
+            bytes_received,
+            dsack_dups,
+        } = *o;
+        self.fast_retrans += fast_retrans;
+        self.reno_recovery += reno_recovery;
+        self.sack_recovery += sack_recovery;
+        self.keepalive_probes += keepalive_probes;
+        self.segs_in += segs_in;
+        self.segs_out += segs_out;
+        self.data_segs_in += data_segs_in;
+        self.data_segs_out += data_segs_out;
+        self.retrans_segs += retrans_segs;
+        self.syn_retrans += syn_retrans;
+        self.orig_data_sent += orig_data_sent;
+        self.challenge_acks += challenge_acks;
+        self.syn_challenges += syn_challenges;
+        self.paws_estab += paws_estab;
+        self.timeouts += timeouts;
+        self.delayed_acks += delayed_acks;
+        self.ofo_queue += ofo_queue;
+        self.rcv_coalesce += rcv_coalesce;
+        self.zero_window_drop += zero_window_drop;
+        self.abort_on_data += abort_on_data;
+        self.embryonic_rsts += embryonic_rsts;
+        self.bytes_sent += bytes_sent;
+        self.bytes_retrans += bytes_retrans;
+        self.bytes_acked += bytes_acked;
+        self.bytes_received += bytes_received;
+        self.dsack_dups += dsack_dups;
+    }
 }
 
 impl Connection {
@@ -305,6 +418,13 @@ impl Connection {
             first_syn_at: None,
             first_rto_at: None,
             last_rx: now,
+            last_data_tx: now,
+            last_data_rx: now,
+            last_ack_rx: now,
+            rcv_mss: 536.min(mss),
+            busy_since: None,
+            busy_total: Duration::ZERO,
+            retrans_high: iss,
             keepalive_sent: 0,
             keepalive_due: false,
             snd_up: None,
@@ -360,6 +480,7 @@ impl Connection {
     pub fn accept(now: Instant, syn: &Segment<'_>, iss: SeqNum, cfg: Config) -> Self {
         let mut c = Connection::new(now, syn.dst, syn.src, iss, cfg);
         c.passive = true;
+        c.stats.segs_in = 1; // the SYN, as Linux's child socket counts it
         c.irs = SeqNum(syn.seq);
         c.rcv_nxt = c.irs + 1;
         c.negotiate(syn);
@@ -388,6 +509,7 @@ impl Connection {
     ) -> Self {
         let mut c = Connection::new(now, ack.dst, ack.src, iss, cfg);
         c.passive = true;
+        c.stats.segs_in = 1; // the ACK that carried the cookie
         c.irs = SeqNum(ack.seq) - 1;
         c.rcv_nxt = SeqNum(ack.seq);
         c.peer_mss = mss;
@@ -839,7 +961,11 @@ impl Connection {
     fn on_timer(&mut self, now: Instant, t: Timer) {
         match t {
             Timer::Retransmit => self.on_rto(now),
-            Timer::DelayedAck => self.ack_now = true,
+            Timer::DelayedAck => {
+                // Disarmed whenever an ACK leaves, so one is still owed (Linux counts here).
+                self.stats.delayed_acks += 1;
+                self.ack_now = true;
+            }
             Timer::Persist => self.on_persist(now),
             Timer::TimeWait => self.set_state(State::Closed, "2MSL timeout"),
             Timer::FinWait2 => self.set_state(State::Closed, "FIN-WAIT-2 timeout"),
@@ -966,7 +1092,10 @@ impl Connection {
         {
             return;
         }
-        self.stats.timeouts += 1;
+        // Linux counts TCPTimeouts unless the RTO only met a closed window (tcp_retransmit_timer).
+        if matches!(self.state, State::SynSent | State::SynReceived) || self.snd_wnd != 0 {
+            self.stats.timeouts += 1;
+        }
         match self.state {
             State::SynReceived if self.passive => {
                 // Like `tcp_synack_retries`: a half-open connection is not kept forever.

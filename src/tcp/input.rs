@@ -11,6 +11,9 @@ impl Connection {
     /// Processes one segment addressed to this connection.
     pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
         self.stats.segs_in += 1;
+        if !seg.payload.is_empty() {
+            self.stats.data_segs_in += 1;
+        }
         self.last_rx = now;
         self.keepalive_sent = 0;
         match self.state {
@@ -102,6 +105,7 @@ impl Connection {
         if self.ts_ok && !f.rst() {
             if let Some(ts) = seg.options.timestamps {
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                    self.stats.paws_estab += 1;
                     self.ack_now = true;
                     return;
                 }
@@ -125,6 +129,10 @@ impl Connection {
         // First: sequence number acceptability (RFC 9293 §3.10.7.4 table 6).
         let seg_len = payload.len() as u32 + u32::from(syn) + u32::from(fin);
         if !self.acceptable(seq, seg_len, rcv_wnd) {
+            if rcv_wnd == 0 && !payload.is_empty() && seq == self.rcv_nxt {
+                // Linux counts in-order data refused by a zero window (tcp_data_queue).
+                self.stats.zero_window_drop += 1;
+            }
             // MUST-66: the urgent pointer still counts on a zero-window probe.
             self.note_urgent(seg, seq);
             self.ack_now = true;
@@ -158,9 +166,11 @@ impl Connection {
         if syn {
             if self.state == State::SynReceived && self.passive {
                 // RFC 9293 §3.10.7.4: a new SYN for a passive open returns it to LISTEN.
+                self.stats.embryonic_rsts += 1;
                 self.set_state(State::Closed, "rcvd SYN in SYN-RECEIVED");
                 return;
             }
+            self.stats.syn_challenges += 1;
             self.challenge_ack(now);
             return;
         }
@@ -235,6 +245,7 @@ impl Connection {
         match self.state {
             State::SynReceived if self.passive => {
                 // MUST-11: back to LISTEN; the listener lives on in the stack.
+                self.stats.embryonic_rsts += 1;
                 self.set_state(State::Closed, "rcvd RST (passive open)");
             }
             State::SynReceived => self.fail(Error::Refused, "rcvd RST"),
@@ -256,6 +267,7 @@ impl Connection {
             self.challenge_ack(now);
             return false;
         }
+        self.last_ack_rx = now;
         let window = u32::from(seg.window) << self.snd_wscale;
         let advanced = self.snd_una.lt(ack);
         // The peer answers: zero-window probes are no longer unanswered (Linux resets
@@ -285,6 +297,9 @@ impl Connection {
             self.first_rto_at = None;
             if self.snd_una == self.snd_max {
                 self.disarm(Timer::Retransmit);
+                if let Some(t) = self.busy_since.take() {
+                    self.busy_total = self.busy_total + now.saturating_since(t);
+                }
             } else {
                 self.arm(Timer::Retransmit, self.rto_deadline(now));
             }
@@ -325,6 +340,7 @@ impl Connection {
     /// RTT sample on an ACK of new data: from the timestamp echo (RFC 7323 §4) or from the
     /// one timed segment (Karn: never from a retransmission, RFC 6298 §3).
     fn on_new_ack_timing(&mut self, now: Instant, seg: &Segment<'_>, ack: SeqNum) {
+        self.last_ack_rx = now;
         let mut sample = None;
         if self.ts_ok {
             if let Some(ts) = seg.options.timestamps {
@@ -367,6 +383,7 @@ impl Connection {
         let mut newly_sacked = 0;
         let blocks = seg.options.sack.as_slice();
         if self.sack_ok {
+            self.note_dsack(ack, blocks);
             let mut b = [(SeqNum(0), SeqNum(0)); 4];
             for (i, blk) in blocks.iter().enumerate().take(4) {
                 b[i] = (SeqNum(blk.left), SeqNum(blk.right));
@@ -426,7 +443,11 @@ impl Connection {
                     });
                     self.retransmit_one = true;
                     self.rtt_probe = None;
-                    self.stats.fast_retrans += 1;
+                    if self.sack_ok {
+                        self.stats.sack_recovery += 1;
+                    } else {
+                        self.stats.reno_recovery += 1;
+                    }
                 }
             }
         }
@@ -439,6 +460,20 @@ impl Connection {
                 self.min_rtt,
                 limited,
             );
+        }
+    }
+
+    /// RFC 2883 §4: a first SACK block below the cumulative ACK, or inside the second
+    /// block, reports data received twice (D-SACK); counted in segments, as Linux does.
+    fn note_dsack(&mut self, ack: SeqNum, blocks: &[crate::wire::SackBlock]) {
+        let Some(first) = blocks.first() else { return };
+        let (l, r) = (SeqNum(first.left), SeqNum(first.right));
+        let inside_second = blocks
+            .get(1)
+            .is_some_and(|b| SeqNum(b.left).le(l) && r.le(SeqNum(b.right)));
+        let sent = self.iss.lt(l) && r.le(self.snd_max);
+        if l.lt(r) && sent && (r.le(ack) || inside_second) {
+            self.stats.dsack_dups += u64::from(r.since(l).div_ceil(self.smss.max(1)));
         }
     }
 
@@ -462,13 +497,24 @@ impl Connection {
         if self.app_closed {
             // RFC 2525 §2.17 / SHLD-3: nobody will read this; tell the peer with a RST.
             self.rst = Some((self.snd_nxt, Some(self.rcv_nxt)));
+            self.stats.abort_on_data += 1;
             self.fail(Error::Aborted, "data after close");
             return;
         }
         let offset = seq.since(self.rcv_nxt) as usize;
         let had_hole = self.recvq.has_ooo();
+        let unread = self.recvq.readable();
         let advanced = self.recvq.insert(offset, payload);
         self.stats.bytes_received += advanced as u64;
+        self.last_data_rx = now;
+        self.rcv_mss = self
+            .rcv_mss
+            .max((payload.len() as u32).min(u32::from(self.cfg.mss)));
+        if offset > 0 {
+            self.stats.ofo_queue += 1;
+        } else if unread > 0 && advanced > 0 {
+            self.stats.rcv_coalesce += 1;
+        }
         if advanced > 0 {
             self.rcv_nxt += advanced as u32;
         }

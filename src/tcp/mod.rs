@@ -8,6 +8,7 @@
 pub mod config;
 pub mod congestion;
 pub mod connection;
+pub mod info;
 mod input;
 pub mod isn;
 mod output;
@@ -20,6 +21,7 @@ pub mod state;
 
 pub use config::Config;
 pub use connection::{ConnStats, Connection, Error, Event, SoftError};
+pub use info::TcpInfo;
 pub use isn::IsnGenerator;
 pub use recv_buffer::RecvBuffer;
 pub use rtt::RttEstimator;

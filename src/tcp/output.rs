@@ -79,6 +79,7 @@ impl Connection {
         }
         if self.snd_max != self.iss {
             self.stats.retrans_segs += 1;
+            self.stats.syn_retrans += 1;
             self.rtt_probe = None; // Karn: no sample from a retransmitted SYN
         } else {
             self.rtt_probe = Some((self.iss + 1, now));
@@ -295,15 +296,35 @@ impl Connection {
         if n < self.smss as usize || n % self.smss as usize != 0 {
             self.snd_sml = seq + seq_len; // the last (or only) piece on the wire is short
         }
+        // GSO pieces, as Linux counts tcp_skb_pcount() (retransmissions are one SMSS).
+        let pieces = n.div_ceil(self.smss as usize).max(1) as u64;
+        self.stats.bytes_sent += n as u64;
+        if n > 0 {
+            self.stats.data_segs_out += pieces;
+            self.last_data_tx = now;
+        }
         if retx {
             self.stats.retrans_segs += 1;
+            self.stats.bytes_retrans += n as u64;
+            if self.retrans_high.lt(seq + seq_len) {
+                self.retrans_high = seq + seq_len;
+            }
+            if self.recovery.is_some() {
+                self.stats.fast_retrans += pieces;
+            }
             if let Some(r) = self.recovery.as_mut() {
                 if r.high_rxt.lt(seq + seq_len) {
                     r.high_rxt = seq + seq_len;
                 }
             }
-        } else if self.rtt_probe.is_none() && n > 0 {
-            self.rtt_probe = Some((seq + seq_len, now));
+        } else if n > 0 {
+            self.stats.orig_data_sent += pieces;
+            if self.rtt_probe.is_none() {
+                self.rtt_probe = Some((seq + seq_len, now));
+            }
+        }
+        if seq_len > 0 && self.busy_since.is_none() {
+            self.busy_since = Some(now);
         }
         if seq == self.snd_nxt {
             self.snd_nxt += seq_len;
@@ -315,6 +336,8 @@ impl Connection {
             self.arm(Timer::Retransmit, self.rto_deadline(now));
         }
         let mut seg = self.build(now, seq, flags, &[]);
+        // build() counted one segment; a super-segment leaves as `pieces` (Linux: pcount).
+        self.stats.segs_out += pieces - 1;
         seg.payload = match self.sendq.slice_at(offset, n) {
             Some(p) => p,
             None => {

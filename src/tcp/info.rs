@@ -1,0 +1,161 @@
+//! [`TcpInfo`]: one connection's internals as Linux's `struct tcp_info` reports them and
+//! `ss -ti` prints them, computed the way Linux computes each field.
+//!
+//! What this module does not do: delivery rate and `app_limited` (draft-cheng-iccrg-
+//! delivery-rate-estimation needs per-segment delivery stamps we do not keep), `rcv_space`,
+//! `rcv_ssthresh` and `rcv_rtt` (Linux's receive-buffer autotuning, which we do not have:
+//! our window is the free buffer), `reordering` (our duplicate threshold is fixed at 3).
+
+use super::connection::Connection;
+use super::state::State;
+use crate::time::{Duration, Instant};
+
+/// A snapshot of one connection, in `tcp_info` terms (segments counted in SMSS units).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TcpInfo {
+    pub state: State,
+    pub congestion: &'static str,
+    /// Timestamps and SACK negotiated (RFC 7323, RFC 2018).
+    pub timestamps: bool,
+    pub sack: bool,
+    /// (send, receive) window shifts, when window scaling was negotiated.
+    pub wscale: Option<(u8, u8)>,
+    pub rto: Duration,
+    /// Consecutive timeouts (exponential backoff steps) now.
+    pub backoff: u32,
+    /// Smoothed RTT and its variation (RFC 6298), once sampled.
+    pub rtt: Option<(Duration, Duration)>,
+    /// The delayed-ACK timeout.
+    pub ato: Duration,
+    /// Our send MSS (options on every segment deducted), the link MTU, the largest segment
+    /// the peer sent us (536 until larger, as Linux starts it), and the MSS we announced.
+    pub mss: u32,
+    pub pmtu: u32,
+    pub rcv_mss: u32,
+    pub advmss: u32,
+    pub cwnd: u32,
+    /// In segments; `None` while still "infinite" (no loss yet).
+    pub ssthresh: Option<u32>,
+    pub bytes_sent: u64,
+    pub bytes_retrans: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    /// Segments sent (a super-segment as its pieces) / received (Deviation: a GRO
+    /// super-segment from the device counts once; the connection does not see its pieces).
+    pub segs_out: u64,
+    pub segs_in: u64,
+    pub data_segs_out: u64,
+    pub data_segs_in: u64,
+    /// cwnd * mss / srtt in bits per second (what `ss` prints as `send`).
+    pub send_bps: Option<u64>,
+    /// Linux's `sk_pacing_rate` (computed even without a pacing qdisc, as Linux does):
+    /// mss * max(cwnd, in flight) / srtt, times 2 in slow start (cwnd < ssthresh/2,
+    /// `tcp_pacing_ss_ratio` 200%) else 1.2 (`tcp_pacing_ca_ratio` 120%), in bits per
+    /// second. We do not pace; this is what Linux would pace at.
+    pub pacing_bps: Option<u64>,
+    /// Time since data was last sent / data last received / an ACK last received.
+    pub last_send: Duration,
+    pub last_recv: Duration,
+    pub last_ack: Duration,
+    /// Time with data in flight (Linux `tcpi_busy_time`).
+    pub busy: Duration,
+    /// Segments in flight / of those, SACKed by the peer.
+    pub unacked: u32,
+    pub sacked: u32,
+    /// Segments retransmitted and not yet acknowledged / retransmissions in all.
+    pub retrans: u32,
+    pub total_retrans: u64,
+    pub dsack_dups: u64,
+    /// Bytes queued and not yet sent.
+    pub notsent: u32,
+    pub min_rtt: Option<Duration>,
+    /// The peer's window, and the one we advertised last (right edge less RCV.NXT).
+    pub snd_wnd: u32,
+    pub rcv_wnd: u32,
+}
+
+impl Connection {
+    /// The connection as `ss -ti` sees it at `now`.
+    pub fn info(&self, now: Instant) -> TcpInfo {
+        let mss = self.smss.max(1);
+        let segs = |bytes: u32| bytes.div_ceil(mss);
+        let in_flight = self.snd_max.since(self.snd_una);
+        let sacked = self.sb.sacked_bytes();
+        // Retransmitted and outstanding (Linux `retrans_out`): recovery and go-back-N after a
+        // timeout both resend every unSACKed byte in order, so that is what lies between
+        // SND.UNA and the end of the highest retransmission, less what the peer SACKed.
+        let high = Some(self.retrans_high);
+        let retrans = high.filter(|e| e.gt(self.snd_una)).map_or(0, |end| {
+            let sacked_below: u32 = self
+                .sb
+                .ranges()
+                .map(|(l, r)| {
+                    let l = if l.lt(self.snd_una) { self.snd_una } else { l };
+                    let r = if r.gt(end) { end } else { r };
+                    if r.gt(l) {
+                        r.since(l)
+                    } else {
+                        0
+                    }
+                })
+                .sum();
+            segs(end.since(self.snd_una).saturating_sub(sacked_below))
+        });
+        let cwnd = self.cc.cwnd();
+        let ssthresh = self.cc.ssthresh();
+        let srtt = self.rtt.srtt().filter(|s| s.micros() > 0);
+        let per_sec = |bytes: u64, ratio_pct: u64| {
+            srtt.map(|s| bytes * 8 * ratio_pct / 100 * 1_000_000 / s.micros())
+        };
+        // tcp_update_pacing_rate: slow start while cwnd < ssthresh / 2.
+        let ratio = if cwnd < ssthresh / 2 { 200 } else { 120 };
+        let pacing_segs = u64::from(segs(cwnd).max(segs(in_flight)));
+        let busy_now = self
+            .busy_since
+            .map_or(Duration::ZERO, |t| now.saturating_since(t));
+        TcpInfo {
+            state: self.state,
+            congestion: self.cc.name(),
+            timestamps: self.ts_ok,
+            sack: self.sack_ok,
+            wscale: self.ws_ok.then_some((self.snd_wscale, self.rcv_wscale)),
+            rto: self.rtt.rto(),
+            backoff: self.rtt.backoff_count(),
+            rtt: self.rtt.srtt().map(|s| (s, self.rtt.rttvar())),
+            ato: self.cfg.delayed_ack,
+            mss,
+            pmtu: u32::from(self.cfg.mss) + 40,
+            rcv_mss: self.rcv_mss,
+            advmss: u32::from(self.cfg.mss),
+            cwnd: cwnd / mss,
+            ssthresh: (ssthresh != u32::MAX).then(|| ssthresh / mss),
+            bytes_sent: self.stats.bytes_sent,
+            bytes_retrans: self.stats.bytes_retrans,
+            bytes_acked: self.stats.bytes_acked,
+            bytes_received: self.stats.bytes_received,
+            segs_out: self.stats.segs_out,
+            segs_in: self.stats.segs_in,
+            data_segs_out: self.stats.data_segs_out,
+            data_segs_in: self.stats.data_segs_in,
+            send_bps: per_sec(u64::from(cwnd / mss * mss), 100),
+            pacing_bps: per_sec(pacing_segs * u64::from(mss), ratio),
+            last_send: now.saturating_since(self.last_data_tx),
+            last_recv: now.saturating_since(self.last_data_rx),
+            last_ack: now.saturating_since(self.last_ack_rx),
+            busy: self.busy_total + busy_now,
+            unacked: segs(in_flight),
+            sacked: segs(sacked),
+            retrans,
+            total_retrans: self.stats.retrans_segs,
+            dsack_dups: self.stats.dsack_dups,
+            notsent: (self.sendq.len() as u32).saturating_sub(self.snd_nxt.since(self.snd_una)),
+            min_rtt: self.min_rtt,
+            snd_wnd: self.snd_wnd,
+            rcv_wnd: if self.rcv_adv.gt(self.rcv_nxt) {
+                self.rcv_adv.since(self.rcv_nxt)
+            } else {
+                0
+            },
+        }
+    }
+}

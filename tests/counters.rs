@@ -1,0 +1,483 @@
+//! Every counter `tuntcp nstat` prints can move: scenarios on scripted peers (each on a
+//! fresh stack, at explicit virtual times) drive each one above zero, and each scenario
+//! checks the counters it is about. A counter no scenario can move is a counter that
+//! should not be printed (see `src/stack/stats.rs`).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+use support::*;
+use tuntcp::stack::stats::Counters;
+use tuntcp::time::Duration;
+use tuntcp::wire::{IcmpMessage, IcmpPacket, IpMeta, TcpFlags};
+
+/// Runs one scenario on its own stack and checks that each of `names` ended above zero.
+#[track_caller]
+fn scenario(
+    totals: &mut BTreeMap<&'static str, u64>,
+    names: &[&str],
+    h: Harness,
+    f: impl FnOnce(&mut Harness),
+) {
+    let mut h = h;
+    f(&mut h);
+    let c = h.stack.counters();
+    let zero: Vec<&&str> = names.iter().filter(|n| c.get(n) == Some(0)).collect();
+    for n in names {
+        assert!(c.get(n).is_some(), "{n} is not a counter");
+    }
+    if !zero.is_empty() {
+        h.fail(&format!("still zero: {zero:?}\n{}", nstat_lines(&c)));
+    }
+    for (n, v) in c.iter() {
+        *totals.entry(n).or_default() += v;
+    }
+}
+
+fn nstat_lines(c: &Counters) -> String {
+    c.iter()
+        .map(|(n, v)| format!("{n} {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn icmp(message: IcmpMessage<'_>) -> Vec<u8> {
+    let p = IcmpPacket {
+        src: PEER,
+        dst: US,
+        ip: IpMeta::default(),
+        message,
+    };
+    let mut buf = vec![0; p.buffer_len()];
+    p.emit(&mut buf).unwrap();
+    buf
+}
+
+/// Recomputes the IPv4 header checksum of a 20-byte header.
+fn fix_ip_checksum(p: &mut [u8]) {
+    p[10..12].copy_from_slice(&[0, 0]);
+    let s = tuntcp::wire::checksum_finish(tuntcp::wire::checksum_add(0, &p[..20]));
+    p[10..12].copy_from_slice(&s.to_be_bytes());
+}
+
+/// An IPv4 fragment of `raw`'s payload: `payload` at byte `offset`, datagram `ident`.
+fn fragment(raw: &[u8], ident: u16, payload: &[u8], offset: u16, more: bool) -> Vec<u8> {
+    let mut p = raw[..20].to_vec();
+    p.extend_from_slice(payload);
+    let total = p.len() as u16;
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    p[4..6].copy_from_slice(&ident.to_be_bytes());
+    let flags_off = (offset / 8) | if more { 0x2000 } else { 0 };
+    p[6..8].copy_from_slice(&flags_off.to_be_bytes());
+    fix_ip_checksum(&mut p);
+    p
+}
+
+#[test]
+fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
+    let mut totals = BTreeMap::new();
+
+    scenario(
+        &mut totals,
+        &[
+            "IpInReceives",
+            "IpInHdrErrors",
+            "IpExtInCsumErrors",
+            "IpExtInTruncatedPkts",
+            "IpInAddrErrors",
+            "IpExtInBcastPkts",
+            "IpExtInMcastPkts",
+            "IpInUnknownProtos",
+            "IcmpOutDestUnreachs",
+            "IcmpOutMsgs",
+            "IpInDelivers",
+            "TcpInSegs",
+            "TcpInErrs",
+            "TcpInCsumErrors",
+            "TcpOutRsts",
+            "TcpOutSegs",
+            "IpOutRequests",
+            "IpExtInOctets",
+            "IpExtOutOctets",
+        ],
+        Harness::server(80),
+        |h| {
+            let good = h.build(&seg().syn().seq(1000));
+            let mut bad_version = good.clone();
+            bad_version[0] = 0x65;
+            h.send_raw(at(0), &bad_version);
+            let mut bad_sum = good.clone();
+            bad_sum[10] ^= 0xff;
+            h.send_raw(at(1), &bad_sum);
+            h.send_raw(at(2), &good[..good.len() - 4]); // shorter than its total length
+            let elsewhere = |a: [u8; 4]| seg().syn().seq(1).to(SocketAddrV4::new(a.into(), 80));
+            h.send(at(3), elsewhere([10, 66, 0, 9]));
+            h.send(at(4), elsewhere([10, 66, 0, 255]));
+            h.send(at(5), elsewhere([224, 0, 0, 1]));
+            assert!(h.drain().is_empty(), "nothing answers these");
+            // UDP: a protocol we do not run is answered Protocol Unreachable.
+            let mut udp = good.clone();
+            udp[9] = 17;
+            fix_ip_checksum(&mut udp);
+            h.send_raw(at(6), &udp);
+            let reply = IcmpPacket::parse(h.raw_out.last().expect("an ICMP error")).unwrap();
+            assert!(
+                matches!(reply.message, IcmpMessage::DestUnreachable { code: 2, .. }),
+                "{reply:?}"
+            );
+            h.drain();
+            let mut bad_tcp = h.build(&seg().syn().seq(1000).data(b"x"));
+            let n = bad_tcp.len();
+            bad_tcp[n - 1] ^= 0xff;
+            h.send_raw(at(7), &bad_tcp);
+            h.send(at(8), seg().syn().seq(1).to(SocketAddrV4::new(US, 81)));
+            h.expect(at(8), seg().flags(TcpFlags::RST | TcpFlags::ACK).ack(2));
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &[
+            "IcmpInMsgs",
+            "IcmpInErrors",
+            "IcmpInCsumErrors",
+            "IcmpInDestUnreachs",
+            "IcmpInTimeExcds",
+            "IcmpInParmProbs",
+            "IcmpInSrcQuenchs",
+            "IcmpInRedirects",
+            "IcmpInEchos",
+            "IcmpInEchoReps",
+            "IcmpOutEchoReps",
+        ],
+        Harness::with_config(Harness::config()),
+        |h| {
+            let quoted = h.build(&seg().from(SocketAddrV4::new(US, 80)).to(h.peer))[..28].to_vec();
+            let q = &quoted[..];
+            let echo = |ident| IcmpMessage::EchoRequest {
+                ident,
+                seq: 1,
+                data: b"ping",
+            };
+            h.send_raw(at(0), &icmp(echo(1)));
+            assert_eq!(h.raw_out.len(), 1, "the echo is answered");
+            let mut bad = icmp(echo(2));
+            let n = bad.len();
+            bad[n - 1] ^= 0xff;
+            h.send_raw(at(1), &bad);
+            for (i, m) in [
+                IcmpMessage::EchoReply {
+                    ident: 1,
+                    seq: 1,
+                    data: b"",
+                },
+                IcmpMessage::DestUnreachable {
+                    code: 3,
+                    next_hop_mtu: 0,
+                    original: q,
+                },
+                IcmpMessage::TimeExceeded {
+                    code: 0,
+                    original: q,
+                },
+                IcmpMessage::ParameterProblem {
+                    pointer: 0,
+                    original: q,
+                },
+                IcmpMessage::SourceQuench { original: q },
+                IcmpMessage::Other {
+                    icmp_type: 5,
+                    code: 1,
+                    rest: [10, 66, 0, 254],
+                    data: q,
+                },
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                h.send_raw(at(2 + i as u64), &icmp(m));
+            }
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &[
+            "IpReasmReqds",
+            "IpReasmOKs",
+            "IpReasmFails",
+            "IpReasmTimeout",
+            "IpExtReasmOverlaps",
+            "IcmpOutTimeExcds",
+        ],
+        Harness::server(80),
+        |h| {
+            let raw = h.build(&seg().syn().seq(1000).mss(1460).data(&[0xab; 40]));
+            let (first, second) = raw[20..].split_at(16);
+            h.send_raw(at(0), &fragment(&raw, 1, second, 16, false));
+            h.send_raw(at(1), &fragment(&raw, 1, first, 0, true));
+            h.expect(at(1), seg().flags(TcpFlags::SYN | TcpFlags::ACK).ack(1001));
+            // Overlapping fragments kill the datagram.
+            h.send_raw(at(2), &fragment(&raw, 2, first, 0, true));
+            h.send_raw(at(3), &fragment(&raw, 2, &raw[28..44], 8, true));
+            // Fragment 0 alone: Time Exceeded after the 30 s reassembly timeout.
+            h.send_raw(at(4), &fragment(&raw, 3, first, 0, true));
+            h.advance(at(31_000));
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &[
+            "TcpActiveOpens",
+            "TcpPassiveOpens",
+            "TcpAttemptFails",
+            "TcpEstabResets",
+            "TcpRetransSegs",
+            "TcpExtTCPSynRetrans",
+            "TcpExtTCPTimeouts",
+            "TcpExtEmbryonicRsts",
+        ],
+        Harness::server(80),
+        |h| {
+            // An active open nobody answers: the SYN goes again after the 1 s initial RTO,
+            // then the peer refuses.
+            h.stack.connect(instant(0), h.peer).unwrap();
+            h.flush();
+            let syn = h.expect(at(0), seg().flags(TcpFlags::SYN));
+            h.expect(at(1000), seg().flags(TcpFlags::SYN).seq(syn.seq));
+            h.send(
+                at(1010),
+                seg()
+                    .rst()
+                    .ack_flag()
+                    .ack(syn.seq + 1)
+                    .to(syn.src)
+                    .from(h.peer),
+            );
+            // A passive open reset in SYN-RECEIVED.
+            h.peer = SocketAddrV4::new(PEER, 6010);
+            h.send(at(1020), seg().syn().seq(5000));
+            h.expect(at(1020), seg().flags(TcpFlags::SYN | TcpFlags::ACK));
+            h.send(at(1030), seg().rst().seq(5001));
+            // An established connection reset by the peer.
+            h.peer = SocketAddrV4::new(PEER, 6011);
+            let (_c, _) = h.establish(at(1040), 7000, seg());
+            h.send(at(1050), seg().rst().seq(7001));
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &[
+            "TcpExtSyncookiesSent",
+            "TcpExtSyncookiesRecv",
+            "TcpExtSyncookiesFailed",
+            "TcpExtListenOverflows",
+            "TcpExtListenDrops",
+        ],
+        Harness::with_config(Harness::config()),
+        |h| {
+            h.stack.listen(90, 1).unwrap();
+            h.us = SocketAddrV4::new(US, 90);
+            // A: half-open; the SYN queue (1) is now full.
+            h.peer = SocketAddrV4::new(PEER, 6020);
+            h.send(at(0), seg().syn().seq(100));
+            let sa_a = h.expect(at(0), seg().flags(TcpFlags::SYN | TcpFlags::ACK));
+            // B: answered with a cookie, which its ACK brings back.
+            h.peer = SocketAddrV4::new(PEER, 6021);
+            h.send(at(1), seg().syn().seq(200));
+            let sa_b = h.expect(at(1), seg().flags(TcpFlags::SYN | TcpFlags::ACK));
+            h.send(at(2), seg().seq(201).ack(sa_b.seq.wrapping_add(1)));
+            // C: an ACK with a cookie we never sent.
+            h.peer = SocketAddrV4::new(PEER, 6022);
+            h.send(at(3), seg().seq(301).ack(12345));
+            h.expect(at(3), seg().flags(TcpFlags::RST).seq(12345));
+            // A completes: the accept queue holds 2 > backlog 1; D's SYN overflows it.
+            h.peer = SocketAddrV4::new(PEER, 6020);
+            h.send(at(4), seg().seq(101).ack(sa_a.seq + 1));
+            h.peer = SocketAddrV4::new(PEER, 6023);
+            h.send(at(5), seg().syn().seq(400));
+            h.expect_nothing_until(at(6));
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &[
+            "TcpCurrEstab",
+            "TcpExtTCPOrigDataSent",
+            "TcpExtTCPSackRecovery",
+            "TcpExtTCPFastRetrans",
+            "TcpExtDelayedACKs",
+            "TcpExtTCPRcvCoalesce",
+            "TcpExtTCPOFOQueue",
+            "TcpExtPAWSEstab",
+            "TcpExtTCPChallengeACK",
+            "TcpExtTCPSYNChallenge",
+        ],
+        Harness::server(80),
+        |h| {
+            let (c, iss) = h.establish(at(0), 1000, seg().mss(1460).sack_perm().ts(100, 0));
+            let smss = 1448; // 1460 less the timestamp option
+            h.stack.send(c, &vec![7u8; 10 * smss]).unwrap();
+            h.flush();
+            let sent = h.drain();
+            assert_eq!(sent.len(), 10, "an initial window of 10 segments");
+            // Segment 0 is lost; SACKs for 1..=3 trigger SACK recovery (RFC 6675).
+            let una = iss + 1;
+            let s = |k: u32| una + k * smss as u32;
+            for k in 2..=4 {
+                h.send(
+                    at(10),
+                    seg().seq(1001).ack(una).ts(101, 0).sack(&[(s(1), s(k))]),
+                );
+            }
+            h.expect(at(10), seg().seq(una).len(smss));
+            h.send(at(20), seg().seq(1001).ack(s(10)).ts(102, 0));
+            // Data from the peer: a delayed ACK, a coalesced segment, an out-of-order one.
+            let p = 1001u32;
+            h.send(at(30), seg().seq(p).ack(s(10)).ts(103, 0).data(&[1; 100]));
+            h.expect(at(70), seg().flags(TcpFlags::ACK).ack(p + 100)); // 40 ms delayed ACK
+            h.send(
+                at(80),
+                seg().seq(p + 100).ack(s(10)).ts(104, 0).data(&[2; 100]),
+            );
+            h.send(
+                at(90),
+                seg().seq(p + 300).ack(s(10)).ts(105, 0).data(&[3; 100]),
+            );
+            h.expect(at(90), seg().ack(p + 200).sack(&[(p + 300, p + 400)]));
+            // An old timestamp (PAWS), an in-window RST and a SYN: ACKs, nothing more.
+            h.send(
+                at(100),
+                seg().seq(p + 200).ack(s(10)).ts(50, 0).data(&[4; 10]),
+            );
+            h.expect(at(100), seg().flags(TcpFlags::ACK).ack(p + 200));
+            h.send(at(110), seg().rst().seq(p + 1000));
+            h.expect(at(110), seg().flags(TcpFlags::ACK).ack(p + 200));
+            h.send(at(120), seg().syn().seq(p + 200).ts(106, 0));
+            h.expect(at(120), seg().flags(TcpFlags::ACK).ack(p + 200));
+            assert_eq!(h.stack.counters().tcp_curr_estab, 1);
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &["TcpExtTCPRenoRecovery", "TcpExtTCPFastRetrans"],
+        Harness::server(80),
+        |h| {
+            let (c, iss) = h.establish(at(0), 1000, seg().mss(1460));
+            h.stack.send(c, &vec![7u8; 10 * 1460]).unwrap();
+            h.flush();
+            assert_eq!(h.drain().len(), 10);
+            for _ in 0..3 {
+                h.send(at(10), seg().seq(1001).ack(iss + 1));
+            }
+            h.expect(at(10), seg().seq(iss + 1).len(1460));
+        },
+    );
+
+    let mut short_r2 = Harness::config();
+    short_r2.tcp.retries2 = 2;
+    scenario(
+        &mut totals,
+        &[
+            "TcpExtTCPAbortOnTimeout",
+            "TcpExtTCPAbortOnClose",
+            "TcpExtTCPAbortOnData",
+            "TcpExtTCPKeepAlive",
+            "TcpExtTCPZeroWindowDrop",
+        ],
+        Harness::server_with(80, short_r2),
+        |h| {
+            // Data never acknowledged: R2 (2 retransmissions here) gives up.
+            h.peer = SocketAddrV4::new(PEER, 6030);
+            let (c, _) = h.establish(at(0), 1000, seg());
+            h.stack.send(c, b"hello").unwrap();
+            h.advance(at(60_000));
+            assert_eq!(
+                h.stack.recv(c, &mut [0; 8]),
+                Err(tuntcp::tcp::Error::TimedOut)
+            );
+            h.drain();
+            // close() with unread data resets.
+            h.peer = SocketAddrV4::new(PEER, 6031);
+            let (c, iss) = h.establish(at(60_000), 2000, seg());
+            h.send(at(60_010), seg().seq(2001).ack(iss + 1).data(b"unread"));
+            h.stack.close(c);
+            h.flush();
+            assert!(h.drain().iter().any(|s| s.flags.rst()));
+            // Data after close() resets.
+            h.peer = SocketAddrV4::new(PEER, 6032);
+            let (c, iss) = h.establish(at(60_020), 3000, seg());
+            h.stack.close(c);
+            h.flush();
+            h.send(at(60_030), seg().seq(3001).ack(iss + 2).data(b"late"));
+            assert!(h.drain().iter().any(|s| s.flags.rst()));
+            // An idle connection with keep-alive on is probed.
+            h.peer = SocketAddrV4::new(PEER, 6033);
+            let (c, iss) = h.establish(at(60_040), 4000, seg());
+            h.stack.with_connection(c, |k| {
+                k.set_keepalive(true);
+                k.set_keepalive_times(Duration::from_secs(1), Duration::from_secs(1), 3);
+            });
+            h.flush();
+            h.expect(at(61_040), seg().flags(TcpFlags::ACK).seq(iss));
+            // A full receive buffer: data at RCV.NXT is dropped.
+            h.peer = SocketAddrV4::new(PEER, 6034);
+            let (c, iss) = h.establish(at(61_050), 5000, seg());
+            h.stack.with_connection(c, |k| k.set_recv_buffer(1000));
+            h.send(at(61_060), seg().seq(5001).ack(iss + 1).data(&[1; 1000]));
+            h.send(at(61_070), seg().seq(6001).ack(iss + 1).data(&[2; 100]));
+        },
+    );
+
+    let mut one_bucket = Harness::config();
+    one_bucket.max_tw_buckets = 1;
+    scenario(
+        &mut totals,
+        &["TcpExtTW", "TcpExtTWRecycled", "TcpExtTCPTimeWaitOverflow"],
+        Harness::server_with(80, one_bucket),
+        |h| {
+            // We close first and the peer's FIN puts us in TIME-WAIT.
+            let to_time_wait = |h: &mut Harness, port: u16, ms: u64| {
+                h.peer = SocketAddrV4::new(PEER, port);
+                let (c, iss) = h.establish(at(ms), 1000, seg().ts(100, 0));
+                h.stack.close(c);
+                h.flush();
+                h.expect(at(ms), seg().flags(TcpFlags::FIN | TcpFlags::ACK));
+                h.send(
+                    at(ms + 1),
+                    seg().fin().ack_flag().seq(1001).ack(iss + 2).ts(101, 0),
+                );
+                h.expect(at(ms + 1), seg().flags(TcpFlags::ACK).ack(1002));
+            };
+            to_time_wait(h, 6040, 0);
+            // A new SYN with a newer timestamp takes the tuple over (RFC 6191).
+            h.send(at(10), seg().syn().seq(90_000).ts(200, 0));
+            h.expect(at(10), seg().flags(TcpFlags::SYN | TcpFlags::ACK));
+            to_time_wait(h, 6041, 20);
+            to_time_wait(h, 6042, 30); // one bucket, already taken
+            h.advance(at(61_000)); // 2 MSL
+        },
+    );
+
+    scenario(&mut totals, &["IpOutDiscards"], Harness::server(80), |h| {
+        let (c, _) = h.establish(at(0), 1000, seg());
+        h.stack.send(c, &[1; 100]).unwrap();
+        let mut small = [0u8; 60];
+        assert_eq!(h.stack.poll_transmit(instant(0), &mut small), None);
+    });
+
+    let missing: Vec<&str> = Counters::NAMES
+        .iter()
+        .copied()
+        .filter(|n| totals.get(n).copied().unwrap_or(0) == 0)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "counters no scenario moved (count them or stop printing them): {missing:?}"
+    );
+}

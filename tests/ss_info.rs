@@ -1,0 +1,133 @@
+//! `ss -ti`'s line for a connection (`Connection::info`, `report::ss_info`) after a
+//! scripted exchange at explicit virtual times: every value follows from the trace.
+
+mod support;
+
+use support::*;
+use tuntcp::stack::report::{self, SsOptions};
+use tuntcp::time::Duration;
+use tuntcp::wire::TcpFlags;
+
+#[test]
+fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
+    let mut h = Harness::server(80);
+    // Peer: MSS 1460, window scale 7, SACK, timestamps; its ACKs echo our TSvals 10 ms
+    // later (RTT samples of 10 ms).
+    h.send(
+        at(0),
+        seg().syn().seq(1000).mss(1460).ws(7).sack_perm().ts(100, 0),
+    );
+    let sa = h.expect(at(0), seg().flags(TcpFlags::SYN | TcpFlags::ACK));
+    let (ts0, iss) = (sa.options.timestamps.unwrap().tsval, sa.seq);
+    let una = iss + 1;
+    h.send(at(10), seg().seq(1001).ack(una).win(1000).ts(101, ts0));
+    let c = h.stack.accept(80).unwrap();
+    // At 10 ms, 3000 bytes: 1448 + 1448 + 104 (the timestamp option takes 12 of 1460).
+    h.stack.send(c, &[7; 3000]).unwrap();
+    h.flush();
+    assert_eq!(h.drain().len(), 3);
+    h.send(
+        at(30),
+        seg().seq(1001).ack(una + 2896).win(1000).ts(102, ts0 + 20),
+    );
+    h.send(
+        at(40),
+        seg()
+            .seq(1001)
+            .ack(una + 2896)
+            .win(1000)
+            .ts(103, ts0 + 20)
+            .data(&[1; 500]),
+    );
+    h.expect(at(80), seg().flags(TcpFlags::ACK).ack(1501)); // delayed ACK
+
+    let i = h.stack.connection(c).unwrap().info(instant(100));
+    assert_eq!(i.wscale, Some((7, 3)), "256 KiB receive buffer: shift 3");
+    // RFC 6298: 10/5 after the first sample, rttvar 3/4 of that after the second.
+    assert_eq!(
+        i.rtt,
+        Some((Duration::from_millis(10), Duration::from_micros(3750)))
+    );
+    assert_eq!(i.min_rtt, Some(Duration::from_millis(10)));
+    assert_eq!(i.rto, Duration::from_millis(200), "the 200 ms floor");
+    assert_eq!(
+        (i.mss, i.advmss, i.pmtu, i.rcv_mss),
+        (1448, 1460, 1500, 536)
+    );
+    assert_eq!(
+        (i.bytes_sent, i.bytes_acked, i.bytes_received),
+        (3000, 2896, 500)
+    );
+    assert_eq!(
+        (i.segs_out, i.segs_in, i.data_segs_out, i.data_segs_in),
+        (5, 4, 3, 1)
+    );
+    assert_eq!(i.unacked, 1, "the 104-byte segment");
+    assert_eq!(i.snd_wnd, 1000 << 7);
+    assert_eq!(
+        (i.last_send, i.last_recv, i.last_ack, i.busy),
+        (
+            Duration::from_millis(90),
+            Duration::from_millis(60),
+            Duration::from_millis(60),
+            Duration::from_millis(90)
+        )
+    );
+    // Slow start (no ssthresh yet): pacing at 200% of cwnd * mss / srtt.
+    let cwnd_bytes = u64::from(i.cwnd * i.mss);
+    assert_eq!(i.send_bps, Some(cwnd_bytes * 8 * 100));
+    assert_eq!(i.pacing_bps, Some(cwnd_bytes * 8 * 100 * 2));
+    let line = report::ss_info(&i);
+    assert!(
+        line.starts_with("ts sack cubic wscale:7,3 rto:200 rtt:10/3.75 ato:40 mss:1448 pmtu:1500 rcvmss:536 advmss:1460 cwnd:"),
+        "{line}"
+    );
+    assert!(
+        line.contains(" bytes_sent:3000 bytes_acked:2896 bytes_received:500 segs_out:5 segs_in:4 data_segs_out:3 data_segs_in:1 send "),
+        "{line}"
+    );
+    assert!(
+        line.contains("bps lastsnd:90 lastrcv:60 lastack:60 pacing_rate "),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(" busy:90ms unacked:1 minrtt:10 snd_wnd:128000 rcv_wnd:261644"),
+        "{line}"
+    );
+
+    // The last segment is lost: the timeout (armed at 30 ms by the ACK, 200 ms) resends it (backoff 1, one retransmission
+    // outstanding), and the peer's ACK carries a D-SACK for the first copy (RFC 2883).
+    h.expect(at(230), seg().seq(una + 2896).len(104));
+    let i = h.stack.connection(c).unwrap().info(instant(240));
+    assert_eq!(
+        (i.backoff, i.retrans, i.total_retrans, i.bytes_retrans),
+        (1, 1, 1, 104)
+    );
+    assert!(report::ss_info(&i).contains(" backoff:1 "));
+    assert!(report::ss_info(&i).contains(" bytes_retrans:104 "));
+    assert!(report::ss_info(&i).contains(" retrans:1/1 "));
+    h.send(
+        at(250),
+        seg()
+            .seq(1501)
+            .ack(una + 3000)
+            .win(1000)
+            .ts(104, ts0 + 230)
+            .sack(&[(una + 2896, una + 3000)]),
+    );
+    let i = h.stack.connection(c).unwrap().info(instant(260));
+    assert_eq!((i.dsack_dups, i.unacked, i.retrans), (1, 0, 0));
+    assert!(report::ss_info(&i).contains(" retrans:0/1 dsack_dups:1 "));
+
+    // And in the `ss -ti` table, under its connection line.
+    let table = report::ss(
+        &h.stack,
+        SsOptions {
+            info: true,
+            ..SsOptions::default()
+        },
+        instant(260),
+    );
+    assert!(table.contains("ESTAB"), "{table}");
+    assert!(table.contains("\tts sack cubic wscale:7,3 "), "{table}");
+}
