@@ -395,6 +395,14 @@ impl TcpStream {
 
     /// Keep-alive after `idle` (None turns it off), like `SO_KEEPALIVE` + `TCP_KEEPIDLE`.
     pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
+        // Linux refuses TCP_KEEPIDLE < 1 s (EINVAL); a zero idle time would mean a probe
+        // due at every instant.
+        if idle.is_some_and(|d| d < Duration::from_secs(1)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "keep-alive idle time must be at least 1 s (as TCP_KEEPIDLE)",
+            ));
+        }
         self.with_mut(|c| match idle {
             Some(d) => {
                 c.set_keepalive_times(d.into(), TcpDuration::from_secs(75), 9);

@@ -173,3 +173,40 @@ fn fin_goes_out_once_the_window_opens() {
     let states: Vec<State> = t.stack.connections().map(|(_, c)| c.state()).collect();
     assert_eq!(states, [State::FinWait2]);
 }
+
+#[test]
+fn zero_keepalive_times_cannot_make_a_deadline_that_never_moves() {
+    let mut t = Harness::server(80);
+    let (h, _) = t.establish(0, 1000, seg());
+    t.stack.with_connection(h, |c| {
+        c.set_keepalive_times(
+            tuntcp::time::Duration::ZERO,
+            tuntcp::time::Duration::ZERO,
+            3,
+        );
+        c.set_keepalive(true);
+    });
+    t.flush();
+    // Each timer call must move the next deadline past `now`: count the calls it takes to
+    // reach 10 s (before, a zero interval re-armed the probe at `now` for ever).
+    let mut calls = 0;
+    while let Some(next) = t.stack.poll_timeout() {
+        if next.millis() > 10_000 {
+            break;
+        }
+        let now = next.max(tuntcp::time::Instant::from_millis(t.now_ms));
+        t.now_ms = now.millis();
+        t.stack.handle_timeout(now);
+        t.flush();
+        calls += 1;
+        assert!(calls < 100, "the timer does not move: {next}");
+    }
+    // Clamped to 1 s like Linux's TCP_KEEPIDLE/TCP_KEEPINTVL: probes 1 s apart, then the
+    // peer is declared dead after 3.
+    let probes = t.drain().len();
+    assert_eq!(probes, 3, "{probes} probes");
+    assert_eq!(
+        t.stack.recv(h, &mut [0; 1]),
+        Err(tuntcp::tcp::Error::TimedOut)
+    );
+}

@@ -945,13 +945,18 @@ impl Connection {
         self.timers[t as usize].is_some()
     }
 
-    /// Fires every expired timer; late or spurious calls do nothing.
+    /// Fires every expired timer; late or spurious calls do nothing. A timer that fires
+    /// never stays due: one re-armed at or before `now` moves 1 ms on, so no deadline that
+    /// does not move can make the caller loop.
     pub fn handle_timeout(&mut self, now: Instant) {
         for t in TIMERS {
             match self.timers[t as usize] {
                 Some(at) if at <= now => {
                     self.timers[t as usize] = None;
                     self.on_timer(now, t);
+                    if self.timers[t as usize].is_some_and(|a| a <= now) {
+                        self.timers[t as usize] = Some(now + Duration::from_millis(1));
+                    }
                 }
                 _ => {}
             }
@@ -1046,10 +1051,13 @@ impl Connection {
         }
     }
 
-    /// Idle time before the first probe and the interval between probes (MUST-27).
+    /// Idle time before the first probe and the interval between probes (MUST-27), each
+    /// at least 1 s (Linux refuses less for TCP_KEEPIDLE and TCP_KEEPINTVL; zero would make
+    /// a probe due at every instant).
     pub fn set_keepalive_times(&mut self, idle: Duration, interval: Duration, probes: u32) {
-        self.cfg.keepalive_time = idle;
-        self.cfg.keepalive_intvl = interval;
+        let floor = Duration::from_secs(1);
+        self.cfg.keepalive_time = idle.max(floor);
+        self.cfg.keepalive_intvl = interval.max(floor);
         self.cfg.keepalive_probes = probes;
         self.disarm(Timer::Keepalive);
     }
