@@ -365,6 +365,27 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
 
     scenario(
         &mut totals,
+        &["TcpExtTCPACKSkippedSeq", "TcpExtTCPACKSkippedPAWS"],
+        Harness::server(80),
+        |h| {
+            let (_c, iss) = h.establish(at(0), 1000, seg().ts(100, 0));
+            h.send(at(1), seg().seq(1001).ack(iss + 1).ts(101, 0));
+            // Pure ACKs outside the window, then with an old timestamp: the first of each
+            // kind is answered, the second within 500 ms is not (tcp_invalid_ratelimit).
+            h.send(at(10), seg().seq(900_000).ack(iss + 1).ts(102, 0));
+            h.expect(at(10), seg().flags(TcpFlags::ACK).ack(1001));
+            h.send(at(20), seg().seq(900_000).ack(iss + 1).ts(102, 0));
+            h.send(at(30), seg().seq(1001).ack(iss + 1).ts(50, 0));
+            h.expect_nothing_until(at(600));
+            h.send(at(600), seg().seq(1001).ack(iss + 1).ts(50, 0));
+            h.expect(at(600), seg().flags(TcpFlags::ACK).ack(1001));
+            h.send(at(610), seg().seq(1001).ack(iss + 1).ts(50, 0));
+            h.expect_nothing_until(at(700));
+        },
+    );
+
+    scenario(
+        &mut totals,
         &["TcpExtTCPRenoRecovery", "TcpExtTCPFastRetrans"],
         Harness::server(80),
         |h| {

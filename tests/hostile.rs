@@ -210,3 +210,86 @@ fn zero_keepalive_times_cannot_make_a_deadline_that_never_moves() {
         Err(tuntcp::tcp::Error::TimedOut)
     );
 }
+
+#[test]
+fn spoofed_urgent_segments_outside_the_window_raise_no_urgent_event() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    while t.stack.poll_event(h).is_some() {}
+    // 100 URG segments a blind attacker sprays beyond the window, with plausible ACKs.
+    for k in 0..100u32 {
+        t.send(
+            at(10),
+            seg()
+                .urg_flag()
+                .ack_flag()
+                .seq(1001 + 300_000 + k * 1000)
+                .ack(iss + 1)
+                .urgent(500)
+                .data(b"x"),
+        );
+    }
+    let events: Vec<_> = std::iter::from_fn(|| t.stack.poll_event(h)).collect();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, tuntcp::tcp::Event::Urgent(_))),
+        "{events:?}"
+    );
+    // A genuine URG at RCV.NXT is still reported (MUST-30).
+    t.send(
+        at(20),
+        seg().urg_flag().ack_flag().seq(1001).ack(iss + 1).urgent(3).data(b"abc"),
+    );
+    let events: Vec<_> = std::iter::from_fn(|| t.stack.poll_event(h)).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, tuntcp::tcp::Event::Urgent(_))),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn answers_to_invalid_pure_acks_are_rate_limited_but_data_is_always_answered() {
+    let mut t = Harness::server(80);
+    let (_h, iss) = t.establish(0, 1000, seg());
+    // 1,000 out-of-window pure ACKs in one second: at most one answer per 500 ms.
+    for k in 0..1000u64 {
+        t.send(k, seg().seq(5_000_000).ack(iss + 1));
+    }
+    let answers = t.drain().len();
+    assert!(answers <= 2, "{answers} ACKs for 1,000 invalid segments in 1 s");
+    // Out-of-window data is answered every time: its sender may be retransmitting into a
+    // lost ACK (Linux's tcp_oow_rate_limited exempts it).
+    for k in 0..5u64 {
+        t.send(1000 + k, seg().seq(1).ack(iss + 1).data(b"old"));
+    }
+    assert_eq!(t.drain().len(), 5);
+}
+
+#[test]
+fn garbage_from_a_dead_peer_does_not_keep_the_connection_alive() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.with_connection(h, |c| {
+        c.set_keepalive_times(
+            tuntcp::time::Duration::from_secs(10),
+            tuntcp::time::Duration::from_secs(5),
+            3,
+        );
+        c.set_keepalive(true);
+    });
+    t.flush();
+    // The peer is gone; someone sprays segments outside the window every 2 s. They are
+    // no sign of life: keep-alive still probes and gives up after 10 + 3 x 5 s.
+    let mut ms = 2_000;
+    while ms < 40_000 {
+        t.send(ms, seg().seq(7_000_000).ack(iss + 1));
+        ms += 2_000;
+    }
+    assert_eq!(
+        t.stack.recv(h, &mut [0; 1]),
+        Err(tuntcp::tcp::Error::TimedOut)
+    );
+}

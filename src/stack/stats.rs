@@ -154,6 +154,10 @@ counters! {
     tcp_ext_tcp_time_wait_overflow => "TcpExtTCPTimeWaitOverflow",
     /// Segments dropped by the PAWS check in a synchronized state (RFC 7323 §5).
     tcp_ext_paws_estab => "TcpExtPAWSEstab",
+    /// Duplicate ACKs for invalid segments skipped by `tcp_invalid_ratelimit`: outside the
+    /// window / failing PAWS.
+    tcp_ext_tcp_ack_skipped_seq => "TcpExtTCPACKSkippedSeq",
+    tcp_ext_tcp_ack_skipped_paws => "TcpExtTCPACKSkippedPAWS",
     /// ACKs sent because the delayed-ACK timer fired.
     tcp_ext_delayed_acks => "TcpExtDelayedACKs",
     /// Challenge ACKs sent (RFC 5961 §3, §4, §5).
@@ -206,6 +210,8 @@ impl Counters {
         self.tcp_attempt_fails += t.embryonic_rsts;
         self.tcp_ext_embryonic_rsts += t.embryonic_rsts;
         self.tcp_ext_paws_estab += t.paws_estab;
+        self.tcp_ext_tcp_ack_skipped_seq += t.ack_skipped_seq;
+        self.tcp_ext_tcp_ack_skipped_paws += t.ack_skipped_paws;
         self.tcp_ext_delayed_acks += t.delayed_acks;
         self.tcp_ext_tcp_challenge_ack += t.challenge_acks;
         self.tcp_ext_tcp_syn_challenge += t.syn_challenges;

@@ -60,6 +60,9 @@ pub struct Config {
     pub delayed_ack: Duration,
     /// Disable Nagle's algorithm (RFC 9293 MUST-17), like `TCP_NODELAY`.
     pub nodelay: bool,
+    /// At most one duplicate ACK per this interval answers segments without data outside
+    /// the window or failing PAWS (RFC 5961 §7), like `tcp_invalid_ratelimit` (500 ms).
+    pub invalid_ratelimit: Duration,
     /// RFC 5961 §7 challenge ACKs per second per connection.
     pub challenge_ack_limit: u32,
     /// Initial congestion window in segments (RFC 6928).
@@ -121,6 +124,7 @@ impl Default for Config {
             keepalive_probes: 9,
             delayed_ack: Duration::from_millis(40),
             nodelay: false,
+            invalid_ratelimit: Duration::from_millis(500),
             challenge_ack_limit: 10,
             initial_cwnd: 10,
             congestion: Algorithm::Cubic,

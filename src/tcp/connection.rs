@@ -210,6 +210,8 @@ pub struct Connection {
     /// `icsk_probes_out`), and when this run of probing began (`icsk_probes_tstamp`).
     pub(super) probes_out: u32,
     pub(super) probes_since: Option<Instant>,
+    /// When the last rate-limited answer to an invalid segment left (`last_oow_ack_time`).
+    pub(super) last_oow_ack: Option<Instant>,
     pub(super) force_send: bool,
 
     /// How much may be in flight (NewReno or CUBIC behind `congestion::Controller`).
@@ -281,6 +283,10 @@ pub struct ConnStats {
     pub syn_challenges: u64,
     /// Segments dropped by PAWS, RFC 7323 §5.3 (`PAWSEstab`).
     pub paws_estab: u64,
+    /// Duplicate ACKs not sent for segments without data outside the window or failing
+    /// PAWS, by the `invalid_ratelimit` (`TCPACKSkippedSeq`, `TCPACKSkippedPAWS`).
+    pub ack_skipped_seq: u64,
+    pub ack_skipped_paws: u64,
     /// Retransmission timeouts (`TCPTimeouts`).
     pub timeouts: u64,
     /// ACKs sent because the delayed-ACK timer fired (`DelayedACKs`).
@@ -324,6 +330,8 @@ impl ConnStats {
             challenge_acks,
             syn_challenges,
             paws_estab,
+            ack_skipped_seq,
+            ack_skipped_paws,
             timeouts,
             delayed_acks,
             ofo_queue,
@@ -351,6 +359,8 @@ impl ConnStats {
         self.challenge_acks += challenge_acks;
         self.syn_challenges += syn_challenges;
         self.paws_estab += paws_estab;
+        self.ack_skipped_seq += ack_skipped_seq;
+        self.ack_skipped_paws += ack_skipped_paws;
         self.timeouts += timeouts;
         self.delayed_acks += delayed_acks;
         self.ofo_queue += ofo_queue;
@@ -431,6 +441,7 @@ impl Connection {
             persist_backoff: 0,
             probes_out: 0,
             probes_since: None,
+            last_oow_ack: None,
             force_send: false,
             cc: congestion::new_controller_with(
                 cfg.congestion,

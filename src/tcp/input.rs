@@ -14,8 +14,6 @@ impl Connection {
         if !seg.payload.is_empty() {
             self.stats.data_segs_in += 1;
         }
-        self.last_rx = now;
-        self.keepalive_sent = 0;
         match self.state {
             State::Closed | State::Listen => {}
             State::SynSent => self.on_syn_sent(now, seg),
@@ -54,6 +52,7 @@ impl Connection {
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = self.irs;
         self.ack_now = true;
+        self.heard_from_peer(now);
         if ack_ok {
             self.snd_una = ack;
             self.snd_wl2 = ack;
@@ -83,6 +82,7 @@ impl Connection {
                 return;
             }
             if fin && !syn && (seq + seg.seq_len()) == self.rcv_nxt {
+                self.heard_from_peer(now);
                 self.ack_now = true;
                 self.arm(Timer::TimeWait, now + self.cfg.msl * 2);
                 return;
@@ -106,7 +106,7 @@ impl Connection {
             if let Some(ts) = seg.options.timestamps {
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
                     self.stats.paws_estab += 1;
-                    self.ack_now = true;
+                    self.ack_invalid(now, seg, true);
                     return;
                 }
             }
@@ -133,9 +133,14 @@ impl Connection {
                 // Linux counts in-order data refused by a zero window (tcp_data_queue).
                 self.stats.zero_window_drop += 1;
             }
-            // MUST-66: the urgent pointer still counts on a zero-window probe.
-            self.note_urgent(seg, seq);
-            self.ack_now = true;
+            // MUST-66: the urgent pointer still counts on a zero-window probe (RFC 9293
+            // §3.10.7.4: "special allowance should be made to accept valid ACKs, URGs and
+            // RSTs") - a probe at RCV.NXT whose ACK is acceptable, not any segment: spoofed
+            // URG segments outside the window once raised `Urgent` events by the hundred.
+            if rcv_wnd == 0 && seq == self.rcv_nxt && f.ack() && self.ack_acceptable(seg.ack) {
+                self.note_urgent(seg, seq);
+            }
+            self.ack_invalid(now, seg, false);
             return;
         }
         // RFC 7323 §4.3: the peer's TSval from a segment covering Last.ACK.sent becomes
@@ -197,10 +202,12 @@ impl Connection {
         } else if !self.process_ack(now, seg, seq, ack) {
             return;
         }
-        // The ACK was acceptable (RFC 5961 §5.2): now TS.Recent may move.
+        // The ACK was acceptable (RFC 5961 §5.2): now TS.Recent may move, and the peer
+        // counts as heard from (keep-alive).
         if let Some(v) = new_ts_recent {
             self.ts_recent = v;
         }
+        self.heard_from_peer(now);
         if self.state == State::Closed {
             return;
         }
@@ -226,6 +233,46 @@ impl Connection {
             self.ack_now = true;
         }
         self.try_consume_fin(now);
+    }
+
+    /// A segment from the peer passed the checks: the connection is alive (keep-alive
+    /// idles from here, as Linux's rcv_tstamp moves only in tcp_ack). Garbage - a segment
+    /// outside the window, failing PAWS or with an unacceptable ACK - no longer keeps a
+    /// dead peer's connection open.
+    fn heard_from_peer(&mut self, now: Instant) {
+        self.last_rx = now;
+        self.keepalive_sent = 0;
+    }
+
+    /// RFC 5961 §5.2's acceptable ACK range: SND.UNA - MAX.SND.WND <= ACK <= SND.MAX.
+    fn ack_acceptable(&self, ack: u32) -> bool {
+        let ack = SeqNum(ack);
+        !(ack.gt(self.snd_max) || ack.lt(self.snd_una - self.max_snd_wnd))
+    }
+
+    /// The duplicate ACK that answers a segment outside the window or failing PAWS (RFC
+    /// 9293 §3.10.7.4, RFC 7323 §5.3), rate-limited as Linux's `tcp_oow_rate_limited`
+    /// (RFC 5961 §7): a segment without data (or a SYN) gets at most one answer per
+    /// `invalid_ratelimit`, counted as TCPACKSkippedSeq / TCPACKSkippedPAWS when skipped; a
+    /// segment with data is always answered (its sender may be retransmitting into a lost
+    /// ACK), one ACK for one segment.
+    fn ack_invalid(&mut self, now: Instant, seg: &Segment<'_>, paws: bool) {
+        let limited = seg.payload.is_empty() || seg.flags.syn();
+        if limited {
+            if self
+                .last_oow_ack
+                .is_some_and(|t| now.saturating_since(t) < self.cfg.invalid_ratelimit)
+            {
+                if paws {
+                    self.stats.ack_skipped_paws += 1;
+                } else {
+                    self.stats.ack_skipped_seq += 1;
+                }
+                return;
+            }
+            self.last_oow_ack = Some(now);
+        }
+        self.ack_now = true;
     }
 
     /// Table 6 of RFC 9293 §3.10.7.4.
