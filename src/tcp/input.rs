@@ -428,6 +428,12 @@ impl Connection {
         flight_before: u32,
     ) {
         let mut newly_sacked = 0;
+        // Bytes this ACK newly delivered (RFC 6675 / RFC 5681 byte counting): the cumulative
+        // advance plus the change in SACKed bytes above SND.UNA. Bytes SACKed earlier and
+        // cumulatively acknowledged now were credited when SACKed: `acked + newly_sacked`
+        // counted them twice.
+        let sacked_before = self.sb.sacked_bytes();
+        let mut sacked_after = sacked_before;
         let blocks = seg.options.sack.as_slice();
         if self.sack_ok {
             self.note_dsack(ack, blocks);
@@ -439,9 +445,11 @@ impl Connection {
                 .sb
                 .update(self.snd_una, self.snd_max, &b[..blocks.len().min(4)]);
             newly_sacked = u.newly_sacked;
+            sacked_after = u.sacked_above_una;
             if u.reneged {
                 // RFC 2018 §8: the receiver dropped SACKed data; the RTO will resend it.
                 self.sb.clear();
+                sacked_after = 0;
             }
         }
         // RFC 5681 §2 duplicate ACK, or (RFC 6675 §2) any ACK bringing new SACK information.
@@ -498,11 +506,14 @@ impl Connection {
                 }
             }
         }
-        if self.recovery.is_none() && (acked > 0 || newly_sacked > 0) {
+        let delivered = (u64::from(acked) + u64::from(sacked_after))
+            .saturating_sub(u64::from(sacked_before))
+            .min(u64::from(u32::MAX)) as u32;
+        if self.recovery.is_none() && delivered > 0 {
             let limited = self.cwnd_limited || flight_before >= self.cc.cwnd();
             self.cc.on_ack(
                 now,
-                acked + newly_sacked,
+                delivered,
                 self.rtt.srtt(),
                 self.min_rtt,
                 limited,
