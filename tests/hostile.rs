@@ -336,3 +336,89 @@ fn bytes_sacked_then_cumulatively_acked_are_credited_to_cwnd_once() {
     t.send(at(32), seg().seq(1001).ack(una + 4000));
     assert_eq!(t.stack.connection(h).unwrap().cwnd(), 7_000, "6,000 delivered");
 }
+
+/// Our window scale as our SYN-ACK announced it.
+fn establish_scaled(t: &mut Harness) -> (tuntcp::stack::SocketHandle, u32, u8) {
+    t.send(0, seg().syn().seq(1000).mss(1448).ws(7));
+    let sa = t.expect(0, seg().flags(TcpFlags::SYN | TcpFlags::ACK).ack(1001));
+    let ws = sa.options.window_scale.expect("our SYN-ACK carries wscale");
+    t.send(0, seg().seq(1001).ack(sa.seq + 1));
+    let h = t.stack.accept(80).expect("accepted");
+    (h, sa.seq, ws)
+}
+
+#[test]
+fn the_advertised_right_edge_never_moves_left_and_all_of_it_is_accepted() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 1 << 20;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss, ws) = establish_scaled(&mut t);
+    assert_eq!(ws, 5, "1 MiB needs scale 5");
+    // The application reads nothing; the peer sends 1000-byte segments (off the 32-byte
+    // unit) up to every right edge it is given, exactly to the edge at the end.
+    let mut seq = 1001u32;
+    let mut edge = seq + 65535; // what the SYN-ACK offered, unscaled
+    let mut ms = 1;
+    loop {
+        let n = 1000.min(edge.wrapping_sub(seq)) as usize;
+        if n == 0 {
+            break;
+        }
+        t.send(ms, seg().seq(seq).ack(iss + 1).data(&vec![9u8; n]));
+        seq += n as u32;
+        t.advance(ms + 50);
+        for a in t.drain() {
+            let e = a.ack.wrapping_add(u32::from(a.window) << ws);
+            assert!(
+                e.wrapping_sub(edge) as i32 >= 0,
+                "the right edge moved left: {edge} -> {e} ({})",
+                a.line
+            );
+            assert_eq!(a.ack, seq, "everything sent within the window was accepted");
+            edge = e;
+        }
+        ms += 100;
+        assert!(ms < 1_000_000, "did not converge");
+    }
+    // The window closed with the buffer full: all of it accepted, none beyond it.
+    let held = seq.wrapping_sub(1001) as usize;
+    assert!(held <= 1 << 20, "{held}");
+    assert!(held >= (1 << 20) - (1 << 20) / 64 - 32, "{held}");
+    assert_eq!(t.stack.connection(h).unwrap().recv_queue(), held);
+}
+
+#[test]
+fn one_byte_segments_into_an_unread_buffer_cannot_creep_the_window_past_the_buffer() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 65536;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss, ws) = establish_scaled(&mut t);
+    assert_eq!(ws, 1, "64 KiB needs scale 1");
+    // One byte per delayed ACK: each ACK finds RCV.NXT off the 2-byte unit, and rounding the
+    // edge up every time would keep the window open for ever (RFC 7323 Appendix F).
+    let mut seq = 1001u32;
+    let mut edge = seq + 65535;
+    let mut ms = 1;
+    let mut moved_left = 0u32;
+    while edge != seq {
+        // Large segments first (quick), then single bytes for the last 3,000 bytes: the
+        // creep must eat the 1 KiB reserve and then some.
+        let n = if edge.wrapping_sub(seq) > 3000 { 1000 } else { 1 };
+        t.send(ms, seg().seq(seq).ack(iss + 1).data(&vec![b'z'; n]));
+        seq += n as u32;
+        t.advance(ms + 50);
+        for a in t.drain() {
+            let e = a.ack.wrapping_add(u32::from(a.window) << ws);
+            let back = edge.wrapping_sub(e) as i32;
+            assert!(back < 2, "moved left by {back} (at most the unit less one)");
+            moved_left += back.max(0) as u32;
+            edge = e;
+        }
+        ms += 100;
+        assert!(seq - 1001 <= 65536, "the window crept past the buffer");
+    }
+    let held = t.stack.connection(h).unwrap().recv_queue();
+    assert!((65536 - 1024..=65536).contains(&held), "{held}");
+    assert!(moved_left > 0, "the creep did reach the buffer's end");
+    println!("held {held}; the edge moved left by {moved_left} bytes in all");
+}
