@@ -145,7 +145,8 @@ struct NetArgs {
     /// Record every packet to this pcap file (LINKTYPE_RAW; opens in tshark/Wireshark).
     #[arg(long)]
     pcap: Option<PathBuf>,
-    /// Seed for ISN secrets and port choice (default: from /dev/urandom). Fix it to replay.
+    /// Seed of every secret: ISNs, SYN cookies, ports, TSval offsets (default: from the OS).
+    /// Fix it to replay a run; a fixed seed makes those secrets guessable.
     #[arg(long)]
     seed: Option<u64>,
     /// Seeded impairment between the device and the stack, both directions, e.g.

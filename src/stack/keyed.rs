@@ -23,6 +23,7 @@ pub(crate) mod label {
     pub(crate) const PORTS: &[u8] = b"tuntcp ports";
     pub(crate) const DEMUX: &[u8] = b"demux";
     pub(crate) const TS_OFFSET: &[u8] = b"tuntcp ts offset";
+    pub(crate) const FRAG: &[u8] = b"tuntcp frag";
 }
 
 #[derive(Clone)]
@@ -87,6 +88,45 @@ impl TsOffsets {
         let at = put_ip(&mut msg, 0, local);
         put_ip(&mut msg, at, remote);
         self.prf.hash(&msg) as u32
+    }
+}
+
+/// SipHash-2-4 under a subkey as a `BuildHasher`, for maps whose keys peers choose but
+/// that are too rare to need [`DemuxHash`]'s speed (fragment reassembly). Each `write`
+/// chains one SipHash call; the result is deterministic for one seed, unlike `RandomState`.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyedHash {
+    prf: Prf,
+}
+
+impl KeyedHash {
+    pub(crate) fn new(seed: u64, label: &[u8]) -> KeyedHash {
+        KeyedHash {
+            prf: Prf::new(seed, label),
+        }
+    }
+}
+
+impl BuildHasher for KeyedHash {
+    type Hasher = KeyedHasher;
+    fn build_hasher(&self) -> KeyedHasher {
+        let (k0, k1) = self.prf.key();
+        KeyedHasher { k0, k1, acc: 0 }
+    }
+}
+
+pub(crate) struct KeyedHasher {
+    k0: u64,
+    k1: u64,
+    acc: u64,
+}
+
+impl Hasher for KeyedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.acc = siphash24(self.k0 ^ self.acc, self.k1, bytes);
+    }
+    fn finish(&self) -> u64 {
+        self.acc
     }
 }
 
@@ -242,6 +282,7 @@ mod tests {
     #[test]
     fn every_purpose_has_its_own_key_none_the_root() {
         let labels = [
+            label::FRAG,
             label::ISN,
             label::SYNCOOKIE,
             label::PORTS,
@@ -266,6 +307,21 @@ mod tests {
         assert_ne!(
             sub.isn(Instant::ZERO, l, r),
             IsnGenerator::new(5).isn(Instant::ZERO, l, r)
+        );
+    }
+
+    #[test]
+    fn keyed_hash_is_keyed_and_repeatable() {
+        let (a, b) = (
+            KeyedHash::new(1, label::FRAG),
+            KeyedHash::new(2, label::FRAG),
+        );
+        let k = (Ipv4Addr::new(10, 0, 0, 1), 6u8, 7u16);
+        assert_eq!(a.hash_one(k), KeyedHash::new(1, label::FRAG).hash_one(k));
+        assert_ne!(a.hash_one(k), b.hash_one(k));
+        assert_ne!(
+            a.hash_one(k),
+            a.hash_one((Ipv4Addr::new(10, 0, 0, 1), 6u8, 8u16))
         );
     }
 

@@ -264,7 +264,7 @@ impl Stack {
             control: VecDeque::new(),
             dirty: VecDeque::new(),
             scratch: vec![0; scratch],
-            reasm: Reassembler::new(FragLimits::default()),
+            reasm: Reassembler::new(FragLimits::default(), cfg.seed),
             counters: Counters::default(),
             retired: tcp::ConnStats::default(),
             time_wait: 0,
