@@ -52,6 +52,21 @@ fn rfc6298_5_7_rto_is_3s_once_data_starts_after_a_lost_syn() {
 }
 
 #[test]
+fn rfc6298_5_7_rto_is_3s_once_data_starts_after_a_lost_synack() {
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000).mss(1460));
+    let sa = t.expect(0, seg().flags(SYNACK).ack(1001));
+    t.expect(1000, seg().flags(SYNACK).seq(sa.seq)); // the first SYN-ACK was lost
+    t.send(1010, seg().ack_flag().seq(1001).ack(sa.seq + 1));
+    let h = t.stack.accept(80).expect("accepted");
+    t.stack.send(h, b"hello").unwrap();
+    t.flush();
+    t.expect(1010, seg().seq(sa.seq + 1).len(5));
+    t.expect_nothing_until(4009);
+    t.expect(4010, seg().seq(sa.seq + 1).len(5));
+}
+
+#[test]
 fn rfc6298_5_7_a_timestamp_sample_across_the_lost_syn_sets_the_rto_instead() {
     // Deviation (as Linux's tcp_init_metrics): the SYN-ACK echoes the retransmitted SYN's
     // TSval, which measures the 10 ms RTT; the RTO is then the 200 ms floor.
