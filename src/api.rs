@@ -60,32 +60,16 @@ impl Default for NetConfig {
                 mtu: 1500,
                 offload: true,
             },
-            stack: StackConfig {
-                seed: random_seed(),
-                ..StackConfig::default()
-            },
+            // Its seed comes from the OS: secrets unguessable unless fixed on request.
+            stack: StackConfig::default(),
             pcap: None,
             impair: None,
         }
     }
 }
 
-/// A seed for ISN secrets from the OS (MUST-9: unguessable per boot). The core never draws
-/// randomness itself; this is the API layer's job.
-pub fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    if File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
-        // std's hasher keys come from the OS's random source too.
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        return h.finish();
-    }
-    u64::from_ne_bytes(b)
-}
+/// The OS seed [`StackConfig::default`] uses (see [`crate::seed`]).
+pub use crate::seed::random_seed;
 
 /// A running stack: the runtime thread plus the handle API calls go through.
 pub struct NetStack {

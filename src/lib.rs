@@ -22,7 +22,8 @@
 //! Arrows point one way: `wire` knows no `tcp` type, `tcp` knows no table of connections,
 //! nothing below `runtime` knows an event loop or a device. The core (`wire`, `tcp`,
 //! `stack`) reads no clock, does no I/O and draws no OS randomness: time is passed in as
-//! [`time::Instant`], randomness comes from a seed. That is what makes every test
+//! [`time::Instant`], randomness comes from a seed ([`seed`] draws the default one
+//! from the OS, outside the core). That is what makes every test
 //! deterministic and every trace replayable. `unsafe` lives only in `device/`: the crate
 //! denies it everywhere else.
 
@@ -32,6 +33,7 @@ pub mod api;
 pub mod apps;
 pub mod device;
 pub mod runtime;
+pub mod seed;
 pub mod service;
 pub mod stack;
 pub mod tcp;

@@ -19,7 +19,7 @@ use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tuntcp::api::{random_seed, NetConfig, NetStack, Parking, TcpListener, TcpStream};
+use tuntcp::api::{NetConfig, NetStack, Parking, TcpListener, TcpStream};
 use tuntcp::apps::{http, inloop, simple};
 use tuntcp::device::tun::TunConfig;
 use tuntcp::service::Service;
@@ -145,7 +145,8 @@ struct NetArgs {
     /// Record every packet to this pcap file (LINKTYPE_RAW; opens in tshark/Wireshark).
     #[arg(long)]
     pcap: Option<PathBuf>,
-    /// Seed for ISN secrets and port choice (default: from /dev/urandom). Fix it to replay.
+    /// Seed of every secret: ISNs, SYN cookies, ports, TSval offsets (default: from the OS).
+    /// Fix it to replay a run; a fixed seed makes those secrets guessable.
     #[arg(long)]
     seed: Option<u64>,
     /// Seeded impairment between the device and the stack, both directions, e.g.
@@ -197,6 +198,11 @@ impl NetArgs {
                 return Err(format!("{name} must be in 4096..=67108864"));
             }
         }
+        // A fixed seed on request, else the OS's: a missing random source is an error here.
+        let seed = match self.seed {
+            Some(s) => s,
+            None => tuntcp::seed::try_random_seed().map_err(|e| e.to_string())?,
+        };
         Ok(NetConfig {
             tun: TunConfig {
                 name: self.tun.clone(),
@@ -209,7 +215,6 @@ impl NetArgs {
                 addr: self.addr,
                 prefix_len: prefix,
                 mtu: self.mtu,
-                seed: self.seed.unwrap_or_else(random_seed),
                 tcp: tuntcp::tcp::Config {
                     congestion: self.cc,
                     hystart: self.hystart,
@@ -217,7 +222,7 @@ impl NetArgs {
                     send_buffer: self.wmem,
                     ..tuntcp::tcp::Config::default()
                 },
-                ..StackConfig::default()
+                ..StackConfig::with_seed(seed)
             },
             pcap: self.pcap.clone(),
             impair: self.impair.clone(),

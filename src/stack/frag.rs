@@ -42,6 +42,7 @@
 //! `poll_timeout` says).
 
 use super::icmp::quote_datagram;
+use super::keyed::{label, KeyedHash};
 use crate::time::{Duration, Instant};
 use crate::wire::{IpMeta, Ipv4Packet, Packet, WireError};
 use std::collections::{BTreeMap, HashMap};
@@ -199,17 +200,20 @@ impl Datagram {
 /// `handle_fragment(now, ip)` for each received fragment.
 pub struct Reassembler {
     limits: FragLimits,
-    datagrams: HashMap<Key, Datagram>,
+    /// Keyed from the stack's seed: peers pick the keys (RandomState would draw OS
+    /// randomness inside the core and make runs unrepeatable).
+    datagrams: HashMap<Key, Datagram, KeyedHash>,
     bytes: usize,
     next_serial: u64,
     stats: FragStats,
 }
 
 impl Reassembler {
-    pub fn new(limits: FragLimits) -> Reassembler {
+    /// A reassembler whose table is keyed from `seed` (the stack passes its own).
+    pub fn new(limits: FragLimits, seed: u64) -> Reassembler {
         Reassembler {
             limits,
-            datagrams: HashMap::new(),
+            datagrams: HashMap::with_hasher(KeyedHash::new(seed, label::FRAG)),
             bytes: 0,
             next_serial: 0,
             stats: FragStats::default(),
@@ -524,7 +528,7 @@ mod tests {
     fn two_fragments_in_order() {
         let p = tcp_packet(100);
         let f = split(&p, 7, &[64]);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         assert_eq!(feed(&mut r, T0, &f[0]), None);
         assert_eq!(r.in_progress(), 1);
         let done = feed(&mut r, T0, &f[1]).expect("reassembled");
@@ -541,7 +545,7 @@ mod tests {
     fn two_fragments_reversed() {
         let p = tcp_packet(100);
         let f = split(&p, 7, &[64]);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         assert_eq!(feed(&mut r, T0, &f[1]), None);
         let done = feed(&mut r, T0, &f[0]).expect("reassembled");
         assert_is_original(&done, &p);
@@ -561,7 +565,7 @@ mod tests {
             [2, 0, 1],
             [2, 1, 0],
         ] {
-            let mut r = Reassembler::new(FragLimits::default());
+            let mut r = Reassembler::new(FragLimits::default(), 1);
             assert_eq!(feed(&mut r, T0, &f[order[0]]), None);
             assert_eq!(feed(&mut r, T0, &f[order[1]]), None);
             let done = feed(&mut r, T0, &f[order[2]]).expect("reassembled");
@@ -573,7 +577,7 @@ mod tests {
     fn duplicate_fragment_ignored() {
         let p = tcp_packet(100);
         let f = split(&p, 7, &[64]);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         assert_eq!(feed(&mut r, T0, &f[0]), None);
         let charged = r.bytes_buffered();
         assert_eq!(feed(&mut r, T0, &f[0]), None);
@@ -593,7 +597,7 @@ mod tests {
     #[test]
     fn overlapping_fragment_drops_the_datagram() {
         let p = tcp_packet(100);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         assert_eq!(feed(&mut r, T0, &frag(&p, 7, 0, 64, true)), None);
         assert_eq!(feed(&mut r, T0, &frag(&p, 7, 56, 120, false)), None);
         assert_eq!(r.in_progress(), 0);
@@ -608,7 +612,7 @@ mod tests {
     #[test]
     fn overlap_before_an_existing_fragment_drops_the_datagram() {
         let p = tcp_packet(100);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         assert_eq!(feed(&mut r, T0, &frag(&p, 7, 64, 120, false)), None);
         // [0, 72) runs into [64, 120).
         assert_eq!(feed(&mut r, T0, &frag(&p, 7, 0, 72, true)), None);
@@ -619,7 +623,7 @@ mod tests {
     #[test]
     fn fragment_spanning_two_received_ones_is_an_overlap() {
         let p = tcp_packet(100);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         feed(&mut r, T0, &frag(&p, 7, 0, 32, true));
         feed(&mut r, T0, &frag(&p, 7, 32, 64, true));
         assert_eq!(feed(&mut r, T0, &frag(&p, 7, 0, 64, true)), None);
@@ -630,7 +634,7 @@ mod tests {
     #[test]
     fn inconsistent_last_fragments_drop_the_datagram() {
         let p = tcp_packet(200);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         feed(&mut r, T0, &frag(&p, 1, 64, 120, false));
         // A second "last" fragment with another end.
         assert_eq!(feed(&mut r, T0, &frag(&p, 1, 120, 128, false)), None);
@@ -671,7 +675,7 @@ mod tests {
 
     #[test]
     fn fragment_past_65535_drops_the_datagram() {
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         assert_eq!(feed(&mut r, T0, &raw_frag(5, 0, 1480, true)), None);
         // 20 + 65512 + 8 = 65540 > 65535: the ping of death.
         assert_eq!(feed(&mut r, T0, &raw_frag(5, 65512, 8, false)), None);
@@ -684,7 +688,7 @@ mod tests {
 
     #[test]
     fn largest_datagram_reassembles() {
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         let mut done = None;
         let mut off = 0;
         while off < 65515 {
@@ -697,7 +701,7 @@ mod tests {
 
     #[test]
     fn malformed_fragments_dropped_alone() {
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         feed(&mut r, T0, &raw_frag(1, 0, 16, true));
         // Not a multiple of 8 with MF set.
         assert_eq!(feed(&mut r, T0, &raw_frag(1, 16, 12, true)), None);
@@ -711,7 +715,7 @@ mod tests {
     #[test]
     fn different_keys_do_not_mix() {
         let p = tcp_packet(100);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         feed(&mut r, T0, &frag(&p, 1, 0, 64, true));
         // Same offsets, other ident: no overlap, separate datagram.
         feed(&mut r, T0, &frag(&p, 2, 0, 64, true));
@@ -724,7 +728,7 @@ mod tests {
     fn unfragmented_datagram_passes_through_uncounted() {
         let p = tcp_packet(10);
         let ip = Ipv4Packet::parse(&p).unwrap();
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         let done = r.handle_fragment(T0, &ip).expect("passed through");
         assert_is_original(&done, &p);
         assert_eq!(r.stats(), FragStats::default());
@@ -737,7 +741,7 @@ mod tests {
             ..FragLimits::default()
         };
         let p = tcp_packet(100);
-        let mut r = Reassembler::new(limits);
+        let mut r = Reassembler::new(limits, 1);
         feed(&mut r, T0, &frag(&p, 1, 0, 64, true));
         feed(&mut r, Instant::from_secs(1), &frag(&p, 2, 0, 64, true));
         feed(&mut r, Instant::from_secs(2), &frag(&p, 3, 0, 64, true));
@@ -757,7 +761,7 @@ mod tests {
             ..FragLimits::default()
         };
         let p = tcp_packet(100);
-        let mut r = Reassembler::new(limits);
+        let mut r = Reassembler::new(limits, 1);
         for id in 1..=3 {
             feed(&mut r, T0, &frag(&p, id, 0, 64, true));
         }
@@ -781,7 +785,7 @@ mod tests {
             max_bytes: 100 + FRAG_OVERHEAD,
             ..FragLimits::default()
         };
-        let mut r = Reassembler::new(limits);
+        let mut r = Reassembler::new(limits, 1);
         feed(&mut r, T0, &raw_frag(1, 0, 96, true));
         assert_eq!(feed(&mut r, T0, &raw_frag(1, 96, 96, false)), None);
         assert_eq!(r.in_progress(), 0);
@@ -791,17 +795,23 @@ mod tests {
 
     #[test]
     fn zero_limits_refuse_everything() {
-        let mut r = Reassembler::new(FragLimits {
-            max_datagrams: 0,
-            max_bytes: 0,
-            timeout: Duration::from_secs(30),
-        });
+        let mut r = Reassembler::new(
+            FragLimits {
+                max_datagrams: 0,
+                max_bytes: 0,
+                timeout: Duration::from_secs(30),
+            },
+            1,
+        );
         assert_eq!(feed(&mut r, T0, &raw_frag(1, 0, 8, true)), None);
         assert_eq!(r.in_progress(), 0);
-        let mut r = Reassembler::new(FragLimits {
-            max_bytes: 0,
-            ..FragLimits::default()
-        });
+        let mut r = Reassembler::new(
+            FragLimits {
+                max_bytes: 0,
+                ..FragLimits::default()
+            },
+            1,
+        );
         assert_eq!(feed(&mut r, T0, &raw_frag(1, 0, 8, true)), None);
         assert_eq!(r.in_progress(), 0);
         assert_eq!(r.stats().reasm_fails, 1);
@@ -811,7 +821,7 @@ mod tests {
     fn timeout_reports_fragment_0() {
         let p = tcp_packet(100);
         let f0 = frag(&p, 7, 0, 64, true);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         feed(&mut r, T0, &f0);
         // Later fragments do not push the fixed deadline back (RFC 1122 §3.3.2).
         feed(&mut r, Instant::from_secs(20), &frag(&p, 7, 64, 72, true));
@@ -842,7 +852,7 @@ mod tests {
     #[test]
     fn timeout_without_fragment_0_has_no_quote() {
         let p = tcp_packet(100);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         feed(&mut r, T0, &frag(&p, 7, 64, 120, false));
         let exp = r.handle_timeout(Instant::from_secs(31));
         assert_eq!(exp.len(), 1);
@@ -856,7 +866,7 @@ mod tests {
     #[test]
     fn timeouts_expire_in_arrival_order_and_spurious_calls_are_noops() {
         let p = tcp_packet(100);
-        let mut r = Reassembler::new(FragLimits::default());
+        let mut r = Reassembler::new(FragLimits::default(), 1);
         assert!(r.handle_timeout(Instant::from_secs(100)).is_empty());
         for (id, t) in [(3u16, 0u64), (1, 5), (2, 10)] {
             feed(&mut r, Instant::from_secs(t), &frag(&p, id, 0, 64, true));
@@ -893,7 +903,7 @@ mod tests {
             }
             let d = frags[dup % frags.len()].clone();
             frags.insert(0, d);
-            let mut r = Reassembler::new(FragLimits::default());
+            let mut r = Reassembler::new(FragLimits::default(), 1);
             let mut out = None;
             for f in &frags {
                 if let Some(done) = feed(&mut r, T0, f) {
@@ -912,7 +922,7 @@ mod tests {
                 (0u16..4, 0usize..8200, 0usize..1500, any::<bool>(), 0u64..100), 0..200),
         ) {
             let limits = FragLimits { max_datagrams: 3, max_bytes: 8 * 1024, ..FragLimits::default() };
-            let mut r = Reassembler::new(limits);
+            let mut r = Reassembler::new(limits, 1);
             for (id, off8, len, more, t) in frags {
                 let b = raw_frag(id, (off8 * 8).min(65528), len, more);
                 let ip = Ipv4Packet::parse(&b).unwrap();

@@ -1,8 +1,9 @@
 //! A keyed PRF (SipHash-2-4 from `tcp::isn`) with a subkey per purpose.
 //!
-//! One stack seed feeds the ISN generator, the SYN cookies and the port allocator. Each
-//! user derives its own key as `SipHash(seed key, label)`, so knowing one output (a cookie,
-//! a port) says nothing about the others even though the seed is shared.
+//! One stack seed feeds the ISN generator, the SYN cookies, the port allocator, the
+//! demultiplexing hash and the timestamp offsets ([`TsOffsets`]). Each derives its own key
+//! as `SipHash(root key, label)` with a label of its own ([`label`]), so knowing one key or
+//! output (a cookie, a port, a TSval) says nothing about the others, nor about the root.
 //!
 //! It also holds the demultiplexing hash ([`DemuxHash`]): a keyed universal hash for the
 //! 4-tuple map, cheap enough to run on every packet; and [`PortHash`], an unkeyed one for
@@ -14,6 +15,16 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::tcp::isn::{siphash24, splitmix64};
+
+/// One label per purpose: a key is `SipHash(root, label)` (see [`Prf::new`]).
+pub(crate) mod label {
+    pub(crate) const ISN: &[u8] = b"tuntcp isn";
+    pub(crate) const SYNCOOKIE: &[u8] = b"tuntcp syncookie";
+    pub(crate) const PORTS: &[u8] = b"tuntcp ports";
+    pub(crate) const DEMUX: &[u8] = b"demux";
+    pub(crate) const TS_OFFSET: &[u8] = b"tuntcp ts offset";
+    pub(crate) const FRAG: &[u8] = b"tuntcp frag";
+}
 
 #[derive(Clone)]
 pub(crate) struct Prf {
@@ -47,6 +58,75 @@ impl Prf {
 
     pub(crate) fn hash(&self, msg: &[u8]) -> u64 {
         siphash24(self.k0, self.k1, msg)
+    }
+
+    /// The 128-bit subkey itself (for `IsnGenerator`, which hashes under it directly).
+    pub(crate) fn key(&self) -> (u64, u64) {
+        (self.k0, self.k1)
+    }
+}
+
+/// TSval offsets, RFC 7323 §5.4 (as Linux's `secure_tcp_ts_off`): a keyed hash of the
+/// address pair only, so every connection between two hosts shares one timestamp clock.
+/// It keeps TSvals monotonic across incarnations of a 4-tuple, which PAWS and TIME-WAIT
+/// reuse rely on (RFC 6191 §2), and hides our uptime (`TSval - offset`) from peers.
+#[derive(Clone, Debug)]
+pub(crate) struct TsOffsets {
+    prf: Prf,
+}
+
+impl TsOffsets {
+    pub(crate) fn new(seed: u64) -> TsOffsets {
+        TsOffsets {
+            prf: Prf::new(seed, label::TS_OFFSET),
+        }
+    }
+
+    /// The offset added to our millisecond clock for connections from `local` to `remote`.
+    pub(crate) fn offset(&self, local: Ipv4Addr, remote: Ipv4Addr) -> u32 {
+        let mut msg = [0u8; 8];
+        let at = put_ip(&mut msg, 0, local);
+        put_ip(&mut msg, at, remote);
+        self.prf.hash(&msg) as u32
+    }
+}
+
+/// SipHash-2-4 under a subkey as a `BuildHasher`, for maps whose keys peers choose but
+/// that are too rare to need [`DemuxHash`]'s speed (fragment reassembly). Each `write`
+/// chains one SipHash call; the result is deterministic for one seed, unlike `RandomState`.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyedHash {
+    prf: Prf,
+}
+
+impl KeyedHash {
+    pub(crate) fn new(seed: u64, label: &[u8]) -> KeyedHash {
+        KeyedHash {
+            prf: Prf::new(seed, label),
+        }
+    }
+}
+
+impl BuildHasher for KeyedHash {
+    type Hasher = KeyedHasher;
+    fn build_hasher(&self) -> KeyedHasher {
+        let (k0, k1) = self.prf.key();
+        KeyedHasher { k0, k1, acc: 0 }
+    }
+}
+
+pub(crate) struct KeyedHasher {
+    k0: u64,
+    k1: u64,
+    acc: u64,
+}
+
+impl Hasher for KeyedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.acc = siphash24(self.k0 ^ self.acc, self.k1, bytes);
+    }
+    fn finish(&self) -> u64 {
+        self.acc
     }
 }
 
@@ -99,7 +179,7 @@ impl core::fmt::Debug for DemuxHash {
 
 impl DemuxHash {
     pub(crate) fn new(seed: u64) -> DemuxHash {
-        let prf = Prf::new(seed, b"demux");
+        let prf = Prf::new(seed, label::DEMUX);
         let mut keys = [[0; 4]; 2];
         for (i, k) in keys.iter_mut().flatten().enumerate() {
             *k = prf.hash(&[i as u8]);
@@ -171,6 +251,7 @@ pub(crate) fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tcp::isn::splitmix64;
     use crate::tcp::IsnGenerator;
     use crate::time::Instant;
 
@@ -196,6 +277,64 @@ mod tests {
         let isn = IsnGenerator::new(9).isn(Instant::ZERO, l, r).0;
         assert_ne!(Prf::new(9, b"").hash(&msg) as u32, isn);
         assert_ne!(Prf::new(9, b"syncookie").hash(&msg) as u32, isn);
+    }
+
+    #[test]
+    fn every_purpose_has_its_own_key_none_the_root() {
+        let labels = [
+            label::FRAG,
+            label::ISN,
+            label::SYNCOOKIE,
+            label::PORTS,
+            label::DEMUX,
+            label::TS_OFFSET,
+        ];
+        let mut keys: Vec<(u64, u64)> = labels.iter().map(|l| Prf::new(5, l).key()).collect();
+        // The root key, which `IsnGenerator::new(5)` would use directly.
+        let mut state = 5;
+        keys.push((splitmix64(&mut state), splitmix64(&mut state)));
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // The stack's ISNs come from the ISN subkey, not the root.
+        let (l, r) = (
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80),
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 4000),
+        );
+        let sub = IsnGenerator::with_key(Prf::new(5, label::ISN).key());
+        assert_ne!(
+            sub.isn(Instant::ZERO, l, r),
+            IsnGenerator::new(5).isn(Instant::ZERO, l, r)
+        );
+    }
+
+    #[test]
+    fn keyed_hash_is_keyed_and_repeatable() {
+        let (a, b) = (
+            KeyedHash::new(1, label::FRAG),
+            KeyedHash::new(2, label::FRAG),
+        );
+        let k = (Ipv4Addr::new(10, 0, 0, 1), 6u8, 7u16);
+        assert_eq!(a.hash_one(k), KeyedHash::new(1, label::FRAG).hash_one(k));
+        assert_ne!(a.hash_one(k), b.hash_one(k));
+        assert_ne!(
+            a.hash_one(k),
+            a.hash_one((Ipv4Addr::new(10, 0, 0, 1), 6u8, 8u16))
+        );
+    }
+
+    #[test]
+    fn ts_offset_depends_on_the_address_pair_and_seed_only() {
+        let ip = |n| Ipv4Addr::new(10, 0, 0, n);
+        let o = TsOffsets::new(1);
+        let base = o.offset(ip(1), ip(2));
+        assert_eq!(base, TsOffsets::new(1).offset(ip(1), ip(2)));
+        assert_ne!(base, o.offset(ip(1), ip(3)));
+        assert_ne!(base, o.offset(ip(3), ip(2)));
+        assert_ne!(base, o.offset(ip(2), ip(1)));
+        assert_ne!(base, TsOffsets::new(2).offset(ip(1), ip(2)));
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::keyed::{put, put_addr, put_ip, Prf};
+use super::keyed::{label, put, put_addr, put_ip, Prf};
 
 /// Number of per-destination counters (RFC 6056 §3.3.4 `TABLE_LENGTH`).
 pub const TABLE_LEN: usize = 256;
@@ -38,7 +38,7 @@ impl PortAllocator {
         let lo = a.min(b).max(1);
         let hi = a.max(b).max(lo);
         PortAllocator {
-            prf: Prf::new(seed, b"tuntcp ports"),
+            prf: Prf::new(seed, label::PORTS),
             lo,
             hi,
             table: vec![0; TABLE_LEN],

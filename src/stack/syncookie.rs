@@ -30,7 +30,7 @@
 
 use std::net::SocketAddrV4;
 
-use super::keyed::{put, put_addr, Prf};
+use super::keyed::{label, put, put_addr, Prf};
 use crate::time::Instant;
 
 /// MSS values a cookie can carry (Linux `msstab`): the largest not above the peer's is used.
@@ -67,7 +67,7 @@ impl SynCookies {
     /// be unpredictable, as for `IsnGenerator`.
     pub fn new(seed: u64) -> SynCookies {
         SynCookies {
-            prf: Prf::new(seed, b"tuntcp syncookie"),
+            prf: Prf::new(seed, label::SYNCOOKIE),
         }
     }
 

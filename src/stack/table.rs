@@ -17,7 +17,7 @@ use super::icmp::{
     action, echo_reply, protocol_unreachable, quote_datagram, quoted_tcp, time_exceeded_reassembly,
     IcmpAction, IcmpError,
 };
-use super::keyed::{DemuxHash, PortHash, Tuple};
+use super::keyed::{label, DemuxHash, PortHash, Prf, TsOffsets, Tuple};
 use super::ports::PortAllocator;
 use super::stats::Counters;
 use super::syncookie::SynCookies;
@@ -45,7 +45,11 @@ pub struct StackConfig {
     pub prefix_len: u8,
     /// Link MTU; our MSS is MTU - 40 (MUST-67).
     pub mtu: usize,
-    /// Seed for ISN secrets and port choice: the core draws no OS randomness.
+    /// The secret every key is derived from, one per purpose (ISN, SYN cookies, ephemeral
+    /// ports, demultiplexing hash, timestamp offsets: see `keyed`). The core draws no OS
+    /// randomness: [`StackConfig::default`] fills this from the OS ([`crate::seed`]);
+    /// a fixed value, as [`StackConfig::with_seed`] sets, makes every run replayable and
+    /// every secret public to whoever knows it (tests, `tuntcp serve --seed`).
     pub seed: u64,
     /// Per-connection defaults.
     pub tcp: tcp::Config,
@@ -79,12 +83,23 @@ pub struct StackConfig {
 pub const GSO_MAX_PAYLOAD: usize = 65535 - 20 - 60;
 
 impl Default for StackConfig {
+    /// [`StackConfig::with_seed`]'s defaults with a seed from the OS's CSPRNG
+    /// ([`crate::seed::random_seed`]): deterministic only on request.
     fn default() -> StackConfig {
+        StackConfig::with_seed(crate::seed::random_seed())
+    }
+}
+
+impl StackConfig {
+    /// The defaults with a fixed `seed`: the same inputs give the same packets (tests,
+    /// simulation, replay). Draws no OS randomness. Anyone who knows the seed can predict
+    /// ISNs, SYN cookies and ports, so a fixed seed is for tests and replays only.
+    pub fn with_seed(seed: u64) -> StackConfig {
         StackConfig {
             addr: Ipv4Addr::new(10, 66, 0, 2),
             prefix_len: 24,
             mtu: 1500,
-            seed: 0,
+            seed,
             tcp: tcp::Config::default(),
             local_port_range: (32768, 60999),
             somaxconn: 4096,
@@ -226,6 +241,7 @@ pub struct Stack {
     timers: TimerQueue<usize>,
     ports: PortAllocator,
     cookies: SynCookies,
+    ts_offsets: TsOffsets,
     /// When the last SYN cookie went out (cookie ACKs are checked for two minutes after).
     cookie_sent_at: Option<Instant>,
 }
@@ -240,7 +256,7 @@ impl Stack {
         let scratch = if cfg.offload { 65536 } else { cfg.mtu.max(576) };
         Stack {
             subnet: Subnet::new(cfg.addr, cfg.prefix_len),
-            isn: IsnGenerator::new(cfg.seed),
+            isn: IsnGenerator::with_key(Prf::new(cfg.seed, label::ISN).key()),
             slots: Vec::new(),
             free: Vec::new(),
             by_tuple: HashMap::with_hasher(DemuxHash::new(cfg.seed)),
@@ -248,7 +264,7 @@ impl Stack {
             control: VecDeque::new(),
             dirty: VecDeque::new(),
             scratch: vec![0; scratch],
-            reasm: Reassembler::new(FragLimits::default()),
+            reasm: Reassembler::new(FragLimits::default(), cfg.seed),
             counters: Counters::default(),
             retired: tcp::ConnStats::default(),
             time_wait: 0,
@@ -256,6 +272,7 @@ impl Stack {
             timers: TimerQueue::new(),
             ports: PortAllocator::new(cfg.seed, cfg.local_port_range),
             cookies: SynCookies::new(cfg.seed),
+            ts_offsets: TsOffsets::new(cfg.seed),
             cookie_sent_at: None,
             cfg,
         }
@@ -779,11 +796,18 @@ impl Stack {
                 iss = old + 250_000;
             }
         }
-        let conn = Connection::connect(now, local, remote, iss, self.cfg.tcp.clone());
+        let ts_offset = self.ts_offset(local, remote);
+        let conn = Connection::connect(now, local, remote, iss, ts_offset, self.cfg.tcp.clone());
         let idx = self.insert(conn, None, true);
         self.counters.tcp_active_opens += 1;
         self.mark_dirty(idx);
         Ok(SocketHandle(idx))
+    }
+
+    /// The TSval offset for this address pair (RFC 7323 §5.4), shared by every connection
+    /// to the same host so that TSvals never go back between incarnations of a tuple.
+    fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+        self.ts_offsets.offset(*local.ip(), *remote.ip())
     }
 
     /// An ephemeral port (RFC 6056 Algorithm 4). A tuple in TIME-WAIT counts as free when

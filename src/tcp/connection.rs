@@ -115,6 +115,10 @@ pub(super) enum Timer {
     FinWait2 = 4,
     Keepalive = 5,
 }
+/// RFC 7323 §5.5: how long TS.Recent stays valid without being set (Linux
+/// `TCP_PAWS_24DAYS`), well inside the 2^31 ms a 1 ms peer clock takes to wrap its sign bit.
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
 const N_TIMERS: usize = 6;
 const TIMERS: [Timer; N_TIMERS] = [
     Timer::Retransmit,
@@ -169,6 +173,8 @@ pub struct Connection {
     pub(super) peer_mss: u16,
     pub(super) ts_ok: bool,
     pub(super) ts_recent: u32,
+    /// When TS.Recent was last set (RFC 7323 §5.5: it expires after 24 days idle).
+    pub(super) ts_recent_at: Instant,
     pub(super) ts_offset: u32,
     pub(super) last_ack_sent: SeqNum,
     pub(super) sack_ok: bool,
@@ -382,6 +388,7 @@ impl Connection {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: SeqNum,
+        ts_offset: u32,
         cfg: Config,
     ) -> Self {
         let mss = u32::from(cfg.mss);
@@ -414,8 +421,9 @@ impl Connection {
             peer_mss: 536,
             ts_ok: false,
             ts_recent: 0,
-            // RFC 7323 §5.4: a per-connection random offset; the ISS is keyed and unguessable.
-            ts_offset: iss.0.rotate_left(16),
+            ts_recent_at: now,
+            // RFC 7323 §5.4: the caller's secret offset (the stack's is per address pair).
+            ts_offset,
             last_ack_sent: SeqNum(0),
             sack_ok: false,
             sendq: SendBuffer::new(cfg.send_buffer),
@@ -472,14 +480,17 @@ impl Connection {
     }
 
     /// Active OPEN (RFC 9293 §3.10.1): the SYN leaves on the next `poll_transmit`.
+    /// `ts_offset` is added to our millisecond clock for TSval (RFC 7323 §5.4): it should
+    /// be secret and the same for every connection to the same peer address.
     pub fn connect(
         now: Instant,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: SeqNum,
+        ts_offset: u32,
         cfg: Config,
     ) -> Self {
-        let mut c = Connection::new(now, local, remote, iss, cfg);
+        let mut c = Connection::new(now, local, remote, iss, ts_offset, cfg);
         c.rcv_wscale = c.our_wscale();
         c.set_state(State::SynSent, "active open");
         c
@@ -488,13 +499,20 @@ impl Connection {
     /// Passive OPEN completed by a SYN to a listener (RFC 9293 §3.10.7.2): the connection
     /// starts in SYN-RECEIVED and answers SYN-ACK. Data on the SYN is not acknowledged (the
     /// peer sends it again), so it is delivered exactly once.
-    pub fn accept(now: Instant, syn: &Segment<'_>, iss: SeqNum, cfg: Config) -> Self {
-        let mut c = Connection::new(now, syn.dst, syn.src, iss, cfg);
+    /// `ts_offset` as for [`Connection::connect`].
+    pub fn accept(
+        now: Instant,
+        syn: &Segment<'_>,
+        iss: SeqNum,
+        ts_offset: u32,
+        cfg: Config,
+    ) -> Self {
+        let mut c = Connection::new(now, syn.dst, syn.src, iss, ts_offset, cfg);
         c.passive = true;
         c.stats.segs_in = 1; // the SYN, as Linux's child socket counts it
         c.irs = SeqNum(syn.seq);
         c.rcv_nxt = c.irs + 1;
-        c.negotiate(syn);
+        c.negotiate(now, syn);
         c.rcv_adv = c.rcv_nxt + c.recvq.window() as u32;
         c.snd_wnd = u32::from(syn.window); // RFC 7323 §2.2: never scaled in a SYN
         c.max_snd_wnd = c.snd_wnd;
@@ -505,20 +523,21 @@ impl Connection {
     }
 
     /// A connection completed by a valid SYN cookie (RFC 4987 §3.6): no SYN-RECEIVED state
-    /// was kept, so the final ACK carries everything. `iss` is the cookie, `mss` the one it
-    /// encodes; window scale and SACK come back through the timestamp echo (when the SYN
+    /// was kept, so the final ACK carries everything. `iss` is the cookie, `mss` the peer's
+    /// MSS it encodes, `ts_offset` as for [`Connection::connect`]; window scale and SACK come back through the timestamp echo (when the SYN
     /// had timestamps), else they are off, as in Linux.
     #[allow(clippy::too_many_arguments)]
     pub fn accept_cookie(
         now: Instant,
         ack: &Segment<'_>,
         iss: SeqNum,
+        ts_offset: u32,
         mss: u16,
         wscale: Option<u8>,
         sack_ok: bool,
         cfg: Config,
     ) -> Self {
-        let mut c = Connection::new(now, ack.dst, ack.src, iss, cfg);
+        let mut c = Connection::new(now, ack.dst, ack.src, iss, ts_offset, cfg);
         c.passive = true;
         c.stats.segs_in = 1; // the ACK that carried the cookie
         c.irs = SeqNum(ack.seq) - 1;
@@ -526,7 +545,7 @@ impl Connection {
         c.peer_mss = mss;
         c.ts_ok = c.cfg.timestamps && ack.options.timestamps.is_some();
         if let Some(ts) = ack.options.timestamps {
-            c.ts_recent = ts.tsval;
+            c.set_ts_recent(now, ts.tsval);
         }
         match wscale {
             Some(ws) if c.ts_ok && c.cfg.window_scaling => {
@@ -562,7 +581,7 @@ impl Connection {
     }
 
     /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
-    pub(super) fn negotiate(&mut self, syn: &Segment<'_>) {
+    pub(super) fn negotiate(&mut self, now: Instant, syn: &Segment<'_>) {
         let o = &syn.options;
         // MUST-15: 536 when the peer sends no MSS option.
         self.peer_mss = o.mss.unwrap_or(536).max(64);
@@ -581,7 +600,7 @@ impl Connection {
         }
         self.ts_ok = self.cfg.timestamps && o.timestamps.is_some();
         if let Some(ts) = o.timestamps {
-            self.ts_recent = ts.tsval;
+            self.set_ts_recent(now, ts.tsval);
         }
         self.sack_ok = self.cfg.sack && o.sack_permitted;
         // MUST-16: payload = min(peer MSS, ours) less the options we put on every segment.
@@ -1200,7 +1219,20 @@ impl Connection {
         }
     }
 
-    /// Our TSval clock: milliseconds plus the per-connection offset (RFC 7323 §5.4).
+    /// Records the peer's TSval as TS.Recent (RFC 7323 §4.3) and when (§5.5).
+    pub(super) fn set_ts_recent(&mut self, now: Instant, tsval: u32) {
+        self.ts_recent = tsval;
+        self.ts_recent_at = now;
+    }
+
+    /// RFC 7323 §5.5: TS.Recent set more than 24 days ago is invalid (the peer's clock may
+    /// have wrapped its sign bit since), so PAWS must not reject by it (Linux
+    /// `TCP_PAWS_24DAYS`).
+    pub(super) fn ts_recent_expired(&self, now: Instant) -> bool {
+        now.saturating_since(self.ts_recent_at) > PAWS_IDLE
+    }
+
+    /// Our TSval clock: milliseconds plus the caller's offset (RFC 7323 §5.4).
     pub(super) fn ts_now(&self, now: Instant) -> u32 {
         (now.millis() as u32).wrapping_add(self.ts_offset)
     }

@@ -2,10 +2,14 @@
 //! with RFC 5961 (blind RST/SYN/data protection), RFC 7323 (PAWS, RTTM) and RFC 1337.
 
 use super::connection::{Connection, Error, Event, Recovery, Timer};
+use super::rtt::RttEstimator;
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::{Duration, Instant};
 use crate::wire::Segment;
+
+/// RFC 6298 §5.7: the RTO once data starts after a SYN or SYN-ACK timed out.
+const SYN_LOST_RTO: Duration = Duration::from_secs(3);
 
 impl Connection {
     /// Processes one segment addressed to this connection.
@@ -46,7 +50,7 @@ impl Connection {
         }
         self.irs = SeqNum(seg.seq);
         self.rcv_nxt = self.irs + 1;
-        self.negotiate(seg);
+        self.negotiate(now, seg);
         self.rcv_adv = self.rcv_nxt + self.recvq.window() as u32;
         self.snd_wnd = u32::from(seg.window); // RFC 7323 §2.2: unscaled in a SYN
         self.max_snd_wnd = self.snd_wnd;
@@ -101,10 +105,13 @@ impl Connection {
             seq += 1;
         }
 
-        // PAWS (RFC 7323 §5.3): an older TSval than TS.Recent is an old duplicate.
+        // PAWS (RFC 7323 §5.3): an older TSval than TS.Recent is an old duplicate, unless
+        // TS.Recent expired (§5.5: then the segment goes on and TS.Recent is replaced below).
         if self.ts_ok && !f.rst() {
             if let Some(ts) = seg.options.timestamps {
-                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0
+                    && !self.ts_recent_expired(now)
+                {
                     self.stats.paws_estab += 1;
                     self.ack_invalid(now, seg, true);
                     return;
@@ -205,7 +212,7 @@ impl Connection {
         // The ACK was acceptable (RFC 5961 §5.2): now TS.Recent may move, and the peer
         // counts as heard from (keep-alive).
         if let Some(v) = new_ts_recent {
-            self.ts_recent = v;
+            self.set_ts_recent(now, v);
         }
         self.heard_from_peer(now);
         if self.state == State::Closed {
@@ -631,6 +638,14 @@ impl Connection {
         self.retries = 0;
         if self.snd_una == self.snd_max {
             self.disarm(Timer::Retransmit);
+        }
+        if self.rtt.srtt().is_none() && self.rtt.backoff_count() > 0 {
+            // RFC 6298 §5.7: our SYN or SYN-ACK timed out and no RTT was measured, so data
+            // starts with an RTO of 3 s, not the 1 s initial one. Deviation: as Linux
+            // (`tcp_init_metrics`), not when a timestamp echo measured the RTT across the
+            // retransmission: the 3 s stands in for a missing sample.
+            let (min, max) = (self.cfg.min_rto, self.cfg.max_rto);
+            self.rtt = RttEstimator::new(self.cfg.initial_rto.max(SYN_LOST_RTO), min, max);
         }
         self.rtt.reset_backoff();
         if self.fin_queued {

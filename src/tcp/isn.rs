@@ -5,8 +5,8 @@
 //! SipHash-2-4 keyed with a secret derived from the caller's seed, so it cannot be computed
 //! from outside (MUST-9) and each 4-tuple gets its own sequence space (SHLD-1).
 //!
-//! This module does not read a clock, draw randomness or rotate the key: the runtime
-//! seeds it from the OS RNG (tests use fixed seeds). It does not enforce the quiet time
+//! This module does not read a clock, draw randomness or rotate the key: the stack keys
+//! it with a subkey of its seed (`stack::keyed`), which comes from the OS unless fixed. It does not enforce the quiet time
 //! (§3.4.3) or keep per-tuple state.
 
 use std::net::SocketAddrV4;
@@ -34,6 +34,11 @@ impl IsnGenerator {
         let k0 = splitmix64(&mut state);
         let k1 = splitmix64(&mut state);
         IsnGenerator { key: (k0, k1) }
+    }
+
+    /// A generator with the SipHash key `key` (the stack passes its ISN subkey).
+    pub(crate) fn with_key(key: (u64, u64)) -> IsnGenerator {
+        IsnGenerator { key }
     }
 
     /// The ISN for a connection between `local` and `remote` started at `now`.

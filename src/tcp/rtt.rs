@@ -7,7 +7,8 @@
 //! This module does not take samples or run timers: the caller measures RTTs, and
 //! follows Karn's algorithm (§3: no samples from retransmitted segments, unless
 //! timestamps disambiguate them), arms and restarts the timer (§5), re-initializes the
-//! RTO to 3 s after a lost SYN (§5.7) by building a new estimator, and decides when to give
+//! RTO to 3 s after a lost SYN (§5.7, `after_established` in `input.rs`) by building a new
+//! estimator, and decides when to give
 //! up (RFC 9293 §3.8.3, R1/R2) from [`RttEstimator::backoff_count`].
 
 use crate::time::Duration;

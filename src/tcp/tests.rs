@@ -27,14 +27,14 @@ fn pair() -> (Connection, Connection, Vec<String>) {
     let b: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
     let now = Instant::ZERO;
     let mut log = Vec::new();
-    let mut client = Connection::connect(now, a, b, SeqNum(1000), Config::default());
+    let mut client = Connection::connect(now, a, b, SeqNum(1000), 0, Config::default());
     let mut payload = vec![0u8; 2048];
     let mut wire = vec![0u8; 4096];
     let syn = client.poll_transmit(now, &mut payload).unwrap();
     log.push(syn.to_string());
     let len = syn.emit(&mut wire).unwrap();
     let syn = Segment::parse(&wire[..len]).unwrap();
-    let mut server = Connection::accept(now, &syn, SeqNum(0xFFFF_FF00), Config::default());
+    let mut server = Connection::accept(now, &syn, SeqNum(0xFFFF_FF00), 0, Config::default());
     for _ in 0..3 {
         pump(now, &mut server, &mut client, &mut log);
         pump(now, &mut client, &mut server, &mut log);
@@ -121,14 +121,14 @@ fn case_7_forced_iss_near_2_pow_32_with_loss_sack_and_fin_across_the_wrap() {
     let a: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
     let b: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
     let mut now = Instant::ZERO;
-    let mut c = Connection::connect(now, a, b, SeqNum(0xFFFF_F000), Config::default());
+    let mut c = Connection::connect(now, a, b, SeqNum(0xFFFF_F000), 0, Config::default());
     let mut payload = vec![0u8; 2048];
     let mut wire = vec![0u8; 4096];
     let syn = c.poll_transmit(now, &mut payload).unwrap();
     let len = syn.emit(&mut wire).unwrap();
     let syn = Segment::parse(&wire[..len]).unwrap();
     assert_eq!(syn.seq, 0xFFFF_F000);
-    let mut s = Connection::accept(now, &syn, SeqNum(0xFFFF_FF00), Config::default());
+    let mut s = Connection::accept(now, &syn, SeqNum(0xFFFF_FF00), 0, Config::default());
     let mut nth = 0;
     let mut sacked = false;
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();

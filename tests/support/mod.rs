@@ -301,8 +301,7 @@ impl Harness {
             addr: US,
             prefix_len: 24,
             mtu: 1500,
-            seed: 7,
-            ..StackConfig::default()
+            ..StackConfig::with_seed(7)
         }
     }
 

@@ -128,7 +128,8 @@ impl Stack {
                 iss = old + 250_000;
             }
         }
-        let conn = Connection::accept(now, seg, iss, self.cfg.tcp.clone());
+        let ts_offset = self.ts_offset(seg.dst, seg.src);
+        let conn = Connection::accept(now, seg, iss, ts_offset, self.cfg.tcp.clone());
         let idx = self.insert(conn, Some(port), false);
         self.counters.tcp_passive_opens += 1;
         self.mark_dirty(idx);
@@ -138,21 +139,24 @@ impl Stack {
     /// A SYN-ACK whose ISS is a SYN cookie; no TCB is created.
     fn send_cookie(&mut self, now: Instant, syn: &Segment<'_>) {
         let peer_mss = syn.options.mss.unwrap_or(536);
-        let (cookie, mss) = self
+        // The cookie carries the peer's MSS (clamped to the cookie table) for our sending;
+        // the SYN-ACK advertises ours, MTU - 40 (RFC 9293 §3.7.1, MUST-67), as a SYN-ACK
+        // from the SYN queue does.
+        let (cookie, _peer_mss) = self
             .cookies
             .generate(now, syn.dst, syn.src, syn.seq, peer_mss);
         self.cookie_sent_at = Some(now);
         let t = &self.cfg.tcp;
         let mut options = TcpOptions {
-            mss: Some(mss.min(t.mss)),
+            mss: Some(t.mss),
             ..TcpOptions::default()
         };
         if let (true, Some(ts)) = (t.timestamps, syn.options.timestamps) {
             // Window scale and SACK travel in our TSval (only possible with timestamps).
             let ws = syn.options.window_scale.filter(|_| t.window_scaling);
             let sack = syn.options.sack_permitted && t.sack;
-            // The clock the connection will use: its TSval offset derives from its ISS.
-            let tsval_now = (now.millis() as u32).wrapping_add(cookie.rotate_left(16));
+            // The clock the connection will use: the offset of this address pair.
+            let tsval_now = (now.millis() as u32).wrapping_add(self.ts_offset(syn.dst, syn.src));
             let tsval = SynCookies::encode_ts(tsval_now, ws, sack);
             options.timestamps = Some(crate::wire::Timestamps {
                 tsval,
@@ -221,6 +225,7 @@ impl Stack {
             now,
             seg,
             SeqNum(cookie),
+            self.ts_offset(seg.dst, seg.src),
             mss,
             ws,
             sack,

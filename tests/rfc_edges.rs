@@ -1,0 +1,159 @@
+//! Small RFC corners: the 3 s RTO after a lost SYN (RFC 6298 §5.7), PAWS's 24-day idle
+//! expiry of TS.Recent (RFC 7323 §5.5), the MSS a SYN-cookie SYN-ACK advertises.
+
+mod support;
+
+use std::net::SocketAddrV4;
+use support::*;
+use tuntcp::stack::StackConfig;
+use tuntcp::wire::TcpFlags;
+
+const SYNACK: TcpFlags = TcpFlags(TcpFlags::SYN.0 | TcpFlags::ACK.0);
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+fn peer(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(PEER, port)
+}
+
+fn tsecr(s: &Owned) -> u32 {
+    s.options.timestamps.expect("timestamps on").tsecr
+}
+
+/// Active open whose first SYN is lost; the SYN-ACK answers the retransmission at 1 s.
+/// Returns the handle and our ISS.
+fn connect_after_lost_syn(t: &mut Harness, synack: Spec) -> (tuntcp::stack::SocketHandle, u32) {
+    t.peer = peer(80);
+    let h = t.stack.connect(instant(0), peer(80)).expect("connect");
+    t.flush();
+    let syn = t.expect(0, seg().flags(TcpFlags::SYN));
+    t.us = syn.src;
+    t.expect_nothing_until(999);
+    let again = t.expect(1000, seg().flags(TcpFlags::SYN).seq(syn.seq)); // RFC 6298 §2.1
+    let synack = synack.syn().ack_flag().seq(9000).ack(syn.seq + 1);
+    let synack = match again.options.timestamps {
+        Some(ts) if synack.ts.is_some() => synack.ts(50, ts.tsval),
+        _ => synack,
+    };
+    t.send(1010, synack);
+    t.expect(1010, seg().flags(TcpFlags::ACK).ack(9001));
+    (h, syn.seq)
+}
+
+#[test]
+fn rfc6298_5_7_rto_is_3s_once_data_starts_after_a_lost_syn() {
+    let mut t = Harness::with_config(Harness::config());
+    let (h, iss) = connect_after_lost_syn(&mut t, seg().mss(1460));
+    t.stack.send(h, b"hello").unwrap();
+    t.flush();
+    t.expect(1010, seg().seq(iss + 1).len(5));
+    // No RTT sample came from the handshake (Karn): 3 s, not the 1 s initial RTO.
+    t.expect_nothing_until(4009);
+    t.expect(4010, seg().seq(iss + 1).len(5));
+}
+
+#[test]
+fn rfc6298_5_7_rto_is_3s_once_data_starts_after_a_lost_synack() {
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000).mss(1460));
+    let sa = t.expect(0, seg().flags(SYNACK).ack(1001));
+    t.expect(1000, seg().flags(SYNACK).seq(sa.seq)); // the first SYN-ACK was lost
+    t.send(1010, seg().ack_flag().seq(1001).ack(sa.seq + 1));
+    let h = t.stack.accept(80).expect("accepted");
+    t.stack.send(h, b"hello").unwrap();
+    t.flush();
+    t.expect(1010, seg().seq(sa.seq + 1).len(5));
+    t.expect_nothing_until(4009);
+    t.expect(4010, seg().seq(sa.seq + 1).len(5));
+}
+
+#[test]
+fn rfc6298_5_7_a_timestamp_sample_across_the_lost_syn_sets_the_rto_instead() {
+    // Deviation (as Linux's tcp_init_metrics): the SYN-ACK echoes the retransmitted SYN's
+    // TSval, which measures the 10 ms RTT; the RTO is then the 200 ms floor.
+    let mut t = Harness::with_config(Harness::config());
+    let (h, iss) = connect_after_lost_syn(&mut t, seg().mss(1460).ts(0, 0));
+    t.stack.send(h, b"hello").unwrap();
+    t.flush();
+    t.expect(1010, seg().seq(iss + 1).len(5));
+    t.expect_nothing_until(1209);
+    t.expect(1210, seg().seq(iss + 1).len(5));
+}
+
+#[test]
+fn rfc7323_5_5_paws_accepts_an_old_tsval_after_24_days_idle() {
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000).ts(5000, 0));
+    let sa = t.expect(0, seg().flags(SYNACK));
+    let ours = sa.options.timestamps.expect("timestamps on").tsval;
+    t.send(0, seg().ack_flag().seq(1001).ack(sa.seq + 1).ts(5001, ours));
+    let h = t.stack.accept(80).expect("accepted");
+    t.send(
+        100,
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(sa.seq + 1)
+            .ts(5100, ours)
+            .data(b"a"),
+    );
+    let a = t.expect_between(100, 400, seg().flags(TcpFlags::ACK).ack(1002));
+    assert_eq!(tsecr(&a), 5100);
+    // The peer's clock moved its sign bit on (more than 2^31 ticks): its TSval now looks
+    // older than TS.Recent.
+    let wrapped = 5100u32.wrapping_add(0x8000_0001);
+    let data = |seq: u32, tsval: u32, d: &[u8]| {
+        seg()
+            .ack_flag()
+            .seq(seq)
+            .ack(sa.seq + 1)
+            .ts(tsval, ours)
+            .data(d)
+    };
+    // Idle less than 24 days: PAWS drops it (and ACKs, RFC 7323 §5.3 R1).
+    let t1 = 24 * DAY_MS - 1000;
+    t.send(t1, data(1002, wrapped, b"b"));
+    let a = t.expect(t1, seg().flags(TcpFlags::ACK).ack(1002));
+    assert_eq!(tsecr(&a), 5100);
+    assert_eq!(t.read_all(h), b"a");
+    // Idle more than 24 days since TS.Recent was set: accepted, TS.Recent replaced.
+    let t2 = 24 * DAY_MS + 1000;
+    t.send(t2, data(1002, wrapped + 1, b"b"));
+    let a = t.expect_between(t2, t2 + 300, seg().flags(TcpFlags::ACK).ack(1003));
+    assert_eq!(tsecr(&a), wrapped + 1);
+    // PAWS works again from the new TS.Recent: the next segment in order is accepted.
+    t.send(t2 + 500, data(1003, wrapped + 2, b"c"));
+    let a = t.expect_between(t2 + 500, t2 + 800, seg().flags(TcpFlags::ACK).ack(1004));
+    assert_eq!(tsecr(&a), wrapped + 2);
+    assert_eq!(t.read_all(h), b"bc");
+}
+
+#[test]
+fn syn_cookie_synack_advertises_our_mss_and_sends_within_the_peers() {
+    let cfg = StackConfig {
+        max_syn_backlog: 1,
+        ..Harness::config()
+    };
+    let mut t = Harness::server_with(80, cfg);
+    t.send(0, seg().syn().seq(1000).from(peer(1))); // fills the SYN queue
+    t.expect(0, seg().flags(SYNACK).to(peer(1)));
+    t.send(10, seg().syn().seq(5000).mss(536).from(peer(2)));
+    // Our MSS is MTU 1500 - 40, whatever the peer's (RFC 9293 §3.7.1).
+    let sa = t.expect(10, seg().flags(SYNACK).ack(5001).mss(1460).to(peer(2)));
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_sent, 1);
+    t.send(20, seg().ack_flag().seq(5001).ack(sa.seq + 1).from(peer(2)));
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_recv, 1);
+    let h = t.stack.accept(80).expect("cookie connection accepted");
+    // The cookie carried the peer's 536: we send no segment larger.
+    t.stack.send(h, &[7u8; 2000]).unwrap();
+    let sent: Vec<Owned> = t
+        .drain()
+        .into_iter()
+        .filter(|s| s.dst == peer(2) && !s.payload.is_empty())
+        .collect();
+    assert!(
+        sent.iter().all(|s| s.payload.len() <= 536),
+        "{:?}",
+        sent.iter().map(|s| &s.line).collect::<Vec<_>>()
+    );
+    assert_eq!(sent.iter().map(|s| s.payload.len()).sum::<usize>(), 2000);
+}
