@@ -32,7 +32,13 @@ fn blind_segment_without_ack_flag_and_a_future_tsval_does_not_poison_ts_recent()
     // before the fix TS.Recent had become 0x70000000 and every segment failed PAWS.
     t.send(
         at(20),
-        seg().ack_flag().psh().seq(1001).ack(iss + 1).ts(101, 1).data(b"good"),
+        seg()
+            .ack_flag()
+            .psh()
+            .seq(1001)
+            .ack(iss + 1)
+            .ts(101, 1)
+            .data(b"good"),
     );
     t.expect_between(20, 60, seg().flags(TcpFlags::ACK).ack(1005));
     assert_eq!(read(&mut t, h), b"good");
@@ -57,7 +63,13 @@ fn blind_ack_of_unsent_data_with_a_future_tsval_does_not_poison_ts_recent() {
     // genuine peer's next segment passes PAWS.
     t.send(
         at(20),
-        seg().ack_flag().psh().seq(1001).ack(iss + 1).ts(101, 1).data(b"good"),
+        seg()
+            .ack_flag()
+            .psh()
+            .seq(1001)
+            .ack(iss + 1)
+            .ts(101, 1)
+            .data(b"good"),
     );
     t.expect_between(20, 60, seg().flags(TcpFlags::ACK).ack(1005));
     assert_eq!(read(&mut t, h), b"good");
@@ -168,7 +180,10 @@ fn fin_goes_out_once_the_window_opens() {
     t.flush();
     t.expect_nothing_until(at(100));
     t.send(at(100), seg().seq(1001).ack(iss + 1).win(1000));
-    t.expect(at(100), seg().flags(TcpFlags::FIN | TcpFlags::ACK).seq(iss + 1));
+    t.expect(
+        at(100),
+        seg().flags(TcpFlags::FIN | TcpFlags::ACK).seq(iss + 1),
+    );
     t.send(at(110), seg().seq(1001).ack(iss + 2).win(1000));
     let states: Vec<State> = t.stack.connections().map(|(_, c)| c.state()).collect();
     assert_eq!(states, [State::FinWait2]);
@@ -239,7 +254,13 @@ fn spoofed_urgent_segments_outside_the_window_raise_no_urgent_event() {
     // A genuine URG at RCV.NXT is still reported (MUST-30).
     t.send(
         at(20),
-        seg().urg_flag().ack_flag().seq(1001).ack(iss + 1).urgent(3).data(b"abc"),
+        seg()
+            .urg_flag()
+            .ack_flag()
+            .seq(1001)
+            .ack(iss + 1)
+            .urgent(3)
+            .data(b"abc"),
     );
     let events: Vec<_> = std::iter::from_fn(|| t.stack.poll_event(h)).collect();
     assert!(
@@ -259,7 +280,10 @@ fn answers_to_invalid_pure_acks_are_rate_limited_but_data_is_always_answered() {
         t.send(k, seg().seq(5_000_000).ack(iss + 1));
     }
     let answers = t.drain().len();
-    assert!(answers <= 2, "{answers} ACKs for 1,000 invalid segments in 1 s");
+    assert!(
+        answers <= 2,
+        "{answers} ACKs for 1,000 invalid segments in 1 s"
+    );
     // Out-of-window data is answered every time: its sender may be retransmitting into a
     // lost ACK (Linux's tcp_oow_rate_limited exempts it).
     for k in 0..5u64 {
@@ -310,14 +334,21 @@ fn bytes_sacked_then_cumulatively_acked_are_credited_to_cwnd_once() {
     for k in 2..=4u32 {
         t.send(
             at(10),
-            seg().seq(1001).ack(una).sack(&[(una + 1000, una + k * 1000)]),
+            seg()
+                .seq(1001)
+                .ack(una)
+                .sack(&[(una + 1000, una + k * 1000)]),
         );
     }
     t.expect(at(10), seg().seq(una).len(1000));
     // The ACK that ends recovery delivers 7,000 new bytes: cwnd 5,000 -> 6,000 with
     // 2,000 carried in the byte counter (NewReno's ca_acked).
     t.send(at(20), seg().seq(1001).ack(una + 10_000));
-    assert_eq!(t.stack.connection(h).unwrap().cwnd(), 6_000, "after recovery");
+    assert_eq!(
+        t.stack.connection(h).unwrap().cwnd(),
+        6_000,
+        "after recovery"
+    );
     // In congestion avoidance, more queued than cwnd (cwnd-limited): 6 segments leave.
     let una = una + 10_000;
     t.stack.send(h, &vec![2u8; 20_000]).unwrap();
@@ -334,7 +365,11 @@ fn bytes_sacked_then_cumulatively_acked_are_credited_to_cwnd_once() {
     t.send(at(31), seg().seq(1001).ack(una + 3000));
     assert_eq!(t.stack.connection(h).unwrap().cwnd(), 6_000);
     t.send(at(32), seg().seq(1001).ack(una + 4000));
-    assert_eq!(t.stack.connection(h).unwrap().cwnd(), 7_000, "6,000 delivered");
+    assert_eq!(
+        t.stack.connection(h).unwrap().cwnd(),
+        7_000,
+        "6,000 delivered"
+    );
 }
 
 /// Our window scale as our SYN-ACK announced it.
@@ -403,7 +438,11 @@ fn one_byte_segments_into_an_unread_buffer_cannot_creep_the_window_past_the_buff
     while edge != seq {
         // Large segments first (quick), then single bytes for the last 3,000 bytes: the
         // creep must eat the 1 KiB reserve and then some.
-        let n = if edge.wrapping_sub(seq) > 3000 { 1000 } else { 1 };
+        let n = if edge.wrapping_sub(seq) > 3000 {
+            1000
+        } else {
+            1
+        };
         t.send(ms, seg().seq(seq).ack(iss + 1).data(&vec![b'z'; n]));
         seq += n as u32;
         t.advance(ms + 50);
@@ -421,4 +460,59 @@ fn one_byte_segments_into_an_unread_buffer_cannot_creep_the_window_past_the_buff
     assert!((65536 - 1024..=65536).contains(&held), "{held}");
     assert!(moved_left > 0, "the creep did reach the buffer's end");
     println!("held {held}; the edge moved left by {moved_left} bytes in all");
+}
+
+#[test]
+fn reading_a_full_buffer_announces_the_freed_window_at_once() {
+    // The rounding reserve must not hide the gain: reading what filled the window sends a
+    // window update (RFC 9293 §3.8.6.2.2) instead of leaving the peer to its persist timer.
+    let mut t = Harness::server(80);
+    let (h, iss, ws) = establish_scaled(&mut t);
+    let mut seq = 1001u32;
+    let mut edge = seq + 65535;
+    let mut ms = 1;
+    while edge.wrapping_sub(seq) > 0 {
+        let n = 1448.min(edge.wrapping_sub(seq)) as usize;
+        t.send(ms, seg().seq(seq).ack(iss + 1).data(&vec![1u8; n]));
+        seq += n as u32;
+        t.advance(ms + 50);
+        for a in t.drain() {
+            edge = a.ack.wrapping_add(u32::from(a.window) << ws);
+        }
+        ms += 100;
+    }
+    t.expect_nothing_until(ms + 1000);
+    let got = t.read_all(h).len();
+    assert_eq!(got as u32, seq - 1001);
+    let upd = t.expect(ms + 1000, seg().flags(TcpFlags::ACK).ack(seq));
+    assert!(u32::from(upd.window) << ws > 200_000, "{}", upd.line);
+}
+
+#[test]
+fn an_echo_older_than_the_last_timeout_is_not_an_rtt_sample() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().ts(100, 0));
+    // A 10 ms exchange sets srtt.
+    t.stack.send(h, b"a").unwrap();
+    t.flush();
+    let a = t.expect(0, seg().len(1));
+    let tsa = a.options.timestamps.unwrap().tsval;
+    t.send(10, seg().seq(1001).ack(iss + 2).ts(101, tsa));
+    let srtt0 = t.stack.connection(h).unwrap().srtt().unwrap();
+    // The next segment arrives, but its ACK is lost: the RTO resends it...
+    t.stack.send(h, b"b").unwrap();
+    t.flush();
+    let b = t.expect(10, seg().len(1));
+    let tsb = b.options.timestamps.unwrap().tsval;
+    let rtx = t.expect_between(21, 2_000, seg().len(1).seq(b.seq));
+    // ...and the peer's duplicate ACK for the resent copy echoes the original's TSval
+    // (RFC 7323 §4.3): "RTT" = ACK loss + backoff. Not a sample: srtt keeps its 10 ms.
+    let late = t.now_ms + 5;
+    t.send(late, seg().seq(1001).ack(iss + 3).ts(102, tsb));
+    let srtt = t.stack.connection(h).unwrap().srtt().unwrap();
+    assert_eq!(
+        srtt, srtt0,
+        "srtt moved on a stale echo (retransmitted at {})",
+        rtx.line
+    );
 }

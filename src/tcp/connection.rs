@@ -192,6 +192,8 @@ pub struct Connection {
     pub(super) first_syn_at: Option<Instant>,
     /// When the current run of retransmission timeouts began (for the user timeout).
     pub(super) first_rto_at: Option<Instant>,
+    /// When the retransmission timer last fired with data outstanding (stale echoes).
+    pub(super) last_rto_at: Option<Instant>,
     /// When the last segment arrived (keep-alive idleness).
     pub(super) last_rx: Instant,
     /// When data was last sent and received and an ACK last arrived (`ss -i` lastsnd,
@@ -435,6 +437,7 @@ impl Connection {
             retries: 0,
             first_syn_at: None,
             first_rto_at: None,
+            last_rto_at: None,
             last_rx: now,
             last_data_tx: now,
             last_data_rx: now,
@@ -1134,6 +1137,7 @@ impl Connection {
         if matches!(self.state, State::SynSent | State::SynReceived) || self.snd_wnd != 0 {
             self.stats.timeouts += 1;
         }
+        self.last_rto_at = Some(now);
         match self.state {
             State::SynReceived if self.passive => {
                 // Like `tcp_synack_retries`: a half-open connection is not kept forever.
@@ -1209,9 +1213,17 @@ impl Connection {
             .max(1)
     }
 
+    /// The right edge the receive buffer could offer now: its room less the reserve that
+    /// pays for rounding to the window scale (see `advertise`).
+    pub(super) fn offer_edge(&self) -> SeqNum {
+        let unit = 1u32 << self.rcv_wscale;
+        let reserve = (unit - 1).max(self.recvq.capacity() as u32 / 64);
+        self.rcv_nxt + (self.recvq.window() as u32).saturating_sub(reserve)
+    }
+
     /// How far the right edge could move now beyond what was last advertised.
     fn window_edge_gain(&self) -> u32 {
-        let edge = self.rcv_nxt + self.recvq.window() as u32;
+        let edge = self.offer_edge();
         if edge.gt(self.rcv_adv) {
             edge.since(self.rcv_adv)
         } else {

@@ -378,8 +378,7 @@ impl Connection {
     fn advertise(&mut self) -> u16 {
         let unit = 1u32 << self.rcv_wscale;
         let room = self.recvq.window() as u32;
-        let reserve = (unit - 1).max(self.recvq.capacity() as u32 / 64);
-        let edge = self.rcv_nxt + room.saturating_sub(reserve);
+        let edge = self.offer_edge();
         if edge.gt(self.rcv_adv) && edge.since(self.rcv_adv) >= self.sws_threshold() {
             self.rcv_adv = edge;
         }
