@@ -956,6 +956,8 @@ impl Stack {
 
     /// Linux `tcp_out_of_resources` on a retransmission or probe timer: the check of
     /// [`Stack::check_oom`] for an orphan with data or a FIN unacknowledged.
+    /// Deviation: no penalty shift for orphans idle 240 s or hit by ICMP, and always a RST
+    /// (Linux may close silently): simpler, and the peer learns of it.
     fn orphan_timer_oom(&mut self, idx: usize) -> bool {
         let outstanding = self.slots[idx].as_ref().is_some_and(|s| {
             s.orphan && (s.conn.send_queue() > 0 || s.conn.snd_una() != s.conn.snd_nxt())

@@ -248,6 +248,8 @@ impl RecvBuffer {
         if start == self.nxt {
             if exceeded && self.readable >= RMEM_MIN {
                 // Above the hard limit: refuse (Linux: sk_rmem_schedule fails).
+                // Deviation: Linux refuses even below tcp_rmem[0] there; we keep that
+                // minimum so a connection whose application reads always progresses.
                 self.stats.prune_called += 1;
                 self.prune_ofo(start, usize::MAX);
                 self.stats.rcvq_drop += 1;
