@@ -485,6 +485,52 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         },
     );
 
+    scenario(
+        &mut totals,
+        &["TcpExtPruneCalled", "TcpExtOfoPruned", "TcpExtTCPOFODrop"],
+        Harness::server(80),
+        |h| {
+            // A 1,000-byte buffer is charged up to 2,000 (Linux sk_rcvbuf), 257 per
+            // one-byte range: the eighth range is dropped, a lower one prunes the highest.
+            let (c, iss) = h.establish(at(0), 1000, seg().mss(1460).sack_perm());
+            h.stack.with_connection(c, |k| k.set_recv_buffer(1000));
+            for k in 1..=8u32 {
+                h.send(at(10), seg().seq(1001 + 10 * k).ack(iss + 1).data(b"x"));
+            }
+            h.send(at(20), seg().seq(1006).ack(iss + 1).data(b"y"));
+        },
+    );
+
+    let mut tight = Harness::config();
+    tight.tcp_mem = [1, 1, 2]; // pages: pressure above 4 KiB, hard limit above 8 KiB
+    tight.max_orphans = 0;
+    scenario(
+        &mut totals,
+        &[
+            "TcpExtTCPMemoryPressures",
+            "TcpExtTCPRcvQDrop",
+            "TcpExtTCPAbortOnMemory",
+        ],
+        Harness::server_with(80, tight),
+        |h| {
+            // Unread data past the hard limit: the segments after it are dropped.
+            let (_c, iss) = h.establish(at(0), 1000, seg().mss(1460));
+            for k in 0..8u32 {
+                h.send(
+                    at(10),
+                    seg().seq(1001 + 1448 * k).ack(iss + 1).data(&[1; 1448]),
+                );
+            }
+            h.drain();
+            // An orphan over max_orphans (0) is reset at close.
+            h.peer = SocketAddrV4::new(PEER, 6050);
+            let (c, _) = h.establish(at(20), 2000, seg().mss(1460));
+            h.stack.close(c);
+            h.flush();
+            h.expect(at(20), seg().flags(TcpFlags::RST | TcpFlags::ACK));
+        },
+    );
+
     scenario(&mut totals, &["IpOutDiscards"], Harness::server(80), |h| {
         let (c, _) = h.establish(at(0), 1000, seg());
         h.stack.send(c, &[1; 100]).unwrap();

@@ -155,6 +155,29 @@ pub fn ss(stack: &Stack, o: SsOptions, now: Instant) -> String {
             counts[2],
             counts[3]
         );
+        // As /proc/net/sockstat's TCP line (mem in 4 KiB pages), then the limits in force.
+        let _ = writeln!(
+            out,
+            "TCP: inuse {} orphan {} tw {} mem {}",
+            total - counts[2] + listeners,
+            stack.orphans(),
+            counts[2],
+            stack.memory_pages()
+        );
+        let cfg = stack.config();
+        let _ = writeln!(
+            out,
+            "TCP limits: tcp_mem {} {} {} max_orphans {}{}",
+            cfg.tcp_mem[0],
+            cfg.tcp_mem[1],
+            cfg.tcp_mem[2],
+            cfg.max_orphans,
+            if stack.under_memory_pressure() {
+                " (under memory pressure)"
+            } else {
+                ""
+            }
+        );
         return out;
     }
     let _ = writeln!(

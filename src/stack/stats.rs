@@ -9,9 +9,8 @@
 //! Every counter here counts what its name says where Linux counts it; a test drives each
 //! one above zero (`tests/counters.rs`). Linux counters for events this stack cannot have
 //! are left out rather than printed as a constant 0: `IpInDiscards` and `IcmpOutErrors`
-//! (no resource shortage on those paths), `TCPLossProbes` (no RACK-TLP), `TCPOFODrop` (the
-//! out-of-order queue never drops an in-window segment), `TCPAbortOnMemory` (no memory
-//! pressure aborts), `TCPAbortOnLinger` (no `SO_LINGER`).
+//! (no resource shortage on those paths), `TCPLossProbes` (no RACK-TLP), `TCPAbortOnLinger`
+//! (no `SO_LINGER`).
 //!
 //! What this module does not do: increment anything (the stack does, where the event
 //! happens), keep per-connection statistics (`ss -i`-like data lives in `tcp`), or
@@ -193,6 +192,21 @@ counters! {
     tcp_ext_tcp_keep_alive => "TcpExtTCPKeepAlive",
     /// Data segments at RCV.NXT dropped because the receive window was zero.
     tcp_ext_tcp_zero_window_drop => "TcpExtTCPZeroWindowDrop",
+    /// A segment would take a receive buffer past its charge limit (Linux `sk_rcvbuf`) or
+    /// came above the hard memory limit: pruning was tried (`tcp_prune_queue`).
+    tcp_ext_prune_called => "TcpExtPruneCalled",
+    /// Out-of-order queues pruned, from the highest sequence down (`tcp_prune_ofo_queue`).
+    tcp_ext_ofo_pruned => "TcpExtOfoPruned",
+    /// Out-of-order segments dropped: no room in the receive buffer's limit, or above the
+    /// hard memory limit (`tcp_data_queue_ofo`).
+    tcp_ext_tcp_ofo_drop => "TcpExtTCPOFODrop",
+    /// In-order segments dropped above the hard memory limit (`tcp_data_queue`).
+    tcp_ext_tcp_rcv_q_drop => "TcpExtTCPRcvQDrop",
+    /// Orphans reset for too many orphans (`max_orphans`) or for memory past the hard
+    /// limit, at close or on a retransmission timer (`tcp_check_oom`).
+    tcp_ext_tcp_abort_on_memory => "TcpExtTCPAbortOnMemory",
+    /// Times the stack entered memory pressure (`tcp_mem[1]` passed).
+    tcp_ext_tcp_memory_pressures => "TcpExtTCPMemoryPressures",
 }
 
 impl Counters {
@@ -226,6 +240,10 @@ impl Counters {
         self.tcp_ext_tcp_orig_data_sent += t.orig_data_sent;
         self.tcp_ext_tcp_keep_alive += t.keepalive_probes;
         self.tcp_ext_tcp_zero_window_drop += t.zero_window_drop;
+        self.tcp_ext_prune_called += t.prune_called;
+        self.tcp_ext_ofo_pruned += t.ofo_pruned;
+        self.tcp_ext_tcp_ofo_drop += t.ofo_drop;
+        self.tcp_ext_tcp_rcv_q_drop += t.rcvq_drop;
     }
 
     /// Copies the reassembler's counters (they are kept there, cumulative).

@@ -18,6 +18,7 @@ use super::icmp::{
     IcmpAction, IcmpError,
 };
 use super::keyed::{label, DemuxHash, PortHash, Prf, TsOffsets, Tuple};
+use super::mem::MemAccount;
 use super::ports::PortAllocator;
 use super::stats::Counters;
 use super::syncookie::SynCookies;
@@ -76,6 +77,14 @@ pub struct StackConfig {
     /// leaves in super-segments of up to 64 KB for the device to split. Needs
     /// [`Stack::poll_transmit_offload`] and a device that honours [`TxOffload`].
     pub offload: bool,
+    /// Buffer memory thresholds in 4 KiB pages, like `tcp_mem`: below pressure (pressure
+    /// ends at or below it), pressure (entered above it), hard limit (no new buffers
+    /// above it). See [`super::mem`] for what each does.
+    pub tcp_mem: [usize; 3],
+    /// Orphans (closed by the application, still closing; TIME-WAIT apart) at most;
+    /// beyond, an orphan is reset at close or on its next retransmission timer
+    /// (TCPAbortOnMemory), like `tcp_max_orphans`.
+    pub max_orphans: usize,
 }
 
 /// Largest TCP payload in one super-segment: an IPv4 packet of at most 65535 bytes with
@@ -109,6 +118,9 @@ impl StackConfig {
             syncookies: true,
             tw_reuse: true,
             offload: false,
+            // Linux's defaults on a host with 4 GiB of memory (192, 256, 384 MiB).
+            tcp_mem: [49152, 65536, 98304],
+            max_orphans: 16384,
         }
     }
 }
@@ -190,6 +202,10 @@ struct Slot {
     queued: bool,
     /// Already in `Stack::touched`.
     touched: bool,
+    /// Bytes charged to the stack's memory account for this connection.
+    charged: usize,
+    /// Counted in `Stack::orphans`.
+    orphan: bool,
 }
 
 /// A packet to write as headers plus payload (see [`Stack::poll_transmit_gather`]).
@@ -244,6 +260,10 @@ pub struct Stack {
     ts_offsets: TsOffsets,
     /// When the last SYN cookie went out (cookie ACKs are checked for two minutes after).
     cookie_sent_at: Option<Instant>,
+    /// Every connection's buffer charge, summed (`tcp_mem`).
+    mem: MemAccount,
+    /// Released connections still closing, TIME-WAIT apart (`tcp_max_orphans`).
+    orphans: usize,
 }
 
 impl Stack {
@@ -274,8 +294,28 @@ impl Stack {
             cookies: SynCookies::new(cfg.seed),
             ts_offsets: TsOffsets::new(cfg.seed),
             cookie_sent_at: None,
+            mem: MemAccount::default(),
+            orphans: 0,
             cfg,
         }
+    }
+
+    /// Bytes charged for every connection's buffers (the sum of
+    /// [`Connection::buffered_bytes`] over [`Stack::connections`], kept as they change);
+    /// compared with `StackConfig::tcp_mem` in pages.
+    pub fn accounted_memory(&self) -> usize {
+        self.mem.bytes()
+    }
+
+    /// [`Stack::accounted_memory`] in 4 KiB pages, rounded up (`/proc/net/sockstat` mem).
+    pub fn memory_pages(&self) -> usize {
+        self.mem.pages()
+    }
+
+    /// Whether the stack is under memory pressure (`tcp_mem[1]` passed, `tcp_mem[0]` not
+    /// yet reached again).
+    pub fn under_memory_pressure(&self) -> bool {
+        self.mem.under_pressure()
     }
 
     pub fn config(&self) -> &StackConfig {
@@ -506,6 +546,7 @@ impl Stack {
                     return;
                 }
             }
+            slot.conn.set_memory_mode(self.mem.mode(&self.cfg.tcp_mem));
             slot.conn.handle_segment(now, seg);
             self.mark_dirty(idx);
             self.drain_events(idx);
@@ -594,7 +635,12 @@ impl Stack {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(idx) = self.timers.pop_expired(now) {
+            if self.orphan_timer_oom(idx) {
+                continue;
+            }
+            let mode = self.mem.mode(&self.cfg.tcp_mem);
             if let Some(s) = self.slots[idx].as_mut() {
+                s.conn.set_memory_mode(mode);
                 s.conn.handle_timeout(now);
             }
             self.mark_dirty(idx);
@@ -859,11 +905,13 @@ impl Stack {
         f: impl FnOnce(&mut Connection) -> R,
     ) -> Option<R> {
         // MAY-1: once released by close/abort the handle reads and writes nothing.
+        let mode = self.mem.mode(&self.cfg.tcp_mem);
         let slot = self
             .slots
             .get_mut(h.0)?
             .as_mut()
             .filter(|s| s.owned && !s.released)?;
+        slot.conn.set_memory_mode(mode);
         let r = f(&mut slot.conn);
         self.mark_dirty(h.0);
         self.drain_events(h.0);
@@ -906,6 +954,39 @@ impl Stack {
         }
         self.mark_dirty(h.0);
         self.drain_events(h.0);
+        self.check_oom(h.0);
+    }
+
+    /// Linux `tcp_check_oom`: an orphan past `max_orphans`, or holding more than
+    /// `SOCK_MIN_SNDBUF` above the hard memory limit, is reset (TCPAbortOnMemory). True if
+    /// it was.
+    fn check_oom(&mut self, idx: usize) -> bool {
+        let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else {
+            return false;
+        };
+        let too_many = self.orphans > self.cfg.max_orphans;
+        let oom = self
+            .mem
+            .out_of_memory(&self.cfg.tcp_mem, s.conn.send_queue());
+        if !s.orphan || !(too_many || oom) {
+            return false;
+        }
+        s.conn.abort();
+        self.counters.tcp_ext_tcp_abort_on_memory += 1;
+        self.mark_dirty(idx);
+        self.drain_events(idx);
+        true
+    }
+
+    /// Linux `tcp_out_of_resources` on a retransmission or probe timer: the check of
+    /// [`Stack::check_oom`] for an orphan with data or a FIN unacknowledged.
+    /// Deviation: no penalty shift for orphans idle 240 s or hit by ICMP, and always a RST
+    /// (Linux may close silently): simpler, and the peer learns of it.
+    fn orphan_timer_oom(&mut self, idx: usize) -> bool {
+        let outstanding = self.slots[idx].as_ref().is_some_and(|s| {
+            s.orphan && (s.conn.send_queue() > 0 || s.conn.snd_una() != s.conn.snd_nxt())
+        });
+        outstanding && self.check_oom(idx)
     }
 
     /// Sends RST and releases the handle.
@@ -963,9 +1044,10 @@ impl Stack {
         out.append(&mut self.touched);
     }
 
-    /// Connections the application let go of that are still closing (`ss -s` orphaned).
+    /// Connections the application let go of that are still closing, TIME-WAIT apart
+    /// (`ss -s` orphaned, `/proc/net/sockstat` orphan).
     pub fn orphans(&self) -> usize {
-        self.slots.iter().flatten().filter(|s| s.released).count()
+        self.orphans
     }
 
     pub fn has_pending_output(&self) -> bool {
@@ -987,6 +1069,8 @@ impl Stack {
             in_tw: false,
             queued: false,
             touched: false,
+            charged: 0,
+            orphan: false,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -1005,6 +1089,11 @@ impl Stack {
     fn remove(&mut self, idx: usize) {
         if let Some(s) = self.slots[idx].take() {
             self.retired.add(&s.conn.stats());
+            self.mem.recharge(s.charged, 0);
+            self.mem.update(&self.cfg.tcp_mem);
+            if s.orphan {
+                self.orphans -= 1;
+            }
             self.timers.set(idx, None);
             self.by_tuple
                 .remove(&Tuple::new(s.conn.local(), s.conn.remote()));
@@ -1021,6 +1110,11 @@ impl Stack {
                 }
             }
             self.free.push(idx);
+            debug_assert!(
+                !self.by_tuple.is_empty() || self.mem.bytes() == 0,
+                "no connection left but {} bytes accounted",
+                self.mem.bytes()
+            );
         }
     }
 
@@ -1108,6 +1202,22 @@ impl Stack {
                 self.counters.tcp_ext_tw += 1;
             }
             _ => {}
+        }
+        // Memory and orphan accounting (`tcp_mem`, `tcp_max_orphans`).
+        let charged = s.conn.buffered_bytes();
+        self.mem.recharge(s.charged, charged);
+        s.charged = charged;
+        let orphan = s.released && !matches!(s.conn.state(), State::TimeWait | State::Closed);
+        if orphan != s.orphan {
+            s.orphan = orphan;
+            if orphan {
+                self.orphans += 1;
+            } else {
+                self.orphans -= 1;
+            }
+        }
+        if self.mem.update(&self.cfg.tcp_mem) {
+            self.counters.tcp_ext_tcp_memory_pressures += 1;
         }
         if any_event && s.owned && !s.released && !s.touched {
             s.touched = true;

@@ -11,7 +11,7 @@
 
 use super::config::Config;
 use super::congestion::{self, Controller};
-use super::recv_buffer::RecvBuffer;
+use super::recv_buffer::{MemMode, RecvBuffer};
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::send_buffer::SendBuffer;
@@ -21,6 +21,10 @@ use crate::time::{Duration, Instant};
 use crate::wire::Segment;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
+
+/// Send bytes a connection may always queue, even above the stack's hard memory limit
+/// (Linux `tcp_wmem[0]`).
+pub const WMEM_MIN: usize = 4096;
 
 /// Why a connection failed, as the application sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,8 +238,6 @@ pub struct Connection {
     /// The last send was held back by cwnd (RFC 7661: grow cwnd only then).
     pub(super) cwnd_limited: bool,
     pub(super) min_rtt: Option<Duration>,
-    /// Where the most recent out-of-order segment landed (first SACK block, RFC 2018 §4).
-    pub(super) last_ooo: Option<SeqNum>,
 
     pub(super) ack_now: bool,
     pub(super) delack_segs: u32,
@@ -318,6 +320,12 @@ pub struct ConnStats {
     pub bytes_received: u64,
     /// Segments the peer reported received twice by D-SACK, RFC 2883 (`ss -i` dsack_dups).
     pub dsack_dups: u64,
+    /// Out-of-order limits at work (`PruneCalled`, `OfoPruned`, `TCPOFODrop`,
+    /// `TCPRcvQDrop`), see `recv_buffer`.
+    pub prune_called: u64,
+    pub ofo_pruned: u64,
+    pub ofo_drop: u64,
+    pub rcvq_drop: u64,
 }
 
 impl ConnStats {
@@ -352,6 +360,10 @@ impl ConnStats {
             bytes_acked,
             bytes_received,
             dsack_dups,
+            prune_called,
+            ofo_pruned,
+            ofo_drop,
+            rcvq_drop,
         } = *o;
         self.fast_retrans += fast_retrans;
         self.reno_recovery += reno_recovery;
@@ -381,6 +393,10 @@ impl ConnStats {
         self.bytes_acked += bytes_acked;
         self.bytes_received += bytes_received;
         self.dsack_dups += dsack_dups;
+        self.prune_called += prune_called;
+        self.ofo_pruned += ofo_pruned;
+        self.ofo_drop += ofo_drop;
+        self.rcvq_drop += rcvq_drop;
     }
 }
 
@@ -469,7 +485,6 @@ impl Connection {
             retransmit_one: false,
             cwnd_limited: false,
             min_rtt: None,
-            last_ooo: None,
             ack_now: false,
             delack_segs: 0,
             rst: None,
@@ -659,6 +674,17 @@ impl Connection {
             State::SynSent | State::SynReceived | State::Established | State::CloseWait => {}
             _ => return Err(Error::NotConnected),
         }
+        let data = if self.recvq.mode() == MemMode::Exceeded {
+            // Above the stack's hard memory limit, only the minimum send buffer (Linux
+            // `tcp_wmem[0]`, `sk_wmem_schedule`); the rest waits for memory.
+            let room = WMEM_MIN.saturating_sub(self.sendq.len());
+            if room == 0 && !data.is_empty() {
+                return Err(Error::WouldBlock);
+            }
+            &data[..data.len().min(room)]
+        } else {
+            data
+        };
         match self.sendq.write(data) {
             0 if !data.is_empty() => Err(Error::WouldBlock),
             n => Ok(n),
@@ -895,7 +921,38 @@ impl Connection {
         self.rtt.rttvar()
     }
     pub fn stats(&self) -> ConnStats {
-        self.stats
+        let p = self.recvq.prune_stats();
+        ConnStats {
+            prune_called: p.prune_called,
+            ofo_pruned: p.ofo_pruned,
+            ofo_drop: p.ofo_drop,
+            rcvq_drop: p.rcvq_drop,
+            ..self.stats
+        }
+    }
+    /// Bytes this connection's buffers are charged for the stack's `tcp_mem` accounting:
+    /// the send queue plus the receive buffer's charge (its bytes and a per-range cost for
+    /// out-of-order data, like Linux's truesize).
+    pub fn buffered_bytes(&self) -> usize {
+        self.sendq.len() + self.recvq.charge()
+    }
+    /// Out-of-order ranges held in the receive buffer.
+    pub fn ooo_ranges(&self) -> usize {
+        self.recvq.ooo_count()
+    }
+    /// The most the receive buffer may be charged (twice its capacity, Linux `sk_rcvbuf`).
+    pub fn recv_charge_limit(&self) -> usize {
+        self.recvq.limit()
+    }
+    /// Out-of-order range-map operations done so far: the work the out-of-order path did
+    /// (lookups, inserts, removals, entries visited), for tests that bound it.
+    pub fn ooo_ops(&self) -> u64 {
+        self.recvq.ops()
+    }
+    /// Applies the stack's memory state (see [`MemMode`]); the stack sets it before it
+    /// hands the connection input, a timer or an application call.
+    pub fn set_memory_mode(&mut self, mode: MemMode) {
+        self.recvq.set_mode(mode);
     }
     pub fn iss(&self) -> SeqNum {
         self.iss

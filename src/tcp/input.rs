@@ -587,9 +587,6 @@ impl Connection {
         if advanced > 0 {
             self.rcv_nxt += advanced as u32;
         }
-        if offset > 0 {
-            self.last_ooo = Some(seq);
-        }
         if offset > 0 || had_hole {
             // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once.
             self.ack_now = true;

@@ -20,10 +20,10 @@ pub mod seq;
 pub mod state;
 
 pub use config::Config;
-pub use connection::{ConnStats, Connection, Error, Event, SoftError};
+pub use connection::{ConnStats, Connection, Error, Event, SoftError, WMEM_MIN};
 pub use info::TcpInfo;
 pub use isn::IsnGenerator;
-pub use recv_buffer::RecvBuffer;
+pub use recv_buffer::{MemMode, RecvBuffer};
 pub use rtt::RttEstimator;
 pub use sack::Scoreboard;
 pub use send_buffer::SendBuffer;

@@ -3,6 +3,7 @@
 //! last segment of a burst (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
 
 use super::connection::{Connection, Recovery, Timer};
+use super::recv_buffer::MemMode;
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::Instant;
@@ -378,7 +379,15 @@ impl Connection {
     fn advertise(&mut self) -> u16 {
         let unit = 1u32 << self.rcv_wscale;
         let room = self.recvq.window() as u32;
-        let edge = self.offer_edge();
+        let mut edge = self.offer_edge();
+        if self.recvq.mode() != MemMode::Normal {
+            // Stack memory pressure (Linux `tcp_under_memory_pressure`): the window grows
+            // to at most 4 segments past RCV.NXT (rcv_ssthresh clamped to 4 * advmss).
+            let cap = self.rcv_nxt + 4 * self.rcv_mss;
+            if cap.lt(edge) {
+                edge = cap;
+            }
+        }
         if edge.gt(self.rcv_adv) && edge.since(self.rcv_adv) >= self.sws_threshold() {
             self.rcv_adv = edge;
         }
@@ -472,34 +481,19 @@ impl Connection {
         }
     }
 
-    /// RFC 2018 §4: the block holding the most recent arrival first, then the others
-    /// highest first (the ones most likely new to the sender).
+    /// RFC 2018 §4: the block holding the most recent arrival first, then the most recently
+    /// reported others, as the receive buffer keeps them (O(1) per ACK, whatever the number
+    /// of ranges held). Four at most; the option writer keeps the 3 that fit beside
+    /// timestamps.
     fn sack_blocks(&self) -> SackList {
         let mut blocks = [SackBlock::default(); 4];
         let mut n = 0;
-        let to_block = |(start, end): (usize, usize)| SackBlock {
-            left: (self.rcv_nxt + start as u32).0,
-            right: (self.rcv_nxt + end as u32).0,
-        };
-        let latest = self
-            .last_ooo
-            .filter(|s| s.gt(self.rcv_nxt))
-            .map(|s| s.since(self.rcv_nxt) as usize);
-        let first =
-            latest.and_then(|off| self.recvq.ooo_ranges().find(|&(a, b)| a <= off && off < b));
-        if let Some(r) = first {
-            blocks[0] = to_block(r);
-            n = 1;
-        }
-        let ranges: Vec<(usize, usize)> = self.recvq.ooo_ranges().collect();
-        for &r in ranges.iter().rev() {
-            if n == 4 {
-                break;
-            }
-            if Some(r) != first {
-                blocks[n] = to_block(r);
-                n += 1;
-            }
+        for (start, end) in self.recvq.sack_blocks().take(blocks.len()) {
+            blocks[n] = SackBlock {
+                left: (self.rcv_nxt + start as u32).0,
+                right: (self.rcv_nxt + end as u32).0,
+            };
+            n += 1;
         }
         SackList::new(&blocks[..n])
     }
