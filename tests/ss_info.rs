@@ -91,7 +91,9 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
         "{line}"
     );
     assert!(
-        line.ends_with(" busy:90ms unacked:1 minrtt:10 snd_wnd:128000 rcv_wnd:261644"),
+        // rcv_wnd: 256 KiB less 500 unread and the 4 KiB rounding reserve, rounded up to the
+        // 8-byte unit of scale 3: the window as advertised.
+        line.ends_with(" busy:90ms unacked:1 minrtt:10 snd_wnd:128000 rcv_wnd:257552"),
         "{line}"
     );
 
