@@ -30,7 +30,9 @@ pub struct NstatFlags {
 
 /// Asks the stack behind `control` for its counters and prints them against the history.
 pub fn run(control: &ControlAddr, f: NstatFlags) -> Result<(), String> {
-    let now = report::parse_nstat(&fetch(control)?);
+    let reply = fetch(control)?;
+    let now = report::parse_nstat(&reply);
+    let stack = stack_id(&reply);
     let path = history_path(control);
     if f.reset {
         let _ = std::fs::remove_file(&path);
@@ -38,7 +40,12 @@ pub fn run(control: &ControlAddr, f: NstatFlags) -> Result<(), String> {
     let history = if f.absolute {
         None
     } else {
-        read_history(&path).filter(|(h, _)| !report::nstat_history_stale(&now, h))
+        // A history of another stack instance (a namespace's inode number is reused once
+        // it is gone, and so is this file's name) is not a base for changes.
+        read_history(&path)
+            .filter(|(text, _)| stack_id(text) == stack)
+            .map(|(text, at)| (report::parse_nstat(&text), at))
+            .filter(|(h, _)| !report::nstat_history_stale(&now, h))
     };
     if !f.no_output {
         let elapsed = history.as_ref().and_then(|(_, at)| {
@@ -51,7 +58,7 @@ pub fn run(control: &ControlAddr, f: NstatFlags) -> Result<(), String> {
         print!("{}", report::nstat(&now, h, elapsed, f.zeros));
     }
     if !f.no_update {
-        write_history(&path, &now).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_history(&path, stack, &now).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
 }
@@ -97,17 +104,25 @@ fn history_path(control: &ControlAddr) -> PathBuf {
     std::env::temp_dir().join(format!(".tuntcp-nstat.u{uid}.{netns}.{ctl}"))
 }
 
-/// The counters of the last call and when they were saved.
-fn read_history(path: &Path) -> Option<(Vec<(String, u64)>, std::time::SystemTime)> {
+/// The `#stack ID` line `serve` puts in its reply: which stack instance answered.
+fn stack_id(text: &str) -> Option<&str> {
+    text.lines().find_map(|l| l.strip_prefix("#stack "))
+}
+
+/// The text of the last call's history and when it was saved.
+fn read_history(path: &Path) -> Option<(String, std::time::SystemTime)> {
     let text = std::fs::read_to_string(path).ok()?;
     let at = std::fs::metadata(path).ok()?.modified().ok()?;
-    Some((report::parse_nstat(&text), at))
+    Some((text, at))
 }
 
 /// Written whole and renamed into place: a reader never sees half a file, and a symlink
 /// planted at the temporary name is refused (`create_new`).
-fn write_history(path: &Path, now: &[(String, u64)]) -> std::io::Result<()> {
+fn write_history(path: &Path, stack: Option<&str>, now: &[(String, u64)]) -> std::io::Result<()> {
     let mut text = String::from("#kernel\n");
+    if let Some(id) = stack {
+        text.push_str(&format!("#stack {id}\n"));
+    }
     for (n, v) in now {
         text.push_str(&format!("{n} {v}\n"));
     }

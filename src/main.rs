@@ -451,6 +451,12 @@ fn serve_http(mut s: TcpStream, stack_name: &'static str, parking: &Parking) -> 
 
 /// Serves `ss ...` and `nstat` requests (one line in, the report out) on a Unix socket.
 fn control_socket(listener: std::os::unix::net::UnixListener, net: std::sync::Arc<NetStack>) {
+    // Names this stack instance in nstat replies, so a client's history of another
+    // instance (an earlier serve; a reused namespace) is not taken as the base of changes.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let instance = format!("{}-{started}", std::process::id());
     std::thread::spawn(move || {
         for mut conn in listener.incoming().flatten() {
             let mut line = String::new();
@@ -471,7 +477,10 @@ fn control_socket(listener: std::os::unix::net::UnixListener, net: std::sync::Ar
                     net.with_stack(|s| report::ss(s, opts, now))
                 }
                 // Absolute: the history is the client's (cli_nstat).
-                Some(&"nstat") => report::nstat_dump(&net.with_stack(|s| s.counters())),
+                Some(&"nstat") => format!(
+                    "#stack {instance}\n{}",
+                    report::nstat_dump(&net.with_stack(|s| s.counters()))
+                ),
                 _ => "unknown request: try `ss [-l] [-a] [-i] [-s]` or `nstat`\n".to_string(),
             };
             let _ = conn.write_all(reply.as_bytes());

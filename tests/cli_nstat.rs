@@ -101,3 +101,34 @@ fn first_call_shows_all_since_start_then_changes_per_history_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_history_of_another_stack_instance_is_not_a_base() {
+    let dir = std::env::temp_dir().join(format!("tuntcp-nstat-inst-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A later serve whose counters happen to reach the old ones (a reused namespace gives
+    // the history file the same name): without the instance check its first call showed
+    // "no change" for everything.
+    let ctl = control_socket(
+        &dir,
+        vec![
+            "#stack 1-100\n#kernel\nTcpPassiveOpens 1\nTcpInSegs 4\n",
+            "#stack 2-200\n#kernel\nTcpPassiveOpens 1\nTcpInSegs 4\n",
+            "#stack 2-200\n#kernel\nTcpPassiveOpens 2\nTcpInSegs 4\n",
+        ],
+    );
+    let h = dir.join("h");
+    nstat(&ctl, &h, &[]);
+    assert_eq!(
+        values(&nstat(&ctl, &h, &[])),
+        v(&[("TcpPassiveOpens", 1), ("TcpInSegs", 4)]),
+        "a new instance starts from zero"
+    );
+    assert_eq!(
+        values(&nstat(&ctl, &h, &[])),
+        v(&[("TcpPassiveOpens", 1)]),
+        "then changes against its own history"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
