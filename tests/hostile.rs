@@ -516,3 +516,26 @@ fn an_echo_older_than_the_last_timeout_is_not_an_rtt_sample() {
         rtx.line
     );
 }
+
+#[test]
+fn segments_without_ack_rst_or_syn_are_dropped_unanswered() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().ts(100, 0));
+    t.send(1, seg().seq(1001).ack(iss + 1).ts(101, 0));
+    // A blind flood without ACK: old or future TSvals, in or out of the window, with data.
+    for k in 0..200u32 {
+        let tsval = if k % 2 == 0 { 50 } else { 0x7000_0000 };
+        t.send(
+            10,
+            seg()
+                .flags(TcpFlags::PSH)
+                .seq(1001 + k * 700)
+                .ts(tsval, 0)
+                .data(b"blind"),
+        );
+    }
+    // Nothing is answered (Linux drops them before PAWS and the sequence check).
+    assert_eq!(t.drain().len(), 0);
+    assert_eq!(t.stack.connection(h).unwrap().recv_queue(), 0);
+    assert_eq!(t.stack.counters().tcp_ext_paws_estab, 0);
+}
