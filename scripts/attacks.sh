@@ -126,13 +126,13 @@ EOF
 # One attack against one target (not in a subshell: cleanup must see its PIDs and
 # namespaces); sets res to the row's cells: answers cpu rss(b/peak/a) sock curl dl
 measure() { # TARGET ATTACK
-    local tgt=$1 a=$2 dlpid vport="" c0 c1 r0 r1 rpeak=0 r s speak=0 apid t0 ok=0 tot=0 tmax=0 out ans
+    local tgt=$1 a=$2 dlpid vport="" c0 c1 r0 r1 rpeak=0 r s speak=0 apid ok=0 tot=0 tmax=0 out ans
     setup "$tgt"
     ip netns exec "$cns" curl -s -o /dev/null -w '%{exitcode} %{size_download} %{time_total}\n' \
         --limit-rate "$rate" -m $((secs + 40)) "$url/bytes/$dlsize" >"$logdir/$a.$tgt.dl" 2>&1 &
     dlpid=$!; pids+=("$dlpid")
     for _ in $(seq 50); do
-        vport=$(ip netns exec "$cns" ss -tnH state established dst "$srv:80" | awk '{split($3, x, ":"); print x[2]; exit}')
+        vport=$(ip netns exec "$cns" ss -tnH state established dst "$srv:80" | awk '{split($3, x, ":"); print x[2]; exit}' || true)
         [[ -n "$vport" ]] && break
         sleep 0.1
     done
@@ -161,7 +161,7 @@ EOF
     # During the attack: fresh curls, memory samples.
     while kill -0 "$apid" 2>/dev/null; do
         r=$(rss_kb "$spid"); ((r > rpeak)) && rpeak=$r
-        s=$(sock_kb "$tgt" "$sns"); ((${s:-0} > speak)) && speak=$s
+        s=$(sock_kb "$tgt" "$sns" || true); ((${s:-0} > speak)) && speak=$s
         out=$(ip netns exec "$cns" curl -s -o /dev/null -m 5 -w '%{exitcode} %{time_total}' "$url/" || true)
         tot=$((tot + 1))
         [[ "${out%% *}" == 0 ]] && ok=$((ok + 1))
@@ -170,7 +170,7 @@ EOF
     done
     wait "$apid" 2>/dev/null || true
     c1=$(cpu_ticks "$spid")
-    ans=$(ip netns exec "$sns" nft list counter ip atks ans 2>/dev/null | awk '/packets/ {print $2}')
+    ans=$(ip netns exec "$sns" nft list counter ip atks ans 2>/dev/null | awk '/packets/ {print $2}' || true)
     wait "$dlpid" 2>/dev/null || true
     sleep 1
     r1=$(rss_kb "$spid")
