@@ -32,6 +32,7 @@ use crate::wire::{
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+mod invariants;
 mod listener;
 mod stop;
 use listener::Listener;
@@ -580,6 +581,8 @@ impl Stack {
             if let Some(s) = self.slots[idx].as_mut() {
                 s.conn.handle_timeout(now);
             }
+            #[cfg(any(debug_assertions, fuzzing))]
+            self.debug_check_timers_after(idx, now);
             self.mark_dirty(idx);
             // Re-files the connection's next deadline.
             self.drain_events(idx);
@@ -1095,6 +1098,8 @@ impl Stack {
         } else {
             let next = s.conn.poll_timeout();
             self.timers.set(idx, next);
+            #[cfg(any(debug_assertions, fuzzing))]
+            self.debug_check_slot(idx);
         }
     }
 }

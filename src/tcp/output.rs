@@ -430,6 +430,9 @@ impl Connection {
             flags |= TcpFlags::URG;
             urgent = up.since(seq).min(65535) as u16;
         }
+        if flags.ack() && !flags.rst() {
+            self.note_advertised(window, flags.syn());
+        }
         if flags.ack() {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
