@@ -104,17 +104,26 @@ impl Connection {
             }
         }
 
+        if CHECK_ADVERTISED_EDGE {
+            self.check_advertised_edge()?;
+        }
+        // INVARIANT-HOOK(accounting): once `Connection::buffered_bytes()` lands (branch
+        // `ooo`), check here that it equals the send plus receive buffer bytes held.
+        Ok(())
+    }
+
+    /// No segment advertised a right edge (RCV.NXT + window) left of one advertised
+    /// before (RFC 9293 §3.8.6.2.2 SHLD-14, RFC 7323 §2.4); whatever
+    /// [`CHECK_ADVERTISED_EDGE`] says.
+    pub fn check_advertised_edge(&self) -> Result<(), String> {
         if let Some((was, now)) = self.adv_edge_shrunk {
-            ensure!(
-                !CHECK_ADVERTISED_EDGE,
+            return Err(format!(
                 "advertised right edge moved left: {} then {} ({} bytes, SHLD-14)",
                 was.0,
                 now.0,
                 was.since(now)
-            );
+            ));
         }
-        // INVARIANT-HOOK(accounting): once `Connection::buffered_bytes()` lands (branch
-        // `ooo`), check here that it equals the send plus receive buffer bytes held.
         Ok(())
     }
 
