@@ -413,7 +413,7 @@ impl World {
             .handles
             .get(usize::from(op >> 4) % self.handles.len().max(1))
             .copied();
-        match (op % 10, h) {
+        match (op % 11, h) {
             (0, Some(h)) => {
                 let n = usize::from(input.u16()?);
                 let _ = self.stack.send(h, &vec![0x61; n]);
@@ -449,10 +449,17 @@ impl World {
                 }
             }
             (8, _) => {
-                // A SYN from a new peer port, every option offered, for the listener's queues.
+                // A SYN from another peer port, every option offered: fills the SYN queue
+                // (backlog 4) until SYN cookies answer.
+                let port = [5557, 6000 + u16::from(op >> 4)][usize::from(op & 0x80 == 0)];
                 let seq = input.u32()?;
-                self.syn(5557, seq, 7, true, true);
+                self.syn(port, seq, 7, true, true);
                 return Some(());
+            }
+            (9, Some(h)) => {
+                // SO_KEEPALIVE (MUST-24): hour-long timer jumps then probe and time out.
+                let on = input.u8()? & 1 != 0;
+                self.stack.with_connection(h, |c| c.set_keepalive(on));
             }
             _ => {
                 if let Some(h) = h {
