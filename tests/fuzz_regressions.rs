@@ -1,8 +1,13 @@
-//! Inputs the stack fuzz target (`fuzz/fuzz_targets/stack.rs`) found, replayed as packet
-//! traces. Each test says what the fuzzer saw; the invariants are those of
-//! `Stack::check_invariants`, which the harness checks after every step.
+//! What the stack fuzz target found: its inputs replayed through its own driver (saved in
+//! `tests/fuzz_inputs/`), or rewritten as packet traces. Each test says what the fuzzer saw;
+//! the invariants are those of `Stack::check_invariants`, checked after every step.
 
 mod support;
+
+// The fuzz target's driver, so a crash input replays as it ran (`fuzz/src/stack_driver.rs`).
+#[allow(dead_code)]
+#[path = "../fuzz/src/lib.rs"]
+mod fuzz;
 
 use support::*;
 
@@ -37,4 +42,17 @@ fn advertised_right_edge_never_moves_left_after_a_rounded_up_scaled_window() {
         ));
     }
     assert!(edges.windows(2).all(|w| w[1] >= w[0]), "edges {edges:?}");
+}
+
+/// Found by the stack fuzzer in its first minutes: "FIN at X but SND.MAX X (SND.UNA Y,
+/// SND.NXT Y)". 16 KiB in flight with SACK, an RTO, the application shuts down writing
+/// (every byte already sent), then a partial ACK with a zero window: loss recovery resends
+/// the tail segment above SND.NXT (`data_segment`, `Send::At`) and the queued FIN rides on
+/// it, but only a segment at SND.NXT moved SND.MAX, so the FIN went out beyond SND.MAX and
+/// the peer's ACK of it would have read as an ACK of unsent data (RFC 9293 §3.10.7.4).
+/// Replay with `TUNTCP_FUZZ_TRACE=1 cargo test --test fuzz_regressions -- --nocapture` to
+/// see the packets.
+#[test]
+fn fuzz_a_fin_riding_on_a_retransmission_is_inside_snd_max() {
+    fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-fin-outside-snd-max"));
 }

@@ -61,9 +61,11 @@ impl Connection {
         if let Some(f) = self.fin_seq {
             ensure!(
                 f + 1 == max,
-                "FIN at {} but SND.MAX {} (nothing may follow a FIN)",
+                "FIN at {} but SND.MAX {} (SND.UNA {}, SND.NXT {}; SND.MAX is one past the FIN)",
                 f.0,
-                max.0
+                max.0,
+                una.0,
+                nxt.0
             );
         }
         ensure!(self.smss > 0, "SMSS is 0");
