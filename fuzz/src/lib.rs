@@ -1,4 +1,6 @@
-//! Checks shared by the fuzz targets.
+//! Checks shared by the fuzz targets, and the stack target's driver.
+
+pub mod stack_driver;
 
 use tuntcp::wire::{
     checksum_add, checksum_finish, EmitError, IcmpPacket, SackList, Segment, WireError,

@@ -33,6 +33,7 @@ use crate::wire::{
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+mod invariants;
 mod listener;
 mod stop;
 use listener::Listener;
@@ -643,6 +644,8 @@ impl Stack {
                 s.conn.set_memory_mode(mode);
                 s.conn.handle_timeout(now);
             }
+            #[cfg(any(debug_assertions, fuzzing))]
+            self.debug_check_timers_after(idx, now);
             self.mark_dirty(idx);
             // Re-files the connection's next deadline.
             self.drain_events(idx);
@@ -1229,6 +1232,8 @@ impl Stack {
         } else {
             let next = s.conn.poll_timeout();
             self.timers.set(idx, next);
+            #[cfg(any(debug_assertions, fuzzing))]
+            self.debug_check_slot(idx);
         }
     }
 }

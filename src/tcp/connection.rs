@@ -249,6 +249,10 @@ pub struct Connection {
     pub(super) error: Option<Error>,
     pub(super) stats: ConnStats,
     pub(super) soft_errors: u32,
+    /// The highest right edge (RCV.NXT + window) any segment advertised, and the first
+    /// segment that advertised less (previous, new): for `check_invariants` (SHLD-14).
+    pub(super) adv_edge: Option<SeqNum>,
+    pub(super) adv_edge_shrunk: Option<(SeqNum, SeqNum)>,
 }
 
 /// One fast-recovery episode.
@@ -493,6 +497,8 @@ impl Connection {
             error: None,
             stats: ConnStats::default(),
             soft_errors: 0,
+            adv_edge: None,
+            adv_edge_shrunk: None,
             cfg,
         }
     }

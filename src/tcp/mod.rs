@@ -10,6 +10,7 @@ pub mod congestion;
 pub mod connection;
 pub mod info;
 mod input;
+pub mod invariants;
 pub mod isn;
 mod output;
 pub mod recv_buffer;

@@ -330,6 +330,12 @@ impl Connection {
         if seq == self.snd_nxt {
             self.snd_nxt += seq_len;
             self.snd_max = self.snd_max.max(self.snd_nxt);
+        } else if flags.fin() && self.snd_max.lt(seq + seq_len) {
+            // The FIN, queued after every byte went out, rides on a retransmission of the
+            // tail (recovery resends above SND.NXT): it is sent, so SND.MAX covers it and the
+            // peer's ACK of it is acceptable (RFC 9293 §3.10.7.4). SND.NXT catches up when
+            // the go-back-N resend reaches it.
+            self.snd_max = seq + seq_len;
         }
         self.force_send = false;
         self.disarm(Timer::Persist);
@@ -454,6 +460,9 @@ impl Connection {
             // MUST-62: the pointer is the offset of the first octet after the urgent data.
             flags |= TcpFlags::URG;
             urgent = up.since(seq).min(65535) as u16;
+        }
+        if flags.ack() && !flags.rst() {
+            self.note_advertised(window, flags.syn());
         }
         if flags.ack() {
             self.last_ack_sent = self.rcv_nxt;

@@ -442,6 +442,58 @@ impl RecvBuffer {
         self.buf.len()
     }
 
+    /// Out-of-order ranges held (what the range-count bound limits).
+    pub fn ooo_count(&self) -> usize {
+        self.ooo.len()
+    }
+
+    /// The buffer's invariants (see `Connection::check_invariants`): readable bytes plus
+    /// the out-of-order data within capacity and storage, ranges sorted, disjoint, not
+    /// touching, past RCV.NXT, at most `capacity / 2` of them.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let held = self.held();
+        if held > self.capacity {
+            return Err(format!(
+                "receive buffer holds {held} bytes ({} readable), capacity {}",
+                self.readable, self.capacity
+            ));
+        }
+        if self.readable > self.buf.len() || (!self.buf.is_empty() && self.head >= self.buf.len()) {
+            return Err(format!(
+                "receive ring: {} readable, head {}, storage {}",
+                self.readable,
+                self.head,
+                self.buf.len()
+            ));
+        }
+        // INVARIANT-HOOK(ooo-bound): the bound of branch `ooo` replaces `capacity / 2`.
+        if self.ooo.len() > (self.capacity / 2).max(1) {
+            return Err(format!(
+                "{} out-of-order ranges, bound {}",
+                self.ooo.len(),
+                self.capacity / 2
+            ));
+        }
+        let mut prev_end = self.nxt;
+        for (&s, &e) in &self.ooo {
+            if s <= prev_end || e <= s {
+                return Err(format!(
+                    "out-of-order range [{s}, {e}) after {prev_end} (RCV.NXT at {}): not \
+                     sorted, disjoint, non-touching and past RCV.NXT",
+                    self.nxt
+                ));
+            }
+            prev_end = e;
+        }
+        if !self.ooo.is_empty() && self.readable + (prev_end - self.nxt) as usize > self.buf.len() {
+            return Err(format!(
+                "out-of-order data to {prev_end} beyond storage {}",
+                self.buf.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Bytes the storage must keep: readable plus the end of the last out-of-order range.
     fn held(&self) -> usize {
         let ooo_end = self

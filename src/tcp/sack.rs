@@ -461,6 +461,30 @@ impl Scoreboard {
         self.ranges.is_empty()
     }
 
+    /// Ranges sorted, disjoint, not touching, inside `(0, limit]` of the last update's
+    /// SND.UNA, and their byte count right.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut prev = 0;
+        for &(lo, hi) in &self.ranges {
+            if lo <= prev || hi <= lo || hi > self.limit {
+                return Err(format!(
+                    "scoreboard range ({lo}, {hi}) after {prev}, limit {} (base {})",
+                    self.limit, self.base.0
+                ));
+            }
+            prev = hi;
+        }
+        if self.ranges.len() > MAX_RANGES || u64::from(self.sacked) != total(&self.ranges) {
+            return Err(format!(
+                "scoreboard: {} ranges (max {MAX_RANGES}), {} SACKed bytes counted of {}",
+                self.ranges.len(),
+                self.sacked,
+                total(&self.ranges)
+            ));
+        }
+        Ok(())
+    }
+
     /// Forgets every SACKed range (RFC 2018 §8's choice after an RTO; this module's default
     /// policy is to keep them, see the module doc). Keeps the base and the allocation.
     pub fn clear(&mut self) {

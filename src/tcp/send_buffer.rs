@@ -21,6 +21,9 @@ const MIN_ALLOC: usize = 256;
 pub struct SendBuffer {
     data: VecDeque<u8>,
     capacity: usize,
+    /// Bytes held when the capacity was last set below them (0 otherwise): the most the
+    /// buffer may hold above its capacity, only shrinking as bytes are acknowledged.
+    held_at_shrink: usize,
 }
 
 impl SendBuffer {
@@ -29,6 +32,7 @@ impl SendBuffer {
         SendBuffer {
             data: VecDeque::new(),
             capacity,
+            held_at_shrink: 0,
         }
     }
 
@@ -41,6 +45,11 @@ impl SendBuffer {
     /// only stops further writes until enough is acknowledged.
     pub fn set_capacity(&mut self, n: usize) {
         self.capacity = n;
+        self.held_at_shrink = if self.data.len() > n {
+            self.data.len()
+        } else {
+            0
+        };
         // Give back storage beyond what the new capacity (or the data held) needs.
         let keep = n.max(self.data.len());
         if self.data.capacity() > keep {
@@ -131,6 +140,9 @@ impl SendBuffer {
     pub fn ack(&mut self, n: usize) {
         let n = n.min(self.data.len());
         self.data.drain(..n);
+        if self.data.len() <= self.capacity {
+            self.held_at_shrink = 0;
+        }
         // After a shrink (see `set_capacity`), give storage back once the data fits again.
         if self.data.capacity() > self.capacity && self.data.len() <= self.capacity {
             self.data.shrink_to(self.capacity);
@@ -140,6 +152,19 @@ impl SendBuffer {
     /// Bytes of storage currently allocated (for memory accounting and tests).
     pub fn allocated(&self) -> usize {
         self.data.capacity()
+    }
+
+    /// Bytes held within the capacity, or within what was held when the capacity was last
+    /// lowered below it (`set_capacity` never drops bytes).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.data.len() > self.capacity.max(self.held_at_shrink) {
+            return Err(format!(
+                "send buffer holds {} bytes, capacity {}",
+                self.data.len(),
+                self.capacity
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -364,6 +364,16 @@ impl Harness {
             self.raw_out.push(bytes);
             self.out.push_back((self.now_ms, out));
         }
+        self.check_invariants();
+    }
+
+    /// The stack's invariants hold (issue 15); run after every input and timer, since
+    /// every step ends with a flush.
+    #[track_caller]
+    pub fn check_invariants(&self) {
+        if let Err(e) = self.stack.check_invariants() {
+            self.fail(&format!("invariant broken: {e}"));
+        }
     }
 
     /// Builds the peer's segment from a spec (defaults: peer -> us, window 65535).
