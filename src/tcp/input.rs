@@ -231,7 +231,16 @@ impl Connection {
         // Sixth: URG.
         self.note_urgent(seg, seq);
 
-        // Seventh: segment text.
+        // Seventh: segment text, trimmed to the window offered (RFC 9293 §3.10.7.4: "portions
+        // ... that lie outside the window should be trimmed"): the buffer may have room
+        // beyond the edge the peer was given (the rounding reserve), which is not the peer's.
+        let fin_seq = seq + payload.len() as u32;
+        let offered = if self.rcv_adv.gt(seq) {
+            self.rcv_adv.since(seq) as usize
+        } else {
+            0
+        };
+        let payload = &payload[..payload.len().min(offered)];
         if !payload.is_empty() {
             self.on_data(now, seq, payload);
             if self.state == State::Closed {
@@ -241,7 +250,6 @@ impl Connection {
 
         // Eighth: FIN, only once everything before it has arrived.
         if fin {
-            let fin_seq = seq + payload.len() as u32;
             let window_end = self.rcv_nxt + self.recvq.window() as u32;
             if fin_seq.le(window_end) {
                 self.rcv_fin = Some(fin_seq);

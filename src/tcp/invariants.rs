@@ -8,19 +8,16 @@ use super::state::State;
 use crate::time::Instant;
 
 /// Check that the right edge of the advertised receive window (RCV.NXT + window) never
-/// moves left (RFC 9293 §3.8.6.2.2 SHLD-14, RFC 7323 §2.4). Off until the window-scale
-/// rounding bug of issue 15 item 7 is fixed (branch `hostile`): with a 1 MiB buffer and
-/// scale 5 the edge moves left today. Turn on after that merge. The edge is recorded
-/// either way, so `Connection::check_invariants` costs the same.
-pub const CHECK_ADVERTISED_EDGE: bool = false;
+/// moves left by a window-scale unit or more (RFC 9293 §3.8.6.2.2 SHLD-14, RFC 7323 §2.4;
+/// less than a unit is the documented exception of `advertise`). On since issue 15 item 7
+/// was fixed; a switch so a future bug can be studied without it.
+pub const CHECK_ADVERTISED_EDGE: bool = true;
 
 /// Check that out-of-order data lies inside the window offered (RCV.ADV), not just inside
-/// the receive buffer. Off: the stack fuzzer found that a segment straddling the offered
-/// edge is trimmed at the buffer's room (`recv_buffer.rs` insert), not at the edge, so up
-/// to `window() - offered` bytes beyond it are kept (see
-/// `tests/fuzz_regressions.rs`). The edge accepted is being reworked for issue 15 item 7
-/// on branch `hostile`; turn on once that decides it.
-pub const CHECK_OOO_WITHIN_OFFERED_EDGE: bool = false;
+/// the receive buffer. The stack fuzzer found segments straddling the offered edge kept
+/// up to the buffer's room (`tests/fuzz_regressions.rs`); input now trims text at the
+/// offered edge (RFC 9293 §3.10.7.4).
+pub const CHECK_OOO_WITHIN_OFFERED_EDGE: bool = true;
 
 /// Largest window a peer can be offered or can offer (65535 << 14, RFC 7323 §2.3).
 const MAX_WINDOW: u32 = 65535 << 14;
@@ -117,7 +114,7 @@ impl Connection {
     /// Out-of-order data lies inside the window offered (RFC 9293 §3.10.7.4: only in-window
     /// octets are kept); whatever [`CHECK_OOO_WITHIN_OFFERED_EDGE`] says.
     pub fn check_ooo_within_offered_edge(&self) -> Result<(), String> {
-        if let Some((_, end)) = self.recvq.ooo_ranges().last() {
+        if let Some(end) = self.recvq.ooo_end() {
             let offered = if self.rcv_adv.gt(self.rcv_nxt) {
                 self.rcv_adv.since(self.rcv_nxt)
             } else {
@@ -168,12 +165,16 @@ impl Connection {
         }
         let scale = if syn { 0 } else { self.rcv_wscale };
         let edge = self.rcv_nxt + (u32::from(window) << scale);
+        // Less than one unit of the window scale is the documented exception (`advertise`:
+        // RFC 7323 Appendix F); more is a bug.
+        let unit = 1u32 << self.rcv_wscale;
         match self.adv_edge {
-            Some(prev) if edge.lt(prev) => {
+            Some(prev) if edge.lt(prev) && prev.since(edge) >= unit => {
                 if self.adv_edge_shrunk.is_none() {
                     self.adv_edge_shrunk = Some((prev, edge));
                 }
             }
+            Some(prev) if edge.lt(prev) => {}
             _ => self.adv_edge = Some(edge),
         }
     }

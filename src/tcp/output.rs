@@ -403,7 +403,9 @@ impl Connection {
         let wnd = self.rcv_adv.since(self.rcv_nxt);
         let mut scaled = wnd.div_ceil(unit);
         if u64::from(scaled) * u64::from(unit) > u64::from(room) {
-            scaled = room / unit;
+            // Less than one unit back, never more: room below the edge for other reasons
+            // (memory pressure, the out-of-order charge) keeps the edge as before.
+            scaled = (wnd / unit).max(room / unit);
         }
         let scaled = scaled.min(65535);
         self.rcv_adv = self.rcv_nxt + scaled * unit;

@@ -437,14 +437,17 @@ impl RecvBuffer {
         self.sack_len = 0;
     }
 
+    /// The end of the highest out-of-order range, as an offset past RCV.NXT (no range-map
+    /// work counted: the invariant checks use it).
+    pub fn ooo_end(&self) -> Option<usize> {
+        self.ooo
+            .last_key_value()
+            .map(|(_, &e)| (e - self.nxt) as usize)
+    }
+
     /// Bytes of storage currently allocated (for memory accounting and tests).
     pub fn allocated(&self) -> usize {
         self.buf.len()
-    }
-
-    /// Out-of-order ranges held (what the range-count bound limits).
-    pub fn ooo_count(&self) -> usize {
-        self.ooo.len()
     }
 
     /// The buffer's invariants (see `Connection::check_invariants`): readable bytes plus

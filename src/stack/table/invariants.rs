@@ -96,8 +96,13 @@ impl Stack {
                 l.half_open
             );
         }
-        // INVARIANT-HOOK(accounting): once `Stack::accounted_memory()` lands (branch `ooo`),
-        // check here that it equals the sum of `Connection::buffered_bytes()` over the slots.
+        // Accounting (tcp_mem): the stack's total is the sum of what its connections hold.
+        let sum: usize = self.connections().map(|(_, c)| c.buffered_bytes()).sum();
+        ensure!(
+            sum == self.accounted_memory(),
+            "accounted memory {} but connections hold {sum}",
+            self.accounted_memory()
+        );
         Ok(())
     }
 
