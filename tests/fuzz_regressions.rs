@@ -101,3 +101,8 @@ fn out_of_order_data_beyond_the_offered_edge_is_trimmed() {
         t.fail(&e);
     }
 }
+
+#[test]
+fn fuzz_ci_crash_1() {
+    fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-ci-crash-1"));
+}

@@ -165,6 +165,14 @@ impl Connection {
         }
         let scale = if syn { 0 } else { self.rcv_wscale };
         let edge = self.rcv_nxt + (u32::from(window) << scale);
+        if syn {
+            // A SYN's window is never scaled (RFC 7323 §2.2): a SYN-ACK sent again after a
+            // scaled ACK in SYN-RECEIVED cannot repeat that edge, and is not a shrink.
+            if self.adv_edge.is_none() {
+                self.adv_edge = Some(edge);
+            }
+            return;
+        }
         // Less than one unit of the window scale is the documented exception (`advertise`:
         // RFC 7323 Appendix F); more is a bug.
         let unit = 1u32 << self.rcv_wscale;
