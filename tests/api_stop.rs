@@ -3,14 +3,16 @@
 //! the test drives a client stack on the other end and reads what the runtime wrote. Every
 //! wait is bounded (10 s deadlines).
 
+#[path = "support/socket_device.rs"]
+mod socket_device;
+
+use socket_device::SocketDevice;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::sync::mpsc;
 use std::time::Duration;
 use tuntcp::api::{NetStack, TcpListener, TcpStream};
-use tuntcp::device::Device;
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::tcp::{Error, State};
 use tuntcp::time::Instant;
@@ -19,23 +21,6 @@ use tuntcp::wire::Packet;
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
 const BOUND: Duration = Duration::from_secs(10);
-
-struct SocketDevice(UnixDatagram);
-
-impl Device for SocketDevice {
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.recv(buf)
-    }
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        self.0.send(packet).map(|_| ())
-    }
-    fn mtu(&self) -> usize {
-        1500
-    }
-    fn raw_fd(&self) -> Option<RawFd> {
-        Some(self.0.as_raw_fd())
-    }
-}
 
 /// The peer: a client stack on the test's end of the pair, on the test's own clock.
 struct Client {

@@ -10,7 +10,7 @@ use std::net::SocketAddrV4;
 use support::*;
 use tuntcp::stack::stats::Counters;
 use tuntcp::time::Duration;
-use tuntcp::wire::{IcmpMessage, IcmpPacket, IpMeta, TcpFlags};
+use tuntcp::wire::{IcmpMessage, IcmpPacket, TcpFlags};
 
 /// Runs one scenario on its own stack and checks that each of `names` ended above zero.
 #[track_caller]
@@ -40,18 +40,6 @@ fn nstat_lines(c: &Counters) -> String {
         .map(|(n, v)| format!("{n} {v}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn icmp(message: IcmpMessage<'_>) -> Vec<u8> {
-    let p = IcmpPacket {
-        src: PEER,
-        dst: US,
-        ip: IpMeta::default(),
-        message,
-    };
-    let mut buf = vec![0; p.buffer_len()];
-    p.emit(&mut buf).unwrap();
-    buf
 }
 
 /// Recomputes the IPv4 header checksum of a 20-byte header.
@@ -160,9 +148,9 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
                 seq: 1,
                 data: b"ping",
             };
-            h.send_raw(at(0), &icmp(echo(1)));
+            h.send_raw(at(0), &icmp_packet(echo(1)));
             assert_eq!(h.raw_out.len(), 1, "the echo is answered");
-            let mut bad = icmp(echo(2));
+            let mut bad = icmp_packet(echo(2));
             let n = bad.len();
             bad[n - 1] ^= 0xff;
             h.send_raw(at(1), &bad);
@@ -196,7 +184,7 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             .into_iter()
             .enumerate()
             {
-                h.send_raw(at(2 + i as u64), &icmp(m));
+                h.send_raw(at(2 + i as u64), &icmp_packet(m));
             }
         },
     );

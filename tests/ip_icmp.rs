@@ -20,18 +20,6 @@ fn ping(ident: u16, seq: u16, data: &[u8], dst: std::net::Ipv4Addr) -> Vec<u8> {
     buf
 }
 
-fn icmp_error(message: IcmpMessage<'_>) -> Vec<u8> {
-    let p = IcmpPacket {
-        src: PEER,
-        dst: US,
-        ip: IpMeta::default(),
-        message,
-    };
-    let mut buf = vec![0; p.buffer_len()];
-    p.emit(&mut buf).unwrap();
-    buf
-}
-
 #[test]
 fn echo_request_is_answered_byte_exact_for_odd_and_large_payloads() {
     let mut t = Harness::with_config(Harness::config());
@@ -61,7 +49,7 @@ fn echo_with_bad_checksum_or_unknown_type_gets_no_reply() {
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
     t.send_raw(at(0), &bad);
-    let other = icmp_error(IcmpMessage::Other {
+    let other = icmp_packet(IcmpMessage::Other {
         icmp_type: 42,
         code: 0,
         rest: [0; 4],
@@ -96,7 +84,7 @@ fn shld_26_port_unreachable_in_syn_sent_fails_the_connect() {
     let q = quote(&t.raw_out[0]);
     t.send_raw(
         at(5),
-        &icmp_error(IcmpMessage::DestUnreachable {
+        &icmp_packet(IcmpMessage::DestUnreachable {
             code: 3,
             next_hop_mtu: 0,
             original: &q,
@@ -132,7 +120,7 @@ fn must_47_must_56_shld_25_soft_errors_are_reported_and_do_not_abort() {
             original: &q,
         },
     ] {
-        t.send_raw(at(1), &icmp_error(m));
+        t.send_raw(at(1), &icmp_packet(m));
     }
     assert_eq!(t.state(h), State::Established);
     assert_eq!(
@@ -154,7 +142,7 @@ fn must_54_icmp_error_affects_only_the_quoted_connection() {
     let q = quote(t.raw_out.last().unwrap());
     t.send_raw(
         at(2),
-        &icmp_error(IcmpMessage::DestUnreachable {
+        &icmp_packet(IcmpMessage::DestUnreachable {
             code: 1,
             next_hop_mtu: 0,
             original: &q,
@@ -167,7 +155,7 @@ fn must_54_icmp_error_affects_only_the_quoted_connection() {
     unknown[20] ^= 0x40; // source port
     t.send_raw(
         at(3),
-        &icmp_error(IcmpMessage::DestUnreachable {
+        &icmp_packet(IcmpMessage::DestUnreachable {
             code: 1,
             next_hop_mtu: 0,
             original: &unknown,
@@ -187,7 +175,7 @@ fn must_55_source_quench_is_ignored() {
     let before = t.raw_out.len();
     t.send_raw(
         at(1),
-        &icmp_error(IcmpMessage::SourceQuench { original: &q }),
+        &icmp_packet(IcmpMessage::SourceQuench { original: &q }),
     );
     assert_eq!(t.stack.connection(h).unwrap().cwnd(), cwnd);
     assert_eq!(t.stack.connection(h).unwrap().soft_errors(), 0);

@@ -3,38 +3,22 @@
 //! the service is served by the runtime thread and that socket-API users keep working beside
 //! it. Bounded: every wait has a 10 s deadline.
 
-use std::io::{self, Read, Write};
+#[path = "support/socket_device.rs"]
+mod socket_device;
+
+use socket_device::SocketDevice;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use tuntcp::api::{NetStack, TcpListener};
 use tuntcp::apps::http::pattern_fill;
 use tuntcp::apps::inloop::{InLoopConfig, Servers};
-use tuntcp::device::Device;
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::tcp::{Error, State};
 use tuntcp::time::Instant;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
-
-/// The runtime's device: datagrams are IPv4 packets.
-struct SocketDevice(UnixDatagram);
-
-impl Device for SocketDevice {
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.recv(buf)
-    }
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        self.0.send(packet).map(|_| ())
-    }
-    fn mtu(&self) -> usize {
-        1500
-    }
-    fn raw_fd(&self) -> Option<RawFd> {
-        Some(self.0.as_raw_fd())
-    }
-}
 
 /// The client stack on the test's end of the pair, on the test's own clock.
 struct Client {

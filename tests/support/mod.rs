@@ -570,6 +570,19 @@ pub mod link;
 pub mod smol;
 pub mod stream;
 
+/// An ICMP message from the peer to us, as bytes on the wire.
+pub fn icmp_packet(message: tuntcp::wire::IcmpMessage<'_>) -> Vec<u8> {
+    let p = tuntcp::wire::IcmpPacket {
+        src: PEER,
+        dst: US,
+        ip: IpMeta::default(),
+        message,
+    };
+    let mut buf = vec![0; p.buffer_len()];
+    p.emit(&mut buf).unwrap();
+    buf
+}
+
 /// Recomputes the IPv4 total length, the IPv4 header checksum (20-byte header) and the TCP
 /// checksum of a hand-edited packet.
 pub fn fix_tcp_packet(pkt: &mut [u8]) {
