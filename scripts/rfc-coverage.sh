@@ -7,24 +7,31 @@
 # (`fn must_57_must_63_broadcast_syn`). Function names are read from tests/**/*.rs and
 # src/**/*.rs; the IDs from the checklist's tables (rows starting `| MUST-12 |`).
 #
-# Usage: scripts/rfc-coverage.sh [-v] [-h]
+# Usage: scripts/rfc-coverage.sh [-v] [-w|-c] [-h]
 #   -v          also list, per covered ID, the tests that cover it
-#   CHECKLIST=  path of the checklist (default: <repo>/../shared/rfc9293-checklist.md);
-#               if it is missing, the full RFC 9293 ranges MUST-1..69, SHLD-1..31,
-#               MAY-1..18, REC-1 are used instead (and the script says so)
+#   -w          rewrite the generated "Tests per requirement" section of docs/conformance.md
+#   -c          check: fail when that section is stale, when a test names an ID the table
+#               does not list, or when a requirement without a test has no note (test.sh)
+#   CHECKLIST=  another table of IDs to count against (rows starting `| MUST-12 |`);
+#               default: docs/conformance.md, the project's own table
 #
 # Counts every `fn` with such a name, #[test] or not (proptest bodies included).
 # Unknown IDs in test names (typos, or IDs not in the checklist) are reported, not counted.
 # Runs from any directory. Exit status 0 unless something is wrong with the inputs.
 
 set -euo pipefail
+# One sort order everywhere, so the generated section is the same on every machine.
+export LC_ALL=C
 
 usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0"; }
 
 verbose=0
-while getopts ":vh" opt; do
+mode=report
+while getopts ":vwch" opt; do
     case $opt in
         v) verbose=1 ;;
+        w) mode=write ;;
+        c) mode=check ;;
         h) usage; exit 0 ;;
         *) echo "rfc-coverage: unknown option -$OPTARG" >&2; usage >&2; exit 2 ;;
     esac
@@ -36,32 +43,30 @@ if [ $# -gt 0 ]; then
 fi
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-checklist=${CHECKLIST:-$root/../shared/rfc9293-checklist.md}
-if [ -f "$checklist" ]; then
-    checklist=$(cd "$(dirname "$checklist")" && pwd)/$(basename "$checklist")
+doc=$root/docs/conformance.md
+checklist=${CHECKLIST:-$doc}
+if [ ! -f "$checklist" ]; then
+    echo "rfc-coverage: $checklist not found" >&2
+    exit 1
+fi
+checklist=$(cd "$(dirname "$checklist")" && pwd)/$(basename "$checklist")
+if [ "$mode" != report ] && [ "$checklist" != "$doc" ]; then
+    echo "rfc-coverage: -w and -c work on docs/conformance.md only (unset CHECKLIST)" >&2
+    exit 2
 fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# 1. The requirement IDs, one per line, in checklist order of levels.
-if [ -f "$checklist" ]; then
-    source_note="checklist: $checklist"
-    grep -oE '^\| *(MUST|SHLD|MAY|REC|U)-[0-9]+ *\|' "$checklist" \
-        | tr -d '| ' | sort -u >"$tmp/ids" || true
-    if [ ! -s "$tmp/ids" ]; then
-        echo "rfc-coverage: no requirement IDs found in $checklist" >&2
-        exit 1
-    fi
-else
-    source_note="checklist $checklist not found: using RFC 9293 ranges MUST-1..69, SHLD-1..31, MAY-1..18, REC-1"
-    {
-        for i in $(seq 1 69); do echo "MUST-$i"; done
-        for i in $(seq 1 31); do echo "SHLD-$i"; done
-        for i in $(seq 1 18); do echo "MAY-$i"; done
-        echo "REC-1"
-    } >"$tmp/ids"
+# 1. The requirement IDs, one per line, from the table (not from the generated section).
+sed '/^<!-- coverage:begin -->$/,$d' "$checklist" >"$tmp/table"
+grep -oE '^\| *(MUST|SHLD|MAY|REC|U)-[0-9]+ *\|' "$tmp/table" \
+    | tr -d '| ' | sort -u >"$tmp/ids" || true
+if [ ! -s "$tmp/ids" ]; then
+    echo "rfc-coverage: no requirement IDs found in $checklist" >&2
+    exit 1
 fi
+source_note="table: ${checklist#"$root"/}"
 
 # 2. Function names with their location: "path:line:name".
 : >"$tmp/fns"
@@ -123,3 +128,62 @@ awk -F'\t' -v verbose="$verbose" '
             printf "  %s:%s\n", id, unknown[id]
         }
     }' "$tmp/ids" "$tmp/hits"
+
+[ "$mode" = report ] && exit 0
+
+# 5. The generated section: one row per ID in the table's order, its tests by name and file.
+awk -F'\t' '
+    FNR == NR { order[++n] = $1; next }
+    {
+        id = $1; t = $2; sub(/:[0-9]+\)$/, ")", t)
+        sub(/ \(/, "` (", t)
+        tests[id] = tests[id] (cnt[id]++ ? ", " : "") "`" t
+    }
+    END {
+        print "| ID | tests |"
+        print "| --- | --- |"
+        for (i = 1; i <= n; i++) {
+            id = order[i]
+            printf "| %s | %s |\n", id, (id in tests ? tests[id] : "none (see the note above)")
+        }
+    }' <(grep -oE '^\| *(MUST|SHLD|MAY|REC|U)-[0-9]+ *\|' "$tmp/table" | tr -d '| ') "$tmp/hits" \
+    >"$tmp/section"
+
+# The doc with its generated section replaced.
+awk -v section="$tmp/section" '
+    /^<!-- coverage:begin -->$/ { print; while ((getline l < section) > 0) print l; skip = 1; next }
+    /^<!-- coverage:end -->$/ { skip = 0 }
+    !skip { print }' "$doc" >"$tmp/doc"
+
+if [ "$mode" = write ]; then
+    cp "$tmp/doc" "$doc"
+    echo "rfc-coverage: wrote docs/conformance.md"
+    exit 0
+fi
+
+status=0
+if ! cmp -s "$tmp/doc" "$doc"; then
+    echo "rfc-coverage: docs/conformance.md is stale; run scripts/rfc-coverage.sh -w:" >&2
+    diff "$doc" "$tmp/doc" | head -20 >&2 || true
+    status=1
+fi
+if cut -f1 "$tmp/hits" | sort -u | comm -23 - "$tmp/ids" | grep -q .; then
+    echo "rfc-coverage: tests name IDs that docs/conformance.md does not list:" >&2
+    cut -f1 "$tmp/hits" | sort -u | comm -23 - "$tmp/ids" | sed 's/^/  /' >&2
+    status=1
+fi
+# Requirements without a test must say why in their note column.
+cut -f1 "$tmp/hits" | sort -u >"$tmp/covered"
+awk -F'|' -v covered="$tmp/covered" '
+    BEGIN { while ((getline l < covered) > 0) c[l] = 1 }
+    /^\| *(MUST|SHLD|MAY|REC|U)-[0-9]+ *\|/ {
+        id = $2; gsub(/ /, "", id); note = $6; gsub(/^ +| +$/, "", note)
+        if (!(id in c) && note == "") { print "  " id; bad = 1 }
+    }
+    END { exit bad }' "$tmp/table" >"$tmp/nonote" || {
+    echo "rfc-coverage: requirements with no test and no note in docs/conformance.md:" >&2
+    cat "$tmp/nonote" >&2
+    status=1
+}
+[ $status -eq 0 ] && echo "rfc-coverage: docs/conformance.md is up to date"
+exit $status

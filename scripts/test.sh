@@ -6,6 +6,8 @@
 # every cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# docs/conformance.md must match the test names (fails when stale: run rfc-coverage.sh -w).
+scripts/rfc-coverage.sh -c
 cargo test --all-targets "$@" -- --skip tun_
 cargo test --doc "$@"
 if [ "$(id -u)" != 0 ] || [ ! -e /dev/net/tun ]; then
