@@ -3,9 +3,9 @@
 #
 # A test covers a requirement when its function name carries the ID: `fn must_57_...`,
 # `fn shld_3_...`, `fn may_2_...`, `fn rec_1_...`, `fn u_4_...` (U-n: the unlabelled
-# requirements numbered in the checklist). One name may carry several IDs
+# requirements numbered in docs/conformance.md). One name may carry several IDs
 # (`fn must_57_must_63_broadcast_syn`). Function names are read from tests/**/*.rs and
-# src/**/*.rs; the IDs from the checklist's tables (rows starting `| MUST-12 |`).
+# src/**/*.rs; the IDs from the table in docs/conformance.md (rows starting `| MUST-12 |`).
 #
 # Usage: scripts/rfc-coverage.sh [-v] [-w|-c] [-h]
 #   -v          also list, per covered ID, the tests that cover it
@@ -16,7 +16,7 @@
 #               default: docs/conformance.md, the project's own table
 #
 # Counts every `fn` with such a name, #[test] or not (proptest bodies included).
-# Unknown IDs in test names (typos, or IDs not in the checklist) are reported, not counted.
+# Unknown IDs in test names (typos, or IDs not in the table) are reported, not counted.
 # Runs from any directory. Exit status 0 unless something is wrong with the inputs.
 
 set -euo pipefail
@@ -88,6 +88,15 @@ awk -F: '
             }
         }
     }' "$tmp/fns" | sort -u >"$tmp/hits"
+# The classic cases (`case_7` in a name), for the generated section only.
+awk -F: '
+    {
+        name = $3; where = $1 ":" $2
+        n = split(name, tok, "_")
+        for (i = 1; i < n; i++)
+            if (tok[i] == "case" && tok[i + 1] ~ /^[0-9]+$/)
+                printf "case-%d\t%s (%s)\n", tok[i + 1] + 0, name, where
+    }' "$tmp/fns" | sort -u >"$tmp/cases"
 
 # 4. Report per level.
 echo "RFC 9293 coverage by test name ($source_note)"
@@ -146,7 +155,15 @@ awk -F'\t' '
             id = order[i]
             printf "| %s | %s |\n", id, (id in tests ? tests[id] : "none (see the note above)")
         }
-    }' <(grep -oE '^\| *(MUST|SHLD|MAY|REC|U)-[0-9]+ *\|' "$tmp/table" | tr -d '| ') "$tmp/hits" \
+        print ""
+        print "| case | tests |"
+        print "| --- | --- |"
+        for (c = 1; c <= 15; c++) {
+            id = "case-" c
+            printf "| %d | %s |\n", c, (id in tests ? tests[id] : "none")
+        }
+    }' <(grep -oE '^\| *(MUST|SHLD|MAY|REC|U)-[0-9]+ *\|' "$tmp/table" | tr -d '| ') \
+    <(cat "$tmp/hits" "$tmp/cases") \
     >"$tmp/section"
 
 # The doc with its generated section replaced.

@@ -94,7 +94,8 @@ fn must_10_case_1_simultaneous_open() {
     t.send(at(5), seg().flags(TcpFlags::SYN).seq(7000).mss(1460));
     t.expect(at(5), seg().flags(SYNACK).seq(syn.seq).ack(7001));
     assert_eq!(t.state(h), State::SynReceived);
-    // Its SYN-ACK repeats SEQ=7000: accepted at once (checklist case 1), not after a timeout.
+    // Its SYN-ACK repeats SEQ=7000: accepted at once (docs/conformance.md, case 1), not after
+    // a timeout.
     t.send(at(6), seg().syn().ack_flag().seq(7000).ack(syn.seq + 1));
     assert_eq!(t.state(h), State::Established);
 }

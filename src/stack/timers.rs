@@ -14,7 +14,7 @@
 //! amortised. Equal deadlines come out in the order they were set.
 //!
 //! What this module does not do: know what a deadline means (the connection's own timer
-//! table does, DESIGN.md habit 4), hold more than one deadline per key, or read a clock.
+//! table does), hold more than one deadline per key, or read a clock.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};

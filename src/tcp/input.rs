@@ -94,8 +94,8 @@ impl Connection {
         }
 
         // SYN-RECEIVED after a simultaneous open: the peer's SYN-ACK repeats SEQ=IRS. Accept
-        // it as Linux does (checklist case 1): drop the SYN already counted, keep the ACK.
-        // A retransmitted bare SYN on a passive open: answer SYN-ACK again (checklist case 15).
+        // it as Linux does (docs/conformance.md, case 1): drop the SYN already counted, keep
+        // the ACK. A retransmitted bare SYN on a passive open: answer SYN-ACK again (case 15).
         if self.state == State::SynReceived && syn && seq == self.irs && !f.rst() {
             if !f.ack() {
                 self.snd_nxt = self.iss;
