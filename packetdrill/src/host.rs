@@ -382,12 +382,13 @@ impl Host {
             if o.user_timeout_ms > 0 {
                 c.set_user_timeout(Some(Duration::from_millis(u64::from(o.user_timeout_ms))));
             }
-            // Linux counts half of SO_RCVBUF/SO_SNDBUF as payload (tcp_adv_win_scale 1).
+            // Linux offers half of SO_RCVBUF as window (tcp_adv_win_scale 1).
             if let Some(n) = o.rcvbuf {
                 c.set_recv_buffer(n / 2);
             }
+            // The doubled SO_SNDBUF is nearly all payload with TSO-sized skbs.
             if let Some(n) = o.sndbuf {
-                c.set_send_buffer(n / 2);
+                c.set_send_buffer(n);
             }
         });
     }
@@ -872,6 +873,12 @@ impl Host {
                 let m = b.len().min(n);
                 out[..m].copy_from_slice(&b[..m]);
                 return Ok(n);
+            }
+            // TCP_CC_INFO and SO_MEMINFO: packetdrill reads them for every %{ }% block;
+            // zeros (we have neither BBR/Vegas state nor Linux's memory accounting).
+            (libc::IPPROTO_TCP, 26) | (libc::SOL_SOCKET, 55) => {
+                out.fill(0);
+                return Ok(out.len());
             }
             (libc::IPPROTO_TCP, libc::TCP_INFO) => {
                 let n = profile::tcp_info(conn, now, out);
