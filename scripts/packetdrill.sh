@@ -192,8 +192,8 @@ while IFS= read -r file; do
         detail=${detail#"$(basename "$file")":}
         # A failed %{ python }% assertion: which one, and the value it saw.
         if grep -q '^AssertionError' "$log"; then
-            what=$(grep -m1 -E '^ +assert ' "$log" | sed -E 's/^ +//; s/,.*//')
-            got=$(grep -m1 '^AssertionError' "$log" | sed 's/^AssertionError: *//')
+            what=$(grep -m1 -oE 'assert [^,]*' "$log" || true)
+            got=$(grep -m1 '^AssertionError' "$log" | sed 's/^AssertionError: *//' || true)
             detail="$detail: $what (got $got)"
         fi
     fi

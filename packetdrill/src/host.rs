@@ -894,3 +894,134 @@ impl Host {
         self.socks.contains_key(&fd)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The socket layer's errno values and its virtual clock, as packetdrill sees them.
+    use super::*;
+    use crate::profile;
+    use tuntcp::wire::{Segment, TcpFlags};
+
+    fn host() -> Host {
+        Host::new(profile::stack_config(""))
+    }
+
+    fn sin(a: [u8; 4], port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::from(a), port)
+    }
+
+    fn done<T>(b: Blocked<T>) -> Result<T, Errno> {
+        match b {
+            Blocked::Done(r) => r,
+            Blocked::Wait => panic!("would block"),
+        }
+    }
+
+    #[test]
+    fn socket_calls_fail_with_linux_errno() {
+        let mut h = host();
+        assert_eq!(
+            h.socket(libc::AF_INET6, libc::SOCK_STREAM, 0),
+            Err(libc::EAFNOSUPPORT)
+        );
+        assert_eq!(
+            h.socket(libc::AF_INET, libc::SOCK_DGRAM, 0),
+            Err(libc::ESOCKTNOSUPPORT)
+        );
+        let fd = h
+            .socket(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_TCP)
+            .unwrap();
+        assert_eq!(h.bind(fd, sin([10, 0, 0, 9], 80)), Err(libc::EADDRNOTAVAIL));
+        assert_eq!(h.bind(fd, sin([0, 0, 0, 0], 8080)), Ok(0));
+        assert_eq!(h.bind(fd, sin([0, 0, 0, 0], 8081)), Err(libc::EINVAL));
+        let fd2 = h.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        assert_eq!(
+            h.bind(fd2, sin([192, 168, 0, 1], 8080)),
+            Err(libc::EADDRINUSE)
+        );
+        assert_eq!(
+            done(h.try_read(fd2, &mut [0; 4], false, false)),
+            Err(libc::ENOTCONN)
+        );
+        assert_eq!(
+            done(h.try_write(fd2, b"x", false, &mut 0)),
+            Err(libc::EPIPE)
+        );
+        assert_eq!(h.shutdown(fd2, libc::SHUT_WR), Err(libc::ENOTCONN));
+        assert_eq!(h.listen(fd, 1), Ok(0));
+        assert_eq!(
+            h.fcntl(
+                fd,
+                libc::F_SETFL,
+                i64::from(libc::O_RDWR | libc::O_NONBLOCK)
+            ),
+            Ok(0)
+        );
+        assert_eq!(
+            h.fcntl(fd, libc::F_GETFL, 0),
+            Ok(libc::O_RDWR | libc::O_NONBLOCK)
+        );
+        assert_eq!(done(h.try_accept(fd)).map(|_| ()), Err(libc::EAGAIN));
+        assert_eq!(h.close(fd), Ok(0));
+        assert_eq!(h.close(fd), Err(libc::EBADF));
+    }
+
+    #[test]
+    fn buffer_options_read_back_doubled_as_linux() {
+        let mut h = host();
+        let fd = h.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        h.setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            &21000i32.to_ne_bytes(),
+        )
+        .unwrap();
+        let mut out = [0u8; 4];
+        assert_eq!(
+            h.getsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &mut out),
+            Ok(4)
+        );
+        assert_eq!(i32::from_ne_bytes(out), 42000);
+        assert_eq!(
+            h.setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_CONGESTION, b"vegas\0"),
+            Err(libc::ENOENT)
+        );
+    }
+
+    #[test]
+    fn nonblocking_connect_sends_linux_syn_and_retransmits_after_initial_rto() {
+        let mut h = host();
+        let fd = h
+            .socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)
+            .unwrap();
+        assert_eq!(
+            h.connect_start(fd, sin([192, 0, 2, 1], 8080)),
+            Err(libc::EINPROGRESS)
+        );
+        assert_eq!(
+            h.connect_start(fd, sin([192, 0, 2, 1], 8080)),
+            Err(libc::EALREADY)
+        );
+        let t0 = h.now;
+        let (p, at) = h.take_packet().expect("SYN");
+        let syn = Segment::parse(&p).unwrap();
+        assert_eq!(syn.flags, TcpFlags::SYN);
+        assert_eq!(syn.options.mss, Some(1460));
+        assert_eq!(syn.options.window_scale, Some(8)); // the Linux profile's shift
+        assert_eq!(at, h.wall_usecs());
+        assert!(h.take_packet().is_none());
+        // Nothing pending: the clock jumps to the stack's deadline, the 1 s initial RTO.
+        let d = h.next_deadline().expect("SYN timer");
+        assert_eq!(d, t0 + Duration::from_secs(1));
+        h.advance_to(d);
+        let (p, _) = h.take_packet().expect("SYN again");
+        assert_eq!(Segment::parse(&p).unwrap().seq, syn.seq);
+        let mut out = [0u8; 4];
+        assert_eq!(
+            h.getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut out),
+            Ok(4)
+        );
+        assert_eq!(i32::from_ne_bytes(out), 0);
+    }
+}
