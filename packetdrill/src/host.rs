@@ -108,6 +108,9 @@ pub struct Host {
     out: VecDeque<(Vec<u8>, Instant)>,
     next_ephemeral: u16,
     buf: Vec<u8>,
+    /// The file scripts/packetdrill.sh records the scripts' host commands in
+    /// (`TUNTCP_PD_HOSTCMDS`), and how much of it was applied.
+    host_cmds: Option<(std::path::PathBuf, usize)>,
 }
 
 fn errno_of(e: tcp::Error) -> Errno {
@@ -147,7 +150,29 @@ impl Host {
             out: VecDeque::new(),
             next_ephemeral: EPHEMERAL.0,
             buf: vec![0; 70_000],
+            host_cmds: std::env::var_os("TUNTCP_PD_HOSTCMDS").map(|p| (p.into(), 0)),
         }
+    }
+
+    /// Applies the host commands (sysctls, ethtool) the script ran since the last call to
+    /// the defaults of new connections (see [`profile::apply_host_commands`]).
+    fn apply_host_commands(&mut self) {
+        let Some((path, done)) = self.host_cmds.as_mut() else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(&*path) else {
+            return;
+        };
+        let Some(new) = text.get(*done..) else {
+            return;
+        };
+        if new.is_empty() {
+            return;
+        }
+        *done = text.len();
+        let mut t = self.stack.config().tcp.clone();
+        profile::apply_host_commands(&mut t, new);
+        self.stack.set_tcp_config(t);
     }
 
     pub fn addr(&self) -> Ipv4Addr {
@@ -205,6 +230,7 @@ impl Host {
 
     /// A packet into the stack.
     pub fn netdev_send(&mut self, bytes: &[u8]) {
+        self.apply_host_commands();
         self.stack.handle_packet(self.now, bytes);
         self.pump();
     }
@@ -245,6 +271,7 @@ impl Host {
     }
 
     pub fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> Result<i32, Errno> {
+        self.apply_host_commands();
         if domain != libc::AF_INET {
             return Err(libc::EAFNOSUPPORT);
         }
@@ -301,6 +328,7 @@ impl Host {
     }
 
     pub fn listen(&mut self, fd: i32, backlog: i32) -> Result<i32, Errno> {
+        self.apply_host_commands();
         let s = self.sock(fd)?;
         match s.kind {
             Kind::Listening(_) => return Ok(0), // Linux: adjusts the backlog only
@@ -395,6 +423,7 @@ impl Host {
 
     /// connect(2): the first call opens; a blocking one then waits for the handshake.
     pub fn connect_start(&mut self, fd: i32, remote: SocketAddrV4) -> Result<bool, Errno> {
+        self.apply_host_commands();
         let now = self.now;
         let s = self.sock(fd)?;
         match s.kind {

@@ -132,3 +132,98 @@ fn linux_state(s: tuntcp::tcp::State) -> u8 {
         Closing => 11,
     }
 }
+
+/// Applies what a script asked of the host's sysctls and devices (scripts/packetdrill.sh
+/// records each `sysctl`, `set_sysctls.py` and `ethtool` call as a line, e.g.
+/// `sysctl -q net.ipv4.tcp_timestamps=0` or `set_sysctls /proc/sys/net/ipv4/tcp_wmem=4096
+/// 50000 4194304`) to the defaults of new connections. Unknown keys are ignored; returns
+/// the keys applied.
+pub fn apply_host_commands(t: &mut tuntcp::tcp::Config, lines: &str) -> Vec<String> {
+    let mut applied = Vec::new();
+    for line in lines.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("sysctl") | Some("set_sysctls") => {}
+            Some("ethtool") => {
+                if line.contains("tso off") {
+                    t.gso_max_payload = 0;
+                    applied.push("tso".to_string());
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        // key=value words; a word without '=' continues the previous value.
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for w in words.filter(|w| !w.starts_with('-')) {
+            match w.split_once('=') {
+                Some((k, v)) => {
+                    let k = k.trim_start_matches("/proc/sys/").replace('/', ".");
+                    let k = k.rsplit('.').next().unwrap_or("").to_string();
+                    pairs.push((k, v.trim_matches('"').to_string()));
+                }
+                None => {
+                    if let Some(p) = pairs.last_mut() {
+                        p.1.push(' ');
+                        p.1.push_str(w.trim_matches('"'));
+                    }
+                }
+            }
+        }
+        for (k, v) in pairs {
+            let num = |i: usize| {
+                v.split_whitespace()
+                    .nth(i)
+                    .and_then(|x| x.parse::<usize>().ok())
+            };
+            let ok = match k.as_str() {
+                "tcp_timestamps" => num(0).map(|n| t.timestamps = n != 0).is_some(),
+                "tcp_sack" => num(0).map(|n| t.sack = n != 0).is_some(),
+                "tcp_window_scaling" => num(0).map(|n| t.window_scaling = n != 0).is_some(),
+                "tcp_wmem" => num(1).map(|n| t.send_buffer = n).is_some(),
+                "tcp_rmem" => num(1).map(|n| t.recv_buffer = n / 2).is_some(),
+                "tcp_synack_retries" => num(0)
+                    .map(|n| t.synack_retries = u32::try_from(n).unwrap_or(u32::MAX))
+                    .is_some(),
+                "tcp_congestion_control" => match v.as_str() {
+                    "cubic" => {
+                        t.congestion = tuntcp::tcp::congestion::Algorithm::Cubic;
+                        true
+                    }
+                    "reno" => {
+                        t.congestion = tuntcp::tcp::congestion::Algorithm::NewReno;
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if ok {
+                applied.push(k);
+            }
+        }
+    }
+    applied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_commands_set_the_defaults_of_new_connections() {
+        let mut t = stack_config("").tcp;
+        let applied = apply_host_commands(
+            &mut t,
+            "sysctl -q net.ipv4.tcp_timestamps=0\n\
+             set_sysctls /proc/sys/net/ipv4/tcp_wmem=4096 50000 4194304 /proc/sys/net/ipv4/tcp_sack=0\n\
+             tc qdisc replace dev tun0 root fq\n\
+             ethtool -K tun0 tso off gso off\n\
+             sysctl -q net.ipv4.tcp_min_tso_segs=10\n",
+        );
+        assert_eq!(applied, ["tcp_timestamps", "tcp_wmem", "tcp_sack", "tso"]);
+        assert!(!t.timestamps && !t.sack);
+        assert_eq!(t.send_buffer, 50000);
+        assert_eq!(t.gso_max_payload, 0);
+    }
+}
