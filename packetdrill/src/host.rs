@@ -63,6 +63,8 @@ struct Opts {
     keepintvl: Option<u32>,
     keepcnt: Option<u32>,
     maxseg: Option<u32>,
+    /// IP_TOS.
+    tos: Option<u8>,
 }
 
 #[derive(Debug)]
@@ -396,6 +398,9 @@ impl Host {
         let o = s.opts.clone();
         self.stack.with_connection(h, |c| {
             c.set_nodelay(o.nodelay);
+            if let Some(tos) = o.tos {
+                c.set_tos(tos);
+            }
             c.set_keepalive(o.keepalive);
             if o.keepidle.is_some() || o.keepintvl.is_some() || o.keepcnt.is_some() {
                 let d = tcp::Config::default();
@@ -793,6 +798,14 @@ impl Host {
                 let secs = int(val.get(4..).unwrap_or(&[]))?;
                 s.opts.linger = (on != 0).then_some(secs);
             }
+            // IP options may be one byte long (Linux ip_setsockopt).
+            (libc::IPPROTO_IP, libc::IP_TOS) => {
+                s.opts.tos = Some(*val.first().ok_or(libc::EINVAL)?);
+            }
+            // Accepted, not applied: our DF bit and path MTU handling stay as they are.
+            (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => {
+                val.first().ok_or(libc::EINVAL)?;
+            }
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => s.opts.nodelay = int(val)? != 0,
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
                 let v = int(val)?;
@@ -875,6 +888,7 @@ impl Host {
                 return Ok(n + n2);
             }
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => i32::from(s.opts.nodelay),
+            (libc::IPPROTO_IP, libc::IP_TOS) => i32::from(s.opts.tos.unwrap_or(d.tos)),
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
                 Some(c) if c.state().is_synchronized() => {
                     i32::try_from(c.effective_mss()).unwrap_or(0)
