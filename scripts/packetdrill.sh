@@ -118,6 +118,7 @@ cat >"$tests/tcp/common/set_sysctls.py" <<'STUB'
 echo "set_sysctls $*" >>"${TUNTCP_PD_HOSTCMDS:-/dev/null}"
 printf '#!/bin/sh\nexit 0\n' >"/tmp/sysctl_restore_${PACKETDRILL_PID}.sh"
 chmod +x "/tmp/sysctl_restore_${PACKETDRILL_PID}.sh"
+echo "restore-script /tmp/sysctl_restore_${PACKETDRILL_PID}.sh" >>"${TUNTCP_PD_HOSTCMDS:-/dev/null}"
 STUB
 chmod +x "$tests/tcp/common/set_sysctls.py"
 
@@ -178,6 +179,11 @@ while IFS= read -r file; do
             -D CMSG_LEVEL_IP=SOL_IP -D CMSG_TYPE_RECVERR=IP_RECVERR \
             "$(basename "$file")"
     ) >"$log" 2>&1 || status=$?
+    # The no-op restore scripts the set_sysctls.py stub left in /tmp.
+    if [ -f "$log.hostcmds" ]; then
+        sed -n 's|^restore-script \(/tmp/sysctl_restore_[0-9]*\.sh\)$|\1|p' "$log.hostcmds" |
+            xargs -r rm -f
+    fi
     if [ "$status" = 0 ]; then
         printf '%-60s %-6s\n' "$rel" pass
         passed=$((passed + 1))
