@@ -164,3 +164,63 @@ impl Shared {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The blocking path as packetdrill drives it: a call blocked on a second thread, the
+    //! packets on the first.
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    use tuntcp::wire::{IpMeta, Segment, TcpFlags, TcpOptions};
+
+    const PEER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
+    const US: SocketAddrV4 = SocketAddrV4::new(profile::LOCAL_IP, 8080);
+
+    fn packet(flags: TcpFlags, seq: u32, ack: u32, mss: Option<u16>) -> Vec<u8> {
+        let seg = Segment {
+            src: PEER,
+            dst: US,
+            seq,
+            ack,
+            flags,
+            window: 32792,
+            urgent: 0,
+            options: TcpOptions {
+                mss,
+                ..TcpOptions::default()
+            },
+            payload: &[],
+            ip: IpMeta::default(),
+        };
+        let mut buf = vec![0; seg.buffer_len()];
+        seg.emit(&mut buf).unwrap();
+        buf
+    }
+
+    #[test]
+    fn blocking_accept_returns_once_the_handshake_completes() {
+        let s = std::sync::Arc::new(Shared::new(""));
+        let fd = s
+            .call(|h| h.socket(libc::AF_INET, libc::SOCK_STREAM, 0))
+            .unwrap();
+        s.call(|h| h.bind(fd, US)).unwrap();
+        s.call(|h| h.listen(fd, 1)).unwrap();
+        let s2 = s.clone();
+        let accepter = std::thread::spawn(move || s2.block(|h| h.try_accept(fd)));
+        // The accept is parked, not done, while the handshake is incomplete.
+        s.usleep(100_000);
+        s.call(|h| h.netdev_send(&packet(TcpFlags::SYN, 1000, 0, Some(1000))));
+        let (synack, at) = s.netdev_receive().expect("SYN-ACK");
+        let synack = Segment::parse(&synack).unwrap();
+        assert_eq!(synack.flags, TcpFlags::SYN | TcpFlags::ACK);
+        assert_eq!(synack.ack, 1001);
+        assert_eq!(at, s.lock().host.wall_usecs());
+        assert!(!accepter.is_finished());
+        s.call(|h| h.netdev_send(&packet(TcpFlags::ACK, 1001, synack.seq + 1, None)));
+        let (nfd, remote) = accepter.join().unwrap().expect("accepted");
+        assert_eq!(remote, PEER);
+        assert_ne!(nfd, fd);
+        // Nothing more to send, no timer: the stack will never send again.
+        assert!(s.netdev_receive().is_none());
+    }
+}
