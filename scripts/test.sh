@@ -2,8 +2,11 @@
 # The test command (README, .ci/run): unit, property, trace, interop and doc tests in a
 # debug build (overflow checks on), then the root-only TUN tests (tests/tun_curl.rs,
 # tests/tun_scale.rs) in a release build, each in its own network namespace. Outside CI the
-# TUN tests skip loudly without root; with CI=true they fail instead. Extra arguments go to
-# every cargo test.
+# TUN tests skip loudly without root; with CI=true they fail instead. Then the packetdrill
+# library's unit tests and the Linux packetdrill scripts (scripts/packetdrill.sh -s: fails
+# when a script of tests/packetdrill/expected-pass.txt fails; needs a packetdrill source
+# tree, ../shared/packetdrill or $PACKETDRILL, and gcc make flex bison: without them it
+# skips loudly, except under CI=true where it fails). Extra arguments go to every cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # docs/conformance.md must match the test names (fails when stale: run rfc-coverage.sh -w).
@@ -19,3 +22,10 @@ if [ "$(id -u)" != 0 ] || [ ! -e /dev/net/tun ]; then
 fi
 cargo test --release --test tun_curl "$@" -- --test-threads=2
 cargo test --release --test tun_scale "$@" -- --test-threads=1
+cargo test -p tuntcp-packetdrill "$@"
+pd_src=${PACKETDRILL:-../shared/packetdrill}
+if [ "${CI:-}" = true ] || { [ -d "$pd_src" ] && command -v flex >/dev/null && command -v bison >/dev/null; }; then
+    scripts/packetdrill.sh -s
+else
+    echo "!!!! test.sh: no packetdrill source ($pd_src) or no flex/bison: packetdrill scripts SKIPPED !!!!" >&2
+fi

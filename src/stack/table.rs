@@ -322,6 +322,16 @@ impl Stack {
     pub fn config(&self) -> &StackConfig {
         &self.cfg
     }
+
+    /// Replaces the per-connection defaults for connections opened from now on, like
+    /// changing a `net.ipv4.tcp_*` sysctl; open connections keep theirs. The MSS stays
+    /// the one the MTU gives (MUST-67). (The packetdrill library applies the sysctls its
+    /// scripts set with it.)
+    pub fn set_tcp_config(&mut self, tcp: tcp::Config) {
+        let mss = self.cfg.tcp.mss;
+        self.cfg.tcp = tcp;
+        self.cfg.tcp.mss = mss;
+    }
     pub fn addr(&self) -> Ipv4Addr {
         self.cfg.addr
     }

@@ -13,6 +13,11 @@ pub struct Config {
     pub send_buffer: usize,
     /// Offer window scaling (RFC 7323), like `tcp_window_scaling`.
     pub window_scaling: bool,
+    /// A fixed window shift to offer instead of the smallest that fits `recv_buffer`
+    /// (RFC 7323 §2.3 lets the sender pick any up to 14), like Linux deriving it from the
+    /// largest buffer autotuning may reach (`tcp_rmem[2]`). `None` (the default): fit the
+    /// buffer. The packetdrill profile sets Linux's 8.
+    pub rcv_wscale: Option<u8>,
     /// Offer timestamps (RFC 7323), like `tcp_timestamps`.
     pub timestamps: bool,
     /// Offer SACK (RFC 2018), like `tcp_sack`.
@@ -89,6 +94,9 @@ impl Config {
         if !self.window_scaling {
             return 0;
         }
+        if let Some(s) = self.rcv_wscale {
+            return s.min(14);
+        }
         let mut s = 0;
         while s < 14 && (self.recv_buffer >> s) > 65535 {
             s += 1;
@@ -104,6 +112,7 @@ impl Default for Config {
             recv_buffer: 256 * 1024,
             send_buffer: 256 * 1024,
             window_scaling: true,
+            rcv_wscale: None,
             timestamps: true,
             sack: true,
             msl: Duration::from_secs(30),
