@@ -14,6 +14,7 @@ const SYN_LOST_RTO: Duration = Duration::from_secs(3);
 impl Connection {
     /// Processes one segment addressed to this connection.
     pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        self.queue_owed_ack(now);
         self.stats.segs_in += 1;
         if !seg.payload.is_empty() {
             self.stats.data_segs_in += 1;
@@ -295,6 +296,8 @@ impl Connection {
                 return;
             }
             self.last_oow_ack = Some(now);
+        } else {
+            self.ack_per_segment = true;
         }
         self.ack_now = true;
     }
@@ -607,6 +610,7 @@ impl Connection {
         if offset > 0 || had_hole {
             // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once.
             self.ack_now = true;
+            self.ack_per_segment = true;
         } else {
             // RFC 5681 §4.2 / SHLD-19: at least every second full-sized segment. A
             // super-segment from an offloading device (GRO/TSO) counts as the full-sized

@@ -2,7 +2,7 @@
 //! Sender rules: Nagle (RFC 9293 §3.7.4), sender SWS avoidance (§3.8.6.2.1), PSH on the
 //! last segment of a burst (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
 
-use super::connection::{Connection, Recovery, Timer};
+use super::connection::{Connection, Recovery, Timer, MAX_QUEUED_ACKS};
 use super::recv_buffer::MemMode;
 use super::seq::SeqNum;
 use super::state::State;
@@ -43,6 +43,12 @@ impl Connection {
             }
             _ => {}
         }
+        if let Some(ack) = self.queued_acks.pop_front() {
+            if self.queued_acks.is_empty() && self.queued_acks.capacity() > 16 {
+                self.queued_acks = Default::default();
+            }
+            return Some(ack);
+        }
         if matches!(self.state, State::SynSent | State::SynReceived) && self.snd_nxt == self.iss {
             return Some(self.syn_segment(now));
         }
@@ -72,6 +78,35 @@ impl Connection {
             return Some(self.build(now, self.snd_nxt, TcpFlags::ACK, &[]));
         }
         None
+    }
+
+    /// Called as each segment arrives, before it is processed: an ACK still owed to the
+    /// previous segment on its own (`ack_per_segment`: it was out of order, filled a hole,
+    /// or lay outside the window) is built now and queued for `poll_transmit`.
+    ///
+    /// Why here: the runtime hands the stack a batch of packets (up to 256) before it polls,
+    /// and the ACK decided at poll time reflected only the last of them, so a batch of
+    /// out-of-order segments drew one ACK where RFC 5681 §4.2 wants one each (a sender
+    /// without SACK counts duplicate ACKs; one with SACK learns each block from the ACK of
+    /// the segment that made it, RFC 2018 §4). The connection cannot send, so the ACK is
+    /// frozen as it would have left, with the state after the previous segment, the moment
+    /// that state is about to change. Only these ACKs are queued: ACKs for in-order data
+    /// keep merging within a batch (at most one per two full segments is owed, and one
+    /// cumulative ACK covers them: the batching's gain), and the last segment's ACK is
+    /// built at poll time as before, where it may ride on data.
+    pub(super) fn queue_owed_ack(&mut self, now: Instant) {
+        if !(self.ack_now && self.ack_per_segment) {
+            return;
+        }
+        self.ack_per_segment = false;
+        if !self.state.is_synchronized()
+            || self.rst.is_some()
+            || self.queued_acks.len() >= MAX_QUEUED_ACKS
+        {
+            return; // the ACK at poll time covers it
+        }
+        let ack = self.build(now, self.snd_nxt, TcpFlags::ACK, &[]);
+        self.queued_acks.push_back(ack);
     }
 
     fn syn_segment(&mut self, now: Instant) -> Segment<'static> {
@@ -469,6 +504,7 @@ impl Connection {
         if flags.ack() {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
+            self.ack_per_segment = false;
             self.delack_segs = 0;
             self.disarm(Timer::DelayedAck);
         }
