@@ -177,14 +177,26 @@ impl Connection {
                     return None;
                 }
                 let (una, max) = (self.snd_una, self.snd_max);
-                if let Some((seq, len)) = self.sb.next_seg(una, max, r.high_rxt, self.smss, 3) {
+                // Recovery may begin while the go-back-N resend after a timeout is under
+                // way (SND.NXT < SND.MAX): that resend goes on (below, skipping SACKed
+                // data) and NextSeg() waits until it reaches SND.MAX. Both at once resent
+                // the same holes, twice or three times in one pass with the same TSval
+                // (issue 21). Stopping the resend instead cost goodput in the loss
+                // benchmark: data the peer dropped, unSACKed but not lost by IsLost(),
+                // waited for the next timeout.
+                let go_back = self.snd_nxt.lt(max);
+                if let Some((seq, len)) = self
+                    .sb
+                    .next_seg(una, max, r.high_rxt, self.smss, 3)
+                    .filter(|_| !go_back)
+                {
                     return Some(Send::At {
                         seq,
                         len: (len as usize).min(cap),
                     });
                 }
-                if self.snd_nxt == self.snd_max && self.new_data_room() > 0 {
-                    // Rule 2: new data (below).
+                if go_back || self.new_data_room() > 0 {
+                    // The go-back-N resend, or rule 2: new data (below).
                 } else if let Some((seq, len)) =
                     self.sb.next_seg_rule3(una, max, r.high_rxt, self.smss)
                 {
@@ -193,7 +205,16 @@ impl Connection {
                         len: (len as usize).min(cap),
                     });
                 } else if r.rescue.is_none_or(|x| self.snd_una.gt(x)) {
-                    if let Some((seq, len)) = self.sb.rescue(una, max, self.smss) {
+                    // The rescue is for the tail of what was in flight when recovery began:
+                    // below the recovery point (not new data this episode sent, which it
+                    // resent at once), and not a segment resent in this episode already
+                    // (below HighRxt: rule 1 had just sent it). Both repeated a segment
+                    // back to back, TSval unchanged (issue 21).
+                    if let Some((seq, len)) = self
+                        .sb
+                        .rescue(una, r.point, self.smss)
+                        .filter(|&(seq, len)| (seq + len).gt(r.high_rxt))
+                    {
                         self.recovery = Some(Recovery {
                             rescue: Some(r.point),
                             ..r
