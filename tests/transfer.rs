@@ -652,3 +652,40 @@ fn in_order_segments_after_a_hole_fills_share_the_batchs_cumulative_ack() {
     };
     assert_eq!(last.ack, 1501, "one ACK covers the in-order rest");
 }
+
+#[test]
+fn segments_to_a_peer_without_window_scaling_are_at_most_half_its_largest_window() {
+    // Issue 21, Linux's tcp_bound_to_half_wnd: on an MTU 65000 path a peer without window
+    // scaling offers at most 65535 bytes; one 64,960-byte segment filled it, and the peer's
+    // delayed ACK (one segment is not two) held each window ~40 ms. Two halves go instead.
+    let mut cfg = Harness::config();
+    cfg.mtu = 65000;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg().mss(64960)); // no window scale option
+    assert_eq!(t.stack.send(h, &[7u8; 200_000]), Ok(200_000));
+    t.flush();
+    let half: u32 = 65535 / 2;
+    t.expect(at(0), seg().seq(iss + 1).len(half as usize));
+    t.expect(at(0), seg().seq(iss + 1 + half).len(half as usize));
+    t.expect_nothing_until(at(5)); // 1 byte of window left: sender SWS avoidance waits
+    let mut acked = iss + 1 + 2 * half;
+    t.send(at(10), seg().ack_flag().seq(1001).ack(acked));
+    let mut sent = 2 * half as usize;
+    for ms in 11..40 {
+        for s in t.drain() {
+            assert!(
+                !s.payload.is_empty() && s.payload.len() <= half as usize,
+                "segment of {} bytes, over half the peer's largest window ({half}): {}",
+                s.payload.len(),
+                s.line
+            );
+            sent += s.payload.len();
+            acked = s.seq + s.payload.len() as u32;
+        }
+        if sent == 200_000 {
+            break;
+        }
+        t.send(at(ms), seg().ack_flag().seq(1001).ack(acked));
+    }
+    assert_eq!(sent, 200_000, "{}", t.trace.join("\n"));
+}

@@ -904,8 +904,10 @@ impl Connection {
                 State::SynSent | State::SynReceived | State::Established | State::CloseWait
             )
     }
+    /// The largest segment this connection sends now: SMSS bounded by half the peer's
+    /// largest window (see `send_mss`); the size a device splits super-segments at.
     pub fn effective_mss(&self) -> u32 {
-        self.smss
+        self.send_mss()
     }
     /// Switches the congestion controller (like `TCP_CONGESTION`); the new one starts from
     /// the current cwnd's worth of knowledge: a fresh slow start capped by the old ssthresh.

@@ -145,7 +145,7 @@ impl Connection {
         ) {
             return None;
         }
-        let smss = self.smss as usize;
+        let smss = self.send_mss() as usize;
         let cap = smss.min(buf_len);
         if self.retransmit_one {
             // Fast retransmit of the first unacknowledged segment (RFC 5681 §3.2 / RFC 6675
@@ -302,6 +302,26 @@ impl Connection {
         Some(Send::Next(len))
     }
 
+    /// The largest segment to send: SMSS, but at most half the largest window the peer
+    /// has offered, as Linux bounds it (`tcp_bound_to_half_wnd`), so a window always holds
+    /// two segments: a peer without window scaling on an MTU 65000 path offers 64 KB, and
+    /// one 64,948-byte segment per window then waited for the peer's delayed ACK (issue 21).
+    /// Not below a floor of 68 octets of IPv4 datagram less the TCP header (Linux's), and
+    /// the whole window when it is at most 536 (RFC 9293's default MSS: halving tiny
+    /// windows gains nothing).
+    pub(super) fn send_mss(&self) -> u32 {
+        let cutoff = if self.max_snd_wnd > 536 {
+            self.max_snd_wnd / 2
+        } else {
+            self.max_snd_wnd
+        };
+        if cutoff == 0 || self.smss <= cutoff {
+            return self.smss;
+        }
+        let header = 20 + if self.ts_ok { 12 } else { 0 };
+        cutoff.max(68 - header).min(self.smss)
+    }
+
     /// Room in the peer's window past SND.NXT (MUST-34: zero when it shrank, never negative).
     fn new_data_room(&self) -> u32 {
         let edge = self.snd_una + self.snd_wnd;
@@ -350,11 +370,12 @@ impl Connection {
             self.fin_seq = Some(seq + n as u32);
         }
         let seq_len = n as u32 + u32::from(flags.fin());
-        if n < self.smss as usize || n % self.smss as usize != 0 {
+        let mss = self.send_mss() as usize;
+        if n < mss || n % mss != 0 {
             self.snd_sml = seq + seq_len; // the last (or only) piece on the wire is short
         }
         // GSO pieces, as Linux counts tcp_skb_pcount() (retransmissions are one SMSS).
-        let pieces = n.div_ceil(self.smss as usize).max(1) as u64;
+        let pieces = n.div_ceil(mss).max(1) as u64;
         self.stats.bytes_sent += n as u64;
         if n > 0 {
             self.stats.data_segs_out += pieces;
