@@ -162,3 +162,121 @@ fn newreno_is_selectable_per_stack_and_per_connection() {
     });
     assert_eq!(t.stack.connection(h).unwrap().congestion_name(), "cubic");
 }
+
+#[test]
+fn rfc6675_recovery_started_by_sacks_after_an_rto_resends_nothing_the_go_back_n_resend_sends() {
+    // Issue 21: segments 1 and 5 lost, no ACK: the RTO resends segment 1. Then the peer's
+    // SACKs for the rest arrive and start fast recovery beside the go-back-N resend. It
+    // sent segment 1 again (at SND.UNA) and segment 5 three times in one pass (NextSeg(),
+    // the go-back-N pointer that NextSeg() does not move, the rescue), TSval unchanged.
+    let mut t = Harness::server(80);
+    let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
+    let rto = t.expect_between(1, 3000, seg().seq(d).len(1000));
+    let ms = t.now_ms;
+    let mut sent: Vec<u32> = vec![rto.seq];
+    for (i, blocks) in [
+        vec![(d + 1000, d + 2000)],
+        vec![(d + 1000, d + 3000)],
+        vec![(d + 1000, d + 4000)],
+        vec![(d + 5000, d + 6000), (d + 1000, d + 4000)],
+        vec![(d + 5000, d + 10_000), (d + 1000, d + 4000)],
+    ]
+    .iter()
+    .enumerate()
+    {
+        ack_sack(&mut t, ms + 1 + i as u64, d, blocks);
+        sent.extend(t.drain().iter().map(|s| s.seq));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for s in &sent {
+        assert!(
+            seen.insert(*s),
+            "seq {s} (d + {}) sent twice after the RTO: {:?}",
+            s.wrapping_sub(d),
+            sent.iter().map(|x| x.wrapping_sub(d)).collect::<Vec<_>>()
+        );
+    }
+    // The go-back-N resend, skipping what is SACKed, repaired segment 5.
+    assert!(sent.contains(&(d + 4000)), "segment 5 resent");
+}
+
+#[test]
+fn rfc6675_after_an_rto_a_partial_ack_with_sacks_resends_each_hole_once() {
+    // Issue 21, the other order: segments 1, 2 and 6 lost; the RTO resends segment 1, whose
+    // ACK (with SACKs for 3-5 and 7-10) starts fast recovery while the go-back-N resend sits
+    // at the new SND.UNA. Recovery resent segment 2 and then segment 6 by NextSeg(), and the
+    // go-back-N resend, moved past segment 2, skipped the SACKed 3-5 and resent segment 6
+    // again in the same pass, then the rescue a third time.
+    let mut t = Harness::server(80);
+    let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
+    t.expect_between(1, 3000, seg().seq(d).len(1000));
+    let ms = t.now_ms + 10;
+    ack_sack(
+        &mut t,
+        ms,
+        d + 1000,
+        &[(d + 6000, d + 10_000), (d + 2000, d + 5000)],
+    );
+    let sent: Vec<u32> = t.drain().iter().map(|s| s.seq.wrapping_sub(d)).collect();
+    let twice: Vec<u32> = sent
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| sent[..*i].contains(s))
+        .map(|(_, s)| *s)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "sent twice in one pass: {sent:?} (offsets from d)"
+    );
+    assert_eq!(sent.first(), Some(&1000), "segment 2 first: {sent:?}");
+    assert!(sent.contains(&5000), "segment 6 resent: {sent:?}");
+}
+
+#[test]
+fn rfc6675_rescue_retransmission_does_not_repeat_a_segment_rule_1_just_resent() {
+    // Issue 21: segments 1 and 6 of 10 lost, no room for new data. One ACK with SACKs for
+    // 2-5 and 7-10 starts recovery: segment 1 goes, then segment 6 by NextSeg() rule 1.
+    // Rules 2 and 3 find nothing, and rule 4's rescue picked the highest unSACKed segment,
+    // segment 6, again: back to back, TSval unchanged.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().sack_perm().mss(1000));
+    let d = iss + 1;
+    t.stack.send(h, &[7u8; 10_000]).unwrap();
+    assert_eq!(t.drain().len(), 10);
+    // The window ends at SND.MAX: rule 2 has no room either.
+    t.send(
+        50,
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(d)
+            .win(10_000)
+            .sack(&[(d + 6000, d + 10_000), (d + 1000, d + 5000)]),
+    );
+    let sent: Vec<u32> = t.drain().iter().map(|s| s.seq.wrapping_sub(d)).collect();
+    assert_eq!(sent, vec![0, 5000], "each hole once (offsets from d)");
+}
+
+#[test]
+fn rfc6675_rescue_retransmission_does_not_repeat_new_data_sent_in_this_recovery() {
+    // Issue 21: segment 1 of 10 lost, one more segment queued, room in the peer's window
+    // for just that one. The SACK for 2-10 starts recovery: segment 1 goes, then segment 11
+    // by rule 2 (new data). The rescue (rule 4) took the highest unSACKed segment, segment
+    // 11 again, though it is new data beyond the recovery point: back to back.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().sack_perm().mss(1000));
+    let d = iss + 1;
+    t.stack.send(h, &[7u8; 11_000]).unwrap();
+    assert_eq!(t.drain().len(), 10, "IW10");
+    t.send(
+        50,
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(d)
+            .win(11_000)
+            .sack(&[(d + 1000, d + 10_000)]),
+    );
+    let sent: Vec<u32> = t.drain().iter().map(|s| s.seq.wrapping_sub(d)).collect();
+    assert_eq!(sent, vec![0, 10_000], "each segment once (offsets from d)");
+}

@@ -559,3 +559,133 @@ fn recv_with_reads_in_place_one_contiguous_run_at_a_time_then_eof() {
         "end of stream (MUST-12)"
     );
 }
+
+/// A 100-byte segment of the peer at `seq` (issue 21's batches).
+fn hundred(iss: u32, seq: u32) -> Spec {
+    seg().ack_flag().seq(seq).ack(iss + 1).data(&[7; 100])
+}
+
+#[test]
+fn rfc5681_4_2_each_out_of_order_segment_of_a_batch_draws_its_own_ack_most_recent_block_first() {
+    // Issue 21: the runtime hands the stack a batch of packets before it polls; each
+    // out-of-order segment (and each that fills a hole) still gets its own immediate ACK,
+    // in arrival order, its SACK blocks as they stood after that segment (RFC 2018 §4:
+    // the block holding the most recent segment first).
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().sack_perm());
+    t.send_burst(
+        at(10),
+        &[
+            hundred(iss, 1101), // 1001..1101 is missing
+            hundred(iss, 1301),
+            hundred(iss, 1201), // joins 1101..1401
+            hundred(iss, 1501),
+            hundred(iss, 1001), // fills the first hole
+            hundred(iss, 1401), // fills the last one
+        ],
+    );
+    t.expect(at(10), seg().flags(ACK).ack(1001).sack(&[(1101, 1201)]));
+    t.expect(
+        at(10),
+        seg()
+            .flags(ACK)
+            .ack(1001)
+            .sack(&[(1301, 1401), (1101, 1201)]),
+    );
+    t.expect(at(10), seg().flags(ACK).ack(1001).sack(&[(1101, 1401)]));
+    t.expect(
+        at(10),
+        seg()
+            .flags(ACK)
+            .ack(1001)
+            .sack(&[(1501, 1601), (1101, 1401)]),
+    );
+    t.expect(at(10), seg().flags(ACK).ack(1401).sack(&[(1501, 1601)]));
+    t.expect(at(10), seg().flags(ACK).ack(1601).sack(&[]));
+    t.expect_nothing_until(at(1000));
+    assert_eq!(t.read_all(h), vec![7; 600]);
+}
+
+#[test]
+fn rfc5681_4_2_without_sack_a_batch_of_three_out_of_order_segments_draws_three_duplicate_acks() {
+    // A sender without SACK counts duplicate ACKs to three (RFC 5681 §3.2): one per
+    // out-of-order segment, even when they arrive in one batch.
+    let mut t = Harness::server(80);
+    let (_h, iss) = t.establish(0, 1000, seg());
+    t.send_burst(
+        at(10),
+        &[hundred(iss, 1101), hundred(iss, 1201), hundred(iss, 1301)],
+    );
+    for _ in 0..3 {
+        t.expect(at(10), seg().flags(ACK).ack(1001).sack(&[]));
+    }
+    t.expect_nothing_until(at(1000));
+}
+
+#[test]
+fn in_order_segments_after_a_hole_fills_share_the_batchs_cumulative_ack() {
+    // The batching's gain stays for in-order data: once the hole is filled, the in-order
+    // segments behind it in the same batch merge into one cumulative ACK.
+    let mut t = Harness::server(80);
+    let (_h, iss) = t.establish(0, 1000, seg().sack_perm());
+    t.send_burst(
+        at(10),
+        &[
+            hundred(iss, 1101),
+            hundred(iss, 1001), // fills: ACK 1201 on its own
+            hundred(iss, 1201),
+            hundred(iss, 1301),
+            hundred(iss, 1401),
+        ],
+    );
+    t.expect(at(10), seg().flags(ACK).ack(1001).sack(&[(1101, 1201)]));
+    t.expect(at(10), seg().flags(ACK).ack(1201).sack(&[]));
+    let rest = t.drain();
+    assert!(
+        rest.len() <= 1,
+        "{} ACKs for three in-order segments",
+        rest.len()
+    );
+    let last = match rest.first() {
+        Some(a) => a.clone(),
+        None => t.expect_between(10, 500, seg().flags(ACK)),
+    };
+    assert_eq!(last.ack, 1501, "one ACK covers the in-order rest");
+}
+
+#[test]
+fn segments_to_a_peer_without_window_scaling_are_at_most_half_its_largest_window() {
+    // Issue 21, Linux's tcp_bound_to_half_wnd: on an MTU 65000 path a peer without window
+    // scaling offers at most 65535 bytes; one 64,960-byte segment filled it, and the peer's
+    // delayed ACK (one segment is not two) held each window ~40 ms. Two halves go instead.
+    let mut cfg = Harness::config();
+    cfg.mtu = 65000;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg().mss(64960)); // no window scale option
+    assert_eq!(t.stack.send(h, &[7u8; 200_000]), Ok(200_000));
+    t.flush();
+    let half: u32 = 65535 / 2;
+    t.expect(at(0), seg().seq(iss + 1).len(half as usize));
+    t.expect(at(0), seg().seq(iss + 1 + half).len(half as usize));
+    t.expect_nothing_until(at(5)); // 1 byte of window left: sender SWS avoidance waits
+    let mut acked = iss + 1 + 2 * half;
+    t.send(at(10), seg().ack_flag().seq(1001).ack(acked));
+    let mut sent = 2 * half as usize;
+    for ms in 11..40 {
+        for s in t.drain() {
+            assert!(
+                !s.payload.is_empty() && s.payload.len() <= half as usize,
+                "segment of {} bytes, over half the peer's largest window ({half}): {}",
+                s.payload.len(),
+                s.line
+            );
+            sent += s.payload.len();
+            acked = s.seq + s.payload.len() as u32;
+        }
+        if sent == 200_000 {
+            break;
+        }
+        t.send(at(ms), seg().ack_flag().seq(1001).ack(acked));
+    }
+    assert_eq!(sent, 200_000, "{}", t.trace.join("\n"));
+}

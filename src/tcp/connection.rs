@@ -22,6 +22,12 @@ use crate::wire::Segment;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
+/// ACKs one connection holds between polls (`Connection::queue_owed_ack`): as many as the
+/// runtime reads packets in one batch, so each out-of-order segment of a batch gets its
+/// own; a caller that feeds more before polling gets the rest merged into later ACKs.
+/// About 30 KB at most (a `Segment` is ~120 bytes), released when drained.
+pub const MAX_QUEUED_ACKS: usize = 256;
+
 /// Send bytes a connection may always queue, even above the stack's hard memory limit
 /// (Linux `tcp_wmem[0]`).
 pub const WMEM_MIN: usize = 4096;
@@ -240,6 +246,13 @@ pub struct Connection {
     pub(super) min_rtt: Option<Duration>,
 
     pub(super) ack_now: bool,
+    /// The ACK owed by `ack_now` answers one segment on its own (RFC 5681 §4.2: out of
+    /// order, filling a hole, or data outside the window): the next arrival must not merge
+    /// it into a later ACK (see `queue_owed_ack`).
+    pub(super) ack_per_segment: bool,
+    /// Pure ACKs built when a later segment arrived before the poll (`queue_owed_ack`);
+    /// `poll_transmit` sends them first, oldest first. At most [`MAX_QUEUED_ACKS`].
+    pub(super) queued_acks: VecDeque<Segment<'static>>,
     pub(super) delack_segs: u32,
     /// A RST to send: (SEQ, ACK if the RST carries one).
     pub(super) rst: Option<(SeqNum, Option<SeqNum>)>,
@@ -490,6 +503,8 @@ impl Connection {
             cwnd_limited: false,
             min_rtt: None,
             ack_now: false,
+            ack_per_segment: false,
+            queued_acks: VecDeque::new(),
             delack_segs: 0,
             rst: None,
             challenge_window: (now, 0),
@@ -644,6 +659,7 @@ impl Connection {
             }
             if next == State::Closed {
                 self.timers = [None; N_TIMERS];
+                self.queued_acks = VecDeque::new();
                 self.recvq.clear_ooo();
                 self.events.push_back(Event::Closed);
             }
@@ -888,8 +904,10 @@ impl Connection {
                 State::SynSent | State::SynReceived | State::Established | State::CloseWait
             )
     }
+    /// The largest segment this connection sends now: SMSS bounded by half the peer's
+    /// largest window (see `send_mss`); the size a device splits super-segments at.
     pub fn effective_mss(&self) -> u32 {
-        self.smss
+        self.send_mss()
     }
     /// Switches the congestion controller (like `TCP_CONGESTION`); the new one starts from
     /// the current cwnd's worth of knowledge: a fresh slow start capped by the old ssthresh.

@@ -14,6 +14,7 @@ const SYN_LOST_RTO: Duration = Duration::from_secs(3);
 impl Connection {
     /// Processes one segment addressed to this connection.
     pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        self.queue_owed_ack(now);
         self.stats.segs_in += 1;
         if !seg.payload.is_empty() {
             self.stats.data_segs_in += 1;
@@ -295,6 +296,8 @@ impl Connection {
                 return;
             }
             self.last_oow_ack = Some(now);
+        } else {
+            self.ack_per_segment = true;
         }
         self.ack_now = true;
     }
@@ -512,7 +515,7 @@ impl Connection {
                     r.high_rxt = self.snd_una;
                 }
                 self.recovery = Some(r);
-                if !self.sack_ok {
+                if !self.sack_ok && self.resent_since_rto().is_none() {
                     self.retransmit_one = true;
                 }
             }
@@ -524,12 +527,18 @@ impl Connection {
                     // first unacknowledged segment at once.
                     let flight = self.snd_max.since(self.snd_una);
                     self.cc.on_congestion_event(now, flight);
+                    // After a timeout the go-back-N resend may be under way (SND.NXT below
+                    // SND.MAX): what lies below SND.NXT went out again already, so it counts
+                    // as retransmitted in this episode (RFC 6675 HighRxt), and SND.UNA is
+                    // resent only if the resend has not passed it (issue 21: it was resent
+                    // twice). The resend goes on; see `next_data`.
+                    let go_back = self.snd_nxt.lt(self.snd_max);
                     self.recovery = Some(Recovery {
                         point: self.snd_max,
-                        high_rxt: self.snd_una,
+                        high_rxt: if go_back { self.snd_nxt } else { self.snd_una },
                         rescue: None,
                     });
-                    self.retransmit_one = true;
+                    self.retransmit_one = !go_back || self.snd_nxt == self.snd_una;
                     self.rtt_probe = None;
                     if self.sack_ok {
                         self.stats.sack_recovery += 1;
@@ -547,6 +556,12 @@ impl Connection {
             self.cc
                 .on_ack(now, delivered, self.rtt.srtt(), self.min_rtt, limited);
         }
+    }
+
+    /// Where the go-back-N resend after a retransmission timeout has reached, when it is
+    /// under way and has resent SND.UNA (SND.UNA < SND.NXT < SND.MAX).
+    fn resent_since_rto(&self) -> Option<SeqNum> {
+        (self.snd_una.lt(self.snd_nxt) && self.snd_nxt.lt(self.snd_max)).then_some(self.snd_nxt)
     }
 
     /// RFC 2883 §4: a first SACK block below the cumulative ACK, or inside the second
@@ -607,6 +622,7 @@ impl Connection {
         if offset > 0 || had_hole {
             // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once.
             self.ack_now = true;
+            self.ack_per_segment = true;
         } else {
             // RFC 5681 §4.2 / SHLD-19: at least every second full-sized segment. A
             // super-segment from an offloading device (GRO/TSO) counts as the full-sized

@@ -2,7 +2,7 @@
 //! Sender rules: Nagle (RFC 9293 §3.7.4), sender SWS avoidance (§3.8.6.2.1), PSH on the
 //! last segment of a burst (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
 
-use super::connection::{Connection, Recovery, Timer};
+use super::connection::{Connection, Recovery, Timer, MAX_QUEUED_ACKS};
 use super::recv_buffer::MemMode;
 use super::seq::SeqNum;
 use super::state::State;
@@ -43,6 +43,12 @@ impl Connection {
             }
             _ => {}
         }
+        if let Some(ack) = self.queued_acks.pop_front() {
+            if self.queued_acks.is_empty() && self.queued_acks.capacity() > 16 {
+                self.queued_acks = Default::default();
+            }
+            return Some(ack);
+        }
         if matches!(self.state, State::SynSent | State::SynReceived) && self.snd_nxt == self.iss {
             return Some(self.syn_segment(now));
         }
@@ -72,6 +78,35 @@ impl Connection {
             return Some(self.build(now, self.snd_nxt, TcpFlags::ACK, &[]));
         }
         None
+    }
+
+    /// Called as each segment arrives, before it is processed: an ACK still owed to the
+    /// previous segment on its own (`ack_per_segment`: it was out of order, filled a hole,
+    /// or lay outside the window) is built now and queued for `poll_transmit`.
+    ///
+    /// Why here: the runtime hands the stack a batch of packets (up to 256) before it polls,
+    /// and the ACK decided at poll time reflected only the last of them, so a batch of
+    /// out-of-order segments drew one ACK where RFC 5681 §4.2 wants one each (a sender
+    /// without SACK counts duplicate ACKs; one with SACK learns each block from the ACK of
+    /// the segment that made it, RFC 2018 §4). The connection cannot send, so the ACK is
+    /// frozen as it would have left, with the state after the previous segment, the moment
+    /// that state is about to change. Only these ACKs are queued: ACKs for in-order data
+    /// keep merging within a batch (at most one per two full segments is owed, and one
+    /// cumulative ACK covers them: the batching's gain), and the last segment's ACK is
+    /// built at poll time as before, where it may ride on data.
+    pub(super) fn queue_owed_ack(&mut self, now: Instant) {
+        if !(self.ack_now && self.ack_per_segment) {
+            return;
+        }
+        self.ack_per_segment = false;
+        if !self.state.is_synchronized()
+            || self.rst.is_some()
+            || self.queued_acks.len() >= MAX_QUEUED_ACKS
+        {
+            return; // the ACK at poll time covers it
+        }
+        let ack = self.build(now, self.snd_nxt, TcpFlags::ACK, &[]);
+        self.queued_acks.push_back(ack);
     }
 
     fn syn_segment(&mut self, now: Instant) -> Segment<'static> {
@@ -110,7 +145,7 @@ impl Connection {
         ) {
             return None;
         }
-        let smss = self.smss as usize;
+        let smss = self.send_mss() as usize;
         let cap = smss.min(buf_len);
         if self.retransmit_one {
             // Fast retransmit of the first unacknowledged segment (RFC 5681 §3.2 / RFC 6675
@@ -142,14 +177,26 @@ impl Connection {
                     return None;
                 }
                 let (una, max) = (self.snd_una, self.snd_max);
-                if let Some((seq, len)) = self.sb.next_seg(una, max, r.high_rxt, self.smss, 3) {
+                // Recovery may begin while the go-back-N resend after a timeout is under
+                // way (SND.NXT < SND.MAX): that resend goes on (below, skipping SACKed
+                // data) and NextSeg() waits until it reaches SND.MAX. Both at once resent
+                // the same holes, twice or three times in one pass with the same TSval
+                // (issue 21). Stopping the resend instead cost goodput in the loss
+                // benchmark: data the peer dropped, unSACKed but not lost by IsLost(),
+                // waited for the next timeout.
+                let go_back = self.snd_nxt.lt(max);
+                if let Some((seq, len)) = self
+                    .sb
+                    .next_seg(una, max, r.high_rxt, self.smss, 3)
+                    .filter(|_| !go_back)
+                {
                     return Some(Send::At {
                         seq,
                         len: (len as usize).min(cap),
                     });
                 }
-                if self.snd_nxt == self.snd_max && self.new_data_room() > 0 {
-                    // Rule 2: new data (below).
+                if go_back || self.new_data_room() > 0 {
+                    // The go-back-N resend, or rule 2: new data (below).
                 } else if let Some((seq, len)) =
                     self.sb.next_seg_rule3(una, max, r.high_rxt, self.smss)
                 {
@@ -158,7 +205,16 @@ impl Connection {
                         len: (len as usize).min(cap),
                     });
                 } else if r.rescue.is_none_or(|x| self.snd_una.gt(x)) {
-                    if let Some((seq, len)) = self.sb.rescue(una, max, self.smss) {
+                    // The rescue is for the tail of what was in flight when recovery began:
+                    // below the recovery point (not new data this episode sent, which it
+                    // resent at once), and not a segment resent in this episode already
+                    // (below HighRxt: rule 1 had just sent it). Both repeated a segment
+                    // back to back, TSval unchanged (issue 21).
+                    if let Some((seq, len)) = self
+                        .sb
+                        .rescue(una, r.point, self.smss)
+                        .filter(|&(seq, len)| (seq + len).gt(r.high_rxt))
+                    {
                         self.recovery = Some(Recovery {
                             rescue: Some(r.point),
                             ..r
@@ -246,6 +302,26 @@ impl Connection {
         Some(Send::Next(len))
     }
 
+    /// The largest segment to send: SMSS, but at most half the largest window the peer
+    /// has offered, as Linux bounds it (`tcp_bound_to_half_wnd`), so a window always holds
+    /// two segments: a peer without window scaling on an MTU 65000 path offers 64 KB, and
+    /// one 64,948-byte segment per window then waited for the peer's delayed ACK (issue 21).
+    /// Not below a floor of 68 octets of IPv4 datagram less the TCP header (Linux's), and
+    /// the whole window when it is at most 536 (RFC 9293's default MSS: halving tiny
+    /// windows gains nothing).
+    pub(super) fn send_mss(&self) -> u32 {
+        let cutoff = if self.max_snd_wnd > 536 {
+            self.max_snd_wnd / 2
+        } else {
+            self.max_snd_wnd
+        };
+        if cutoff == 0 || self.smss <= cutoff {
+            return self.smss;
+        }
+        let header = 20 + if self.ts_ok { 12 } else { 0 };
+        cutoff.max(68 - header).min(self.smss)
+    }
+
     /// Room in the peer's window past SND.NXT (MUST-34: zero when it shrank, never negative).
     fn new_data_room(&self) -> u32 {
         let edge = self.snd_una + self.snd_wnd;
@@ -294,11 +370,12 @@ impl Connection {
             self.fin_seq = Some(seq + n as u32);
         }
         let seq_len = n as u32 + u32::from(flags.fin());
-        if n < self.smss as usize || n % self.smss as usize != 0 {
+        let mss = self.send_mss() as usize;
+        if n < mss || n % mss != 0 {
             self.snd_sml = seq + seq_len; // the last (or only) piece on the wire is short
         }
         // GSO pieces, as Linux counts tcp_skb_pcount() (retransmissions are one SMSS).
-        let pieces = n.div_ceil(self.smss as usize).max(1) as u64;
+        let pieces = n.div_ceil(mss).max(1) as u64;
         self.stats.bytes_sent += n as u64;
         if n > 0 {
             self.stats.data_segs_out += pieces;
@@ -469,6 +546,7 @@ impl Connection {
         if flags.ack() {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
+            self.ack_per_segment = false;
             self.delack_segs = 0;
             self.disarm(Timer::DelayedAck);
         }

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Receiver-side loss benchmark (issue 21; as root): a Linux sender sends BYTES to a receiver
+# across a router namespace that drops packets at random (nftables `numgen random`, both
+# directions, in its forward hook), and the goodput of tuntcp as the receiver is set against
+# a Linux receiver in the same place, with SACK on and off at the sender.
+#
+#   sender ns  --veth--  router ns (nft drop PERMILLE/1000)  --veth--  receiver ns
+#   10.77.1.1            10.77.1.2 | 10.77.2.1                          10.77.2.2
+#                                                                       + tun0 10.66.0.1 ->
+#                                                                         tuntcp 10.66.0.2
+# The Linux receiver is the receiver namespace's kernel on 10.77.2.2; tuntcp sits one
+# forwarding hop further (the receiver kernel routes to its TUN device), with its defaults
+# (`tuntcp serve`: 256 KiB receive buffer, offloads on) and discard on port 9. The Linux
+# receiver has Linux's defaults (tcp_rmem autotuning). No delay is added: the path's RTT is
+# the namespaces' (tens of microseconds), so loss, not RTT, sets the pace.
+#
+# Each run: python3 in the sender namespace connects to port 9, sends BYTES, half-closes and
+# waits for the receiver's FIN; goodput = BYTES / that time; the sender's RetransSegs (from
+# its namespace's /proc/net/snmp) give the share of segments sent again. Every run is bounded
+# (timeout 120 s); namespaces are unique to this run and removed on exit; only processes
+# this script started are stopped, by PID.
+#
+# Usage: scripts/bench-recv-loss.sh [--bytes N] [--loss "10 50"] [--runs 3]
+#   (loss in permille, each way). Env: TUNTCP_BIN (default target/release/tuntcp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bytes=$((20 * 1000 * 1000))
+losses="10 50"
+runs=3
+while (($#)); do
+    case "$1" in
+        --bytes) bytes="$2"; shift 2 ;;
+        --loss) losses="$2"; shift 2 ;;
+        --runs) runs="$2"; shift 2 ;;
+        *) echo "usage: $0 [--bytes N] [--loss \"10 50\"] [--runs N]" >&2; exit 2 ;;
+    esac
+done
+bin="$(realpath "${TUNTCP_BIN:-target/release/tuntcp}")"
+[[ -x "$bin" ]] || { echo "no $bin: cargo build --release" >&2; exit 1; }
+for tool in nft python3 ip; do
+    command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+
+S="trl-snd-$$" R="trl-rtr-$$" D="trl-rcv-$$"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    for n in "$S" "$R" "$D"; do ip netns del "$n" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+for n in "$S" "$R" "$D"; do
+    ip netns add "$n"
+    ip netns exec "$n" ip link set lo up
+done
+ip link add s0 netns "$S" type veth peer name r0 netns "$R"
+ip link add r1 netns "$R" type veth peer name d0 netns "$D"
+ip -n "$S" addr add 10.77.1.1/24 dev s0
+ip -n "$R" addr add 10.77.1.2/24 dev r0
+ip -n "$R" addr add 10.77.2.1/24 dev r1
+ip -n "$D" addr add 10.77.2.2/24 dev d0
+for l in "$S s0" "$R r0" "$R r1" "$D d0"; do
+    set -- $l
+    ip -n "$1" link set "$2" up
+    # No GSO super-packets across the router: the drop rule must see wire-sized packets
+    # (veth passes a sender's 64 KB GSO packet whole, and one drop would cost 44 segments).
+    ip -n "$1" link set "$2" gso_max_segs 1
+done
+ip -n "$S" route add default via 10.77.1.2
+ip -n "$D" route add default via 10.77.2.1
+ip -n "$R" route add 10.66.0.0/24 via 10.77.2.2
+for n in "$R" "$D"; do
+    ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1
+    ip netns exec "$n" sysctl -qw net.ipv4.conf.all.rp_filter=0
+done
+
+# tuntcp in the receiver namespace, behind tun0.
+log="$(mktemp /tmp/trl-tuntcp-XXXXXX.log)"
+ip netns exec "$D" "$bin" serve --tun tun0 --seed 1 >"$log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do
+    ip -n "$D" addr show tun0 2>/dev/null | grep -q 10.66.0.1 && break
+    sleep 0.1
+done
+ip -n "$D" addr show tun0 | grep -q 10.66.0.1 || { cat "$log"; exit 1; }
+ip netns exec "$D" sysctl -qw net.ipv4.conf.tun0.rp_filter=0
+
+# The Linux receiver: discard on 10.77.2.2:9.
+ip netns exec "$D" timeout 3600 python3 -c '
+import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.77.2.2", 9))
+l.listen(8)
+while True:
+    c, _ = l.accept()
+    while c.recv(1 << 18):
+        pass
+    c.close()
+' &
+pids+=($!)
+sleep 0.3
+
+send() { # HOST: prints "Mbit/s retrans-share"
+    local before after
+    before=$(ip netns exec "$S" awk '/^Tcp:/ {n++; if (n == 2) print $12, $13}' /proc/net/snmp)
+    local rate
+    rate=$(ip netns exec "$S" timeout 120 python3 -c '
+import socket, sys, time
+host, n = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((host, 9), timeout=110)
+buf = bytes(65536)
+t0 = time.monotonic()
+left = n
+while left:
+    left -= s.send(buf[:min(left, len(buf))])
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):
+    pass
+print("%.2f" % (n * 8 / (time.monotonic() - t0) / 1e6))
+' "$1" "$bytes" 2>/dev/null || echo "fail")
+    after=$(ip netns exec "$S" awk '/^Tcp:/ {n++; if (n == 2) print $12, $13}' /proc/net/snmp)
+    read -r out0 re0 <<<"$before"
+    read -r out1 re1 <<<"$after"
+    echo "$rate $(awk -v o=$((out1 - out0)) -v r=$((re1 - re0)) 'BEGIN { printf "%.1f%%", o ? 100 * r / o : 0 }')"
+}
+
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] " (" a[1] "-" a[NR] ")" }'; }
+
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  commit: $(git rev-parse --short HEAD)  kernel: $(uname -r)"
+echo "bytes per run: $bytes, runs: $runs; Mbit/s median (min-max), sender retransmitted share of segments"
+echo
+echo "| loss (each way) | sender SACK | tuntcp receiver | Linux receiver | retrans into tuntcp | retrans into Linux |"
+echo "|---|---|---|---|---|---|"
+for permille in $losses; do
+    ip netns exec "$R" nft flush ruleset
+    ip netns exec "$R" nft add table inet lossy
+    ip netns exec "$R" nft add chain inet lossy drops '{ type filter hook forward priority 0; }'
+    ip netns exec "$R" nft add rule inet lossy drops numgen random mod 1000 '<' "$permille" drop
+    for sack in 1 0; do
+        ip netns exec "$S" sysctl -qw net.ipv4.tcp_sack=$sack
+        t_rates=() l_rates=() t_re=() l_re=()
+        for ((i = 0; i < runs; i++)); do
+            read -r r s <<<"$(send 10.66.0.2)"
+            t_rates+=("$r"); t_re+=("$s")
+            read -r r s <<<"$(send 10.77.2.2)"
+            l_rates+=("$r"); l_re+=("$s")
+        done
+        echo "| $(awk -v p="$permille" 'BEGIN { print p / 10 }')% | $([[ $sack == 1 ]] && echo on || echo off) |" \
+            "$(printf '%s\n' "${t_rates[@]}" | median) | $(printf '%s\n' "${l_rates[@]}" | median) |" \
+            "${t_re[*]} | ${l_re[*]} |"
+    done
+done
