@@ -159,6 +159,10 @@ struct NetArgs {
     /// HyStart++ (RFC 9406) slow-start exit.
     #[arg(long)]
     hystart: bool,
+    /// Loss detection, like `tcp_recovery`: 1 = RACK-TLP (RFC 8985, with SACK), 0 = RFC
+    /// 6675 DupThresh only, without tail loss probes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    recovery: u8,
     /// TUN offloads (IFF_VNET_HDR: checksum offload, TSO/GSO super-segments both ways),
     /// like `ethtool -K DEV tso on tx on`; off under --impair.
     #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
@@ -218,6 +222,7 @@ impl NetArgs {
                 tcp: tuntcp::tcp::Config {
                     congestion: self.cc,
                     hystart: self.hystart,
+                    recovery: self.recovery,
                     recv_buffer: self.rmem,
                     send_buffer: self.wmem,
                     ..tuntcp::tcp::Config::default()

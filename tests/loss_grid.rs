@@ -623,10 +623,14 @@ impl Outcome {
         if let Some(c) = self.sender_stats {
             let _ = write!(
                 s,
-                "; tuntcp sender: retrans {} fast-recoveries {} timeouts {}",
+                "; tuntcp sender: retrans {} fast-recoveries {} timeouts {} \
+                 loss-probes {} probe-repairs {} lost-retrans {}",
                 c.retrans_segs,
                 c.sack_recovery + c.reno_recovery,
-                c.timeouts
+                c.timeouts,
+                c.loss_probes,
+                c.loss_probe_recovery,
+                c.lost_retransmit
             );
         }
         s

@@ -3,6 +3,9 @@
 use super::congestion::Algorithm;
 use crate::time::Duration;
 
+/// [`Config::recovery`] bit: RACK-TLP loss detection (Linux `TCP_RACK_LOSS_DETECTION`).
+pub const RECOVERY_RACK: u8 = 1;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// MSS we advertise: MTU - 40 (RFC 9293 MUST-67).
@@ -72,6 +75,10 @@ pub struct Config {
     /// HyStart++ (RFC 9406) slow-start exit; off by default (Linux enables HyStart for
     /// CUBIC; ours is newer and less proven here).
     pub hystart: bool,
+    /// Loss detection, like Linux's `tcp_recovery`: bit 0 ([`RECOVERY_RACK`], the default)
+    /// is RACK-TLP (RFC 8985) when SACK was negotiated; 0 is RFC 6675's DupThresh alone,
+    /// without tail loss probes. Without SACK it is always DupThresh / NewReno (RFC 6582).
+    pub recovery: u8,
     /// Largest TCP payload handed to the device in one segment when it segments for us
     /// (TSO/GSO, like a device's `gso_max_size`); 0 = no segmentation offload, every
     /// segment is at most one SMSS. New data goes out in multiples of SMSS up to this.
@@ -129,6 +136,7 @@ impl Default for Config {
             initial_cwnd: 10,
             congestion: Algorithm::Cubic,
             hystart: false,
+            recovery: RECOVERY_RACK,
             gso_max_payload: 0,
             ttl: 64,
             tos: 0,

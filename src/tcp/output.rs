@@ -112,27 +112,59 @@ impl Connection {
         }
         let smss = self.smss as usize;
         let cap = smss.min(buf_len);
+        if self.rack.take_tlp_due() {
+            // RFC 8985 §7.3 tail loss probe.
+            if let Some((seq, len)) = self.tlp_probe(cap, self.new_data_room()) {
+                return Some(if seq == self.snd_nxt && seq == self.snd_max {
+                    Send::Next(len)
+                } else {
+                    Send::At { seq, len }
+                });
+            }
+        }
         if self.retransmit_one {
             // Fast retransmit of the first unacknowledged segment (RFC 5681 §3.2 / RFC 6675
-            // §5 step 4.2), inside the window only (SHLD-16).
+            // §5 step 4.2), or of the first RACK marked lost, inside the window only (SHLD-16).
             self.retransmit_one = false;
+            let (seq, most) = match self.rack.next_lost().filter(|_| self.rack_on()) {
+                Some(lost) => lost,
+                None => (self.snd_una, u32::MAX),
+            };
             let room = (self.snd_wnd as usize).max(1);
+            let off = seq.since(self.snd_una) as usize;
             let len = self
                 .sendq
                 .len()
+                .saturating_sub(off)
                 .min(cap)
                 .min(room)
-                .min(self.unsacked_run(self.snd_una) as usize);
-            if len > 0 || self.fin_seq == Some(self.snd_una) {
-                return Some(Send::At {
-                    seq: self.snd_una,
-                    len,
-                });
+                .min(most as usize)
+                .min(self.unsacked_run(seq) as usize);
+            if len > 0 || self.fin_seq == Some(seq) {
+                return Some(Send::At { seq, len });
             }
         }
         let cwnd = self.cc.cwnd();
         let mut pipe = self.snd_nxt.since(self.snd_una);
-        if let Some(r) = self.recovery {
+        let rack = self.rack_on();
+        if rack {
+            // RFC 8985: what RACK marked lost goes first, while cwnd - pipe allows.
+            pipe = self.rack.pipe();
+            if let Some((seq, len)) = self.rack.next_lost() {
+                // Inside the peer's window only (a zero window is the persist timer's).
+                let edge = self.snd_una + self.snd_wnd;
+                if cwnd.saturating_sub(pipe) < self.smss || !seq.lt(edge) {
+                    return None;
+                }
+                let len = (len.min(edge.since(seq)) as usize)
+                    .min(cap)
+                    .min(self.unsacked_run(seq) as usize);
+                return Some(Send::At { seq, len });
+            }
+            // After a timeout every unSACKed segment was marked lost and has been resent
+            // above: nothing below SND.MAX waits for a go-back-N pass.
+            self.snd_nxt = self.snd_max;
+        } else if let Some(r) = self.recovery {
             if self.sack_ok {
                 // RFC 6675 §5: send while cwnd - pipe >= 1 SMSS, choosing by NextSeg().
                 pipe = self
@@ -188,7 +220,7 @@ impl Connection {
         let wnd_avail = self.new_data_room();
         let is_retx = self.snd_nxt.lt(self.snd_max);
         // RFC 3042 limited transmit: one new segment for each of the first two dupacks.
-        let extra = if self.recovery.is_none() && !is_retx {
+        let extra = if self.recovery.is_none() && !is_retx && !rack {
             self.dupacks.min(2) * self.smss
         } else {
             0
@@ -327,6 +359,7 @@ impl Connection {
         if seq_len > 0 && self.busy_since.is_none() {
             self.busy_since = Some(now);
         }
+        let max_before = self.snd_max;
         if seq == self.snd_nxt {
             self.snd_nxt += seq_len;
             self.snd_max = self.snd_max.max(self.snd_nxt);
@@ -342,6 +375,7 @@ impl Connection {
         if !self.armed(Timer::Retransmit) {
             self.arm(Timer::Retransmit, self.rto_deadline(now));
         }
+        self.rack_sent(now, seq, seq_len, max_before);
         let mut seg = self.build(now, seq, flags, &[]);
         // build() counted one segment; a super-segment leaves as `pieces` (Linux: pcount).
         self.stats.segs_out += pieces - 1;
