@@ -159,9 +159,10 @@ struct NetArgs {
     /// HyStart++ (RFC 9406) slow-start exit.
     #[arg(long)]
     hystart: bool,
-    /// Loss detection, like `tcp_recovery`: 1 = RACK-TLP (RFC 8985, with SACK), 0 = RFC
-    /// 6675 DupThresh only, without tail loss probes.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    /// Loss detection, like `tcp_recovery`: 1 = RACK-TLP (RFC 8985, with SACK), 5 = RACK-TLP
+    /// without the DupThresh rule (Linux's bit 4), 0 = RFC 6675 DupThresh only, without tail
+    /// loss probes.
+    #[arg(long, default_value_t = 1)]
     recovery: u8,
     /// TUN offloads (IFF_VNET_HDR: checksum offload, TSO/GSO super-segments both ways),
     /// like `ethtool -K DEV tso on tx on`; off under --impair.
@@ -196,6 +197,9 @@ impl NetArgs {
         validate::check_addrs(self.addr, host_addr, prefix)?;
         if !(576..=65535).contains(&self.mtu) {
             return Err("--mtu must be in 576..=65535".into());
+        }
+        if ![0, 1, 5].contains(&self.recovery) {
+            return Err("--recovery must be 0, 1 or 5".into());
         }
         for (name, v) in [("--rmem", self.rmem), ("--wmem", self.wmem)] {
             if !(4096..=64 << 20).contains(&v) {

@@ -508,7 +508,7 @@ impl Connection {
             sb: Scoreboard::new(),
             dupacks: 0,
             recovery: None,
-            rack: Rack::new(),
+            rack: Rack::with_no_dupthresh(cfg.recovery & super::config::RECOVERY_NO_DUPTHRESH != 0),
             retransmit_one: false,
             cwnd_limited: false,
             min_rtt: None,

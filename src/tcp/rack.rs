@@ -129,6 +129,8 @@ pub struct Rack {
     tlp_retrans: bool,
     /// The PTO fired: the next send is the probe.
     tlp_due: bool,
+    /// Linux `TCP_RACK_NO_DUPTHRESH`: no zero window at DupThresh SACKed segments.
+    no_dupthresh: bool,
     /// The segment being built is the probe.
     probing: bool,
 }
@@ -155,7 +157,17 @@ impl Rack {
             tlp_end: None,
             tlp_retrans: false,
             tlp_due: false,
+            no_dupthresh: false,
             probing: false,
+        }
+    }
+
+    /// As [`Rack::new`]; with `no_dupthresh` (Linux's `TCP_RACK_NO_DUPTHRESH`) the
+    /// reordering window is not zeroed once DupThresh segments are SACKed.
+    pub fn with_no_dupthresh(no_dupthresh: bool) -> Rack {
+        Rack {
+            no_dupthresh,
+            ..Rack::new()
         }
     }
 
@@ -353,7 +365,7 @@ impl Rack {
         if !self.reordering_seen && (in_recovery || self.loss_point.is_some()) {
             return Duration::ZERO;
         }
-        if !self.reordering_seen && self.sacked_segs(smss) >= DUPTHRESH {
+        if !self.reordering_seen && !self.no_dupthresh && self.sacked_segs(smss) >= DUPTHRESH {
             return Duration::ZERO;
         }
         let quarter = Duration::from_micros(min_rtt.unwrap_or(Duration::ZERO).micros() / 4);
@@ -651,6 +663,22 @@ mod tests {
         );
         assert_eq!(r.detect(ms(24), m, s, false, 100).newly_lost, 0);
         assert_eq!(r.detect(ms(25), m, s, false, 100).newly_lost, 1);
+    }
+
+    #[test]
+    fn without_the_dupthresh_rule_three_sacked_segments_still_wait() {
+        let mut r = Rack::with_no_dupthresh(true);
+        for i in 0..10u32 {
+            r.on_send(
+                ms(0),
+                SeqNum(i * 100),
+                SeqNum(i * 100 + 100),
+                SeqNum(i * 100),
+            );
+        }
+        let o = r.on_ack(&input(20, 100, 1000), sacks(&[(200, 500)]));
+        assert_eq!(o.newly_lost, 0);
+        assert_eq!(o.reorder_timeout, Some(Duration::from_millis(5)));
     }
 
     #[test]
