@@ -788,7 +788,9 @@ fn render_grid(outcomes: &[Outcome]) -> String {
          # (tests/support/link.rs): 5 ms one-way delay, 100 Mbit/s, MTU 1500; loss, reordering,\n\
          # duplication and corruption from the link's seeded impairment, in both directions.\n\
          # Goodput = bytes / virtual time from both ends ESTABLISHED to the receiver's end of\n\
-         # stream; 256 KiB socket buffers; tuntcp with its defaults (CUBIC, SACK), smoltcp 0.14.\n\
+         # stream; 256 KiB socket buffers; tuntcp with its defaults (CUBIC, SACK, RACK-TLP),\n\
+         # smoltcp 0.14. A tuntcp sender's details count its retransmissions, fast recoveries,\n\
+         # RTOs, tail loss probes, losses they repaired and retransmissions RACK found lost.\n\
          # Virtual time is deterministic: `cargo test --test loss_grid` fails if this file\n\
          # differs. After a deliberate change to the stack, regenerate it with\n\
          #   TUNTCP_BLESS=1 cargo test --release --test loss_grid\n\
