@@ -3,6 +3,7 @@
 //! last segment of a burst (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
 
 use super::connection::{Connection, Recovery, Timer};
+use super::recovery::RackSend;
 use super::recv_buffer::MemMode;
 use super::seq::SeqNum;
 use super::state::State;
@@ -148,22 +149,12 @@ impl Connection {
         let mut pipe = self.snd_nxt.since(self.snd_una);
         let rack = self.rack_on();
         if rack {
-            // RFC 8985: what RACK marked lost goes first, while cwnd - pipe allows.
-            pipe = self.rack.pipe();
-            if let Some((seq, len)) = self.rack.next_lost() {
-                // Inside the peer's window only (a zero window is the persist timer's).
-                let edge = self.snd_una + self.snd_wnd;
-                if cwnd.saturating_sub(pipe) < self.smss || !seq.lt(edge) {
-                    return None;
-                }
-                let len = (len.min(edge.since(seq)) as usize)
-                    .min(cap)
-                    .min(self.unsacked_run(seq) as usize);
-                return Some(Send::At { seq, len });
+            // RFC 8985: what RACK marked lost goes first (recovery.rs).
+            match self.rack_next(cwnd, cap) {
+                RackSend::Resend(seq, len) => return Some(Send::At { seq, len }),
+                RackSend::Wait => return None,
+                RackSend::Pipe(p) => pipe = p,
             }
-            // After a timeout every unSACKed segment was marked lost and has been resent
-            // above: nothing below SND.MAX waits for a go-back-N pass.
-            self.snd_nxt = self.snd_max;
         } else if let Some(r) = self.recovery {
             if self.sack_ok {
                 // RFC 6675 §5: send while cwnd - pipe >= 1 SMSS, choosing by NextSeg().
@@ -297,7 +288,7 @@ impl Connection {
     }
 
     /// Bytes from `seq` up to the next SACKed range (no limit when there is none).
-    fn unsacked_run(&self, seq: SeqNum) -> u32 {
+    pub(super) fn unsacked_run(&self, seq: SeqNum) -> u32 {
         self.sb
             .ranges()
             .find(|&(l, _)| seq.lt(l))

@@ -13,7 +13,38 @@ use super::state::State;
 use crate::time::{Duration, Instant};
 use crate::wire::Segment;
 
+/// What the sender does next under RACK ([`Connection::rack_next`]).
+pub(super) enum RackSend {
+    /// Resend `len` bytes at `seq` (marked lost).
+    Resend(SeqNum, usize),
+    /// Something is marked lost but cwnd or the peer's window holds it back: send nothing.
+    Wait,
+    /// Nothing marked lost: new data may go, with this much in flight.
+    Pipe(u32),
+}
+
 impl Connection {
+    /// RFC 8985 with cwnd - pipe (pipe: sent, not SACKed, not lost unless resent): the
+    /// lowest segment marked lost first, inside the peer's window (a zero window is the
+    /// persist timer's), up to `cap` bytes.
+    pub(super) fn rack_next(&mut self, cwnd: u32, cap: usize) -> RackSend {
+        let pipe = self.rack.pipe();
+        if let Some((seq, len)) = self.rack.next_lost() {
+            let edge = self.snd_una + self.snd_wnd;
+            if cwnd.saturating_sub(pipe) < self.smss || !seq.lt(edge) {
+                return RackSend::Wait;
+            }
+            let len = (len.min(edge.since(seq)) as usize)
+                .min(cap)
+                .min(self.unsacked_run(seq) as usize);
+            return RackSend::Resend(seq, len);
+        }
+        // After a timeout every unSACKed segment was marked lost and has been resent by
+        // now: nothing below SND.MAX waits for a go-back-N pass.
+        self.snd_nxt = self.snd_max;
+        RackSend::Pipe(pipe)
+    }
+
     /// RACK-TLP decides what is lost (else RFC 6675 DupThresh).
     pub(super) fn rack_on(&self) -> bool {
         self.sack_ok && self.cfg.recovery & RECOVERY_RACK != 0
