@@ -53,7 +53,7 @@ fn tail_loss_is_recovered_by_a_loss_probe_without_an_rto() {
 
 #[test]
 fn a_lost_retransmission_is_found_by_rack_without_an_rto() {
-    let (mut t, _h, d) = sender(Harness::config(), 20_000);
+    let (mut t, h, d) = sender(Harness::config(), 20_000);
     // Segment 2 is lost, 3-10 SACKed: with 8 SACKed the reordering window is 0 and
     // segment 2 (sent 20 ms ago, one RTT) is lost at once; recovery resends it first.
     ack(&mut t, 40, d + 1000, &[(d + 2000, d + 10_000)]);
@@ -76,6 +76,10 @@ fn a_lost_retransmission_is_found_by_rack_without_an_rto() {
     ack(&mut t, 60, d + 1000, &[(d + 2000, top)]);
     t.expect(60, seg().seq(d + 1000).len(1000));
     assert_eq!(counter(&t, "TcpExtTCPLostRetransmit"), 1);
+    // `ss -i` lost: segment 2, marked lost (and sent a third time), as Linux's lost_out.
+    let i = t.stack.connection(h).unwrap().info(instant(60));
+    assert_eq!(i.lost, 1);
+    assert!(tuntcp::stack::report::ss_info(&i).contains(" lost:1 "));
     ack(&mut t, 80, top, &[]);
     assert_eq!(counter(&t, "TcpExtTCPTimeouts"), 0, "no RTO");
 }
@@ -159,4 +163,18 @@ fn a_probe_that_repairs_a_loss_reduces_cwnd_once() {
     let c = t.stack.connection(h).unwrap();
     assert_eq!(c.ssthresh(), cwnd / 1000 * 700, "CUBIC's beta 0.7 of cwnd");
     assert_eq!(c.cwnd(), c.ssthresh());
+}
+
+#[test]
+fn a_probe_carries_new_data_when_there_is_some_and_only_one_goes_per_episode() {
+    let (mut t, _h, d) = sender(Harness::config(), 20_000);
+    // Every ACK of the initial window is lost. The PTO armed with the data (2 * SRTT + 2
+    // ms) fires first; cwnd is full, but a probe may send the next new segment (§7.3).
+    t.expect_nothing_until(61);
+    t.expect(62, seg().seq(d + 10_000).len(1000));
+    // One probe per episode: the next thing is the RTO, restarted by the probe at 62 ms.
+    t.expect_nothing_until(261);
+    t.expect(262, seg().seq(d).len(1000));
+    assert_eq!(counter(&t, "TcpExtTCPLossProbes"), 1);
+    assert_eq!(counter(&t, "TcpExtTCPTimeouts"), 1);
 }

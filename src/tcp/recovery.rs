@@ -52,12 +52,13 @@ impl Connection {
 
     /// A data segment `[seq, seq + seq_len)` left; `snd_max` is SND.MAX before it.
     pub(super) fn rack_sent(&mut self, now: Instant, seq: SeqNum, seq_len: u32, snd_max: SeqNum) {
+        let probe = self.rack.take_probing();
         if !self.rack_on() || seq_len == 0 {
             return;
         }
         let end = seq + seq_len;
         self.rack.on_send(now, seq, end, snd_max);
-        if self.rack.take_probing() {
+        if probe {
             // RFC 8985 §7.3: TLP.end_seq = SND.NXT; the RTO was restarted when the PTO fired.
             self.rack.on_probe_sent(self.snd_max, !end.gt(snd_max));
             self.stats.loss_probes += 1;
