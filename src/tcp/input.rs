@@ -629,6 +629,10 @@ impl Connection {
         self.rcv_fin = None;
         self.peer_fin = true;
         self.rcv_nxt += 1;
+        // Data the peer queued beyond its own FIN is not part of the stream (RFC 9293
+        // §3.10.7.4 eighth step): drop it, or its offsets, kept past RCV.NXT, would now sit one
+        // past the window offered (the stack fuzzer found it 1 byte past the edge).
+        self.recvq.clear_ooo();
         self.ack_now = true;
         self.events.push_back(Event::PeerClosed);
         let fin_acked = self.fin_seq.is_some_and(|f| f.lt(self.snd_una));
