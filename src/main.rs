@@ -159,6 +159,11 @@ struct NetArgs {
     /// HyStart++ (RFC 9406) slow-start exit.
     #[arg(long)]
     hystart: bool,
+    /// Loss detection, like `tcp_recovery`: 1 = RACK-TLP (RFC 8985, with SACK), 5 = RACK-TLP
+    /// without the DupThresh rule (Linux's bit 4), 0 = RFC 6675 DupThresh only, without tail
+    /// loss probes.
+    #[arg(long, default_value_t = 1)]
+    recovery: u8,
     /// TUN offloads (IFF_VNET_HDR: checksum offload, TSO/GSO super-segments both ways),
     /// like `ethtool -K DEV tso on tx on`; off under --impair.
     #[arg(long, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
@@ -193,6 +198,9 @@ impl NetArgs {
         if !(576..=65535).contains(&self.mtu) {
             return Err("--mtu must be in 576..=65535".into());
         }
+        if ![0, 1, 5].contains(&self.recovery) {
+            return Err("--recovery must be 0, 1 or 5".into());
+        }
         for (name, v) in [("--rmem", self.rmem), ("--wmem", self.wmem)] {
             if !(4096..=64 << 20).contains(&v) {
                 return Err(format!("{name} must be in 4096..=67108864"));
@@ -218,6 +226,7 @@ impl NetArgs {
                 tcp: tuntcp::tcp::Config {
                     congestion: self.cc,
                     hystart: self.hystart,
+                    recovery: self.recovery,
                     recv_buffer: self.rmem,
                     send_buffer: self.wmem,
                     ..tuntcp::tcp::Config::default()

@@ -307,23 +307,25 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         ],
         Harness::server(80),
         |h| {
-            let (c, iss) = h.establish(at(0), 1000, seg().mss(1460).sack_perm().ts(100, 0));
+            // A 10 ms RTT, so the tail loss probe (2 * SRTT) does not beat the SACKs.
+            let (c, iss) = h.establish_rtt(at(0), 10, 1000, seg().mss(1460).sack_perm().ts(100, 0));
             let smss = 1448; // 1460 less the timestamp option
             h.stack.send(c, &vec![7u8; 10 * smss]).unwrap();
             h.flush();
             let sent = h.drain();
             assert_eq!(sent.len(), 10, "an initial window of 10 segments");
-            // Segment 0 is lost; SACKs for 1..=3 trigger SACK recovery (RFC 6675).
+            // Segment 0 is lost; SACKs for 1..=3 trigger SACK recovery (RACK: the reordering
+            // window is zero once 3 segments are SACKed).
             let una = iss + 1;
             let s = |k: u32| una + k * smss as u32;
             for k in 2..=4 {
                 h.send(
-                    at(10),
+                    at(20),
                     seg().seq(1001).ack(una).ts(101, 0).sack(&[(s(1), s(k))]),
                 );
             }
-            h.expect(at(10), seg().seq(una).len(smss));
-            h.send(at(20), seg().seq(1001).ack(s(10)).ts(102, 0));
+            h.expect(at(20), seg().seq(una).len(smss));
+            h.send(at(25), seg().seq(1001).ack(s(10)).ts(102, 0));
             // Data from the peer: a delayed ACK, a coalesced segment, an out-of-order one.
             let p = 1001u32;
             h.send(at(30), seg().seq(p).ack(s(10)).ts(103, 0).data(&[1; 100]));
@@ -516,6 +518,57 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             h.stack.close(c);
             h.flush();
             h.expect(at(20), seg().flags(TcpFlags::RST | TcpFlags::ACK));
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &["TcpExtTCPLossProbes", "TcpExtTCPLossProbeRecovery"],
+        Harness::server(80),
+        |h| {
+            // RACK-TLP (RFC 8985): the last segment is lost; the probe at the PTO (capped by
+            // the RTO at 240 ms) repairs it; an ACK beyond the probe shows the loss was real.
+            let (c, iss) = h.establish_rtt(at(0), 20, 1000, seg().mss(1000).sack_perm());
+            let d = iss + 1;
+            h.stack.send(c, &[1; 10_000]).unwrap();
+            h.flush();
+            h.drain();
+            h.send(at(40), seg().seq(1001).ack(d + 9000));
+            h.expect(at(240), seg().seq(d + 9000).len(1000));
+            h.send(at(260), seg().seq(1001).ack(d + 10_000));
+            h.stack.send(c, &[2; 1000]).unwrap();
+            h.flush();
+            h.send(at(280), seg().seq(1001).ack(d + 11_000));
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &["TcpExtTCPLostRetransmit"],
+        Harness::server(80),
+        |h| {
+            // RACK: segment 2's fast retransmission is lost too; data sent after it and
+            // SACKed an RTT later shows it (RFC 8985 §6.2).
+            let (c, iss) = h.establish_rtt(at(0), 20, 1000, seg().mss(1000).sack_perm());
+            let d = iss + 1;
+            h.stack.send(c, &[1; 20_000]).unwrap();
+            h.flush();
+            h.drain();
+            h.send(
+                at(40),
+                seg()
+                    .seq(1001)
+                    .ack(d + 1000)
+                    .sack(&[(d + 2000, d + 10_000)]),
+            );
+            let out = h.drain();
+            assert_eq!(out[0].seq, d + 1000, "fast retransmission first");
+            let top = out.last().map(|s| s.seq + s.payload.len() as u32).unwrap();
+            h.send(
+                at(60),
+                seg().seq(1001).ack(d + 1000).sack(&[(d + 2000, top)]),
+            );
+            h.expect(at(60), seg().seq(d + 1000).len(1000));
         },
     );
 

@@ -118,3 +118,13 @@ fn fuzz_a_synack_sent_again_after_a_scaled_ack_runs_clean() {
 fn fuzz_a_time_wait_after_out_of_order_data_and_fin_runs_clean() {
     fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-edge-back-in-time-wait"));
 }
+
+/// Found by the stack fuzzer (300 s run on the RACK-TLP branch; the input fails the same way
+/// before RACK, in CLOSING): "out-of-order data up to RCV.NXT+4017 past the offered edge
+/// RCV.NXT+4016" after a FIN arrived at RCV.NXT while out-of-order data lay beyond it. The
+/// FIN moved RCV.NXT by one; the data past the peer's end of stream stayed queued, one past
+/// the window. It is dropped when the FIN is consumed.
+#[test]
+fn out_of_order_data_beyond_the_peers_fin_is_dropped_when_the_fin_is_consumed() {
+    fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-ooo-past-edge-in-closing"));
+}

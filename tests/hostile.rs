@@ -325,25 +325,26 @@ fn bytes_sacked_then_cumulatively_acked_are_credited_to_cwnd_once() {
     let mut cfg = Harness::config();
     cfg.tcp.congestion = tuntcp::tcp::congestion::Algorithm::NewReno;
     let mut t = Harness::server_with(80, cfg);
-    let (h, iss) = t.establish(0, 1000, seg().mss(1000).sack_perm());
+    let (h, iss) = t.establish_rtt(0, 10, 1000, seg().mss(1000).sack_perm());
     t.stack.send(h, &vec![1u8; 10_000]).unwrap();
     t.flush();
     assert_eq!(t.drain().len(), 10);
     let una = iss + 1;
-    // Segment 1 lost: SACKs of 2..4 start recovery, ssthresh = cwnd = 5,000.
+    // Segment 1 lost: SACKs of 2..4 start recovery (the third: RACK's reordering window is
+    // zero with 3 segments SACKed), ssthresh = cwnd = 5,000.
     for k in 2..=4u32 {
         t.send(
-            at(10),
+            at(20),
             seg()
                 .seq(1001)
                 .ack(una)
                 .sack(&[(una + 1000, una + k * 1000)]),
         );
     }
-    t.expect(at(10), seg().seq(una).len(1000));
+    t.expect(at(20), seg().seq(una).len(1000));
     // The ACK that ends recovery delivers 7,000 new bytes: cwnd 5,000 -> 6,000 with
     // 2,000 carried in the byte counter (NewReno's ca_acked).
-    t.send(at(20), seg().seq(1001).ack(una + 10_000));
+    t.send(at(30), seg().seq(1001).ack(una + 10_000));
     assert_eq!(
         t.stack.connection(h).unwrap().cwnd(),
         6_000,
@@ -357,14 +358,14 @@ fn bytes_sacked_then_cumulatively_acked_are_credited_to_cwnd_once() {
     // Segments 2-3 SACKed first (reordering, under DupThresh): 2,000 delivered (4,000
     // counted of the 6,000 that grow cwnd)...
     t.send(
-        at(30),
+        at(40),
         seg().seq(1001).ack(una).sack(&[(una + 1000, una + 3000)]),
     );
     // ...then 1-3 acknowledged cumulatively: 1,000 more (5,000). Counting the SACKed 2,000
     // again made 7,000 and grew cwnd a segment early.
-    t.send(at(31), seg().seq(1001).ack(una + 3000));
+    t.send(at(41), seg().seq(1001).ack(una + 3000));
     assert_eq!(t.stack.connection(h).unwrap().cwnd(), 6_000);
-    t.send(at(32), seg().seq(1001).ack(una + 4000));
+    t.send(at(42), seg().seq(1001).ack(una + 4000));
     assert_eq!(
         t.stack.connection(h).unwrap().cwnd(),
         7_000,

@@ -17,6 +17,14 @@ fn ten_in_flight(t: &mut Harness, syn: Spec) -> (SocketHandle, u32) {
     (h, iss + 1)
 }
 
+/// A server with `recovery = 0`: RFC 6675's DupThresh alone, no RACK-TLP (the tests named
+/// `rfc6675_*` are about that path; RACK is the default with SACK).
+fn dupthresh_server() -> Harness {
+    let mut cfg = Harness::config();
+    cfg.tcp.recovery = 0;
+    Harness::server_with(80, cfg)
+}
+
 fn ack(t: &mut Harness, ms: u64, a: u32) {
     t.send(ms, seg().ack_flag().seq(1001).ack(a));
 }
@@ -169,7 +177,7 @@ fn rfc6675_recovery_started_by_sacks_after_an_rto_resends_nothing_the_go_back_n_
     // SACKs for the rest arrive and start fast recovery beside the go-back-N resend. It
     // sent segment 1 again (at SND.UNA) and segment 5 three times in one pass (NextSeg(),
     // the go-back-N pointer that NextSeg() does not move, the rescue), TSval unchanged.
-    let mut t = Harness::server(80);
+    let mut t = dupthresh_server();
     let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
     let rto = t.expect_between(1, 3000, seg().seq(d).len(1000));
     let ms = t.now_ms;
@@ -207,7 +215,7 @@ fn rfc6675_after_an_rto_a_partial_ack_with_sacks_resends_each_hole_once() {
     // at the new SND.UNA. Recovery resent segment 2 and then segment 6 by NextSeg(), and the
     // go-back-N resend, moved past segment 2, skipped the SACKed 3-5 and resent segment 6
     // again in the same pass, then the rescue a third time.
-    let mut t = Harness::server(80);
+    let mut t = dupthresh_server();
     let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
     t.expect_between(1, 3000, seg().seq(d).len(1000));
     let ms = t.now_ms + 10;
@@ -238,7 +246,7 @@ fn rfc6675_rescue_retransmission_does_not_repeat_a_segment_rule_1_just_resent() 
     // 2-5 and 7-10 starts recovery: segment 1 goes, then segment 6 by NextSeg() rule 1.
     // Rules 2 and 3 find nothing, and rule 4's rescue picked the highest unSACKed segment,
     // segment 6, again: back to back, TSval unchanged.
-    let mut t = Harness::server(80);
+    let mut t = dupthresh_server();
     let (h, iss) = t.establish(0, 1000, seg().sack_perm().mss(1000));
     let d = iss + 1;
     t.stack.send(h, &[7u8; 10_000]).unwrap();
@@ -263,7 +271,7 @@ fn rfc6675_rescue_retransmission_does_not_repeat_new_data_sent_in_this_recovery(
     // for just that one. The SACK for 2-10 starts recovery: segment 1 goes, then segment 11
     // by rule 2 (new data). The rescue (rule 4) took the highest unSACKed segment, segment
     // 11 again, though it is new data beyond the recovery point: back to back.
-    let mut t = Harness::server(80);
+    let mut t = dupthresh_server();
     let (h, iss) = t.establish(0, 1000, seg().sack_perm().mss(1000));
     let d = iss + 1;
     t.stack.send(h, &[7u8; 11_000]).unwrap();
@@ -279,4 +287,38 @@ fn rfc6675_rescue_retransmission_does_not_repeat_new_data_sent_in_this_recovery(
     );
     let sent: Vec<u32> = t.drain().iter().map(|s| s.seq.wrapping_sub(d)).collect();
     assert_eq!(sent, vec![0, 10_000], "each segment once (offsets from d)");
+}
+
+#[test]
+fn rack_after_an_rto_no_segment_goes_twice_in_one_pass() {
+    // Issue 21 with RACK-TLP (the default): segments 1 and 5 of 10 lost and every ACK lost
+    // until the RTO. The loss probe sends new data (segment 11: the window has room), the
+    // RTO resends segment 1; then SACKs arrive one by one, 1 ms apart. RACK may resend a
+    // retransmission it finds lost again (a SACK for a segment resent after it, RFC 8985
+    // §6.2: the harness's RTT is about 0), but never the same segment twice in one pass.
+    let mut t = Harness::server(80);
+    let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
+    t.expect_between(1, 1000, seg().seq(d + 10_000).len(1000)); // the tail loss probe
+    t.expect_between(1, 3000, seg().seq(d).len(1000)); // the RTO
+    let ms = t.now_ms;
+    let mut resent_5 = false;
+    for (i, blocks) in [
+        vec![(d + 1000, d + 2000)],
+        vec![(d + 1000, d + 3000)],
+        vec![(d + 1000, d + 4000)],
+        vec![(d + 5000, d + 6000), (d + 1000, d + 4000)],
+        vec![(d + 5000, d + 10_000), (d + 1000, d + 4000)],
+    ]
+    .iter()
+    .enumerate()
+    {
+        ack_sack(&mut t, ms + 1 + i as u64, d, blocks);
+        let pass: Vec<u32> = t.drain().iter().map(|s| s.seq.wrapping_sub(d)).collect();
+        let mut seen = std::collections::HashSet::new();
+        for s in &pass {
+            assert!(seen.insert(*s), "d + {s} twice in one pass: {pass:?}");
+        }
+        resent_5 |= pass.contains(&4000);
+    }
+    assert!(resent_5, "segment 5 resent");
 }

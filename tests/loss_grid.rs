@@ -623,10 +623,14 @@ impl Outcome {
         if let Some(c) = self.sender_stats {
             let _ = write!(
                 s,
-                "; tuntcp sender: retrans {} fast-recoveries {} timeouts {}",
+                "; tuntcp sender: retrans {} fast-recoveries {} timeouts {} \
+                 loss-probes {} probe-repairs {} lost-retrans {}",
                 c.retrans_segs,
                 c.sack_recovery + c.reno_recovery,
-                c.timeouts
+                c.timeouts,
+                c.loss_probes,
+                c.loss_probe_recovery,
+                c.lost_retransmit
             );
         }
         s
@@ -784,7 +788,9 @@ fn render_grid(outcomes: &[Outcome]) -> String {
          # (tests/support/link.rs): 5 ms one-way delay, 100 Mbit/s, MTU 1500; loss, reordering,\n\
          # duplication and corruption from the link's seeded impairment, in both directions.\n\
          # Goodput = bytes / virtual time from both ends ESTABLISHED to the receiver's end of\n\
-         # stream; 256 KiB socket buffers; tuntcp with its defaults (CUBIC, SACK), smoltcp 0.14.\n\
+         # stream; 256 KiB socket buffers; tuntcp with its defaults (CUBIC, SACK, RACK-TLP),\n\
+         # smoltcp 0.14. A tuntcp sender's details count its retransmissions, fast recoveries,\n\
+         # RTOs, tail loss probes, losses they repaired and retransmissions RACK found lost.\n\
          # Virtual time is deterministic: `cargo test --test loss_grid` fails if this file\n\
          # differs. After a deliberate change to the stack, regenerate it with\n\
          #   TUNTCP_BLESS=1 cargo test --release --test loss_grid\n\

@@ -97,29 +97,37 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
         "{line}"
     );
 
-    // The last segment is lost: the timeout (armed at 30 ms by the ACK, 200 ms) resends it (backoff 1, one retransmission
-    // outstanding), and the peer's ACK carries a D-SACK for the first copy (RFC 2883).
+    // The last segment is lost. The tail loss probe (RFC 8985 §7.2: 2 * SRTT + 200 ms for
+    // one segment in flight, capped at the RTO armed at 30 ms) resends it at 230 ms without
+    // a backoff; the timeout 200 ms later resends it again (backoff 1, one retransmission
+    // outstanding), and the peer's ACK carries a D-SACK for a copy (RFC 2883).
     h.expect(at(230), seg().seq(una + 2896).len(104));
     let i = h.stack.connection(c).unwrap().info(instant(240));
     assert_eq!(
         (i.backoff, i.retrans, i.total_retrans, i.bytes_retrans),
-        (1, 1, 1, 104)
+        (0, 1, 1, 104)
+    );
+    h.expect(at(430), seg().seq(una + 2896).len(104));
+    let i = h.stack.connection(c).unwrap().info(instant(440));
+    assert_eq!(
+        (i.backoff, i.retrans, i.total_retrans, i.bytes_retrans),
+        (1, 1, 2, 208)
     );
     assert!(report::ss_info(&i).contains(" backoff:1 "));
-    assert!(report::ss_info(&i).contains(" bytes_retrans:104 "));
-    assert!(report::ss_info(&i).contains(" retrans:1/1 "));
+    assert!(report::ss_info(&i).contains(" bytes_retrans:208 "));
+    assert!(report::ss_info(&i).contains(" retrans:1/2 "));
     h.send(
-        at(250),
+        at(450),
         seg()
             .seq(1501)
             .ack(una + 3000)
             .win(1000)
-            .ts(104, ts0 + 230)
+            .ts(104, ts0 + 430)
             .sack(&[(una + 2896, una + 3000)]),
     );
-    let i = h.stack.connection(c).unwrap().info(instant(260));
+    let i = h.stack.connection(c).unwrap().info(instant(460));
     assert_eq!((i.dsack_dups, i.unacked, i.retrans), (1, 0, 0));
-    assert!(report::ss_info(&i).contains(" retrans:0/1 dsack_dups:1 "));
+    assert!(report::ss_info(&i).contains(" retrans:0/2 dsack_dups:1 "));
 
     // And in the `ss -ti` table, under its connection line.
     let table = report::ss(
@@ -128,7 +136,7 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
             info: true,
             ..SsOptions::default()
         },
-        instant(260),
+        instant(460),
     );
     assert!(table.contains("ESTAB"), "{table}");
     assert!(table.contains("\tts sack cubic wscale:7,3 "), "{table}");

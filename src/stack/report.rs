@@ -115,8 +115,10 @@ pub fn ss_info(i: &TcpInfo) -> String {
         i.retrans > 0 || i.total_retrans > 0,
         format!("retrans:{}/{}", i.retrans, i.total_retrans),
     );
+    put(i.lost > 0, format!("lost:{}", i.lost));
     put(i.sacked > 0, format!("sacked:{}", i.sacked));
     put(i.dsack_dups > 0, format!("dsack_dups:{}", i.dsack_dups));
+    put(i.reord_seen > 0, format!("reord_seen:{}", i.reord_seen));
     put(i.notsent > 0, format!("notsent:{}", i.notsent));
     if let Some(m) = i.min_rtt {
         put(m.micros() > 0, format!("minrtt:{}", ms(m)));

@@ -9,8 +9,7 @@
 //! Every counter here counts what its name says where Linux counts it; a test drives each
 //! one above zero (`tests/counters.rs`). Linux counters for events this stack cannot have
 //! are left out rather than printed as a constant 0: `IpInDiscards` and `IcmpOutErrors`
-//! (no resource shortage on those paths), `TCPLossProbes` (no RACK-TLP), `TCPAbortOnLinger`
-//! (no `SO_LINGER`).
+//! (no resource shortage on those paths), `TCPAbortOnLinger` (no `SO_LINGER`).
 //!
 //! What this module does not do: increment anything (the stack does, where the event
 //! happens), keep per-connection statistics (`ss -i`-like data lives in `tcp`), or
@@ -175,6 +174,12 @@ counters! {
     /// Fast recoveries entered without SACK (RFC 6582) / with SACK (RFC 6675).
     tcp_ext_tcp_reno_recovery => "TcpExtTCPRenoRecovery",
     tcp_ext_tcp_sack_recovery => "TcpExtTCPSackRecovery",
+    /// Tail loss probes sent (RFC 8985 §7.3).
+    tcp_ext_tcp_loss_probes => "TcpExtTCPLossProbes",
+    /// Losses repaired by a tail loss probe (RFC 8985 §7.4.2), each with a cwnd reduction.
+    tcp_ext_tcp_loss_probe_recovery => "TcpExtTCPLossProbeRecovery",
+    /// Retransmissions RACK found lost (RFC 8985 §6.2), resent without waiting for the RTO.
+    tcp_ext_tcp_lost_retransmit => "TcpExtTCPLostRetransmit",
     /// Resets sent because data arrived after the application closed (RFC 2525 §2.17).
     tcp_ext_tcp_abort_on_data => "TcpExtTCPAbortOnData",
     /// Resets sent because the application closed with unread data (RFC 9293 §3.6.1).
@@ -234,6 +239,9 @@ impl Counters {
         self.tcp_ext_tcp_fast_retrans += t.fast_retrans;
         self.tcp_ext_tcp_reno_recovery += t.reno_recovery;
         self.tcp_ext_tcp_sack_recovery += t.sack_recovery;
+        self.tcp_ext_tcp_loss_probes += t.loss_probes;
+        self.tcp_ext_tcp_loss_probe_recovery += t.loss_probe_recovery;
+        self.tcp_ext_tcp_lost_retransmit += t.lost_retransmit;
         self.tcp_ext_tcp_abort_on_data += t.abort_on_data;
         self.tcp_ext_tcp_ofo_queue += t.ofo_queue;
         self.tcp_ext_tcp_rcv_coalesce += t.rcv_coalesce;

@@ -3,6 +3,12 @@
 use super::congestion::Algorithm;
 use crate::time::Duration;
 
+/// [`Config::recovery`] bit: RACK-TLP loss detection (Linux `TCP_RACK_LOSS_DETECTION`).
+pub const RECOVERY_RACK: u8 = 1;
+/// [`Config::recovery`] bit: RACK's reordering window stays min_RTT/4 when 3 segments are
+/// SACKed and no reordering was seen, instead of 0 (Linux `TCP_RACK_NO_DUPTHRESH`).
+pub const RECOVERY_NO_DUPTHRESH: u8 = 4;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// MSS we advertise: MTU - 40 (RFC 9293 MUST-67).
@@ -77,6 +83,11 @@ pub struct Config {
     /// HyStart++ (RFC 9406) slow-start exit; off by default (Linux enables HyStart for
     /// CUBIC; ours is newer and less proven here).
     pub hystart: bool,
+    /// Loss detection, like Linux's `tcp_recovery`: bit 0 ([`RECOVERY_RACK`], the default)
+    /// is RACK-TLP (RFC 8985) when SACK was negotiated; 0 is RFC 6675's DupThresh alone,
+    /// without tail loss probes. Without SACK it is always DupThresh / NewReno (RFC 6582).
+    /// Bit 2 ([`RECOVERY_NO_DUPTHRESH`]) as Linux's: 5 = RACK without the DupThresh rule.
+    pub recovery: u8,
     /// Largest TCP payload handed to the device in one segment when it segments for us
     /// (TSO/GSO, like a device's `gso_max_size`); 0 = no segmentation offload, every
     /// segment is at most one SMSS. New data goes out in multiples of SMSS up to this.
@@ -138,6 +149,7 @@ impl Default for Config {
             initial_cwnd: 10,
             congestion: Algorithm::Cubic,
             hystart: false,
+            recovery: RECOVERY_RACK,
             gso_max_payload: 0,
             ttl: 64,
             tos: 0,

@@ -11,6 +11,7 @@
 
 use super::config::Config;
 use super::congestion::{self, Controller};
+use super::rack::Rack;
 use super::recv_buffer::{MemMode, RecvBuffer};
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
@@ -124,13 +125,21 @@ pub(super) enum Timer {
     TimeWait = 3,
     FinWait2 = 4,
     Keepalive = 5,
+    /// RACK's reorder timer (RFC 8985 §6.3).
+    Reorder = 6,
+    /// TLP's probe timeout (RFC 8985 §7.2).
+    LossProbe = 7,
 }
 /// RFC 7323 §5.5: how long TS.Recent stays valid without being set (Linux
 /// `TCP_PAWS_24DAYS`), well inside the 2^31 ms a 1 ms peer clock takes to wrap its sign bit.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
-const N_TIMERS: usize = 6;
+const N_TIMERS: usize = 8;
+/// In firing order: a PTO due with the RTO fires first (RFC 8985 §7.2 caps it there) and
+/// pushes the RTO on.
 const TIMERS: [Timer; N_TIMERS] = [
+    Timer::Reorder,
+    Timer::LossProbe,
     Timer::Retransmit,
     Timer::DelayedAck,
     Timer::Persist,
@@ -239,6 +248,8 @@ pub struct Connection {
     pub(super) dupacks: u32,
     /// Fast recovery in progress (RFC 6675 with SACK, RFC 6582 without).
     pub(super) recovery: Option<Recovery>,
+    /// RACK-TLP's transmit records and state (RFC 8985), used with SACK (`recovery.rs`).
+    pub(super) rack: Rack,
     /// Resend one segment at SND.UNA without moving SND.NXT (fast retransmit, RFC 5681 §3.2).
     pub(super) retransmit_one: bool,
     /// The last send was held back by cwnd (RFC 7661: grow cwnd only then).
@@ -330,6 +341,11 @@ pub struct ConnStats {
     /// A passive open in SYN-RECEIVED ended by a RST or SYN (`EmbryonicRsts`; Linux also
     /// counts it in `AttemptFails`).
     pub embryonic_rsts: u64,
+    /// Tail loss probes sent (`TCPLossProbes`), losses they repaired (`TCPLossProbeRecovery`),
+    /// retransmissions RACK found lost (`TCPLostRetransmit`), RFC 8985.
+    pub loss_probes: u64,
+    pub loss_probe_recovery: u64,
+    pub lost_retransmit: u64,
     /// Payload bytes sent, retransmissions included / retransmitted (`ss -i`).
     pub bytes_sent: u64,
     pub bytes_retrans: u64,
@@ -372,6 +388,9 @@ impl ConnStats {
             zero_window_drop,
             abort_on_data,
             embryonic_rsts,
+            loss_probes,
+            loss_probe_recovery,
+            lost_retransmit,
             bytes_sent,
             bytes_retrans,
             bytes_acked,
@@ -405,6 +424,9 @@ impl ConnStats {
         self.zero_window_drop += zero_window_drop;
         self.abort_on_data += abort_on_data;
         self.embryonic_rsts += embryonic_rsts;
+        self.loss_probes += loss_probes;
+        self.loss_probe_recovery += loss_probe_recovery;
+        self.lost_retransmit += lost_retransmit;
         self.bytes_sent += bytes_sent;
         self.bytes_retrans += bytes_retrans;
         self.bytes_acked += bytes_acked;
@@ -499,6 +521,7 @@ impl Connection {
             sb: Scoreboard::new(),
             dupacks: 0,
             recovery: None,
+            rack: Rack::with_no_dupthresh(cfg.recovery & super::config::RECOVERY_NO_DUPTHRESH != 0),
             retransmit_one: false,
             cwnd_limited: false,
             min_rtt: None,
@@ -668,6 +691,9 @@ impl Connection {
                 // then costs its TCB only (thousands linger after short connections).
                 self.sendq.release_storage();
                 self.recvq.release_storage();
+                self.rack.clear();
+                self.timers[Timer::Reorder as usize] = None;
+                self.timers[Timer::LossProbe as usize] = None;
             }
             self.state = next;
         }
@@ -1089,6 +1115,8 @@ impl Connection {
             Timer::TimeWait => self.set_state(State::Closed, "2MSL timeout"),
             Timer::FinWait2 => self.set_state(State::Closed, "FIN-WAIT-2 timeout"),
             Timer::Keepalive => self.on_keepalive(now),
+            Timer::Reorder => self.on_reorder_timeout(now),
+            Timer::LossProbe => self.on_pto(now),
         }
     }
 
@@ -1241,6 +1269,7 @@ impl Connection {
                 // the persist timer, and never counts toward R2 (SHLD-17, MUST-37).
                 self.snd_nxt = self.snd_una;
                 self.rtt_probe = None;
+                self.rack_on_rto();
                 return;
             }
             _ => {
@@ -1265,6 +1294,7 @@ impl Connection {
         // RFC 6675 §5.1: the scoreboard survives the timeout, so SACKed data is not resent.
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_rto(now, flight);
+        self.rack_on_rto();
         self.recovery = None;
         self.retransmit_one = false;
         self.dupacks = 0;

@@ -65,7 +65,11 @@ pub struct TcpInfo {
     /// Segments retransmitted and not yet acknowledged / retransmissions in all.
     pub retrans: u32,
     pub total_retrans: u64,
+    /// Segments RACK marks lost now (Linux `lost_out`; 0 without RACK-TLP, RFC 8985).
+    pub lost: u32,
     pub dsack_dups: u64,
+    /// Times RACK saw reordering (Linux `tcpi_reord_seen`).
+    pub reord_seen: u32,
     /// Bytes queued and not yet sent.
     pub notsent: u32,
     pub min_rtt: Option<Duration>,
@@ -147,7 +151,9 @@ impl Connection {
             sacked: segs(sacked),
             retrans,
             total_retrans: self.stats.retrans_segs,
+            lost: self.rack.lost_segs(mss),
             dsack_dups: self.stats.dsack_dups,
+            reord_seen: self.rack.reord_seen(),
             notsent: (self.sendq.len() as u32).saturating_sub(self.snd_nxt.since(self.snd_una)),
             min_rtt: self.min_rtt,
             snd_wnd: self.snd_wnd,

@@ -1,7 +1,7 @@
 //! Segment arrival, in the order of RFC 9293 §3.10.7.3 (SYN-SENT) and §3.10.7.4 (the rest),
 //! with RFC 5961 (blind RST/SYN/data protection), RFC 7323 (PAWS, RTTM) and RFC 1337.
 
-use super::connection::{Connection, Error, Event, Recovery, Timer};
+use super::connection::{Connection, Error, Event, Timer};
 use super::rtt::RttEstimator;
 use super::seq::SeqNum;
 use super::state::State;
@@ -471,6 +471,7 @@ impl Connection {
         let sacked_before = self.sb.sacked_bytes();
         let mut sacked_after = sacked_before;
         let blocks = seg.options.sack.as_slice();
+        let mut dsack = None;
         if self.sack_ok {
             self.note_dsack(ack, blocks);
             let mut b = [(SeqNum(0), SeqNum(0)); 4];
@@ -482,12 +483,15 @@ impl Connection {
                 .update(self.snd_una, self.snd_max, &b[..blocks.len().min(4)]);
             newly_sacked = u.newly_sacked;
             sacked_after = u.sacked_above_una;
+            dsack = u.dsack;
             if u.reneged {
                 // RFC 2018 §8: the receiver dropped SACKed data; the RTO will resend it.
                 self.sb.clear();
+                self.rack.forget_sacks();
                 sacked_after = 0;
             }
         }
+        self.rack_on_ack(now, seg, advanced, dsack);
         // RFC 5681 §2 duplicate ACK, or (RFC 6675 §2) any ACK bringing new SACK information.
         let dup = !advanced
             && ack == self.snd_una
@@ -507,6 +511,7 @@ impl Connection {
                 // RFC 6675 §5 / RFC 6582 §3.2: the recovery point is acknowledged.
                 self.recovery = None;
                 self.cc.on_recovery_end(now);
+                self.rack.recovery_ended();
             }
             Some(mut r) if advanced => {
                 // A partial ACK: the next hole goes out now (RFC 6582 §3.2 step 3); with SACK
@@ -520,34 +525,22 @@ impl Connection {
                 }
             }
             Some(_) => {}
+            None if self.rack_on() => {
+                // RFC 8985: RACK's marks start recovery.
+                if self.rack_lost_starts_recovery() {
+                    self.enter_recovery(now);
+                }
+            }
             None => {
                 let lost = self.sack_ok && self.sb.is_lost(self.snd_una, smss, 3);
                 if (self.dupacks >= 3 || lost) && self.snd_max.gt(self.snd_una) {
                     // RFC 6675 §5 step 4 / RFC 5681 §3.2: enter fast recovery, resend the
                     // first unacknowledged segment at once.
-                    let flight = self.snd_max.since(self.snd_una);
-                    self.cc.on_congestion_event(now, flight);
-                    // After a timeout the go-back-N resend may be under way (SND.NXT below
-                    // SND.MAX): what lies below SND.NXT went out again already, so it counts
-                    // as retransmitted in this episode (RFC 6675 HighRxt), and SND.UNA is
-                    // resent only if the resend has not passed it (issue 21: it was resent
-                    // twice). The resend goes on; see `next_data`.
-                    let go_back = self.snd_nxt.lt(self.snd_max);
-                    self.recovery = Some(Recovery {
-                        point: self.snd_max,
-                        high_rxt: if go_back { self.snd_nxt } else { self.snd_una },
-                        rescue: None,
-                    });
-                    self.retransmit_one = !go_back || self.snd_nxt == self.snd_una;
-                    self.rtt_probe = None;
-                    if self.sack_ok {
-                        self.stats.sack_recovery += 1;
-                    } else {
-                        self.stats.reno_recovery += 1;
-                    }
+                    self.enter_recovery(now);
                 }
             }
         }
+        self.rack_after_ack(now, advanced);
         let delivered = (u64::from(acked) + u64::from(sacked_after))
             .saturating_sub(u64::from(sacked_before))
             .min(u64::from(u32::MAX)) as u32;
@@ -646,6 +639,10 @@ impl Connection {
         self.rcv_fin = None;
         self.peer_fin = true;
         self.rcv_nxt += 1;
+        // Data the peer queued beyond its own FIN is not part of the stream (RFC 9293
+        // §3.10.7.4 eighth step): drop it, or its offsets, kept past RCV.NXT, would now sit one
+        // past the window offered (the stack fuzzer found it 1 byte past the edge).
+        self.recvq.clear_ooo();
         self.ack_now = true;
         self.events.push_back(Event::PeerClosed);
         let fin_acked = self.fin_seq.is_some_and(|f| f.lt(self.snd_una));

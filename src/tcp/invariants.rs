@@ -42,6 +42,7 @@ impl Connection {
     /// - out-of-order ranges sorted, disjoint, past RCV.NXT, inside the window offered and
     ///   within their count bound;
     /// - the SACK scoreboard sorted, disjoint, inside [SND.UNA, SND.MAX];
+    /// - RACK's transmit records sorted, disjoint, inside [SND.UNA, SND.MAX], bounded;
     /// - the advertised right edge never moved left (behind [`CHECK_ADVERTISED_EDGE`]).
     pub fn check_invariants(&self) -> Result<(), String> {
         let (una, nxt, max) = (self.snd_una, self.snd_nxt, self.snd_max);
@@ -92,6 +93,7 @@ impl Connection {
 
         // The scoreboard only holds octets sent and not cumulatively acknowledged.
         self.sb.check_invariants()?;
+        self.rack.check_invariants(una, max)?;
         if self.sack_ok || !self.sb.is_empty() {
             for (l, r) in self.sb.ranges() {
                 ensure!(

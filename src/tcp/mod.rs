@@ -13,6 +13,8 @@ mod input;
 pub mod invariants;
 pub mod isn;
 mod output;
+pub mod rack;
+mod recovery;
 pub mod recv_buffer;
 pub mod rtt;
 pub mod sack;

@@ -3,6 +3,7 @@
 //! last segment of a burst (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
 
 use super::connection::{Connection, Recovery, Timer, MAX_QUEUED_ACKS};
+use super::recovery::RackSend;
 use super::recv_buffer::MemMode;
 use super::seq::SeqNum;
 use super::state::State;
@@ -147,27 +148,49 @@ impl Connection {
         }
         let smss = self.send_mss() as usize;
         let cap = smss.min(buf_len);
+        if self.rack.take_tlp_due() {
+            // RFC 8985 §7.3 tail loss probe.
+            if let Some((seq, len)) = self.tlp_probe(cap, self.new_data_room()) {
+                return Some(if seq == self.snd_nxt && seq == self.snd_max {
+                    Send::Next(len)
+                } else {
+                    Send::At { seq, len }
+                });
+            }
+        }
         if self.retransmit_one {
             // Fast retransmit of the first unacknowledged segment (RFC 5681 §3.2 / RFC 6675
-            // §5 step 4.2), inside the window only (SHLD-16).
+            // §5 step 4.2), or of the first RACK marked lost, inside the window only (SHLD-16).
             self.retransmit_one = false;
+            let (seq, most) = match self.rack.next_lost().filter(|_| self.rack_on()) {
+                Some(lost) => lost,
+                None => (self.snd_una, u32::MAX),
+            };
             let room = (self.snd_wnd as usize).max(1);
+            let off = seq.since(self.snd_una) as usize;
             let len = self
                 .sendq
                 .len()
+                .saturating_sub(off)
                 .min(cap)
                 .min(room)
-                .min(self.unsacked_run(self.snd_una) as usize);
-            if len > 0 || self.fin_seq == Some(self.snd_una) {
-                return Some(Send::At {
-                    seq: self.snd_una,
-                    len,
-                });
+                .min(most as usize)
+                .min(self.unsacked_run(seq) as usize);
+            if len > 0 || self.fin_seq == Some(seq) {
+                return Some(Send::At { seq, len });
             }
         }
         let cwnd = self.cc.cwnd();
         let mut pipe = self.snd_nxt.since(self.snd_una);
-        if let Some(r) = self.recovery {
+        let rack = self.rack_on();
+        if rack {
+            // RFC 8985: what RACK marked lost goes first (recovery.rs).
+            match self.rack_next(cwnd, cap) {
+                RackSend::Resend(seq, len) => return Some(Send::At { seq, len }),
+                RackSend::Wait => return None,
+                RackSend::Pipe(p) => pipe = p,
+            }
+        } else if let Some(r) = self.recovery {
             if self.sack_ok {
                 // RFC 6675 §5: send while cwnd - pipe >= 1 SMSS, choosing by NextSeg().
                 pipe = self
@@ -244,7 +267,7 @@ impl Connection {
         let wnd_avail = self.new_data_room();
         let is_retx = self.snd_nxt.lt(self.snd_max);
         // RFC 3042 limited transmit: one new segment for each of the first two dupacks.
-        let extra = if self.recovery.is_none() && !is_retx {
+        let extra = if self.recovery.is_none() && !is_retx && !rack {
             self.dupacks.min(2) * self.smss
         } else {
             0
@@ -341,7 +364,7 @@ impl Connection {
     }
 
     /// Bytes from `seq` up to the next SACKed range (no limit when there is none).
-    fn unsacked_run(&self, seq: SeqNum) -> u32 {
+    pub(super) fn unsacked_run(&self, seq: SeqNum) -> u32 {
         self.sb
             .ranges()
             .find(|&(l, _)| seq.lt(l))
@@ -404,6 +427,7 @@ impl Connection {
         if seq_len > 0 && self.busy_since.is_none() {
             self.busy_since = Some(now);
         }
+        let max_before = self.snd_max;
         if seq == self.snd_nxt {
             self.snd_nxt += seq_len;
             self.snd_max = self.snd_max.max(self.snd_nxt);
@@ -419,6 +443,7 @@ impl Connection {
         if !self.armed(Timer::Retransmit) {
             self.arm(Timer::Retransmit, self.rto_deadline(now));
         }
+        self.rack_sent(now, seq, seq_len, max_before);
         let mut seg = self.build(now, seq, flags, &[]);
         // build() counted one segment; a super-segment leaves as `pieces` (Linux: pcount).
         self.stats.segs_out += pieces - 1;

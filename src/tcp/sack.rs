@@ -10,8 +10,9 @@
 //! resend next.
 //!
 //! What it does not do: free send-buffer data (SACKed data stays until it is cumulatively
-//! ACKed, RFC 2018 §8), change cwnd, time anything (RACK-TLP, RFC 8985, needs per-segment
-//! send times and belongs to the sender), or build SACK blocks (the receiver's business).
+//! ACKed, RFC 2018 §8), change cwnd, time anything (RACK-TLP, RFC 8985, keeps per-segment
+//! send times in `rack.rs` and reads these ranges), or build SACK blocks (the receiver's
+//! business).
 //!
 //! Contract and conventions:
 //! - Call [`Scoreboard::update`] on every acceptable ACK (SEG.ACK >= SND.UNA), with SND.UNA

@@ -522,6 +522,29 @@ impl Harness {
         (h, sa.seq)
     }
 
+    /// As [`Harness::establish`], with the peer's final ACK `rtt` ms after its SYN: the
+    /// connection starts with an RTT sample of `rtt` ms (RACK-TLP's timers scale with it).
+    #[track_caller]
+    pub fn establish_rtt(
+        &mut self,
+        ms: u64,
+        rtt: u64,
+        peer_isn: u32,
+        syn: Spec,
+    ) -> (SocketHandle, u32) {
+        self.send(ms, syn.syn().seq(peer_isn));
+        let sa = self.expect(
+            ms,
+            seg().flags(TcpFlags::SYN | TcpFlags::ACK).ack(peer_isn + 1),
+        );
+        self.send(ms + rtt, seg().ack_flag().seq(peer_isn + 1).ack(sa.seq + 1));
+        let h = self
+            .stack
+            .accept(self.us.port())
+            .unwrap_or_else(|| self.fail("no connection to accept"));
+        (h, sa.seq)
+    }
+
     /// Active open to the peer; returns the handle and our ISS after the peer's SYN-ACK.
     #[track_caller]
     pub fn connect(&mut self, ms: u64, peer_isn: u32, synack: Spec) -> (SocketHandle, u32) {

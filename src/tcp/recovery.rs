@@ -1,0 +1,271 @@
+//! The connection's side of RACK-TLP (RFC 8985; the algorithm is in `rack.rs`): feeding it
+//! every data segment sent and every acceptable ACK, its reorder and probe timers, entering
+//! fast recovery on its marks, choosing the tail loss probe, and the counters.
+//!
+//! Used only with SACK and `Config::recovery` & [`RECOVERY_RACK`]; otherwise the sender
+//! keeps RFC 6675's DupThresh (and RFC 6582 without SACK), as before.
+
+use super::config::RECOVERY_RACK;
+use super::connection::{Connection, Recovery, Timer};
+use super::rack::{AckInput, Outcome, Rack};
+use super::seq::SeqNum;
+use super::state::State;
+use crate::time::{Duration, Instant};
+use crate::wire::Segment;
+
+/// What the sender does next under RACK ([`Connection::rack_next`]).
+pub(super) enum RackSend {
+    /// Resend `len` bytes at `seq` (marked lost).
+    Resend(SeqNum, usize),
+    /// Something is marked lost but cwnd or the peer's window holds it back: send nothing.
+    Wait,
+    /// Nothing marked lost: new data may go, with this much in flight.
+    Pipe(u32),
+}
+
+impl Connection {
+    /// RFC 8985 with cwnd - pipe (pipe: sent, not SACKed, not lost unless resent): the
+    /// lowest segment marked lost first, inside the peer's window (a zero window is the
+    /// persist timer's), up to `cap` bytes.
+    pub(super) fn rack_next(&mut self, cwnd: u32, cap: usize) -> RackSend {
+        let pipe = self.rack.pipe();
+        if let Some((seq, len)) = self.rack.next_lost() {
+            let edge = self.snd_una + self.snd_wnd;
+            if cwnd.saturating_sub(pipe) < self.smss || !seq.lt(edge) {
+                return RackSend::Wait;
+            }
+            let len = (len.min(edge.since(seq)) as usize)
+                .min(cap)
+                .min(self.unsacked_run(seq) as usize);
+            return RackSend::Resend(seq, len);
+        }
+        // After a timeout every unSACKed segment was marked lost and has been resent by
+        // now: nothing below SND.MAX waits for a go-back-N pass.
+        self.snd_nxt = self.snd_max;
+        RackSend::Pipe(pipe)
+    }
+
+    /// RACK-TLP decides what is lost (else RFC 6675 DupThresh).
+    pub(super) fn rack_on(&self) -> bool {
+        self.sack_ok && self.cfg.recovery & RECOVERY_RACK != 0
+    }
+
+    /// A data segment `[seq, seq + seq_len)` left; `snd_max` is SND.MAX before it.
+    pub(super) fn rack_sent(&mut self, now: Instant, seq: SeqNum, seq_len: u32, snd_max: SeqNum) {
+        let probe = self.rack.take_probing();
+        if !self.rack_on() || seq_len == 0 {
+            return;
+        }
+        let end = seq + seq_len;
+        self.rack.on_send(now, seq, end, snd_max);
+        if probe {
+            // RFC 8985 §7.3: TLP.end_seq = SND.NXT; the RTO was restarted when the PTO fired.
+            self.rack.on_probe_sent(self.snd_max, !end.gt(snd_max));
+            self.stats.loss_probes += 1;
+        } else if end.gt(snd_max) {
+            // §7.2: (re)start the PTO after new data.
+            self.arm_pto(now);
+        }
+    }
+
+    /// RFC 8985 §6.2 on an acceptable ACK, after the scoreboard took its blocks.
+    pub(super) fn rack_on_ack(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        advanced: bool,
+        dsack: Option<(SeqNum, SeqNum)>,
+    ) {
+        if !self.rack_on() {
+            return;
+        }
+        let echo = seg
+            .options
+            .timestamps
+            .filter(|ts| self.ts_ok && ts.tsecr != 0)
+            .and_then(|ts| {
+                let age = self.ts_now(now).wrapping_sub(ts.tsecr);
+                (age < 1 << 31).then(|| {
+                    Instant::from_micros(now.micros().saturating_sub(u64::from(age) * 1000))
+                })
+            });
+        let a = AckInput {
+            now,
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            advanced,
+            dsack,
+            min_rtt: self.min_rtt,
+            srtt: self.rtt.srtt(),
+            in_recovery: self.recovery.is_some(),
+            smss: self.smss,
+            echo,
+        };
+        let o = self.rack.on_ack(&a, self.sb.ranges());
+        self.rack_outcome(now, o);
+    }
+
+    fn rack_outcome(&mut self, now: Instant, o: Outcome) {
+        self.stats.lost_retransmit += u64::from(o.lost_retransmits);
+        match o.reorder_timeout {
+            Some(d) => self.arm(Timer::Reorder, now + d),
+            None => self.disarm(Timer::Reorder),
+        }
+        if o.tlp_repaired_loss && self.recovery.is_none() {
+            // RFC 8985 §7.4.2: the probe repaired a loss: one cwnd reduction, as Linux
+            // (`tcp_process_tlp_ack`: enter CWR and leave it at once). From cwnd, as Linux's
+            // ssthresh does: the flight is empty once the probe's ACK is in.
+            let cwnd = self.cc.cwnd();
+            self.cc.on_congestion_event(now, cwnd);
+            self.cc.on_recovery_end(now);
+            self.stats.loss_probe_recovery += 1;
+        }
+    }
+
+    /// RFC 8985 §6.3: the reorder timer fired.
+    pub(super) fn on_reorder_timeout(&mut self, now: Instant) {
+        if !self.rack_on() {
+            return;
+        }
+        let in_recovery = self.recovery.is_some();
+        let o = self
+            .rack
+            .detect(now, self.min_rtt, self.rtt.srtt(), in_recovery, self.smss);
+        self.rack_outcome(now, o);
+        if self.rack_lost_starts_recovery() {
+            self.enter_recovery(now);
+        }
+    }
+
+    /// RACK marked a segment lost outside any recovery: fast recovery begins (Linux enters
+    /// Recovery when `lost_out` > 0; not from RTO recovery, which resends all anyway).
+    pub(super) fn rack_lost_starts_recovery(&self) -> bool {
+        self.recovery.is_none()
+            && self.rack.has_lost()
+            && !self.rack.in_rto_recovery()
+            && self.snd_max.gt(self.snd_una)
+    }
+
+    /// RFC 6675 §5 step 4 / RFC 5681 §3.2 (or a RACK mark): enter fast recovery and resend
+    /// the first lost segment at once.
+    pub(super) fn enter_recovery(&mut self, now: Instant) {
+        let flight = self.snd_max.since(self.snd_una);
+        self.cc.on_congestion_event(now, flight);
+        // After a timeout the go-back-N resend may be under way (SND.NXT below SND.MAX):
+        // what lies below SND.NXT went out again already, so it counts as retransmitted in
+        // this episode (RFC 6675 HighRxt), and SND.UNA is resent only if the resend has not
+        // passed it (issue 21: it was resent twice). The resend goes on; see `next_data`.
+        let go_back = self.snd_nxt.lt(self.snd_max);
+        self.recovery = Some(Recovery {
+            point: self.snd_max,
+            high_rxt: if go_back { self.snd_nxt } else { self.snd_una },
+            rescue: None,
+        });
+        self.retransmit_one = !go_back || self.snd_nxt == self.snd_una;
+        self.rtt_probe = None;
+        if self.sack_ok {
+            self.stats.sack_recovery += 1;
+        } else {
+            self.stats.reno_recovery += 1;
+        }
+        self.rack.end_tlp_episode();
+        self.disarm(Timer::LossProbe);
+    }
+
+    /// After an ACK: restart the PTO if it cumulatively acknowledged new data and a probe
+    /// may be sent, cancel it when not (RFC 8985 §7.2).
+    pub(super) fn rack_after_ack(&mut self, now: Instant, advanced: bool) {
+        if !self.rack_on() {
+            return;
+        }
+        if !self.tlp_allowed() {
+            self.disarm(Timer::LossProbe);
+        } else if advanced || !self.armed(Timer::LossProbe) {
+            self.arm_pto(now);
+        }
+    }
+
+    /// RFC 8985 §7.2: data in flight, not in fast or RTO recovery, nothing SACKed (RACK's
+    /// reorder timer has those), no probe outstanding.
+    fn tlp_allowed(&self) -> bool {
+        self.rack_on()
+            && self.recovery.is_none()
+            && self.rack.tlp_armable()
+            && self.sb.is_empty()
+            && self.snd_max.gt(self.snd_una)
+            && matches!(
+                self.state,
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::LastAck
+                    | State::Closing
+            )
+    }
+
+    /// §7.2 TLP_calc_PTO, capped by the retransmission timer's expiry.
+    fn arm_pto(&mut self, now: Instant) {
+        if !self.tlp_allowed() {
+            return;
+        }
+        let flight = self.snd_max.since(self.snd_una);
+        let mut at = now + Rack::pto(self.rtt.srtt(), flight <= self.smss);
+        let rto_at = self.timers[Timer::Retransmit as usize].unwrap_or(self.rto_deadline(now));
+        if rto_at < at {
+            at = rto_at;
+        }
+        self.arm(Timer::LossProbe, at);
+    }
+
+    /// §7.3: the PTO fired: the next segment is the probe, and the RTO restarts.
+    pub(super) fn on_pto(&mut self, now: Instant) {
+        if !self.tlp_allowed() {
+            return;
+        }
+        self.rack.set_tlp_due();
+        self.arm(Timer::Retransmit, self.rto_deadline(now));
+    }
+
+    /// The probe to send (§7.3): up to `cap` bytes of new data if there are some and the
+    /// peer's window allows (cwnd does not limit a probe, as Linux), else the last segment
+    /// sent again. `(seq, payload bytes)`; `None` when there is nothing to probe with.
+    pub(super) fn tlp_probe(&mut self, cap: usize, window_room: u32) -> Option<(SeqNum, usize)> {
+        let offset = self.snd_nxt.since(self.snd_una) as usize;
+        let unsent = self.sendq.len().saturating_sub(offset);
+        let probe = if unsent > 0 && window_room > 0 && self.snd_nxt == self.snd_max {
+            Some((self.snd_nxt, unsent.min(cap).min(window_room as usize)))
+        } else {
+            let (start, end) = self.rack.last_seg()?;
+            // The FIN takes a sequence number but no byte.
+            let data_end = match self.fin_seq {
+                Some(f) if f.lt(end) => f,
+                _ => end,
+            };
+            let len = data_end.since(start).min(cap as u32);
+            Some((data_end - len, len as usize))
+        };
+        if probe.is_some() {
+            self.rack.start_probe();
+        }
+        probe
+    }
+
+    /// The retransmission timer fired (RFC 8985 §6.3): all unSACKed data is lost.
+    pub(super) fn rack_on_rto(&mut self) {
+        self.disarm(Timer::Reorder);
+        self.disarm(Timer::LossProbe);
+        if self.rack_on() {
+            self.rack.on_rto(self.snd_max);
+        }
+    }
+
+    /// The reordering window RACK would use now (for tests and `ss`).
+    pub fn rack_reo_wnd(&self) -> Duration {
+        self.rack.reo_wnd(
+            self.min_rtt,
+            self.rtt.srtt(),
+            self.recovery.is_some(),
+            self.smss,
+        )
+    }
+}
