@@ -244,6 +244,75 @@ fn must_61_last_segment_of_a_burst_has_psh_shld_28_full_sized_segments() {
 }
 
 #[test]
+fn psh_marks_the_end_of_each_write_even_mid_queue() {
+    // RFC 9293 §3.9.1.2 leaves PSH to the sender; like Linux (`tcp_push`) we set it on the
+    // segment holding the last byte of every write, not only on the one that empties the
+    // queue (MUST-61).
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[1u8; 10_000]).unwrap();
+    t.flush();
+    let burst = t.drain();
+    assert_eq!(burst.len(), 10, "IW10 fills the window");
+    // Two writes wait on the congestion window: 300 bytes, then 1000.
+    t.stack.send(h, &[2u8; 300]).unwrap();
+    t.stack.send(h, &[3u8; 1000]).unwrap();
+    t.flush();
+    t.expect_nothing_until(at(10));
+    t.send(at(10), seg().ack_flag().seq(1001).ack(iss + 1 + 2000));
+    // The first write's end (byte 10300) lies inside the first segment: PSH there too.
+    t.expect(
+        at(10),
+        seg().flags(PSHACK).seq(iss + 1 + 10_000).len(1000),
+    );
+    t.expect(at(10), seg().flags(PSHACK).seq(iss + 1 + 11_000).len(300));
+}
+
+#[test]
+fn psh_every_half_of_the_peers_largest_window_within_one_long_write() {
+    // Linux's `forced_push`: a write longer than half the peer's largest window gets a
+    // PSH every half window, so the receiver delivers before the write ends.
+    let mut t = Harness::server(80);
+    t.send(at(0), seg().syn().seq(1000).mss(1000).win(6000));
+    let iss = t.expect(at(0), seg().flags(TcpFlags::SYN | ACK)).seq;
+    t.send(at(0), seg().ack_flag().seq(1001).ack(iss + 1).win(6000));
+    let h = t.stack.accept(80).expect("accepted");
+    t.stack.send(h, &[1u8; 5000]).unwrap();
+    t.flush();
+    let segs = t.drain();
+    let flags: Vec<_> = segs.iter().map(|s| (s.seq - iss - 1, s.flags)).collect();
+    assert_eq!(
+        flags,
+        vec![
+            (0, ACK),
+            (1000, ACK),
+            (2000, PSHACK), // 3000 = half of 6000
+            (3000, ACK),
+            (4000, PSHACK), // the end of the write
+        ]
+    );
+}
+
+#[test]
+fn psh_on_every_super_segment_like_linux_tso() {
+    // Linux's __tcp_transmit_skb sets PSH on every GSO packet of more than one segment
+    // (the device keeps it on the last piece only); a one-segment packet gets it only at a
+    // write's end.
+    let mut cfg = Harness::config();
+    cfg.offload = true; // TSO: super-segments of up to 64 KiB
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000).ws(7).win(1000));
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).win(1000));
+    t.stack.send(h, &[1u8; 30_000]).unwrap();
+    t.flush();
+    // 128,000 bytes of window, IW10: one super-segment of 10 SMSS.
+    t.expect(at(1), seg().flags(PSHACK).seq(iss + 1).len(10_000));
+    // One more segment's room (an ACK of 1000 in slow start gives two).
+    t.send(at(20), seg().ack_flag().seq(1001).ack(iss + 1001).win(1000));
+    t.expect(at(20), seg().flags(PSHACK).seq(iss + 10_001).len(2000));
+}
+
+#[test]
 fn shld_7_nagle_holds_a_small_segment_while_data_is_unacked() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());

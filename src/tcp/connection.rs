@@ -26,6 +26,9 @@ use std::net::SocketAddrV4;
 /// (Linux `tcp_wmem[0]`).
 pub const WMEM_MIN: usize = 4096;
 
+/// Most write ends remembered for PSH (a run of tiny writes shares the last one).
+const PUSH_MARKS: usize = 64;
+
 /// Why a connection failed, as the application sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -156,6 +159,11 @@ pub struct Connection {
     pub(super) fin_queued: bool,
     /// End of the last short segment sent (Minshall's Nagle variant).
     pub(super) snd_sml: SeqNum,
+    /// Where application writes ended (and forced pushes), for PSH (RFC 9293 §3.9.1.2, as
+    /// Linux's `tcp_mark_push`); at most `PUSH_MARKS`, pruned below SND.UNA.
+    pub(super) push_marks: VecDeque<SeqNum>,
+    /// The last push mark (Linux `pushed_seq`).
+    pub(super) pushed_seq: SeqNum,
 
     // Receive sequence space.
     pub(super) irs: SeqNum,
@@ -430,6 +438,8 @@ impl Connection {
             fin_seq: None,
             fin_queued: false,
             snd_sml: iss,
+            push_marks: VecDeque::new(),
+            pushed_seq: iss + 1,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
@@ -693,8 +703,48 @@ impl Connection {
         };
         match self.sendq.write(data) {
             0 if !data.is_empty() => Err(Error::WouldBlock),
-            n => Ok(n),
+            n => {
+                self.mark_push();
+                Ok(n)
+            }
         }
+    }
+
+    /// PSH after every write, as Linux's `tcp_push` marks the last byte of each `sendmsg`
+    /// (RFC 9293 §3.9.1.2 leaves it to the sender; MUST-61 asks only for the last buffered
+    /// segment). Within one large write, also every half of the peer's largest window
+    /// (Linux `forced_push`), so a receiver is never kept waiting on a long write.
+    fn mark_push(&mut self) {
+        // Data sequence numbers start after the SYN, acknowledged or not.
+        let base = if self.snd_una == self.iss {
+            self.iss + 1
+        } else {
+            self.snd_una
+        };
+        let end = base + self.sendq.len() as u32;
+        while self.push_marks.front().is_some_and(|m| m.le(self.snd_una)) {
+            self.push_marks.pop_front();
+        }
+        if self.pushed_seq.lt(base) {
+            self.pushed_seq = base;
+        }
+        let half = (self.max_snd_wnd / 2) / self.smss.max(1) * self.smss.max(1);
+        if half > 0 {
+            while end.since(self.pushed_seq) > half {
+                let at = self.pushed_seq + half;
+                self.push_at(at);
+            }
+        }
+        self.push_at(end);
+    }
+
+    fn push_at(&mut self, at: SeqNum) {
+        if self.push_marks.len() >= PUSH_MARKS {
+            // Bounded: the newest mark moves forward (the PSH comes a little later).
+            self.push_marks.pop_back();
+        }
+        self.push_marks.push_back(at);
+        self.pushed_seq = at;
     }
 
     /// RECEIVE: `Ok(0)` is end of stream (the peer's FIN, MUST-12), a reset is an error.

@@ -1,6 +1,6 @@
 //! Building the next segment: RST, SYN/SYN-ACK, data and FIN, window probes, pure ACKs.
-//! Sender rules: Nagle (RFC 9293 §3.7.4), sender SWS avoidance (§3.8.6.2.1), PSH on the
-//! last segment of a burst (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
+//! Sender rules: Nagle (RFC 9293 §3.7.4), sender SWS avoidance (§3.8.6.2.1), PSH at the end
+//! of each write and of the queue (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
 
 use super::connection::{Connection, Recovery, Timer};
 use super::recv_buffer::MemMode;
@@ -282,8 +282,23 @@ impl Connection {
         let retx = seq.lt(self.snd_max);
         let n = len.min(queued.saturating_sub(offset));
         let mut flags = TcpFlags::ACK;
-        if n > 0 && offset + n == queued {
-            flags |= TcpFlags::PSH; // MUST-61
+        // GSO pieces, as Linux counts tcp_skb_pcount() (retransmissions are one SMSS).
+        let pieces = n.div_ceil(self.smss as usize).max(1) as u64;
+        while self.push_marks.front().is_some_and(|m| m.le(self.snd_una)) {
+            self.push_marks.pop_front();
+        }
+        let end = seq + n as u32;
+        let write_end = self
+            .push_marks
+            .iter()
+            .take_while(|m| m.le(end))
+            .any(|m| m.gt(seq));
+        // PSH (RFC 9293 §3.9.1.2, the sender's choice): on the segment that empties the
+        // queue (MUST-61), on one that ends an application write, and, as Linux's
+        // `__tcp_transmit_skb` does, on every super-segment of more than one SMSS (the device
+        // splits it and keeps PSH on the last piece only).
+        if n > 0 && (offset + n == queued || write_end || pieces > 1) {
+            flags |= TcpFlags::PSH;
         }
         let fin_here = match self.fin_seq {
             Some(f) => f == seq + n as u32,
@@ -297,8 +312,6 @@ impl Connection {
         if n < self.smss as usize || n % self.smss as usize != 0 {
             self.snd_sml = seq + seq_len; // the last (or only) piece on the wire is short
         }
-        // GSO pieces, as Linux counts tcp_skb_pcount() (retransmissions are one SMSS).
-        let pieces = n.div_ceil(self.smss as usize).max(1) as u64;
         self.stats.bytes_sent += n as u64;
         if n > 0 {
             self.stats.data_segs_out += pieces;
