@@ -305,7 +305,12 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             "TcpExtTCPChallengeACK",
             "TcpExtTCPSYNChallenge",
         ],
-        Harness::server(80),
+        // No quick ACKs at the start, so the first data gets a delayed ACK.
+        Harness::server_with(80, {
+            let mut cfg = Harness::config();
+            cfg.tcp.quick_acks = 0;
+            cfg
+        }),
         |h| {
             let (c, iss) = h.establish(at(0), 1000, seg().mss(1460).sack_perm().ts(100, 0));
             let smss = 1448; // 1460 less the timestamp option

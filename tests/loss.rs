@@ -5,6 +5,7 @@ mod support;
 
 use support::*;
 use tuntcp::stack::SocketHandle;
+use tuntcp::wire::TcpFlags;
 
 /// An established connection (peer ISN 1000, MSS 1000) with 10 segments in flight.
 /// Returns (handle, first data sequence number).
@@ -161,4 +162,28 @@ fn newreno_is_selectable_per_stack_and_per_connection() {
         c.set_congestion(instant(1), tuntcp::tcp::congestion::Algorithm::Cubic)
     });
     assert_eq!(t.stack.connection(h).unwrap().congestion_name(), "cubic");
+}
+
+#[test]
+fn a_pure_ack_after_a_timeout_carries_the_highest_sequence_sent() {
+    // After the RTO resends the first segment (go-back-N from SND.UNA), a pure ACK must not
+    // carry the rewound SND.NXT: the peer already holds data up to SND.MAX and would find
+    // SEQ below its RCV.NXT unacceptable and drop the ACK (RFC 9293 §3.10.7.4); two stacks
+    // doing that to each other stalled a lossy smoltcp interop run.
+    let mut t = Harness::server(80);
+    let (_h, d) = ten_in_flight(&mut t, seg());
+    // Every ACK of the peer is lost: the RTO (200 ms, the handshake's RTT sample being ~0)
+    // resends segment 1 only (cwnd 1).
+    t.expect(at(200), seg().seq(d).len(1000));
+    t.expect_nothing_until(at(210));
+    // The peer's data arrives with a stale ACK (a duplicate of SND.UNA).
+    t.send(at(210), seg().ack_flag().seq(1001).ack(d).data(&[1; 100]));
+    let a = t.expect_between(210, 260, seg().flags(TcpFlags::ACK).ack(1101));
+    assert!(a.payload.is_empty());
+    assert_eq!(
+        a.seq,
+        d + 10_000,
+        "SEQ = SND.MAX, not the rewound SND.NXT {}",
+        d + 1000
+    );
 }

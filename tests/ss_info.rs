@@ -39,7 +39,8 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
             .ts(103, ts0 + 20)
             .data(&[1; 500]),
     );
-    h.expect(at(80), seg().flags(TcpFlags::ACK).ack(1501)); // delayed ACK
+    // The connection's first data: a quick ACK (Linux's quick-ACK mode), not delayed.
+    h.expect(at(40), seg().flags(TcpFlags::ACK).ack(1501));
 
     let i = h.stack.connection(c).unwrap().info(instant(100));
     assert_eq!(i.wscale, Some((7, 3)), "256 KiB receive buffer: shift 3");

@@ -10,37 +10,112 @@ use tuntcp::wire::TcpFlags;
 const ACK: TcpFlags = TcpFlags::ACK;
 const PSHACK: TcpFlags = TcpFlags(TcpFlags::PSH.0 | TcpFlags::ACK.0);
 
+/// The peer sends one byte at a time until the connection's quick ACKs (Linux's quick-ACK
+/// mode at the start: 16 with this window) are used up, each ACKed at once; returns the
+/// peer's next sequence number.
+#[track_caller]
+fn use_up_quick_acks(t: &mut Harness, ms: u64, iss: u32) -> u32 {
+    for k in 0..16 {
+        t.send(
+            at(ms),
+            seg().ack_flag().seq(1001 + k).ack(iss + 1).data(b"q"),
+        );
+        t.expect(at(ms), seg().flags(ACK).ack(1002 + k));
+    }
+    1017
+}
+
+#[test]
+fn quick_acks_at_the_start_then_delayed_acks() {
+    // Linux's quick-ACK mode (tcp_incr_quickack): the first in-order segments of a
+    // connection are ACKed at once, up to min(window / (2 * rcv_mss), 16) ACKs.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    let next = use_up_quick_acks(&mut t, 10, iss);
+    t.send(at(20), seg().ack_flag().seq(next).ack(iss + 1).data(b"x"));
+    t.expect_nothing_until(at(59));
+    t.expect(at(60), seg().flags(ACK).ack(next + 1)); // 40 ms delayed ACK
+    assert_eq!(t.read_all(h).len(), 17);
+}
+
+#[test]
+fn quick_acks_again_after_an_idle_rto() {
+    // Linux's tcp_event_data_recv: data after a silence longer than the RTO is ACKed at
+    // once again (the sender may be restarting from a small window).
+    let mut t = Harness::server(80);
+    let (_h, iss) = t.establish(0, 1000, seg());
+    let next = use_up_quick_acks(&mut t, 10, iss);
+    t.send(at(20), seg().ack_flag().seq(next).ack(iss + 1).data(b"x"));
+    t.expect(at(60), seg().flags(ACK).ack(next + 1));
+    // 1.1 s of silence, more than the 1 s RTO (no RTT sample yet).
+    t.send(
+        at(1120),
+        seg().ack_flag().seq(next + 1).ack(iss + 1).data(b"y"),
+    );
+    t.expect(at(1120), seg().flags(ACK).ack(next + 2));
+}
+
+#[test]
+fn an_interactive_exchange_leaves_quick_ack_mode() {
+    // Linux's pingpong mode: once we answer data within the delayed-ACK time, requests
+    // are no longer ACKed at once; the ACK waits to ride on the answer.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(
+        at(10),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(b"req1"),
+    );
+    t.expect(at(10), seg().flags(ACK).ack(1005)); // quick ACK
+    t.read_all(h);
+    t.stack.send(h, b"resp1").unwrap();
+    t.flush();
+    t.expect(at(10), seg().flags(PSHACK).ack(1005).data(b"resp1"));
+    t.send(
+        at(20),
+        seg().ack_flag().seq(1005).ack(iss + 6).data(b"req2"),
+    );
+    t.expect_nothing_until(at(30));
+    t.read_all(h);
+    t.stack.send(h, b"resp2").unwrap();
+    t.flush();
+    t.expect(at(30), seg().flags(PSHACK).ack(1009).data(b"resp2"));
+}
+
 #[test]
 fn must_40_shld_18_in_order_data_is_acked_within_the_delayed_ack_time() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
+    let next = use_up_quick_acks(&mut t, 10, iss);
     t.send(
         at(100),
-        seg().ack_flag().seq(1001).ack(iss + 1).data(b"hello"),
+        seg().ack_flag().seq(next).ack(iss + 1).data(b"hello"),
     );
     // SHLD-18 / MUST-40: delayed, but well under 500 ms.
-    let a = t.expect_between(101, 499, seg().flags(ACK).ack(1006));
+    let a = t.expect_between(101, 499, seg().flags(ACK).ack(next + 5));
     assert!(a.payload.is_empty());
-    assert_eq!(t.read_all(h), b"hello");
+    assert_eq!(&t.read_all(h)[16..], b"hello");
 }
 
 #[test]
 fn shld_19_every_second_full_segment_is_acked_at_once() {
     let mut t = Harness::server(80);
     let (_h, iss) = t.establish(0, 1000, seg());
+    let next = use_up_quick_acks(&mut t, 10, iss);
     let specs: Vec<Spec> = (0..10)
         .map(|i| {
             seg()
                 .ack_flag()
-                .seq(1001 + i * 1460)
+                .seq(next + i * 1460)
                 .ack(iss + 1)
                 .data(&[0; 1460])
         })
         .collect();
     for (i, s) in specs.into_iter().enumerate() {
-        t.send(at(10), s);
+        t.send(at(20), s);
         if i % 2 == 1 {
-            t.expect(at(10), seg().flags(ACK).ack(1001 + (i as u32 + 1) * 1460));
+            t.expect(at(20), seg().flags(ACK).ack(next + (i as u32 + 1) * 1460));
+        } else {
+            t.expect_nothing_until(at(20));
         }
     }
 }
@@ -99,6 +174,7 @@ fn case_14_partly_old_segment_is_trimmed_and_delivered_once() {
         at(1),
         seg().ack_flag().seq(1001).ack(iss + 1).data(&data[..50]),
     );
+    t.expect(at(1), seg().flags(ACK).ack(1051)); // a quick ACK (the connection's start)
     t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 1).data(&data));
     t.expect_between(2, 500, seg().flags(ACK).ack(1101));
     assert_eq!(t.read_all(h), data);
@@ -261,10 +337,7 @@ fn psh_marks_the_end_of_each_write_even_mid_queue() {
     t.expect_nothing_until(at(10));
     t.send(at(10), seg().ack_flag().seq(1001).ack(iss + 1 + 2000));
     // The first write's end (byte 10300) lies inside the first segment: PSH there too.
-    t.expect(
-        at(10),
-        seg().flags(PSHACK).seq(iss + 1 + 10_000).len(1000),
-    );
+    t.expect(at(10), seg().flags(PSHACK).seq(iss + 1 + 10_000).len(1000));
     t.expect(at(10), seg().flags(PSHACK).seq(iss + 1 + 11_000).len(300));
 }
 
@@ -410,6 +483,7 @@ fn may_8_case_6_receiver_window_closes_then_reopens_with_an_update() {
         at(1),
         seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 1000]),
     );
+    t.expect(at(1), seg().flags(ACK).ack(2001)); // a quick ACK (the connection's start)
     t.send(
         at(1),
         seg().ack_flag().seq(2001).ack(iss + 1).data(&[2; 1000]),

@@ -249,6 +249,14 @@ pub struct Connection {
 
     pub(super) ack_now: bool,
     pub(super) delack_segs: u32,
+    /// Quick ACKs left (Linux `icsk_ack.quick`): in-order data is ACKed at once while this
+    /// is non-zero and the connection is not interactive (`pingpong`).
+    pub(super) quick_acks: u32,
+    /// In-order data has arrived before (Linux: `icsk_ack.ato` is set).
+    pub(super) data_seen: bool,
+    /// Interactive (Linux `inet_csk_in_pingpong_mode`): we sent data soon after receiving
+    /// some, so ACKs wait to ride on the answer.
+    pub(super) pingpong: bool,
     /// A RST to send: (SEQ, ACK if the RST carries one).
     pub(super) rst: Option<(SeqNum, Option<SeqNum>)>,
     pub(super) challenge_window: (Instant, u32),
@@ -501,6 +509,9 @@ impl Connection {
             min_rtt: None,
             ack_now: false,
             delack_segs: 0,
+            quick_acks: 0,
+            data_seen: false,
+            pingpong: false,
             rst: None,
             challenge_window: (now, 0),
             events: VecDeque::new(),
@@ -1116,6 +1127,9 @@ impl Connection {
                 // Disarmed whenever an ACK leaves, so one is still owed (Linux counts here).
                 self.stats.delayed_acks += 1;
                 self.ack_now = true;
+                // No answer rode on it: not interactive after all (Linux's delayed-ACK
+                // timer leaves pingpong mode).
+                self.pingpong = false;
             }
             Timer::Persist => self.on_persist(now),
             Timer::TimeWait => self.set_state(State::Closed, "2MSL timeout"),

@@ -592,6 +592,7 @@ impl Connection {
         let unread = self.recvq.readable();
         let advanced = self.recvq.insert(offset, payload);
         self.stats.bytes_received += advanced as u64;
+        let idle = now.saturating_since(self.last_data_rx);
         self.last_data_rx = now;
         self.rcv_mss = self
             .rcv_mss
@@ -608,17 +609,37 @@ impl Connection {
             // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once.
             self.ack_now = true;
         } else {
+            if advanced > 0 && (!self.data_seen || idle > self.rtt.rto()) {
+                // Quick-ACK mode, as Linux's tcp_event_data_recv: the first data of a
+                // connection, and the first after an idle RTO, are ACKed at once so the
+                // sender's slow start is not held back by delayed ACKs (RFC 5681 §4.2
+                // allows ACKing more often than every second segment).
+                self.data_seen = true;
+                self.incr_quick_acks();
+            }
             // RFC 5681 §4.2 / SHLD-19: at least every second full-sized segment. A
             // super-segment from an offloading device (GRO/TSO) counts as the full-sized
             // segments it holds, so it is ACKed at once, as Linux does.
             let full = payload.len() / usize::from(self.cfg.mss.max(1));
             self.delack_segs += full.max(1) as u32;
-            if self.delack_segs >= 2 {
+            if self.delack_segs >= 2 || (self.quick_acks > 0 && !self.pingpong) {
                 self.ack_now = true;
             } else if !self.armed(Timer::DelayedAck) {
                 self.arm(Timer::DelayedAck, now + self.cfg.delayed_ack);
             }
         }
+    }
+
+    /// Linux's tcp_incr_quickack: half the window in receiver-MSS segments, at least 2, at
+    /// most `Config::quick_acks`.
+    fn incr_quick_acks(&mut self) {
+        let wnd = self.recvq.window() as u32;
+        let n = match wnd / (2 * self.rcv_mss.max(1)) {
+            0 => 2,
+            n => n,
+        }
+        .min(self.cfg.quick_acks);
+        self.quick_acks = self.quick_acks.max(n);
     }
 
     /// Consumes a FIN once RCV.NXT has reached it (RFC 9293 §3.10.7.4 eighth step).

@@ -69,7 +69,7 @@ impl Connection {
             }
         }
         if self.ack_now {
-            return Some(self.build(now, self.snd_nxt, TcpFlags::ACK, &[]));
+            return Some(self.build(now, self.ack_seq(), TcpFlags::ACK, &[]));
         }
         None
     }
@@ -246,6 +246,22 @@ impl Connection {
         Some(Send::Next(len))
     }
 
+    /// SEQ of a pure ACK: SND.NXT as RFC 9293 §3.10.7.4 has it, which for us is the highest
+    /// sequence number sent (SND.MAX): after a timeout rewinds our SND.NXT for go-back-N,
+    /// the rewound value lies below what the peer already received, and a peer that checks
+    /// acceptability by SEQ drops such ACKs (two stacks doing so can stall each other).
+    /// Kept inside the peer's window, as Linux's `tcp_acceptable_seq`.
+    fn ack_seq(&self) -> SeqNum {
+        let wnd_end = self.snd_una + self.snd_wnd;
+        if self.snd_max.le(wnd_end) {
+            self.snd_max
+        } else if wnd_end.gt(self.snd_nxt) {
+            wnd_end
+        } else {
+            self.snd_nxt
+        }
+    }
+
     /// Room in the peer's window past SND.NXT (MUST-34: zero when it shrank, never negative).
     fn new_data_room(&self) -> u32 {
         let edge = self.snd_una + self.snd_wnd;
@@ -316,6 +332,14 @@ impl Connection {
         if n > 0 {
             self.stats.data_segs_out += pieces;
             self.last_data_tx = now;
+            if !retx
+                && self.data_seen
+                && now.saturating_since(self.last_data_rx) < self.cfg.delayed_ack
+            {
+                // Data answers data within the delayed-ACK time: an interactive exchange,
+                // whose ACKs ride on the answers (Linux tcp_event_data_sent's pingpong).
+                self.pingpong = true;
+            }
         }
         if retx {
             self.stats.retrans_segs += 1;
@@ -480,6 +504,10 @@ impl Connection {
             self.note_advertised(window, flags.syn());
         }
         if flags.ack() {
+            if self.last_ack_sent != self.rcv_nxt {
+                // An ACK of new data: one quick ACK used (Linux tcp_dec_quickack_mode).
+                self.quick_acks = self.quick_acks.saturating_sub(1);
+            }
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
             self.delack_segs = 0;
