@@ -62,7 +62,7 @@ impl Connection {
             self.snd_wl2 = ack;
             self.on_new_ack_timing(now, seg, ack);
             self.set_state(State::Established, "rcvd SYN-ACK");
-            self.after_established();
+            self.after_established(now);
         } else {
             // MUST-10 simultaneous open: answer SYN-ACK (SEQ=ISS) from SYN-RECEIVED.
             self.snd_nxt = self.iss;
@@ -210,7 +210,7 @@ impl Connection {
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.on_new_ack_timing(now, seg, ack);
                 self.set_state(State::Established, "rcvd ACK");
-                self.after_established();
+                self.after_established(now);
             } else {
                 self.rst = Some((ack, None));
                 return;
@@ -672,8 +672,11 @@ impl Connection {
     }
 
     /// Runs after the handshake completes.
-    fn after_established(&mut self) {
+    fn after_established(&mut self, now: Instant) {
         self.first_syn_at = None;
+        // "Last data received" starts here, as Linux sets `icsk_ack.lrcvtime` in
+        // tcp_finish_connect and when a passive open completes (`tcpi_last_data_recv`).
+        self.last_data_rx = now;
         self.retries = 0;
         if self.snd_una == self.snd_max {
             self.disarm(Timer::Retransmit);
