@@ -702,3 +702,24 @@ fn recv_with_reads_in_place_one_contiguous_run_at_a_time_then_eof() {
         "end of stream (MUST-12)"
     );
 }
+
+#[test]
+fn one_read_returns_everything_readable_even_across_the_rings_wrap() {
+    // The receive ring starts small and grows: after 1000 bytes were read, the next 1000
+    // lie across its end. A read of 1000 returns all of them (packetdrill's
+    // ioctl/ioctl-siocinq-fin read 24).
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(
+        at(1),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 1000]),
+    );
+    let mut buf = [0u8; 1000];
+    assert_eq!(t.stack.recv(h, &mut buf), Ok(1000));
+    t.send(
+        at(2),
+        seg().ack_flag().seq(2001).ack(iss + 1).data(&[2; 1000]),
+    );
+    assert_eq!(t.stack.recv(h, &mut buf), Ok(1000));
+    assert!(buf.iter().all(|&b| b == 2));
+}

@@ -766,11 +766,23 @@ impl Connection {
                 _ => Ok(0),
             };
         }
-        self.recv_with(|data| {
+        let n = self.recv_with(|data| {
             let n = data.len().min(buf.len());
             buf[..n].copy_from_slice(&data[..n]);
             n
-        })
+        })?;
+        if n > 0 && n < buf.len() && self.recvq.readable() > 0 {
+            // The ring wrapped: the rest follows from its start (one read takes all that
+            // fits, as Linux's does).
+            let rest = &mut buf[n..];
+            let m = self.recv_with(|data| {
+                let m = data.len().min(rest.len());
+                rest[..m].copy_from_slice(&data[..m]);
+                m
+            })?;
+            return Ok(n + m);
+        }
+        Ok(n)
     }
 
     /// RECEIVE without a copy: `f` sees the next in-order bytes in place (one contiguous
