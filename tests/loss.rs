@@ -187,3 +187,22 @@ fn a_pure_ack_after_a_timeout_carries_the_highest_sequence_sent() {
         d + 1000
     );
 }
+
+#[test]
+fn slow_start_grows_cwnd_while_at_least_half_of_it_is_used() {
+    // RFC 7661 §4.3 / Linux's tcp_is_cwnd_limited: the application wrote exactly the
+    // initial window, so after the first ACK cwnd (12) exceeds what is in flight; slow
+    // start still grows it while cwnd < 2 * the most in flight this window (10 segments),
+    // as packetdrill's slow_start/slow-start-app-limited expects.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[7u8; 10_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10);
+    let cwnd = |t: &Harness| t.stack.connection(h).unwrap().cwnd() / 1000;
+    assert_eq!(cwnd(&t), 10);
+    for k in 1..=5u32 {
+        ack(&mut t, 100 + u64::from(k), iss + 1 + 2000 * k);
+        assert_eq!(cwnd(&t), 10 + 2 * k, "after the ACK of {} segments", 2 * k);
+    }
+}

@@ -245,6 +245,10 @@ pub struct Connection {
     pub(super) retransmit_one: bool,
     /// The last send was held back by cwnd (RFC 7661: grow cwnd only then).
     pub(super) cwnd_limited: bool,
+    /// The most bytes in flight since `max_flight_seq` was sent, and that SND.NXT (Linux's
+    /// `max_packets_out` / `max_packets_seq`): a new window starts once it is acknowledged.
+    pub(super) max_flight: u32,
+    pub(super) max_flight_seq: SeqNum,
     pub(super) min_rtt: Option<Duration>,
 
     pub(super) ack_now: bool,
@@ -506,6 +510,8 @@ impl Connection {
             recovery: None,
             retransmit_one: false,
             cwnd_limited: false,
+            max_flight: 0,
+            max_flight_seq: iss,
             min_rtt: None,
             ack_now: false,
             delack_segs: 0,

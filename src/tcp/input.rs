@@ -543,7 +543,12 @@ impl Connection {
             .saturating_sub(u64::from(sacked_before))
             .min(u64::from(u32::MAX)) as u32;
         if self.recovery.is_none() && delivered > 0 {
-            let limited = self.cwnd_limited || flight_before >= self.cc.cwnd();
+            // RFC 7661 §4.3: cwnd is validated (may grow) while at least half of it was
+            // used; as Linux's tcp_is_cwnd_limited, in slow start only: cwnd grows while
+            // below twice the most in flight during the last window (`max_packets_out`).
+            let validated = self.cc.in_slow_start()
+                && u64::from(self.cc.cwnd()) < 2 * u64::from(self.max_flight);
+            let limited = self.cwnd_limited || flight_before >= self.cc.cwnd() || validated;
             self.cc
                 .on_ack(now, delivered, self.rtt.srtt(), self.min_rtt, limited);
         }

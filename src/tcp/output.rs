@@ -367,6 +367,12 @@ impl Connection {
         if seq == self.snd_nxt {
             self.snd_nxt += seq_len;
             self.snd_max = self.snd_max.max(self.snd_nxt);
+            // Linux tcp_cwnd_validate: the most in flight during the current window.
+            let flight = self.snd_nxt.since(self.snd_una);
+            if !self.snd_una.lt(self.max_flight_seq) || flight > self.max_flight {
+                self.max_flight = flight;
+                self.max_flight_seq = self.snd_nxt;
+            }
         } else if flags.fin() && self.snd_max.lt(seq + seq_len) {
             // The FIN, queued after every byte went out, rides on a retransmission of the
             // tail (recovery resends above SND.NXT): it is sent, so SND.MAX covers it and the
