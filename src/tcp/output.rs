@@ -33,7 +33,12 @@ impl Connection {
             let mut s = self.build(now, seq, flags, &[]);
             s.ack = ack.map_or(0, |a| a.0);
             s.window = 0;
-            s.options = TcpOptions::default();
+            // RFC 7323 §3.2: TSopt SHOULD be sent in a <RST> too (as Linux does); no other
+            // option.
+            s.options = TcpOptions {
+                timestamps: s.options.timestamps,
+                ..TcpOptions::default()
+            };
             return Some(s);
         }
         match self.state {
