@@ -312,3 +312,40 @@ fn shld_4_new_syn_with_newer_timestamp_reopens_time_wait_tuple() {
         "new ISS above the old SND.NXT"
     );
 }
+
+#[test]
+fn a_rst_of_a_timestamp_connection_carries_tsopt() {
+    // RFC 7323 §3.2: once negotiated, TSopt SHOULD be sent in a <RST> as well (Linux does,
+    // with the current TSval: packetdrill's ts_recent/reset_tsval).
+    let mut t = Harness::server(80);
+    t.send(at(0), seg().syn().seq(1000).ts(100, 0));
+    let sa = t.expect(at(0), seg().flags(TcpFlags::SYN | TcpFlags::ACK));
+    let ts0 = sa.options.timestamps.expect("TSopt negotiated").tsval;
+    t.send(
+        at(0),
+        seg().ack_flag().seq(1001).ack(sa.seq + 1).ts(200, ts0),
+    );
+    let h = t.stack.accept(80).expect("accepted");
+    t.send(
+        at(100),
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(sa.seq + 1)
+            .ts(201, ts0)
+            .data(&[1; 100]),
+    );
+    t.advance(1100);
+    t.drain();
+    t.stack.close(h); // unread data: RST (SHLD-3)
+    t.flush();
+    let rst = t.drain().pop().expect("a RST");
+    assert_eq!(rst.flags, RSTACK, "{}", rst.line);
+    let ts = rst.options.timestamps.expect("TSopt on the RST");
+    assert_eq!(ts.tsecr, 201);
+    assert_eq!(
+        ts.tsval.wrapping_sub(ts0),
+        1100,
+        "TSval moved with the 1 ms clock"
+    );
+}

@@ -305,7 +305,12 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             "TcpExtTCPChallengeACK",
             "TcpExtTCPSYNChallenge",
         ],
-        Harness::server(80),
+        // No quick ACKs at the start, so the first data gets a delayed ACK.
+        Harness::server_with(80, {
+            let mut cfg = Harness::config();
+            cfg.tcp.quick_acks = 0;
+            cfg
+        }),
         |h| {
             // A 10 ms RTT, so the tail loss probe (2 * SRTT) does not beat the SACKs.
             let (c, iss) = h.establish_rtt(at(0), 10, 1000, seg().mss(1460).sack_perm().ts(100, 0));

@@ -300,3 +300,29 @@ fn must_67_shld_5_syn_ack_advertises_mtu_minus_40() {
     t.send(at(0), seg().syn().seq(1).mss(1460));
     t.expect(at(0), seg().flags(SYNACK).mss(960));
 }
+
+#[test]
+fn passive_open_without_timestamps_samples_the_syn_ack_round_trip() {
+    // RFC 6298 §2/§3: the SYN-ACK was sent once, so its ACK measures the RTT (Linux's
+    // tcp_synack_rtt_meas): 100 ms gives RTO = 100 + 4 * 50 = 300 ms, not the initial 1 s.
+    // With RACK-TLP (the default) the first resend is the tail loss probe, due at the
+    // RTO's expiry (PTO = 2 * SRTT + 200 ms capped by it, RFC 8985 §7.2), then the RTO
+    // restarted by the probe, then backed off: the timeline packetdrill's
+    // user_timeout/user_timeout expects of Linux.
+    let mut t = Harness::server(80);
+    t.send(at(0), seg().syn().seq(0).mss(1000).sack_perm());
+    let sa = t.expect(at(0), seg().flags(TcpFlags::SYN | TcpFlags::ACK));
+    t.send(at(100), seg().ack_flag().seq(1).ack(sa.seq + 1));
+    let h = t.stack.accept(80).expect("accepted");
+    t.advance(2100);
+    t.stack.close(h);
+    t.flush();
+    let fin = TcpFlags::FIN | TcpFlags::ACK;
+    t.expect(at(2100), seg().flags(fin).seq(sa.seq + 1));
+    t.expect_nothing_until(at(2399));
+    t.expect(at(2400), seg().flags(fin).seq(sa.seq + 1)); // the loss probe: 300 ms
+    t.expect_nothing_until(at(2699));
+    t.expect(at(2700), seg().flags(fin).seq(sa.seq + 1)); // the RTO: 300 ms
+    t.expect_nothing_until(at(3299));
+    t.expect(at(3300), seg().flags(fin).seq(sa.seq + 1)); // backed off: 600 ms
+}

@@ -5,6 +5,7 @@ mod support;
 
 use support::*;
 use tuntcp::stack::SocketHandle;
+use tuntcp::wire::TcpFlags;
 
 /// An established connection (peer ISN 1000, MSS 1000) with 10 segments in flight.
 /// Returns (handle, first data sequence number).
@@ -321,4 +322,47 @@ fn rack_after_an_rto_no_segment_goes_twice_in_one_pass() {
         resent_5 |= pass.contains(&4000);
     }
     assert!(resent_5, "segment 5 resent");
+}
+
+#[test]
+fn a_pure_ack_after_a_timeout_carries_the_highest_sequence_sent() {
+    // After the RTO resends the first segment (go-back-N from SND.UNA), a pure ACK must not
+    // carry the rewound SND.NXT: the peer already holds data up to SND.MAX and would find
+    // SEQ below its RCV.NXT unacceptable and drop the ACK (RFC 9293 §3.10.7.4); two stacks
+    // doing that to each other stalled a lossy smoltcp interop run.
+    let mut t = Harness::server(80);
+    let (_h, d) = ten_in_flight(&mut t, seg());
+    // Every ACK of the peer is lost: the RTO (200 ms, the handshake's RTT sample being ~0)
+    // resends segment 1 only (cwnd 1).
+    t.expect(at(200), seg().seq(d).len(1000));
+    t.expect_nothing_until(at(210));
+    // The peer's data arrives with a stale ACK (a duplicate of SND.UNA).
+    t.send(at(210), seg().ack_flag().seq(1001).ack(d).data(&[1; 100]));
+    let a = t.expect_between(210, 260, seg().flags(TcpFlags::ACK).ack(1101));
+    assert!(a.payload.is_empty());
+    assert_eq!(
+        a.seq,
+        d + 10_000,
+        "SEQ = SND.MAX, not the rewound SND.NXT {}",
+        d + 1000
+    );
+}
+
+#[test]
+fn slow_start_grows_cwnd_while_at_least_half_of_it_is_used() {
+    // RFC 7661 §4.3 / Linux's tcp_is_cwnd_limited: the application wrote exactly the
+    // initial window, so after the first ACK cwnd (12) exceeds what is in flight; slow
+    // start still grows it while cwnd < 2 * the most in flight this window (10 segments),
+    // as packetdrill's slow_start/slow-start-app-limited expects.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[7u8; 10_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10);
+    let cwnd = |t: &Harness| t.stack.connection(h).unwrap().cwnd() / 1000;
+    assert_eq!(cwnd(&t), 10);
+    for k in 1..=5u32 {
+        ack(&mut t, 100 + u64::from(k), iss + 1 + 2000 * k);
+        assert_eq!(cwnd(&t), 10 + 2 * k, "after the ACK of {} segments", 2 * k);
+    }
 }

@@ -63,7 +63,8 @@ fn tso_new_data_leaves_as_one_super_segment_of_whole_smss_with_a_partial_checksu
     assert_eq!(t.stack.counters().tcp_out_segs, 1 + 10);
 
     // One ACK for all ten: RFC 3465 ABC (L = 2) grows cwnd by 2 SMSS, and the next
-    // burst is again one super-segment (the harness completes checksums like the device).
+    // burst is again one super-segment (the harness completes checksums like the device),
+    // with PSH as Linux sets it on every GSO packet of more than one segment.
     t.send(
         at(10),
         seg()
@@ -75,7 +76,7 @@ fn tso_new_data_leaves_as_one_super_segment_of_whole_smss_with_a_partial_checksu
     t.expect(
         at(10),
         seg()
-            .flags(TcpFlags::ACK)
+            .flags(TcpFlags(TcpFlags::PSH.0 | TcpFlags::ACK.0))
             .seq(iss + 1 + 10 * SMSS as u32)
             .len(12 * SMSS),
     );

@@ -39,7 +39,8 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
             .ts(103, ts0 + 20)
             .data(&[1; 500]),
     );
-    h.expect(at(80), seg().flags(TcpFlags::ACK).ack(1501)); // delayed ACK
+    // The connection's first data: a quick ACK (Linux's quick-ACK mode), not delayed.
+    h.expect(at(40), seg().flags(TcpFlags::ACK).ack(1501));
 
     let i = h.stack.connection(c).unwrap().info(instant(100));
     assert_eq!(i.wscale, Some((7, 3)), "256 KiB receive buffer: shift 3");
@@ -140,4 +141,19 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
     );
     assert!(table.contains("ESTAB"), "{table}");
     assert!(table.contains("\tts sack cubic wscale:7,3 "), "{table}");
+}
+
+#[test]
+fn last_data_recv_counts_from_the_handshakes_end() {
+    // Linux's tcpi_last_data_recv before any data: from when the connection became
+    // ESTABLISHED (tcp_finish_connect sets icsk_ack.lrcvtime), not from connect().
+    let mut h = Harness::with_config(Harness::config());
+    let c = h.stack.connect(instant(0), h.peer).expect("connect");
+    h.flush();
+    let syn = h.expect(at(0), seg().flags(TcpFlags::SYN));
+    h.us = syn.src;
+    h.send(at(30), seg().syn().ack_flag().seq(5000).ack(syn.seq + 1));
+    h.expect(at(30), seg().flags(TcpFlags::ACK).ack(5001));
+    let i = h.stack.connection(c).unwrap().info(instant(1030));
+    assert_eq!(i.last_recv, Duration::from_millis(1000));
 }

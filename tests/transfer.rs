@@ -10,37 +10,112 @@ use tuntcp::wire::TcpFlags;
 const ACK: TcpFlags = TcpFlags::ACK;
 const PSHACK: TcpFlags = TcpFlags(TcpFlags::PSH.0 | TcpFlags::ACK.0);
 
+/// The peer sends one byte at a time until the connection's quick ACKs (Linux's quick-ACK
+/// mode at the start: 16 with this window) are used up, each ACKed at once; returns the
+/// peer's next sequence number.
+#[track_caller]
+fn use_up_quick_acks(t: &mut Harness, ms: u64, iss: u32) -> u32 {
+    for k in 0..16 {
+        t.send(
+            at(ms),
+            seg().ack_flag().seq(1001 + k).ack(iss + 1).data(b"q"),
+        );
+        t.expect(at(ms), seg().flags(ACK).ack(1002 + k));
+    }
+    1017
+}
+
+#[test]
+fn quick_acks_at_the_start_then_delayed_acks() {
+    // Linux's quick-ACK mode (tcp_incr_quickack): the first in-order segments of a
+    // connection are ACKed at once, up to min(window / (2 * rcv_mss), 16) ACKs.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    let next = use_up_quick_acks(&mut t, 10, iss);
+    t.send(at(20), seg().ack_flag().seq(next).ack(iss + 1).data(b"x"));
+    t.expect_nothing_until(at(59));
+    t.expect(at(60), seg().flags(ACK).ack(next + 1)); // 40 ms delayed ACK
+    assert_eq!(t.read_all(h).len(), 17);
+}
+
+#[test]
+fn quick_acks_again_after_an_idle_rto() {
+    // Linux's tcp_event_data_recv: data after a silence longer than the RTO is ACKed at
+    // once again (the sender may be restarting from a small window).
+    let mut t = Harness::server(80);
+    let (_h, iss) = t.establish(0, 1000, seg());
+    let next = use_up_quick_acks(&mut t, 10, iss);
+    t.send(at(20), seg().ack_flag().seq(next).ack(iss + 1).data(b"x"));
+    t.expect(at(60), seg().flags(ACK).ack(next + 1));
+    // 1.1 s of silence, more than the 1 s RTO (no RTT sample yet).
+    t.send(
+        at(1120),
+        seg().ack_flag().seq(next + 1).ack(iss + 1).data(b"y"),
+    );
+    t.expect(at(1120), seg().flags(ACK).ack(next + 2));
+}
+
+#[test]
+fn an_interactive_exchange_leaves_quick_ack_mode() {
+    // Linux's pingpong mode: once we answer data within the delayed-ACK time, requests
+    // are no longer ACKed at once; the ACK waits to ride on the answer.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(
+        at(10),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(b"req1"),
+    );
+    t.expect(at(10), seg().flags(ACK).ack(1005)); // quick ACK
+    t.read_all(h);
+    t.stack.send(h, b"resp1").unwrap();
+    t.flush();
+    t.expect(at(10), seg().flags(PSHACK).ack(1005).data(b"resp1"));
+    t.send(
+        at(20),
+        seg().ack_flag().seq(1005).ack(iss + 6).data(b"req2"),
+    );
+    t.expect_nothing_until(at(30));
+    t.read_all(h);
+    t.stack.send(h, b"resp2").unwrap();
+    t.flush();
+    t.expect(at(30), seg().flags(PSHACK).ack(1009).data(b"resp2"));
+}
+
 #[test]
 fn must_40_shld_18_in_order_data_is_acked_within_the_delayed_ack_time() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
+    let next = use_up_quick_acks(&mut t, 10, iss);
     t.send(
         at(100),
-        seg().ack_flag().seq(1001).ack(iss + 1).data(b"hello"),
+        seg().ack_flag().seq(next).ack(iss + 1).data(b"hello"),
     );
     // SHLD-18 / MUST-40: delayed, but well under 500 ms.
-    let a = t.expect_between(101, 499, seg().flags(ACK).ack(1006));
+    let a = t.expect_between(101, 499, seg().flags(ACK).ack(next + 5));
     assert!(a.payload.is_empty());
-    assert_eq!(t.read_all(h), b"hello");
+    assert_eq!(&t.read_all(h)[16..], b"hello");
 }
 
 #[test]
 fn shld_19_every_second_full_segment_is_acked_at_once() {
     let mut t = Harness::server(80);
     let (_h, iss) = t.establish(0, 1000, seg());
+    let next = use_up_quick_acks(&mut t, 10, iss);
     let specs: Vec<Spec> = (0..10)
         .map(|i| {
             seg()
                 .ack_flag()
-                .seq(1001 + i * 1460)
+                .seq(next + i * 1460)
                 .ack(iss + 1)
                 .data(&[0; 1460])
         })
         .collect();
     for (i, s) in specs.into_iter().enumerate() {
-        t.send(at(10), s);
+        t.send(at(20), s);
         if i % 2 == 1 {
-            t.expect(at(10), seg().flags(ACK).ack(1001 + (i as u32 + 1) * 1460));
+            t.expect(at(20), seg().flags(ACK).ack(next + (i as u32 + 1) * 1460));
+        } else {
+            t.expect_nothing_until(at(20));
         }
     }
 }
@@ -99,6 +174,7 @@ fn case_14_partly_old_segment_is_trimmed_and_delivered_once() {
         at(1),
         seg().ack_flag().seq(1001).ack(iss + 1).data(&data[..50]),
     );
+    t.expect(at(1), seg().flags(ACK).ack(1051)); // a quick ACK (the connection's start)
     t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 1).data(&data));
     t.expect_between(2, 500, seg().flags(ACK).ack(1101));
     assert_eq!(t.read_all(h), data);
@@ -244,6 +320,72 @@ fn must_61_last_segment_of_a_burst_has_psh_shld_28_full_sized_segments() {
 }
 
 #[test]
+fn psh_marks_the_end_of_each_write_even_mid_queue() {
+    // RFC 9293 §3.9.1.2 leaves PSH to the sender; like Linux (`tcp_push`) we set it on the
+    // segment holding the last byte of every write, not only on the one that empties the
+    // queue (MUST-61).
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[1u8; 10_000]).unwrap();
+    t.flush();
+    let burst = t.drain();
+    assert_eq!(burst.len(), 10, "IW10 fills the window");
+    // Two writes wait on the congestion window: 300 bytes, then 1000.
+    t.stack.send(h, &[2u8; 300]).unwrap();
+    t.stack.send(h, &[3u8; 1000]).unwrap();
+    t.flush();
+    t.expect_nothing_until(at(10));
+    t.send(at(10), seg().ack_flag().seq(1001).ack(iss + 1 + 2000));
+    // The first write's end (byte 10300) lies inside the first segment: PSH there too.
+    t.expect(at(10), seg().flags(PSHACK).seq(iss + 1 + 10_000).len(1000));
+    t.expect(at(10), seg().flags(PSHACK).seq(iss + 1 + 11_000).len(300));
+}
+
+#[test]
+fn psh_every_half_of_the_peers_largest_window_within_one_long_write() {
+    // Linux's `forced_push`: a write longer than half the peer's largest window gets a
+    // PSH every half window, so the receiver delivers before the write ends.
+    let mut t = Harness::server(80);
+    t.send(at(0), seg().syn().seq(1000).mss(1000).win(6000));
+    let iss = t.expect(at(0), seg().flags(TcpFlags::SYN | ACK)).seq;
+    t.send(at(0), seg().ack_flag().seq(1001).ack(iss + 1).win(6000));
+    let h = t.stack.accept(80).expect("accepted");
+    t.stack.send(h, &[1u8; 5000]).unwrap();
+    t.flush();
+    let segs = t.drain();
+    let flags: Vec<_> = segs.iter().map(|s| (s.seq - iss - 1, s.flags)).collect();
+    assert_eq!(
+        flags,
+        vec![
+            (0, ACK),
+            (1000, ACK),
+            (2000, PSHACK), // 3000 = half of 6000
+            (3000, ACK),
+            (4000, PSHACK), // the end of the write
+        ]
+    );
+}
+
+#[test]
+fn psh_on_every_super_segment_like_linux_tso() {
+    // Linux's __tcp_transmit_skb sets PSH on every GSO packet of more than one segment
+    // (the device keeps it on the last piece only); a one-segment packet gets it only at a
+    // write's end.
+    let mut cfg = Harness::config();
+    cfg.offload = true; // TSO: super-segments of up to 64 KiB
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000).ws(7).win(1000));
+    t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).win(1000));
+    t.stack.send(h, &[1u8; 30_000]).unwrap();
+    t.flush();
+    // 128,000 bytes of window, IW10: one super-segment of 10 SMSS.
+    t.expect(at(1), seg().flags(PSHACK).seq(iss + 1).len(10_000));
+    // One more segment's room (an ACK of 1000 in slow start gives two).
+    t.send(at(20), seg().ack_flag().seq(1001).ack(iss + 1001).win(1000));
+    t.expect(at(20), seg().flags(PSHACK).seq(iss + 10_001).len(2000));
+}
+
+#[test]
 fn shld_7_nagle_holds_a_small_segment_while_data_is_unacked() {
     let mut t = Harness::server(80);
     let (h, iss) = t.establish(0, 1000, seg());
@@ -341,6 +483,7 @@ fn may_8_case_6_receiver_window_closes_then_reopens_with_an_update() {
         at(1),
         seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 1000]),
     );
+    t.expect(at(1), seg().flags(ACK).ack(2001)); // a quick ACK (the connection's start)
     t.send(
         at(1),
         seg().ack_flag().seq(2001).ack(iss + 1).data(&[2; 1000]),
@@ -688,4 +831,25 @@ fn segments_to_a_peer_without_window_scaling_are_at_most_half_its_largest_window
         t.send(at(ms), seg().ack_flag().seq(1001).ack(acked));
     }
     assert_eq!(sent, 200_000, "{}", t.trace.join("\n"));
+}
+
+#[test]
+fn one_read_returns_everything_readable_even_across_the_rings_wrap() {
+    // The receive ring starts small and grows: after 1000 bytes were read, the next 1000
+    // lie across its end. A read of 1000 returns all of them (packetdrill's
+    // ioctl/ioctl-siocinq-fin read 24).
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(
+        at(1),
+        seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 1000]),
+    );
+    let mut buf = [0u8; 1000];
+    assert_eq!(t.stack.recv(h, &mut buf), Ok(1000));
+    t.send(
+        at(2),
+        seg().ack_flag().seq(2001).ack(iss + 1).data(&[2; 1000]),
+    );
+    assert_eq!(t.stack.recv(h, &mut buf), Ok(1000));
+    assert!(buf.iter().all(|&b| b == 2));
 }

@@ -69,6 +69,10 @@ pub struct Config {
     pub keepalive_probes: u32,
     /// Delayed ACK timeout (RFC 9293 MUST-40: under 500 ms; Linux's minimum is 40 ms).
     pub delayed_ack: Duration,
+    /// Quick ACKs at most, at a connection's start and after an idle RTO: in-order data is
+    /// ACKed at once for up to this many ACKs (fewer with a small window), as Linux's
+    /// quick-ACK mode (`TCP_MAX_QUICKACKS` = 16); 0 delays from the first segment.
+    pub quick_acks: u32,
     /// Disable Nagle's algorithm (RFC 9293 MUST-17), like `TCP_NODELAY`.
     pub nodelay: bool,
     /// At most one duplicate ACK per this interval answers segments without data outside
@@ -143,6 +147,7 @@ impl Default for Config {
             keepalive_intvl: Duration::from_secs(75),
             keepalive_probes: 9,
             delayed_ack: Duration::from_millis(40),
+            quick_acks: 16,
             nodelay: false,
             invalid_ratelimit: Duration::from_millis(500),
             challenge_ack_limit: 10,

@@ -33,6 +33,9 @@ pub const MAX_QUEUED_ACKS: usize = 256;
 /// (Linux `tcp_wmem[0]`).
 pub const WMEM_MIN: usize = 4096;
 
+/// Most write ends remembered for PSH (a run of tiny writes shares the last one).
+const PUSH_MARKS: usize = 64;
+
 /// Why a connection failed, as the application sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -171,6 +174,11 @@ pub struct Connection {
     pub(super) fin_queued: bool,
     /// End of the last short segment sent (Minshall's Nagle variant).
     pub(super) snd_sml: SeqNum,
+    /// Where application writes ended (and forced pushes), for PSH (RFC 9293 §3.9.1.2, as
+    /// Linux's `tcp_mark_push`); at most `PUSH_MARKS`, pruned below SND.UNA.
+    pub(super) push_marks: VecDeque<SeqNum>,
+    /// The last push mark (Linux `pushed_seq`).
+    pub(super) pushed_seq: SeqNum,
 
     // Receive sequence space.
     pub(super) irs: SeqNum,
@@ -254,6 +262,10 @@ pub struct Connection {
     pub(super) retransmit_one: bool,
     /// The last send was held back by cwnd (RFC 7661: grow cwnd only then).
     pub(super) cwnd_limited: bool,
+    /// The most bytes in flight since `max_flight_seq` was sent, and that SND.NXT (Linux's
+    /// `max_packets_out` / `max_packets_seq`): a new window starts once it is acknowledged.
+    pub(super) max_flight: u32,
+    pub(super) max_flight_seq: SeqNum,
     pub(super) min_rtt: Option<Duration>,
 
     pub(super) ack_now: bool,
@@ -265,6 +277,14 @@ pub struct Connection {
     /// `poll_transmit` sends them first, oldest first. At most [`MAX_QUEUED_ACKS`].
     pub(super) queued_acks: VecDeque<Segment<'static>>,
     pub(super) delack_segs: u32,
+    /// Quick ACKs left (Linux `icsk_ack.quick`): in-order data is ACKed at once while this
+    /// is non-zero and the connection is not interactive (`pingpong`).
+    pub(super) quick_acks: u32,
+    /// In-order data has arrived before (Linux: `icsk_ack.ato` is set).
+    pub(super) data_seen: bool,
+    /// Interactive (Linux `inet_csk_in_pingpong_mode`): we sent data soon after receiving
+    /// some, so ACKs wait to ride on the answer.
+    pub(super) pingpong: bool,
     /// A RST to send: (SEQ, ACK if the RST carries one).
     pub(super) rst: Option<(SeqNum, Option<SeqNum>)>,
     pub(super) challenge_window: (Instant, u32),
@@ -465,6 +485,8 @@ impl Connection {
             fin_seq: None,
             fin_queued: false,
             snd_sml: iss,
+            push_marks: VecDeque::new(),
+            pushed_seq: iss + 1,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
@@ -524,11 +546,16 @@ impl Connection {
             rack: Rack::with_no_dupthresh(cfg.recovery & super::config::RECOVERY_NO_DUPTHRESH != 0),
             retransmit_one: false,
             cwnd_limited: false,
+            max_flight: 0,
+            max_flight_seq: iss,
             min_rtt: None,
             ack_now: false,
             ack_per_segment: false,
             queued_acks: VecDeque::new(),
             delack_segs: 0,
+            quick_acks: 0,
+            data_seen: false,
+            pingpong: false,
             rst: None,
             challenge_window: (now, 0),
             events: VecDeque::new(),
@@ -735,8 +762,48 @@ impl Connection {
         };
         match self.sendq.write(data) {
             0 if !data.is_empty() => Err(Error::WouldBlock),
-            n => Ok(n),
+            n => {
+                self.mark_push();
+                Ok(n)
+            }
         }
+    }
+
+    /// PSH after every write, as Linux's `tcp_push` marks the last byte of each `sendmsg`
+    /// (RFC 9293 §3.9.1.2 leaves it to the sender; MUST-61 asks only for the last buffered
+    /// segment). Within one large write, also every half of the peer's largest window
+    /// (Linux `forced_push`), so a receiver is never kept waiting on a long write.
+    fn mark_push(&mut self) {
+        // Data sequence numbers start after the SYN, acknowledged or not.
+        let base = if self.snd_una == self.iss {
+            self.iss + 1
+        } else {
+            self.snd_una
+        };
+        let end = base + self.sendq.len() as u32;
+        while self.push_marks.front().is_some_and(|m| m.le(self.snd_una)) {
+            self.push_marks.pop_front();
+        }
+        if self.pushed_seq.lt(base) {
+            self.pushed_seq = base;
+        }
+        let half = (self.max_snd_wnd / 2) / self.smss.max(1) * self.smss.max(1);
+        if half > 0 {
+            while end.since(self.pushed_seq) > half {
+                let at = self.pushed_seq + half;
+                self.push_at(at);
+            }
+        }
+        self.push_at(end);
+    }
+
+    fn push_at(&mut self, at: SeqNum) {
+        if self.push_marks.len() >= PUSH_MARKS {
+            // Bounded: the newest mark moves forward (the PSH comes a little later).
+            self.push_marks.pop_back();
+        }
+        self.push_marks.push_back(at);
+        self.pushed_seq = at;
     }
 
     /// RECEIVE: `Ok(0)` is end of stream (the peer's FIN, MUST-12), a reset is an error.
@@ -747,11 +814,23 @@ impl Connection {
                 _ => Ok(0),
             };
         }
-        self.recv_with(|data| {
+        let n = self.recv_with(|data| {
             let n = data.len().min(buf.len());
             buf[..n].copy_from_slice(&data[..n]);
             n
-        })
+        })?;
+        if n > 0 && n < buf.len() && self.recvq.readable() > 0 {
+            // The ring wrapped: the rest follows from its start (one read takes all that
+            // fits, as Linux's does).
+            let rest = &mut buf[n..];
+            let m = self.recv_with(|data| {
+                let m = data.len().min(rest.len());
+                rest[..m].copy_from_slice(&data[..m]);
+                m
+            })?;
+            return Ok(n + m);
+        }
+        Ok(n)
     }
 
     /// RECEIVE without a copy: `f` sees the next in-order bytes in place (one contiguous
@@ -1110,6 +1189,9 @@ impl Connection {
                 // Disarmed whenever an ACK leaves, so one is still owed (Linux counts here).
                 self.stats.delayed_acks += 1;
                 self.ack_now = true;
+                // No answer rode on it: not interactive after all (Linux's delayed-ACK
+                // timer leaves pingpong mode).
+                self.pingpong = false;
             }
             Timer::Persist => self.on_persist(now),
             Timer::TimeWait => self.set_state(State::Closed, "2MSL timeout"),

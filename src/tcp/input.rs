@@ -63,7 +63,7 @@ impl Connection {
             self.snd_wl2 = ack;
             self.on_new_ack_timing(now, seg, ack);
             self.set_state(State::Established, "rcvd SYN-ACK");
-            self.after_established();
+            self.after_established(now);
         } else {
             // MUST-10 simultaneous open: answer SYN-ACK (SEQ=ISS) from SYN-RECEIVED.
             self.snd_nxt = self.iss;
@@ -211,7 +211,7 @@ impl Connection {
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.on_new_ack_timing(now, seg, ack);
                 self.set_state(State::Established, "rcvd ACK");
-                self.after_established();
+                self.after_established(now);
             } else {
                 self.rst = Some((ack, None));
                 return;
@@ -545,7 +545,12 @@ impl Connection {
             .saturating_sub(u64::from(sacked_before))
             .min(u64::from(u32::MAX)) as u32;
         if self.recovery.is_none() && delivered > 0 {
-            let limited = self.cwnd_limited || flight_before >= self.cc.cwnd();
+            // RFC 7661 §4.3: cwnd is validated (may grow) while at least half of it was
+            // used; as Linux's tcp_is_cwnd_limited, in slow start only: cwnd grows while
+            // below twice the most in flight during the last window (`max_packets_out`).
+            let validated = self.cc.in_slow_start()
+                && u64::from(self.cc.cwnd()) < 2 * u64::from(self.max_flight);
+            let limited = self.cwnd_limited || flight_before >= self.cc.cwnd() || validated;
             self.cc
                 .on_ack(now, delivered, self.rtt.srtt(), self.min_rtt, limited);
         }
@@ -600,6 +605,7 @@ impl Connection {
         let unread = self.recvq.readable();
         let advanced = self.recvq.insert(offset, payload);
         self.stats.bytes_received += advanced as u64;
+        let idle = now.saturating_since(self.last_data_rx);
         self.last_data_rx = now;
         self.rcv_mss = self
             .rcv_mss
@@ -617,17 +623,37 @@ impl Connection {
             self.ack_now = true;
             self.ack_per_segment = true;
         } else {
+            if advanced > 0 && (!self.data_seen || idle > self.rtt.rto()) {
+                // Quick-ACK mode, as Linux's tcp_event_data_recv: the first data of a
+                // connection, and the first after an idle RTO, are ACKed at once so the
+                // sender's slow start is not held back by delayed ACKs (RFC 5681 §4.2
+                // allows ACKing more often than every second segment).
+                self.data_seen = true;
+                self.incr_quick_acks();
+            }
             // RFC 5681 §4.2 / SHLD-19: at least every second full-sized segment. A
             // super-segment from an offloading device (GRO/TSO) counts as the full-sized
             // segments it holds, so it is ACKed at once, as Linux does.
             let full = payload.len() / usize::from(self.cfg.mss.max(1));
             self.delack_segs += full.max(1) as u32;
-            if self.delack_segs >= 2 {
+            if self.delack_segs >= 2 || (self.quick_acks > 0 && !self.pingpong) {
                 self.ack_now = true;
             } else if !self.armed(Timer::DelayedAck) {
                 self.arm(Timer::DelayedAck, now + self.cfg.delayed_ack);
             }
         }
+    }
+
+    /// Linux's tcp_incr_quickack: half the window in receiver-MSS segments, at least 2, at
+    /// most `Config::quick_acks`.
+    fn incr_quick_acks(&mut self) {
+        let wnd = self.recvq.window() as u32;
+        let n = match wnd / (2 * self.rcv_mss.max(1)) {
+            0 => 2,
+            n => n,
+        }
+        .min(self.cfg.quick_acks);
+        self.quick_acks = self.quick_acks.max(n);
     }
 
     /// Consumes a FIN once RCV.NXT has reached it (RFC 9293 §3.10.7.4 eighth step).
@@ -664,8 +690,11 @@ impl Connection {
     }
 
     /// Runs after the handshake completes.
-    fn after_established(&mut self) {
+    fn after_established(&mut self, now: Instant) {
         self.first_syn_at = None;
+        // "Last data received" starts here, as Linux sets `icsk_ack.lrcvtime` in
+        // tcp_finish_connect and when a passive open completes (`tcpi_last_data_recv`).
+        self.last_data_rx = now;
         self.retries = 0;
         if self.snd_una == self.snd_max {
             self.disarm(Timer::Retransmit);

@@ -1,6 +1,6 @@
 //! Building the next segment: RST, SYN/SYN-ACK, data and FIN, window probes, pure ACKs.
-//! Sender rules: Nagle (RFC 9293 §3.7.4), sender SWS avoidance (§3.8.6.2.1), PSH on the
-//! last segment of a burst (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
+//! Sender rules: Nagle (RFC 9293 §3.7.4), sender SWS avoidance (§3.8.6.2.1), PSH at the end
+//! of each write and of the queue (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
 
 use super::connection::{Connection, Recovery, Timer, MAX_QUEUED_ACKS};
 use super::recovery::RackSend;
@@ -34,7 +34,12 @@ impl Connection {
             let mut s = self.build(now, seq, flags, &[]);
             s.ack = ack.map_or(0, |a| a.0);
             s.window = 0;
-            s.options = TcpOptions::default();
+            // RFC 7323 §3.2: TSopt SHOULD be sent in a <RST> too (as Linux does); no other
+            // option.
+            s.options = TcpOptions {
+                timestamps: s.options.timestamps,
+                ..TcpOptions::default()
+            };
             return Some(s);
         }
         match self.state {
@@ -76,7 +81,7 @@ impl Connection {
             }
         }
         if self.ack_now {
-            return Some(self.build(now, self.snd_nxt, TcpFlags::ACK, &[]));
+            return Some(self.build(now, self.ack_seq(), TcpFlags::ACK, &[]));
         }
         None
     }
@@ -345,6 +350,22 @@ impl Connection {
         cutoff.max(68 - header).min(self.smss)
     }
 
+    /// SEQ of a pure ACK: SND.NXT as RFC 9293 §3.10.7.4 has it, which for us is the highest
+    /// sequence number sent (SND.MAX): after a timeout rewinds our SND.NXT for go-back-N,
+    /// the rewound value lies below what the peer already received, and a peer that checks
+    /// acceptability by SEQ drops such ACKs (two stacks doing so can stall each other).
+    /// Kept inside the peer's window, as Linux's `tcp_acceptable_seq`.
+    fn ack_seq(&self) -> SeqNum {
+        let wnd_end = self.snd_una + self.snd_wnd;
+        if self.snd_max.le(wnd_end) {
+            self.snd_max
+        } else if wnd_end.gt(self.snd_nxt) {
+            wnd_end
+        } else {
+            self.snd_nxt
+        }
+    }
+
     /// Room in the peer's window past SND.NXT (MUST-34: zero when it shrank, never negative).
     fn new_data_room(&self) -> u32 {
         let edge = self.snd_una + self.snd_wnd;
@@ -381,8 +402,23 @@ impl Connection {
         let retx = seq.lt(self.snd_max);
         let n = len.min(queued.saturating_sub(offset));
         let mut flags = TcpFlags::ACK;
-        if n > 0 && offset + n == queued {
-            flags |= TcpFlags::PSH; // MUST-61
+        // GSO pieces, as Linux counts tcp_skb_pcount() (retransmissions are one SMSS).
+        let pieces = n.div_ceil(self.send_mss() as usize).max(1) as u64;
+        while self.push_marks.front().is_some_and(|m| m.le(self.snd_una)) {
+            self.push_marks.pop_front();
+        }
+        let end = seq + n as u32;
+        let write_end = self
+            .push_marks
+            .iter()
+            .take_while(|m| m.le(end))
+            .any(|m| m.gt(seq));
+        // PSH (RFC 9293 §3.9.1.2, the sender's choice): on the segment that empties the
+        // queue (MUST-61), on one that ends an application write, and, as Linux's
+        // `__tcp_transmit_skb` does, on every super-segment of more than one SMSS (the device
+        // splits it and keeps PSH on the last piece only).
+        if n > 0 && (offset + n == queued || write_end || pieces > 1) {
+            flags |= TcpFlags::PSH;
         }
         let fin_here = match self.fin_seq {
             Some(f) => f == seq + n as u32,
@@ -397,12 +433,18 @@ impl Connection {
         if n < mss || n % mss != 0 {
             self.snd_sml = seq + seq_len; // the last (or only) piece on the wire is short
         }
-        // GSO pieces, as Linux counts tcp_skb_pcount() (retransmissions are one SMSS).
-        let pieces = n.div_ceil(mss).max(1) as u64;
         self.stats.bytes_sent += n as u64;
         if n > 0 {
             self.stats.data_segs_out += pieces;
             self.last_data_tx = now;
+            if !retx
+                && self.data_seen
+                && now.saturating_since(self.last_data_rx) < self.cfg.delayed_ack
+            {
+                // Data answers data within the delayed-ACK time: an interactive exchange,
+                // whose ACKs ride on the answers (Linux tcp_event_data_sent's pingpong).
+                self.pingpong = true;
+            }
         }
         if retx {
             self.stats.retrans_segs += 1;
@@ -431,6 +473,12 @@ impl Connection {
         if seq == self.snd_nxt {
             self.snd_nxt += seq_len;
             self.snd_max = self.snd_max.max(self.snd_nxt);
+            // Linux tcp_cwnd_validate: the most in flight during the current window.
+            let flight = self.snd_nxt.since(self.snd_una);
+            if !self.snd_una.lt(self.max_flight_seq) || flight > self.max_flight {
+                self.max_flight = flight;
+                self.max_flight_seq = self.snd_nxt;
+            }
         } else if flags.fin() && self.snd_max.lt(seq + seq_len) {
             // The FIN, queued after every byte went out, rides on a retransmission of the
             // tail (recovery resends above SND.NXT): it is sent, so SND.MAX covers it and the
@@ -569,6 +617,10 @@ impl Connection {
             self.note_advertised(window, flags.syn());
         }
         if flags.ack() {
+            if self.last_ack_sent != self.rcv_nxt {
+                // An ACK of new data: one quick ACK used (Linux tcp_dec_quickack_mode).
+                self.quick_acks = self.quick_acks.saturating_sub(1);
+            }
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
             self.ack_per_segment = false;
