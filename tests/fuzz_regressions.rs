@@ -118,3 +118,15 @@ fn fuzz_a_synack_sent_again_after_a_scaled_ack_runs_clean() {
 fn fuzz_a_time_wait_after_out_of_order_data_and_fin_runs_clean() {
     fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-edge-back-in-time-wait"));
 }
+
+/// Found by the stack fuzzer with the advertised-edge check on: "advertised right edge moved
+/// left: 259048 then 259036 (12 bytes)", scale 3, in FIN-WAIT-1. FIN-WAIT-1 was incidental:
+/// SO_RCVBUF had shrunk the buffer (256 KiB to 96 KiB) below the window already offered,
+/// and each ACK of unread data rounded the edge down by less than the 8-byte unit from the
+/// last rounded-down edge, 6 bytes then 6 more. RCV.ADV now stays the rightmost edge ever
+/// advertised and the rounding counts from it (`advertise`); trace:
+/// `hostile.rs` `shrinking_the_receive_buffer_never_moves_the_offered_edge_left_by_a_unit`.
+#[test]
+fn fuzz_the_edge_stays_within_a_unit_after_so_rcvbuf_shrinks_in_fin_wait_1() {
+    fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-edge-back-in-fin-wait-1"));
+}

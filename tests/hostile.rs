@@ -462,6 +462,44 @@ fn one_byte_segments_into_an_unread_buffer_cannot_creep_the_window_past_the_buff
     println!("held {held}; the edge moved left by {moved_left} bytes in all");
 }
 
+/// The stack fuzzer's FIN-WAIT-1 finding (`tests/fuzz_inputs/stack-edge-back-in-fin-wait-1`),
+/// as a trace: SO_RCVBUF shrinks the buffer below the window already offered, then unread
+/// data arrives off the unit. Each ACK rounded the edge down by less than a unit, but from
+/// the previous rounded-down edge, so the steps added up: 12 bytes back with scale 3
+/// (RFC 9293 §3.8.6.2.2 SHLD-14, RFC 7323 §2.4). Less than one unit in all is the
+/// documented exception.
+#[test]
+fn shrinking_the_receive_buffer_never_moves_the_offered_edge_left_by_a_unit() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 256 * 1024;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss, ws) = establish_scaled(&mut t);
+    assert_eq!(ws, 3, "256 KiB needs scale 3");
+    // The first scaled window: 256 KiB less the 4 KiB reserve.
+    t.send(1, seg().seq(1001).ack(iss + 1).data(&[1; 8]));
+    let a = t.expect(41, seg().flags(TcpFlags::ACK).ack(1009));
+    let first = a.ack.wrapping_add(u32::from(a.window) << ws);
+    assert_eq!(first, 1001 + 258_048);
+    // SO_RCVBUF down to 96 KiB, far below the edge offered; nothing is read.
+    t.stack.with_connection(h, |c| c.set_recv_buffer(96 * 1024));
+    let mut seq = 1009u32;
+    let mut ms = 100;
+    for _ in 0..8 {
+        // 3 bytes: RCV.NXT lands 5 bytes short of the 8-byte unit every time.
+        t.send(ms, seg().seq(seq).ack(iss + 1).data(&[2; 3]));
+        seq += 3;
+        let a = t.expect(ms + 40, seg().flags(TcpFlags::ACK).ack(seq));
+        let e = a.ack.wrapping_add(u32::from(a.window) << ws);
+        let back = first.wrapping_sub(e) as i32;
+        assert!(
+            (0..8).contains(&back),
+            "right edge {e}: {back} bytes left of {first} ({})",
+            a.line
+        );
+        ms += 100;
+    }
+}
+
 #[test]
 fn reading_a_full_buffer_announces_the_freed_window_at_once() {
     // The rounding reserve must not hide the gain: reading what filled the window sends a

@@ -13,7 +13,7 @@ use crate::time::Instant;
 /// scaled window (a SYN's is unscaled). Off: issue 15 item 7's case is fixed, but the stack
 /// fuzzer still finds the edge 12 bytes back (scale 3) in FIN-WAIT-1, not yet understood:
 /// replay `tests/fuzz_inputs/stack-edge-back-in-fin-wait-1` with this switch on.
-pub const CHECK_ADVERTISED_EDGE: bool = false;
+pub const CHECK_ADVERTISED_EDGE: bool = true;
 
 /// Check that out-of-order data lies inside the window offered (RCV.ADV), not just inside
 /// the receive buffer. The stack fuzzer found segments straddling the offered edge kept
