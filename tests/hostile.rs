@@ -432,7 +432,8 @@ fn one_byte_segments_into_an_unread_buffer_cannot_creep_the_window_past_the_buff
     // One byte per delayed ACK: each ACK finds RCV.NXT off the 2-byte unit, and rounding the
     // edge up every time would keep the window open for ever (RFC 7323 Appendix F).
     let mut seq = 1001u32;
-    let mut edge = seq + 65535;
+    // The SYN-ACK offered the buffer less the 1 KiB rounding reserve (`syn_window`).
+    let mut edge = seq + 65536 - 1024;
     let mut ms = 1;
     let mut moved_left = 0u32;
     while edge != seq {

@@ -51,7 +51,7 @@ impl Connection {
         self.irs = SeqNum(seg.seq);
         self.rcv_nxt = self.irs + 1;
         self.negotiate(now, seg);
-        self.rcv_adv = self.rcv_nxt + self.recvq.window() as u32;
+        self.rcv_adv = self.rcv_nxt + u32::from(self.syn_window()); // what our SYN offered
         self.snd_wnd = u32::from(seg.window); // RFC 7323 §2.2: unscaled in a SYN
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = self.irs;

@@ -449,9 +449,10 @@ impl Connection {
                 });
             }
             // RFC 7323 §2.2: the window in a SYN is never scaled.
-            window = self.recvq.window().min(65535) as u16;
-            if !active {
-                self.rcv_adv = self.rcv_nxt + u32::from(window);
+            window = self.syn_window();
+            let edge = self.rcv_nxt + u32::from(window);
+            if !active && edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
             }
         } else {
             if self.ts_ok {
