@@ -227,3 +227,28 @@ fn rfc7323_2_2_synack_window_keeps_the_rounding_reserve_only_when_scaled() {
         assert_eq!(sa.options.window_scale, ws.map(|_| 1));
     }
 }
+
+/// A pure ACK carries SND.MAX, not the SND.NXT a retransmission timeout moved back: the
+/// peer may hold everything sent, and a SEQ below its RCV.NXT makes the ACK unacceptable
+/// to it (RFC 9293 §3.10.7.4), so it never learns what we received. Against smoltcp, which
+/// rewinds the same way, both ends dropped each other's ACKs until the deadline
+/// (interop_smoltcp's 5% loss test, seeds 9 and 13).
+#[test]
+fn rfc9293_3_10_7_4_a_pure_ack_after_a_timeout_carries_snd_max() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[5; 3000]).unwrap();
+    t.flush();
+    for i in 0..3 {
+        t.expect(0, seg().seq(iss + 1 + i * 1000).len(1000));
+    }
+    // No ACK comes: the timeout resends the first segment only (cwnd 1 segment).
+    t.expect_between(200, 3000, seg().seq(iss + 1).len(1000));
+    t.expect_nothing_until(t.now_ms + 10);
+    // The peer has all 3000 bytes (its ACKs were lost); its data segment, sent before they
+    // arrived, is late and acknowledges nothing new.
+    let ms = t.now_ms;
+    t.send(ms, seg().ack_flag().seq(1001).ack(iss + 1).data(&[6; 10]));
+    let a = t.expect_between(ms, ms + 200, seg().flags(TcpFlags::ACK).ack(1011).len(0));
+    assert_eq!(a.seq, iss + 3001, "SEQ = SND.MAX ({})", a.line);
+}

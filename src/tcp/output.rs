@@ -69,7 +69,17 @@ impl Connection {
             }
         }
         if self.ack_now {
-            return Some(self.build(now, self.snd_nxt, TcpFlags::ACK, &[]));
+            // SEQ = SND.MAX, not an SND.NXT a retransmission timeout moved back: the peer
+            // may hold everything up to SND.MAX, and a SEQ below its RCV.NXT makes our ACK
+            // unacceptable to it (RFC 9293 §3.10.7.4). Never past its window's end (Linux
+            // `tcp_acceptable_seq`).
+            let wnd_end = self.snd_una + self.snd_wnd;
+            let seq = if self.snd_max.le(wnd_end) {
+                self.snd_max
+            } else {
+                wnd_end.max(self.snd_nxt)
+            };
+            return Some(self.build(now, seq, TcpFlags::ACK, &[]));
         }
         None
     }
