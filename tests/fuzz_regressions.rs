@@ -67,8 +67,8 @@ fn fuzz_a_fin_riding_on_a_retransmission_is_inside_snd_max() {
 /// SYN-ACK (edge 5096); 512 bytes arrive and are read, so the buffer has room past the edge
 /// offered; a segment at 5017 with 84 bytes is kept whole, to 5101, five bytes beyond the
 /// window ever offered. RFC 9293 §3.10.7.4 trims a segment to the window; the insert trims
-/// at the buffer's room instead. `tcp::invariants::CHECK_OOO_WITHIN_OFFERED_EDGE` is off
-/// until the accepted edge is settled (issue 15 item 7, branch `hostile`).
+/// at the buffer's room instead; input now trims at the offered edge
+/// (`tcp::invariants::CHECK_OOO_WITHIN_OFFERED_EDGE`).
 #[test]
 fn out_of_order_data_beyond_the_offered_edge_is_trimmed() {
     let mut cfg = Harness::config();
@@ -104,16 +104,18 @@ fn out_of_order_data_beyond_the_offered_edge_is_trimmed() {
 
 /// Found by CI's 30 s of the stack fuzzer once the advertised-edge check was on: a SYN-ACK
 /// sent again in SYN-RECEIVED after a scaled ACK (its window can never be scaled, RFC 7323
-/// §2.2) read as the edge moving back 192,513 bytes. SYN windows are not checked now.
+/// §2.2) read as the edge moving back 192,513 bytes. A SYN's own edge is not checked (it is
+/// the base the later ones are checked against).
 #[test]
 fn fuzz_a_synack_sent_again_after_a_scaled_ack_runs_clean() {
     fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-ci-crash-1"));
 }
 
 /// Found by the stack fuzzer with the advertised-edge check on: in TIME-WAIT the edge was
-/// 11 bytes left of the SYN-ACK's unscaled one but 4 (under the 8-byte unit) left of the
-/// last scaled window; the check now counts from the first scaled window (and is off: see
-/// `CHECK_ADVERTISED_EDGE`). The input still runs every other invariant.
+/// 11 bytes left of the SYN-ACK's unscaled one, 4 (under the 8-byte unit) left of the last
+/// scaled window. A SYN's window now keeps the rounding reserve (`tcp::config::syn_window`)
+/// and RCV.ADV the rightmost edge, so the check counts from the SYN's edge again and this
+/// input runs clean with it on.
 #[test]
 fn fuzz_a_time_wait_after_out_of_order_data_and_fin_runs_clean() {
     fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-edge-back-in-time-wait"));
