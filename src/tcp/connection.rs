@@ -1011,8 +1011,9 @@ impl Connection {
         self.sendq.set_capacity(n);
     }
     /// Receive buffer size (like `SO_RCVBUF`). The window scale is fixed by the handshake,
-    /// so set it before connecting to advertise more than 64 KiB; the advertised right edge
-    /// never moves left (SHLD-14) whatever the new size.
+    /// so set it before connecting to advertise more than 64 KiB (an active open keeps the
+    /// scale its SYN announced); whatever the new size, the advertised right edge moves left
+    /// by less than one unit at most (SHLD-14; `advertise`'s Deviation).
     pub fn set_recv_buffer(&mut self, n: usize) {
         self.cfg.recv_buffer = n;
         self.recvq.set_capacity(n);
