@@ -384,9 +384,9 @@ impl Connection {
     /// With window scaling the peer sees `ACK + (field << scale)`, a multiple of the unit
     /// past RCV.NXT, which moves by any amount: keeping the peer's right edge from moving
     /// left means rounding up. `rcv_adv` is the rightmost edge the peer was ever shown, and
-    /// it is what input accepts (RFC 7323 §2.4: accept what you advertised). Each ACK that finds
-    /// RCV.NXT off the unit rounds the edge up by up to `unit - 1` bytes (RFC 7323 Appendix
-    /// F): a reserve of the buffer that the window never offers otherwise pays for it,
+    /// it is what input accepts (RFC 7323 §2.4: accept what you advertised). Each ACK that
+    /// finds RCV.NXT off the unit rounds the edge up by up to `unit - 1` bytes (RFC 7323
+    /// Appendix F): a reserve of the buffer that the window never offers otherwise pays for it,
     /// `max(unit - 1, capacity / 64)` (MSS-sized segments creep by under 0.6% of the window
     /// with scale 5). Deviation: when the rounding would still promise room the buffer does
     /// not have (a peer sending tiny segments into a buffer nobody reads creeps without
