@@ -501,6 +501,37 @@ fn shrinking_the_receive_buffer_never_moves_the_offered_edge_left_by_a_unit() {
     }
 }
 
+/// Found by the stack fuzzer (`tests/fuzz_inputs/stack-ooo-past-fin-close-wait`): a peer
+/// sends data out of order up to the offered edge, then a FIN before it. The stream ends at
+/// the FIN, so what lies past it can never be delivered; it was kept, charged, SACKed, and
+/// (the FIN taking a sequence number the buffer does not hold) reached one byte past the
+/// offered edge. It is dropped when the FIN is consumed, as Linux's `tcp_fin` purges its
+/// out-of-order queue.
+#[test]
+fn data_held_past_the_peers_fin_is_dropped_when_the_fin_arrives() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 4096; // no window scale
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1460).ws(2).sack_perm());
+    // Out of order, up to the edge offered (1001 + 4096).
+    t.send(10, seg().ack_flag().seq(4500).ack(iss + 1).data(&[3; 597]));
+    let a = t.expect(10, seg().flags(TcpFlags::ACK).ack(1001));
+    assert_eq!(a.options.sack.len(), 1, "{}", a.line);
+    assert_eq!(t.stack.connection(h).unwrap().ooo_ranges(), 1);
+    // One byte and a FIN, before the data held.
+    t.send(20, seg().ack_flag().fin().seq(1001).ack(iss + 1).data(b"x"));
+    let a = t.expect(20, seg().flags(TcpFlags::ACK).ack(1003));
+    assert_eq!(
+        a.options.sack.len(),
+        0,
+        "nothing held past the FIN: {}",
+        a.line
+    );
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.state(), State::CloseWait);
+    assert_eq!((c.ooo_ranges(), c.recv_queue()), (0, 1));
+}
+
 #[test]
 fn reading_a_full_buffer_announces_the_freed_window_at_once() {
     // The rounding reserve must not hide the gain: reading what filled the window sends a

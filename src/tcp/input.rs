@@ -630,6 +630,9 @@ impl Connection {
         self.rcv_fin = None;
         self.peer_fin = true;
         self.rcv_nxt += 1;
+        // Out-of-order data past the FIN can never be delivered (the stream ends here):
+        // dropped, as Linux's `tcp_fin` purges its out-of-order queue.
+        self.recvq.clear_ooo();
         self.ack_now = true;
         self.events.push_back(Event::PeerClosed);
         let fin_acked = self.fin_seq.is_some_and(|f| f.lt(self.snd_una));
