@@ -67,8 +67,8 @@ fn fuzz_a_fin_riding_on_a_retransmission_is_inside_snd_max() {
 /// SYN-ACK (edge 5096); 512 bytes arrive and are read, so the buffer has room past the edge
 /// offered; a segment at 5017 with 84 bytes is kept whole, to 5101, five bytes beyond the
 /// window ever offered. RFC 9293 §3.10.7.4 trims a segment to the window; the insert trims
-/// at the buffer's room instead. `tcp::invariants::CHECK_OOO_WITHIN_OFFERED_EDGE` is off
-/// until the accepted edge is settled (issue 15 item 7, branch `hostile`).
+/// at the buffer's room instead; input now trims at the offered edge
+/// (`tcp::invariants::CHECK_OOO_WITHIN_OFFERED_EDGE`).
 #[test]
 fn out_of_order_data_beyond_the_offered_edge_is_trimmed() {
     let mut cfg = Harness::config();
@@ -104,16 +104,18 @@ fn out_of_order_data_beyond_the_offered_edge_is_trimmed() {
 
 /// Found by CI's 30 s of the stack fuzzer once the advertised-edge check was on: a SYN-ACK
 /// sent again in SYN-RECEIVED after a scaled ACK (its window can never be scaled, RFC 7323
-/// §2.2) read as the edge moving back 192,513 bytes. SYN windows are not checked now.
+/// §2.2) read as the edge moving back 192,513 bytes. A SYN's own edge is not checked (it is
+/// the base the later ones are checked against).
 #[test]
 fn fuzz_a_synack_sent_again_after_a_scaled_ack_runs_clean() {
     fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-ci-crash-1"));
 }
 
 /// Found by the stack fuzzer with the advertised-edge check on: in TIME-WAIT the edge was
-/// 11 bytes left of the SYN-ACK's unscaled one but 4 (under the 8-byte unit) left of the
-/// last scaled window; the check now counts from the first scaled window (and is off: see
-/// `CHECK_ADVERTISED_EDGE`). The input still runs every other invariant.
+/// 11 bytes left of the SYN-ACK's unscaled one, 4 (under the 8-byte unit) left of the last
+/// scaled window. A SYN's window now keeps the rounding reserve (`tcp::config::syn_window`)
+/// and RCV.ADV the rightmost edge, so the check counts from the SYN's edge again and this
+/// input runs clean with it on.
 #[test]
 fn fuzz_a_time_wait_after_out_of_order_data_and_fin_runs_clean() {
     fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-edge-back-in-time-wait"));
@@ -127,4 +129,27 @@ fn fuzz_a_time_wait_after_out_of_order_data_and_fin_runs_clean() {
 #[test]
 fn out_of_order_data_beyond_the_peers_fin_is_dropped_when_the_fin_is_consumed() {
     fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-ooo-past-edge-in-closing"));
+}
+
+/// Found by the stack fuzzer with the advertised-edge check on: "advertised right edge moved
+/// left: 259048 then 259036 (12 bytes)", scale 3, in FIN-WAIT-1. FIN-WAIT-1 was incidental:
+/// SO_RCVBUF had shrunk the buffer (256 KiB to 96 KiB) below the window already offered,
+/// and each ACK of unread data rounded the edge down by less than the 8-byte unit from the
+/// last rounded-down edge, 6 bytes then 6 more. RCV.ADV now stays the rightmost edge ever
+/// advertised and the rounding counts from it (`advertise`); trace:
+/// `hostile.rs` `shrinking_the_receive_buffer_never_moves_the_offered_edge_left_by_a_unit`.
+#[test]
+fn fuzz_the_edge_stays_within_a_unit_after_so_rcvbuf_shrinks_in_fin_wait_1() {
+    fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-edge-back-in-fin-wait-1"));
+}
+
+/// Found by the stack fuzzer (16 minutes with the advertised-edge check on; minimized from
+/// 5,476 to 806 bytes): "out-of-order data up to RCV.NXT+4095 past the offered edge
+/// RCV.NXT+4094" in CLOSE-WAIT. Data held out of order up to the offered edge, then a FIN
+/// before it: the FIN's sequence number moved RCV.NXT but not the buffer, and the data
+/// past the FIN, which can never be delivered, stayed. It is dropped at the FIN now; trace:
+/// `hostile.rs` `data_held_past_the_peers_fin_is_dropped_when_the_fin_arrives`.
+#[test]
+fn fuzz_out_of_order_data_past_the_fin_is_dropped() {
+    fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-ooo-past-fin-close-wait"));
 }

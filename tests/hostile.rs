@@ -433,7 +433,8 @@ fn one_byte_segments_into_an_unread_buffer_cannot_creep_the_window_past_the_buff
     // One byte per delayed ACK: each ACK finds RCV.NXT off the 2-byte unit, and rounding the
     // edge up every time would keep the window open for ever (RFC 7323 Appendix F).
     let mut seq = 1001u32;
-    let mut edge = seq + 65535;
+    // The SYN-ACK offered the buffer less the 1 KiB rounding reserve (`syn_window`).
+    let mut edge = seq + 65536 - 1024;
     let mut ms = 1;
     let mut moved_left = 0u32;
     while edge != seq {
@@ -461,6 +462,76 @@ fn one_byte_segments_into_an_unread_buffer_cannot_creep_the_window_past_the_buff
     assert!((65536 - 1024..=65536).contains(&held), "{held}");
     assert!(moved_left > 0, "the creep did reach the buffer's end");
     println!("held {held}; the edge moved left by {moved_left} bytes in all");
+}
+
+/// The stack fuzzer's FIN-WAIT-1 finding (`tests/fuzz_inputs/stack-edge-back-in-fin-wait-1`),
+/// as a trace: SO_RCVBUF shrinks the buffer below the window already offered, then unread
+/// data arrives off the unit. Each ACK rounded the edge down by less than a unit, but from
+/// the previous rounded-down edge, so the steps added up: 12 bytes back with scale 3
+/// (RFC 9293 §3.8.6.2.2 SHLD-14, RFC 7323 §2.4). Less than one unit in all is the
+/// documented exception.
+#[test]
+fn shrinking_the_receive_buffer_never_moves_the_offered_edge_left_by_a_unit() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 256 * 1024;
+    cfg.tcp.quick_acks = 0; // delayed ACKs from the start: the edges are the point here
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss, ws) = establish_scaled(&mut t);
+    assert_eq!(ws, 3, "256 KiB needs scale 3");
+    // The first scaled window: 256 KiB less the 4 KiB reserve.
+    t.send(1, seg().seq(1001).ack(iss + 1).data(&[1; 8]));
+    let a = t.expect(41, seg().flags(TcpFlags::ACK).ack(1009));
+    let first = a.ack.wrapping_add(u32::from(a.window) << ws);
+    assert_eq!(first, 1001 + 258_048);
+    // SO_RCVBUF down to 96 KiB, far below the edge offered; nothing is read.
+    t.stack.with_connection(h, |c| c.set_recv_buffer(96 * 1024));
+    let mut seq = 1009u32;
+    let mut ms = 100;
+    for _ in 0..8 {
+        // 3 bytes: RCV.NXT lands 5 bytes short of the 8-byte unit every time.
+        t.send(ms, seg().seq(seq).ack(iss + 1).data(&[2; 3]));
+        seq += 3;
+        let a = t.expect(ms + 40, seg().flags(TcpFlags::ACK).ack(seq));
+        let e = a.ack.wrapping_add(u32::from(a.window) << ws);
+        let back = first.wrapping_sub(e) as i32;
+        assert!(
+            (0..8).contains(&back),
+            "right edge {e}: {back} bytes left of {first} ({})",
+            a.line
+        );
+        ms += 100;
+    }
+}
+
+/// Found by the stack fuzzer (`tests/fuzz_inputs/stack-ooo-past-fin-close-wait`): a peer
+/// sends data out of order up to the offered edge, then a FIN before it. The stream ends at
+/// the FIN, so what lies past it can never be delivered; it was kept, charged, SACKed, and
+/// (the FIN taking a sequence number the buffer does not hold) reached one byte past the
+/// offered edge. It is dropped when the FIN is consumed, as Linux's `tcp_fin` purges its
+/// out-of-order queue.
+#[test]
+fn data_held_past_the_peers_fin_is_dropped_when_the_fin_arrives() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 4096; // no window scale
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1460).ws(2).sack_perm());
+    // Out of order, up to the edge offered (1001 + 4096).
+    t.send(10, seg().ack_flag().seq(4500).ack(iss + 1).data(&[3; 597]));
+    let a = t.expect(10, seg().flags(TcpFlags::ACK).ack(1001));
+    assert_eq!(a.options.sack.len(), 1, "{}", a.line);
+    assert_eq!(t.stack.connection(h).unwrap().ooo_ranges(), 1);
+    // One byte and a FIN, before the data held.
+    t.send(20, seg().ack_flag().fin().seq(1001).ack(iss + 1).data(b"x"));
+    let a = t.expect(20, seg().flags(TcpFlags::ACK).ack(1003));
+    assert_eq!(
+        a.options.sack.len(),
+        0,
+        "nothing held past the FIN: {}",
+        a.line
+    );
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.state(), State::CloseWait);
+    assert_eq!((c.ooo_ranges(), c.recv_queue()), (0, 1));
 }
 
 #[test]

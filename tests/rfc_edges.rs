@@ -157,3 +157,100 @@ fn syn_cookie_synack_advertises_our_mss_and_sends_within_the_peers() {
     );
     assert_eq!(sent.iter().map(|s| s.payload.len()).sum::<usize>(), 2000);
 }
+
+/// RFC 7323 §2.2: a SYN's window is never scaled, so it can offer an edge the scaled
+/// windows after it cannot repeat. Here SO_RCVBUF shrinks to 32 KiB before the SYN leaves
+/// (scale 3 stays, chosen for 256 KiB): a SYN offering the whole 32 KiB put its edge at the
+/// buffer's end, and the first ACK of 3 unread bytes had to round it down, 5 bytes left of
+/// what the SYN offered (RFC 9293 §3.8.6.2.2 SHLD-14). The SYN keeps the rounding reserve
+/// instead (32 KiB / 64), so every later edge is at or right of it and the peer may send
+/// all of it.
+#[test]
+fn rfc7323_2_2_no_edge_after_the_handshake_falls_short_of_the_syns() {
+    let mut cfg = Harness::config(); // 256 KiB: scale 3
+    cfg.tcp.quick_acks = 0; // delayed ACKs from the start: the edges are the point here
+    let mut t = Harness::with_config(cfg);
+    t.peer = peer(80);
+    let h = t.stack.connect(instant(0), peer(80)).expect("connect");
+    t.stack.with_connection(h, |c| c.set_recv_buffer(32 * 1024));
+    t.flush();
+    let syn = t.expect(0, seg().flags(TcpFlags::SYN).win(32 * 1024 - 512).ws(3));
+    t.us = syn.src;
+    let syn_edge = 9001 + u32::from(syn.window);
+    t.send(
+        10,
+        seg()
+            .syn()
+            .ack_flag()
+            .seq(9000)
+            .ack(syn.seq + 1)
+            .mss(1460)
+            .ws(7),
+    );
+    let a = t.expect(10, seg().flags(TcpFlags::ACK).ack(9001));
+    assert_eq!(a.ack.wrapping_add(u32::from(a.window) << 3), syn_edge);
+    // 3 bytes at a time, never read: RCV.NXT lands off the 8-byte unit after each.
+    let mut seq = 9001u32;
+    let mut ms = 100;
+    for _ in 0..6 {
+        t.send(ms, seg().seq(seq).ack(syn.seq + 1).data(&[7; 3]));
+        seq += 3;
+        let a = t.expect(ms + 40, seg().flags(TcpFlags::ACK).ack(seq));
+        let e = a.ack.wrapping_add(u32::from(a.window) << 3);
+        assert!(
+            e.wrapping_sub(syn_edge) as i32 >= 0,
+            "edge {e} is {} bytes left of the SYN's {syn_edge} ({})",
+            syn_edge.wrapping_sub(e),
+            a.line
+        );
+        ms += 100;
+    }
+    // The rest of what the SYN offered, in one segment: all of it is accepted.
+    let rest = syn_edge.wrapping_sub(seq) as usize;
+    t.send(ms, seg().seq(seq).ack(syn.seq + 1).data(&vec![7; rest]));
+    t.expect(ms, seg().flags(TcpFlags::ACK).ack(syn_edge));
+    assert_eq!(
+        t.stack.connection(h).expect("connection").recv_queue(),
+        syn_edge.wrapping_sub(9001) as usize
+    );
+}
+
+/// The SYN-ACK's window keeps the rounding reserve when it scales (64 KiB with scale 1:
+/// 65536 - 1024, not 65535) and is the whole buffer when it does not (no rounding then).
+#[test]
+fn rfc7323_2_2_synack_window_keeps_the_rounding_reserve_only_when_scaled() {
+    for (ws, window) in [(Some(7), 64512), (None, 65535)] {
+        let mut cfg = Harness::config();
+        cfg.tcp.recv_buffer = 65536;
+        let mut t = Harness::server_with(80, cfg);
+        let syn = seg().syn().seq(1000).mss(1460);
+        t.send(0, if let Some(w) = ws { syn.ws(w) } else { syn });
+        let sa = t.expect(0, seg().flags(SYNACK).ack(1001).win(window));
+        assert_eq!(sa.options.window_scale, ws.map(|_| 1));
+    }
+}
+
+/// A pure ACK carries SND.MAX, not the SND.NXT a retransmission timeout moved back: the
+/// peer may hold everything sent, and a SEQ below its RCV.NXT makes the ACK unacceptable
+/// to it (RFC 9293 §3.10.7.4), so it never learns what we received. Against smoltcp, which
+/// rewinds the same way, both ends dropped each other's ACKs until the deadline
+/// (interop_smoltcp's 5% loss test, seeds 9 and 13).
+#[test]
+fn rfc9293_3_10_7_4_a_pure_ack_after_a_timeout_carries_snd_max() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[5; 3000]).unwrap();
+    t.flush();
+    for i in 0..3 {
+        t.expect(0, seg().seq(iss + 1 + i * 1000).len(1000));
+    }
+    // No ACK comes: the timeout resends the first segment only (cwnd 1 segment).
+    t.expect_between(200, 3000, seg().seq(iss + 1).len(1000));
+    t.expect_nothing_until(t.now_ms + 10);
+    // The peer has all 3000 bytes (its ACKs were lost); its data segment, sent before they
+    // arrived, is late and acknowledges nothing new.
+    let ms = t.now_ms;
+    t.send(ms, seg().ack_flag().seq(1001).ack(iss + 1).data(&[6; 10]));
+    let a = t.expect_between(ms, ms + 200, seg().flags(TcpFlags::ACK).ack(1011).len(0));
+    assert_eq!(a.seq, iss + 3001, "SEQ = SND.MAX ({})", a.line);
+}

@@ -118,6 +118,33 @@ impl Config {
         }
         s
     }
+
+    /// The window of a SYN-ACK answering with window scale `wscale` from a fresh buffer
+    /// (see [`syn_window`]).
+    pub fn syn_window(&self, wscale: u8) -> u16 {
+        syn_window(self.recv_buffer, self.recv_buffer, wscale)
+    }
+}
+
+/// What the receive window never offers of a buffer of `capacity`, to pay for rounding the
+/// edge up to the window-scale unit (`Connection::advertise`): `max(unit - 1, capacity / 64)`.
+pub fn rounding_reserve(capacity: usize, wscale: u8) -> u32 {
+    let unit = 1u32 << wscale.min(14);
+    (unit - 1).max((capacity / 64).min(u32::MAX as usize) as u32)
+}
+
+/// The window of a SYN or SYN-ACK, from `room` free in a buffer of `capacity`; never scaled
+/// (RFC 7323 §2.2). With scaling its edge is no further than the first scaled window offers
+/// (room less [`rounding_reserve`]), so that rounding never takes back any of what the SYN
+/// offered: the peer may send all of it, and the edge never steps back after the handshake
+/// (RFC 9293 §3.8.6.2.2 SHLD-14).
+pub fn syn_window(room: usize, capacity: usize, wscale: u8) -> u16 {
+    let reserve = if wscale > 0 {
+        rounding_reserve(capacity, wscale) as usize
+    } else {
+        0 // unscaled windows need no rounding
+    };
+    room.saturating_sub(reserve).min(65535) as u16
 }
 
 impl Default for Config {

@@ -9,7 +9,7 @@
 //! listen (a listener in the stack creates a connection per SYN), choose its ISS (given by
 //! the stack's ISN generator) or read a clock.
 
-use super::config::Config;
+use super::config::{rounding_reserve, syn_window, Config};
 use super::congestion::{self, Controller};
 use super::rack::Rack;
 use super::recv_buffer::{MemMode, RecvBuffer};
@@ -602,7 +602,7 @@ impl Connection {
         c.irs = SeqNum(syn.seq);
         c.rcv_nxt = c.irs + 1;
         c.negotiate(now, syn);
-        c.rcv_adv = c.rcv_nxt + c.recvq.window() as u32;
+        c.rcv_adv = c.rcv_nxt + u32::from(c.syn_window()); // what the SYN-ACK will offer
         c.snd_wnd = u32::from(syn.window); // RFC 7323 §2.2: never scaled in a SYN
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = c.irs;
@@ -657,8 +657,8 @@ impl Connection {
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = SeqNum(ack.seq);
         c.snd_wl2 = SeqNum(ack.ack);
-        // The SYN-ACK offered min(buffer, 64 KiB) unscaled.
-        c.rcv_adv = c.rcv_nxt + (c.recvq.window().min(65535) as u32);
+        // What the cookie SYN-ACK offered (`Config::syn_window`), unscaled.
+        c.rcv_adv = c.rcv_nxt + u32::from(c.syn_window());
         c.state = State::Listen;
         c.set_state(State::Established, "valid SYN cookie");
         c
@@ -679,7 +679,11 @@ impl Connection {
                 self.ws_ok = true;
                 // RFC 7323 §2.3: a shift above 14 is used as 14.
                 self.snd_wscale = ws.min(14);
-                self.rcv_wscale = self.our_wscale();
+                // An active open keeps the shift its SYN announced (RFC 7323 §2.2), whatever
+                // SO_RCVBUF was set to since.
+                if self.state != State::SynSent {
+                    self.rcv_wscale = self.our_wscale();
+                }
             }
             _ => {
                 self.ws_ok = false;
@@ -1130,8 +1134,9 @@ impl Connection {
         self.sendq.set_capacity(n);
     }
     /// Receive buffer size (like `SO_RCVBUF`). The window scale is fixed by the handshake,
-    /// so set it before connecting to advertise more than 64 KiB; the advertised right edge
-    /// never moves left (SHLD-14) whatever the new size.
+    /// so set it before connecting to advertise more than 64 KiB (an active open keeps the
+    /// scale its SYN announced); whatever the new size, the advertised right edge moves left
+    /// by less than one unit at most (SHLD-14; `advertise`'s Deviation).
     pub fn set_recv_buffer(&mut self, n: usize) {
         self.cfg.recv_buffer = n;
         self.recvq.set_capacity(n);
@@ -1409,9 +1414,13 @@ impl Connection {
     /// The right edge the receive buffer could offer now: its room less the reserve that
     /// pays for rounding to the window scale (see `advertise`).
     pub(super) fn offer_edge(&self) -> SeqNum {
-        let unit = 1u32 << self.rcv_wscale;
-        let reserve = (unit - 1).max(self.recvq.capacity() as u32 / 64);
+        let reserve = rounding_reserve(self.recvq.capacity(), self.rcv_wscale);
         self.rcv_nxt + (self.recvq.window() as u32).saturating_sub(reserve)
+    }
+
+    /// The window our SYN or SYN-ACK offers (see [`syn_window`]).
+    pub(super) fn syn_window(&self) -> u16 {
+        syn_window(self.recvq.window(), self.recvq.capacity(), self.rcv_wscale)
     }
 
     /// How far the right edge could move now beyond what was last advertised.

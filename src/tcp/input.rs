@@ -52,7 +52,7 @@ impl Connection {
         self.irs = SeqNum(seg.seq);
         self.rcv_nxt = self.irs + 1;
         self.negotiate(now, seg);
-        self.rcv_adv = self.rcv_nxt + self.recvq.window() as u32;
+        self.rcv_adv = self.rcv_nxt + u32::from(self.syn_window()); // what our SYN offered
         self.snd_wnd = u32::from(seg.window); // RFC 7323 §2.2: unscaled in a SYN
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = self.irs;
@@ -666,8 +666,9 @@ impl Connection {
         self.peer_fin = true;
         self.rcv_nxt += 1;
         // Data the peer queued beyond its own FIN is not part of the stream (RFC 9293
-        // §3.10.7.4 eighth step): drop it, or its offsets, kept past RCV.NXT, would now sit one
-        // past the window offered (the stack fuzzer found it 1 byte past the edge).
+        // §3.10.7.4 eighth step): dropped, as Linux's `tcp_fin` purges its out-of-order
+        // queue, or its offsets, kept past RCV.NXT, would sit one past the window offered
+        // (the stack fuzzer found it, twice).
         self.recvq.clear_ooo();
         self.ack_now = true;
         self.events.push_back(Event::PeerClosed);

@@ -9,11 +9,10 @@ use crate::time::Instant;
 
 /// Check that the right edge of the advertised receive window (RCV.NXT + window) never
 /// moves left by a window-scale unit or more (RFC 9293 §3.8.6.2.2 SHLD-14, RFC 7323 §2.4;
-/// less than a unit is the documented exception of `advertise`), counted from the first
-/// scaled window (a SYN's is unscaled). Off: issue 15 item 7's case is fixed, but the stack
-/// fuzzer still finds the edge 12 bytes back (scale 3) in FIN-WAIT-1, not yet understood:
-/// replay `tests/fuzz_inputs/stack-edge-back-in-fin-wait-1` with this switch on.
-pub const CHECK_ADVERTISED_EDGE: bool = false;
+/// less than a unit is the documented exception of `advertise`), counted from the SYN's
+/// edge (a SYN's own edge, unscaled, is not checked). The stack fuzzer's findings, all
+/// fixed, replay in `tests/fuzz_regressions.rs`.
+pub const CHECK_ADVERTISED_EDGE: bool = true;
 
 /// Check that out-of-order data lies inside the window offered (RCV.ADV), not just inside
 /// the receive buffer. The stack fuzzer found segments straddling the offered edge kept
@@ -168,10 +167,14 @@ impl Connection {
             return; // RCV.NXT is not known yet
         }
         if syn {
-            // A SYN's window is never scaled (RFC 7323 §2.2) and the scaled windows after it
-            // cannot repeat its edge to the byte: SYN edges are neither checked nor the base
-            // of the check (the fuzzer found both: a SYN-ACK sent again after a scaled ACK,
-            // and an edge 11 bytes left of the SYN-ACK's in TIME-WAIT, 4 of the last ACK's).
+            // A SYN's window is never scaled (RFC 7323 §2.2): a SYN-ACK sent again after a
+            // scaled ACK cannot repeat that ACK's edge (the fuzzer found it), so a SYN's edge
+            // is not checked. It is a base of the check: the scaled windows after it never
+            // need to fall short of it (`syn_window` keeps the rounding reserve).
+            let edge = self.rcv_nxt + u32::from(window);
+            if self.adv_edge.is_none_or(|prev| edge.gt(prev)) {
+                self.adv_edge = Some(edge);
+            }
             return;
         }
         let edge = self.rcv_nxt + (u32::from(window) << self.rcv_wscale);

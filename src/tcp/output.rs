@@ -111,7 +111,7 @@ impl Connection {
         {
             return; // the ACK at poll time covers it
         }
-        let ack = self.build(now, self.snd_nxt, TcpFlags::ACK, &[]);
+        let ack = self.build(now, self.ack_seq(), TcpFlags::ACK, &[]);
         self.queued_acks.push_back(ack);
     }
 
@@ -523,15 +523,16 @@ impl Connection {
     ///
     /// With window scaling the peer sees `ACK + (field << scale)`, a multiple of the unit
     /// past RCV.NXT, which moves by any amount: keeping the peer's right edge from moving
-    /// left means rounding up. `rcv_adv` is that edge exactly as the peer sees it, and it is
-    /// what input accepts (RFC 7323 §2.4: accept what you advertised). Each ACK that finds
-    /// RCV.NXT off the unit rounds the edge up by up to `unit - 1` bytes (RFC 7323 Appendix
-    /// F): a reserve of the buffer that the window never offers otherwise pays for it,
+    /// left means rounding up. `rcv_adv` is the rightmost edge the peer was ever shown, and
+    /// it is what input accepts (RFC 7323 §2.4: accept what you advertised). Each ACK that
+    /// finds RCV.NXT off the unit rounds the edge up by up to `unit - 1` bytes (RFC 7323
+    /// Appendix F): a reserve of the buffer that the window never offers otherwise pays for it,
     /// `max(unit - 1, capacity / 64)` (MSS-sized segments creep by under 0.6% of the window
     /// with scale 5). Deviation: when the rounding would still promise room the buffer does
     /// not have (a peer sending tiny segments into a buffer nobody reads creeps without
-    /// end), the edge moves left by less than one unit instead, as Linux's
-    /// `tcp_shrink_window` allows: memory stays bounded.
+    /// end, or SO_RCVBUF shrank it below `rcv_adv`), the edge sent is less than one unit
+    /// left of `rcv_adv` instead, as Linux's `tcp_shrink_window` allows: memory stays
+    /// bounded.
     fn advertise(&mut self) -> u16 {
         let unit = 1u32 << self.rcv_wscale;
         let room = self.recvq.window() as u32;
@@ -543,6 +544,11 @@ impl Connection {
             if cap.lt(edge) {
                 edge = cap;
             }
+        }
+        // The field holds 65535 units at most (SO_RCVBUF may have grown past it).
+        let most = self.rcv_nxt + (65535 << self.rcv_wscale);
+        if most.lt(edge) {
+            edge = most;
         }
         if edge.gt(self.rcv_adv) && edge.since(self.rcv_adv) >= self.sws_threshold() {
             self.rcv_adv = edge;
@@ -558,7 +564,13 @@ impl Connection {
             scaled = (wnd / unit).max(room / unit);
         }
         let scaled = scaled.min(65535);
-        self.rcv_adv = self.rcv_nxt + scaled * unit;
+        // RCV.ADV stays the rightmost edge ever advertised: what input accepts (RFC 7323
+        // §2.4) and what the rounding down above counts from, so that steps of less than a
+        // unit never add up to more (they did after SO_RCVBUF shrank the buffer below it).
+        let adv = self.rcv_nxt + scaled * unit;
+        if adv.gt(self.rcv_adv) {
+            self.rcv_adv = adv;
+        }
         scaled as u16
     }
 
@@ -587,9 +599,10 @@ impl Connection {
                 });
             }
             // RFC 7323 §2.2: the window in a SYN is never scaled.
-            window = self.recvq.window().min(65535) as u16;
-            if !active {
-                self.rcv_adv = self.rcv_nxt + u32::from(window);
+            window = self.syn_window();
+            let edge = self.rcv_nxt + u32::from(window);
+            if !active && edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
             }
         } else {
             if self.ts_ok {

@@ -171,7 +171,7 @@ impl Stack {
             seq: cookie,
             ack: syn.seq.wrapping_add(1),
             flags: TcpFlags::SYN | TcpFlags::ACK,
-            window: t.recv_buffer.min(65535) as u16,
+            window: t.syn_window(options.window_scale.unwrap_or(0)),
             urgent: 0,
             options,
             payload: &[],
