@@ -182,6 +182,10 @@ impl Connection {
             let cut = (skip as usize).min(payload.len());
             payload = &payload[cut..];
             seq = self.rcv_nxt;
+            // RFC 2883 §4: the part below RCV.NXT arrived twice (Linux `tcp_data_queue`).
+            if cut > 0 {
+                self.note_duplicate(seq - cut as u32, seq);
+            }
         }
 
         // Fourth: a SYN in a synchronized state (RFC 5961 §4) gets a challenge ACK.
@@ -298,6 +302,18 @@ impl Connection {
             self.last_oow_ack = Some(now);
         } else {
             self.ack_per_segment = true;
+        }
+        // RFC 2883 §4: data wholly below RCV.NXT arrived twice (as Linux's
+        // `tcp_send_dupack`, also when PAWS refused it).
+        let start = SeqNum(seg.seq) + u32::from(seg.flags.syn());
+        if !seg.payload.is_empty() && start.lt(self.rcv_nxt) {
+            let end = start + seg.payload.len() as u32;
+            let end = if end.lt(self.rcv_nxt) {
+                end
+            } else {
+                self.rcv_nxt
+            };
+            self.note_duplicate(start, end);
         }
         self.ack_now = true;
     }
@@ -599,6 +615,10 @@ impl Connection {
         let had_hole = self.recvq.has_ooo();
         let unread = self.recvq.readable();
         let advanced = self.recvq.insert(offset, payload);
+        if let Some((a, b)) = self.recvq.last_dup() {
+            // RFC 2883 §4: a duplicate of data held out of order.
+            self.note_duplicate(self.rcv_nxt + a as u32, self.rcv_nxt + b as u32);
+        }
         self.stats.bytes_received += advanced as u64;
         self.last_data_rx = now;
         self.rcv_mss = self
