@@ -290,6 +290,13 @@ pub(super) struct Recovery {
     pub high_rxt: SeqNum,
     /// RFC 6675 rule 4: one rescue retransmission per episode.
     pub rescue: Option<SeqNum>,
+    /// RFC 9937 PRR: bytes delivered (prr_delivered) and sent (prr_out) in this episode,
+    /// the bytes in flight and not SACKed when it began (RecoverFS), and the window the
+    /// last ACK set (cwnd = pipe + sndcnt), which the sender fills (`recovery.rs`).
+    pub prr_delivered: u32,
+    pub prr_out: u32,
+    pub recover_fs: u32,
+    pub prr_cwnd: u32,
 }
 
 /// Per-connection counters: the `ss -i` numbers, and the events the stack sums into its

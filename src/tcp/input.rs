@@ -507,7 +507,7 @@ impl Connection {
                 sacked_after = 0;
             }
         }
-        self.rack_on_ack(now, seg, advanced, dsack);
+        let newly_lost = self.rack_on_ack(now, seg, advanced, dsack);
         // RFC 5681 §2 duplicate ACK, or (RFC 6675 §2) any ACK bringing new SACK information.
         let dup = !advanced
             && ack == self.snd_una
@@ -522,6 +522,10 @@ impl Connection {
             self.dupacks += 1;
         }
         let smss = self.smss;
+        let mut delivered = (u64::from(acked) + u64::from(sacked_after))
+            .saturating_sub(u64::from(sacked_before))
+            .min(u64::from(u32::MAX)) as u32;
+        let in_recovery = self.recovery.is_some();
         match self.recovery {
             Some(r) if self.snd_una.ge(r.point) => {
                 // RFC 6675 §5 / RFC 6582 §3.2: the recovery point is acknowledged.
@@ -557,9 +561,24 @@ impl Connection {
             }
         }
         self.rack_after_ack(now, advanced);
-        let delivered = (u64::from(acked) + u64::from(sacked_after))
-            .saturating_sub(u64::from(sacked_before))
-            .min(u64::from(u32::MAX)) as u32;
+        if let Some(r) = self.recovery.as_mut() {
+            if !in_recovery {
+                // RFC 9937: RecoverFS counts what this ACK delivered too.
+                r.recover_fs = r.recover_fs.saturating_add(delivered);
+            }
+            if !self.sack_ok && dup {
+                // RFC 9937 without SACK: a duplicate ACK delivered one segment.
+                delivered = smss;
+            }
+            // "No further loss": nothing newly marked lost (RACK) or newly SACKed above a
+            // hole (DupThresh), as Linux's `!newly_lost`.
+            let more_loss = if self.rack_on() {
+                newly_lost > 0
+            } else {
+                newly_sacked > 0
+            };
+            self.prr_on_ack(delivered, advanced && !more_loss);
+        }
         if self.recovery.is_none() && delivered > 0 {
             let limited = self.cwnd_limited || flight_before >= self.cc.cwnd();
             self.cc

@@ -180,7 +180,7 @@ impl Connection {
                 return Some(Send::At { seq, len });
             }
         }
-        let cwnd = self.cc.cwnd();
+        let cwnd = self.send_cwnd(); // PRR in fast recovery (RFC 9937)
         let mut pipe = self.snd_nxt.since(self.snd_una);
         let rack = self.rack_on();
         if rack {
