@@ -16,12 +16,16 @@ const SEG: u32 = 1000;
 
 /// 20 segments in flight at 20 ms: (harness, handle, first data sequence number).
 fn sender(recovery: u8) -> (Harness, SocketHandle, u32) {
+    sender_with(recovery, seg().mss(1000).sack_perm().win(65535))
+}
+
+fn sender_with(recovery: u8, syn: Spec) -> (Harness, SocketHandle, u32) {
     let mut cfg: StackConfig = Harness::config();
     cfg.tcp.congestion = Algorithm::NewReno;
     cfg.tcp.initial_cwnd = 20;
     cfg.tcp.recovery = recovery;
     let mut t = Harness::server_with(80, cfg);
-    let (h, iss) = t.establish_rtt(0, 20, 1000, seg().mss(1000).sack_perm().win(65535));
+    let (h, iss) = t.establish_rtt(0, 20, 1000, syn);
     t.stack.send(h, &vec![7u8; 100_000]).unwrap();
     t.flush();
     assert_eq!(t.drain().len(), 20, "the initial window");
@@ -152,4 +156,34 @@ fn prr_slow_starts_back_to_ssthresh_after_a_burst_loss() {
 #[test]
 fn prr_slow_starts_back_to_ssthresh_after_a_burst_loss_with_dupthresh() {
     slow_start_bound(0);
+}
+
+/// Without SACK (RFC 6582 NewReno; RFC 9937: each duplicate ACK delivered one segment).
+/// Segment 1 is lost; the first two duplicate ACKs each send a new segment (RFC 3042
+/// limited transmit), so 22 are in flight at the third: ssthresh 11, RecoverFS 22, pipe
+/// 22 - 3 = 19. The fast retransmission (sndcnt 500 bytes, but it always goes), then one
+/// new segment per two duplicate ACKs.
+#[test]
+fn prr_without_sack_counts_a_segment_per_duplicate_ack() {
+    let (mut t, h, d) = sender_with(1, seg().mss(1000).win(65535));
+    assert_eq!(ack(&mut t, 40, d, d, None), [21]);
+    assert_eq!(ack(&mut t, 41, d, d, None), [22]);
+    assert_eq!(ack(&mut t, 42, d, d, None), [1], "fast retransmission");
+    let sent: Vec<Vec<u32>> = (0..8).map(|i| ack(&mut t, 43 + i, d, d, None)).collect();
+    let none = vec![];
+    // prr_delivered 2000, 3000, ...: ceil(prr_delivered * 11 / 22) - prr_out (1000 after
+    // the retransmission) reaches a segment at the third.
+    let expect = [
+        none.clone(),
+        none.clone(),
+        vec![23],
+        none.clone(),
+        vec![24],
+        none.clone(),
+        vec![25],
+        none.clone(),
+    ];
+    assert_eq!(sent, expect);
+    let c = t.stack.connection(h).unwrap().info(instant(50));
+    assert_eq!(c.ssthresh, Some(11));
 }
