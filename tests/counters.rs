@@ -577,6 +577,28 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         },
     );
 
+    scenario(
+        &mut totals,
+        &["TcpExtTCPDSACKOldSent", "TcpExtTCPDSACKOfoSent"],
+        {
+            let mut cfg = Harness::config();
+            cfg.tcp.quick_acks = 0; // delayed ACKs from the start, as the trace expects
+            Harness::server_with(80, cfg)
+        },
+        |h| {
+            // RFC 2883: data received twice, below RCV.NXT and held out of order.
+            let (_, iss) = h.establish(at(0), 1000, seg().sack_perm());
+            let a = iss + 1;
+            h.send(at(10), seg().seq(1001).ack(a).data(&[1; 100]));
+            h.send(at(20), seg().seq(1001).ack(a).data(&[1; 100]));
+            h.expect(at(20), seg().ack(1101).sack(&[(1001, 1101)]));
+            h.send(at(30), seg().seq(1201).ack(a).data(&[2; 100]));
+            h.send(at(30), seg().seq(1201).ack(a).data(&[2; 100]));
+            h.expect(at(30), seg().ack(1101).sack(&[(1201, 1301)]));
+            h.expect(at(30), seg().ack(1101).sack(&[(1201, 1301), (1201, 1301)]));
+        },
+    );
+
     scenario(&mut totals, &["IpOutDiscards"], Harness::server(80), |h| {
         let (c, _) = h.establish(at(0), 1000, seg());
         h.stack.send(c, &[1; 100]).unwrap();

@@ -5,6 +5,7 @@ mod support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use support::link::{seed_from_env, Link, PipeConfig};
+use tuntcp::device::impair::ImpairConfig;
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::tcp::{Error, State};
 use tuntcp::time::{Duration, Instant};
@@ -22,18 +23,25 @@ struct Pair {
 
 impl Pair {
     fn new(loss: f64, seed: u64) -> Pair {
+        let pipe = PipeConfig {
+            loss,
+            ..PipeConfig::default()
+        };
+        Pair::with(pipe, seed, true)
+    }
+
+    /// Both ways through `pipe`; `dsack`: whether B reports duplicates (RFC 2883).
+    fn with(pipe: PipeConfig, seed: u64, dsack: bool) -> Pair {
         let cfg = |addr, seed| StackConfig {
             addr,
             seed,
             ..StackConfig::default()
         };
-        let pipe = PipeConfig {
-            loss,
-            ..PipeConfig::default()
-        };
+        let mut b = cfg(B, seed ^ 1);
+        b.tcp.dsack = dsack;
         Pair {
             a: Stack::new(cfg(A, seed)),
-            b: Stack::new(cfg(B, seed ^ 1)),
+            b: Stack::new(b),
             link: Link::symmetric(pipe, seed).named("A", "B"),
             now: Instant::ZERO,
             buf: vec![0; 65536],
@@ -84,6 +92,18 @@ fn pattern(i: usize) -> u8 {
 
 /// Moves `len` bytes from `tx` on one stack to `rx` on the other; returns virtual seconds.
 fn transfer(p: &mut Pair, from_a: bool, tx: SocketHandle, rx: SocketHandle, len: usize) -> f64 {
+    transfer_watched(p, from_a, tx, rx, len, |_| {})
+}
+
+/// As [`transfer`], calling `watch` after every step.
+fn transfer_watched(
+    p: &mut Pair,
+    from_a: bool,
+    tx: SocketHandle,
+    rx: SocketHandle,
+    len: usize,
+    mut watch: impl FnMut(&Pair),
+) -> f64 {
     let start = p.now;
     let data: Vec<u8> = (0..len).map(pattern).collect();
     let mut sent = 0;
@@ -109,7 +129,9 @@ fn transfer(p: &mut Pair, from_a: bool, tx: SocketHandle, rx: SocketHandle, len:
             }
         }
         let before = got.len() + sent;
-        if !p.step() && got.len() + sent == before {
+        let progressed = p.step();
+        watch(p);
+        if !progressed && got.len() + sent == before {
             idle += 1;
             assert!(
                 idle < 3,
@@ -131,10 +153,8 @@ fn transfer(p: &mut Pair, from_a: bool, tx: SocketHandle, rx: SocketHandle, len:
     p.now.saturating_since(start).micros() as f64 / 1e6
 }
 
-fn run(loss: f64, seed: u64) {
-    let seed = seed_from_env(seed);
-    println!("seed {seed} loss {loss}");
-    let mut p = Pair::new(loss, seed);
+/// A connects to B: (A's handle, B's).
+fn connect(p: &mut Pair) -> (SocketHandle, SocketHandle) {
     p.b.listen(80, 16).unwrap();
     let ca = p.a.connect(p.now, SocketAddrV4::new(B, 80)).unwrap();
     let mut cb = None;
@@ -152,7 +172,14 @@ fn run(loss: f64, seed: u64) {
             p.link.render_trace()
         );
     }
-    let cb = cb.unwrap();
+    (ca, cb.unwrap())
+}
+
+fn run(loss: f64, seed: u64) {
+    let seed = seed_from_env(seed);
+    println!("seed {seed} loss {loss}");
+    let mut p = Pair::new(loss, seed);
+    let (ca, cb) = connect(&mut p);
     let t1 = transfer(&mut p, true, ca, cb, 10 << 20);
     let t2 = transfer(&mut p, false, cb, ca, 10 << 20);
     println!(
@@ -190,4 +217,54 @@ fn pair_10mb_each_way_lossless_then_clean_close() {
 #[test]
 fn pair_10mb_each_way_with_2pct_loss_byte_exact() {
     run(0.02, 7);
+}
+
+/// RFC 2883 + RFC 8985 §6.2 step 4 between two of our stacks: packets held back 5 ms
+/// (RACK's first reordering window is min_RTT/4, about 3 ms) draw spurious fast
+/// retransmissions; B's D-SACKs tell A, whose reordering window grows past them. Without
+/// B's D-SACKs A's window never grows.
+#[test]
+fn dsack_between_two_stacks_widens_the_reordering_window() {
+    let seed = seed_from_env(3);
+    let pipe = PipeConfig {
+        impair: Some(ImpairConfig {
+            reorder: 0.01,
+            jitter: Duration::from_millis(2),
+            ..ImpairConfig::default()
+        }),
+        ..PipeConfig::default()
+    };
+    let mut seen = Vec::new();
+    for dsack in [true, false] {
+        let mut p = Pair::with(pipe.clone(), seed, dsack);
+        let (ca, cb) = connect(&mut p);
+        let mut widest = Duration::ZERO;
+        transfer_watched(&mut p, true, ca, cb, 4 << 20, |p| {
+            if let Some(c) = p.a.connection(ca) {
+                widest = widest.max(c.rack_reo_wnd());
+            }
+        });
+        let i = p.a.connection(ca).unwrap().info(p.now);
+        let old_sent = p.b.counters().get("TcpExtTCPDSACKOldSent").unwrap();
+        let retrans = p.a.counters().get("TcpRetransSegs").unwrap();
+        println!(
+            "dsack {dsack}: widest reo_wnd {widest}, dsack_dups {}, B's DSACKOldSent \
+             {old_sent}, A's retransmissions {retrans}",
+            i.dsack_dups
+        );
+        seen.push((widest, i.dsack_dups, old_sent, retrans));
+    }
+    let (on, off) = (seen[0], seen[1]);
+    assert!(off.3 > 0, "the reordering drew spurious retransmissions");
+    assert!(on.1 > 0 && on.2 > 0, "D-SACKs sent and seen: {on:?}");
+    assert_eq!((off.1, off.2), (0, 0), "none when off");
+    // Without D-SACK the window stays min_RTT/4 (about 3 ms here); with it, it grows by
+    // that much per D-SACK round, past the 5 ms the held packets lag, and the spurious
+    // retransmissions stop after the first ones (here 2 against 27).
+    assert!(off.0 <= Duration::from_millis(3), "{off:?}");
+    assert!(on.0 > Duration::from_millis(5), "{on:?}");
+    assert!(
+        on.3 * 4 < off.3,
+        "fewer spurious retransmissions: {on:?} {off:?}"
+    );
 }

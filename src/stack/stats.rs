@@ -180,6 +180,10 @@ counters! {
     tcp_ext_tcp_loss_probe_recovery => "TcpExtTCPLossProbeRecovery",
     /// Retransmissions RACK found lost (RFC 8985 §6.2), resent without waiting for the RTO.
     tcp_ext_tcp_lost_retransmit => "TcpExtTCPLostRetransmit",
+    /// D-SACKs sent (RFC 2883) for data received twice below RCV.NXT / for data already
+    /// held out of order; counted when set, as Linux (`tcp_dsack_set`).
+    tcp_ext_tcp_dsack_old_sent => "TcpExtTCPDSACKOldSent",
+    tcp_ext_tcp_dsack_ofo_sent => "TcpExtTCPDSACKOfoSent",
     /// Resets sent because data arrived after the application closed (RFC 2525 §2.17).
     tcp_ext_tcp_abort_on_data => "TcpExtTCPAbortOnData",
     /// Resets sent because the application closed with unread data (RFC 9293 §3.6.1).
@@ -242,6 +246,8 @@ impl Counters {
         self.tcp_ext_tcp_loss_probes += t.loss_probes;
         self.tcp_ext_tcp_loss_probe_recovery += t.loss_probe_recovery;
         self.tcp_ext_tcp_lost_retransmit += t.lost_retransmit;
+        self.tcp_ext_tcp_dsack_old_sent += t.dsack_old_sent;
+        self.tcp_ext_tcp_dsack_ofo_sent += t.dsack_ofo_sent;
         self.tcp_ext_tcp_abort_on_data += t.abort_on_data;
         self.tcp_ext_tcp_ofo_queue += t.ofo_queue;
         self.tcp_ext_tcp_rcv_coalesce += t.rcv_coalesce;

@@ -28,6 +28,9 @@ pub struct Config {
     pub timestamps: bool,
     /// Offer SACK (RFC 2018), like `tcp_sack`.
     pub sack: bool,
+    /// Report data received twice in the first SACK block (RFC 2883 D-SACK), like Linux's
+    /// `tcp_dsack` (on); only with SACK.
+    pub dsack: bool,
     /// Maximum segment lifetime; TIME-WAIT lasts 2*MSL.
     /// Deviation: 30 s (TIME-WAIT 60 s, as Linux) instead of RFC 9293's 2 minutes, so a busy
     /// client does not hold ports four minutes.
@@ -157,6 +160,7 @@ impl Default for Config {
             rcv_wscale: None,
             timestamps: true,
             sack: true,
+            dsack: true,
             msl: Duration::from_secs(30),
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),

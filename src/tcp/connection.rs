@@ -276,6 +276,8 @@ pub struct Connection {
     /// Pure ACKs built when a later segment arrived before the poll (`queue_owed_ack`);
     /// `poll_transmit` sends them first, oldest first. At most [`MAX_QUEUED_ACKS`].
     pub(super) queued_acks: VecDeque<Segment<'static>>,
+    /// Data received twice, to report in the next ACK's first SACK block (RFC 2883 D-SACK).
+    pub(super) dsack_out: Option<(SeqNum, SeqNum)>,
     pub(super) delack_segs: u32,
     /// Quick ACKs left (Linux `icsk_ack.quick`): in-order data is ACKed at once while this
     /// is non-zero and the connection is not interactive (`pingpong`).
@@ -308,6 +310,13 @@ pub(super) struct Recovery {
     pub high_rxt: SeqNum,
     /// RFC 6675 rule 4: one rescue retransmission per episode.
     pub rescue: Option<SeqNum>,
+    /// RFC 9937 PRR: bytes delivered (prr_delivered) and sent (prr_out) in this episode,
+    /// the bytes in flight and not SACKed when it began (RecoverFS), and the window the
+    /// last ACK set (cwnd = pipe + sndcnt), which the sender fills (`recovery.rs`).
+    pub prr_delivered: u32,
+    pub prr_out: u32,
+    pub recover_fs: u32,
+    pub prr_cwnd: u32,
 }
 
 /// Per-connection counters: the `ss -i` numbers, and the events the stack sums into its
@@ -373,6 +382,10 @@ pub struct ConnStats {
     pub bytes_received: u64,
     /// Segments the peer reported received twice by D-SACK, RFC 2883 (`ss -i` dsack_dups).
     pub dsack_dups: u64,
+    /// D-SACKs we set for data received twice below RCV.NXT (`TCPDSACKOldSent`) and
+    /// above it, already held out of order (`TCPDSACKOfoSent`), RFC 2883.
+    pub dsack_old_sent: u64,
+    pub dsack_ofo_sent: u64,
     /// Out-of-order limits at work (`PruneCalled`, `OfoPruned`, `TCPOFODrop`,
     /// `TCPRcvQDrop`), see `recv_buffer`.
     pub prune_called: u64,
@@ -416,6 +429,8 @@ impl ConnStats {
             bytes_acked,
             bytes_received,
             dsack_dups,
+            dsack_old_sent,
+            dsack_ofo_sent,
             prune_called,
             ofo_pruned,
             ofo_drop,
@@ -452,6 +467,8 @@ impl ConnStats {
         self.bytes_acked += bytes_acked;
         self.bytes_received += bytes_received;
         self.dsack_dups += dsack_dups;
+        self.dsack_old_sent += dsack_old_sent;
+        self.dsack_ofo_sent += dsack_ofo_sent;
         self.prune_called += prune_called;
         self.ofo_pruned += ofo_pruned;
         self.ofo_drop += ofo_drop;
@@ -552,6 +569,7 @@ impl Connection {
             ack_now: false,
             ack_per_segment: false,
             queued_acks: VecDeque::new(),
+            dsack_out: None,
             delack_segs: 0,
             quick_acks: 0,
             data_seen: false,

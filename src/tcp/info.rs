@@ -105,7 +105,7 @@ impl Connection {
                 .sum();
             segs(end.since(self.snd_una).saturating_sub(sacked_below))
         });
-        let cwnd = self.cc.cwnd();
+        let cwnd = self.send_cwnd(); // PRR's in fast recovery, as Linux's snd_cwnd
         let ssthresh = self.cc.ssthresh();
         let srtt = self.rtt.srtt().filter(|s| s.micros() > 0);
         let per_sec = |bytes: u64, ratio_pct: u64| {

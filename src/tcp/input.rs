@@ -182,6 +182,10 @@ impl Connection {
             let cut = (skip as usize).min(payload.len());
             payload = &payload[cut..];
             seq = self.rcv_nxt;
+            // RFC 2883 §4: the part below RCV.NXT arrived twice (Linux `tcp_data_queue`).
+            if cut > 0 {
+                self.note_duplicate(seq - cut as u32, seq);
+            }
         }
 
         // Fourth: a SYN in a synchronized state (RFC 5961 §4) gets a challenge ACK.
@@ -298,6 +302,18 @@ impl Connection {
             self.last_oow_ack = Some(now);
         } else {
             self.ack_per_segment = true;
+        }
+        // RFC 2883 §4: data wholly below RCV.NXT arrived twice (as Linux's
+        // `tcp_send_dupack`, also when PAWS refused it).
+        let start = SeqNum(seg.seq) + u32::from(seg.flags.syn());
+        if !seg.payload.is_empty() && start.lt(self.rcv_nxt) {
+            let end = start + seg.payload.len() as u32;
+            let end = if end.lt(self.rcv_nxt) {
+                end
+            } else {
+                self.rcv_nxt
+            };
+            self.note_duplicate(start, end);
         }
         self.ack_now = true;
     }
@@ -491,7 +507,7 @@ impl Connection {
                 sacked_after = 0;
             }
         }
-        self.rack_on_ack(now, seg, advanced, dsack);
+        let newly_lost = self.rack_on_ack(now, seg, advanced, dsack);
         // RFC 5681 §2 duplicate ACK, or (RFC 6675 §2) any ACK bringing new SACK information.
         let dup = !advanced
             && ack == self.snd_una
@@ -506,6 +522,10 @@ impl Connection {
             self.dupacks += 1;
         }
         let smss = self.smss;
+        let mut delivered = (u64::from(acked) + u64::from(sacked_after))
+            .saturating_sub(u64::from(sacked_before))
+            .min(u64::from(u32::MAX)) as u32;
+        let in_recovery = self.recovery.is_some();
         match self.recovery {
             Some(r) if self.snd_una.ge(r.point) => {
                 // RFC 6675 §5 / RFC 6582 §3.2: the recovery point is acknowledged.
@@ -541,9 +561,24 @@ impl Connection {
             }
         }
         self.rack_after_ack(now, advanced);
-        let delivered = (u64::from(acked) + u64::from(sacked_after))
-            .saturating_sub(u64::from(sacked_before))
-            .min(u64::from(u32::MAX)) as u32;
+        if let Some(r) = self.recovery.as_mut() {
+            if !in_recovery {
+                // RFC 9937: RecoverFS counts what this ACK delivered too.
+                r.recover_fs = r.recover_fs.saturating_add(delivered);
+            }
+            if !self.sack_ok && dup {
+                // RFC 9937 without SACK: a duplicate ACK delivered one segment.
+                delivered = smss;
+            }
+            // "No further loss": nothing newly marked lost (RACK) or newly SACKed above a
+            // hole (DupThresh), as Linux's `!newly_lost`.
+            let more_loss = if self.rack_on() {
+                newly_lost > 0
+            } else {
+                newly_sacked > 0
+            };
+            self.prr_on_ack(delivered, advanced && !more_loss);
+        }
         if self.recovery.is_none() && delivered > 0 {
             // RFC 7661 §4.3: cwnd is validated (may grow) while at least half of it was
             // used; as Linux's tcp_is_cwnd_limited, in slow start only: cwnd grows while
@@ -604,6 +639,10 @@ impl Connection {
         let had_hole = self.recvq.has_ooo();
         let unread = self.recvq.readable();
         let advanced = self.recvq.insert(offset, payload);
+        if let Some((a, b)) = self.recvq.last_dup() {
+            // RFC 2883 §4: a duplicate of data held out of order.
+            self.note_duplicate(self.rcv_nxt + a as u32, self.rcv_nxt + b as u32);
+        }
         self.stats.bytes_received += advanced as u64;
         let idle = now.saturating_since(self.last_data_rx);
         self.last_data_rx = now;

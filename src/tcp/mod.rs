@@ -8,6 +8,7 @@
 pub mod config;
 pub mod congestion;
 pub mod connection;
+mod dsack;
 pub mod info;
 mod input;
 pub mod invariants;

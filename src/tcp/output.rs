@@ -8,7 +8,7 @@ use super::recv_buffer::MemMode;
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::Instant;
-use crate::wire::{IpMeta, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps};
+use crate::wire::{IpMeta, Segment, TcpFlags, TcpOptions, Timestamps};
 
 /// What `next_data` chose.
 #[derive(Clone, Copy, Debug)]
@@ -185,7 +185,7 @@ impl Connection {
                 return Some(Send::At { seq, len });
             }
         }
-        let cwnd = self.cc.cwnd();
+        let cwnd = self.send_cwnd(); // PRR in fast recovery (RFC 9937)
         let mut pipe = self.snd_nxt.since(self.snd_una);
         let rack = self.rack_on();
         if rack {
@@ -611,7 +611,8 @@ impl Connection {
                     tsecr: self.ts_recent,
                 });
             }
-            if self.sack_ok && self.recvq.has_ooo() {
+            if self.sack_ok && (self.recvq.has_ooo() || self.dsack_out.is_some()) {
+                // RFC 2018 §4, RFC 2883 (dsack.rs).
                 options.sack = self.sack_blocks();
             }
             window = self.advertise();
@@ -658,22 +659,5 @@ impl Connection {
                 dont_frag: true,
             },
         }
-    }
-
-    /// RFC 2018 §4: the block holding the most recent arrival first, then the most recently
-    /// reported others, as the receive buffer keeps them (O(1) per ACK, whatever the number
-    /// of ranges held). Four at most; the option writer keeps the 3 that fit beside
-    /// timestamps.
-    fn sack_blocks(&self) -> SackList {
-        let mut blocks = [SackBlock::default(); 4];
-        let mut n = 0;
-        for (start, end) in self.recvq.sack_blocks().take(blocks.len()) {
-            blocks[n] = SackBlock {
-                left: (self.rcv_nxt + start as u32).0,
-                right: (self.rcv_nxt + end as u32).0,
-            };
-            n += 1;
-        }
-        SackList::new(&blocks[..n])
     }
 }

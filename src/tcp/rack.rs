@@ -311,6 +311,17 @@ impl Rack {
         if self.dsack_round.is_some_and(|r| r.le(a.snd_una)) {
             self.dsack_round = None;
         }
+        if a.dsack.is_some() && !self.reordering_seen {
+            // Deviation: RFC 8985 §6.2 step 3 sees reordering only in an original delivered
+            // below RACK.fack; a hole resent (spurious) before its late original arrived
+            // never qualifies, and without reordering seen step 5 keeps the window at zero
+            // in recovery and once 3 segments are SACKed, whatever step 4 grew. A D-SACK
+            // shows the resend was not needed, so it counts as reordering seen, as other
+            // implementations do; Linux gets there from the hole's timestamp echo
+            // (`tcp_try_undo_partial` -> `tcp_check_sack_reordering`).
+            self.reordering_seen = true;
+            self.reord_events = self.reord_events.saturating_add(1);
+        }
         if a.dsack.is_some() && self.dsack_round.is_none() {
             self.dsack_round = Some(a.snd_nxt);
             self.reo_wnd_mult = self.reo_wnd_mult.saturating_add(1).min(255);
@@ -728,6 +739,37 @@ mod tests {
             r.recovery_ended();
         }
         assert_eq!(w(&r), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn a_dsack_counts_as_reordering_seen() {
+        let mut r = ten(0);
+        let w = |r: &Rack| r.reo_wnd(Some(Duration::from_millis(20)), None, true, 100);
+        r.on_ack(&input(20, 300, 1000), sacks(&[]));
+        assert_eq!(r.reord_seen(), 0);
+        assert_eq!(
+            w(&r),
+            Duration::ZERO,
+            "no reordering seen: zero in recovery"
+        );
+        // 100..200 was resent and the peer got it twice (the original was late).
+        let mut a = input(30, 300, 1000);
+        a.dsack = Some((SeqNum(100), SeqNum(200)));
+        r.on_ack(&a, sacks(&[]));
+        assert_eq!(r.reord_seen(), 1);
+        let w = |r: &Rack| {
+            r.reo_wnd(
+                Some(Duration::from_millis(20)),
+                Some(Duration::from_millis(40)),
+                true,
+                100,
+            )
+        };
+        assert_eq!(
+            w(&r),
+            Duration::from_millis(10),
+            "grown, and used in recovery"
+        );
     }
 
     #[test]

@@ -45,13 +45,78 @@ impl Connection {
         RackSend::Pipe(pipe)
     }
 
+    /// The congestion window the sender fills: PRR's in fast recovery (RFC 9937), else the
+    /// controller's.
+    pub(super) fn send_cwnd(&self) -> u32 {
+        match self.recovery {
+            Some(r) => r.prr_cwnd,
+            None => self.cc.cwnd(),
+        }
+    }
+
+    /// RFC 9937's pipe in fast recovery: RACK's (sent, not SACKed, not lost unless resent),
+    /// RFC 6675's, or without SACK RFC 6582's estimate (each duplicate ACK is a segment that
+    /// left the network) - the same that `next_data` compares with the window.
+    fn recovery_pipe(&self, r: &Recovery) -> u32 {
+        if self.rack_on() {
+            self.rack.pipe()
+        } else if self.sack_ok {
+            self.sb
+                .pipe(self.snd_una, self.snd_max, r.high_rxt, self.smss, 3)
+        } else {
+            self.snd_nxt
+                .since(self.snd_una)
+                .saturating_sub(self.dupacks.saturating_mul(self.smss))
+        }
+    }
+
+    /// RFC 9937 on each ACK that starts or continues fast recovery (not the one that ends
+    /// it), with the bytes it delivered (DeliveredData): sets the window to pipe + sndcnt.
+    /// While pipe > ssthresh, Proportional Rate Reduction sends ssthresh/RecoverFS of what
+    /// is delivered; below, the slow-start reduction bound (PRR-SSRB) catches up to
+    /// ssthresh by at most one SMSS more than delivered on an ACK that advanced SND.UNA and
+    /// showed no further loss (`safe`), else as much as delivered (PRR-CRB). Linux
+    /// `tcp_cwnd_reduction`.
+    pub(super) fn prr_on_ack(&mut self, delivered: u32, safe: bool) {
+        let Some(mut r) = self.recovery else { return };
+        if delivered == 0 {
+            return;
+        }
+        r.prr_delivered = r.prr_delivered.saturating_add(delivered);
+        let pipe = self.recovery_pipe(&r);
+        let ssthresh = self.cc.ssthresh();
+        let mut sndcnt = if pipe > ssthresh {
+            let target = (u64::from(r.prr_delivered) * u64::from(ssthresh))
+                .div_ceil(u64::from(r.recover_fs.max(1)));
+            target
+                .saturating_sub(u64::from(r.prr_out))
+                .min(u64::from(u32::MAX)) as u32
+        } else {
+            let mut n = r.prr_delivered.saturating_sub(r.prr_out).max(delivered);
+            if safe {
+                n = n.saturating_add(self.smss);
+            }
+            n.min(ssthresh - pipe)
+        };
+        if r.prr_out == 0 && sndcnt == 0 {
+            // The fast retransmission goes whatever the reduction says.
+            sndcnt = self.smss;
+        }
+        r.prr_cwnd = pipe.saturating_add(sndcnt);
+        self.recovery = Some(r);
+    }
+
     /// RACK-TLP decides what is lost (else RFC 6675 DupThresh).
     pub(super) fn rack_on(&self) -> bool {
         self.sack_ok && self.cfg.recovery & RECOVERY_RACK != 0
     }
 
     /// A data segment `[seq, seq + seq_len)` left; `snd_max` is SND.MAX before it.
+    /// Also counts it in PRR's prr_out (RFC 9937) during fast recovery.
     pub(super) fn rack_sent(&mut self, now: Instant, seq: SeqNum, seq_len: u32, snd_max: SeqNum) {
+        if let Some(r) = self.recovery.as_mut() {
+            r.prr_out = r.prr_out.saturating_add(seq_len);
+        }
         let probe = self.rack.take_probing();
         if !self.rack_on() || seq_len == 0 {
             return;
@@ -68,16 +133,17 @@ impl Connection {
         }
     }
 
-    /// RFC 8985 §6.2 on an acceptable ACK, after the scoreboard took its blocks.
+    /// RFC 8985 §6.2 on an acceptable ACK, after the scoreboard took its blocks. Returns
+    /// the number of segments it newly marked lost.
     pub(super) fn rack_on_ack(
         &mut self,
         now: Instant,
         seg: &Segment<'_>,
         advanced: bool,
         dsack: Option<(SeqNum, SeqNum)>,
-    ) {
+    ) -> u32 {
         if !self.rack_on() {
-            return;
+            return 0;
         }
         let echo = seg
             .options
@@ -103,6 +169,7 @@ impl Connection {
         };
         let o = self.rack.on_ack(&a, self.sb.ranges());
         self.rack_outcome(now, o);
+        o.newly_lost
     }
 
     fn rack_outcome(&mut self, now: Instant, o: Outcome) {
@@ -160,6 +227,13 @@ impl Connection {
             point: self.snd_max,
             high_rxt: if go_back { self.snd_nxt } else { self.snd_una },
             rescue: None,
+            prr_delivered: 0,
+            prr_out: 0,
+            // RFC 9937: SND.NXT - SND.UNA less what is SACKed (the ACK that starts recovery
+            // adds what it delivered, `prr_on_ack`). Until an ACK sets it, the window is
+            // nothing: only the fast retransmission goes (`retransmit_one`).
+            recover_fs: flight.saturating_sub(self.sb.sacked_bytes()),
+            prr_cwnd: 0,
         });
         self.retransmit_one = !go_back || self.snd_nxt == self.snd_una;
         self.rtt_probe = None;

@@ -99,6 +99,9 @@ pub struct RecvBuffer {
     /// Ranges of `ooo` to report as SACK blocks, most recent first (RFC 2018 §4).
     sack: [(u64, u64); SACK_KEPT],
     sack_len: usize,
+    /// The first run of bytes the last `insert` found already held (RFC 2883 D-SACK), as
+    /// offsets past RCV.NXT as it was before that insert.
+    dup: Option<(usize, usize)>,
     stats: PruneStats,
     /// Range-map operations (lookups, inserts, removals, entries visited): the work the
     /// out-of-order path does, for tests that bound it.
@@ -120,6 +123,7 @@ impl RecvBuffer {
             mode: MemMode::Normal,
             sack: [(0, 0); SACK_KEPT],
             sack_len: 0,
+            dup: None,
             stats: PruneStats::default(),
             ops: Cell::new(0),
         }
@@ -345,6 +349,7 @@ impl RecvBuffer {
     /// Returns how many bytes became in order (how far RCV.NXT advances), which may
     /// include previously held out-of-order bytes.
     pub fn insert(&mut self, offset: usize, data: &[u8]) -> usize {
+        self.dup = None;
         let window = self.window();
         if offset >= window || data.is_empty() {
             return 0;
@@ -388,7 +393,12 @@ impl RecvBuffer {
             .map(|(&s, &e)| (s, e))
             .collect();
         self.op(2 + touching.len() as u64);
+        let base = self.nxt;
         for &(s, e) in &touching {
+            let (ds, de) = (s.max(start_pos), e.min(end_pos));
+            if ds < de && self.dup.is_none() {
+                self.dup = Some(((ds - base) as usize, (de - base) as usize));
+            }
             self.ooo_bytes -= (e - s) as usize;
             if s > cursor {
                 self.write_gap(cursor, s, start_pos, data);
@@ -416,6 +426,12 @@ impl RecvBuffer {
             self.update_sack(Some((merged_start, merged_end)));
             0
         }
+    }
+
+    /// The lowest run of bytes the last [`RecvBuffer::insert`] found already held out of
+    /// order (a duplicate, RFC 2883), as offsets past RCV.NXT as it was before that insert.
+    pub fn last_dup(&self) -> Option<(usize, usize)> {
+        self.dup
     }
 
     /// Out-of-order ranges held, as (start, end) offsets past RCV.NXT, sorted; for SACK.
@@ -697,11 +713,19 @@ mod tests {
     fn duplicates_change_nothing() {
         let mut b = mech(100);
         b.insert(4, b"efgh");
+        assert_eq!(b.last_dup(), None);
         assert_eq!(b.insert(4, b"EFGH"), 0);
+        assert_eq!(b.last_dup(), Some((4, 8)));
         assert_eq!(ranges(&b), [(4, 8)]);
+        // Partly held: only the held part is a duplicate; offsets as before the insert.
+        assert_eq!(b.insert(2, b"cdEF"), 0);
+        assert_eq!(b.last_dup(), Some((4, 6)));
         assert_eq!(b.insert(0, b"abcd"), 8);
+        assert_eq!(b.last_dup(), Some((2, 4)));
+        assert_eq!(b.insert(0, b"ij"), 2);
+        assert_eq!(b.last_dup(), None);
         assert_eq!(b.insert(0, b""), 0);
-        assert_eq!(read_all(&mut b), b"abcdefgh");
+        assert_eq!(read_all(&mut b), b"abcdefghij");
     }
 
     #[test]

@@ -14,8 +14,9 @@
 //!   [`Controller::on_recovery_end`] when it ends;
 //! - no choice of what to (re)send, no pipe/FlightSize accounting (RFC 6675): the sender
 //!   compares its pipe with [`Controller::cwnd`];
-//! - no fast-recovery window inflation (RFC 5681 §3.2 steps 4-5): with RFC 6675 pipe-based
-//!   recovery `cwnd` stays at `ssthresh` during recovery;
+//! - no fast-recovery window inflation (RFC 5681 §3.2 steps 4-5): `cwnd` stays at
+//!   `ssthresh` during recovery, and how much the sender sends meanwhile is PRR's (RFC 9937,
+//!   the connection's `recovery.rs`);
 //! - no timers, no pacing, no restart-after-idle (RFC 5681 §4.1; the sender can call
 //!   [`Controller::on_idle_restart`] if it wants it), no ECN.
 //!
@@ -64,9 +65,10 @@ pub trait Controller: Send + fmt::Debug {
         cwnd_limited: bool,
     );
     /// Loss detected by dupacks/SACK (entering fast recovery), with the bytes in flight
-    /// (FlightSize) at that moment. Sets `ssthresh` and `cwnd = ssthresh` at once (no
-    /// inflation: the sender does RFC 6675 pipe-based recovery). Ignored if an episode is
-    /// already open.
+    /// (FlightSize, SACKed bytes included: RFC 9438 §4.6 and RFC 5681 eq. 4; Linux's CUBIC
+    /// takes cwnd, which measured slower in `scripts/bench-loss.sh`). Sets `ssthresh` and
+    /// `cwnd = ssthresh` at once (no inflation; the sender paces recovery with PRR and
+    /// RFC 6675's pipe). Ignored if an episode is already open.
     fn on_congestion_event(&mut self, now: Instant, in_flight: u32);
     /// Recovery finished (the ACK covering the recovery point arrived). `on_ack` counts again
     /// from the next call.
