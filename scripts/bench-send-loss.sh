@@ -14,8 +14,11 @@
 #                                 | 10.78.3.1 --veth-- Linux ns 10.78.3.2
 # tuntcp sits one (lossless) forwarding hop further than the Linux server: the tuntcp
 # namespace's kernel routes between its veth and the TUN devices. tuntcp runs with its
-# defaults (CUBIC, RACK-TLP, 256 KiB send buffer, TUN offloads on: its super-segments are
-# split by that kernel before the veth, so the router only sees wire-sized packets). The
+# defaults (CUBIC, RACK-TLP, 256 KiB send buffer) except `--offload off`: with offloads on,
+# its TSO super-segments cross the veths and the router whole (a packet from a TUN carries
+# gso_segs 0 until something segments it, so `gso_max_segs 1` does not split it), and one
+# drop would take up to 44 segments at once. Off, every packet it sends is one segment, as
+# the Linux server's are under `gso_max_segs 1`. The
 # Linux server has Linux's defaults (tcp_recovery, tcp_sack, tcp_wmem as the kernel ships
 # them; printed below) but its congestion control is CUBIC (or --linux-cc), set per socket:
 # a new namespace's default is the host's, which may be another (bbr on some hosts).
@@ -112,8 +115,8 @@ start_tuntcp() { # DEV NET EXTRA-ARGS...: tuntcp serve on DEV with 10.66.NET.2
     ip -n "$T" addr show "$dev" 2>/dev/null | grep -q "10.66.$net.1" || { cat "$log"; exit 1; }
     ip netns exec "$T" sysctl -qw "net.ipv4.conf.$dev.rp_filter=0"
 }
-start_tuntcp tun0 0
-((rec0)) && start_tuntcp tun1 1 --recovery 0
+start_tuntcp tun0 0 --offload off
+((rec0)) && start_tuntcp tun1 1 --offload off --recovery 0
 
 # The Linux sender: GET /zeros/N answers N zero bytes, as tuntcp serve does. Its congestion
 # control is set per socket (TCP_CONGESTION on the listener, inherited by each accepted
