@@ -185,7 +185,7 @@ fetch() { # KIND DEV HOST: prints "Mbit/s done(1/0) retrans timeouts probes"
     echo " $((r1 - r0)) $((t1 - t0)) $((p1 - p0))"
 }
 
-# median (min-max) of the numbers on stdin, with "N of M unfinished" when any run hit 110 s.
+# median (min-max) of the numbers on stdin.
 median() {
     sort -g | awk '{ a[NR] = $1 } END { m = a[int((NR + 1) / 2)]
         printf "%s (%s-%s)", m, a[1], a[NR] }'
