@@ -157,3 +157,75 @@ fn syn_cookie_synack_advertises_our_mss_and_sends_within_the_peers() {
     );
     assert_eq!(sent.iter().map(|s| s.payload.len()).sum::<usize>(), 2000);
 }
+
+#[test]
+fn data_queued_behind_the_synack_is_accepted_before_our_ack_goes_out() {
+    // MUST-59: segments may arrive together. Data right behind the SYN-ACK (in one read
+    // batch, before we ACK) lies inside the window the SYN-ACK opened (RFC 9293 §3.10.7.3).
+    let mut t = Harness::with_config(Harness::config());
+    t.peer = peer(80);
+    let h = t.stack.connect(instant(0), peer(80)).expect("connect");
+    t.flush();
+    let syn = t.expect(0, seg().flags(TcpFlags::SYN));
+    t.us = syn.src;
+    t.send_burst(
+        10,
+        &[
+            seg().syn().ack_flag().seq(9000).ack(syn.seq + 1),
+            seg().ack_flag().seq(9001).ack(syn.seq + 1).data(b"hello"),
+        ],
+    );
+    let acks = t.drain();
+    assert_eq!(acks.last().map(|a| a.ack), Some(9006), "{acks:?}");
+    assert_eq!(t.read_all(h), b"hello");
+}
+
+#[test]
+fn data_overlapping_the_syns_sequence_number_is_trimmed_by_that_byte() {
+    // RFC 9293 §3.10.7.4: what lies before RCV.NXT is trimmed. SEQ = IRS names the SYN's
+    // sequence number, not a byte: a segment starting there carries one stale octet.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(10, seg().ack_flag().seq(1000).ack(iss + 1).data(b"xhello"));
+    t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1006));
+    assert_eq!(t.read_all(h), b"hello");
+}
+
+#[test]
+fn time_wait_restarts_its_2msl_only_for_the_peers_fin_again() {
+    // RFC 9293 §3.10.7.4: in TIME-WAIT only a retransmission of the remote FIN is
+    // acknowledged and restarts the 2 MSL timeout; a bare ACK and an old FIN do not.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.close(h);
+    t.flush();
+    t.expect(0, seg().flags(TcpFlags::FIN | TcpFlags::ACK).seq(iss + 1));
+    t.send(10, seg().ack_flag().seq(1001).ack(iss + 2));
+    t.send(
+        20,
+        seg()
+            .flags(TcpFlags::FIN | TcpFlags::ACK)
+            .seq(1001)
+            .ack(iss + 2),
+    );
+    t.expect(20, seg().flags(TcpFlags::ACK).ack(1002));
+    // TIME-WAIT from 20 ms: gone at 60.020 s unless restarted.
+    t.send(30_000, seg().ack_flag().seq(1002).ack(iss + 2));
+    t.expect_nothing_until(39_999);
+    t.send(
+        40_000,
+        seg()
+            .flags(TcpFlags::FIN | TcpFlags::ACK)
+            .seq(1000)
+            .ack(iss + 2),
+    );
+    t.drain(); // a duplicate ACK may answer the old FIN
+    t.advance(60_019);
+    assert_eq!(t.stack.connections().count(), 1, "still in TIME-WAIT");
+    t.advance(60_021);
+    assert_eq!(
+        t.stack.connections().count(),
+        0,
+        "2 MSL from the peer's FIN"
+    );
+}
