@@ -229,3 +229,28 @@ fn time_wait_restarts_its_2msl_only_for_the_peers_fin_again() {
         "2 MSL from the peer's FIN"
     );
 }
+
+#[test]
+fn rfc7323_5_3_an_rst_is_acceptable_whatever_its_timestamp() {
+    // RFC 7323 §5.3 / Appendix: PAWS does not apply to RST (as Linux's
+    // tcp_validate_incoming): a RST at RCV.NXT with a TSval older than TS.Recent resets.
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000).ts(5000, 0));
+    let sa = t.expect(0, seg().flags(SYNACK));
+    let ours = sa.options.timestamps.expect("timestamps on").tsval;
+    t.send(0, seg().ack_flag().seq(1001).ack(sa.seq + 1).ts(5001, ours));
+    let h = t.stack.accept(80).expect("accepted");
+    t.send(
+        10,
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(sa.seq + 1)
+            .ts(6000, ours)
+            .data(b"a"),
+    );
+    t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1002));
+    assert_eq!(t.read_all(h), b"a");
+    t.send(300, seg().rst().seq(1002).ts(5500, ours));
+    assert_eq!(t.stack.recv(h, &mut [0; 4]), Err(tuntcp::tcp::Error::Reset));
+}
