@@ -1,5 +1,7 @@
 //! Small RFC corners: the 3 s RTO after a lost SYN (RFC 6298 §5.7), PAWS's 24-day idle
-//! expiry of TS.Recent (RFC 7323 §5.5), the MSS a SYN-cookie SYN-ACK advertises.
+//! expiry of TS.Recent (RFC 7323 §5.5), the MSS a SYN-cookie SYN-ACK advertises, and the
+//! segment-arrival corners mutation testing of `tcp/input.rs` found untested (data right
+//! behind a SYN-ACK, SEQ = IRS, what restarts TIME-WAIT, RST and PAWS).
 
 mod support;
 
