@@ -539,3 +539,42 @@ fn segments_without_ack_rst_or_syn_are_dropped_unanswered() {
     assert_eq!(t.stack.connection(h).unwrap().recv_queue(), 0);
     assert_eq!(t.stack.counters().tcp_ext_paws_estab, 0);
 }
+
+#[test]
+fn on_a_zero_window_only_the_probe_at_rcv_nxt_counts_for_urgent_and_zero_window_drops() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 1000;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg());
+    while t.stack.poll_event(h).is_some() {}
+    t.send(10, seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 1000]));
+    let a = t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(2001));
+    assert_eq!(a.window, 0, "{}", a.line);
+    let urgent = |t: &mut Harness| {
+        std::iter::from_fn(|| t.stack.poll_event(h))
+            .filter(|e| matches!(e, tuntcp::tcp::Event::Urgent(_)))
+            .count()
+    };
+    // A blind URG segment beyond RCV.NXT with a plausible ACK: no urgent event, and not a
+    // zero-window drop (it was never in order).
+    let blind = seg()
+        .urg_flag()
+        .ack_flag()
+        .seq(7001)
+        .ack(iss + 1)
+        .urgent(10);
+    t.send(300, blind.data(b"x"));
+    assert_eq!(urgent(&mut t), 0);
+    assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 0);
+    // The peer's zero-window probe at RCV.NXT: its byte is refused (counted), its urgent
+    // pointer counts (MUST-66, RFC 9293 §3.10.7.4).
+    let probe = seg()
+        .urg_flag()
+        .ack_flag()
+        .seq(2001)
+        .ack(iss + 1)
+        .urgent(10);
+    t.send(400, probe.data(b"x"));
+    assert_eq!(urgent(&mut t), 1);
+    assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 1);
+}

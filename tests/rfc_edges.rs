@@ -256,3 +256,21 @@ fn rfc7323_5_3_an_rst_is_acceptable_whatever_its_timestamp() {
     t.send(300, seg().rst().seq(1002).ts(5500, ours));
     assert_eq!(t.stack.recv(h, &mut [0; 4]), Err(tuntcp::tcp::Error::Reset));
 }
+
+#[test]
+fn old_data_resent_with_a_new_fin_is_acceptable_for_its_fin() {
+    // RFC 9293 §3.10.7.4 table 6: a segment is acceptable when its last octet - here the
+    // FIN - lies in the window, even if all its data is old. The peer's separate FIN was
+    // lost and its retransmission timeout resends the data with the FIN.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(10, seg().ack_flag().seq(1001).ack(iss + 1).data(b"hello"));
+    t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1006));
+    let finack = TcpFlags::FIN | TcpFlags::ACK;
+    t.send(
+        1000,
+        seg().flags(finack).seq(1001).ack(iss + 1).data(b"hello"),
+    );
+    t.expect(1000, seg().flags(TcpFlags::ACK).ack(1007));
+    assert_eq!(t.state(h), tuntcp::tcp::State::CloseWait);
+}
