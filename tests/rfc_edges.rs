@@ -274,3 +274,71 @@ fn old_data_resent_with_a_new_fin_is_acceptable_for_its_fin() {
     t.expect(1000, seg().flags(TcpFlags::ACK).ack(1007));
     assert_eq!(t.state(h), tuntcp::tcp::State::CloseWait);
 }
+
+#[test]
+fn rfc7323_4_3_an_out_of_order_segment_does_not_move_ts_recent() {
+    // RFC 7323 §4.3 (2): TS.Recent takes a TSval only from a segment with
+    // SEG.SEQ <= Last.ACK.sent; the ACK of data beyond a hole echoes the last in-order one.
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000).ts(100, 0));
+    let sa = t.expect(0, seg().flags(SYNACK));
+    let ours = sa.options.timestamps.expect("timestamps on").tsval;
+    t.send(0, seg().ack_flag().seq(1001).ack(sa.seq + 1).ts(101, ours));
+    t.stack.accept(80).expect("accepted");
+    let data = |seq: u32, tsval: u32| {
+        seg()
+            .ack_flag()
+            .seq(seq)
+            .ack(sa.seq + 1)
+            .ts(tsval, ours)
+            .data(b"abc")
+    };
+    t.send(10, data(1001, 200));
+    let a = t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1004));
+    assert_eq!(tsecr(&a), 200);
+    t.send(300, data(2001, 300)); // beyond a hole: ACKed at once
+    let a = t.expect(300, seg().flags(TcpFlags::ACK).ack(1004));
+    assert_eq!(tsecr(&a), 200, "{}", a.line);
+}
+
+#[test]
+fn a_synack_resent_with_data_delivers_all_of_it() {
+    // Data on a SYN-ACK is not taken in SYN-SENT (we ACK only the SYN); its retransmission
+    // starts at SEQ = IRS: the SYN's octet is trimmed, not the first data byte.
+    let mut t = Harness::with_config(Harness::config());
+    t.peer = peer(80);
+    let h = t.stack.connect(instant(0), peer(80)).expect("connect");
+    t.flush();
+    let syn = t.expect(0, seg().flags(TcpFlags::SYN));
+    t.us = syn.src;
+    let synack = seg()
+        .syn()
+        .ack_flag()
+        .seq(9000)
+        .ack(syn.seq + 1)
+        .data(b"hello");
+    t.send(10, synack.clone());
+    t.expect(10, seg().flags(TcpFlags::ACK).ack(9001));
+    t.send(1000, synack);
+    t.expect_between(1000, 1250, seg().flags(TcpFlags::ACK).ack(9006));
+    assert_eq!(t.read_all(h), b"hello");
+}
+
+#[test]
+fn a_new_syn_in_syn_received_returns_the_passive_open_to_listen() {
+    // RFC 9293 §3.10.7.4 fourth step: a SYN (not the retransmitted one, SEQ != IRS) in
+    // SYN-RECEIVED of a passive open drops the embryonic connection (EmbryonicRsts).
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000));
+    t.expect(0, seg().flags(SYNACK).ack(1001));
+    t.send(10, seg().syn().seq(1500));
+    assert_eq!(
+        t.stack.connections().count(),
+        0,
+        "embryonic connection dropped"
+    );
+    assert_eq!(t.stack.counters().tcp_ext_embryonic_rsts, 1);
+    // LISTEN again: a fresh SYN from the same port is answered.
+    t.send(20, seg().syn().seq(3000));
+    t.expect(20, seg().flags(SYNACK).ack(3001));
+}
