@@ -342,3 +342,17 @@ fn a_new_syn_in_syn_received_returns_the_passive_open_to_listen() {
     t.send(20, seg().syn().seq(3000));
     t.expect(20, seg().flags(SYNACK).ack(3001));
 }
+
+#[test]
+fn an_ack_beyond_our_syn_in_syn_received_draws_a_reset() {
+    // RFC 9293 §3.10.7.4 fifth step, SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT or
+    // <SEQ=SEG.ACK><CTL=RST>. An ACK of data never sent does not complete the handshake.
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000));
+    let sa = t.expect(0, seg().flags(SYNACK).ack(1001));
+    t.send(10, seg().ack_flag().seq(1001).ack(sa.seq + 2));
+    t.expect(10, seg().flags(TcpFlags::RST).seq(sa.seq + 2));
+    assert!(t.stack.accept(80).is_none(), "not established");
+    t.send(20, seg().ack_flag().seq(1001).ack(sa.seq + 1));
+    assert!(t.stack.accept(80).is_some());
+}
