@@ -566,6 +566,17 @@ fn on_a_zero_window_only_the_probe_at_rcv_nxt_counts_for_urgent_and_zero_window_
     t.send(300, blind.data(b"x"));
     assert_eq!(urgent(&mut t), 0);
     assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 0);
+    // A blind probe at RCV.NXT whose ACK is not acceptable (data never sent): its byte is
+    // refused (counted), its urgent pointer ignored.
+    let spoofed = seg()
+        .urg_flag()
+        .ack_flag()
+        .seq(2001)
+        .ack(iss + 900_000)
+        .urgent(10);
+    t.send(350, spoofed.data(b"x"));
+    assert_eq!(urgent(&mut t), 0);
+    assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 1);
     // The peer's zero-window probe at RCV.NXT: its byte is refused (counted), its urgent
     // pointer counts (MUST-66, RFC 9293 §3.10.7.4).
     let probe = seg()
@@ -576,5 +587,5 @@ fn on_a_zero_window_only_the_probe_at_rcv_nxt_counts_for_urgent_and_zero_window_
         .urgent(10);
     t.send(400, probe.data(b"x"));
     assert_eq!(urgent(&mut t), 1);
-    assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 1);
+    assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 2);
 }
