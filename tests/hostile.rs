@@ -550,6 +550,14 @@ fn on_a_zero_window_only_the_probe_at_rcv_nxt_counts_for_urgent_and_zero_window_
     t.send(10, seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 1000]));
     let a = t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(2001));
     assert_eq!(a.window, 0, "{}", a.line);
+    // Our window is zero, not the peer's: its pure ACK at RCV.NXT is acceptable (RFC 9293
+    // §3.10.7.4 table 6) and acknowledges our data; nothing is resent or answered.
+    t.stack.send(h, b"reply").unwrap();
+    t.flush();
+    let data = seg().flags(TcpFlags::ACK | TcpFlags::PSH).seq(iss + 1);
+    t.expect_between(10, 250, data.len(5));
+    t.send(60, seg().ack_flag().seq(2001).ack(iss + 6).win(65535));
+    t.expect_nothing_until(2000);
     let urgent = |t: &mut Harness| {
         std::iter::from_fn(|| t.stack.poll_event(h))
             .filter(|e| matches!(e, tuntcp::tcp::Event::Urgent(_)))
@@ -563,7 +571,7 @@ fn on_a_zero_window_only_the_probe_at_rcv_nxt_counts_for_urgent_and_zero_window_
         .seq(7001)
         .ack(iss + 1)
         .urgent(10);
-    t.send(300, blind.data(b"x"));
+    t.send(2100, blind.data(b"x"));
     assert_eq!(urgent(&mut t), 0);
     assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 0);
     // A blind probe at RCV.NXT whose ACK is not acceptable (data never sent): its byte is
@@ -574,7 +582,7 @@ fn on_a_zero_window_only_the_probe_at_rcv_nxt_counts_for_urgent_and_zero_window_
         .seq(2001)
         .ack(iss + 900_000)
         .urgent(10);
-    t.send(350, spoofed.data(b"x"));
+    t.send(2150, spoofed.data(b"x"));
     assert_eq!(urgent(&mut t), 0);
     assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 1);
     // The peer's zero-window probe at RCV.NXT: its byte is refused (counted), its urgent
@@ -585,7 +593,20 @@ fn on_a_zero_window_only_the_probe_at_rcv_nxt_counts_for_urgent_and_zero_window_
         .seq(2001)
         .ack(iss + 1)
         .urgent(10);
-    t.send(400, probe.data(b"x"));
+    t.send(2200, probe.data(b"x"));
     assert_eq!(urgent(&mut t), 1);
     assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 2);
+}
+
+#[test]
+fn answers_to_invalid_segments_resume_exactly_500_ms_after_the_last() {
+    let mut t = Harness::server(80);
+    let (_h, iss) = t.establish(0, 1000, seg());
+    let invalid = || seg().ack_flag().seq(5_000_000).ack(iss + 1);
+    t.send(1000, invalid());
+    t.expect(1000, seg().flags(TcpFlags::ACK).ack(1001));
+    t.send(1499, invalid());
+    t.expect_nothing_until(1499);
+    t.send(1500, invalid()); // tcp_invalid_ratelimit: 500 ms since the last answer
+    t.expect(1500, seg().flags(TcpFlags::ACK).ack(1001));
 }
