@@ -356,3 +356,21 @@ fn an_ack_beyond_our_syn_in_syn_received_draws_a_reset() {
     t.send(20, seg().ack_flag().seq(1001).ack(sa.seq + 1));
     assert!(t.stack.accept(80).is_some());
 }
+
+#[test]
+fn a_rst_in_last_ack_closes_at_once() {
+    // RFC 9293 §3.10.7.4 second step, CLOSING / LAST-ACK: a RST at RCV.NXT closes; our
+    // FIN is not retransmitted.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    let finack = TcpFlags::FIN | TcpFlags::ACK;
+    t.send(10, seg().flags(finack).seq(1001).ack(iss + 1));
+    t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1002));
+    t.stack.close(h);
+    t.flush();
+    t.expect_between(10, 250, seg().flags(finack).seq(iss + 1));
+    assert_eq!(t.stack.connections().count(), 1, "LAST-ACK");
+    t.send(100, seg().rst().seq(1002));
+    assert_eq!(t.stack.connections().count(), 0);
+    t.expect_nothing_until(5000);
+}
