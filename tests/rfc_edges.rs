@@ -374,3 +374,35 @@ fn a_rst_in_last_ack_closes_at_once() {
     assert_eq!(t.stack.connections().count(), 0);
     t.expect_nothing_until(5000);
 }
+
+#[test]
+fn rfc6298_5_3_a_partial_ack_restarts_the_timer_for_the_rest() {
+    // RFC 6298 §5.3: an ACK of new data with more outstanding restarts the retransmission
+    // timer; the unacknowledged rest is resent when it expires.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[5; 2000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 2);
+    t.send(50, seg().ack_flag().seq(1001).ack(iss + 1001));
+    t.expect_between(51, 3000, seg().seq(iss + 1001).len(1000));
+}
+
+#[test]
+fn a_reordered_older_segment_cannot_close_the_window_a_newer_one_opened() {
+    // RFC 9293 §3.10.7.4 (SND.WL1, SND.WL2): the window comes from the newest segment. B
+    // (later SEQ, window 60000) overtakes A (window 0): A's window is not taken.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    let data = |seq: u32, win: u16| seg().ack_flag().seq(seq).ack(iss + 1).win(win);
+    t.send(10, data(1101, 60000).data(&[2; 100])); // B, out of order
+    t.send(11, data(1001, 0).data(&[1; 100])); // A
+    t.drain();
+    t.stack.send(h, &[9; 100]).unwrap();
+    t.flush();
+    let out = t.drain();
+    assert!(
+        out.iter().any(|s| s.payload.len() == 100),
+        "window closed: {out:?}"
+    );
+}

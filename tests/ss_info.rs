@@ -133,3 +133,17 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
     assert!(table.contains("ESTAB"), "{table}");
     assert!(table.contains("\tts sack cubic wscale:7,3 "), "{table}");
 }
+
+#[test]
+fn busy_time_runs_from_a_send_to_the_ack_of_everything() {
+    // tcpi_busy_time: time with data in flight, 10 ms to 110 ms here.
+    let mut h = Harness::server(80);
+    let (c, iss) = h.establish(at(0), 1000, seg());
+    h.advance(at(10));
+    h.stack.send(c, b"hello").unwrap();
+    h.flush();
+    h.expect(at(10), seg().flags(TcpFlags::ACK | TcpFlags::PSH).len(5));
+    h.send(at(110), seg().ack_flag().seq(1001).ack(iss + 6));
+    let info = h.stack.connection(c).unwrap().info(instant(500));
+    assert_eq!(info.busy, Duration::from_millis(100));
+}

@@ -79,6 +79,8 @@ fn handshake_data_and_close_between_two_connections() {
     assert_eq!(s.state(), State::CloseWait);
     pump(now, &mut s, &mut c, &mut log);
     assert_eq!(c.state(), State::FinWait2);
+    // Every byte acknowledged counted once; our FIN, acknowledged too, is no byte.
+    assert_eq!(c.info(now).bytes_acked, data.len() as u64);
     s.close();
     pump(now, &mut s, &mut c, &mut log);
     pump(now, &mut c, &mut s, &mut log);
