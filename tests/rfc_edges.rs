@@ -406,3 +406,54 @@ fn a_reordered_older_segment_cannot_close_the_window_a_newer_one_opened() {
         "window closed: {out:?}"
     );
 }
+
+#[test]
+fn closing_and_last_ack_end_only_when_our_fin_is_acknowledged() {
+    // RFC 9293 §3.10.7.4 fifth step: CLOSING goes to TIME-WAIT and LAST-ACK to CLOSED on
+    // the ACK of our FIN, not on any acceptable ACK.
+    let finack = TcpFlags::FIN | TcpFlags::ACK;
+    // CLOSING: both FINs crossed; the peer's duplicate ACK of our data is not enough.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.close(h);
+    t.flush();
+    t.expect(0, seg().flags(finack).seq(iss + 1));
+    t.send(10, seg().flags(finack).seq(1001).ack(iss + 1));
+    t.expect(10, seg().flags(TcpFlags::ACK).ack(1002));
+    assert_eq!(t.state(h), tuntcp::tcp::State::Closing);
+    t.send(20, seg().ack_flag().seq(1002).ack(iss + 1));
+    assert_eq!(t.state(h), tuntcp::tcp::State::Closing);
+    t.send(30, seg().ack_flag().seq(1002).ack(iss + 2));
+    assert_eq!(t.state(h), tuntcp::tcp::State::TimeWait);
+    // LAST-ACK: likewise.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(10, seg().flags(finack).seq(1001).ack(iss + 1));
+    t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1002));
+    t.stack.close(h);
+    t.flush();
+    t.expect_between(10, 250, seg().flags(finack).seq(iss + 1));
+    t.send(100, seg().ack_flag().seq(1002).ack(iss + 1));
+    assert_eq!(t.stack.connections().count(), 1, "still LAST-ACK");
+    t.send(110, seg().ack_flag().seq(1002).ack(iss + 2));
+    assert_eq!(t.stack.connections().count(), 0);
+}
+
+#[test]
+fn an_opened_window_stops_the_persist_timer() {
+    // RFC 9293 §3.8.6.1: probing ends once the window opens; the connection then idles
+    // with nothing sent and is not given up as a silent zero-window peer.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(1, seg().ack_flag().seq(1001).ack(iss + 1).win(0));
+    t.stack.send(h, b"data").unwrap();
+    t.flush();
+    let probe = t.expect_between(2, 2000, seg().flags(TcpFlags::ACK));
+    assert!(probe.payload.is_empty(), "{}", probe.line);
+    let now = t.now_ms;
+    t.send(now + 10, seg().ack_flag().seq(1001).ack(iss + 1).win(65535));
+    t.expect(now + 10, seg().flags(TcpFlags::ACK | TcpFlags::PSH).len(4));
+    t.send(now + 20, seg().ack_flag().seq(1001).ack(iss + 5).win(65535));
+    t.expect_nothing_until(now + 600_000);
+    assert_eq!(t.state(h), tuntcp::tcp::State::Established);
+}
