@@ -610,3 +610,35 @@ fn answers_to_invalid_segments_resume_exactly_500_ms_after_the_last() {
     t.send(1500, invalid()); // tcp_invalid_ratelimit: 500 ms since the last answer
     t.expect(1500, seg().flags(TcpFlags::ACK).ack(1001));
 }
+
+#[test]
+fn an_urgent_pointer_counts_only_with_urg_and_before_the_peers_fin() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    while t.stack.poll_event(h).is_some() {}
+    let urgent = |t: &mut Harness| {
+        std::iter::from_fn(|| t.stack.poll_event(h))
+            .filter(|e| matches!(e, tuntcp::tcp::Event::Urgent(_)))
+            .count()
+    };
+    // An urgent field without the URG flag means nothing (RFC 9293 §3.1).
+    t.send(
+        10,
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(iss + 1)
+            .urgent(3)
+            .data(b"abc"),
+    );
+    assert_eq!(urgent(&mut t), 0);
+    // After the peer's FIN, URG is ignored (RFC 9293 §3.10.7.4 sixth step, CLOSE-WAIT).
+    let finack = TcpFlags::FIN | TcpFlags::ACK;
+    t.send(20, seg().flags(finack).seq(1004).ack(iss + 1));
+    assert_eq!(t.state(h), tuntcp::tcp::State::CloseWait);
+    t.send(
+        30,
+        seg().urg_flag().ack_flag().seq(1005).ack(iss + 1).urgent(5),
+    );
+    assert_eq!(urgent(&mut t), 0);
+}
