@@ -24,6 +24,10 @@ icmp_only="-- -- --skip tcp:: --skip wire:: --skip apps:: --skip device:: --skip
  --skip stack::syncookie --skip stack::addr --skip stack::ports --skip stack::report
  --skip stack::stats --skip stack::timers --skip stack::mem"
 
+# Unit tests of src/tcp/ only for input.rs.
+tcp_only="-- -- --skip stack:: --skip apps:: --skip device:: --skip wire:: --skip api::
+ --skip runtime:: --skip seed:: --skip time::"
+
 status=0
 for name in "${@:-syncookie listener icmp input}"; do
     for n in $name; do
@@ -42,8 +46,9 @@ for name in "${@:-syncookie listener icmp input}"; do
             ;;
         input)
             file=src/tcp/input.rs
-            args="$(tests hostile rfc_edges handshake close transfer loss failures keepalive \
-                counters rfc_misc)"
+            args="--cargo-arg=--lib $(tests hostile rfc_edges handshake close transfer loss \
+                failures keepalive counters rfc_misc ss_info listener ip_icmp fuzz_regressions \
+                mem_limits stop secrets offload) $tcp_only"
             ;;
         *)
             echo "mutants: unknown file set $n" >&2

@@ -457,3 +457,29 @@ fn an_opened_window_stops_the_persist_timer() {
     t.expect_nothing_until(now + 600_000);
     assert_eq!(t.state(h), tuntcp::tcp::State::Established);
 }
+
+#[test]
+fn a_second_zero_window_episode_starts_probing_without_the_first_ones_backoff() {
+    // RFC 9293 §3.8.6.1 / RFC 6298: once the window opens, the persist backoff is over; a
+    // later zero window starts again from one RTO.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    let mut una = iss + 1;
+    let mut gaps = Vec::new();
+    for episode in 0..2u64 {
+        let start = 10 + episode * 100_000;
+        t.send(start, seg().ack_flag().seq(1001).ack(una).win(0));
+        t.stack.send(h, b"data").unwrap();
+        t.flush();
+        let probe = t.expect_between(start + 1, start + 5000, seg().flags(TcpFlags::ACK));
+        gaps.push(t.now_ms - start);
+        assert!(probe.payload.is_empty(), "{}", probe.line);
+        let now = t.now_ms;
+        t.send(now + 10, seg().ack_flag().seq(1001).ack(una).win(65535));
+        t.expect(now + 10, seg().flags(TcpFlags::ACK | TcpFlags::PSH).len(4));
+        una += 4;
+        t.send(now + 20, seg().ack_flag().seq(1001).ack(una).win(65535));
+        t.expect_nothing_until(start + 90_000);
+    }
+    assert!(gaps[1] <= gaps[0], "first probes after {gaps:?} ms");
+}
