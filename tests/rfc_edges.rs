@@ -483,3 +483,23 @@ fn a_second_zero_window_episode_starts_probing_without_the_first_ones_backoff() 
     }
     assert!(gaps[1] <= gaps[0], "first probes after {gaps:?} ms");
 }
+
+#[test]
+fn rfc6298_5_7_no_3s_rto_after_a_simultaneous_open_without_loss() {
+    // RFC 6298 §5.7's 3 s applies only when a SYN timed out; a simultaneous open with no
+    // loss (and no RTT sample: the SYN-ACK repeats our SYN) keeps the 1 s initial RTO.
+    let mut t = Harness::with_config(Harness::config());
+    t.peer = peer(80);
+    let h = t.stack.connect(instant(0), peer(80)).unwrap();
+    t.flush();
+    let syn = t.expect(0, seg().flags(TcpFlags::SYN));
+    t.us = syn.src;
+    t.send(5, seg().flags(TcpFlags::SYN).seq(7000).mss(1460));
+    t.expect(5, seg().flags(SYNACK).seq(syn.seq).ack(7001));
+    t.send(6, seg().syn().ack_flag().seq(7000).ack(syn.seq + 1));
+    assert_eq!(t.state(h), tuntcp::tcp::State::Established);
+    t.stack.send(h, b"data").unwrap();
+    t.flush();
+    let first = t.expect_between(6, 10, seg().len(4));
+    t.expect_between(1000, 1500, seg().seq(first.seq).len(4)); // 1 s RTO, not 3 s
+}
