@@ -611,3 +611,106 @@ fn segments_without_ack_rst_or_syn_are_dropped_unanswered() {
     assert_eq!(t.stack.connection(h).unwrap().recv_queue(), 0);
     assert_eq!(t.stack.counters().tcp_ext_paws_estab, 0);
 }
+
+#[test]
+fn on_a_zero_window_only_the_probe_at_rcv_nxt_counts_for_urgent_and_zero_window_drops() {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 1000;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg());
+    while t.stack.poll_event(h).is_some() {}
+    t.send(10, seg().ack_flag().seq(1001).ack(iss + 1).data(&[1; 1000]));
+    let a = t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(2001));
+    assert_eq!(a.window, 0, "{}", a.line);
+    // Our window is zero, not the peer's: its pure ACK at RCV.NXT is acceptable (RFC 9293
+    // §3.10.7.4 table 6) and acknowledges our data; nothing is resent or answered.
+    t.stack.send(h, b"reply").unwrap();
+    t.flush();
+    let data = seg().flags(TcpFlags::ACK | TcpFlags::PSH).seq(iss + 1);
+    t.expect_between(10, 250, data.len(5));
+    t.send(60, seg().ack_flag().seq(2001).ack(iss + 6).win(65535));
+    t.expect_nothing_until(2000);
+    let urgent = |t: &mut Harness| {
+        std::iter::from_fn(|| t.stack.poll_event(h))
+            .filter(|e| matches!(e, tuntcp::tcp::Event::Urgent(_)))
+            .count()
+    };
+    // A blind URG segment beyond RCV.NXT with a plausible ACK: no urgent event, and not a
+    // zero-window drop (it was never in order).
+    let blind = seg()
+        .urg_flag()
+        .ack_flag()
+        .seq(7001)
+        .ack(iss + 1)
+        .urgent(10);
+    t.send(2100, blind.data(b"x"));
+    assert_eq!(urgent(&mut t), 0);
+    assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 0);
+    // A blind probe at RCV.NXT whose ACK is not acceptable (data never sent): its byte is
+    // refused (counted), its urgent pointer ignored.
+    let spoofed = seg()
+        .urg_flag()
+        .ack_flag()
+        .seq(2001)
+        .ack(iss + 900_000)
+        .urgent(10);
+    t.send(2150, spoofed.data(b"x"));
+    assert_eq!(urgent(&mut t), 0);
+    assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 1);
+    // The peer's zero-window probe at RCV.NXT: its byte is refused (counted), its urgent
+    // pointer counts (MUST-66, RFC 9293 §3.10.7.4).
+    let probe = seg()
+        .urg_flag()
+        .ack_flag()
+        .seq(2001)
+        .ack(iss + 1)
+        .urgent(10);
+    t.send(2200, probe.data(b"x"));
+    assert_eq!(urgent(&mut t), 1);
+    assert_eq!(t.stack.counters().tcp_ext_tcp_zero_window_drop, 2);
+}
+
+#[test]
+fn answers_to_invalid_segments_resume_exactly_500_ms_after_the_last() {
+    let mut t = Harness::server(80);
+    let (_h, iss) = t.establish(0, 1000, seg());
+    let invalid = || seg().ack_flag().seq(5_000_000).ack(iss + 1);
+    t.send(1000, invalid());
+    t.expect(1000, seg().flags(TcpFlags::ACK).ack(1001));
+    t.send(1499, invalid());
+    t.expect_nothing_until(1499);
+    t.send(1500, invalid()); // tcp_invalid_ratelimit: 500 ms since the last answer
+    t.expect(1500, seg().flags(TcpFlags::ACK).ack(1001));
+}
+
+#[test]
+fn an_urgent_pointer_counts_only_with_urg_and_before_the_peers_fin() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    while t.stack.poll_event(h).is_some() {}
+    let urgent = |t: &mut Harness| {
+        std::iter::from_fn(|| t.stack.poll_event(h))
+            .filter(|e| matches!(e, tuntcp::tcp::Event::Urgent(_)))
+            .count()
+    };
+    // An urgent field without the URG flag means nothing (RFC 9293 §3.1).
+    t.send(
+        10,
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(iss + 1)
+            .urgent(3)
+            .data(b"abc"),
+    );
+    assert_eq!(urgent(&mut t), 0);
+    // After the peer's FIN, URG is ignored (RFC 9293 §3.10.7.4 sixth step, CLOSE-WAIT).
+    let finack = TcpFlags::FIN | TcpFlags::ACK;
+    t.send(20, seg().flags(finack).seq(1004).ack(iss + 1));
+    assert_eq!(t.state(h), tuntcp::tcp::State::CloseWait);
+    t.send(
+        30,
+        seg().urg_flag().ack_flag().seq(1005).ack(iss + 1).urgent(5),
+    );
+    assert_eq!(urgent(&mut t), 0);
+}

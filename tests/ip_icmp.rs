@@ -164,6 +164,67 @@ fn must_54_icmp_error_affects_only_the_quoted_connection() {
     assert_eq!(t.stack.connection(a).unwrap().soft_errors(), 1);
 }
 
+/// `quote` with the quoted TCP sequence number replaced (TCP header bytes 4..8; the quoted
+/// IP header's checksum does not cover them).
+fn with_seq(q: &[u8], seq: u32) -> Vec<u8> {
+    let mut q = q.to_vec();
+    q[24..28].copy_from_slice(&seq.to_be_bytes());
+    q
+}
+
+fn unreachable(code: u8, original: &[u8]) -> Vec<u8> {
+    icmp_packet(IcmpMessage::DestUnreachable {
+        code,
+        next_hop_mtu: 0,
+        original,
+    })
+}
+
+#[test]
+fn rfc5927_4_1_errors_quoting_a_sequence_number_not_in_flight_are_ignored() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.send(h, b"data").unwrap();
+    t.flush();
+    // In flight: SND.UNA = ISS+1 up to SND.NXT = ISS+5 (exclusive).
+    let q = quote(t.raw_out.last().unwrap());
+    let soft = |t: &Harness| t.stack.connection(h).unwrap().soft_errors();
+    for (i, seq) in [
+        iss,
+        iss.wrapping_add(5),
+        iss.wrapping_add(0x4000_0001),
+        iss.wrapping_sub(0x4000_0000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        t.send_raw(at(1 + i as u64), &unreachable(1, &with_seq(&q, seq)));
+        assert_eq!(soft(&t), 0, "a blind error quoting seq {seq} counted");
+    }
+    // Both ends of the flight count.
+    t.send_raw(at(10), &unreachable(1, &with_seq(&q, iss.wrapping_add(1))));
+    assert_eq!(soft(&t), 1);
+    t.send_raw(at(11), &unreachable(1, &with_seq(&q, iss.wrapping_add(4))));
+    assert_eq!(soft(&t), 2);
+    assert_eq!(t.state(h), State::Established);
+}
+
+#[test]
+fn rfc5927_4_1_port_unreachable_quoting_another_seq_does_not_fail_a_connect() {
+    let mut t = Harness::with_config(Harness::config());
+    let h = t.stack.connect(instant(0), t.peer).unwrap();
+    t.flush();
+    let q = quote(&t.raw_out[0]);
+    let iss = u32::from_be_bytes(q[24..28].try_into().unwrap());
+    // Only the SYN (SEQ = ISS) is in flight.
+    t.send_raw(at(5), &unreachable(3, &with_seq(&q, iss.wrapping_sub(1))));
+    t.send_raw(at(6), &unreachable(3, &with_seq(&q, iss.wrapping_add(1))));
+    assert_eq!(t.state(h), State::SynSent);
+    assert_eq!(t.stack.recv(h, &mut [0; 4]), Err(Error::WouldBlock));
+    t.send_raw(at(7), &unreachable(3, &q));
+    assert_eq!(t.stack.recv(h, &mut [0; 4]), Err(Error::Refused));
+}
+
 #[test]
 fn must_55_source_quench_is_ignored() {
     let mut t = Harness::server(80);

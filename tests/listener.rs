@@ -356,3 +356,163 @@ fn an_idle_connection_costs_little_memory() {
         "no buffer allocated yet"
     );
 }
+
+#[test]
+fn unlisten_resets_the_connections_it_has_not_handed_out() {
+    let mut t = server(8, Harness::config());
+    let i1 = syn(&mut t, 0, 1);
+    ack(&mut t, 0, 1, i1); // established, in the accept queue
+    let i2 = syn(&mut t, 0, 2); // SYN-RECEIVED
+    t.stack.unlisten(80);
+    t.flush();
+    let out = t.drain();
+    for (port, iss) in [(1, i1), (2, i2)] {
+        assert!(
+            out.iter()
+                .any(|s| s.dst == peer(port) && s.flags.rst() && s.seq == iss + 1),
+            "no RST to peer {port}: {out:?}"
+        );
+    }
+    assert!(t.stack.accept(80).is_none());
+    // The port is closed: a SYN now draws RST-ACK.
+    t.send(1, seg().syn().seq(7000).from(peer(3)));
+    t.expect(
+        1,
+        seg()
+            .flags(TcpFlags::RST | TcpFlags::ACK)
+            .ack(7001)
+            .to(peer(3)),
+    );
+}
+
+#[test]
+fn rfc1122_4_2_2_13_reopening_time_wait_starts_above_the_old_snd_nxt_when_the_isn_clock_lags() {
+    // The ISN clock moves 250 per ms: 2 ms after our ISS the same tuple's ISN lies below the
+    // 2,000 bytes and FIN we sent, so the new ISS is set above the old SND.NXT instead.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.send(h, &[7; 2000]).unwrap();
+    t.stack.shutdown_write(h);
+    t.flush();
+    let out = t.drain();
+    assert!(
+        out.iter()
+            .any(|s| s.flags.fin() && s.seq + s.payload.len() as u32 == iss + 2001),
+        "no FIN after the 2,000 bytes"
+    );
+    t.send(
+        1,
+        seg()
+            .flags(TcpFlags::FIN | TcpFlags::ACK)
+            .seq(1001)
+            .ack(iss + 2002),
+    );
+    t.expect(1, seg().flags(TcpFlags::ACK).ack(1002));
+    t.stack.close(h);
+    t.send(2, seg().syn().seq(100_000));
+    let sa = t.expect(2, seg().flags(SYNACK).ack(100_001));
+    let above = sa.seq.wrapping_sub(iss + 2002) as i32;
+    assert!(
+        above > 0,
+        "new ISS {} at or below the old SND.NXT {}",
+        sa.seq,
+        iss + 2002
+    );
+}
+
+#[test]
+fn syn_cookie_synack_offers_sack_only_when_the_syn_did_and_carries_our_ttl_and_tos() {
+    let mut cfg = StackConfig {
+        max_syn_backlog: 1,
+        ..Harness::config()
+    };
+    cfg.tcp.ttl = 9;
+    cfg.tcp.tos = 0x20;
+    let mut t = server(64, cfg);
+    syn(&mut t, 0, 1); // fills the SYN queue
+    t.send(10, seg().syn().seq(5000).mss(1460).ts(777, 0).from(peer(2)));
+    let sa = t.expect(10, seg().flags(SYNACK).ack(5001).to(peer(2)));
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_sent, 1);
+    assert!(!sa.options.sack_permitted, "{}", sa.line);
+    let ts = sa.options.timestamps.expect("timestamps");
+    t.send(
+        20,
+        seg()
+            .ack_flag()
+            .seq(5001)
+            .ack(sa.seq + 1)
+            .ts(778, ts.tsval)
+            .from(peer(2)),
+    );
+    let h = t.stack.accept(80).expect("cookie connection");
+    let info = t.stack.connection(h).unwrap().info(instant(20));
+    assert!(!info.sack, "SACK came back on from the timestamp");
+    assert_eq!((sa.ip.ttl, sa.ip.tos), (9, 0x20));
+}
+
+#[test]
+fn syn_cookie_acks_are_checked_for_two_minutes_after_the_last_cookie_only() {
+    // Linux checks an ACK at a listener against cookies only while cookies went out in
+    // the last 2 minutes; both cookies here are still valid (made in slice 0, checked in
+    // slice 1), so only that window decides.
+    let mut t = cookie_server();
+    let synack = |t: &mut Harness, port: u16| {
+        t.send(0, seg().syn().seq(5000).from(peer(port)));
+        t.expect(0, seg().flags(SYNACK).to(peer(port))).seq
+    };
+    let c2 = synack(&mut t, 2);
+    let c3 = synack(&mut t, 3);
+    t.advance(119_999);
+    t.drain();
+    t.send(
+        119_999,
+        seg().ack_flag().seq(5001).ack(c2 + 1).from(peer(2)),
+    );
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_recv, 1);
+    assert!(
+        t.stack.accept(80).is_some(),
+        "1 ms before the 2 minutes: checked"
+    );
+    t.drain();
+    t.send(
+        120_000,
+        seg().ack_flag().seq(5001).ack(c3 + 1).from(peer(3)),
+    );
+    t.expect(120_000, seg().flags(TcpFlags::RST).seq(c3 + 1).to(peer(3)));
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_recv, 1);
+    assert_eq!(
+        t.stack.counters().tcp_ext_syncookies_failed,
+        0,
+        "not even checked"
+    );
+    assert!(t.stack.accept(80).is_none());
+}
+
+#[test]
+fn a_valid_cookie_ack_into_a_full_accept_queue_is_dropped_counted_and_taken_on_retry() {
+    // Backlog 1: the SYN queue holds 1, the accept queue up to 2 (Linux's `>` test).
+    let mut t = server(1, Harness::config());
+    let i1 = syn(&mut t, 0, 1);
+    t.send(0, seg().syn().seq(5000).from(peer(2)));
+    let c2 = t.expect(0, seg().flags(SYNACK).to(peer(2))).seq; // a cookie: SYN queue full
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_sent, 1);
+    ack(&mut t, 0, 1, i1);
+    let i3 = syn(&mut t, 1, 3);
+    ack(&mut t, 1, 3, i3);
+    // Two waiting: the cookie's final ACK is valid but has no room. Dropped, no RST.
+    t.send(2, seg().ack_flag().seq(5001).ack(c2 + 1).from(peer(2)));
+    assert_eq!(t.drain(), vec![]);
+    let c = t.stack.counters();
+    assert_eq!((c.tcp_ext_listen_overflows, c.tcp_ext_listen_drops), (1, 1));
+    assert_eq!(c.tcp_ext_syncookies_recv, 0);
+    // Room again: the peer's retransmitted ACK (the cookie still valid) is taken.
+    assert!(t.stack.accept(80).is_some());
+    t.send(3, seg().ack_flag().seq(5001).ack(c2 + 1).from(peer(2)));
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_recv, 1);
+    assert_eq!(std::iter::from_fn(|| t.stack.accept(80)).count(), 2);
+    assert_eq!(
+        t.stack.counters().tcp_passive_opens,
+        3,
+        "two from the SYN queue, one from a cookie"
+    );
+}

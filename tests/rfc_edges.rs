@@ -1,5 +1,7 @@
 //! Small RFC corners: the 3 s RTO after a lost SYN (RFC 6298 §5.7), PAWS's 24-day idle
-//! expiry of TS.Recent (RFC 7323 §5.5), the MSS a SYN-cookie SYN-ACK advertises.
+//! expiry of TS.Recent (RFC 7323 §5.5), the MSS a SYN-cookie SYN-ACK advertises, and the
+//! segment-arrival corners mutation testing of `tcp/input.rs` found untested (data right
+//! behind a SYN-ACK, SEQ = IRS, what restarts TIME-WAIT, RST and PAWS).
 
 mod support;
 
@@ -253,4 +255,348 @@ fn rfc9293_3_10_7_4_a_pure_ack_after_a_timeout_carries_snd_max() {
     t.send(ms, seg().ack_flag().seq(1001).ack(iss + 1).data(&[6; 10]));
     let a = t.expect_between(ms, ms + 200, seg().flags(TcpFlags::ACK).ack(1011).len(0));
     assert_eq!(a.seq, iss + 3001, "SEQ = SND.MAX ({})", a.line);
+}
+
+#[test]
+fn data_queued_behind_the_synack_is_accepted_before_our_ack_goes_out() {
+    // MUST-59: segments may arrive together. Data right behind the SYN-ACK (in one read
+    // batch, before we ACK) lies inside the window the SYN-ACK opened (RFC 9293 §3.10.7.3).
+    let mut t = Harness::with_config(Harness::config());
+    t.peer = peer(80);
+    let h = t.stack.connect(instant(0), peer(80)).expect("connect");
+    t.flush();
+    let syn = t.expect(0, seg().flags(TcpFlags::SYN));
+    t.us = syn.src;
+    t.send_burst(
+        10,
+        &[
+            seg().syn().ack_flag().seq(9000).ack(syn.seq + 1),
+            seg().ack_flag().seq(9001).ack(syn.seq + 1).data(b"hello"),
+        ],
+    );
+    let acks = t.drain();
+    assert_eq!(acks.last().map(|a| a.ack), Some(9006), "{acks:?}");
+    assert_eq!(t.read_all(h), b"hello");
+}
+
+#[test]
+fn data_overlapping_the_syns_sequence_number_is_trimmed_by_that_byte() {
+    // RFC 9293 §3.10.7.4: what lies before RCV.NXT is trimmed. SEQ = IRS names the SYN's
+    // sequence number, not a byte: a segment starting there carries one stale octet.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(10, seg().ack_flag().seq(1000).ack(iss + 1).data(b"xhello"));
+    t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1006));
+    assert_eq!(t.read_all(h), b"hello");
+}
+
+#[test]
+fn time_wait_restarts_its_2msl_only_for_the_peers_fin_again() {
+    // RFC 9293 §3.10.7.4: in TIME-WAIT only a retransmission of the remote FIN is
+    // acknowledged and restarts the 2 MSL timeout; a bare ACK and an old FIN do not.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.close(h);
+    t.flush();
+    t.expect(0, seg().flags(TcpFlags::FIN | TcpFlags::ACK).seq(iss + 1));
+    t.send(10, seg().ack_flag().seq(1001).ack(iss + 2));
+    t.send(
+        20,
+        seg()
+            .flags(TcpFlags::FIN | TcpFlags::ACK)
+            .seq(1001)
+            .ack(iss + 2),
+    );
+    t.expect(20, seg().flags(TcpFlags::ACK).ack(1002));
+    // TIME-WAIT from 20 ms: gone at 60.020 s unless restarted.
+    t.send(30_000, seg().ack_flag().seq(1002).ack(iss + 2));
+    t.expect_nothing_until(39_999);
+    t.send(
+        40_000,
+        seg()
+            .flags(TcpFlags::FIN | TcpFlags::ACK)
+            .seq(1000)
+            .ack(iss + 2),
+    );
+    t.drain(); // a duplicate ACK may answer the old FIN
+    t.advance(60_019);
+    assert_eq!(t.stack.connections().count(), 1, "still in TIME-WAIT");
+    t.advance(60_021);
+    assert_eq!(
+        t.stack.connections().count(),
+        0,
+        "2 MSL from the peer's FIN"
+    );
+}
+
+#[test]
+fn rfc7323_5_3_an_rst_is_acceptable_whatever_its_timestamp() {
+    // RFC 7323 §5.3 / Appendix: PAWS does not apply to RST (as Linux's
+    // tcp_validate_incoming): a RST at RCV.NXT with a TSval older than TS.Recent resets.
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000).ts(5000, 0));
+    let sa = t.expect(0, seg().flags(SYNACK));
+    let ours = sa.options.timestamps.expect("timestamps on").tsval;
+    t.send(0, seg().ack_flag().seq(1001).ack(sa.seq + 1).ts(5001, ours));
+    let h = t.stack.accept(80).expect("accepted");
+    t.send(
+        10,
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(sa.seq + 1)
+            .ts(6000, ours)
+            .data(b"a"),
+    );
+    t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1002));
+    assert_eq!(t.read_all(h), b"a");
+    t.send(300, seg().rst().seq(1002).ts(5500, ours));
+    assert_eq!(t.stack.recv(h, &mut [0; 4]), Err(tuntcp::tcp::Error::Reset));
+}
+
+#[test]
+fn old_data_resent_with_a_new_fin_is_acceptable_for_its_fin() {
+    // RFC 9293 §3.10.7.4 table 6: a segment is acceptable when its last octet - here the
+    // FIN - lies in the window, even if all its data is old. The peer's separate FIN was
+    // lost and its retransmission timeout resends the data with the FIN.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(10, seg().ack_flag().seq(1001).ack(iss + 1).data(b"hello"));
+    t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1006));
+    let finack = TcpFlags::FIN | TcpFlags::ACK;
+    t.send(
+        1000,
+        seg().flags(finack).seq(1001).ack(iss + 1).data(b"hello"),
+    );
+    t.expect(1000, seg().flags(TcpFlags::ACK).ack(1007));
+    assert_eq!(t.state(h), tuntcp::tcp::State::CloseWait);
+}
+
+#[test]
+fn rfc7323_4_3_an_out_of_order_segment_does_not_move_ts_recent() {
+    // RFC 7323 §4.3 (2): TS.Recent takes a TSval only from a segment with
+    // SEG.SEQ <= Last.ACK.sent; the ACK of data beyond a hole echoes the last in-order one.
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000).ts(100, 0));
+    let sa = t.expect(0, seg().flags(SYNACK));
+    let ours = sa.options.timestamps.expect("timestamps on").tsval;
+    t.send(0, seg().ack_flag().seq(1001).ack(sa.seq + 1).ts(101, ours));
+    t.stack.accept(80).expect("accepted");
+    let data = |seq: u32, tsval: u32| {
+        seg()
+            .ack_flag()
+            .seq(seq)
+            .ack(sa.seq + 1)
+            .ts(tsval, ours)
+            .data(b"abc")
+    };
+    t.send(10, data(1001, 200));
+    let a = t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1004));
+    assert_eq!(tsecr(&a), 200);
+    t.send(300, data(2001, 300)); // beyond a hole: ACKed at once
+    let a = t.expect(300, seg().flags(TcpFlags::ACK).ack(1004));
+    assert_eq!(tsecr(&a), 200, "{}", a.line);
+}
+
+#[test]
+fn a_synack_resent_with_data_delivers_all_of_it() {
+    // Data on a SYN-ACK is not taken in SYN-SENT (we ACK only the SYN); its retransmission
+    // starts at SEQ = IRS: the SYN's octet is trimmed, not the first data byte.
+    let mut t = Harness::with_config(Harness::config());
+    t.peer = peer(80);
+    let h = t.stack.connect(instant(0), peer(80)).expect("connect");
+    t.flush();
+    let syn = t.expect(0, seg().flags(TcpFlags::SYN));
+    t.us = syn.src;
+    let synack = seg()
+        .syn()
+        .ack_flag()
+        .seq(9000)
+        .ack(syn.seq + 1)
+        .data(b"hello");
+    t.send(10, synack.clone());
+    t.expect(10, seg().flags(TcpFlags::ACK).ack(9001));
+    t.send(1000, synack);
+    t.expect_between(1000, 1250, seg().flags(TcpFlags::ACK).ack(9006));
+    assert_eq!(t.read_all(h), b"hello");
+}
+
+#[test]
+fn a_new_syn_in_syn_received_returns_the_passive_open_to_listen() {
+    // RFC 9293 §3.10.7.4 fourth step: a SYN (not the retransmitted one, SEQ != IRS) in
+    // SYN-RECEIVED of a passive open drops the embryonic connection (EmbryonicRsts).
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000));
+    t.expect(0, seg().flags(SYNACK).ack(1001));
+    t.send(10, seg().syn().seq(1500));
+    assert_eq!(
+        t.stack.connections().count(),
+        0,
+        "embryonic connection dropped"
+    );
+    assert_eq!(t.stack.counters().tcp_ext_embryonic_rsts, 1);
+    // LISTEN again: a fresh SYN from the same port is answered.
+    t.send(20, seg().syn().seq(3000));
+    t.expect(20, seg().flags(SYNACK).ack(3001));
+}
+
+#[test]
+fn an_ack_beyond_our_syn_in_syn_received_draws_a_reset() {
+    // RFC 9293 §3.10.7.4 fifth step, SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT or
+    // <SEQ=SEG.ACK><CTL=RST>. An ACK of data never sent does not complete the handshake.
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000));
+    let sa = t.expect(0, seg().flags(SYNACK).ack(1001));
+    t.send(10, seg().ack_flag().seq(1001).ack(sa.seq + 2));
+    t.expect(10, seg().flags(TcpFlags::RST).seq(sa.seq + 2));
+    assert!(t.stack.accept(80).is_none(), "not established");
+    t.send(20, seg().ack_flag().seq(1001).ack(sa.seq + 1));
+    assert!(t.stack.accept(80).is_some());
+}
+
+#[test]
+fn a_rst_in_last_ack_closes_at_once() {
+    // RFC 9293 §3.10.7.4 second step, CLOSING / LAST-ACK: a RST at RCV.NXT closes; our
+    // FIN is not retransmitted.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    let finack = TcpFlags::FIN | TcpFlags::ACK;
+    t.send(10, seg().flags(finack).seq(1001).ack(iss + 1));
+    t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1002));
+    t.stack.close(h);
+    t.flush();
+    t.expect_between(10, 250, seg().flags(finack).seq(iss + 1));
+    assert_eq!(t.stack.connections().count(), 1, "LAST-ACK");
+    t.send(100, seg().rst().seq(1002));
+    assert_eq!(t.stack.connections().count(), 0);
+    t.expect_nothing_until(5000);
+}
+
+#[test]
+fn rfc6298_5_3_a_partial_ack_restarts_the_timer_for_the_rest() {
+    // RFC 6298 §5.3: an ACK of new data with more outstanding restarts the retransmission
+    // timer; the unacknowledged rest is resent when it expires.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[5; 2000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 2);
+    t.send(50, seg().ack_flag().seq(1001).ack(iss + 1001));
+    t.expect_between(51, 3000, seg().seq(iss + 1001).len(1000));
+}
+
+#[test]
+fn a_reordered_older_segment_cannot_close_the_window_a_newer_one_opened() {
+    // RFC 9293 §3.10.7.4 (SND.WL1, SND.WL2): the window comes from the newest segment. B
+    // (later SEQ, window 60000) overtakes A (window 0): A's window is not taken.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    let data = |seq: u32, win: u16| seg().ack_flag().seq(seq).ack(iss + 1).win(win);
+    t.send(10, data(1101, 60000).data(&[2; 100])); // B, out of order
+    t.send(11, data(1001, 0).data(&[1; 100])); // A
+    t.drain();
+    t.stack.send(h, &[9; 100]).unwrap();
+    t.flush();
+    let out = t.drain();
+    assert!(
+        out.iter().any(|s| s.payload.len() == 100),
+        "window closed: {out:?}"
+    );
+}
+
+#[test]
+fn closing_and_last_ack_end_only_when_our_fin_is_acknowledged() {
+    // RFC 9293 §3.10.7.4 fifth step: CLOSING goes to TIME-WAIT and LAST-ACK to CLOSED on
+    // the ACK of our FIN, not on any acceptable ACK.
+    let finack = TcpFlags::FIN | TcpFlags::ACK;
+    // CLOSING: both FINs crossed; the peer's duplicate ACK of our data is not enough.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.close(h);
+    t.flush();
+    t.expect(0, seg().flags(finack).seq(iss + 1));
+    t.send(10, seg().flags(finack).seq(1001).ack(iss + 1));
+    t.expect(10, seg().flags(TcpFlags::ACK).ack(1002));
+    assert_eq!(t.state(h), tuntcp::tcp::State::Closing);
+    t.send(20, seg().ack_flag().seq(1002).ack(iss + 1));
+    assert_eq!(t.state(h), tuntcp::tcp::State::Closing);
+    t.send(30, seg().ack_flag().seq(1002).ack(iss + 2));
+    assert_eq!(t.state(h), tuntcp::tcp::State::TimeWait);
+    // LAST-ACK: likewise.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(10, seg().flags(finack).seq(1001).ack(iss + 1));
+    t.expect_between(10, 250, seg().flags(TcpFlags::ACK).ack(1002));
+    t.stack.close(h);
+    t.flush();
+    t.expect_between(10, 250, seg().flags(finack).seq(iss + 1));
+    t.send(100, seg().ack_flag().seq(1002).ack(iss + 1));
+    assert_eq!(t.stack.connections().count(), 1, "still LAST-ACK");
+    t.send(110, seg().ack_flag().seq(1002).ack(iss + 2));
+    assert_eq!(t.stack.connections().count(), 0);
+}
+
+#[test]
+fn an_opened_window_stops_the_persist_timer() {
+    // RFC 9293 §3.8.6.1: probing ends once the window opens; the connection then idles
+    // with nothing sent and is not given up as a silent zero-window peer.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.send(1, seg().ack_flag().seq(1001).ack(iss + 1).win(0));
+    t.stack.send(h, b"data").unwrap();
+    t.flush();
+    let probe = t.expect_between(2, 2000, seg().flags(TcpFlags::ACK));
+    assert!(probe.payload.is_empty(), "{}", probe.line);
+    let now = t.now_ms;
+    t.send(now + 10, seg().ack_flag().seq(1001).ack(iss + 1).win(65535));
+    t.expect(now + 10, seg().flags(TcpFlags::ACK | TcpFlags::PSH).len(4));
+    t.send(now + 20, seg().ack_flag().seq(1001).ack(iss + 5).win(65535));
+    t.expect_nothing_until(now + 600_000);
+    assert_eq!(t.state(h), tuntcp::tcp::State::Established);
+}
+
+#[test]
+fn a_second_zero_window_episode_starts_probing_without_the_first_ones_backoff() {
+    // RFC 9293 §3.8.6.1 / RFC 6298: once the window opens, the persist backoff is over; a
+    // later zero window starts again from one RTO.
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    let mut una = iss + 1;
+    let mut gaps = Vec::new();
+    for episode in 0..2u64 {
+        let start = 10 + episode * 100_000;
+        t.send(start, seg().ack_flag().seq(1001).ack(una).win(0));
+        t.stack.send(h, b"data").unwrap();
+        t.flush();
+        let probe = t.expect_between(start + 1, start + 5000, seg().flags(TcpFlags::ACK));
+        gaps.push(t.now_ms - start);
+        assert!(probe.payload.is_empty(), "{}", probe.line);
+        let now = t.now_ms;
+        t.send(now + 10, seg().ack_flag().seq(1001).ack(una).win(65535));
+        t.expect(now + 10, seg().flags(TcpFlags::ACK | TcpFlags::PSH).len(4));
+        una += 4;
+        t.send(now + 20, seg().ack_flag().seq(1001).ack(una).win(65535));
+        t.expect_nothing_until(start + 90_000);
+    }
+    assert!(gaps[1] <= gaps[0], "first probes after {gaps:?} ms");
+}
+
+#[test]
+fn rfc6298_5_7_no_3s_rto_after_a_simultaneous_open_without_loss() {
+    // RFC 6298 §5.7's 3 s applies only when a SYN timed out; a simultaneous open with no
+    // loss (and no RTT sample: the SYN-ACK repeats our SYN) keeps the 1 s initial RTO.
+    let mut t = Harness::with_config(Harness::config());
+    t.peer = peer(80);
+    let h = t.stack.connect(instant(0), peer(80)).unwrap();
+    t.flush();
+    let syn = t.expect(0, seg().flags(TcpFlags::SYN));
+    t.us = syn.src;
+    t.send(5, seg().flags(TcpFlags::SYN).seq(7000).mss(1460));
+    t.expect(5, seg().flags(SYNACK).seq(syn.seq).ack(7001));
+    t.send(6, seg().syn().ack_flag().seq(7000).ack(syn.seq + 1));
+    assert_eq!(t.state(h), tuntcp::tcp::State::Established);
+    t.stack.send(h, b"data").unwrap();
+    t.flush();
+    let first = t.expect_between(6, 10, seg().len(4));
+    t.expect_between(1000, 1500, seg().seq(first.seq).len(4)); // 1 s RTO, not 3 s
 }

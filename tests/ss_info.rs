@@ -157,3 +157,17 @@ fn last_data_recv_counts_from_the_handshakes_end() {
     let i = h.stack.connection(c).unwrap().info(instant(1030));
     assert_eq!(i.last_recv, Duration::from_millis(1000));
 }
+
+#[test]
+fn busy_time_runs_from_a_send_to_the_ack_of_everything() {
+    // tcpi_busy_time: time with data in flight, 10 ms to 110 ms here.
+    let mut h = Harness::server(80);
+    let (c, iss) = h.establish(at(0), 1000, seg());
+    h.advance(at(10));
+    h.stack.send(c, b"hello").unwrap();
+    h.flush();
+    h.expect(at(10), seg().flags(TcpFlags::ACK | TcpFlags::PSH).len(5));
+    h.send(at(110), seg().ack_flag().seq(1001).ack(iss + 6));
+    let info = h.stack.connection(c).unwrap().info(instant(500));
+    assert_eq!(info.busy, Duration::from_millis(100));
+}

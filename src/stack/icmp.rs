@@ -673,8 +673,9 @@ mod tests {
                 "type {t}"
             );
         }
-        // Queries are fine: echo request, echo reply, timestamp.
-        for t in [0u8, 8, 13] {
+        // Queries are fine: echo request, echo reply, timestamp, and address mask reply
+        // (18, the last type RFC 1122 names).
+        for t in [0u8, 8, 13, 18] {
             let p = [t, 0, 0, 0, 0, 0, 0, 0];
             assert!(
                 may_send_error_about(&s, &ip_view(PEER, US, IPPROTO_ICMP, &p)),
@@ -735,6 +736,40 @@ mod tests {
         // Short payloads are quoted whole.
         let tiny = ip_view(PEER, US, 17, &[1, 2, 3]);
         assert_eq!(quote_datagram(&tiny).len(), 23);
+    }
+
+    #[test]
+    fn quote_keeps_the_tos_and_fragment_fields_of_the_original() {
+        // RFC 792: the quote is the original's internet header, TOS (DSCP and ECN) and
+        // fragment offset (in 8-byte units) included.
+        let p = [0u8; 8];
+        let mut v = ip_view(PEER, US, 17, &p);
+        v.meta.tos = 0xB9; // DSCP 46, ECN 01
+        v.frag_offset = 1480;
+        v.more_frags = true;
+        let q = quote_datagram(&v);
+        assert_eq!(q[1], 0xB9);
+        assert_eq!(u16::from_be_bytes([q[6], q[7]]), 0x4000 | 0x2000 | 185); // DF, MF, 1480 / 8
+    }
+
+    #[test]
+    fn errors_we_send_are_atomic_with_tos_0_and_the_ttl_given() {
+        // RFC 1122 §3.2.2: TOS 0; an atomic datagram (DF, ident 0, RFC 6864 §4.1).
+        let s = subnet();
+        let payload = [0u8; 12];
+        let udp = ip_view(PEER, US, 17, &payload);
+        let q = quote_datagram(&udp);
+        let want = IpMeta {
+            ttl: 7,
+            tos: 0,
+            ident: 0,
+            dont_frag: true,
+        };
+        assert_eq!(protocol_unreachable(&s, &udp, &q, 7).unwrap().ip, want);
+        let mut first = ip_view(PEER, US, IPPROTO_TCP, &payload);
+        first.more_frags = true;
+        let exp = expired(Some(quote_datagram(&first)), IPPROTO_TCP);
+        assert_eq!(time_exceeded_reassembly(&s, &exp, 7).unwrap().ip, want);
     }
 
     fn expired(quote: Option<Vec<u8>>, protocol: u8) -> Expired {
@@ -802,5 +837,8 @@ mod tests {
         ));
         let bcast = ip_view(PEER, Ipv4Addr::BROADCAST, 17, &payload);
         assert_eq!(protocol_unreachable(&s, &bcast, &q, 64), None);
+        // A unicast datagram to another host of the subnet is not ours to answer.
+        let other = ip_view(PEER, Ipv4Addr::new(10, 66, 0, 9), 17, &payload);
+        assert_eq!(protocol_unreachable(&s, &other, &q, 64), None);
     }
 }

@@ -356,6 +356,19 @@ mod tests {
     }
 
     #[test]
+    fn the_mask_hides_the_slice_and_mss_fields() {
+        // The ISS must look random from outside (RFC 4987 §3.6; Linux adds a keyed mask):
+        // unmasked, every cookie of one slice and MSS would share its top 8 bits, telling an
+        // observer our clock and the cookie layout.
+        let c = SynCookies::new(7);
+        let now = Instant::from_secs(1000);
+        let tops: std::collections::HashSet<u32> = (0..32u32)
+            .map(|isn| c.generate(now, ours(), peer(), isn, 1460).0 >> COUNTER_SHIFT)
+            .collect();
+        assert!(tops.len() > 16, "top bits of 32 cookies: {tops:?}");
+    }
+
+    #[test]
     fn ts_round_trip_all_options() {
         for tsval_now in [
             0u32,

@@ -79,6 +79,8 @@ fn handshake_data_and_close_between_two_connections() {
     assert_eq!(s.state(), State::CloseWait);
     pump(now, &mut s, &mut c, &mut log);
     assert_eq!(c.state(), State::FinWait2);
+    // Every byte acknowledged counted once; our FIN, acknowledged too, is no byte.
+    assert_eq!(c.info(now).bytes_acked, data.len() as u64);
     s.close();
     pump(now, &mut s, &mut c, &mut log);
     pump(now, &mut c, &mut s, &mut log);
@@ -182,4 +184,36 @@ fn case_7_forced_iss_near_2_pow_32_with_loss_sack_and_fin_across_the_wrap() {
     }
     assert_eq!(c.state(), State::Closed);
     assert_eq!(s.state(), State::Closed);
+}
+
+#[test]
+fn a_closed_connection_does_not_process_segments() {
+    // RFC 9293 §3.10.7.1: a CLOSED connection has no TCB to process a segment with (the
+    // stack answers for its tuple): an in-window SYN draws no challenge ACK and moves no
+    // counter but segs_in.
+    let (mut c, s, _log) = pair();
+    let now = Instant::ZERO;
+    c.abort();
+    assert_eq!(c.state(), State::Closed);
+    let mut buf = [0u8; 64];
+    assert!(c.poll_transmit(now, &mut buf).unwrap().flags.rst());
+    let before = c.stats();
+    let syn = Segment {
+        src: "10.0.0.2:80".parse().unwrap(),
+        dst: "10.0.0.1:40000".parse().unwrap(),
+        seq: c.rcv_nxt().0,
+        ack: s.rcv_nxt().0,
+        flags: crate::wire::TcpFlags::SYN,
+        window: 1000,
+        urgent: 0,
+        options: crate::wire::TcpOptions::default(),
+        payload: &[],
+        ip: crate::wire::IpMeta::default(),
+    };
+    c.handle_segment(now, &syn);
+    assert!(c.poll_transmit(now, &mut buf).is_none());
+    assert_eq!(c.state(), State::Closed);
+    let after = c.stats();
+    assert_eq!(after.segs_in, before.segs_in + 1);
+    assert_eq!(after.syn_challenges, before.syn_challenges);
 }
