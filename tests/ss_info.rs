@@ -222,3 +222,34 @@ fn probes_count_unanswered_zero_window_probes() {
     h.send(at(5000), seg().seq(1001).ack(una).win(0));
     assert_eq!(h.stack.connection(c).unwrap().info(instant(5000)).probes, 0);
 }
+
+#[test]
+fn reordering_grows_to_the_distance_a_late_segment_lay_below_the_highest_sacked() {
+    // Linux's tcpi_reordering (tcp_check_sack_reordering): 3 until an original segment
+    // is delivered below the highest SACKed byte, then that distance in segments.
+    let mut h = Harness::server(80);
+    let (c, iss) = h.establish_rtt(0, 20, 1000, seg().mss(1000).sack_perm());
+    let una = iss + 1;
+    let reordering = |h: &Harness| h.stack.connection(c).unwrap().info(instant(40)).reordering;
+    h.advance(20);
+    h.stack.send(c, &[7; 10000]).unwrap();
+    h.flush();
+    assert_eq!(h.drain().len(), 10);
+    let last = (una + 9000, una + 10000);
+    h.send(at(40), seg().seq(1001).ack(una).sack(&[last]));
+    assert_eq!(reordering(&h), 3, "nothing below the highest SACKed yet");
+    // The fourth segment arrives 7 segments below the highest SACKed end.
+    h.send(
+        at(40),
+        seg()
+            .seq(1001)
+            .ack(una)
+            .sack(&[(una + 3000, una + 4000), last]),
+    );
+    assert_eq!(reordering(&h), 7);
+    // The cumulative ACK delivers the first, never resent, 10 segments below.
+    h.send(at(40), seg().seq(1001).ack(una + 10000));
+    assert_eq!(reordering(&h), 10);
+    let i = h.stack.connection(c).unwrap().info(instant(40));
+    assert_eq!(i.reord_seen, 2, "two ACKs showed reordering");
+}

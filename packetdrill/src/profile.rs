@@ -93,7 +93,7 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
         put(&mut b, 76, i.ssthresh.unwrap_or(0x7fff_ffff));
         put(&mut b, 80, i.cwnd);
         put(&mut b, 84, i.advmss);
-        put(&mut b, 88, 3); // reordering: tcp_reordering
+        put(&mut b, 88, i.reordering);
         put(&mut b, 100, sat(i.total_retrans));
         put64(&mut b, 104, i.pacing_bps.map_or(0, |v| v / 8));
         put64(&mut b, 112, u64::MAX);
@@ -109,6 +109,7 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
         put64(&mut b, 200, i.bytes_sent);
         put64(&mut b, 208, i.bytes_retrans);
         put(&mut b, 216, sat(i.dsack_dups));
+        put(&mut b, 220, i.reord_seen);
         put(&mut b, 228, i.snd_wnd);
         put(&mut b, 232, i.rcv_wnd);
     }

@@ -4,7 +4,9 @@
 //! What this module does not do: delivery rate and `app_limited` (draft-cheng-iccrg-
 //! delivery-rate-estimation needs per-segment delivery stamps we do not keep), `rcv_space`,
 //! `rcv_ssthresh` and `rcv_rtt` (Linux's receive-buffer autotuning, which we do not have:
-//! our window is the free buffer), `reordering` (our duplicate threshold is fixed at 3).
+//! our window is the free buffer). `reordering` is RACK's measured degree, but it is
+//! not lowered after a timeout as Linux's `tcp_enter_loss` does, and our duplicate
+//! threshold stays 3 whatever it says.
 
 use super::connection::Connection;
 use super::state::State;
@@ -86,6 +88,9 @@ pub struct TcpInfo {
     /// Segments RACK marks lost now (Linux `lost_out`; 0 without RACK-TLP, RFC 8985).
     pub lost: u32,
     pub dsack_dups: u64,
+    /// The reordering degree in segments (Linux `tcpi_reordering`): 3, grown by what
+    /// RACK sees (SACK only).
+    pub reordering: u32,
     /// Times RACK saw reordering (Linux `tcpi_reord_seen`).
     pub reord_seen: u32,
     /// Bytes queued and not yet sent.
@@ -192,6 +197,11 @@ impl Connection {
             total_retrans: self.stats.retrans_segs,
             lost,
             dsack_dups: self.stats.dsack_dups,
+            reordering: if self.rack_on() {
+                self.rack.reordering()
+            } else {
+                3
+            },
             reord_seen: self.rack.reord_seen(),
             notsent: (self.sendq.len() as u32).saturating_sub(self.snd_nxt.since(self.snd_una)),
             min_rtt: self.min_rtt,
