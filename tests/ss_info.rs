@@ -5,6 +5,7 @@ mod support;
 
 use support::*;
 use tuntcp::stack::report::{self, SsOptions};
+use tuntcp::tcp::CaState;
 use tuntcp::time::Duration;
 use tuntcp::wire::TcpFlags;
 
@@ -170,4 +171,99 @@ fn busy_time_runs_from_a_send_to_the_ack_of_everything() {
     h.send(at(110), seg().ack_flag().seq(1001).ack(iss + 6));
     let info = h.stack.connection(c).unwrap().info(instant(500));
     assert_eq!(info.busy, Duration::from_millis(100));
+}
+
+#[test]
+fn ca_state_follows_disorder_recovery_and_loss() {
+    // Linux's tcpi_ca_state: Open, Disorder (something SACKed, no recovery yet), Recovery
+    // (fast recovery), Loss (after a timeout, until SND.UNA passes what was sent then).
+    let mut h = Harness::server(80);
+    let (c, iss) = h.establish_rtt(0, 100, 1000, seg().mss(1000).sack_perm());
+    let una = iss + 1;
+    let state = |h: &Harness, ms| h.stack.connection(c).unwrap().info(instant(ms)).ca_state;
+    h.advance(100);
+    assert_eq!(state(&h, 100), CaState::Open);
+    h.stack.send(c, &[7; 10000]).unwrap();
+    h.flush();
+    assert_eq!(h.drain().len(), 10, "IW10 of 1000-byte segments");
+
+    // The second segment is SACKed: Disorder.
+    h.send(
+        at(200),
+        seg().seq(1001).ack(una).sack(&[(una + 1000, una + 2000)]),
+    );
+    let i = h.stack.connection(c).unwrap().info(instant(200));
+    assert_eq!((i.ca_state, i.sacked, i.lost), (CaState::Disorder, 1, 0));
+    // RACK (RFC 8985 §6.2) marks the first lost a reordering window (min_rtt / 4) after
+    // an RTT: fast recovery resends it.
+    h.expect(at(225), seg().seq(una).len(1000));
+    assert_eq!(state(&h, 225), CaState::Recovery);
+    // Everything acknowledged: recovery is over.
+    h.send(at(300), seg().seq(1001).ack(una + 10000));
+    assert_eq!(state(&h, 300), CaState::Open);
+
+    // A lost segment and no answer: the tail loss probe, then the timeout (Loss).
+    h.stack.send(c, &[7; 1000]).unwrap();
+    h.flush();
+    h.expect(at(300), seg().seq(una + 10000).len(1000));
+    h.advance(3000);
+    let sent = h.drain();
+    assert!(sent.len() >= 2, "TLP and RTO resends: {}", sent.len());
+    let i = h.stack.connection(c).unwrap().info(instant(3000));
+    assert!(i.backoff > 0);
+    assert_eq!(i.ca_state, CaState::Loss);
+    h.send(at(3000), seg().seq(1001).ack(una + 11000));
+    assert_eq!(state(&h, 3000), CaState::Open);
+}
+
+#[test]
+fn probes_count_unanswered_zero_window_probes() {
+    // Linux's tcpi_probes (icsk_probes_out): persist probes sent since the peer last
+    // acknowledged anything.
+    let mut h = Harness::server(80);
+    let (c, iss) = h.establish_rtt(0, 100, 1000, seg().mss(1000));
+    let una = iss + 1;
+    h.send(at(100), seg().seq(1001).ack(una).win(0));
+    h.stack.send(c, &[7; 100]).unwrap();
+    h.flush();
+    assert_eq!(h.stack.connection(c).unwrap().info(instant(100)).probes, 0);
+    h.advance(5000);
+    let sent = h.drain().len() as u32;
+    assert!(sent >= 2, "persist probes sent: {sent}");
+    let i = h.stack.connection(c).unwrap().info(instant(5000));
+    assert_eq!(i.probes, sent);
+    // The peer answers the last probe (still no window): the count starts over.
+    h.send(at(5000), seg().seq(1001).ack(una).win(0));
+    assert_eq!(h.stack.connection(c).unwrap().info(instant(5000)).probes, 0);
+}
+
+#[test]
+fn reordering_grows_to_the_distance_a_late_segment_lay_below_the_highest_sacked() {
+    // Linux's tcpi_reordering (tcp_check_sack_reordering): 3 until an original segment
+    // is delivered below the highest SACKed byte, then that distance in segments.
+    let mut h = Harness::server(80);
+    let (c, iss) = h.establish_rtt(0, 20, 1000, seg().mss(1000).sack_perm());
+    let una = iss + 1;
+    let reordering = |h: &Harness| h.stack.connection(c).unwrap().info(instant(40)).reordering;
+    h.advance(20);
+    h.stack.send(c, &[7; 10000]).unwrap();
+    h.flush();
+    assert_eq!(h.drain().len(), 10);
+    let last = (una + 9000, una + 10000);
+    h.send(at(40), seg().seq(1001).ack(una).sack(&[last]));
+    assert_eq!(reordering(&h), 3, "nothing below the highest SACKed yet");
+    // The fourth segment arrives 7 segments below the highest SACKed end.
+    h.send(
+        at(40),
+        seg()
+            .seq(1001)
+            .ack(una)
+            .sack(&[(una + 3000, una + 4000), last]),
+    );
+    assert_eq!(reordering(&h), 7);
+    // The cumulative ACK delivers the first, never resent, 10 segments below.
+    h.send(at(40), seg().seq(1001).ack(una + 10000));
+    assert_eq!(reordering(&h), 10);
+    let i = h.stack.connection(c).unwrap().info(instant(40));
+    assert_eq!(i.reord_seen, 2, "two ACKs showed reordering");
 }

@@ -542,28 +542,68 @@ unsafe extern "C" fn pd_gettimeofday(ud: Ud, tv: *mut timeval, _tz: *mut timezon
     0
 }
 
-unsafe extern "C" fn pd_epoll_create(_ud: Ud, _size: c_int) -> c_int {
-    ret::<c_int>(Err(libc::EOPNOTSUPP)) as c_int
+unsafe extern "C" fn pd_epoll_create(ud: Ud, size: c_int) -> c_int {
+    if size <= 0 {
+        return ret::<c_int>(Err(libc::EINVAL)) as c_int;
+    }
+    ret(shared(ud).call(|h| h.epoll_create())) as c_int
 }
 
 unsafe extern "C" fn pd_epoll_ctl(
-    _ud: Ud,
-    _e: c_int,
-    _op: c_int,
-    _fd: c_int,
-    _ev: *mut epoll_event,
+    ud: Ud,
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    ev: *mut epoll_event,
 ) -> c_int {
-    ret::<c_int>(Err(libc::EOPNOTSUPP)) as c_int
+    // EPOLL_CTL_DEL ignores the event (Linux >= 2.6.9 accepts NULL there).
+    let (events, data) = if op == libc::EPOLL_CTL_DEL {
+        (0, 0)
+    } else if ev.is_null() {
+        return ret::<c_int>(Err(libc::EFAULT)) as c_int;
+    } else {
+        let e = std::ptr::read_unaligned(ev);
+        (e.events, e.u64)
+    };
+    ret(shared(ud).call(|h| h.epoll_ctl(epfd, op, fd, events, data))) as c_int
 }
 
 unsafe extern "C" fn pd_epoll_wait(
-    _ud: Ud,
-    _e: c_int,
-    _ev: *mut epoll_event,
-    _n: c_int,
-    _t: c_int,
+    ud: Ud,
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
 ) -> c_int {
-    ret::<c_int>(Err(libc::EOPNOTSUPP)) as c_int
+    if max <= 0 {
+        return ret::<c_int>(Err(libc::EINVAL)) as c_int;
+    }
+    if ev.is_null() {
+        return ret::<c_int>(Err(libc::EFAULT)) as c_int;
+    }
+    let s = shared(ud);
+    let deadline = (timeout >= 0)
+        .then(|| s.lock().host.now + tuntcp::time::Duration::from_millis(timeout as u64));
+    let r = s.block(|h| match h.epoll_ready(epfd, max as usize) {
+        Err(e) => Blocked::Done(Err(e)),
+        Ok(ready) if !ready.is_empty() || deadline.is_some_and(|d| h.now >= d) => {
+            Blocked::Done(Ok(ready))
+        }
+        Ok(_) => Blocked::Wait,
+    });
+    match r {
+        Ok(ready) => {
+            for (k, (events, data)) in ready.iter().enumerate() {
+                let e = epoll_event {
+                    events: *events,
+                    u64: *data,
+                };
+                std::ptr::write_unaligned(ev.add(k), e);
+            }
+            ready.len() as c_int
+        }
+        Err(e) => ret::<c_int>(Err(e)) as c_int,
+    }
 }
 
 unsafe extern "C" fn pd_pipe(_ud: Ud, _fds: *mut c_int) -> c_int {

@@ -18,6 +18,8 @@ use tuntcp::time::{Duration, Instant};
 
 use crate::profile;
 
+mod epoll;
+
 /// Linux's errno values (the ABI packetdrill compares against).
 pub type Errno = i32;
 
@@ -113,6 +115,8 @@ pub struct Host {
     /// The file scripts/packetdrill.sh records the scripts' host commands in
     /// (`TUNTCP_PD_HOSTCMDS`), and how much of it was applied.
     host_cmds: Option<(std::path::PathBuf, usize)>,
+    /// epoll instances by descriptor (`epoll.rs`).
+    epolls: BTreeMap<i32, epoll::Epoll>,
 }
 
 fn errno_of(e: tcp::Error) -> Errno {
@@ -149,6 +153,7 @@ impl Host {
             now: Instant::from_secs(1),
             stack: Stack::new(cfg),
             socks: BTreeMap::new(),
+            epolls: BTreeMap::new(),
             out: VecDeque::new(),
             next_ephemeral: EPHEMERAL.0,
             buf: vec![0; 70_000],
@@ -265,8 +270,9 @@ impl Host {
 
     /// Lets go of the real descriptors without closing them (packetdrill closed them).
     pub fn forget_fds(&mut self) {
-        for s in self.socks.values_mut() {
-            if let Some(f) = s.real.take() {
+        let reals = self.socks.values_mut().map(|s| &mut s.real);
+        for real in reals.chain(self.epolls.values_mut().map(|e| &mut e.real)) {
+            if let Some(f) = real.take() {
                 let _ = f.into_raw_fd();
             }
         }
@@ -634,6 +640,9 @@ impl Host {
     }
 
     pub fn close(&mut self, fd: i32) -> Result<i32, Errno> {
+        if self.epolls.remove(&fd).is_some() {
+            return Ok(0);
+        }
         let s = self.socks.remove(&fd).ok_or(libc::EBADF)?;
         match s.kind {
             Kind::Fresh => {}
@@ -1066,5 +1075,81 @@ mod tests {
             Ok(4)
         );
         assert_eq!(i32::from_ne_bytes(out), 0);
+    }
+
+    /// The peer's answer to `to`: addresses swapped, the given fields set.
+    fn reply(h: &mut Host, to: &Segment<'_>, flags: TcpFlags, seq: u32, payload: &[u8]) {
+        let r = Segment {
+            src: to.dst,
+            dst: to.src,
+            seq,
+            ack: to.seq.wrapping_add(1), // the SYN's
+            flags,
+            window: 1000,
+            urgent: 0,
+            options: Default::default(),
+            payload,
+            ip: to.ip,
+        };
+        let mut buf = vec![0u8; r.buffer_len()];
+        r.emit(&mut buf).unwrap();
+        h.netdev_send(&buf);
+    }
+
+    #[test]
+    fn epoll_reports_level_and_edge_triggered_readiness_as_linux() {
+        let mut h = host();
+        let fd = h
+            .socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)
+            .unwrap();
+        assert_eq!(
+            h.connect_start(fd, sin([192, 0, 2, 1], 8080)),
+            Err(libc::EINPROGRESS)
+        );
+        let (p, _) = h.take_packet().expect("SYN");
+        let syn = Segment::parse(&p).unwrap();
+        reply(&mut h, &syn, TcpFlags::SYN | TcpFlags::ACK, 5000, &[]);
+        let ep = h.epoll_create().unwrap();
+        let (lt, et) = (h.epoll_create().unwrap(), ep);
+        let (inout, edge) = (
+            (libc::EPOLLIN | libc::EPOLLOUT) as u32,
+            libc::EPOLLET as u32,
+        );
+        assert_eq!(
+            h.epoll_ctl(et, libc::EPOLL_CTL_ADD, fd, inout | edge, 7),
+            Ok(0)
+        );
+        assert_eq!(h.epoll_ctl(lt, libc::EPOLL_CTL_ADD, fd, inout, 8), Ok(0));
+        assert_eq!(
+            h.epoll_ctl(et, libc::EPOLL_CTL_ADD, fd, inout, 7),
+            Err(libc::EEXIST)
+        );
+        assert_eq!(
+            h.epoll_ctl(et, libc::EPOLL_CTL_MOD, 999, inout, 7),
+            Err(libc::EBADF)
+        );
+        let out = libc::EPOLLOUT as u32;
+        let both = inout;
+        // Edge: once when added, then nothing until a wakeup. Level: every time.
+        assert_eq!(h.epoll_ready(et, 4), Ok(vec![(out, 7)]));
+        assert_eq!(h.epoll_ready(et, 4), Ok(vec![]));
+        assert_eq!(h.epoll_ready(lt, 4), Ok(vec![(out, 8)]));
+        assert_eq!(h.epoll_ready(lt, 4), Ok(vec![(out, 8)]));
+        // Data arrives: both report it; a partial read wakes nobody, more data does.
+        reply(&mut h, &syn, TcpFlags::ACK | TcpFlags::PSH, 5001, &[1; 100]);
+        assert_eq!(h.epoll_ready(et, 4), Ok(vec![(both, 7)]));
+        assert_eq!(h.epoll_ready(et, 4), Ok(vec![]));
+        assert_eq!(done(h.try_read(fd, &mut [0; 10], false, false)), Ok(10));
+        assert_eq!(h.epoll_ready(et, 4), Ok(vec![]));
+        assert_eq!(h.epoll_ready(lt, 4), Ok(vec![(both, 8)]));
+        reply(&mut h, &syn, TcpFlags::ACK | TcpFlags::PSH, 5101, &[1; 100]);
+        assert_eq!(h.epoll_ready(et, 4), Ok(vec![(both, 7)]));
+        // A closed descriptor leaves every set; a deleted interest reports nothing.
+        assert_eq!(h.epoll_ctl(lt, libc::EPOLL_CTL_DEL, fd, 0, 0), Ok(0));
+        assert_eq!(h.epoll_ready(lt, 4), Ok(vec![]));
+        assert_eq!(h.close(fd), Ok(0));
+        assert_eq!(h.epoll_ready(et, 4), Ok(vec![]));
+        assert_eq!(h.close(et), Ok(0));
+        assert_eq!(h.epoll_ready(et, 4), Err(libc::EBADF));
     }
 }

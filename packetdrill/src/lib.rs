@@ -4,7 +4,7 @@
 //! `usleep`/`gettimeofday` for a virtual clock. `scripts/packetdrill.sh` builds and runs it.
 //!
 //! - [`host`]: the socket layer in safe Rust, Linux's semantics and errno values over one
-//!   [`tuntcp::stack::Stack`];
+//!   [`tuntcp::stack::Stack`] (epoll in its `epoll` module);
 //! - [`profile`]: the Linux configuration the scripts assume;
 //! - `ffi`: the C ABI. Decision: `unsafe` is confined to that one module of this crate.
 //!   The project rule "unsafe lives only in src/device/" is about the tuntcp library; a C
@@ -19,7 +19,7 @@
 //! them finish; before the clock moves, every such waiter first re-checks (see
 //! [`Shared::settle`]), so the order of events does not depend on thread scheduling.
 //!
-//! What this crate does not do: IPv6, UDP, epoll, pipes and splice (they fail with
+//! What this crate does not do: IPv6, UDP, pipes and splice (they fail with
 //! EOPNOTSUPP), Fast Open, zero-copy.
 
 mod ffi;

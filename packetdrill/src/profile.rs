@@ -65,7 +65,9 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
             b[off..off + 8].copy_from_slice(&v.to_ne_bytes())
         };
         b[0] = linux_state(i.state);
+        b[1] = i.ca_state as u8;
         b[2] = u8::try_from(i.backoff).unwrap_or(u8::MAX); // retransmits
+        b[3] = u8::try_from(i.probes).unwrap_or(u8::MAX);
         b[4] = u8::try_from(i.backoff).unwrap_or(u8::MAX);
         b[5] =
             u8::from(i.timestamps) | (u8::from(i.sack) << 1) | (u8::from(i.wscale.is_some()) << 2);
@@ -78,6 +80,7 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
         put(&mut b, 20, i.rcv_mss);
         put(&mut b, 24, i.unacked);
         put(&mut b, 28, i.sacked);
+        put(&mut b, 32, i.lost);
         put(&mut b, 36, i.retrans);
         put(&mut b, 44, sat(i.last_send.millis()));
         put(&mut b, 52, sat(i.last_recv.millis()));
@@ -90,7 +93,7 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
         put(&mut b, 76, i.ssthresh.unwrap_or(0x7fff_ffff));
         put(&mut b, 80, i.cwnd);
         put(&mut b, 84, i.advmss);
-        put(&mut b, 88, 3); // reordering: tcp_reordering
+        put(&mut b, 88, i.reordering);
         put(&mut b, 100, sat(i.total_retrans));
         put64(&mut b, 104, i.pacing_bps.map_or(0, |v| v / 8));
         put64(&mut b, 112, u64::MAX);
@@ -106,6 +109,7 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
         put64(&mut b, 200, i.bytes_sent);
         put64(&mut b, 208, i.bytes_retrans);
         put(&mut b, 216, sat(i.dsack_dups));
+        put(&mut b, 220, i.reord_seen);
         put(&mut b, 228, i.snd_wnd);
         put(&mut b, 232, i.rcv_wnd);
     }

@@ -4,16 +4,36 @@
 //! What this module does not do: delivery rate and `app_limited` (draft-cheng-iccrg-
 //! delivery-rate-estimation needs per-segment delivery stamps we do not keep), `rcv_space`,
 //! `rcv_ssthresh` and `rcv_rtt` (Linux's receive-buffer autotuning, which we do not have:
-//! our window is the free buffer), `reordering` (our duplicate threshold is fixed at 3).
+//! our window is the free buffer). `reordering` is RACK's measured degree, but it is
+//! not lowered after a timeout as Linux's `tcp_enter_loss` does, and our duplicate
+//! threshold stays 3 whatever it says.
 
 use super::connection::Connection;
 use super::state::State;
 use crate::time::{Duration, Instant};
 
+/// The sender's loss-recovery state, as Linux's `tcpi_ca_state` reports it
+/// (`TCP_CA_Open` = 0 .. `TCP_CA_Loss` = 4; we have no `CWR`, which needs ECN or local
+/// congestion).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaState {
+    /// Nothing SACKed, lost or retransmitted outstanding.
+    Open = 0,
+    /// SACKed, duplicate-ACKed, lost or retransmitted data outstanding, no recovery yet.
+    Disorder = 1,
+    /// Fast recovery (RFC 6675 / RACK-TLP, RFC 8985).
+    Recovery = 3,
+    /// After a retransmission timeout, until SND.UNA passes SND.MAX of the timeout.
+    Loss = 4,
+}
+
 /// A snapshot of one connection, in `tcp_info` terms (segments counted in SMSS units).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TcpInfo {
     pub state: State,
+    pub ca_state: CaState,
+    /// Zero-window or keep-alive probes sent and unanswered (Linux `icsk_probes_out`).
+    pub probes: u32,
     pub congestion: &'static str,
     /// Timestamps and SACK negotiated (RFC 7323, RFC 2018).
     pub timestamps: bool,
@@ -68,6 +88,9 @@ pub struct TcpInfo {
     /// Segments RACK marks lost now (Linux `lost_out`; 0 without RACK-TLP, RFC 8985).
     pub lost: u32,
     pub dsack_dups: u64,
+    /// The reordering degree in segments (Linux `tcpi_reordering`): 3, grown by what
+    /// RACK sees (SACK only).
+    pub reordering: u32,
     /// Times RACK saw reordering (Linux `tcpi_reord_seen`).
     pub reord_seen: u32,
     /// Bytes queued and not yet sent.
@@ -117,8 +140,29 @@ impl Connection {
         let busy_now = self
             .busy_since
             .map_or(Duration::ZERO, |t| now.saturating_since(t));
+        let lost = self.rack.lost_segs(mss);
+        // tcp_fastretrans_alert / tcp_try_to_open: Loss from the RTO until SND.UNA passes
+        // its SND.MAX (RACK keeps that point; without SACK, while timeouts are unanswered),
+        // Recovery in fast recovery, Disorder while anything is SACKed, duplicate-ACKed,
+        // lost or retransmitted.
+        let loss = if self.rack_on() {
+            self.rack.in_rto_recovery()
+        } else {
+            self.retries > 0 && in_flight > 0 && self.state.is_synchronized()
+        };
+        let ca_state = if loss {
+            CaState::Loss
+        } else if self.recovery.is_some() {
+            CaState::Recovery
+        } else if sacked > 0 || self.dupacks > 0 || lost > 0 || retrans > 0 {
+            CaState::Disorder
+        } else {
+            CaState::Open
+        };
         TcpInfo {
             state: self.state,
+            ca_state,
+            probes: self.probes_out.saturating_add(self.keepalive_sent),
             congestion: self.cc.name(),
             timestamps: self.ts_ok,
             sack: self.sack_ok,
@@ -151,8 +195,13 @@ impl Connection {
             sacked: segs(sacked),
             retrans,
             total_retrans: self.stats.retrans_segs,
-            lost: self.rack.lost_segs(mss),
+            lost,
             dsack_dups: self.stats.dsack_dups,
+            reordering: if self.rack_on() {
+                self.rack.reordering()
+            } else {
+                3
+            },
             reord_seen: self.rack.reord_seen(),
             notsent: (self.sendq.len() as u32).saturating_sub(self.snd_nxt.since(self.snd_una)),
             min_rtt: self.min_rtt,

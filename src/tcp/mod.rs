@@ -25,7 +25,7 @@ pub mod state;
 
 pub use config::Config;
 pub use connection::{ConnStats, Connection, Error, Event, SoftError, WMEM_MIN};
-pub use info::TcpInfo;
+pub use info::{CaState, TcpInfo};
 pub use isn::IsnGenerator;
 pub use recv_buffer::{MemMode, RecvBuffer};
 pub use rtt::RttEstimator;

@@ -40,6 +40,9 @@ const REO_WND_PERSIST: u32 = 16;
 /// reordering window is zero (DupThresh, as RFC 6675).
 const DUPTHRESH: u32 = 3;
 
+/// The largest reordering degree kept, in segments (Linux `tcp_max_reordering`).
+const MAX_REORDERING: u32 = 300;
+
 /// One transmitted segment (or super-segment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Seg {
@@ -116,8 +119,13 @@ pub struct Rack {
     /// RACK.fack: the highest end delivered.
     fack: Option<SeqNum>,
     reordering_seen: bool,
-    /// Times reordering was noticed (`ss -i` reord_seen).
+    /// ACKs that showed reordering (`ss -i` reord_seen, Linux `tp->reord_seen`).
     reord_events: u32,
+    /// The reordering degree in segments (Linux `tp->reordering`, `tcpi_reordering`): 3
+    /// until a reordered delivery lies further below RACK.fack, and the lowest start of a
+    /// reordered segment delivered by the ACK being processed.
+    degree: u32,
+    reord_low: Option<SeqNum>,
     /// RACK.reo_wnd_mult, RACK.reo_wnd_persist, RACK.dsack_round (§6.2 step 4).
     reo_wnd_mult: u32,
     reo_wnd_persist: u32,
@@ -150,6 +158,8 @@ impl Rack {
             fack: None,
             reordering_seen: false,
             reord_events: 0,
+            degree: DUPTHRESH,
+            reord_low: None,
             reo_wnd_mult: 1,
             reo_wnd_persist: 0,
             dsack_round: None,
@@ -303,6 +313,17 @@ impl Rack {
                 i += 1;
             }
         }
+        // Linux `tcp_check_sack_reordering`: the degree grows to the distance from the
+        // lowest reordered start to RACK.fack, in segments (at most 300,
+        // `tcp_max_reordering`).
+        // `reord_seen` counts the ACKs that showed reordering, as Linux's does.
+        if let (Some(low), Some(fack)) = (self.reord_low.take(), self.fack) {
+            self.reord_events = self.reord_events.saturating_add(1);
+            let metric = fack.since(low);
+            if a.smss > 0 && metric > self.degree.saturating_mul(a.smss) {
+                self.degree = metric.div_ceil(a.smss).min(MAX_REORDERING);
+            }
+        }
         if self.loss_point.is_some_and(|p| p.le(a.snd_una)) {
             self.loss_point = None;
             self.recovery_ended();
@@ -354,8 +375,8 @@ impl Rack {
         match self.fack {
             Some(f) if s.end.lt(f) => {
                 if !s.retrans {
-                    if !self.reordering_seen {
-                        self.reord_events = self.reord_events.saturating_add(1);
+                    if self.reord_low.is_none_or(|l| s.start.lt(l)) {
+                        self.reord_low = Some(s.start);
                     }
                     self.reordering_seen = true;
                 }
@@ -497,6 +518,11 @@ impl Rack {
             .filter(|s| s.lost && !s.sacked)
             .map(|s| s.len().div_ceil(smss))
             .fold(0u32, u32::saturating_add)
+    }
+
+    /// The reordering degree in segments (Linux `tcpi_reordering`; see `degree`).
+    pub fn reordering(&self) -> u32 {
+        self.degree
     }
 
     /// Reordering noticed (RACK.reordering_seen) this many times (`ss -i` reord_seen).
