@@ -266,6 +266,9 @@ pub struct Connection {
     /// `max_packets_out` / `max_packets_seq`): a new window starts once it is acknowledged.
     pub(super) max_flight: u32,
     pub(super) max_flight_seq: SeqNum,
+    /// SND.MAX - SND.UNA right after the last segment sent: the flight before a batch of
+    /// ACKs handled back to back (see `enter_recovery`).
+    pub(super) sent_flight: u32,
     pub(super) min_rtt: Option<Duration>,
 
     pub(super) ack_now: bool,
@@ -565,6 +568,7 @@ impl Connection {
             cwnd_limited: false,
             max_flight: 0,
             max_flight_seq: iss,
+            sent_flight: 0,
             min_rtt: None,
             ack_now: false,
             ack_per_segment: false,

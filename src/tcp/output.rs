@@ -487,6 +487,7 @@ impl Connection {
             self.snd_max = seq + seq_len;
         }
         self.force_send = false;
+        self.sent_flight = self.snd_max.since(self.snd_una);
         self.disarm(Timer::Persist);
         if !self.armed(Timer::Retransmit) {
             self.arm(Timer::Retransmit, self.rto_deadline(now));

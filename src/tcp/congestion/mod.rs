@@ -65,7 +65,8 @@ pub trait Controller: Send + fmt::Debug {
         cwnd_limited: bool,
     );
     /// Loss detected by dupacks/SACK (entering fast recovery), with the bytes in flight
-    /// (FlightSize, SACKed bytes included: RFC 9438 §4.6 and RFC 5681 eq. 4; Linux's CUBIC
+    /// (FlightSize, SACKed bytes included: RFC 9438 §4.6 and RFC 5681 eq. 4; the connection
+    /// passes the flight after its last send if more, see `enter_recovery`; Linux's CUBIC
     /// takes cwnd, which measured slower in `scripts/bench-loss.sh`). Sets `ssthresh` and
     /// `cwnd = ssthresh` at once (no inflation; the sender paces recovery with PRR and
     /// RFC 6675's pipe). Ignored if an episode is already open.
