@@ -600,3 +600,35 @@ fn rfc6298_5_7_no_3s_rto_after_a_simultaneous_open_without_loss() {
     let first = t.expect_between(6, 10, seg().len(4));
     t.expect_between(1000, 1500, seg().seq(first.seq).len(4)); // 1 s RTO, not 3 s
 }
+
+/// RFC 7323 §4 RTT samples from the echoed timestamp are taken only below 60 s (an echo that
+/// old names no segment of this flight); at exactly 60 s the timed segment's own 10 ms
+/// RTT (RFC 6298 §3) is taken instead.
+#[test]
+fn rfc7323_4_a_timestamp_echo_60_s_old_gives_no_rtt_sample_one_59_999_ms_old_does() {
+    let mut t = Harness::server(80);
+    t.send(at(0), seg().syn().seq(1000).mss(1000).ts(5000, 0));
+    let sa = t.expect(at(0), seg().flags(SYNACK).ack(1001));
+    let ts0 = sa.options.timestamps.unwrap().tsval;
+    t.send(at(10), seg().ack_flag().seq(1001).ack(sa.seq + 1).ts(5001, ts0));
+    let h = t.stack.accept(80).unwrap();
+    let d = sa.seq + 1;
+    let srtt = |t: &Harness, ms| t.stack.connection(h).unwrap().info(instant(ms)).rtt.unwrap().0;
+    assert_eq!(srtt(&t, 10).millis(), 10);
+    // 100 s later one segment goes out, timed; its ACK 10 ms later echoes a TSval of ours
+    // from exactly 60 s before that ACK.
+    t.advance(at(100_000));
+    t.stack.send(h, &[1u8; 900]).unwrap();
+    t.flush();
+    t.expect(at(100_000), seg().seq(d).len(900));
+    let old = ts0.wrapping_add(100_010 - 60_000);
+    t.send(at(100_010), seg().ack_flag().seq(1001).ack(d + 900).ts(5002, old));
+    assert_eq!(srtt(&t, 100_010).millis(), 10, "the timed segment's sample");
+    // The next one, 59.999 s old, is taken: SRTT moves by an eighth of the difference.
+    t.stack.send(h, &[1u8; 900]).unwrap();
+    t.flush();
+    t.expect(at(100_010), seg().seq(d + 900).len(900));
+    let old = ts0.wrapping_add(100_020 - 59_999);
+    t.send(at(100_020), seg().ack_flag().seq(1001).ack(d + 1800).ts(5003, old));
+    assert_eq!(srtt(&t, 100_020).millis(), 10 + (59_999 - 10) / 8);
+}
