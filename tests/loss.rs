@@ -366,3 +366,71 @@ fn slow_start_grows_cwnd_while_at_least_half_of_it_is_used() {
         assert_eq!(cwnd(&t), 10 + 2 * k, "after the ACK of {} segments", 2 * k);
     }
 }
+
+fn counter(t: &Harness, name: &str) -> u64 {
+    t.stack.counters().get(name).unwrap()
+}
+
+/// RFC 5681 §2 (a): an ACK is a duplicate only while data is outstanding. Three pure ACKs
+/// of an idle connection count for nothing: the first duplicate ACK after new data is sent
+/// is the first, and only the third starts fast retransmit.
+#[test]
+fn rfc5681_2_acks_while_nothing_is_outstanding_are_not_duplicate_acks() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    let d = iss + 1;
+    for ms in [10, 20, 30] {
+        ack(&mut t, at(ms), d);
+    }
+    t.stack.send(h, &[7u8; 10_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10, "IW10");
+    ack(&mut t, at(50), d); // segment 1 lost
+    let r = t.drain();
+    assert!(r.iter().all(|s| s.seq != d), "no fast retransmit: {r:?}");
+    ack(&mut t, at(51), d);
+    assert_eq!(counter(&t, "TcpExtTCPRenoRecovery"), 0);
+    ack(&mut t, at(52), d);
+    assert_eq!(counter(&t, "TcpExtTCPRenoRecovery"), 1);
+}
+
+/// RFC 5681 §2 (d), as the stack reads it for a closed window: ACKs that advertise a zero
+/// window are window information, not duplicate ACKs; no fast retransmit into a closed
+/// window.
+#[test]
+fn rfc5681_2_zero_window_acks_are_not_duplicate_acks() {
+    let mut t = Harness::server(80);
+    let (h, d) = ten_in_flight(&mut t, seg());
+    let _ = h;
+    t.send(at(50), seg().ack_flag().seq(1001).ack(d + 1000).win(0));
+    for ms in [51, 52, 53, 54] {
+        t.send(at(ms), seg().ack_flag().seq(1001).ack(d + 1000).win(0));
+    }
+    assert_eq!(counter(&t, "TcpExtTCPRenoRecovery"), 0);
+    // The same four ACKs with the window open again: the first is a window update, the
+    // next three are duplicates.
+    for ms in [60, 61, 62] {
+        ack(&mut t, at(ms), d + 1000);
+    }
+    assert_eq!(counter(&t, "TcpExtTCPRenoRecovery"), 0);
+    ack(&mut t, at(63), d + 1000);
+    assert_eq!(counter(&t, "TcpExtTCPRenoRecovery"), 1);
+}
+
+/// RFC 6675 §2: with SACK, a duplicate ACK is one that brings new SACK information. An ACK
+/// repeating blocks already known counts for nothing; DupThresh (3) is reached only by
+/// three ACKs each SACKing another segment.
+#[test]
+fn rfc6675_2_acks_repeating_known_sack_blocks_are_not_duplicate_acks() {
+    let mut t = dupthresh_server();
+    let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
+    ack_sack(&mut t, at(50), d, &[(d + 1000, d + 2000)]);
+    for ms in [51, 52, 53] {
+        ack_sack(&mut t, at(ms), d, &[(d + 1000, d + 2000)]);
+    }
+    assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 0, "one new SACK only");
+    ack_sack(&mut t, at(54), d, &[(d + 1000, d + 3000)]);
+    assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 0, "two");
+    ack_sack(&mut t, at(55), d, &[(d + 1000, d + 4000)]);
+    assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 1, "three");
+}
