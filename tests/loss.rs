@@ -434,3 +434,23 @@ fn rfc6675_2_acks_repeating_known_sack_blocks_are_not_duplicate_acks() {
     ack_sack(&mut t, at(55), d, &[(d + 1000, d + 4000)]);
     assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 1, "three");
 }
+
+/// RFC 6582 §3.2: in NewReno recovery only a partial ACK resends the next hole; further
+/// duplicate ACKs (step 4) resend nothing: segment 1 goes once, at the third.
+#[test]
+fn rfc6582_3_2_duplicate_acks_during_recovery_resend_nothing() {
+    let mut t = Harness::server(80);
+    let (_h, d) = ten_in_flight(&mut t, seg());
+    for ms in [50, 51, 52] {
+        ack(&mut t, at(ms), d);
+    }
+    let resent = |r: &[Owned]| r.iter().filter(|s| s.seq == d).count();
+    assert_eq!(resent(&t.drain()), 1, "fast retransmit");
+    for ms in 53..60 {
+        ack(&mut t, at(ms), d);
+    }
+    assert_eq!(resent(&t.drain()), 0, "duplicate ACKs in recovery");
+    // The repair of segment 1 acknowledges up to segment 5 (lost too): a partial ACK.
+    ack(&mut t, at(100), d + 4000);
+    assert_eq!(t.drain().first().map(|s| s.seq), Some(d + 4000));
+}
