@@ -454,3 +454,17 @@ fn rfc6582_3_2_duplicate_acks_during_recovery_resend_nothing() {
     ack(&mut t, at(100), d + 4000);
     assert_eq!(t.drain().first().map(|s| s.seq), Some(d + 4000));
 }
+
+/// RFC 6675 §5: the third duplicate ACK (each bringing new SACK information) starts
+/// recovery even while IsLost(SND.UNA) is false: here 300 bytes SACKed in one block, less
+/// than (DupThresh - 1) * SMSS and fewer than DupThresh discontiguous blocks.
+#[test]
+fn rfc6675_5_the_third_duplicate_ack_starts_recovery_before_islost_does() {
+    let mut t = dupthresh_server();
+    let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
+    ack_sack(&mut t, at(50), d, &[(d + 1000, d + 1100)]);
+    ack_sack(&mut t, at(51), d, &[(d + 1000, d + 1200)]);
+    assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 0);
+    ack_sack(&mut t, at(52), d, &[(d + 1000, d + 1300)]);
+    assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 1);
+}
