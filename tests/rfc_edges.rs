@@ -632,3 +632,29 @@ fn rfc7323_4_a_timestamp_echo_60_s_old_gives_no_rtt_sample_one_59_999_ms_old_doe
     t.send(at(100_020), seg().ack_flag().seq(1001).ack(d + 1800).ts(5003, old));
     assert_eq!(srtt(&t, 100_020).millis(), 10 + (59_999 - 10) / 8);
 }
+
+/// Linux's TcpExtTCPRcvCoalesce: in-order data that joins unread data already queued
+/// counts; data into an empty queue, and data held out of order (TcpExtTCPOFOQueue), do not.
+#[test]
+fn in_order_data_joining_unread_data_counts_as_coalesced_only_then() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(at(0), 1000, seg().mss(1000));
+    let a = iss + 1;
+    let count = |t: &Harness, name: &str| t.stack.counters().get(name).unwrap();
+    let data = |t: &mut Harness, ms, seq: u32, len| {
+        t.send(ms, seg().ack_flag().seq(seq).ack(a).data(&vec![3u8; len]));
+    };
+    data(&mut t, at(10), 1001, 100);
+    assert_eq!(count(&t, "TcpExtTCPRcvCoalesce"), 0, "into an empty queue");
+    data(&mut t, at(20), 1101, 100);
+    assert_eq!(count(&t, "TcpExtTCPRcvCoalesce"), 1, "joins 100 unread bytes");
+    assert_eq!(t.read_all(h).len(), 200);
+    data(&mut t, at(30), 1201, 100);
+    assert_eq!(count(&t, "TcpExtTCPRcvCoalesce"), 1, "the queue was read empty");
+    data(&mut t, at(40), 1401, 100);
+    assert_eq!(count(&t, "TcpExtTCPRcvCoalesce"), 1, "out of order");
+    assert_eq!(count(&t, "TcpExtTCPOFOQueue"), 1);
+    data(&mut t, at(50), 1301, 100);
+    assert_eq!(count(&t, "TcpExtTCPRcvCoalesce"), 2, "fills the hole behind unread data");
+    assert_eq!(t.read_all(h).len(), 300);
+}
