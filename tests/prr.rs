@@ -220,3 +220,27 @@ fn prr_an_advancing_ack_that_reveals_a_lost_retransmission_sends_conservatively(
 fn counter(t: &Harness, name: &str) -> u64 {
     t.stack.counters().get(name).unwrap()
 }
+
+/// The same on the DupThresh path: "further loss" is new SACK information above a hole
+/// (as Linux's `!newly_lost`), so the ACK that advances SND.UNA and SACKs the resent 3 gets
+/// the conservative bound too. DupThresh does not see the resent 2 lost: 4 and 5 go.
+#[test]
+fn prr_an_advancing_ack_with_new_sack_information_sends_conservatively_with_dupthresh() {
+    let (mut t, _h, d) = sender(0);
+    let out = ack(&mut t, 40, d, d, Some((start(d, 13), start(d, 16))));
+    assert_eq!(out, [1, 2, 3]);
+    t.send(
+        60,
+        seg().ack_flag().seq(1001).ack(start(d, 2)).sack(&[
+            (start(d, 3), start(d, 4)),
+            (start(d, 13), start(d, 16)),
+        ]),
+    );
+    let out: Vec<u32> = t
+        .drain()
+        .iter()
+        .map(|s| s.seq.wrapping_sub(d) / SEG + 1)
+        .collect();
+    // Two segments for the 2000 delivered, not three (SSRB).
+    assert_eq!(out, [4, 5]);
+}
