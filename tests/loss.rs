@@ -468,3 +468,43 @@ fn rfc6675_5_the_third_duplicate_ack_starts_recovery_before_islost_does() {
     ack_sack(&mut t, at(52), d, &[(d + 1000, d + 1300)]);
     assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 1);
 }
+
+/// RFC 7661 §4.3 read as Linux's tcp_is_cwnd_limited: in congestion avoidance cwnd grows
+/// only when the sender was cwnd-limited, not merely while half of it is used (that
+/// relaxation is for slow start). Rounds of 5 segments under a cwnd of 8 leave it at 8.
+#[test]
+fn congestion_avoidance_does_not_grow_cwnd_while_using_only_part_of_it() {
+    let mut cfg = Harness::config();
+    cfg.tcp.congestion = tuntcp::tcp::congestion::Algorithm::NewReno;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, d) = ten_in_flight(&mut t, seg());
+    // Segment 1 lost: fast recovery at the third duplicate ACK (ssthresh 6: 12 in flight
+    // with the two of limited transmit), ended by the ACK of all 12; in congestion
+    // avoidance the cwnd-limited rounds after it grow cwnd to 8.
+    for ms in [50, 51, 52] {
+        ack(&mut t, at(ms), d);
+    }
+    let _ = t.drain();
+    ack(&mut t, at(70), d + 12_000);
+    // The rest of the 20 000 bytes, acknowledged one round later.
+    let top = t.drain().iter().map(|s| s.seq + s.payload.len() as u32).max();
+    assert_eq!(top, Some(d + 19_000));
+    ack(&mut t, at(90), d + 19_000);
+    t.expect(at(90), seg().seq(d + 19_000).len(1000));
+    ack(&mut t, at(95), d + 20_000);
+    let cwnd = |t: &Harness, ms| t.stack.connection(h).unwrap().info(instant(ms)).cwnd;
+    let ssthresh = t.stack.connection(h).unwrap().info(instant(95)).ssthresh;
+    assert_eq!((cwnd(&t, 95), ssthresh), (8, Some(6)));
+    let mut next = d + 20_000;
+    for round in 0..10u64 {
+        let ms = 100 + round * 50;
+        t.advance(at(ms));
+        t.stack.send(h, &[7u8; 5000]).unwrap();
+        t.flush();
+        let out = t.drain();
+        assert_eq!(out.len(), 5, "round {round}: {out:?}");
+        next += 5000;
+        ack(&mut t, at(ms + 20), next);
+    }
+    assert_eq!(cwnd(&t, 700), 8);
+}
