@@ -508,3 +508,20 @@ fn congestion_avoidance_does_not_grow_cwnd_while_using_only_part_of_it() {
     }
     assert_eq!(cwnd(&t, 700), 8);
 }
+
+/// The bound of the test above: slow start grows cwnd only while it is below twice the
+/// most in flight (8 segments here), not at it. Each ACK of one segment grows cwnd by one
+/// from 10 to 16; the seventh and eighth, at cwnd 16 = 2 * 8, do not.
+#[test]
+fn slow_start_stops_growing_cwnd_at_twice_the_most_in_flight() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[7u8; 8000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 8);
+    let cwnd = |t: &Harness| t.stack.connection(h).unwrap().cwnd() / 1000;
+    for k in 1..=8u32 {
+        ack(&mut t, 100 + u64::from(k), iss + 1 + 1000 * k);
+        assert_eq!(cwnd(&t), (10 + k).min(16), "after the ACK of segment {k}");
+    }
+}
