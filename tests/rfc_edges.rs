@@ -658,3 +658,23 @@ fn in_order_data_joining_unread_data_counts_as_coalesced_only_then() {
     assert_eq!(count(&t, "TcpExtTCPRcvCoalesce"), 2, "fills the hole behind unread data");
     assert_eq!(t.read_all(h).len(), 300);
 }
+
+/// Quick-ACK mode (as Linux's tcp_event_data_recv) restarts for data after an idle period
+/// longer than the RTO, not one exactly as long: that data waits for the delayed ACK.
+#[test]
+fn data_exactly_one_rto_after_the_last_is_not_acked_at_once_one_ms_later_is() {
+    let mut cfg = Harness::config();
+    cfg.tcp.quick_acks = 1;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(at(0), 1000, seg().mss(1000));
+    let a = iss + 1;
+    // The first data: quick-ACKed (its one quick ACK used).
+    t.send(at(10), seg().ack_flag().seq(1001).ack(a).data(&[1; 100]));
+    t.expect(at(10), seg().ack(1101));
+    let rto = t.stack.connection(h).unwrap().info(instant(10)).rto.millis();
+    t.send(at(10 + rto), seg().ack_flag().seq(1101).ack(a).data(&[1; 100]));
+    t.expect_nothing_until(at(10 + rto + 39));
+    t.expect(at(10 + rto + 40), seg().ack(1201));
+    t.send(at(10 + 2 * rto + 41), seg().ack_flag().seq(1201).ack(a).data(&[1; 100]));
+    t.expect(at(10 + 2 * rto + 41), seg().ack(1301));
+}
