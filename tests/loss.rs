@@ -487,7 +487,11 @@ fn congestion_avoidance_does_not_grow_cwnd_while_using_only_part_of_it() {
     let _ = t.drain();
     ack(&mut t, at(70), d + 12_000);
     // The rest of the 20 000 bytes, acknowledged one round later.
-    let top = t.drain().iter().map(|s| s.seq + s.payload.len() as u32).max();
+    let top = t
+        .drain()
+        .iter()
+        .map(|s| s.seq + s.payload.len() as u32)
+        .max();
     assert_eq!(top, Some(d + 19_000));
     ack(&mut t, at(90), d + 19_000);
     t.expect(at(90), seg().seq(d + 19_000).len(1000));

@@ -200,10 +200,11 @@ fn prr_an_advancing_ack_that_reveals_a_lost_retransmission_sends_conservatively(
     // At 60 ms the resent 1 and 3 arrive, the resent 2 does not.
     t.send(
         60,
-        seg().ack_flag().seq(1001).ack(start(d, 2)).sack(&[
-            (start(d, 3), start(d, 4)),
-            (start(d, 13), start(d, 16)),
-        ]),
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(start(d, 2))
+            .sack(&[(start(d, 3), start(d, 4)), (start(d, 13), start(d, 16))]),
     );
     let out: Vec<u32> = t
         .drain()
@@ -231,10 +232,11 @@ fn prr_an_advancing_ack_with_new_sack_information_sends_conservatively_with_dupt
     assert_eq!(out, [1, 2, 3]);
     t.send(
         60,
-        seg().ack_flag().seq(1001).ack(start(d, 2)).sack(&[
-            (start(d, 3), start(d, 4)),
-            (start(d, 13), start(d, 16)),
-        ]),
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(start(d, 2))
+            .sack(&[(start(d, 3), start(d, 4)), (start(d, 13), start(d, 16))]),
     );
     let out: Vec<u32> = t
         .drain()
