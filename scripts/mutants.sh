@@ -47,8 +47,8 @@ for name in "${@:-syncookie listener icmp input}"; do
         input)
             file=src/tcp/input.rs
             args="--cargo-arg=--lib $(tests hostile rfc_edges handshake close transfer loss \
-                failures keepalive counters rfc_misc ss_info listener ip_icmp fuzz_regressions \
-                mem_limits stop secrets offload) $tcp_only"
+                rack prr dsack failures keepalive counters rfc_misc ss_info listener ip_icmp \
+                fuzz_regressions mem_limits stop secrets offload) $tcp_only"
             ;;
         *)
             echo "mutants: unknown file set $n" >&2

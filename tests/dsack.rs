@@ -99,3 +99,47 @@ fn no_dsack_when_switched_off() {
     t.expect(at(300), seg().ack(P + 2000).sack(&[]));
     assert_eq!(counter(&t, "TcpExtTCPDSACKOldSent"), 0);
 }
+
+/// The sender's side (`ss -i` dsack_dups): only a first block below the cumulative ACK, or
+/// inside the second block, is a D-SACK (RFC 2883 §4), counted in SMSS segments; an ordinary
+/// SACK, or a block naming bytes before our ISS, is not.
+#[test]
+fn the_sender_counts_only_first_blocks_below_the_ack_or_inside_the_second_as_dsacks() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(at(0), 1000, seg().mss(1000).sack_perm());
+    let d = iss + 1;
+    t.stack.send(h, &[7u8; 10_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10, "IW10");
+    let dups = |t: &Harness, ms| t.stack.connection(h).unwrap().info(instant(ms)).dsack_dups;
+    let ack = |t: &mut Harness, ms, a, blocks: &[(u32, u32)]| {
+        t.send(ms, seg().ack_flag().seq(1001).ack(a).sack(blocks));
+    };
+    // Segment 1 acked; ordinary SACKs, the newest block first above an older one.
+    ack(&mut t, at(50), d + 1000, &[(d + 2000, d + 3000)]);
+    ack(
+        &mut t,
+        at(51),
+        d + 1000,
+        &[(d + 4000, d + 5000), (d + 2000, d + 3000)],
+    );
+    assert_eq!(dups(&t, 52), 0, "ordinary SACK blocks");
+    // A first block before our ISS (stale or forged) is not data we sent.
+    ack(&mut t, at(53), d + 1000, &[(iss - 1000, iss)]);
+    assert_eq!(dups(&t, 54), 0, "a block before the ISS");
+    // §4.1.1: a segment below the ACK came twice.
+    ack(&mut t, at(57), d + 1000, &[(d, d + 1000)]);
+    assert_eq!(dups(&t, 58), 1, "one segment below the ACK");
+    ack(&mut t, at(59), d + 1000, &[(d + 200, d + 1000)]);
+    assert_eq!(dups(&t, 60), 2, "a part of a segment counts as one");
+    // §4.1.3: a first block inside the second, above the ACK: 1000 bytes held twice.
+    ack(
+        &mut t,
+        at(61),
+        d + 1000,
+        &[(d + 4000, d + 5000), (d + 2000, d + 5000)],
+    );
+    assert_eq!(dups(&t, 62), 3, "a duplicate inside the second block");
+    ack(&mut t, at(63), d + 2000, &[(d + 500, d + 2000)]);
+    assert_eq!(dups(&t, 64), 5, "1500 bytes below the ACK are two segments");
+}

@@ -366,3 +366,166 @@ fn slow_start_grows_cwnd_while_at_least_half_of_it_is_used() {
         assert_eq!(cwnd(&t), 10 + 2 * k, "after the ACK of {} segments", 2 * k);
     }
 }
+
+fn counter(t: &Harness, name: &str) -> u64 {
+    t.stack.counters().get(name).unwrap()
+}
+
+/// RFC 5681 §2 (a): an ACK is a duplicate only while data is outstanding. Three pure ACKs
+/// of an idle connection count for nothing: the first duplicate ACK after new data is sent
+/// is the first, and only the third starts fast retransmit.
+#[test]
+fn rfc5681_2_acks_while_nothing_is_outstanding_are_not_duplicate_acks() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    let d = iss + 1;
+    for ms in [10, 20, 30] {
+        ack(&mut t, at(ms), d);
+    }
+    t.stack.send(h, &[7u8; 10_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10, "IW10");
+    ack(&mut t, at(50), d); // segment 1 lost
+    let r = t.drain();
+    assert!(r.iter().all(|s| s.seq != d), "no fast retransmit: {r:?}");
+    ack(&mut t, at(51), d);
+    assert_eq!(counter(&t, "TcpExtTCPRenoRecovery"), 0);
+    ack(&mut t, at(52), d);
+    assert_eq!(counter(&t, "TcpExtTCPRenoRecovery"), 1);
+}
+
+/// RFC 5681 §2 (d), as the stack reads it for a closed window: ACKs that advertise a zero
+/// window are window information, not duplicate ACKs; no fast retransmit into a closed
+/// window.
+#[test]
+fn rfc5681_2_zero_window_acks_are_not_duplicate_acks() {
+    let mut t = Harness::server(80);
+    let (h, d) = ten_in_flight(&mut t, seg());
+    let _ = h;
+    t.send(at(50), seg().ack_flag().seq(1001).ack(d + 1000).win(0));
+    for ms in [51, 52, 53, 54] {
+        t.send(at(ms), seg().ack_flag().seq(1001).ack(d + 1000).win(0));
+    }
+    assert_eq!(counter(&t, "TcpExtTCPRenoRecovery"), 0);
+    // The same four ACKs with the window open again: the first is a window update, the
+    // next three are duplicates.
+    for ms in [60, 61, 62] {
+        ack(&mut t, at(ms), d + 1000);
+    }
+    assert_eq!(counter(&t, "TcpExtTCPRenoRecovery"), 0);
+    ack(&mut t, at(63), d + 1000);
+    assert_eq!(counter(&t, "TcpExtTCPRenoRecovery"), 1);
+}
+
+/// RFC 6675 §2: with SACK, a duplicate ACK is one that brings new SACK information. An ACK
+/// repeating blocks already known counts for nothing; DupThresh (3) is reached only by
+/// three ACKs each SACKing another segment.
+#[test]
+fn rfc6675_2_acks_repeating_known_sack_blocks_are_not_duplicate_acks() {
+    let mut t = dupthresh_server();
+    let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
+    ack_sack(&mut t, at(50), d, &[(d + 1000, d + 2000)]);
+    for ms in [51, 52, 53] {
+        ack_sack(&mut t, at(ms), d, &[(d + 1000, d + 2000)]);
+    }
+    assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 0, "one new SACK only");
+    ack_sack(&mut t, at(54), d, &[(d + 1000, d + 3000)]);
+    assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 0, "two");
+    ack_sack(&mut t, at(55), d, &[(d + 1000, d + 4000)]);
+    assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 1, "three");
+}
+
+/// RFC 6582 §3.2: in NewReno recovery only a partial ACK resends the next hole; further
+/// duplicate ACKs (step 4) resend nothing: segment 1 goes once, at the third.
+#[test]
+fn rfc6582_3_2_duplicate_acks_during_recovery_resend_nothing() {
+    let mut t = Harness::server(80);
+    let (_h, d) = ten_in_flight(&mut t, seg());
+    for ms in [50, 51, 52] {
+        ack(&mut t, at(ms), d);
+    }
+    let resent = |r: &[Owned]| r.iter().filter(|s| s.seq == d).count();
+    assert_eq!(resent(&t.drain()), 1, "fast retransmit");
+    for ms in 53..60 {
+        ack(&mut t, at(ms), d);
+    }
+    assert_eq!(resent(&t.drain()), 0, "duplicate ACKs in recovery");
+    // The repair of segment 1 acknowledges up to segment 5 (lost too): a partial ACK.
+    ack(&mut t, at(100), d + 4000);
+    assert_eq!(t.drain().first().map(|s| s.seq), Some(d + 4000));
+}
+
+/// RFC 6675 §5: the third duplicate ACK (each bringing new SACK information) starts
+/// recovery even while IsLost(SND.UNA) is false: here 300 bytes SACKed in one block, less
+/// than (DupThresh - 1) * SMSS and fewer than DupThresh discontiguous blocks.
+#[test]
+fn rfc6675_5_the_third_duplicate_ack_starts_recovery_before_islost_does() {
+    let mut t = dupthresh_server();
+    let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
+    ack_sack(&mut t, at(50), d, &[(d + 1000, d + 1100)]);
+    ack_sack(&mut t, at(51), d, &[(d + 1000, d + 1200)]);
+    assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 0);
+    ack_sack(&mut t, at(52), d, &[(d + 1000, d + 1300)]);
+    assert_eq!(counter(&t, "TcpExtTCPSackRecovery"), 1);
+}
+
+/// RFC 7661 §4.3 read as Linux's tcp_is_cwnd_limited: in congestion avoidance cwnd grows
+/// only when the sender was cwnd-limited, not merely while half of it is used (that
+/// relaxation is for slow start). Rounds of 5 segments under a cwnd of 8 leave it at 8.
+#[test]
+fn congestion_avoidance_does_not_grow_cwnd_while_using_only_part_of_it() {
+    let mut cfg = Harness::config();
+    cfg.tcp.congestion = tuntcp::tcp::congestion::Algorithm::NewReno;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, d) = ten_in_flight(&mut t, seg());
+    // Segment 1 lost: fast recovery at the third duplicate ACK (ssthresh 6: 12 in flight
+    // with the two of limited transmit), ended by the ACK of all 12; in congestion
+    // avoidance the cwnd-limited rounds after it grow cwnd to 8.
+    for ms in [50, 51, 52] {
+        ack(&mut t, at(ms), d);
+    }
+    let _ = t.drain();
+    ack(&mut t, at(70), d + 12_000);
+    // The rest of the 20 000 bytes, acknowledged one round later.
+    let top = t
+        .drain()
+        .iter()
+        .map(|s| s.seq + s.payload.len() as u32)
+        .max();
+    assert_eq!(top, Some(d + 19_000));
+    ack(&mut t, at(90), d + 19_000);
+    t.expect(at(90), seg().seq(d + 19_000).len(1000));
+    ack(&mut t, at(95), d + 20_000);
+    let cwnd = |t: &Harness, ms| t.stack.connection(h).unwrap().info(instant(ms)).cwnd;
+    let ssthresh = t.stack.connection(h).unwrap().info(instant(95)).ssthresh;
+    assert_eq!((cwnd(&t, 95), ssthresh), (8, Some(6)));
+    let mut next = d + 20_000;
+    for round in 0..10u64 {
+        let ms = 100 + round * 50;
+        t.advance(at(ms));
+        t.stack.send(h, &[7u8; 5000]).unwrap();
+        t.flush();
+        let out = t.drain();
+        assert_eq!(out.len(), 5, "round {round}: {out:?}");
+        next += 5000;
+        ack(&mut t, at(ms + 20), next);
+    }
+    assert_eq!(cwnd(&t, 700), 8);
+}
+
+/// The bound of the test above: slow start grows cwnd only while it is below twice the
+/// most in flight (8 segments here), not at it. Each ACK of one segment grows cwnd by one
+/// from 10 to 16; the seventh and eighth, at cwnd 16 = 2 * 8, do not.
+#[test]
+fn slow_start_stops_growing_cwnd_at_twice_the_most_in_flight() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.stack.send(h, &[7u8; 8000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 8);
+    let cwnd = |t: &Harness| t.stack.connection(h).unwrap().cwnd() / 1000;
+    for k in 1..=8u32 {
+        ack(&mut t, 100 + u64::from(k), iss + 1 + 1000 * k);
+        assert_eq!(cwnd(&t), (10 + k).min(16), "after the ACK of segment {k}");
+    }
+}

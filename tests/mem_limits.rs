@@ -152,8 +152,11 @@ fn above_the_hard_limit_no_new_buffers_but_each_connection_keeps_a_minimum() {
     h.send(at(20), seg().seq(p).ack(iss_a + 1).data(&[2; 1448]));
     h.send(at(20), seg().seq(p + 1448).ack(iss_a + 1).data(&[2; 1448]));
     h.send(at(20), seg().seq(p + 2896).ack(iss_a + 1).data(&[2; 1448]));
+    let coalesced = h.stack.counters().tcp_ext_tcp_rcv_coalesce;
     h.send(at(20), seg().seq(p + 4344).ack(iss_a + 1).data(&[2; 1448]));
     assert_eq!(h.stack.connection(a).unwrap().recv_queue(), 1000 + 3 * 1448);
+    // The dropped segment joined nothing (TcpExtTCPRcvCoalesce counts data queued).
+    assert_eq!(h.stack.counters().tcp_ext_tcp_rcv_coalesce, coalesced);
     // Out-of-order data is not held.
     let drops = h.stack.counters().tcp_ext_tcp_ofo_drop;
     h.send(at(30), seg().seq(p + 9000).ack(iss_a + 1).data(b"later"));

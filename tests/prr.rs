@@ -221,3 +221,62 @@ fn ssthresh_counts_the_flight_before_a_batch_of_acks() {
 fn ssthresh_counts_the_flight_before_a_batch_of_acks_with_dupthresh() {
     batch(0);
 }
+
+/// RFC 9937 §5: PRR's slow-start reduction bound (one extra segment per ACK) applies only
+/// to an ACK that advances SND.UNA with no further loss; an ACK that also shows a
+/// retransmission lost (RACK marks it) gets the conservative bound.
+#[test]
+fn prr_an_advancing_ack_that_reveals_a_lost_retransmission_sends_conservatively() {
+    let (mut t, _h, d) = sender(1);
+    // Segments 1-12 lost, 13-15 SACKed: 1, 2 and 3 go again at 40 ms.
+    let out = ack(&mut t, 40, d, d, Some((start(d, 13), start(d, 16))));
+    assert_eq!(out, [1, 2, 3]);
+    // At 60 ms the resent 1 and 3 arrive, the resent 2 does not.
+    t.send(
+        60,
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(start(d, 2))
+            .sack(&[(start(d, 3), start(d, 4)), (start(d, 13), start(d, 16))]),
+    );
+    let out: Vec<u32> = t
+        .drain()
+        .iter()
+        .map(|s| s.seq.wrapping_sub(d) / SEG + 1)
+        .collect();
+    // RACK marks the resent 2 lost (sent before the resent 3, which arrived): pipe is below
+    // ssthresh and this ACK delivered 2000 (1 and 3), prr_delivered 5000 less prr_out
+    // 3000: two segments, the lost 2 and then 4. No third (5), as SSRB would send.
+    assert_eq!(out, [2, 4]);
+    assert_eq!(counter(&t, "TcpExtTCPLostRetransmit"), 1);
+}
+
+fn counter(t: &Harness, name: &str) -> u64 {
+    t.stack.counters().get(name).unwrap()
+}
+
+/// The same on the DupThresh path: "further loss" is new SACK information above a hole
+/// (as Linux's `!newly_lost`), so the ACK that advances SND.UNA and SACKs the resent 3 gets
+/// the conservative bound too. DupThresh does not see the resent 2 lost: 4 and 5 go.
+#[test]
+fn prr_an_advancing_ack_with_new_sack_information_sends_conservatively_with_dupthresh() {
+    let (mut t, _h, d) = sender(0);
+    let out = ack(&mut t, 40, d, d, Some((start(d, 13), start(d, 16))));
+    assert_eq!(out, [1, 2, 3]);
+    t.send(
+        60,
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(start(d, 2))
+            .sack(&[(start(d, 3), start(d, 4)), (start(d, 13), start(d, 16))]),
+    );
+    let out: Vec<u32> = t
+        .drain()
+        .iter()
+        .map(|s| s.seq.wrapping_sub(d) / SEG + 1)
+        .collect();
+    // Two segments for the 2000 delivered, not three (SSRB).
+    assert_eq!(out, [4, 5]);
+}

@@ -600,3 +600,122 @@ fn rfc6298_5_7_no_3s_rto_after_a_simultaneous_open_without_loss() {
     let first = t.expect_between(6, 10, seg().len(4));
     t.expect_between(1000, 1500, seg().seq(first.seq).len(4)); // 1 s RTO, not 3 s
 }
+
+/// RFC 7323 §4 RTT samples from the echoed timestamp are taken only below 60 s (an echo that
+/// old names no segment of this flight); at exactly 60 s the timed segment's own 10 ms
+/// RTT (RFC 6298 §3) is taken instead.
+#[test]
+fn rfc7323_4_a_timestamp_echo_60_s_old_gives_no_rtt_sample_one_59_999_ms_old_does() {
+    let mut t = Harness::server(80);
+    t.send(at(0), seg().syn().seq(1000).mss(1000).ts(5000, 0));
+    let sa = t.expect(at(0), seg().flags(SYNACK).ack(1001));
+    let ts0 = sa.options.timestamps.unwrap().tsval;
+    t.send(
+        at(10),
+        seg().ack_flag().seq(1001).ack(sa.seq + 1).ts(5001, ts0),
+    );
+    let h = t.stack.accept(80).unwrap();
+    let d = sa.seq + 1;
+    let srtt = |t: &Harness, ms| {
+        t.stack
+            .connection(h)
+            .unwrap()
+            .info(instant(ms))
+            .rtt
+            .unwrap()
+            .0
+    };
+    assert_eq!(srtt(&t, 10).millis(), 10);
+    // 100 s later one segment goes out, timed; its ACK 10 ms later echoes a TSval of ours
+    // from exactly 60 s before that ACK.
+    t.advance(at(100_000));
+    t.stack.send(h, &[1u8; 900]).unwrap();
+    t.flush();
+    t.expect(at(100_000), seg().seq(d).len(900));
+    let old = ts0.wrapping_add(100_010 - 60_000);
+    t.send(
+        at(100_010),
+        seg().ack_flag().seq(1001).ack(d + 900).ts(5002, old),
+    );
+    assert_eq!(srtt(&t, 100_010).millis(), 10, "the timed segment's sample");
+    // The next one, 59.999 s old, is taken: SRTT moves by an eighth of the difference.
+    t.stack.send(h, &[1u8; 900]).unwrap();
+    t.flush();
+    t.expect(at(100_010), seg().seq(d + 900).len(900));
+    let old = ts0.wrapping_add(100_020 - 59_999);
+    t.send(
+        at(100_020),
+        seg().ack_flag().seq(1001).ack(d + 1800).ts(5003, old),
+    );
+    assert_eq!(srtt(&t, 100_020).millis(), 10 + (59_999 - 10) / 8);
+}
+
+/// Linux's TcpExtTCPRcvCoalesce: in-order data that joins unread data already queued
+/// counts; data into an empty queue, and data held out of order (TcpExtTCPOFOQueue), do not.
+#[test]
+fn in_order_data_joining_unread_data_counts_as_coalesced_only_then() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(at(0), 1000, seg().mss(1000));
+    let a = iss + 1;
+    let count = |t: &Harness, name: &str| t.stack.counters().get(name).unwrap();
+    let data = |t: &mut Harness, ms, seq: u32, len| {
+        t.send(ms, seg().ack_flag().seq(seq).ack(a).data(&vec![3u8; len]));
+    };
+    data(&mut t, at(10), 1001, 100);
+    assert_eq!(count(&t, "TcpExtTCPRcvCoalesce"), 0, "into an empty queue");
+    data(&mut t, at(20), 1101, 100);
+    assert_eq!(
+        count(&t, "TcpExtTCPRcvCoalesce"),
+        1,
+        "joins 100 unread bytes"
+    );
+    assert_eq!(t.read_all(h).len(), 200);
+    data(&mut t, at(30), 1201, 100);
+    assert_eq!(
+        count(&t, "TcpExtTCPRcvCoalesce"),
+        1,
+        "the queue was read empty"
+    );
+    data(&mut t, at(40), 1401, 100);
+    assert_eq!(count(&t, "TcpExtTCPRcvCoalesce"), 1, "out of order");
+    assert_eq!(count(&t, "TcpExtTCPOFOQueue"), 1);
+    data(&mut t, at(50), 1301, 100);
+    assert_eq!(
+        count(&t, "TcpExtTCPRcvCoalesce"),
+        2,
+        "fills the hole behind unread data"
+    );
+    assert_eq!(t.read_all(h).len(), 300);
+}
+
+/// Quick-ACK mode (as Linux's tcp_event_data_recv) restarts for data after an idle period
+/// longer than the RTO, not one exactly as long: that data waits for the delayed ACK.
+#[test]
+fn data_exactly_one_rto_after_the_last_is_not_acked_at_once_one_ms_later_is() {
+    let mut cfg = Harness::config();
+    cfg.tcp.quick_acks = 1;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(at(0), 1000, seg().mss(1000));
+    let a = iss + 1;
+    // The first data: quick-ACKed (its one quick ACK used).
+    t.send(at(10), seg().ack_flag().seq(1001).ack(a).data(&[1; 100]));
+    t.expect(at(10), seg().ack(1101));
+    let rto = t
+        .stack
+        .connection(h)
+        .unwrap()
+        .info(instant(10))
+        .rto
+        .millis();
+    t.send(
+        at(10 + rto),
+        seg().ack_flag().seq(1101).ack(a).data(&[1; 100]),
+    );
+    t.expect_nothing_until(at(10 + rto + 39));
+    t.expect(at(10 + rto + 40), seg().ack(1201));
+    t.send(
+        at(10 + 2 * rto + 41),
+        seg().ack_flag().seq(1201).ack(a).data(&[1; 100]),
+    );
+    t.expect(at(10 + 2 * rto + 41), seg().ack(1301));
+}

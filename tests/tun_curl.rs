@@ -618,11 +618,13 @@ fn tun_curl_drain_lets_a_download_finish_and_refuses_new_connections() {
     }
     for (mode, flag) in stop_modes() {
         let mut ns = Netns::new("drain");
-        // 2 MB at 500 KB/s: about 4 s, well inside the drain time (generous for a loaded
-        // machine; the drain ends as soon as the connection closes).
-        let n = 2_000_000;
+        // 200 MB at 40 MB/s: about 5 s, well inside the drain time (generous for a loaded
+        // machine; the drain ends as soon as the connection closes). Not smaller: CI saw
+        // 2 MB at curl's 500K limit cross in 4 ms (the kernel's receive buffer took it all
+        // and curl ended at once), before the wait below could see the connection open.
+        let n = 200_000_000;
         let (pid, _ctl, rc) =
-            serve_with_open_download(&mut ns, &format!("{flag} --drain 30"), n, "500K");
+            serve_with_open_download(&mut ns, &format!("{flag} --drain 30"), n, "40M");
         ns.kill(pid, "TERM");
         // New connections are refused at once (RST to the SYN: curl exit 7).
         ns.wait_for(
