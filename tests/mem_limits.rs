@@ -218,3 +218,42 @@ fn an_orphan_holding_data_above_the_hard_limit_is_reset_on_its_retransmission_ti
     assert_eq!(h.stack.counters().tcp_ext_tcp_abort_on_memory, 1);
     check_accounting(&h);
 }
+
+/// Quick-ACK mode (Linux's tcp_event_data_recv) starts on the first data after an idle RTO
+/// only if that data was taken: a segment refused at the hard limit starts nothing, so the
+/// next segment, taken 60 ms later, waits for the delayed ACK like any other (kills the
+/// input.rs mutant `advanced > 0` -> `>= 0` in the quick-ACK condition).
+#[test]
+fn a_segment_refused_at_the_hard_limit_after_an_idle_rto_starts_no_quick_acks() {
+    let mut cfg = config([1, 1, 2], 100);
+    cfg.tcp.quick_acks = 2; // used up by the first two ACKs of data below
+    let mut h = Harness::server_with(80, cfg);
+    let (a, iss_a) = filled(&mut h, 0, 6000, 1000);
+    let (b, _) = filled(&mut h, 10, 6001, 10_000);
+    h.peer = SocketAddrV4::new(PEER, 6000);
+    let p = 1001 + 1000;
+    for k in 0..3 {
+        h.send(
+            at(20),
+            seg().seq(p + k * 1448).ack(iss_a + 1).data(&[2; 1448]),
+        );
+    }
+    h.drain();
+    assert_eq!(h.stack.connection(a).unwrap().recv_queue(), 1000 + 3 * 1448);
+    // 380 ms later (more than the 200 ms RTO): in order, but A holds its 4 KiB minimum
+    // above the hard limit, so it is refused.
+    let q = p + 3 * 1448;
+    h.send(at(400), seg().seq(q).ack(iss_a + 1).data(&[3; 1448]));
+    assert_eq!(h.stack.connection(a).unwrap().recv_queue(), 1000 + 3 * 1448);
+    h.advance(at(450)); // whatever answers the refused segment (the delayed ACK) is out
+    h.drain();
+    h.read_all(b);
+    h.read_all(a);
+    h.drain();
+    // Taken at 460, 60 ms after the refused one: not idle, and no quick ACK left from it:
+    // the delayed ACK, 40 ms later.
+    h.send(at(460), seg().seq(q).ack(iss_a + 1).data(&[3; 1448]));
+    assert_eq!(h.stack.connection(a).unwrap().recv_queue(), 1448);
+    h.expect_nothing_until(at(499));
+    h.expect(at(500), seg().flags(TcpFlags::ACK).ack(q + 1448));
+}
