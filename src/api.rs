@@ -48,6 +48,8 @@ pub struct NetConfig {
     pub pcap: Option<std::path::PathBuf>,
     /// Seeded loss/delay/reorder/duplication/corruption between the device and the stack.
     pub impair: Option<ImpairConfig>,
+    /// Write a sender-state trace to this file (JSON lines, see [`crate::trace`]).
+    pub trace: Option<std::path::PathBuf>,
 }
 
 impl Default for NetConfig {
@@ -64,6 +66,7 @@ impl Default for NetConfig {
             stack: StackConfig::default(),
             pcap: None,
             impair: None,
+            trace: None,
         }
     }
 }
@@ -98,7 +101,22 @@ impl NetStack {
             })?),
             None => None,
         };
-        NetStack::with_device_and(Box::new(dev), stack_cfg, pcap, cfg.impair, service)
+        let trace = match &cfg.trace {
+            Some(p) => Some(File::create(p).map_err(|e| {
+                io::Error::new(e.kind(), format!("trace file {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
+        let net = NetStack::with_device_and(Box::new(dev), stack_cfg, pcap, cfg.impair, service)?;
+        if let Some(f) = trace {
+            net.set_trace(Box::new(io::BufWriter::new(f)))?;
+        }
+        Ok(net)
+    }
+
+    /// Writes a sender-state trace to `out` from now on (see [`Runtime::set_trace`]).
+    pub fn set_trace(&self, out: Box<dyn io::Write + Send>) -> io::Result<()> {
+        self.runtime.set_trace(out)
     }
 
     /// Starts the stack on any device.

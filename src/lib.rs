@@ -38,6 +38,7 @@ pub mod service;
 pub mod stack;
 pub mod tcp;
 pub mod time;
+pub mod trace;
 pub mod wire;
 
 pub use time::{Duration, Instant};

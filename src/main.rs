@@ -145,6 +145,10 @@ struct NetArgs {
     /// Record every packet to this pcap file (LINKTYPE_RAW; opens in tshark/Wireshark).
     #[arg(long)]
     pcap: Option<PathBuf>,
+    /// Write the sender's state (cwnd, ssthresh, RTT, RTO, in flight, SACKed) to this file,
+    /// one JSON line per ACK processed and per timer fired (see the README).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
     /// Seed of every secret: ISNs, SYN cookies, ports, TSval offsets (default: from the OS).
     /// Fix it to replay a run; a fixed seed makes those secrets guessable.
     #[arg(long)]
@@ -235,6 +239,7 @@ impl NetArgs {
             },
             pcap: self.pcap.clone(),
             impair: self.impair.clone(),
+            trace: self.trace.clone(),
         })
     }
 

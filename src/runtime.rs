@@ -77,6 +77,8 @@ pub struct Inner {
     pub(crate) park_cond: Arc<Condvar>,
     /// An in-loop service runs: keep `touched` until its next `poll`.
     service: bool,
+    /// Where the stack's sender-state records go, one JSON line each (`--trace`).
+    trace: Option<Box<dyn io::Write + Send>>,
 }
 
 impl Inner {
@@ -116,6 +118,25 @@ impl Inner {
         }
         if !self.service {
             self.touched.clear();
+        }
+    }
+
+    /// Writes the stack's sender-state records out (see [`Runtime::set_trace`]); a write
+    /// error stops the trace, not the stack.
+    fn write_trace(&mut self) {
+        let Some(out) = self.trace.as_mut() else {
+            return;
+        };
+        let mut r = Ok(());
+        while let Some(rec) = self.stack.poll_trace() {
+            if r.is_ok() {
+                r = writeln!(out, "{}", rec.to_json());
+            }
+        }
+        if let Err(e) = r.and_then(|()| out.flush()) {
+            log::warn!("trace: {e}; no more records are written");
+            self.trace = None;
+            self.stack.set_trace(false);
         }
     }
 
@@ -242,6 +263,7 @@ impl Runtime {
                 parked_ready: Vec::new(),
                 park_cond: Arc::new(Condvar::new()),
                 service: service.is_some(),
+                trace: None,
             }),
             clock: Clock::new(),
             waker,
@@ -273,6 +295,22 @@ impl Runtime {
 
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Writes a sender-state trace to `out` from now on: a first line that gives the
+    /// clock's zero as Unix time ([`crate::trace::start_line`]), then one JSON line per
+    /// ACK processed and per timer fired ([`crate::trace::TraceRecord::to_json`]).
+    pub fn set_trace(&self, mut out: Box<dyn io::Write + Send>) -> io::Result<()> {
+        writeln!(
+            out,
+            "{}",
+            crate::trace::start_line(self.shared.clock.unix_start_us)
+        )?;
+        out.flush()?;
+        let mut g = self.shared.lock();
+        g.stack.set_trace(true);
+        g.trace = Some(out);
+        Ok(())
     }
 
     /// Stops the loop and returns its result: the loop's last turn aborts every
@@ -456,6 +494,7 @@ fn run(
         .into_iter()
         .flatten()
         .min();
+        stack.write_trace();
         stack.wake_touched();
         if stopping {
             return Ok(());

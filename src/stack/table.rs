@@ -25,6 +25,7 @@ use super::syncookie::SynCookies;
 use super::timers::TimerQueue;
 use crate::tcp::{self, Connection, Event, IsnGenerator, SeqNum, State};
 use crate::time::Instant;
+use crate::trace::{TraceEvent, TraceQueue, TraceRecord};
 use crate::wire::offload::{complete_checksum, RxOffload, TxOffload};
 use crate::wire::{
     IcmpMessage, IcmpPacket, IpMeta, Ipv4Packet, Packet, Segment, TcpFlags, TcpOptions, WireError,
@@ -265,6 +266,8 @@ pub struct Stack {
     mem: MemAccount,
     /// Released connections still closing, TIME-WAIT apart (`tcp_max_orphans`).
     orphans: usize,
+    /// Sender-state records (`--trace`), when asked for.
+    trace: Option<Box<TraceQueue>>,
 }
 
 impl Stack {
@@ -297,6 +300,7 @@ impl Stack {
             cookie_sent_at: None,
             mem: MemAccount::default(),
             orphans: 0,
+            trace: None,
             cfg,
         }
     }
@@ -558,7 +562,16 @@ impl Stack {
                 }
             }
             slot.conn.set_memory_mode(self.mem.mode(&self.cfg.tcp_mem));
+            let una = slot.conn.snd_una();
             slot.conn.handle_segment(now, seg);
+            if let Some(q) = self.trace.as_mut().filter(|_| seg.flags.ack()) {
+                let acked = slot.conn.snd_una().since(una);
+                q.push(TraceRecord::snapshot(
+                    now,
+                    TraceEvent::Ack { acked },
+                    &slot.conn,
+                ));
+            }
             self.mark_dirty(idx);
             self.drain_events(idx);
             self.touch(idx);
@@ -652,7 +665,17 @@ impl Stack {
             let mode = self.mem.mode(&self.cfg.tcp_mem);
             if let Some(s) = self.slots[idx].as_mut() {
                 s.conn.set_memory_mode(mode);
-                s.conn.handle_timeout(now);
+                match self.trace.as_mut() {
+                    None => s.conn.handle_timeout(now),
+                    Some(q) => {
+                        let due: Vec<_> = s.conn.due_timers(now).collect();
+                        s.conn.handle_timeout(now);
+                        for name in due {
+                            let ev = TraceEvent::Timer(name.to_string());
+                            q.push(TraceRecord::snapshot(now, ev, &s.conn));
+                        }
+                    }
+                }
             }
             #[cfg(any(debug_assertions, fuzzing))]
             self.debug_check_timers_after(idx, now);
@@ -1061,6 +1084,17 @@ impl Stack {
     /// (`ss -s` orphaned, `/proc/net/sockstat` orphan).
     pub fn orphans(&self) -> usize {
         self.orphans
+    }
+
+    /// Turns sender-state records on or off (see [`crate::trace`]): one per ACK a
+    /// connection processes and per timer that fires, taken with [`Stack::poll_trace`].
+    pub fn set_trace(&mut self, on: bool) {
+        self.trace = on.then(Box::default);
+    }
+
+    /// The oldest sender-state record not yet taken.
+    pub fn poll_trace(&mut self) -> Option<TraceRecord> {
+        self.trace.as_mut()?.pop()
     }
 
     pub fn has_pending_output(&self) -> bool {

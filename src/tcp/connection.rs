@@ -18,6 +18,7 @@ use super::sack::Scoreboard;
 use super::send_buffer::SendBuffer;
 use super::seq::SeqNum;
 use super::state::State;
+use super::state_times::StateTimes;
 use crate::time::{Duration, Instant};
 use crate::wire::Segment;
 use std::collections::VecDeque;
@@ -212,6 +213,8 @@ pub struct Connection {
     pub(super) app_closed: bool,
 
     pub(super) timers: [Option<Instant>; N_TIMERS],
+    /// The states entered and when (`tcpstates`; see `state_times`).
+    state_times: StateTimes,
     pub(super) rtt: RttEstimator,
     /// Karn (RFC 6298 §3): time one new segment at a time, never a retransmitted one.
     pub(super) rtt_probe: Option<(SeqNum, Instant)>,
@@ -529,6 +532,7 @@ impl Connection {
             recvq: RecvBuffer::new(cfg.recv_buffer),
             app_closed: false,
             timers: [None; N_TIMERS],
+            state_times: StateTimes::default(),
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
             rtt_probe: None,
             retries: 0,
@@ -604,6 +608,7 @@ impl Connection {
         let mut c = Connection::new(now, local, remote, iss, ts_offset, cfg);
         c.rcv_wscale = c.our_wscale();
         c.set_state(State::SynSent, "active open");
+        c.stamp_states(now);
         c
     }
 
@@ -630,6 +635,7 @@ impl Connection {
         c.snd_wl1 = c.irs;
         c.state = State::Listen; // logged as LISTEN -> SYN-RECEIVED
         c.set_state(State::SynReceived, "rcvd SYN");
+        c.stamp_states(now);
         c
     }
 
@@ -683,6 +689,7 @@ impl Connection {
         c.rcv_adv = c.rcv_nxt + u32::from(c.syn_window());
         c.state = State::Listen;
         c.set_state(State::Established, "valid SYN cookie");
+        c.stamp_states(now);
         c
     }
 
@@ -730,6 +737,7 @@ impl Connection {
     pub(super) fn set_state(&mut self, next: State, why: &str) {
         if next != self.state {
             log::debug!("{} {} -> {} ({why})", self.remote, self.state, next);
+            self.state_times.enter(next);
             if next == State::Established {
                 self.events.push_back(Event::Connected);
             }
@@ -940,7 +948,8 @@ impl Connection {
     /// An ICMP error quoting this connection (RFC 9293 §3.9.2.2, RFC 5461). Soft errors are
     /// only recorded (MUST-56); a hard one aborts an opening connection (SHLD-26).
     /// Deviation: like Linux, hard errors do not abort a synchronized connection.
-    pub fn handle_icmp_error(&mut self, _now: Instant, hard: bool, seq: SeqNum) {
+    pub fn handle_icmp_error(&mut self, now: Instant, hard: bool, seq: SeqNum) {
+        self.stamp_states(now);
         // Only errors quoting data we have in flight count (RFC 5927 §4.1).
         if !(self.snd_una.le(seq) && seq.lt(self.snd_max.max(self.snd_una + 1))) {
             return;
@@ -948,6 +957,7 @@ impl Connection {
         self.soft_error(SoftError::Icmp { hard });
         if hard && matches!(self.state, State::SynSent) {
             self.fail(Error::Refused, "ICMP unreachable");
+            self.stamp_states(now);
         }
     }
 
@@ -1118,6 +1128,18 @@ impl Connection {
     pub fn snd_nxt(&self) -> SeqNum {
         self.snd_nxt
     }
+    /// The highest sequence number sent (SND.NXT rewinds on a timeout; this does not).
+    pub fn snd_max(&self) -> SeqNum {
+        self.snd_max
+    }
+    /// Bytes above SND.UNA the peer has SACKed (RFC 2018).
+    pub fn sacked_bytes(&self) -> u32 {
+        self.sb.sacked_bytes()
+    }
+    /// The peer's send window (SND.WND), in bytes.
+    pub fn snd_wnd(&self) -> u32 {
+        self.snd_wnd
+    }
     pub fn rcv_nxt(&self) -> SeqNum {
         self.rcv_nxt
     }
@@ -1195,6 +1217,7 @@ impl Connection {
     /// never stays due: one re-armed at or before `now` moves 1 ms on, so no deadline that
     /// does not move can make the caller loop.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.stamp_states(now);
         for t in TIMERS {
             match self.timers[t as usize] {
                 Some(at) if at <= now => {
@@ -1207,6 +1230,43 @@ impl Connection {
                 _ => {}
             }
         }
+        self.stamp_states(now);
+    }
+
+    /// The names of the timers due at `now` (what `handle_timeout(now)` will fire, in
+    /// its order): `rto`, `delack`, `persist`, `time-wait`, `fin-wait-2`, `keepalive`,
+    /// `reorder` (RACK, RFC 8985 §6.3), `tlp` (RFC 8985 §7.2). For traces.
+    pub fn due_timers(&self, now: Instant) -> impl Iterator<Item = &'static str> + '_ {
+        TIMERS
+            .into_iter()
+            .filter(move |&t| self.timers[t as usize].is_some_and(|at| at <= now))
+            .map(|t| match t {
+                Timer::Retransmit => "rto",
+                Timer::DelayedAck => "delack",
+                Timer::Persist => "persist",
+                Timer::TimeWait => "time-wait",
+                Timer::FinWait2 => "fin-wait-2",
+                Timer::Keepalive => "keepalive",
+                Timer::Reorder => "reorder",
+                Timer::LossProbe => "tlp",
+            })
+    }
+
+    /// Stamps state changes made since the last timed call with `now`; when CLOSED was
+    /// among them, logs the time spent in each state (`-v`, like bcc's `tcpstates`).
+    pub(super) fn stamp_states(&mut self, now: Instant) {
+        if self.state_times.stamp(now) {
+            log::debug!(
+                "{} state times: {}",
+                self.remote,
+                self.state_times.summary(now)
+            );
+        }
+    }
+
+    /// The states entered so far and when (see [`StateTimes`]).
+    pub fn state_times(&self) -> &StateTimes {
+        &self.state_times
     }
 
     fn on_timer(&mut self, now: Instant, t: Timer) {

@@ -14,6 +14,7 @@ const SYN_LOST_RTO: Duration = Duration::from_secs(3);
 impl Connection {
     /// Processes one segment addressed to this connection.
     pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        self.stamp_states(now);
         self.queue_owed_ack(now);
         self.stats.segs_in += 1;
         if !seg.payload.is_empty() {
@@ -24,6 +25,7 @@ impl Connection {
             State::SynSent => self.on_syn_sent(now, seg),
             _ => self.on_segment(now, seg),
         }
+        self.stamp_states(now);
     }
 
     /// RFC 9293 §3.10.7.3.

@@ -22,6 +22,7 @@ pub mod sack;
 pub mod send_buffer;
 pub mod seq;
 pub mod state;
+pub mod state_times;
 
 pub use config::Config;
 pub use connection::{ConnStats, Connection, Error, Event, SoftError, WMEM_MIN};
@@ -33,6 +34,7 @@ pub use sack::Scoreboard;
 pub use send_buffer::SendBuffer;
 pub use seq::SeqNum;
 pub use state::State;
+pub use state_times::StateTimes;
 
 #[cfg(test)]
 mod tests;

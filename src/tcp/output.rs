@@ -25,6 +25,7 @@ impl Connection {
     /// `None` when there is nothing to send now. Call until `None` after every input and
     /// timeout.
     pub fn poll_transmit<'b>(&'b mut self, now: Instant, buf: &'b mut [u8]) -> Option<Segment<'b>> {
+        self.stamp_states(now); // a close() or abort() since the last timed call
         if let Some((seq, ack)) = self.rst.take() {
             let flags = if ack.is_some() {
                 TcpFlags::RST | TcpFlags::ACK
