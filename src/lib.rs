@@ -32,6 +32,7 @@
 pub mod api;
 pub mod apps;
 pub mod device;
+pub mod plot;
 pub mod runtime;
 pub mod seed;
 pub mod service;

@@ -85,6 +85,21 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
     },
+    /// A time-sequence graph (tcptrace style) of one connection in a pcap file, as SVG;
+    /// with --trace (from `serve --trace`), cwnd, ssthresh and RTT over time below it.
+    Plot {
+        /// The capture (pcap: raw IP, Ethernet, Linux cooked or loopback).
+        capture: PathBuf,
+        /// The sender-state trace of the same run.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// The first connection with this port at either end (default: the first one).
+        #[arg(long)]
+        port: Option<u16>,
+        /// The SVG file to write.
+        #[arg(short, long, value_name = "OUT.svg")]
+        output: PathBuf,
+    },
     /// Sockets of a running stack, like `ss -tn` (-l listeners, -a all, -i TCP internals, -s summary).
     Ss {
         #[arg(short, long)]
@@ -299,6 +314,12 @@ fn main() -> ExitCode {
             net,
         } => get(&url, output, &net, connect_timeout, max_time),
         Command::Decode { pcap } => decode(pcap),
+        Command::Plot {
+            capture,
+            trace,
+            port,
+            output,
+        } => plot(&capture, trace.as_deref(), port, &output),
         Command::Ss {
             listening,
             all,
@@ -573,6 +594,56 @@ fn get(
     } else {
         Err(format!("HTTP status {status}"))
     }
+}
+
+fn plot(
+    capture: &std::path::Path,
+    trace: Option<&std::path::Path>,
+    port: Option<u16>,
+    output: &std::path::Path,
+) -> Result<(), String> {
+    use tuntcp::plot::{render, Cause, TimeSeq, TraceSeries};
+    let pcap = std::fs::read(capture).map_err(|e| format!("{}: {e}", capture.display()))?;
+    let mut g =
+        TimeSeq::from_pcap(&pcap, port).map_err(|e| format!("{}: {e}", capture.display()))?;
+    let series = match trace {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let s =
+                TraceSeries::from_trace(&text, &g).map_err(|e| format!("{}: {e}", p.display()))?;
+            g.explain(&s);
+            Some(s)
+        }
+        None => None,
+    };
+    let svg = render::svg(&g, series.as_ref())?;
+    std::fs::write(output, svg).map_err(|e| format!("{}: {e}", output.display()))?;
+    let fast = g
+        .data
+        .iter()
+        .filter(|d| matches!(d.retrans, Some(Cause::Dupacks { .. })))
+        .count();
+    let timer = g
+        .data
+        .iter()
+        .filter(|d| matches!(d.retrans, Some(Cause::Timer(_))))
+        .count();
+    eprintln!(
+        "tuntcp: {} > {}: {} data segments, {} retransmitted ({fast} after duplicate ACKs or \
+         SACK, {timer} by a timer), {} ACKs, {} SACK blocks{}; wrote {}",
+        g.sender,
+        g.receiver,
+        g.data.len(),
+        fast + timer,
+        g.acks.len(),
+        g.sacks.len(),
+        series.map_or(String::new(), |s| format!(
+            ", {} trace records",
+            s.points.len()
+        )),
+        output.display()
+    );
+    Ok(())
 }
 
 fn decode(file: Option<PathBuf>) -> Result<(), String> {

@@ -88,6 +88,8 @@ pub struct PcapReader<'a> {
     nanos: bool,
     linktype: u32,
     index: usize,
+    /// Frames without an IPv4 packet come back empty instead of ending the read.
+    skip_other: bool,
 }
 
 const LINKTYPE_NULL: u32 = 0;
@@ -112,6 +114,7 @@ impl<'a> PcapReader<'a> {
             nanos,
             linktype: 0,
             index: 0,
+            skip_other: false,
         };
         let linktype = r.u32_at(&b[20..24]) & 0x0fff_ffff; // high bits: FCS info
         match linktype {
@@ -121,6 +124,15 @@ impl<'a> PcapReader<'a> {
                 "pcap link type {t} is not supported (raw IP 101/228, Ethernet 1, \
                  Linux cooked 113/276, loopback 0 are)"
             )),
+        }
+    }
+
+    /// Frames that carry no IPv4 packet (ARP, IPv6 on Ethernet, ...) come back as records
+    /// with an empty `packet` instead of an error that ends the read.
+    pub fn skip_non_ipv4(self) -> PcapReader<'a> {
+        PcapReader {
+            skip_other: true,
+            ..self
         }
     }
 
@@ -177,7 +189,18 @@ impl<'a> PcapReader<'a> {
         let frame = &b[16..16 + incl];
         self.rest = &b[16 + incl..];
         let micros = sec * 1_000_000 + if self.nanos { frac / 1000 } else { frac };
-        let link = self.link_header_len(frame)?;
+        let link = match self.link_header_len(frame) {
+            Ok(n) => n,
+            Err(_) if self.skip_other => 0,
+            Err(e) => return Err(e),
+        };
+        if link == 0 && self.skip_other && !matches!(self.linktype, LINKTYPE_RAW | LINKTYPE_IPV4) {
+            return Ok(Record {
+                micros,
+                packet: &[],
+                orig_len: 0,
+            });
+        }
         Ok(Record {
             micros,
             packet: &frame[link..],
