@@ -33,6 +33,7 @@ pub mod api;
 pub mod apps;
 pub mod device;
 pub mod plot;
+pub mod replay;
 pub mod runtime;
 pub mod seed;
 pub mod service;

@@ -100,6 +100,24 @@ enum Command {
         #[arg(short, long, value_name = "OUT.svg")]
         output: PathBuf,
     },
+    /// Feed one connection's peer packets from a pcap into the stack at their recorded
+    /// times and print, side by side, what the capture's stack sent and what tuntcp sends.
+    Replay {
+        /// The capture (pcap: raw IP, Ethernet, Linux cooked or loopback frames).
+        capture: PathBuf,
+        /// The first connection with this port at either end (default: the first SYN's).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Which end tuntcp plays: server (received the SYN; runs serve's apps) or client.
+        #[arg(long = "as", value_name = "server|client", default_value = "server", value_parser = parse_role)]
+        role: tuntcp::replay::Role,
+        /// Seed of our ISN and TSval offset (the capture's are mapped onto ours).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The link MTU our stack assumes (its MSS is MTU - 40).
+        #[arg(long, default_value_t = 1500)]
+        mtu: usize,
+    },
     /// Sockets of a running stack, like `ss -tn` (-l listeners, -a all, -i TCP internals, -s summary).
     Ss {
         #[arg(short, long)]
@@ -199,6 +217,14 @@ struct NetArgs {
     /// Send buffer per connection in bytes, like the default of `tcp_wmem`.
     #[arg(long, default_value_t = 256 * 1024)]
     wmem: usize,
+}
+
+fn parse_role(s: &str) -> Result<tuntcp::replay::Role, String> {
+    match s {
+        "server" => Ok(tuntcp::replay::Role::Server),
+        "client" => Ok(tuntcp::replay::Role::Client),
+        _ => Err(format!("expected server or client, not {s:?}")),
+    }
 }
 
 fn on_off(s: &str) -> Result<bool, String> {
@@ -320,6 +346,13 @@ fn main() -> ExitCode {
             port,
             output,
         } => plot(&capture, trace.as_deref(), port, &output),
+        Command::Replay {
+            capture,
+            port,
+            role,
+            seed,
+            mtu,
+        } => replay(&capture, port, role, seed, mtu),
         Command::Ss {
             listening,
             all,
@@ -643,6 +676,27 @@ fn plot(
         )),
         output.display()
     );
+    Ok(())
+}
+
+fn replay(
+    capture: &std::path::Path,
+    port: Option<u16>,
+    role: tuntcp::replay::Role,
+    seed: u64,
+    mtu: usize,
+) -> Result<(), String> {
+    if !(576..=65535).contains(&mtu) {
+        return Err("--mtu must be in 576..=65535".into());
+    }
+    let pcap = std::fs::read(capture).map_err(|e| format!("{}: {e}", capture.display()))?;
+    let cfg = StackConfig {
+        mtu,
+        ..StackConfig::with_seed(seed)
+    };
+    let r = tuntcp::replay::replay(&pcap, port, role, cfg)
+        .map_err(|e| format!("{}: {e}", capture.display()))?;
+    print!("{}", r.text());
     Ok(())
 }
 
