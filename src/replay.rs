@@ -207,15 +207,25 @@ pub fn replay(
                 .is_some_and(|s| (s.src, s.dst) == (us, peer) || (s.src, s.dst) == (peer, us))
         })
         .collect();
+    // Times from the connection's first packet, never going back (a capture's clock may
+    // step back; the stack's may not).
     let t0 = conn.first().map_or(0, |p| p.t);
-    let t_end = conn.last().map_or(0, |p| p.t) - t0;
+    let mut t_prev = 0;
+    let conn: Vec<(u64, &Cap)> = conn
+        .into_iter()
+        .map(|p| {
+            t_prev = t_prev.max(p.t.saturating_sub(t0));
+            (t_prev, p)
+        })
+        .collect();
+    let t_end = t_prev;
     let from_us = |p: &Cap| seg_of(&p.bytes).is_some_and(|s| s.src == us);
     // Offloads: the capture's stack sent super-segments, so ours may too.
     let mss = u32::try_from(cfg.mtu.saturating_sub(40)).unwrap_or(u32::MAX);
     let offload = conn
         .iter()
-        .filter(|p| from_us(p))
-        .any(|p| seg_of(&p.bytes).is_some_and(|s| s.payload.len() as u32 > mss));
+        .filter(|(_, p)| from_us(p))
+        .any(|(_, p)| seg_of(&p.bytes).is_some_and(|s| s.payload.len() as u32 > mss));
     let mut cfg = StackConfig {
         addr: *us.ip(),
         offload: offload || cfg.offload,
@@ -242,13 +252,13 @@ pub fn replay(
     }
     let capture: Vec<(u64, Vec<u8>)> = conn
         .iter()
-        .filter(|p| from_us(p))
-        .map(|p| (p.t - t0, p.bytes.clone()))
+        .filter(|(_, p)| from_us(p))
+        .map(|(t, p)| (*t, p.bytes.clone()))
         .collect();
     let peer_pkts: Vec<(u64, Vec<u8>)> = conn
         .iter()
-        .filter(|p| !from_us(p))
-        .map(|p| (p.t - t0, p.bytes.clone()))
+        .filter(|(_, p)| !from_us(p))
+        .map(|(t, p)| (*t, p.bytes.clone()))
         .collect();
     // The capture's ISN and first TSval of our end, and the peer's ISN.
     let first_syn = |pk: &[(u64, Vec<u8>)]| {
