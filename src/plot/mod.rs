@@ -311,7 +311,8 @@ impl TraceSeries {
             if !ours {
                 continue;
             }
-            let Some(t) = (zero + r.at.micros()).checked_sub(g.t0_unix_us) else {
+            let unix = zero.checked_add(r.at.micros());
+            let Some(t) = unix.and_then(|u| u.checked_sub(g.t0_unix_us)) else {
                 continue; // before the capture's first packet
             };
             if let TraceEvent::Timer(name) = &r.event {
