@@ -354,8 +354,25 @@ unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut msghdr, flags: c_in
     let m = &mut *msg;
     let r = readv_impl(ud, fd, m.msg_iov, m.msg_iovlen as c_int, flags);
     if r >= 0 {
-        m.msg_controllen = 0;
         m.msg_flags = 0;
+        // TCP_INQ: one TCP_CM_INQ message with the bytes left (Linux tcp_recvmsg).
+        let inq = shared(ud).call(|h| h.inq_hint(fd));
+        let room = libc::CMSG_SPACE(4) as usize;
+        match inq {
+            Some(v) if !m.msg_control.is_null() && m.msg_controllen >= room => {
+                let c = libc::CMSG_FIRSTHDR(m);
+                (*c).cmsg_level = libc::SOL_TCP;
+                (*c).cmsg_type = libc::TCP_CM_INQ;
+                (*c).cmsg_len = libc::CMSG_LEN(4) as _;
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<c_int>(), v);
+                m.msg_controllen = room as _;
+            }
+            Some(_) if !m.msg_control.is_null() => {
+                m.msg_controllen = 0;
+                m.msg_flags |= libc::MSG_CTRUNC;
+            }
+            _ => m.msg_controllen = 0,
+        }
     }
     r
 }

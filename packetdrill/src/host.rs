@@ -67,6 +67,8 @@ struct Opts {
     maxseg: Option<u32>,
     /// IP_TOS.
     tos: Option<u8>,
+    /// TCP_INQ: recvmsg adds a TCP_CM_INQ control message.
+    inq: bool,
 }
 
 #[derive(Debug)]
@@ -723,6 +725,21 @@ impl Host {
         }
     }
 
+    /// TCP_CM_INQ's value when TCP_INQ is on: the bytes left to read, and 1 for an empty
+    /// queue at the peer's FIN, so a reader can tell EOF follows (Linux `tcp_inq_hint`).
+    pub fn inq_hint(&self, fd: i32) -> Option<i32> {
+        let s = self.socks.get(&fd)?;
+        let Kind::Conn(h) = s.kind else {
+            return None;
+        };
+        if !s.opts.inq {
+            return None;
+        }
+        let c = self.stack.connection(h)?;
+        let n = i32::try_from(c.recv_queue()).unwrap_or(i32::MAX);
+        Some(if n == 0 && c.at_eof() { 1 } else { n })
+    }
+
     /// Readiness of one fd for poll(2).
     pub fn poll_one(&mut self, fd: i32, events: i16) -> i16 {
         self.pump();
@@ -793,6 +810,10 @@ impl Host {
         match (level, name) {
             (libc::SOL_SOCKET, libc::SO_REUSEADDR) => s.opts.reuseaddr = int(val)? != 0,
             (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {}
+            // Accepted; MSG_ZEROCOPY sends then copy, as Linux does when it cannot pin pages.
+            (libc::SOL_SOCKET, libc::SO_ZEROCOPY) => {
+                int(val)?;
+            }
             (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => s.opts.keepalive = int(val)? != 0,
             (libc::SOL_SOCKET, libc::SO_RCVBUF) => {
                 let v = usize::try_from(int(val)?.max(0)).unwrap_or(0).min(RMEM_MAX);
@@ -816,6 +837,13 @@ impl Host {
                 val.first().ok_or(libc::EINVAL)?;
             }
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => s.opts.nodelay = int(val)? != 0,
+            (libc::IPPROTO_TCP, libc::TCP_INQ) => {
+                let v = int(val)?;
+                if !(0..=1).contains(&v) {
+                    return Err(libc::EINVAL);
+                }
+                s.opts.inq = v == 1;
+            }
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
                 let v = int(val)?;
                 if !(88..=32767).contains(&v) && v != 0 {
@@ -897,6 +925,7 @@ impl Host {
                 return Ok(n + n2);
             }
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => i32::from(s.opts.nodelay),
+            (libc::IPPROTO_TCP, libc::TCP_INQ) => i32::from(s.opts.inq),
             (libc::IPPROTO_IP, libc::IP_TOS) => i32::from(s.opts.tos.unwrap_or(d.tos)),
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
                 Some(c) if c.state().is_synchronized() => {
