@@ -357,6 +357,7 @@ impl Host {
         let backlog = usize::try_from(backlog.max(0)).unwrap_or(0);
         self.stack.listen(port, backlog).map_err(open_errno)?;
         self.sock(fd)?.kind = Kind::Listening(port);
+        self.apply_opts(fd);
         Ok(0)
     }
 
@@ -400,11 +401,20 @@ impl Host {
         let Some(s) = self.socks.get(&fd) else {
             return;
         };
-        let Kind::Conn(h) = s.kind else {
-            return;
+        let h = match s.kind {
+            Kind::Conn(h) => h,
+            Kind::Listening(port) => {
+                let mss = s.opts.maxseg.and_then(|m| u16::try_from(m).ok());
+                self.stack.set_listen_mss(port, mss);
+                return;
+            }
+            Kind::Fresh => return,
         };
         let o = s.opts.clone();
         self.stack.with_connection(h, |c| {
+            if let Some(m) = o.maxseg.and_then(|m| u16::try_from(m).ok()) {
+                c.set_maxseg(m);
+            }
             c.set_nodelay(o.nodelay);
             if let Some(tos) = o.tos {
                 c.set_tos(tos);

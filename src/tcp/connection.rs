@@ -1141,6 +1141,14 @@ impl Connection {
     pub fn nodelay(&self) -> bool {
         self.cfg.nodelay
     }
+    /// TCP_MAXSEG before the handshake: the MSS our SYN offers and the most we send per
+    /// segment are at most `mss` (Linux `user_mss`). Lowers only; once our SYN has left
+    /// it changes nothing (the MSS was offered), as Linux.
+    pub fn set_maxseg(&mut self, mss: u16) {
+        if self.snd_max == self.iss && !self.state.is_synchronized() {
+            self.cfg.mss = self.cfg.mss.min(mss.max(64));
+        }
+    }
     /// R2 as a time (MUST-21, like `TCP_USER_TIMEOUT`): `None` uses `retries2`,
     /// `Some(Duration::MAX)` never gives up.
     pub fn set_user_timeout(&mut self, t: Option<Duration>) {
