@@ -61,3 +61,154 @@ fn maxseg_on_a_listener_caps_the_synack_mss_and_the_segments() {
     t.expect(at(20), seg().flags(TcpFlags::SYN | TcpFlags::ACK).mss(1460));
     assert!(!t.stack.set_listen_mss(81, Some(1000)));
 }
+
+/// A server connection to a peer offering MSS 1000 and a 64 KB window, established with a
+/// 10 ms RTT sample; returns the handle and our first data sequence number.
+fn established(t: &mut Harness) -> (tuntcp::stack::SocketHandle, u32) {
+    let (h, iss) = t.establish_rtt(at(0), 10, 1000, seg().win(65535).mss(1000));
+    (h, iss + 1)
+}
+
+/// TCP_CORK holds writes shorter than a segment; uncorking sends them as one segment,
+/// with PSH (each write was a push point).
+#[test]
+fn cork_holds_short_writes_until_uncorked() {
+    let mut t = Harness::server(80);
+    let (h, s) = established(&mut t);
+    t.stack.with_connection(h, |c| c.set_cork(true));
+    t.stack.send(h, &[1u8; 40]).unwrap(); // at 10 ms
+    t.flush();
+    t.advance(at(60));
+    t.stack.send(h, &[2u8; 40]).unwrap();
+    t.flush();
+    t.expect_nothing_until(at(70));
+    t.stack.with_connection(h, |c| c.set_cork(false));
+    t.flush();
+    t.expect(
+        at(70),
+        seg().flags(TcpFlags::ACK | TcpFlags::PSH).seq(s).len(80),
+    );
+    t.send(at(80), seg().ack_flag().seq(1001).ack(s + 80).win(65535));
+    // Corked again: whole segments go at once, the partial tail waits.
+    t.stack.with_connection(h, |c| c.set_cork(true));
+    t.stack.send(h, &[3u8; 2500]).unwrap();
+    t.flush();
+    t.expect(at(80), seg().flags(TcpFlags::ACK).seq(s + 80).len(1000));
+    t.expect(at(80), seg().flags(TcpFlags::ACK).seq(s + 1080).len(1000));
+    t.expect_nothing_until(at(90));
+    // Setting TCP_NODELAY pushes the held tail though the cork stays on.
+    t.stack.with_connection(h, |c| c.set_nodelay(true));
+    t.flush();
+    t.expect(
+        at(90),
+        seg()
+            .flags(TcpFlags::ACK | TcpFlags::PSH)
+            .seq(s + 2080)
+            .len(500),
+    );
+    assert!(t.stack.connection(h).unwrap().cork());
+}
+
+/// With nothing in flight, corked data goes out when the persist timer fires, one RTO
+/// after the write (tcp(7)'s 200 ms ceiling on TCP_CORK), with PSH.
+#[test]
+fn corked_data_leaves_one_rto_later_with_nothing_in_flight() {
+    let mut t = Harness::server(80);
+    let (h, s) = established(&mut t);
+    let rto = t.stack.connection(h).unwrap().rto().millis();
+    assert_eq!(rto, 200);
+    t.stack.with_connection(h, |c| c.set_cork(true));
+    t.stack.send(h, &[1u8; 40]).unwrap(); // at 10 ms
+    t.flush();
+    t.expect_nothing_until(at(10 + rto - 1));
+    t.expect(
+        at(10 + rto),
+        seg().flags(TcpFlags::ACK | TcpFlags::PSH).seq(s).len(40),
+    );
+}
+
+/// MSG_MORE holds the partial tail of that write (TCP_NODELAY or not) and marks no PSH;
+/// the next plain write releases it with PSH, and an ACK releases it without.
+#[test]
+fn msg_more_holds_the_tail_until_a_plain_write_or_an_ack() {
+    let more = tuntcp::tcp::SendFlags {
+        more: true,
+        eor: false,
+    };
+    let mut t = Harness::server(80);
+    let (h, s) = established(&mut t);
+    t.stack.with_connection(h, |c| c.set_nodelay(true));
+    t.flush();
+    t.stack
+        .with_connection(h, |c| c.send_with(&[1u8; 100], more))
+        .unwrap()
+        .unwrap();
+    t.flush();
+    t.advance(at(15));
+    t.stack
+        .with_connection(h, |c| c.send_with(&[2u8; 160], more))
+        .unwrap()
+        .unwrap();
+    t.flush();
+    t.expect_nothing_until(at(20));
+    t.stack.send(h, &[3u8; 5]).unwrap();
+    t.flush();
+    t.expect(
+        at(20),
+        seg().flags(TcpFlags::ACK | TcpFlags::PSH).seq(s).len(265),
+    );
+    t.send(at(30), seg().ack_flag().seq(1001).ack(s + 265).win(65535));
+    // Longer than a segment: the whole segments go, without PSH; the rest waits.
+    t.stack
+        .with_connection(h, |c| c.send_with(&[4u8; 3100], more))
+        .unwrap()
+        .unwrap();
+    t.flush();
+    for i in 0..3 {
+        t.expect(
+            at(30),
+            seg().flags(TcpFlags::ACK).seq(s + 265 + i * 1000).len(1000),
+        );
+    }
+    t.expect_nothing_until(at(50));
+    // An ACK ends the hold: the tail leaves at once, still without PSH.
+    t.send(at(50), seg().ack_flag().seq(1001).ack(s + 1265).win(65535));
+    t.expect(at(50), seg().flags(TcpFlags::ACK).seq(s + 3265).len(100));
+}
+
+/// MSG_EOR: a later write never shares a segment with a record's end, though it would
+/// fit; writes within a record coalesce as usual.
+#[test]
+fn msg_eor_ends_segments_at_record_ends() {
+    let eor = tuntcp::tcp::SendFlags {
+        more: false,
+        eor: true,
+    };
+    let mut t = Harness::server(80);
+    let (h, s) = established(&mut t);
+    t.stack.with_connection(h, |c| c.set_nodelay(true)); // no Nagle on the 500-byte tail
+    t.stack.with_connection(h, |c| c.set_cork(true)); // queue everything first
+    t.stack.send(h, &[1u8; 300]).unwrap();
+    t.flush();
+    t.stack
+        .with_connection(h, |c| c.send_with(&[2u8; 300], eor))
+        .unwrap()
+        .unwrap();
+    t.flush();
+    t.stack
+        .with_connection(h, |c| c.send_with(&[3u8; 300], eor))
+        .unwrap()
+        .unwrap();
+    t.flush();
+    t.stack.send(h, &[4u8; 1500]).unwrap();
+    t.flush();
+    t.stack.with_connection(h, |c| c.set_cork(false));
+    t.flush();
+    t.expect(at(10), seg().seq(s).len(600));
+    t.expect(at(10), seg().seq(s + 600).len(300));
+    t.expect(at(10), seg().seq(s + 900).len(1000));
+    t.expect(at(10), seg().seq(s + 1900).len(500));
+    // A retransmission keeps the record boundary too: nothing is acknowledged, and the
+    // timeout resends the first record alone, though a segment holds 1000 bytes.
+    t.expect_between(at(11), at(1300), seg().seq(s).len(600));
+}

@@ -270,8 +270,12 @@ unsafe fn do_read(ud: Ud, fd: c_int, buf: &mut [u8], flags: c_int) -> ssize_t {
 
 unsafe fn do_write(ud: Ud, fd: c_int, data: &[u8], flags: c_int) -> ssize_t {
     let dontwait = flags & libc::MSG_DONTWAIT != 0;
+    let sf = tuntcp::tcp::SendFlags {
+        more: flags & libc::MSG_MORE != 0,
+        eor: flags & libc::MSG_EOR != 0,
+    };
     let mut done = 0;
-    ret(shared(ud).block(|h| h.try_write(fd, data, dontwait, &mut done))) as ssize_t
+    ret(shared(ud).block(|h| h.try_write(fd, data, dontwait, sf, &mut done))) as ssize_t
 }
 
 /// The iovecs gathered into one buffer (reads scatter back with [`scatter`]).

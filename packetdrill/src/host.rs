@@ -69,6 +69,10 @@ struct Opts {
     tos: Option<u8>,
     /// TCP_INQ: recvmsg adds a TCP_CM_INQ control message.
     inq: bool,
+    /// TCP_CORK.
+    cork: bool,
+    /// TCP_NOTSENT_LOWAT (0: off).
+    notsent_lowat: u32,
 }
 
 #[derive(Debug)]
@@ -415,7 +419,13 @@ impl Host {
             if let Some(m) = o.maxseg.and_then(|m| u16::try_from(m).ok()) {
                 c.set_maxseg(m);
             }
-            c.set_nodelay(o.nodelay);
+            if c.nodelay() != o.nodelay {
+                c.set_nodelay(o.nodelay);
+            }
+            if c.cork() != o.cork {
+                c.set_cork(o.cork);
+            }
+            c.set_notsent_lowat((o.notsent_lowat > 0).then_some(o.notsent_lowat));
             if let Some(tos) = o.tos {
                 c.set_tos(tos);
             }
@@ -603,6 +613,7 @@ impl Host {
         fd: i32,
         data: &[u8],
         dontwait: bool,
+        flags: tcp::SendFlags,
         done: &mut usize,
     ) -> Blocked<usize> {
         let (h, s) = match self.conn_of(fd) {
@@ -627,7 +638,10 @@ impl Host {
             }
             return Blocked::Done(Err(errno_of(e)));
         }
-        let r = self.stack.send(h, &data[*done..]);
+        let r = self
+            .stack
+            .with_connection(h, |c| c.send_with(&data[*done..], flags))
+            .unwrap_or(Err(tcp::Error::NotConnected));
         self.pump();
         match r {
             Ok(n) => {
@@ -846,7 +860,19 @@ impl Host {
             (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => {
                 val.first().ok_or(libc::EINVAL)?;
             }
-            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => s.opts.nodelay = int(val)? != 0,
+            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
+                s.opts.nodelay = int(val)? != 0;
+                if let (true, Kind::Conn(h)) = (s.opts.nodelay, s.kind) {
+                    // Setting it pushes what is queued, even when it was on already.
+                    self.stack.with_connection(h, |c| c.set_nodelay(true));
+                    self.pump();
+                    return Ok(0);
+                }
+            }
+            (libc::IPPROTO_TCP, libc::TCP_CORK) => s.opts.cork = int(val)? != 0,
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
+                s.opts.notsent_lowat = int(val)? as u32;
+            }
             (libc::IPPROTO_TCP, libc::TCP_INQ) => {
                 let v = int(val)?;
                 if !(0..=1).contains(&v) {
@@ -936,6 +962,8 @@ impl Host {
             }
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => i32::from(s.opts.nodelay),
             (libc::IPPROTO_TCP, libc::TCP_INQ) => i32::from(s.opts.inq),
+            (libc::IPPROTO_TCP, libc::TCP_CORK) => i32::from(s.opts.cork),
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => s.opts.notsent_lowat as i32,
             (libc::IPPROTO_IP, libc::IP_TOS) => i32::from(s.opts.tos.unwrap_or(d.tos)),
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
                 Some(c) if c.state().is_synchronized() => {
@@ -1035,7 +1063,7 @@ mod tests {
             Err(libc::ENOTCONN)
         );
         assert_eq!(
-            done(h.try_write(fd2, b"x", false, &mut 0)),
+            done(h.try_write(fd2, b"x", false, Default::default(), &mut 0)),
             Err(libc::EPIPE)
         );
         assert_eq!(h.shutdown(fd2, libc::SHUT_WR), Err(libc::ENOTCONN));

@@ -16,6 +16,7 @@ use super::recv_buffer::{MemMode, RecvBuffer};
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::send_buffer::SendBuffer;
+use super::sendopts::{SendFlags, SendOpts};
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::{Duration, Instant};
@@ -179,6 +180,8 @@ pub struct Connection {
     pub(super) push_marks: VecDeque<SeqNum>,
     /// The last push mark (Linux `pushed_seq`).
     pub(super) pushed_seq: SeqNum,
+    /// TCP_CORK, MSG_MORE, MSG_EOR, TCP_NOTSENT_LOWAT (`sendopts.rs`).
+    pub(super) sendopts: SendOpts,
 
     // Receive sequence space.
     pub(super) irs: SeqNum,
@@ -507,6 +510,7 @@ impl Connection {
             snd_sml: iss,
             push_marks: VecDeque::new(),
             pushed_seq: iss + 1,
+            sendopts: SendOpts::default(),
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
@@ -765,6 +769,11 @@ impl Connection {
 
     /// SEND: queues bytes; returns how many fit in the send buffer.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.send_with(data, SendFlags::default())
+    }
+
+    /// SEND; `push` marks the end of the write for PSH (false: MSG_MORE).
+    pub(super) fn send_inner(&mut self, data: &[u8], push: bool) -> Result<usize, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -789,10 +798,23 @@ impl Connection {
         match self.sendq.write(data) {
             0 if !data.is_empty() => Err(Error::WouldBlock),
             n => {
-                self.mark_push();
+                if push {
+                    self.mark_push();
+                }
                 Ok(n)
             }
         }
+    }
+
+    /// The sequence number after the last byte queued.
+    pub(super) fn queue_end(&self) -> SeqNum {
+        // Data sequence numbers start after the SYN, acknowledged or not.
+        let base = if self.snd_una == self.iss {
+            self.iss + 1
+        } else {
+            self.snd_una
+        };
+        base + self.sendq.len() as u32
     }
 
     /// PSH after every write, as Linux's `tcp_push` marks the last byte of each `sendmsg`
@@ -1135,7 +1157,12 @@ impl Connection {
             None => 0,
         }
     }
+    /// TCP_NODELAY; turning it on (again) also pushes what is queued, corked or not, as
+    /// Linux does.
     pub fn set_nodelay(&mut self, on: bool) {
+        if on {
+            self.push_now();
+        }
         self.cfg.nodelay = on;
     }
     pub fn nodelay(&self) -> bool {

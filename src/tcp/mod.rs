@@ -20,6 +20,7 @@ pub mod recv_buffer;
 pub mod rtt;
 pub mod sack;
 pub mod send_buffer;
+mod sendopts;
 pub mod seq;
 pub mod state;
 
@@ -31,6 +32,7 @@ pub use recv_buffer::{MemMode, RecvBuffer};
 pub use rtt::RttEstimator;
 pub use sack::Scoreboard;
 pub use send_buffer::SendBuffer;
+pub use sendopts::SendFlags;
 pub use seq::SeqNum;
 pub use state::State;
 
