@@ -212,3 +212,59 @@ fn msg_eor_ends_segments_at_record_ends() {
     // timeout resends the first record alone, though a segment holds 1000 bytes.
     t.expect_between(at(11), at(1300), seg().seq(s).len(600));
 }
+
+/// A server whose receive buffer is 20000 bytes, with `rcv_update_when_doubled` as given;
+/// returns the handle and the peer's next sequence number.
+fn small_buffer_server(linux: bool) -> (Harness, tuntcp::stack::SocketHandle, u32) {
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 20_000;
+    cfg.tcp.rcv_update_when_doubled = linux;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, _) = t.establish(at(0), 1000, seg().win(65535).mss(1000));
+    (t, h, 1001)
+}
+
+/// The peer sends `n` full segments from `seq` at `ms`; the ACKs are drained.
+fn peer_sends(t: &mut Harness, ms: u64, seq: u32, n: u32) -> u32 {
+    t.advance(ms);
+    let our = t.stack.connections().next().unwrap().1.snd_nxt().0;
+    for i in 0..n {
+        t.send(
+            ms,
+            seg()
+                .ack_flag()
+                .seq(seq + i * 1000)
+                .ack(our)
+                .data(&[5u8; 1000]),
+        );
+    }
+    t.advance(ms + 50); // delayed ACKs out
+    t.drain();
+    seq + n * 1000
+}
+
+/// Linux's rule (`Config::rcv_update_when_doubled`): a read that leaves the window more than
+/// half open sends no window update; one that at least doubles a window at most half open
+/// does. Ours (the default) sends one as soon as the edge may move an SWS step.
+#[test]
+fn window_update_after_a_read_only_when_the_window_doubles_with_the_linux_rule() {
+    let mut buf = [0u8; 20_000];
+    // Linux's rule: reading 2000 of a window still 90% open sends nothing.
+    let (mut t, h, seq) = small_buffer_server(true);
+    let seq = peer_sends(&mut t, 20, seq, 2);
+    assert_eq!(t.stack.recv(h, &mut buf).unwrap(), 2000);
+    t.flush();
+    t.expect_nothing_until(at(200));
+    // Ten more segments shrink the window below half; reading them doubles it: an update.
+    let seq = peer_sends(&mut t, 200, seq, 10);
+    assert_eq!(t.stack.recv(h, &mut buf).unwrap(), 10_000);
+    t.flush();
+    let upd = t.expect(at(250), seg().flags(TcpFlags::ACK).ack(seq).len(0));
+    assert!(upd.window >= 19_000, "window {}", upd.window);
+    // Our default: the first read already sends one.
+    let (mut t, h, seq) = small_buffer_server(false);
+    let seq = peer_sends(&mut t, 20, seq, 2);
+    assert_eq!(t.stack.recv(h, &mut buf).unwrap(), 2000);
+    t.flush();
+    t.expect(at(70), seg().flags(TcpFlags::ACK).ack(seq).len(0));
+}

@@ -36,6 +36,7 @@ pub fn stack_config(flags: &str) -> StackConfig {
     t.gso_max_payload = GSO_MAX_PAYLOAD;
     t.initial_cwnd = 10;
     t.synack_retries = 5;
+    t.rcv_update_when_doubled = true;
     for flag in flags.split([',', ' ']).filter(|f| !f.is_empty()) {
         match flag {
             "no_tso" => cfg.offload = false,

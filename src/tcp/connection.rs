@@ -890,8 +890,9 @@ impl Connection {
             let n = f(self.recvq.readable_slice());
             let n = self.recvq.consume(n);
             // RFC 9293 §3.8.6.2.2: announce the freed space once it is worth it.
-            if self.window_edge_gain() >= self.sws_threshold() && before < self.sws_threshold() {
-                self.ack_now = true;
+            let step = self.window_edge_gain() >= self.sws_threshold();
+            if step && (before < self.sws_threshold() || self.cfg.rcv_update_when_doubled) {
+                self.ack_now |= !self.cfg.rcv_update_when_doubled || self.window_doubled();
             }
             return Ok(n);
         }
@@ -1478,6 +1479,23 @@ impl Connection {
     /// The window our SYN or SYN-ACK offers (see [`syn_window`]).
     pub(super) fn syn_window(&self) -> u16 {
         syn_window(self.recvq.window(), self.recvq.capacity(), self.rcv_wscale)
+    }
+
+    /// Linux's test for a window update after a read (`tcp_cleanup_rbuf`): the window
+    /// offered now is at most half the most we can offer, and the new one at least twice it.
+    fn window_doubled(&self) -> bool {
+        let open = |edge: SeqNum| {
+            if edge.gt(self.rcv_nxt) {
+                edge.since(self.rcv_nxt)
+            } else {
+                0
+            }
+        };
+        let now = open(self.rcv_adv);
+        let most = (self.recvq.capacity() as u32)
+            .saturating_sub(rounding_reserve(self.recvq.capacity(), self.rcv_wscale));
+        let new = open(self.offer_edge());
+        2 * u64::from(now) <= u64::from(most) && new > 0 && u64::from(new) >= 2 * u64::from(now)
     }
 
     /// How far the right edge could move now beyond what was last advertised.
