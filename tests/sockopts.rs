@@ -268,3 +268,19 @@ fn window_update_after_a_read_only_when_the_window_doubles_with_the_linux_rule()
     t.flush();
     t.expect(at(70), seg().flags(TcpFlags::ACK).ack(seq).len(0));
 }
+
+/// Linux's rule measures windows as the window field can carry them: with a 256 KB buffer
+/// and no window scaling the window offered is 65535 at most, so a read never doubles it
+/// from above half, and no update goes.
+#[test]
+fn window_update_with_the_linux_rule_counts_the_unscaled_field_limit() {
+    let mut cfg = Harness::config();
+    cfg.tcp.rcv_update_when_doubled = true;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, _) = t.establish(at(0), 1000, seg().win(65535).mss(1000));
+    peer_sends(&mut t, 20, 1001, 2);
+    let mut buf = [0u8; 4000];
+    assert_eq!(t.stack.recv(h, &mut buf).unwrap(), 2000);
+    t.flush();
+    t.expect_nothing_until(at(300));
+}

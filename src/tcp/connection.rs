@@ -1492,9 +1492,12 @@ impl Connection {
             }
         };
         let now = open(self.rcv_adv);
+        // The window field's limit bounds both (unscaled: 65535).
+        let field_max = 65535u32 << self.rcv_wscale;
         let most = (self.recvq.capacity() as u32)
-            .saturating_sub(rounding_reserve(self.recvq.capacity(), self.rcv_wscale));
-        let new = open(self.offer_edge());
+            .saturating_sub(rounding_reserve(self.recvq.capacity(), self.rcv_wscale))
+            .min(field_max);
+        let new = open(self.offer_edge()).min(field_max);
         2 * u64::from(now) <= u64::from(most) && new > 0 && u64::from(new) >= 2 * u64::from(now)
     }
 
