@@ -284,3 +284,67 @@ fn window_update_with_the_linux_rule_counts_the_unscaled_field_limit() {
     t.flush();
     t.expect_nothing_until(at(300));
 }
+
+/// TCP_NOTSENT_LOWAT: writes take more only while fewer than `lowat` bytes wait unsent,
+/// and writers are woken only below half of it (Linux `tcp_stream_memory_free`, which
+/// `tcp_poll` asks with the count doubled). The per-socket value overrides the stack's
+/// `notsent_lowat` (`tcp_notsent_lowat`).
+#[test]
+fn notsent_lowat_gates_writes_and_wakeups_on_unsent_bytes() {
+    let mut cfg = Harness::config();
+    cfg.tcp.notsent_lowat = 4000;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, s) = established(&mut t);
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.notsent_lowat(), 4000);
+    assert!(c.send_writable() && c.notsent_room());
+    // IW10: 10000 of 13000 leave, 3000 wait unsent.
+    t.stack.send(h, &[1u8; 13_000]).unwrap();
+    t.flush();
+    for i in 0..10 {
+        t.expect(at(10), seg().seq(s + i * 1000).len(1000));
+    }
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.notsent_bytes(), 3000);
+    assert!(c.notsent_room(), "3000 < 4000: a write may take more");
+    assert!(!c.send_writable(), "2 * 3000 >= 4000: no wakeup yet");
+    t.stack
+        .with_connection(h, |c| c.set_notsent_lowat(Some(3000)));
+    assert!(
+        !t.stack.connection(h).unwrap().notsent_room(),
+        "3000 >= 3000"
+    );
+    t.stack.with_connection(h, |c| c.set_notsent_lowat(None));
+    // An ACK of one segment (slow start: cwnd 11) lets two more go: 1000 unsent.
+    t.send(at(20), seg().ack_flag().seq(1001).ack(s + 1000).win(65535));
+    t.expect(at(20), seg().seq(s + 10_000).len(1000));
+    t.expect(at(20), seg().seq(s + 11_000).len(1000));
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.notsent_bytes(), 1000);
+    assert!(c.send_writable(), "2 * 1000 < 4000");
+    // The socket's own value wins over the stack's; None returns to it.
+    t.stack
+        .with_connection(h, |c| c.set_notsent_lowat(Some(2000)));
+    let c = t.stack.connection(h).unwrap();
+    assert!(!c.send_writable() && c.notsent_room());
+    t.stack
+        .with_connection(h, |c| c.set_notsent_lowat(Some(1000)));
+    assert!(!t.stack.connection(h).unwrap().notsent_room());
+    t.stack.with_connection(h, |c| c.set_notsent_lowat(None));
+    assert_eq!(t.stack.connection(h).unwrap().notsent_lowat(), 4000);
+}
+
+/// A write's unit (Linux `tcp_xmit_size_goal`): one SMSS without segmentation offload;
+/// with it, the largest super-segment, at most half the peer's largest window, in SMSS.
+#[test]
+fn size_goal_is_one_super_segment_bounded_by_half_the_peer_window() {
+    let mut t = Harness::server(80);
+    let (h, _) = established(&mut t);
+    assert_eq!(t.stack.connection(h).unwrap().size_goal(), 1000);
+    let mut cfg = Harness::config();
+    cfg.offload = true;
+    let mut t = Harness::server_with(80, cfg);
+    // The handshake's last ACK offers 65535: half is 32767, 32 segments.
+    let (h, _) = t.establish(at(0), 1000, seg().win(65535).mss(1000));
+    assert_eq!(t.stack.connection(h).unwrap().size_goal(), 32_000);
+}

@@ -91,6 +91,8 @@ struct Sock {
     shut_wr: bool,
     /// An event drained from the stack: the connection failed with this error.
     failed: Option<tcp::Error>,
+    /// Bytes written into the last skb, as Linux's `tcp_sendmsg` fills them (`write_chunks`).
+    tail_skb: usize,
 }
 
 impl Sock {
@@ -105,6 +107,7 @@ impl Sock {
             shut_rd: false,
             shut_wr: false,
             failed: None,
+            tail_skb: 0,
         }
     }
 }
@@ -638,10 +641,7 @@ impl Host {
             }
             return Blocked::Done(Err(errno_of(e)));
         }
-        let r = self
-            .stack
-            .with_connection(h, |c| c.send_with(&data[*done..], flags))
-            .unwrap_or(Err(tcp::Error::NotConnected));
+        let r = self.write_chunks(fd, h, &data[*done..], flags);
         self.pump();
         match r {
             Ok(n) => {
@@ -663,6 +663,65 @@ impl Host {
             }
             Err(e) => Blocked::Done(Err(errno_of(e))),
         }
+    }
+
+    /// Queues a write as Linux's `tcp_sendmsg` does: one skb of up to `size_goal` bytes at
+    /// a time, sending each full one at once (`tcp_push_one`); an unsent tail skb is
+    /// topped up first, a new skb is begun only while fewer than TCP_NOTSENT_LOWAT bytes
+    /// wait unsent (`sk_stream_memory_free`). Without the limit, one `send`.
+    fn write_chunks(
+        &mut self,
+        fd: i32,
+        h: SocketHandle,
+        data: &[u8],
+        flags: tcp::SendFlags,
+    ) -> Result<usize, tcp::Error> {
+        let lowat = self.stack.connection(h).map(|c| c.notsent_lowat());
+        if lowat.is_none_or(|l| l == u32::MAX) {
+            return self
+                .stack
+                .with_connection(h, |c| c.send_with(data, flags))
+                .unwrap_or(Err(tcp::Error::NotConnected));
+        }
+        let mut done = 0;
+        while done < data.len() {
+            let Some(c) = self.stack.connection(h) else {
+                break;
+            };
+            let goal = c.size_goal();
+            // The unsent part of the last skb (a partly sent one was split at SND.NXT).
+            let written = self.socks.get(&fd).map_or(0, |s| s.tail_skb);
+            let tail = written.min(c.notsent_bytes());
+            let fresh = tail == 0 || tail >= goal;
+            if fresh && !c.notsent_room() {
+                break;
+            }
+            let tail = if fresh { 0 } else { tail };
+            let room = goal - tail;
+            let n = (data.len() - done).min(room);
+            let r = self
+                .stack
+                .with_connection(h, |c| c.send_with(&data[done..done + n], flags))
+                .unwrap_or(Err(tcp::Error::NotConnected));
+            match r {
+                Ok(k) => {
+                    done += k;
+                    if let Some(s) = self.socks.get_mut(&fd) {
+                        s.tail_skb = tail + k;
+                    }
+                    self.pump();
+                    if k < n {
+                        break;
+                    }
+                }
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        if done == 0 && !data.is_empty() {
+            return Err(tcp::Error::WouldBlock);
+        }
+        Ok(done)
     }
 
     pub fn close(&mut self, fd: i32) -> Result<i32, Errno> {
@@ -797,7 +856,8 @@ impl Host {
                         if synced && (s.failed.is_some() || (c.at_eof() && s.shut_wr)) {
                             r |= POLLHUP;
                         }
-                        if synced && c.may_send() && c.send_capacity() > 0 && !s.shut_wr {
+                        // With TCP_NOTSENT_LOWAT, only while few bytes wait unsent.
+                        if synced && c.send_writable() && !s.shut_wr {
                             r |= POLLOUT;
                         }
                         if s.failed.is_some() || s.shut_wr {

@@ -187,6 +187,9 @@ pub fn apply_host_commands(t: &mut tuntcp::tcp::Config, lines: &str) -> Vec<Stri
                 "tcp_window_scaling" => num(0).map(|n| t.window_scaling = n != 0).is_some(),
                 "tcp_wmem" => num(1).map(|n| t.send_buffer = n).is_some(),
                 "tcp_rmem" => num(1).map(|n| t.recv_buffer = n / 2).is_some(),
+                "tcp_notsent_lowat" => num(0)
+                    .map(|n| t.notsent_lowat = u32::try_from(n).unwrap_or(u32::MAX))
+                    .is_some(),
                 "tcp_synack_retries" => num(0)
                     .map(|n| t.synack_retries = u32::try_from(n).unwrap_or(u32::MAX))
                     .is_some(),

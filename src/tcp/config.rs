@@ -109,6 +109,10 @@ pub struct Config {
     /// as soon as the right edge may move by a receiver-SWS step (RFC 9293 §3.8.6.2.2);
     /// both conform, ours tells a sender of freed space sooner.
     pub rcv_update_when_doubled: bool,
+    /// Writers are woken (and writes take more) only while fewer unsent bytes than this
+    /// are queued, like `tcp_notsent_lowat` (Linux's default `u32::MAX`: no limit); the
+    /// per-socket TCP_NOTSENT_LOWAT overrides it.
+    pub notsent_lowat: u32,
 }
 
 impl Config {
@@ -196,6 +200,7 @@ impl Default for Config {
             ttl: 64,
             tos: 0,
             rcv_update_when_doubled: false,
+            notsent_lowat: u32::MAX,
         }
     }
 }

@@ -48,7 +48,7 @@ pub(super) struct SendOpts {
     pub push_once: bool,
     /// Ends of MSG_EOR writes above SND.UNA, in order.
     pub eor_marks: VecDeque<SeqNum>,
-    /// TCP_NOTSENT_LOWAT (`None`: off, any amount).
+    /// TCP_NOTSENT_LOWAT (`None`: `Config::notsent_lowat`, as Linux's 0).
     pub notsent_lowat: Option<u32>,
 }
 
@@ -85,13 +85,16 @@ impl Connection {
     }
 
     /// TCP_NOTSENT_LOWAT: `Some(n)` reports the socket writable only while fewer than `n`
-    /// bytes wait unsent; `None` turns it off.
+    /// bytes wait unsent; `None` leaves it to `Config::notsent_lowat`.
     pub fn set_notsent_lowat(&mut self, lowat: Option<u32>) {
         self.sendopts.notsent_lowat = lowat;
     }
 
-    pub fn notsent_lowat(&self) -> Option<u32> {
-        self.sendopts.notsent_lowat
+    /// The limit in force (`u32::MAX`: none).
+    pub fn notsent_lowat(&self) -> u32 {
+        self.sendopts
+            .notsent_lowat
+            .unwrap_or(self.cfg.notsent_lowat)
     }
 
     /// Bytes queued and not yet sent (Linux `write_seq - snd_nxt`).
@@ -106,18 +109,30 @@ impl Connection {
     pub fn send_writable(&self) -> bool {
         self.may_send()
             && self.send_capacity() > 0
-            && self
-                .sendopts
-                .notsent_lowat
-                .is_none_or(|l| (self.notsent_bytes() as u64) * 2 < u64::from(l))
+            && (self.notsent_bytes() as u64) * 2 < u64::from(self.notsent_lowat())
     }
 
     /// Whether a write may queue more now: with TCP_NOTSENT_LOWAT, only while fewer than
     /// `lowat` bytes wait unsent (Linux `sk_stream_memory_free`).
     pub fn notsent_room(&self) -> bool {
-        self.sendopts
-            .notsent_lowat
-            .is_none_or(|l| (self.notsent_bytes() as u64) < u64::from(l))
+        (self.notsent_bytes() as u64) < u64::from(self.notsent_lowat())
+    }
+
+    /// How much one write queues before it checks again for room, as Linux fills one skb
+    /// (`tcp_xmit_size_goal`): the largest segment the device takes (SMSS without
+    /// offload), at most half the peer's largest window, in whole SMSS.
+    pub fn size_goal(&self) -> usize {
+        let smss = self.smss.max(1) as usize;
+        let half = if self.max_snd_wnd > 536 {
+            self.max_snd_wnd / 2
+        } else {
+            self.max_snd_wnd
+        } as usize;
+        let mut goal = self.cfg.gso_max_payload.max(smss);
+        if half > 0 {
+            goal = goal.min(half);
+        }
+        (goal / smss * smss).max(smss)
     }
 
     /// Whether a partial segment at the queue's end waits (cork or MSG_MORE, no push).
