@@ -268,6 +268,24 @@ unsafe fn do_read(ud: Ud, fd: c_int, buf: &mut [u8], flags: c_int) -> ssize_t {
     ret(shared(ud).block(|h| h.try_read(fd, buf, dontwait, peek))) as ssize_t
 }
 
+/// A read into a NULL buffer: Linux copies nothing and fails with EFAULT once there is
+/// data to copy; end of stream, errors and waiting are as for any read.
+unsafe fn null_read(ud: Ud, fd: c_int, flags: c_int) -> ssize_t {
+    let dontwait = flags & libc::MSG_DONTWAIT != 0;
+    let mut one = [0u8; 1];
+    let r = shared(ud).block(|h| h.try_read(fd, &mut one, dontwait, true));
+    ret(r.and_then(|n| if n > 0 { Err(libc::EFAULT) } else { Ok(0) })) as ssize_t
+}
+
+/// A write from a NULL buffer: EFAULT on a socket that could send, else its usual error.
+unsafe fn null_write(ud: Ud, fd: c_int, flags: c_int) -> ssize_t {
+    let r = do_write(ud, fd, &[], flags);
+    if r < 0 {
+        return r;
+    }
+    ret::<isize>(Err(libc::EFAULT)) as ssize_t
+}
+
 unsafe fn do_write(ud: Ud, fd: c_int, data: &[u8], flags: c_int) -> ssize_t {
     let dontwait = flags & libc::MSG_DONTWAIT != 0;
     let sf = tuntcp::tcp::SendFlags {
@@ -322,6 +340,9 @@ unsafe fn readv_impl(ud: Ud, fd: c_int, iov: *const iovec, n: c_int, flags: c_in
 }
 
 unsafe extern "C" fn pd_read(ud: Ud, fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_read(ud, fd, 0);
+    }
     do_read(ud, fd, slice_mut(buf, n), 0)
 }
 
@@ -336,6 +357,9 @@ unsafe extern "C" fn pd_recv(
     n: size_t,
     flags: c_int,
 ) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_read(ud, fd, flags);
+    }
     do_read(ud, fd, slice_mut(buf, n), flags)
 }
 
@@ -348,6 +372,9 @@ unsafe extern "C" fn pd_recvfrom(
     _addr: *mut sockaddr,
     _len: *mut socklen_t,
 ) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_read(ud, fd, flags);
+    }
     do_read(ud, fd, slice_mut(buf, n), flags)
 }
 
@@ -382,6 +409,9 @@ unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut msghdr, flags: c_in
 }
 
 unsafe extern "C" fn pd_write(ud: Ud, fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_write(ud, fd, 0);
+    }
     do_write(ud, fd, slice(buf, n), 0)
 }
 
@@ -399,6 +429,9 @@ unsafe extern "C" fn pd_send(
     n: size_t,
     flags: c_int,
 ) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_write(ud, fd, flags);
+    }
     do_write(ud, fd, slice(buf, n), flags)
 }
 
@@ -411,6 +444,9 @@ unsafe extern "C" fn pd_sendto(
     _addr: *const sockaddr,
     _len: socklen_t,
 ) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_write(ud, fd, flags);
+    }
     do_write(ud, fd, slice(buf, n), flags)
 }
 
