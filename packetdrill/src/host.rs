@@ -1169,6 +1169,37 @@ mod tests {
     }
 
     #[test]
+    fn tcp_send_and_inq_options_read_back_as_linux() {
+        let mut h = host();
+        let fd = h.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        let get = |h: &mut Host, name: i32| {
+            let mut out = [0u8; 4];
+            assert_eq!(h.getsockopt(fd, libc::IPPROTO_TCP, name, &mut out), Ok(4));
+            i32::from_ne_bytes(out)
+        };
+        for name in [libc::TCP_INQ, libc::TCP_CORK, libc::TCP_NOTSENT_LOWAT] {
+            assert_eq!(get(&mut h, name), 0);
+        }
+        for (name, v) in [
+            (libc::TCP_INQ, 1i32),
+            (libc::TCP_CORK, 1),
+            (libc::TCP_NOTSENT_LOWAT, 4000),
+        ] {
+            h.setsockopt(fd, libc::IPPROTO_TCP, name, &v.to_ne_bytes())
+                .unwrap();
+            assert_eq!(get(&mut h, name), v);
+        }
+        assert_eq!(
+            h.setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INQ, &2i32.to_ne_bytes()),
+            Err(libc::EINVAL)
+        );
+        // No connection yet: no TCP_CM_INQ to report.
+        assert_eq!(h.inq_hint(fd), None);
+        h.setsockopt(fd, libc::SOL_SOCKET, libc::SO_ZEROCOPY, &1i32.to_ne_bytes())
+            .unwrap();
+    }
+
+    #[test]
     fn nonblocking_connect_sends_linux_syn_and_retransmits_after_initial_rto() {
         let mut h = host();
         let fd = h
