@@ -130,7 +130,7 @@ fn corked_data_leaves_one_rto_later_with_nothing_in_flight() {
 /// MSG_MORE holds the partial tail of that write (TCP_NODELAY or not) and marks no PSH;
 /// the next plain write releases it with PSH, and an ACK releases it without.
 #[test]
-fn msg_more_holds_the_tail_until_a_plain_write_or_an_ack() {
+fn may_15_msg_more_holds_the_tail_until_a_plain_write_or_an_ack() {
     let more = tuntcp::tcp::SendFlags {
         more: true,
         eor: false,
