@@ -378,11 +378,60 @@ unsafe extern "C" fn pd_recvfrom(
     do_read(ud, fd, slice_mut(buf, n), flags)
 }
 
+/// `recvmsg(MSG_ERRQUEUE)`: one SO_TIMESTAMPING report as Linux's `ip_recv_error` gives
+/// it: no payload (`MSG_TRUNC`), an `SCM_TIMESTAMPING` message with the software time in
+/// `ts[0]`, and an `IP_RECVERR` one (`sock_extended_err` plus a zeroed `sockaddr_in`).
+unsafe fn recv_errqueue(ud: Ud, fd: c_int, m: &mut msghdr) -> ssize_t {
+    let (r, name) = match shared(ud).call(|h| h.take_tstamp(fd)) {
+        Ok(x) => x,
+        Err(e) => return ret::<isize>(Err(e)) as ssize_t,
+    };
+    m.msg_flags = libc::MSG_ERRQUEUE | libc::MSG_TRUNC;
+    let ts_len = 3 * std::mem::size_of::<libc::timespec>();
+    let ee_len =
+        std::mem::size_of::<libc::sock_extended_err>() + std::mem::size_of::<sockaddr_in>();
+    let need = (libc::CMSG_SPACE(ts_len as u32) + libc::CMSG_SPACE(ee_len as u32)) as usize;
+    if m.msg_control.is_null() || m.msg_controllen < need {
+        m.msg_controllen = 0;
+        m.msg_flags |= libc::MSG_CTRUNC;
+        return 0;
+    }
+    std::ptr::write_bytes(m.msg_control.cast::<u8>(), 0, need);
+    let c = libc::CMSG_FIRSTHDR(m);
+    (*c).cmsg_level = libc::SOL_SOCKET;
+    (*c).cmsg_type = name;
+    (*c).cmsg_len = libc::CMSG_LEN(ts_len as u32) as _;
+    let ts = libc::timespec {
+        tv_sec: (r.usecs / 1_000_000) as libc::time_t,
+        tv_nsec: ((r.usecs % 1_000_000) * 1000) as libc::c_long,
+    };
+    std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>(), ts);
+    let c = libc::CMSG_NXTHDR(m, c);
+    (*c).cmsg_level = libc::SOL_IP;
+    (*c).cmsg_type = libc::IP_RECVERR;
+    (*c).cmsg_len = libc::CMSG_LEN(ee_len as u32) as _;
+    let ee = libc::sock_extended_err {
+        ee_errno: libc::ENOMSG as u32,
+        ee_origin: libc::SO_EE_ORIGIN_TIMESTAMPING,
+        ee_type: 0,
+        ee_code: 0,
+        ee_pad: 0,
+        ee_info: r.info,
+        ee_data: r.key,
+    };
+    std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::sock_extended_err>(), ee);
+    m.msg_controllen = need as _;
+    0
+}
+
 unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     if msg.is_null() {
         return ret::<isize>(Err(libc::EFAULT)) as ssize_t;
     }
     let m = &mut *msg;
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        return recv_errqueue(ud, fd, m);
+    }
     let r = readv_impl(ud, fd, m.msg_iov, m.msg_iovlen as c_int, flags);
     if r >= 0 {
         m.msg_flags = 0;

@@ -19,6 +19,7 @@ use tuntcp::time::{Duration, Instant};
 use crate::profile;
 
 mod epoll;
+mod tstamp;
 
 /// Linux's errno values (the ABI packetdrill compares against).
 pub type Errno = i32;
@@ -38,6 +39,9 @@ const RMEM_MAX: usize = 212_992;
 const WMEM_MAX: usize = 212_992;
 const SOCK_MIN_RCVBUF: usize = 2_304;
 const SOCK_MIN_SNDBUF: usize = 4_608;
+/// SO_TIMESTAMPING (and SCM_TIMESTAMPING) with 32-bit and 64-bit time.
+pub const SO_TIMESTAMPING_OLD: i32 = 37;
+pub const SO_TIMESTAMPING_NEW: i32 = 65;
 /// Ephemeral ports for bind(port 0) and autobind on listen.
 const EPHEMERAL: (u16, u16) = (32768, 60999);
 
@@ -93,6 +97,10 @@ struct Sock {
     failed: Option<tcp::Error>,
     /// Bytes written into the last skb, as Linux's `tcp_sendmsg` fills them (`write_chunks`).
     tail_skb: usize,
+    /// SO_TIMESTAMPING (`tstamp.rs`), and the option name it was set by (the old or the
+    /// 64-bit one), which its control messages carry.
+    tstamp: Option<tstamp::TxStamps>,
+    tstamp_name: i32,
 }
 
 impl Sock {
@@ -108,8 +116,17 @@ impl Sock {
             shut_wr: false,
             failed: None,
             tail_skb: 0,
+            tstamp: None,
+            tstamp_name: SO_TIMESTAMPING_OLD,
         }
     }
+}
+
+/// SND.UNA and SND.MAX of a connection (the end of what was sent).
+fn sent_range(c: &tcp::Connection) -> (tcp::SeqNum, tcp::SeqNum) {
+    let una = c.snd_una();
+    let sent = c.send_queue().saturating_sub(c.notsent_bytes());
+    (una, una + sent as u32)
 }
 
 /// Everything behind the interface: the stack, its clock, our file descriptors.
@@ -207,6 +224,7 @@ impl Host {
         while let Some(n) = self.stack.poll_transmit(self.now, &mut self.buf) {
             self.out.push_back((self.buf[..n].to_vec(), self.now));
         }
+        let wall = self.wall_usecs();
         for s in self.socks.values_mut() {
             if let Kind::Conn(h) = s.kind {
                 while let Some(ev) = self.stack.poll_event(h) {
@@ -214,8 +232,25 @@ impl Host {
                         s.failed.get_or_insert(e);
                     }
                 }
+                if let (Some(t), Some(c)) = (s.tstamp.as_mut(), self.stack.connection(h)) {
+                    let (una, max) = sent_range(c);
+                    t.update(max, una, wall);
+                }
             }
         }
+    }
+
+    /// SO_TIMESTAMPING: the next report of the error queue, with the option name its
+    /// control message carries; `EAGAIN` when there is none (Linux).
+    pub fn take_tstamp(&mut self, fd: i32) -> Result<(tstamp::Report, i32), Errno> {
+        self.pump();
+        let s = self.sock(fd)?;
+        let name = s.tstamp_name;
+        s.tstamp
+            .as_mut()
+            .and_then(|t| t.take())
+            .map(|r| (r, name))
+            .ok_or(libc::EAGAIN)
     }
 
     /// Runs every timer due by `t`, each at its own deadline, and leaves the clock at
@@ -647,6 +682,9 @@ impl Host {
             Ok(n) => {
                 *done += n;
                 if *done == data.len() || nonblocking {
+                    if *done > 0 {
+                        self.tstamp_write(fd, h);
+                    }
                     Blocked::Done(Ok(*done))
                 } else {
                     Blocked::Wait
@@ -662,6 +700,22 @@ impl Host {
                 Blocked::Done(Err(libc::EPIPE))
             }
             Err(e) => Blocked::Done(Err(errno_of(e))),
+        }
+    }
+
+    /// SO_TIMESTAMPING: a write ended at the tail of the send queue (Linux stamps the last
+    /// skb of each `sendmsg`).
+    fn tstamp_write(&mut self, fd: i32, h: SocketHandle) {
+        let wall = self.wall_usecs();
+        let Some(c) = self.stack.connection(h) else {
+            return;
+        };
+        let (una, max) = sent_range(c);
+        let last = una + c.send_queue() as u32 - 1;
+        if let Some(t) = self.socks.get_mut(&fd).and_then(|s| s.tstamp.as_mut()) {
+            t.on_write(last);
+            // It may have left already, in this same instant.
+            t.update(max, una, wall);
         }
     }
 
@@ -894,6 +948,28 @@ impl Host {
         match (level, name) {
             (libc::SOL_SOCKET, libc::SO_REUSEADDR) => s.opts.reuseaddr = int(val)? != 0,
             (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {}
+            (libc::SOL_SOCKET, SO_TIMESTAMPING_OLD | SO_TIMESTAMPING_NEW) => {
+                let flags = int(val)? as u32;
+                let base = match s.kind {
+                    Kind::Conn(h) => self.stack.connection(h).map(|c| c.snd_una()),
+                    _ => None,
+                };
+                let s = self.sock(fd)?;
+                // Linux: OPT_ID needs a connection (its key counts from SND.UNA).
+                if flags & tstamp::OPT_ID != 0 && base.is_none() {
+                    return Err(libc::EINVAL);
+                }
+                s.tstamp_name = name;
+                s.tstamp = match (flags, s.tstamp.take()) {
+                    (0, _) => None,
+                    (_, Some(mut t)) if t.flags & tstamp::OPT_ID != 0 => {
+                        t.flags = flags; // the key base stays
+                        Some(t)
+                    }
+                    _ => Some(tstamp::TxStamps::new(flags, base.unwrap_or(tcp::SeqNum(0)))),
+                };
+                return Ok(0);
+            }
             // Accepted; MSG_ZEROCOPY sends then copy, as Linux does when it cannot pin pages.
             (libc::SOL_SOCKET, libc::SO_ZEROCOPY) => {
                 int(val)?;
@@ -1022,6 +1098,9 @@ impl Host {
             }
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => i32::from(s.opts.nodelay),
             (libc::IPPROTO_TCP, libc::TCP_INQ) => i32::from(s.opts.inq),
+            (libc::SOL_SOCKET, SO_TIMESTAMPING_OLD | SO_TIMESTAMPING_NEW) => {
+                s.tstamp.as_ref().map_or(0, |t| t.flags as i32)
+            }
             (libc::IPPROTO_TCP, libc::TCP_CORK) => i32::from(s.opts.cork),
             (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => s.opts.notsent_lowat as i32,
             (libc::IPPROTO_IP, libc::IP_TOS) => i32::from(s.opts.tos.unwrap_or(d.tos)),
