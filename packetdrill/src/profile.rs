@@ -9,6 +9,9 @@
 //! - TSO on: new data leaves in super-segments of whole MSS (the scripts expect one
 //!   `P. 1:10001(10000)` where a wire would carry seven segments);
 //! - the addresses of packetdrill's IPv4 defaults (`--local_ip=192.168.0.1`, /16).
+//! - a window update after a read only when the window at least doubles from at most
+//!   half (`rcv_update_when_doubled`, Linux `tcp_cleanup_rbuf`; ours sends one at an SWS
+//!   step).
 //!
 //! The same as ours already: IW10, min RTO 200 ms, initial RTO 1 s, delayed ACK 40 ms,
 //! SACK and timestamps on, CUBIC, SYN-ACK retries 5.
