@@ -996,6 +996,10 @@ impl Host {
             (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => {
                 val.first().ok_or(libc::EINVAL)?;
             }
+            // Accepted, not applied: bind takes our one address either way.
+            (libc::IPPROTO_IP, libc::IP_FREEBIND) => {
+                val.first().ok_or(libc::EINVAL)?;
+            }
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
                 s.opts.nodelay = int(val)? != 0;
                 if let (true, Kind::Conn(h)) = (s.opts.nodelay, s.kind) {
