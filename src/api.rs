@@ -395,6 +395,16 @@ impl TcpStream {
         self.with(|c| c.nodelay())
     }
 
+    /// Holds writes shorter than a segment until uncorked (or one RTO with nothing in
+    /// flight), like `TCP_CORK`; see `tcp::Connection::set_cork`.
+    pub fn set_cork(&self, on: bool) -> io::Result<()> {
+        self.with_mut(|c| c.set_cork(on))
+    }
+
+    pub fn cork(&self) -> io::Result<bool> {
+        self.with(|c| c.cork())
+    }
+
     /// Keep-alive after `idle` (None turns it off), like `SO_KEEPALIVE` + `TCP_KEEPIDLE`.
     pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
         // Linux refuses TCP_KEEPIDLE < 1 s (EINVAL); a zero idle time would mean a probe

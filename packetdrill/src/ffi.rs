@@ -268,10 +268,32 @@ unsafe fn do_read(ud: Ud, fd: c_int, buf: &mut [u8], flags: c_int) -> ssize_t {
     ret(shared(ud).block(|h| h.try_read(fd, buf, dontwait, peek))) as ssize_t
 }
 
+/// A read into a NULL buffer: Linux copies nothing and fails with EFAULT once there is
+/// data to copy; end of stream, errors and waiting are as for any read.
+unsafe fn null_read(ud: Ud, fd: c_int, flags: c_int) -> ssize_t {
+    let dontwait = flags & libc::MSG_DONTWAIT != 0;
+    let mut one = [0u8; 1];
+    let r = shared(ud).block(|h| h.try_read(fd, &mut one, dontwait, true));
+    ret(r.and_then(|n| if n > 0 { Err(libc::EFAULT) } else { Ok(0) })) as ssize_t
+}
+
+/// A write from a NULL buffer: EFAULT on a socket that could send, else its usual error.
+unsafe fn null_write(ud: Ud, fd: c_int, flags: c_int) -> ssize_t {
+    let r = do_write(ud, fd, &[], flags);
+    if r < 0 {
+        return r;
+    }
+    ret::<isize>(Err(libc::EFAULT)) as ssize_t
+}
+
 unsafe fn do_write(ud: Ud, fd: c_int, data: &[u8], flags: c_int) -> ssize_t {
     let dontwait = flags & libc::MSG_DONTWAIT != 0;
+    let sf = tuntcp::tcp::SendFlags {
+        more: flags & libc::MSG_MORE != 0,
+        eor: flags & libc::MSG_EOR != 0,
+    };
     let mut done = 0;
-    ret(shared(ud).block(|h| h.try_write(fd, data, dontwait, &mut done))) as ssize_t
+    ret(shared(ud).block(|h| h.try_write(fd, data, dontwait, sf, &mut done))) as ssize_t
 }
 
 /// The iovecs gathered into one buffer (reads scatter back with [`scatter`]).
@@ -318,6 +340,9 @@ unsafe fn readv_impl(ud: Ud, fd: c_int, iov: *const iovec, n: c_int, flags: c_in
 }
 
 unsafe extern "C" fn pd_read(ud: Ud, fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_read(ud, fd, 0);
+    }
     do_read(ud, fd, slice_mut(buf, n), 0)
 }
 
@@ -332,6 +357,9 @@ unsafe extern "C" fn pd_recv(
     n: size_t,
     flags: c_int,
 ) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_read(ud, fd, flags);
+    }
     do_read(ud, fd, slice_mut(buf, n), flags)
 }
 
@@ -344,7 +372,56 @@ unsafe extern "C" fn pd_recvfrom(
     _addr: *mut sockaddr,
     _len: *mut socklen_t,
 ) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_read(ud, fd, flags);
+    }
     do_read(ud, fd, slice_mut(buf, n), flags)
+}
+
+/// `recvmsg(MSG_ERRQUEUE)`: one SO_TIMESTAMPING report as Linux's `ip_recv_error` gives
+/// it: no payload (`MSG_TRUNC`), an `SCM_TIMESTAMPING` message with the software time in
+/// `ts[0]`, and an `IP_RECVERR` one (`sock_extended_err` plus a zeroed `sockaddr_in`).
+unsafe fn recv_errqueue(ud: Ud, fd: c_int, m: &mut msghdr) -> ssize_t {
+    let (r, name) = match shared(ud).call(|h| h.take_tstamp(fd)) {
+        Ok(x) => x,
+        Err(e) => return ret::<isize>(Err(e)) as ssize_t,
+    };
+    m.msg_flags = libc::MSG_ERRQUEUE | libc::MSG_TRUNC;
+    let ts_len = 3 * std::mem::size_of::<libc::timespec>();
+    let ee_len =
+        std::mem::size_of::<libc::sock_extended_err>() + std::mem::size_of::<sockaddr_in>();
+    let need = (libc::CMSG_SPACE(ts_len as u32) + libc::CMSG_SPACE(ee_len as u32)) as usize;
+    if m.msg_control.is_null() || m.msg_controllen < need {
+        m.msg_controllen = 0;
+        m.msg_flags |= libc::MSG_CTRUNC;
+        return 0;
+    }
+    std::ptr::write_bytes(m.msg_control.cast::<u8>(), 0, need);
+    let c = libc::CMSG_FIRSTHDR(m);
+    (*c).cmsg_level = libc::SOL_SOCKET;
+    (*c).cmsg_type = name;
+    (*c).cmsg_len = libc::CMSG_LEN(ts_len as u32) as _;
+    let ts = libc::timespec {
+        tv_sec: (r.usecs / 1_000_000) as libc::time_t,
+        tv_nsec: ((r.usecs % 1_000_000) * 1000) as libc::c_long,
+    };
+    std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>(), ts);
+    let c = libc::CMSG_NXTHDR(m, c);
+    (*c).cmsg_level = libc::SOL_IP;
+    (*c).cmsg_type = libc::IP_RECVERR;
+    (*c).cmsg_len = libc::CMSG_LEN(ee_len as u32) as _;
+    let ee = libc::sock_extended_err {
+        ee_errno: libc::ENOMSG as u32,
+        ee_origin: libc::SO_EE_ORIGIN_TIMESTAMPING,
+        ee_type: 0,
+        ee_code: 0,
+        ee_pad: 0,
+        ee_info: r.info,
+        ee_data: r.key,
+    };
+    std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::sock_extended_err>(), ee);
+    m.msg_controllen = need as _;
+    0
 }
 
 unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
@@ -352,15 +429,38 @@ unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut msghdr, flags: c_in
         return ret::<isize>(Err(libc::EFAULT)) as ssize_t;
     }
     let m = &mut *msg;
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        return recv_errqueue(ud, fd, m);
+    }
     let r = readv_impl(ud, fd, m.msg_iov, m.msg_iovlen as c_int, flags);
     if r >= 0 {
-        m.msg_controllen = 0;
         m.msg_flags = 0;
+        // TCP_INQ: one TCP_CM_INQ message with the bytes left (Linux tcp_recvmsg).
+        let inq = shared(ud).call(|h| h.inq_hint(fd));
+        let room = libc::CMSG_SPACE(4) as usize;
+        match inq {
+            Some(v) if !m.msg_control.is_null() && m.msg_controllen >= room => {
+                let c = libc::CMSG_FIRSTHDR(m);
+                (*c).cmsg_level = libc::SOL_TCP;
+                (*c).cmsg_type = libc::TCP_CM_INQ;
+                (*c).cmsg_len = libc::CMSG_LEN(4) as _;
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<c_int>(), v);
+                m.msg_controllen = room as _;
+            }
+            Some(_) if !m.msg_control.is_null() => {
+                m.msg_controllen = 0;
+                m.msg_flags |= libc::MSG_CTRUNC;
+            }
+            _ => m.msg_controllen = 0,
+        }
     }
     r
 }
 
 unsafe extern "C" fn pd_write(ud: Ud, fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_write(ud, fd, 0);
+    }
     do_write(ud, fd, slice(buf, n), 0)
 }
 
@@ -378,6 +478,9 @@ unsafe extern "C" fn pd_send(
     n: size_t,
     flags: c_int,
 ) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_write(ud, fd, flags);
+    }
     do_write(ud, fd, slice(buf, n), flags)
 }
 
@@ -390,6 +493,9 @@ unsafe extern "C" fn pd_sendto(
     _addr: *const sockaddr,
     _len: socklen_t,
 ) -> ssize_t {
+    if buf.is_null() && n > 0 {
+        return null_write(ud, fd, flags);
+    }
     do_write(ud, fd, slice(buf, n), flags)
 }
 

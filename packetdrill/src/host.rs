@@ -19,6 +19,7 @@ use tuntcp::time::{Duration, Instant};
 use crate::profile;
 
 mod epoll;
+mod tstamp;
 
 /// Linux's errno values (the ABI packetdrill compares against).
 pub type Errno = i32;
@@ -38,6 +39,9 @@ const RMEM_MAX: usize = 212_992;
 const WMEM_MAX: usize = 212_992;
 const SOCK_MIN_RCVBUF: usize = 2_304;
 const SOCK_MIN_SNDBUF: usize = 4_608;
+/// SO_TIMESTAMPING (and SCM_TIMESTAMPING) with 32-bit and 64-bit time.
+pub const SO_TIMESTAMPING_OLD: i32 = 37;
+pub const SO_TIMESTAMPING_NEW: i32 = 65;
 /// Ephemeral ports for bind(port 0) and autobind on listen.
 const EPHEMERAL: (u16, u16) = (32768, 60999);
 
@@ -67,6 +71,12 @@ struct Opts {
     maxseg: Option<u32>,
     /// IP_TOS.
     tos: Option<u8>,
+    /// TCP_INQ: recvmsg adds a TCP_CM_INQ control message.
+    inq: bool,
+    /// TCP_CORK.
+    cork: bool,
+    /// TCP_NOTSENT_LOWAT (0: off).
+    notsent_lowat: u32,
 }
 
 #[derive(Debug)]
@@ -85,6 +95,12 @@ struct Sock {
     shut_wr: bool,
     /// An event drained from the stack: the connection failed with this error.
     failed: Option<tcp::Error>,
+    /// Bytes written into the last skb, as Linux's `tcp_sendmsg` fills them (`write_chunks`).
+    tail_skb: usize,
+    /// SO_TIMESTAMPING (`tstamp.rs`), and the option name it was set by (the old or the
+    /// 64-bit one), which its control messages carry.
+    tstamp: Option<tstamp::TxStamps>,
+    tstamp_name: i32,
 }
 
 impl Sock {
@@ -99,8 +115,18 @@ impl Sock {
             shut_rd: false,
             shut_wr: false,
             failed: None,
+            tail_skb: 0,
+            tstamp: None,
+            tstamp_name: SO_TIMESTAMPING_OLD,
         }
     }
+}
+
+/// SND.UNA and SND.MAX of a connection (the end of what was sent).
+fn sent_range(c: &tcp::Connection) -> (tcp::SeqNum, tcp::SeqNum) {
+    let una = c.snd_una();
+    let sent = c.send_queue().saturating_sub(c.notsent_bytes());
+    (una, una + sent as u32)
 }
 
 /// Everything behind the interface: the stack, its clock, our file descriptors.
@@ -198,6 +224,7 @@ impl Host {
         while let Some(n) = self.stack.poll_transmit(self.now, &mut self.buf) {
             self.out.push_back((self.buf[..n].to_vec(), self.now));
         }
+        let wall = self.wall_usecs();
         for s in self.socks.values_mut() {
             if let Kind::Conn(h) = s.kind {
                 while let Some(ev) = self.stack.poll_event(h) {
@@ -205,8 +232,25 @@ impl Host {
                         s.failed.get_or_insert(e);
                     }
                 }
+                if let (Some(t), Some(c)) = (s.tstamp.as_mut(), self.stack.connection(h)) {
+                    let (una, max) = sent_range(c);
+                    t.update(max, una, wall);
+                }
             }
         }
+    }
+
+    /// SO_TIMESTAMPING: the next report of the error queue, with the option name its
+    /// control message carries; `EAGAIN` when there is none (Linux).
+    pub fn take_tstamp(&mut self, fd: i32) -> Result<(tstamp::Report, i32), Errno> {
+        self.pump();
+        let s = self.sock(fd)?;
+        let name = s.tstamp_name;
+        s.tstamp
+            .as_mut()
+            .and_then(|t| t.take())
+            .map(|r| (r, name))
+            .ok_or(libc::EAGAIN)
     }
 
     /// Runs every timer due by `t`, each at its own deadline, and leaves the clock at
@@ -355,6 +399,7 @@ impl Host {
         let backlog = usize::try_from(backlog.max(0)).unwrap_or(0);
         self.stack.listen(port, backlog).map_err(open_errno)?;
         self.sock(fd)?.kind = Kind::Listening(port);
+        self.apply_opts(fd);
         Ok(0)
     }
 
@@ -398,12 +443,27 @@ impl Host {
         let Some(s) = self.socks.get(&fd) else {
             return;
         };
-        let Kind::Conn(h) = s.kind else {
-            return;
+        let h = match s.kind {
+            Kind::Conn(h) => h,
+            Kind::Listening(port) => {
+                let mss = s.opts.maxseg.and_then(|m| u16::try_from(m).ok());
+                self.stack.set_listen_mss(port, mss);
+                return;
+            }
+            Kind::Fresh => return,
         };
         let o = s.opts.clone();
         self.stack.with_connection(h, |c| {
-            c.set_nodelay(o.nodelay);
+            if let Some(m) = o.maxseg.and_then(|m| u16::try_from(m).ok()) {
+                c.set_maxseg(m);
+            }
+            if c.nodelay() != o.nodelay {
+                c.set_nodelay(o.nodelay);
+            }
+            if c.cork() != o.cork {
+                c.set_cork(o.cork);
+            }
+            c.set_notsent_lowat((o.notsent_lowat > 0).then_some(o.notsent_lowat));
             if let Some(tos) = o.tos {
                 c.set_tos(tos);
             }
@@ -591,6 +651,7 @@ impl Host {
         fd: i32,
         data: &[u8],
         dontwait: bool,
+        flags: tcp::SendFlags,
         done: &mut usize,
     ) -> Blocked<usize> {
         let (h, s) = match self.conn_of(fd) {
@@ -615,12 +676,15 @@ impl Host {
             }
             return Blocked::Done(Err(errno_of(e)));
         }
-        let r = self.stack.send(h, &data[*done..]);
+        let r = self.write_chunks(fd, h, &data[*done..], flags);
         self.pump();
         match r {
             Ok(n) => {
                 *done += n;
                 if *done == data.len() || nonblocking {
+                    if *done > 0 {
+                        self.tstamp_write(fd, h);
+                    }
                     Blocked::Done(Ok(*done))
                 } else {
                     Blocked::Wait
@@ -637,6 +701,81 @@ impl Host {
             }
             Err(e) => Blocked::Done(Err(errno_of(e))),
         }
+    }
+
+    /// SO_TIMESTAMPING: a write ended at the tail of the send queue (Linux stamps the last
+    /// skb of each `sendmsg`).
+    fn tstamp_write(&mut self, fd: i32, h: SocketHandle) {
+        let wall = self.wall_usecs();
+        let Some(c) = self.stack.connection(h) else {
+            return;
+        };
+        let (una, max) = sent_range(c);
+        let last = una + c.send_queue() as u32 - 1;
+        if let Some(t) = self.socks.get_mut(&fd).and_then(|s| s.tstamp.as_mut()) {
+            t.on_write(last);
+            // It may have left already, in this same instant.
+            t.update(max, una, wall);
+        }
+    }
+
+    /// Queues a write as Linux's `tcp_sendmsg` does: one skb of up to `size_goal` bytes at
+    /// a time, sending each full one at once (`tcp_push_one`); an unsent tail skb is
+    /// topped up first, a new skb is begun only while fewer than TCP_NOTSENT_LOWAT bytes
+    /// wait unsent (`sk_stream_memory_free`). Without the limit, one `send`.
+    fn write_chunks(
+        &mut self,
+        fd: i32,
+        h: SocketHandle,
+        data: &[u8],
+        flags: tcp::SendFlags,
+    ) -> Result<usize, tcp::Error> {
+        let lowat = self.stack.connection(h).map(|c| c.notsent_lowat());
+        if lowat.is_none_or(|l| l == u32::MAX) {
+            return self
+                .stack
+                .with_connection(h, |c| c.send_with(data, flags))
+                .unwrap_or(Err(tcp::Error::NotConnected));
+        }
+        let mut done = 0;
+        while done < data.len() {
+            let Some(c) = self.stack.connection(h) else {
+                break;
+            };
+            let goal = c.size_goal();
+            // The unsent part of the last skb (a partly sent one was split at SND.NXT).
+            let written = self.socks.get(&fd).map_or(0, |s| s.tail_skb);
+            let tail = written.min(c.notsent_bytes());
+            let fresh = tail == 0 || tail >= goal;
+            if fresh && !c.notsent_room() {
+                break;
+            }
+            let tail = if fresh { 0 } else { tail };
+            let room = goal - tail;
+            let n = (data.len() - done).min(room);
+            let r = self
+                .stack
+                .with_connection(h, |c| c.send_with(&data[done..done + n], flags))
+                .unwrap_or(Err(tcp::Error::NotConnected));
+            match r {
+                Ok(k) => {
+                    done += k;
+                    if let Some(s) = self.socks.get_mut(&fd) {
+                        s.tail_skb = tail + k;
+                    }
+                    self.pump();
+                    if k < n {
+                        break;
+                    }
+                }
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        if done == 0 && !data.is_empty() {
+            return Err(tcp::Error::WouldBlock);
+        }
+        Ok(done)
     }
 
     pub fn close(&mut self, fd: i32) -> Result<i32, Errno> {
@@ -723,6 +862,21 @@ impl Host {
         }
     }
 
+    /// TCP_CM_INQ's value when TCP_INQ is on: the bytes left to read, and 1 for an empty
+    /// queue at the peer's FIN, so a reader can tell EOF follows (Linux `tcp_inq_hint`).
+    pub fn inq_hint(&self, fd: i32) -> Option<i32> {
+        let s = self.socks.get(&fd)?;
+        let Kind::Conn(h) = s.kind else {
+            return None;
+        };
+        if !s.opts.inq {
+            return None;
+        }
+        let c = self.stack.connection(h)?;
+        let n = i32::try_from(c.recv_queue()).unwrap_or(i32::MAX);
+        Some(if n == 0 && c.at_eof() { 1 } else { n })
+    }
+
     /// Readiness of one fd for poll(2).
     pub fn poll_one(&mut self, fd: i32, events: i16) -> i16 {
         self.pump();
@@ -756,7 +910,8 @@ impl Host {
                         if synced && (s.failed.is_some() || (c.at_eof() && s.shut_wr)) {
                             r |= POLLHUP;
                         }
-                        if synced && c.may_send() && c.send_capacity() > 0 && !s.shut_wr {
+                        // With TCP_NOTSENT_LOWAT, only while few bytes wait unsent.
+                        if synced && c.send_writable() && !s.shut_wr {
                             r |= POLLOUT;
                         }
                         if s.failed.is_some() || s.shut_wr {
@@ -793,6 +948,32 @@ impl Host {
         match (level, name) {
             (libc::SOL_SOCKET, libc::SO_REUSEADDR) => s.opts.reuseaddr = int(val)? != 0,
             (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {}
+            (libc::SOL_SOCKET, SO_TIMESTAMPING_OLD | SO_TIMESTAMPING_NEW) => {
+                let flags = int(val)? as u32;
+                let base = match s.kind {
+                    Kind::Conn(h) => self.stack.connection(h).map(|c| c.snd_una()),
+                    _ => None,
+                };
+                let s = self.sock(fd)?;
+                // Linux: OPT_ID needs a connection (its key counts from SND.UNA).
+                if flags & tstamp::OPT_ID != 0 && base.is_none() {
+                    return Err(libc::EINVAL);
+                }
+                s.tstamp_name = name;
+                s.tstamp = match (flags, s.tstamp.take()) {
+                    (0, _) => None,
+                    (_, Some(mut t)) if t.flags & tstamp::OPT_ID != 0 => {
+                        t.flags = flags; // the key base stays
+                        Some(t)
+                    }
+                    _ => Some(tstamp::TxStamps::new(flags, base.unwrap_or(tcp::SeqNum(0)))),
+                };
+                return Ok(0);
+            }
+            // Accepted; MSG_ZEROCOPY sends then copy, as Linux does when it cannot pin pages.
+            (libc::SOL_SOCKET, libc::SO_ZEROCOPY) => {
+                int(val)?;
+            }
             (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => s.opts.keepalive = int(val)? != 0,
             (libc::SOL_SOCKET, libc::SO_RCVBUF) => {
                 let v = usize::try_from(int(val)?.max(0)).unwrap_or(0).min(RMEM_MAX);
@@ -815,7 +996,30 @@ impl Host {
             (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => {
                 val.first().ok_or(libc::EINVAL)?;
             }
-            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => s.opts.nodelay = int(val)? != 0,
+            // Accepted, not applied: bind takes our one address either way.
+            (libc::IPPROTO_IP, libc::IP_FREEBIND) => {
+                val.first().ok_or(libc::EINVAL)?;
+            }
+            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
+                s.opts.nodelay = int(val)? != 0;
+                if let (true, Kind::Conn(h)) = (s.opts.nodelay, s.kind) {
+                    // Setting it pushes what is queued, even when it was on already.
+                    self.stack.with_connection(h, |c| c.set_nodelay(true));
+                    self.pump();
+                    return Ok(0);
+                }
+            }
+            (libc::IPPROTO_TCP, libc::TCP_CORK) => s.opts.cork = int(val)? != 0,
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
+                s.opts.notsent_lowat = int(val)? as u32;
+            }
+            (libc::IPPROTO_TCP, libc::TCP_INQ) => {
+                let v = int(val)?;
+                if !(0..=1).contains(&v) {
+                    return Err(libc::EINVAL);
+                }
+                s.opts.inq = v == 1;
+            }
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
                 let v = int(val)?;
                 if !(88..=32767).contains(&v) && v != 0 {
@@ -897,6 +1101,12 @@ impl Host {
                 return Ok(n + n2);
             }
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => i32::from(s.opts.nodelay),
+            (libc::IPPROTO_TCP, libc::TCP_INQ) => i32::from(s.opts.inq),
+            (libc::SOL_SOCKET, SO_TIMESTAMPING_OLD | SO_TIMESTAMPING_NEW) => {
+                s.tstamp.as_ref().map_or(0, |t| t.flags as i32)
+            }
+            (libc::IPPROTO_TCP, libc::TCP_CORK) => i32::from(s.opts.cork),
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => s.opts.notsent_lowat as i32,
             (libc::IPPROTO_IP, libc::IP_TOS) => i32::from(s.opts.tos.unwrap_or(d.tos)),
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
                 Some(c) if c.state().is_synchronized() => {
@@ -996,7 +1206,7 @@ mod tests {
             Err(libc::ENOTCONN)
         );
         assert_eq!(
-            done(h.try_write(fd2, b"x", false, &mut 0)),
+            done(h.try_write(fd2, b"x", false, Default::default(), &mut 0)),
             Err(libc::EPIPE)
         );
         assert_eq!(h.shutdown(fd2, libc::SHUT_WR), Err(libc::ENOTCONN));
@@ -1039,6 +1249,37 @@ mod tests {
             h.setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_CONGESTION, b"vegas\0"),
             Err(libc::ENOENT)
         );
+    }
+
+    #[test]
+    fn tcp_send_and_inq_options_read_back_as_linux() {
+        let mut h = host();
+        let fd = h.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        let get = |h: &mut Host, name: i32| {
+            let mut out = [0u8; 4];
+            assert_eq!(h.getsockopt(fd, libc::IPPROTO_TCP, name, &mut out), Ok(4));
+            i32::from_ne_bytes(out)
+        };
+        for name in [libc::TCP_INQ, libc::TCP_CORK, libc::TCP_NOTSENT_LOWAT] {
+            assert_eq!(get(&mut h, name), 0);
+        }
+        for (name, v) in [
+            (libc::TCP_INQ, 1i32),
+            (libc::TCP_CORK, 1),
+            (libc::TCP_NOTSENT_LOWAT, 4000),
+        ] {
+            h.setsockopt(fd, libc::IPPROTO_TCP, name, &v.to_ne_bytes())
+                .unwrap();
+            assert_eq!(get(&mut h, name), v);
+        }
+        assert_eq!(
+            h.setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INQ, &2i32.to_ne_bytes()),
+            Err(libc::EINVAL)
+        );
+        // No connection yet: no TCP_CM_INQ to report.
+        assert_eq!(h.inq_hint(fd), None);
+        h.setsockopt(fd, libc::SOL_SOCKET, libc::SO_ZEROCOPY, &1i32.to_ne_bytes())
+            .unwrap();
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //! - TSO on: new data leaves in super-segments of whole MSS (the scripts expect one
 //!   `P. 1:10001(10000)` where a wire would carry seven segments);
 //! - the addresses of packetdrill's IPv4 defaults (`--local_ip=192.168.0.1`, /16).
+//! - a window update after a read only when the window at least doubles from at most
+//!   half (`rcv_update_when_doubled`, Linux `tcp_cleanup_rbuf`; ours sends one at an SWS
+//!   step).
 //!
 //! The same as ours already: IW10, min RTO 200 ms, initial RTO 1 s, delayed ACK 40 ms,
 //! SACK and timestamps on, CUBIC, SYN-ACK retries 5.
@@ -36,6 +39,7 @@ pub fn stack_config(flags: &str) -> StackConfig {
     t.gso_max_payload = GSO_MAX_PAYLOAD;
     t.initial_cwnd = 10;
     t.synack_retries = 5;
+    t.rcv_update_when_doubled = true;
     for flag in flags.split([',', ' ']).filter(|f| !f.is_empty()) {
         match flag {
             "no_tso" => cfg.offload = false,
@@ -186,6 +190,9 @@ pub fn apply_host_commands(t: &mut tuntcp::tcp::Config, lines: &str) -> Vec<Stri
                 "tcp_window_scaling" => num(0).map(|n| t.window_scaling = n != 0).is_some(),
                 "tcp_wmem" => num(1).map(|n| t.send_buffer = n).is_some(),
                 "tcp_rmem" => num(1).map(|n| t.recv_buffer = n / 2).is_some(),
+                "tcp_notsent_lowat" => num(0)
+                    .map(|n| t.notsent_lowat = u32::try_from(n).unwrap_or(u32::MAX))
+                    .is_some(),
                 "tcp_synack_retries" => num(0)
                     .map(|n| t.synack_retries = u32::try_from(n).unwrap_or(u32::MAX))
                     .is_some(),

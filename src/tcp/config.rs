@@ -103,6 +103,16 @@ pub struct Config {
     pub ttl: u8,
     /// TOS byte (DSCP + ECN) of our segments (MUST-48).
     pub tos: u8,
+    /// When a read frees receive buffer space, send a window update only if the window
+    /// offered was at most half the buffer and the read at least doubles it, as Linux's
+    /// `tcp_cleanup_rbuf` (the packetdrill profile sets it). Off (the default): send one
+    /// as soon as the right edge may move by a receiver-SWS step (RFC 9293 §3.8.6.2.2);
+    /// both conform, ours tells a sender of freed space sooner.
+    pub rcv_update_when_doubled: bool,
+    /// Writers are woken (and writes take more) only while fewer unsent bytes than this
+    /// are queued, like `tcp_notsent_lowat` (Linux's default `u32::MAX`: no limit); the
+    /// per-socket TCP_NOTSENT_LOWAT overrides it.
+    pub notsent_lowat: u32,
 }
 
 impl Config {
@@ -189,6 +199,8 @@ impl Default for Config {
             gso_max_payload: 0,
             ttl: 64,
             tos: 0,
+            rcv_update_when_doubled: false,
+            notsent_lowat: u32::MAX,
         }
     }
 }

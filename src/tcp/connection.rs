@@ -16,6 +16,7 @@ use super::recv_buffer::{MemMode, RecvBuffer};
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::send_buffer::SendBuffer;
+use super::sendopts::{SendFlags, SendOpts};
 use super::seq::SeqNum;
 use super::state::State;
 use super::state_times::StateTimes;
@@ -180,6 +181,8 @@ pub struct Connection {
     pub(super) push_marks: VecDeque<SeqNum>,
     /// The last push mark (Linux `pushed_seq`).
     pub(super) pushed_seq: SeqNum,
+    /// TCP_CORK, MSG_MORE, MSG_EOR, TCP_NOTSENT_LOWAT (`sendopts.rs`).
+    pub(super) sendopts: SendOpts,
 
     // Receive sequence space.
     pub(super) irs: SeqNum,
@@ -510,6 +513,7 @@ impl Connection {
             snd_sml: iss,
             push_marks: VecDeque::new(),
             pushed_seq: iss + 1,
+            sendopts: SendOpts::default(),
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
@@ -773,6 +777,11 @@ impl Connection {
 
     /// SEND: queues bytes; returns how many fit in the send buffer.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.send_with(data, SendFlags::default())
+    }
+
+    /// SEND; `push` marks the end of the write for PSH (false: MSG_MORE).
+    pub(super) fn send_inner(&mut self, data: &[u8], push: bool) -> Result<usize, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -797,10 +806,23 @@ impl Connection {
         match self.sendq.write(data) {
             0 if !data.is_empty() => Err(Error::WouldBlock),
             n => {
-                self.mark_push();
+                if push {
+                    self.mark_push();
+                }
                 Ok(n)
             }
         }
+    }
+
+    /// The sequence number after the last byte queued.
+    pub(super) fn queue_end(&self) -> SeqNum {
+        // Data sequence numbers start after the SYN, acknowledged or not.
+        let base = if self.snd_una == self.iss {
+            self.iss + 1
+        } else {
+            self.snd_una
+        };
+        base + self.sendq.len() as u32
     }
 
     /// PSH after every write, as Linux's `tcp_push` marks the last byte of each `sendmsg`
@@ -876,8 +898,9 @@ impl Connection {
             let n = f(self.recvq.readable_slice());
             let n = self.recvq.consume(n);
             // RFC 9293 §3.8.6.2.2: announce the freed space once it is worth it.
-            if self.window_edge_gain() >= self.sws_threshold() && before < self.sws_threshold() {
-                self.ack_now = true;
+            let step = self.window_edge_gain() >= self.sws_threshold();
+            if step && (before < self.sws_threshold() || self.cfg.rcv_update_when_doubled) {
+                self.ack_now |= !self.cfg.rcv_update_when_doubled || self.window_doubled();
             }
             return Ok(n);
         }
@@ -1157,11 +1180,24 @@ impl Connection {
             None => 0,
         }
     }
+    /// TCP_NODELAY; turning it on (again) also pushes what is queued, corked or not, as
+    /// Linux does.
     pub fn set_nodelay(&mut self, on: bool) {
+        if on {
+            self.push_now();
+        }
         self.cfg.nodelay = on;
     }
     pub fn nodelay(&self) -> bool {
         self.cfg.nodelay
+    }
+    /// TCP_MAXSEG before the handshake: the MSS our SYN offers and the most we send per
+    /// segment are at most `mss` (Linux `user_mss`). Lowers only; once our SYN has left
+    /// it changes nothing (the MSS was offered), as Linux.
+    pub fn set_maxseg(&mut self, mss: u16) {
+        if self.snd_max == self.iss && !self.state.is_synchronized() {
+            self.cfg.mss = self.cfg.mss.min(mss.max(64));
+        }
     }
     /// R2 as a time (MUST-21, like `TCP_USER_TIMEOUT`): `None` uses `retries2`,
     /// `Some(Duration::MAX)` never gives up.
@@ -1503,6 +1539,26 @@ impl Connection {
     /// The window our SYN or SYN-ACK offers (see [`syn_window`]).
     pub(super) fn syn_window(&self) -> u16 {
         syn_window(self.recvq.window(), self.recvq.capacity(), self.rcv_wscale)
+    }
+
+    /// Linux's test for a window update after a read (`tcp_cleanup_rbuf`): the window
+    /// offered now is at most half the most we can offer, and the new one at least twice it.
+    fn window_doubled(&self) -> bool {
+        let open = |edge: SeqNum| {
+            if edge.gt(self.rcv_nxt) {
+                edge.since(self.rcv_nxt)
+            } else {
+                0
+            }
+        };
+        let now = open(self.rcv_adv);
+        // The window field's limit bounds both (unscaled: 65535).
+        let field_max = 65535u32 << self.rcv_wscale;
+        let most = (self.recvq.capacity() as u32)
+            .saturating_sub(rounding_reserve(self.recvq.capacity(), self.rcv_wscale))
+            .min(field_max);
+        let new = open(self.offer_edge()).min(field_max);
+        2 * u64::from(now) <= u64::from(most) && new > 0 && u64::from(new) >= 2 * u64::from(now)
     }
 
     /// How far the right edge could move now beyond what was last advertised.

@@ -360,6 +360,7 @@ impl Connection {
             return false;
         }
         self.last_ack_rx = now;
+        self.release_more();
         let window = u32::from(seg.window) << self.snd_wscale;
         let advanced = self.snd_una.lt(ack);
         // The peer answers: zero-window probes are no longer unanswered (Linux resets

@@ -293,12 +293,28 @@ impl Connection {
         if is_retx {
             len = len.min(self.unsacked_run(self.snd_nxt) as usize);
         }
-        if len > smss && len < unsent {
+        // MSG_EOR: a segment ends at the end of a record (`sendopts.rs`); one that does
+        // is a push point, not a runt in mid-stream.
+        let mut record_end = false;
+        if let Some(end) = self.record_end_after(self.snd_nxt) {
+            let to_end = end.since(self.snd_nxt) as usize;
+            if len >= to_end {
+                len = to_end;
+                record_end = len < unsent;
+            }
+        }
+        let fin_here = fin_pending && offset + len == queued;
+        if len == unsent && len > 0 && !is_retx && !fin_here && !self.force_send && self.send_held()
+        {
+            // TCP_CORK / MSG_MORE: whole segments go, the partial tail waits.
+            len -= len % smss;
+        }
+        if len > smss && len < unsent && !record_end {
             // Whole segments only while more data waits: the device's last piece would
             // otherwise be a runt in mid-stream.
             len -= len % smss;
         }
-        if len > 0 && len < smss && !is_retx && !self.force_send {
+        if len > 0 && len < smss && !is_retx && !self.force_send && !record_end {
             // Nagle (SHLD-7, off with MUST-17's switch) with Minshall's refinement (as Linux):
             // a short segment that empties the queue waits only while an earlier short
             // segment is unacknowledged. Sender SWS avoidance (MUST-38): otherwise a short
@@ -401,7 +417,11 @@ impl Connection {
         };
         let offset = seq.since(self.snd_una) as usize;
         let retx = seq.lt(self.snd_max);
-        let n = len.min(queued.saturating_sub(offset));
+        let mut n = len.min(queued.saturating_sub(offset));
+        if let Some(end) = self.record_end_after(seq) {
+            // MSG_EOR: retransmissions do not span records either.
+            n = n.min(end.since(seq) as usize);
+        }
         let mut flags = TcpFlags::ACK;
         // GSO pieces, as Linux counts tcp_skb_pcount() (retransmissions are one SMSS).
         let pieces = n.div_ceil(self.send_mss() as usize).max(1) as u64;
@@ -418,7 +438,15 @@ impl Connection {
         // queue (MUST-61), on one that ends an application write, and, as Linux's
         // `__tcp_transmit_skb` does, on every super-segment of more than one SMSS (the device
         // splits it and keeps PSH on the last piece only).
-        if n > 0 && (offset + n == queued || write_end || pieces > 1) {
+        // Data written with MSG_MORE and not followed by a plain write gets none; a
+        // persist-timer send of held data gets it (Linux `tcp_write_wakeup`).
+        let unpushed =
+            self.sendopts.unpushed_tail && self.push_marks.back().is_none_or(|m| m.le(seq));
+        if n > 0
+            && (write_end
+                || (self.force_send && !retx)
+                || (!unpushed && (offset + n == queued || pieces > 1)))
+        {
             flags |= TcpFlags::PSH;
         }
         let fin_here = match self.fin_seq {

@@ -6,7 +6,7 @@
 
 use super::{OpenError, SocketHandle, Stack};
 use crate::stack::syncookie::SynCookies;
-use crate::tcp::{Connection, SeqNum};
+use crate::tcp::{self, Connection, SeqNum};
 use crate::time::{Duration, Instant};
 use crate::wire::{IpMeta, Segment, TcpFlags, TcpOptions};
 use std::collections::VecDeque;
@@ -17,6 +17,9 @@ pub(super) struct Listener {
     pub(super) ready: VecDeque<usize>,
     /// Connections in SYN-RECEIVED (the SYN queue).
     pub(super) half_open: usize,
+    /// TCP_MAXSEG set on the listener: caps the MSS its SYN-ACKs offer and its
+    /// connections send with (Linux copies `user_mss` to the child).
+    pub(super) user_mss: Option<u16>,
 }
 
 impl Listener {
@@ -41,9 +44,31 @@ impl Stack {
                 backlog,
                 ready: VecDeque::new(),
                 half_open: 0,
+                user_mss: None,
             },
         );
         Ok(())
+    }
+
+    /// TCP_MAXSEG on a listener: the MSS its new connections offer and send with is at
+    /// most `mss` (`None`: the link's). False when nothing listens on `port`.
+    pub fn set_listen_mss(&mut self, port: u16, mss: Option<u16>) -> bool {
+        match self.listeners.get_mut(&port) {
+            Some(l) => {
+                l.user_mss = mss;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The connection settings for a child of the listener on `port`.
+    fn child_config(&self, port: u16) -> tcp::Config {
+        let mut cfg = self.cfg.tcp.clone();
+        if let Some(m) = self.listeners.get(&port).and_then(|l| l.user_mss) {
+            cfg.mss = cfg.mss.min(m);
+        }
+        cfg
     }
 
     /// Stops listening; connections not yet accepted are reset.
@@ -129,7 +154,7 @@ impl Stack {
             }
         }
         let ts_offset = self.ts_offset(seg.dst, seg.src);
-        let conn = Connection::accept(now, seg, iss, ts_offset, self.cfg.tcp.clone());
+        let conn = Connection::accept(now, seg, iss, ts_offset, self.child_config(port));
         let idx = self.insert(conn, Some(port), false);
         self.counters.tcp_passive_opens += 1;
         self.mark_dirty(idx);
@@ -146,7 +171,7 @@ impl Stack {
             .cookies
             .generate(now, syn.dst, syn.src, syn.seq, peer_mss);
         self.cookie_sent_at = Some(now);
-        let t = &self.cfg.tcp;
+        let t = &self.child_config(syn.dst.port());
         let mut options = TcpOptions {
             mss: Some(t.mss),
             ..TcpOptions::default()
@@ -229,7 +254,7 @@ impl Stack {
             mss,
             ws,
             sack,
-            self.cfg.tcp.clone(),
+            self.child_config(port),
         );
         let idx = self.insert(conn, Some(port), false);
         if let Some(l) = self.listeners.get_mut(&port) {
