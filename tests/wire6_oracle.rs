@@ -478,7 +478,7 @@ proptest! {
                     });
                     if f.more_fragments() && data_len % 8 != 0 {
                         want = ExtAction::ParameterProblem { code: 0, pointer: 4 };
-                    } else if usize::from(off) + data_len > 65535 {
+                    } else if (at - 40) + usize::from(off) + data_len > 65535 {
                         want = ExtAction::ParameterProblem { code: 0, pointer: (at + 2) as u32 };
                     } else if f.is_fragmenting_payload() {
                         stop = Some((f.next_header().0, at + 8, at));

@@ -185,8 +185,10 @@ impl<'a> Ipv6Packet<'a> {
                     if f.more && data % 8 != 0 {
                         // RFC 8200 §4.5: point at the Payload Length field.
                         action = problem(PP_ERRONEOUS_FIELD, 4);
-                    } else if usize::from(f.offset) + data > usize::from(u16::MAX) {
-                        // ... and at the Fragment Offset field.
+                    } else if off + usize::from(f.offset) + data > usize::from(u16::MAX) {
+                        // ... and at the Fragment Offset field when the reassembled payload
+                        // (the headers before this one, then the fragmentable part) would
+                        // pass 65535.
                         action = problem(PP_ERRONEOUS_FIELD, at + 2);
                     } else if !f.is_atomic() {
                         // The rest is fragment data, not headers.
@@ -450,6 +452,15 @@ mod tests {
         let mut e = vec![TCP, 0, 0xff, 0xf8, 0, 0, 0, 1];
         e.extend_from_slice(&[0; 8]);
         assert_eq!(walk(IPPROTO_FRAGMENT, &e).unwrap().action, problem(0, 42));
+        // The headers before the Fragment header count: 8 + 65520 + 8 > 65535.
+        let mut e = opts(IPPROTO_FRAGMENT, &[]);
+        e.extend_from_slice(&[TCP, 0, 0xff, 0xf0, 0, 0, 0, 1]);
+        e.extend_from_slice(&[0; 8]);
+        assert_eq!(walk(IPPROTO_DSTOPTS, &e).unwrap().action, problem(0, 50));
+        e.truncate(e.len() - 1);
+        e[11] = 0xe8; // offset 65512, 7 bytes: the last fragment fits
+        let c = walk(IPPROTO_DSTOPTS, &e).unwrap();
+        assert_eq!((c.action, c.upper_offset), (ExtAction::Proceed, 56));
     }
 
     #[test]
