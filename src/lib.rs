@@ -5,7 +5,7 @@
 //! ## The layering contract
 //!
 //! ```text
-//!  wire      bytes <-> typed IPv4/TCP/ICMP packets; parse/emit; checksums   (no state, no time)
+//!  wire      bytes <-> typed IPv4/IPv6/TCP/ICMP(v6); parse/emit; checksums  (no state, no time)
 //!    ^
 //!  tcp       one connection: TCB, state machine, buffers, timers             (sans-IO)
 //!    ^

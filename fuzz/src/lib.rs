@@ -3,7 +3,8 @@
 pub mod stack_driver;
 
 use tuntcp::wire::{
-    checksum_add, checksum_finish, EmitError, IcmpPacket, SackList, Segment, WireError,
+    checksum_add, checksum_finish, checksum_pseudo_header_v6, EmitError, IcmpPacket, Icmpv6Packet,
+    Ipv6Packet, Packet6, SackList, Segment, Segment6, WireError, IPPROTO_ICMPV6, IPPROTO_TCP,
 };
 
 /// A parsed segment emits and parses back to itself. The one allowed difference: emit keeps
@@ -74,8 +75,66 @@ pub fn assert_no_checksum_error(r: &Result<impl core::fmt::Debug, WireError>) {
     assert!(
         !matches!(
             r,
-            Err(WireError::BadIpChecksum | WireError::BadTcpChecksum | WireError::BadIcmpChecksum)
+            Err(WireError::BadIpChecksum
+                | WireError::BadTcpChecksum
+                | WireError::BadIcmpChecksum
+                | WireError::BadIcmpv6Checksum)
         ),
         "checksum recomputed but rejected: {r:?}"
     );
+}
+
+/// [`check_segment_round_trip`] for TCP over IPv6 (extension headers are not re-emitted).
+pub fn check_segment6_round_trip(s: &Segment6<'_>) {
+    let mut buf = vec![0; s.buffer_len()];
+    match s.emit(&mut buf) {
+        Ok(n) => assert_eq!(n, buf.len(), "emit wrote buffer_len() bytes"),
+        Err(EmitError::TooLong(n)) => return assert!(n > usize::from(u16::MAX)),
+        Err(e) => panic!("emit of a parsed IPv6 segment failed: {e}"),
+    }
+    let Ok(Packet6::Tcp(again)) = Packet6::parse(&buf) else {
+        panic!(
+            "our own IPv6 segment does not parse: {:?}",
+            Packet6::parse(&buf)
+        );
+    };
+    let kept = again.options.sack.len();
+    assert!(kept <= s.options.sack.len());
+    let mut want = *s;
+    want.options.sack = SackList::new(&s.options.sack.as_slice()[..kept]);
+    assert_eq!(again, want);
+}
+
+/// A parsed ICMPv6 packet emits and parses back to itself.
+pub fn check_icmpv6_round_trip(p: &Icmpv6Packet<'_>) {
+    let mut buf = vec![0; p.buffer_len()];
+    match p.emit(&mut buf) {
+        Ok(n) => assert_eq!(n, buf.len(), "emit wrote buffer_len() bytes"),
+        Err(EmitError::TooLong(n)) => return assert!(n > usize::from(u16::MAX)),
+        Err(e) => panic!("emit of a parsed ICMPv6 packet failed: {e}"),
+    }
+    assert_eq!(Packet6::parse(&buf), Ok(Packet6::Icmp(*p)));
+}
+
+/// A copy of `data` with the TCP or ICMPv6 checksum recomputed where the extension
+/// headers can be walked to it (IPv6 has no header checksum). `None` when the bytes are
+/// not a walkable IPv6 packet.
+pub fn with_v6_checksums_fixed(data: &[u8]) -> Option<Vec<u8>> {
+    let ip = Ipv6Packet::parse(data).ok()?;
+    let chain = ip.chain().ok()?;
+    let field = match chain.upper {
+        IPPROTO_TCP if chain.payload.len() >= 18 => 16,
+        IPPROTO_ICMPV6 if chain.payload.len() >= 4 => 2,
+        _ => return None,
+    };
+    if chain.needs_reassembly() {
+        return None;
+    }
+    let (start, end) = (chain.upper_offset, chain.upper_offset + chain.payload.len());
+    let acc = checksum_pseudo_header_v6(ip.src, ip.dst, chain.upper, end - start);
+    let mut p = data.to_vec();
+    p[start + field..start + field + 2].fill(0);
+    let sum = checksum_finish(checksum_add(acc, &p[start..end]));
+    p[start + field..start + field + 2].copy_from_slice(&sum.to_be_bytes());
+    Some(p)
 }

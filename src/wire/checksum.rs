@@ -3,7 +3,7 @@
 //! Used to verify received IPv4, TCP and ICMP checksums; the header writers of etherparse
 //! compute the ones we send.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Adds `data` to a running accumulator; an odd last byte is padded with zero.
 ///
@@ -87,6 +87,16 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: usize) -> 
     acc + u64::from(protocol) + len as u64
 }
 
+/// The IPv6 pseudo-header sum (RFC 8200 §8.1): both addresses, the upper-layer packet
+/// length as 32 bits and `next_header` (the upper-layer protocol, not that of an extension
+/// header). The same shape as [`pseudo_header`]: a length up to 2^32 - 1 folds correctly,
+/// since 2^16 = 1 in one's-complement arithmetic.
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: usize) -> u64 {
+    let mut acc = add(0, &src.octets());
+    acc = add(acc, &dst.octets());
+    acc + u64::from(next_header) + len as u64
+}
+
 /// True when `data` (with its checksum field in place) sums to all ones.
 pub fn verifies(acc: u64, data: &[u8]) -> bool {
     finish(add(acc, data)) == 0
@@ -140,6 +150,25 @@ mod tests {
     fn ipv4_header_sum_edges() {
         for h in [[0u8; 20], [0xff; 20]] {
             assert_eq!(ipv4_header(&h), finish(add(0, &h)));
+        }
+    }
+
+    #[test]
+    fn ipv6_pseudo_header_is_the_rfc_8200_layout() {
+        // RFC 8200 §8.1: src, dst, 32-bit length, three zero bytes, next header.
+        let src: Ipv6Addr = "fd66::1".parse().unwrap();
+        let dst: Ipv6Addr = "2001:db8:ffff::ffff:2".parse().unwrap();
+        for len in [0usize, 20, 1500, 65535, 70000] {
+            let mut ph = Vec::new();
+            ph.extend_from_slice(&src.octets());
+            ph.extend_from_slice(&dst.octets());
+            ph.extend_from_slice(&(len as u32).to_be_bytes());
+            ph.extend_from_slice(&[0, 0, 0, 6]);
+            assert_eq!(
+                finish(pseudo_header_v6(src, dst, 6, len)),
+                finish(add(0, &ph)),
+                "len {len}"
+            );
         }
     }
 

@@ -1,4 +1,4 @@
-//! `wire`: bytes <-> typed IPv4 / TCP / ICMP packets. No state, no time.
+//! `wire`: bytes <-> typed IPv4 / IPv6 / TCP / ICMP / ICMPv6 packets. No state, no time.
 //!
 //! Parsing takes untrusted bytes (a whole IPv4 packet as read from a TUN) and returns either
 //! a typed view borrowing the buffer or a [`WireError`] saying why it was rejected. Nothing
@@ -7,23 +7,45 @@
 //! offloads, a partial TCP checksum it completes: [`offload`], which also reads and writes
 //! the `virtio_net_hdr` such a TUN puts in front of each packet).
 //!
+//! IPv6 (RFC 8200) has its own types beside IPv4's: [`Ipv6Packet`], the extension-header
+//! walk [`Ipv6Chain`] with the action RFC 8200 §4 asks for, [`Icmpv6Packet`] (RFC 4443),
+//! [`Segment6`] (TCP with the IPv6 pseudo-header) and [`Packet6`]; [`flow_label`] per
+//! RFC 6437. The stack does not use them yet.
+//!
 //! What this module does not do: reassemble fragments (it flags them, see
 //! [`WireError::Fragment`] and [`Ipv4Packet::is_fragment`]), route, or know any TCP state.
 //! Sequence numbers are plain `u32` here; `tcp::SeqNum` gives them their modular order.
 
 mod checksum;
+mod flow_label;
 mod icmp;
+mod icmpv6;
 mod ipv4;
+mod ipv6;
+mod ipv6_ext;
 pub mod offload;
 mod tcp;
+mod tcp6;
 mod tcp_option;
 
 pub use checksum::{
     add as checksum_add, finish as checksum_finish, pseudo_header as checksum_pseudo_header,
+    pseudo_header_v6 as checksum_pseudo_header_v6,
 };
+pub use flow_label::flow_label;
 pub use icmp::{IcmpMessage, IcmpPacket};
+pub use icmpv6::{icmpv6_error_quote, Icmpv6Message, Icmpv6Packet, ICMPV6_ERROR_QUOTE_MAX};
 pub use ipv4::{IpMeta, Ipv4Packet, IPPROTO_ICMP, IPPROTO_TCP};
+pub use ipv6::{
+    Ip6Meta, Ipv6Packet, FLOW_LABEL_MAX, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS,
+    IPPROTO_ICMPV6, IPPROTO_NONE, IPPROTO_ROUTING, IPV6_HEADER_LEN, IPV6_MIN_MTU,
+};
+pub use ipv6_ext::{
+    DiscardReason, ExtAction, FragmentHeader, Ipv6Chain, MAX_EXT_HEADERS, MAX_OPTIONS, MAX_PADDING,
+    PP_ERRONEOUS_FIELD, PP_UNRECOGNIZED_NEXT_HEADER, PP_UNRECOGNIZED_OPTION,
+};
 pub use tcp::{Segment, TcpFlags, TCP_HEADER_LEN};
+pub use tcp6::Segment6;
 pub use tcp_option::{
     SackBlock, SackList, TcpOptions, Timestamps, MAX_OPTIONS_LEN, MAX_SACK_BLOCKS,
 };
@@ -55,6 +77,17 @@ pub enum WireError {
     BadOptionLength { kind: u8, offset: usize },
     /// The ICMP checksum does not verify.
     BadIcmpChecksum,
+    /// The IP version nibble is not 6 (where IPv6 was expected).
+    BadIpv6Version(u8),
+    /// The IPv6 payload length runs past the buffer.
+    BadPayloadLength { payload: u16, buffer: usize },
+    /// An IPv6 jumbogram (RFC 2675): payload length 0 with a Hop-by-Hop header.
+    Jumbogram,
+    /// An IPv6 option with no length byte or one running past its header (at this
+    /// offset in the packet).
+    BadIpv6OptionLength { offset: usize },
+    /// The ICMPv6 checksum (with the IPv6 pseudo-header) does not verify.
+    BadIcmpv6Checksum,
 }
 
 impl fmt::Display for WireError {
@@ -83,6 +116,16 @@ impl fmt::Display for WireError {
                 )
             }
             WireError::BadIcmpChecksum => f.write_str("bad ICMP checksum"),
+            WireError::BadIpv6Version(v) => write!(f, "IP version {v}, not 6"),
+            WireError::BadPayloadLength { payload, buffer } => write!(
+                f,
+                "IPv6 payload length {payload} past the end of a {buffer}-byte buffer"
+            ),
+            WireError::Jumbogram => f.write_str("IPv6 jumbogram (not supported)"),
+            WireError::BadIpv6OptionLength { offset } => {
+                write!(f, "illegal length of IPv6 option at offset {offset}")
+            }
+            WireError::BadIcmpv6Checksum => f.write_str("bad ICMPv6 checksum"),
         }
     }
 }
@@ -157,6 +200,81 @@ impl fmt::Display for Packet<'_> {
             Packet::Tcp(s) => s.fmt(f),
             Packet::Icmp(i) => i.fmt(f),
             Packet::Fragment(ip) => ip.fmt(f),
+        }
+    }
+}
+
+/// A parsed IPv6 packet, sorted by what the stack is to do with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Packet6<'a> {
+    Tcp(Segment6<'a>),
+    Icmp(Icmpv6Packet<'a>),
+    /// A non-atomic fragment: reassemble (RFC 8200 §4.5), then parse the result with
+    /// [`Packet6::parse`]. `chain.fragment` is its Fragment header.
+    Fragment(Ipv6Packet<'a>, Ipv6Chain<'a>),
+    /// Not for the upper layer: the chain's action, or, for a protocol other than TCP and
+    /// ICMPv6, Parameter Problem code 1 at its Next Header field (RFC 8200 §4), or a
+    /// silent discard for No Next Header (§4.7).
+    Refused(Ipv6Packet<'a>, ExtAction),
+}
+
+impl<'a> Packet6<'a> {
+    /// Parses a whole IPv6 packet (as read from a TUN), extension headers walked.
+    pub fn parse(buf: &'a [u8]) -> Result<Packet6<'a>, WireError> {
+        Packet6::parse_offload(buf, false)
+    }
+
+    /// [`Packet6::parse`] for a packet an offloading device vouched for: with
+    /// `csum_trusted` the TCP checksum is not verified.
+    pub fn parse_offload(buf: &'a [u8], csum_trusted: bool) -> Result<Packet6<'a>, WireError> {
+        let ip = Ipv6Packet::parse(buf)?;
+        let chain = ip.chain()?;
+        if chain.action != ExtAction::Proceed {
+            return Ok(Packet6::Refused(ip, chain.action));
+        }
+        if chain.needs_reassembly() {
+            return Ok(Packet6::Fragment(ip, chain));
+        }
+        match chain.upper {
+            IPPROTO_TCP => {
+                Segment6::parse_tcp_with(&ip, chain.payload, !csum_trusted).map(Packet6::Tcp)
+            }
+            IPPROTO_ICMPV6 => Icmpv6Packet::parse_icmp(&ip, chain.payload).map(Packet6::Icmp),
+            IPPROTO_NONE => Ok(Packet6::Refused(
+                ip,
+                ExtAction::Discard(DiscardReason::NoNextHeader),
+            )),
+            _ => Ok(Packet6::Refused(
+                ip,
+                ExtAction::ParameterProblem {
+                    code: PP_UNRECOGNIZED_NEXT_HEADER,
+                    pointer: chain.next_header_pointer as u32,
+                },
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Packet6<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Packet6::Tcp(s) => s.fmt(f),
+            Packet6::Icmp(i) => i.fmt(f),
+            Packet6::Fragment(ip, c) => match c.fragment {
+                Some(fr) => write!(
+                    f,
+                    "{} > {} IP6 frag id {} off {}{} next {} len {}",
+                    ip.src,
+                    ip.dst,
+                    fr.ident,
+                    fr.offset,
+                    if fr.more { "+" } else { "" },
+                    fr.next_header,
+                    c.payload.len()
+                ),
+                None => ip.fmt(f),
+            },
+            Packet6::Refused(ip, action) => write!(f, "{ip} ({action})"),
         }
     }
 }

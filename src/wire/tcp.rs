@@ -133,41 +133,38 @@ impl<'a> Segment<'a> {
         tcp: &'a [u8],
         verify: bool,
     ) -> Result<Segment<'a>, WireError> {
-        use etherparse::err::tcp::{HeaderError, HeaderSliceError};
         if ip.protocol != IPPROTO_TCP {
             return Err(WireError::UnexpectedProtocol(ip.protocol));
         }
-        let h = TcpHeaderSlice::from_slice(tcp).map_err(|e| match e {
-            HeaderSliceError::Len(l) if l.required_len > TCP_HEADER_LEN => {
-                WireError::BadDataOffset((l.required_len / 4) as u8)
-            }
-            HeaderSliceError::Len(l) => WireError::Truncated {
-                need: l.required_len,
-                have: tcp.len(),
-            },
-            HeaderSliceError::Content(HeaderError::DataOffsetTooSmall { data_offset }) => {
-                WireError::BadDataOffset(data_offset)
-            }
-        })?;
-        // MUST-3: verify over the pseudo-header and the whole segment.
         let acc = checksum::pseudo_header(ip.src, ip.dst, IPPROTO_TCP, tcp.len());
-        if verify && !checksum::verifies(acc, tcp) {
-            return Err(WireError::BadTcpChecksum);
-        }
-        let options = TcpOptions::parse(h.options(), TCP_HEADER_LEN)?;
-        let flags = TcpFlags(tcp[13]);
+        let t = TcpParts::parse(tcp, acc, verify)?;
         Ok(Segment {
-            src: SocketAddrV4::new(ip.src, h.source_port()),
-            dst: SocketAddrV4::new(ip.dst, h.destination_port()),
-            seq: h.sequence_number(),
-            ack: h.acknowledgment_number(),
-            flags,
-            window: h.window_size(),
-            urgent: h.urgent_pointer(),
-            options,
-            payload: &tcp[h.slice().len()..],
+            src: SocketAddrV4::new(ip.src, t.src_port),
+            dst: SocketAddrV4::new(ip.dst, t.dst_port),
+            seq: t.seq,
+            ack: t.ack,
+            flags: t.flags,
+            window: t.window,
+            urgent: t.urgent,
+            options: t.options,
+            payload: t.payload,
             ip: ip.meta,
         })
+    }
+
+    #[inline(always)]
+    fn parts(&self) -> TcpParts<'a> {
+        TcpParts {
+            src_port: self.src.port(),
+            dst_port: self.dst.port(),
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent: self.urgent,
+            options: self.options,
+            payload: self.payload,
+        }
     }
 
     /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
@@ -257,19 +254,15 @@ impl<'a> Segment<'a> {
         let tcp_len = need - IPV4_HEADER_LEN;
         let (src, dst) = (*self.src.ip(), *self.dst.ip());
         let n = ipv4::emit_header(out, src, dst, IPPROTO_TCP, self.ip, tcp_len);
-        // RFC 9293 §3.1, written directly (etherparse's TcpHeader writes the same bytes; a
-        // test compares them): the per-segment path builds no header struct.
-        let h = &mut out[n..n + header_len];
-        h[0..2].copy_from_slice(&self.src.port().to_be_bytes());
-        h[2..4].copy_from_slice(&self.dst.port().to_be_bytes());
-        h[4..8].copy_from_slice(&self.seq.to_be_bytes());
-        h[8..12].copy_from_slice(&self.ack.to_be_bytes());
-        h[12] = ((header_len / 4) as u8) << 4; // data offset; reserved bits zero
-        h[13] = self.flags.0;
-        h[14..16].copy_from_slice(&self.window.to_be_bytes());
-        h[16..18].fill(0);
-        h[18..20].copy_from_slice(&self.urgent.to_be_bytes());
-        self.options.emit(&mut h[TCP_HEADER_LEN..]);
+        write_header(
+            &mut out[n..n + header_len],
+            (self.src.port(), self.dst.port()),
+            (self.seq, self.ack),
+            self.flags,
+            self.window,
+            self.urgent,
+            &self.options,
+        );
         let acc = checksum::pseudo_header(src, dst, IPPROTO_TCP, tcp_len);
         Ok((n + header_len, acc))
     }
@@ -279,11 +272,90 @@ impl<'a> Segment<'a> {
 /// `10.0.0.1:5555 > 10.0.0.2:80 [S.] seq 100 ack 201 win 65535 <mss 1460> len 0`.
 impl fmt::Display for Segment<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} > {} [{}] seq {}",
-            self.src, self.dst, self.flags, self.seq
-        )?;
+        write!(f, "{} > {} ", self.src, self.dst)?;
+        self.parts().fmt_fields(f)
+    }
+}
+
+/// Writes the TCP header with options into `h` (exactly the header's length), the
+/// checksum field zero. Shared by both families; fields by reference, nothing copied.
+#[inline(always)]
+pub(super) fn write_header(
+    h: &mut [u8],
+    (src_port, dst_port): (u16, u16),
+    (seq, ack): (u32, u32),
+    flags: TcpFlags,
+    window: u16,
+    urgent: u16,
+    options: &TcpOptions,
+) {
+    // RFC 9293 §3.1, written directly (etherparse's TcpHeader writes the same bytes; a
+    // test compares them): the per-segment path builds no header struct.
+    h[0..2].copy_from_slice(&src_port.to_be_bytes());
+    h[2..4].copy_from_slice(&dst_port.to_be_bytes());
+    h[4..8].copy_from_slice(&seq.to_be_bytes());
+    h[8..12].copy_from_slice(&ack.to_be_bytes());
+    h[12] = ((h.len() / 4) as u8) << 4; // data offset; reserved bits zero
+    h[13] = flags.0;
+    h[14..16].copy_from_slice(&window.to_be_bytes());
+    h[16..18].fill(0);
+    h[18..20].copy_from_slice(&urgent.to_be_bytes());
+    options.emit(&mut h[TCP_HEADER_LEN..]);
+}
+
+/// The TCP part of a segment, whatever the IP family (IPv4's [`Segment`], IPv6's
+/// `Segment6`): parse, header writer and Display shared by both.
+#[derive(Clone, Copy)]
+pub(super) struct TcpParts<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    pub urgent: u16,
+    pub options: TcpOptions,
+    pub payload: &'a [u8],
+}
+
+impl<'a> TcpParts<'a> {
+    /// Parses a whole TCP segment; with `verify`, checks its checksum against the
+    /// pseudo-header sum `acc` (MUST-3: over the pseudo-header and the whole segment).
+    #[inline]
+    pub fn parse(tcp: &'a [u8], acc: u64, verify: bool) -> Result<TcpParts<'a>, WireError> {
+        use etherparse::err::tcp::{HeaderError, HeaderSliceError};
+        let h = TcpHeaderSlice::from_slice(tcp).map_err(|e| match e {
+            HeaderSliceError::Len(l) if l.required_len > TCP_HEADER_LEN => {
+                WireError::BadDataOffset((l.required_len / 4) as u8)
+            }
+            HeaderSliceError::Len(l) => WireError::Truncated {
+                need: l.required_len,
+                have: tcp.len(),
+            },
+            HeaderSliceError::Content(HeaderError::DataOffsetTooSmall { data_offset }) => {
+                WireError::BadDataOffset(data_offset)
+            }
+        })?;
+        if verify && !checksum::verifies(acc, tcp) {
+            return Err(WireError::BadTcpChecksum);
+        }
+        let options = TcpOptions::parse(h.options(), TCP_HEADER_LEN)?;
+        Ok(TcpParts {
+            src_port: h.source_port(),
+            dst_port: h.destination_port(),
+            seq: h.sequence_number(),
+            ack: h.acknowledgment_number(),
+            flags: TcpFlags(tcp[13]),
+            window: h.window_size(),
+            urgent: h.urgent_pointer(),
+            options,
+            payload: &tcp[h.slice().len()..],
+        })
+    }
+
+    /// `[S.] seq 100 ack 201 win 65535 <mss 1460> len 0`: the line after the addresses.
+    pub fn fmt_fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] seq {}", self.flags, self.seq)?;
         if self.flags.ack() {
             write!(f, " ack {}", self.ack)?;
         }

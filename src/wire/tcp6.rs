@@ -1,0 +1,164 @@
+//! TCP over IPv6: the same segment parse and emit as IPv4's [`Segment`], with the IPv6
+//! pseudo-header (RFC 8200 §8.1) in the checksum and a fixed IPv6 header in front.
+//!
+//! Segment6 has Segment's fields with IPv6 addresses and [`Ip6Meta`]; the TCP bytes
+//! are read and written by the same code (`tcp::TcpParts`, `tcp::write_header`).
+//! What it does not do: emit extension headers (we send none).
+
+use super::ipv6::{self, Ip6Meta, Ipv6Packet, IPV6_HEADER_LEN};
+use super::tcp::{self, TcpParts};
+#[cfg(doc)]
+use super::Segment;
+use super::{checksum, EmitError, TcpFlags, TcpOptions, WireError, IPPROTO_TCP, TCP_HEADER_LEN};
+use core::fmt;
+use std::net::SocketAddrV6;
+
+/// One TCP segment with the IPv6 fields that travel with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment6<'a> {
+    /// Flow info and scope id are always 0.
+    pub src: SocketAddrV6,
+    pub dst: SocketAddrV6,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    pub urgent: u16,
+    pub options: TcpOptions,
+    pub payload: &'a [u8],
+    pub ip: Ip6Meta,
+}
+
+impl<'a> Segment6<'a> {
+    /// Parses the TCP upper layer of `ip` (`tcp`: its bytes after any extension headers,
+    /// see [`Ipv6Packet::chain`]).
+    pub fn parse_tcp(ip: &Ipv6Packet<'_>, tcp: &'a [u8]) -> Result<Segment6<'a>, WireError> {
+        Segment6::parse_tcp_with(ip, tcp, true)
+    }
+
+    /// [`Segment6::parse_tcp`], verifying the checksum only if `verify` (false only for
+    /// segments an offloading device vouched for).
+    pub fn parse_tcp_with(
+        ip: &Ipv6Packet<'_>,
+        tcp: &'a [u8],
+        verify: bool,
+    ) -> Result<Segment6<'a>, WireError> {
+        let acc = checksum::pseudo_header_v6(ip.src, ip.dst, IPPROTO_TCP, tcp.len());
+        let t = TcpParts::parse(tcp, acc, verify)?;
+        Ok(Segment6 {
+            src: SocketAddrV6::new(ip.src, t.src_port, 0, 0),
+            dst: SocketAddrV6::new(ip.dst, t.dst_port, 0, 0),
+            seq: t.seq,
+            ack: t.ack,
+            flags: t.flags,
+            window: t.window,
+            urgent: t.urgent,
+            options: t.options,
+            payload: t.payload,
+            ip: ip.meta,
+        })
+    }
+
+    /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+
+    /// TCP header length including options.
+    pub fn header_len(&self) -> usize {
+        TCP_HEADER_LEN + self.options.wire_len()
+    }
+
+    /// Bytes `emit` writes: IPv6 header, TCP header with options, payload.
+    pub fn buffer_len(&self) -> usize {
+        IPV6_HEADER_LEN + self.header_len() + self.payload.len()
+    }
+
+    /// Writes the whole IPv6 packet with the TCP checksum; returns `buffer_len()`.
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
+        self.emit_with(out, false)
+    }
+
+    /// [`Segment6::emit`] with only the pseudo-header sum in the checksum field, for a
+    /// device that completes it (CHECKSUM_PARTIAL).
+    pub fn emit_csum_partial(&self, out: &mut [u8]) -> Result<usize, EmitError> {
+        self.emit_with(out, true)
+    }
+
+    /// Writes only the IPv6 and TCP headers (as [`Segment::emit_headers`]): the checksum
+    /// reads the payload where it lies; the payload is to follow in the same write.
+    pub fn emit_headers(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
+        let header_len = self.header_len();
+        let (n, acc) = self.write_headers(out, header_len, IPV6_HEADER_LEN + header_len)?;
+        let sum = if csum_partial {
+            !checksum::finish(acc)
+        } else {
+            // The TCP header is a multiple of 4 bytes, so the payload's sum continues it.
+            checksum::finish(checksum::add(
+                checksum::add(acc, &out[IPV6_HEADER_LEN..n]),
+                self.payload,
+            ))
+        };
+        out[IPV6_HEADER_LEN + 16..IPV6_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
+        Ok(n)
+    }
+
+    fn emit_with(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
+        let header_len = self.header_len();
+        let need = IPV6_HEADER_LEN + header_len + self.payload.len();
+        let (n, acc) = self.write_headers(out, header_len, need)?;
+        out[n..need].copy_from_slice(self.payload);
+        // MUST-2: always computed, pseudo-header included, odd payloads padded.
+        let sum = if csum_partial {
+            !checksum::finish(acc)
+        } else {
+            checksum::finish(checksum::add(acc, &out[IPV6_HEADER_LEN..need]))
+        };
+        out[IPV6_HEADER_LEN + 16..IPV6_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
+        Ok(need)
+    }
+
+    /// Writes the IPv6 and TCP headers (checksum field zero), checking that `out` holds
+    /// `room` bytes; returns the header bytes written and the pseudo-header sum.
+    fn write_headers(
+        &self,
+        out: &mut [u8],
+        header_len: usize,
+        room: usize,
+    ) -> Result<(usize, u64), EmitError> {
+        let tcp_len = header_len + self.payload.len();
+        ipv6::check_room(out, tcp_len, room)?;
+        let (src, dst) = (*self.src.ip(), *self.dst.ip());
+        let n = ipv6::emit_header(out, src, dst, IPPROTO_TCP, self.ip, tcp_len);
+        tcp::write_header(
+            &mut out[n..n + header_len],
+            (self.src.port(), self.dst.port()),
+            (self.seq, self.ack),
+            self.flags,
+            self.window,
+            self.urgent,
+            &self.options,
+        );
+        let acc = checksum::pseudo_header_v6(src, dst, IPPROTO_TCP, tcp_len);
+        Ok((n + header_len, acc))
+    }
+}
+
+/// `[fd66::1]:5555 > [fd66::2]:80 [S.] seq 100 ack 201 win 65535 <mss 1440> len 0`.
+impl fmt::Display for Segment6<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} > {} ", self.src, self.dst)?;
+        TcpParts {
+            src_port: self.src.port(),
+            dst_port: self.dst.port(),
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent: self.urgent,
+            options: self.options,
+            payload: self.payload,
+        }
+        .fmt_fields(f)
+    }
+}
