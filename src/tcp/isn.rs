@@ -65,61 +65,9 @@ pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// SipHash-2-4 (Aumasson, Bernstein, "SipHash: a fast short-input PRF", 2012) of `msg`
-/// under the key `(k0, k1)` (the 16 key bytes read as two little-endian words).
-pub(crate) fn siphash24(k0: u64, k1: u64, msg: &[u8]) -> u64 {
-    // Initialization: the key xored with "somepseudorandomlygeneratedbytes".
-    let mut v = [
-        k0 ^ 0x736f_6d65_7073_6575,
-        k1 ^ 0x646f_7261_6e64_6f6d,
-        k0 ^ 0x6c79_6765_6e65_7261,
-        k1 ^ 0x7465_6462_7974_6573,
-    ];
-    // Compression: 2 SipRounds per 8-byte little-endian word.
-    let mut chunks = msg.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        compress(&mut v, u64::from_le_bytes(w), 2);
-    }
-    // The last word: remaining bytes, zero padded, with the length (mod 256) on top.
-    let mut last = [0u8; 8];
-    let rest = chunks.remainder();
-    last[..rest.len()].copy_from_slice(rest);
-    last[7] = msg.len() as u8;
-    compress(&mut v, u64::from_le_bytes(last), 2);
-    // Finalization: 4 SipRounds.
-    v[2] ^= 0xff;
-    for _ in 0..4 {
-        sip_round(&mut v);
-    }
-    v[0] ^ v[1] ^ v[2] ^ v[3]
-}
-
-fn compress(v: &mut [u64; 4], m: u64, rounds: usize) {
-    v[3] ^= m;
-    for _ in 0..rounds {
-        sip_round(v);
-    }
-    v[0] ^= m;
-}
-
-fn sip_round(v: &mut [u64; 4]) {
-    v[0] = v[0].wrapping_add(v[1]);
-    v[1] = v[1].rotate_left(13);
-    v[1] ^= v[0];
-    v[0] = v[0].rotate_left(32);
-    v[2] = v[2].wrapping_add(v[3]);
-    v[3] = v[3].rotate_left(16);
-    v[3] ^= v[2];
-    v[0] = v[0].wrapping_add(v[3]);
-    v[3] = v[3].rotate_left(21);
-    v[3] ^= v[0];
-    v[2] = v[2].wrapping_add(v[1]);
-    v[1] = v[1].rotate_left(17);
-    v[1] ^= v[2];
-    v[2] = v[2].rotate_left(32);
-}
+/// SipHash-2-4 lives in the wire layer (the flow label uses it too); the ISN, SYN cookies and
+/// the stack's keyed hashes use it from there.
+pub(crate) use crate::wire::siphash24;
 
 #[cfg(test)]
 mod tests {

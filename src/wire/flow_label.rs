@@ -27,7 +27,7 @@ pub fn flow_label(key: (u64, u64), src: SocketAddrV6, dst: SocketAddrV6) -> u32 
 
 /// SipHash-2-4 (Aumasson, Bernstein, "SipHash: a fast short-input PRF", 2012) of `msg`
 /// under the key `(k0, k1)` (the 16 key bytes read as two little-endian words).
-fn siphash24(k0: u64, k1: u64, msg: &[u8]) -> u64 {
+pub(crate) fn siphash24(k0: u64, k1: u64, msg: &[u8]) -> u64 {
     // Initialization: the key xored with "somepseudorandomlygeneratedbytes".
     let mut v = [
         k0 ^ 0x736f_6d65_7073_6575,

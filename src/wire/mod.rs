@@ -33,6 +33,7 @@ pub use checksum::{
     pseudo_header_v6 as checksum_pseudo_header_v6,
 };
 pub use flow_label::flow_label;
+pub(crate) use flow_label::siphash24;
 pub use icmp::{IcmpMessage, IcmpPacket};
 pub use icmpv6::{icmpv6_error_quote, Icmpv6Message, Icmpv6Packet, ICMPV6_ERROR_QUOTE_MAX};
 pub use ipv4::{IpMeta, Ipv4Packet, IPPROTO_ICMP, IPPROTO_TCP};
