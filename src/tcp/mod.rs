@@ -22,6 +22,7 @@ pub mod sack;
 pub mod send_buffer;
 pub mod seq;
 pub mod state;
+mod undo;
 
 pub use config::Config;
 pub use connection::{ConnStats, Connection, Error, Event, SoftError, WMEM_MIN};
