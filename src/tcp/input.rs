@@ -489,9 +489,8 @@ impl Connection {
         let mut sacked_after = sacked_before;
         let blocks = seg.options.sack.as_slice();
         let mut dsack = None;
-        // F-RTO: original data (sent before the timeout, never resent) SACKed by this ACK.
-        let orig_range = self.frto_orig_range();
-        let orig_before = orig_range.map_or(0, |(l, r)| self.sacked_between(l, r));
+        // F-RTO: original data (sent before the timeout, never resent) this ACK delivered.
+        let orig_before = self.frto_orig_before(acked);
         if self.sack_ok {
             self.note_dsack(ack, blocks);
             let mut b = [(SeqNum(0), SeqNum(0)); 4];
@@ -525,14 +524,11 @@ impl Connection {
         } else if dup {
             self.dupacks += 1;
         }
-        let orig_sacked = orig_range
-            .map_or(0, |(l, r)| self.sacked_between(l, r))
-            .saturating_sub(orig_before);
         let facts = AckFacts {
             advanced,
             dup,
             newly_sacked,
-            orig_sacked,
+            orig_delivered: self.frto_orig_delivered(orig_before),
         };
         self.undo_on_ack(seg, facts);
         let smss = self.smss;

@@ -64,8 +64,9 @@ pub(super) struct AckFacts {
     pub dup: bool,
     /// Bytes newly SACKed.
     pub newly_sacked: u32,
-    /// Bytes newly SACKed that were sent before the timeout and never resent.
-    pub orig_sacked: u32,
+    /// Bytes sent before the timeout and never resent that the ACK newly showed delivered
+    /// (F-RTO only).
+    pub orig_delivered: u32,
 }
 
 impl Connection {
@@ -227,12 +228,9 @@ impl Connection {
         }
         if let Some(mut f) = self.frto {
             f.send_new = false;
-            // Data sent before the timeout and never resent was delivered: cumulatively
-            // (above every retransmission) or by SACK (step 3b, and Linux's check of every
-            // ACK, which also catches it on the first one).
-            let orig_acked =
-                (a.advanced && self.snd_una.gt(self.retrans_high)) || a.orig_sacked > 0;
-            if orig_acked {
+            // Data sent before the timeout and never resent was delivered (step 3b, and
+            // Linux's check of every ACK, which also catches it on the first one).
+            if a.orig_delivered > 0 {
                 self.undo_reduction(true);
                 self.stats.loss_undo += 1;
                 self.stats.spurious_rtos += 1;
@@ -293,14 +291,41 @@ impl Connection {
             .fold(0u32, u32::saturating_add)
     }
 
-    /// The range F-RTO counts as original data sent before the timeout and never resent.
-    pub(super) fn frto_orig_range(&self) -> Option<(SeqNum, SeqNum)> {
+    /// F-RTO, before the scoreboard takes an ACK that acknowledged `acked` bytes: what
+    /// [`Connection::frto_orig_delivered`] needs (Linux's `FLAG_ORIG_SACK_ACKED`): the
+    /// bytes it cumulatively acknowledged that were sent before the timeout, never resent
+    /// (above every retransmission) and not SACKed before, and the bytes of that kind
+    /// SACKed so far above SND.UNA.
+    pub(super) fn frto_orig_before(&self, acked: u32) -> Option<(u32, u32)> {
         let f = self.frto?;
+        let later = |a: SeqNum, b: SeqNum| if a.lt(b) { b } else { a };
+        let lo = later(self.retrans_high, self.snd_una - acked);
+        let hi = if self.snd_una.lt(f.high) {
+            self.snd_una
+        } else {
+            f.high
+        };
+        let cum = if lo.lt(hi) {
+            hi.since(lo).saturating_sub(self.sacked_between(lo, hi))
+        } else {
+            0
+        };
+        let lo = later(self.retrans_high, self.snd_una);
+        Some((cum, self.sacked_between(lo, f.high)))
+    }
+
+    /// After the scoreboard took the ACK: bytes of original data it showed delivered, by
+    /// cumulative ACK or by SACK (0 outside F-RTO).
+    pub(super) fn frto_orig_delivered(&self, before: Option<(u32, u32)>) -> u32 {
+        let (Some((cum, sacked)), Some(f)) = (before, self.frto) else {
+            return 0;
+        };
         let lo = if self.retrans_high.gt(self.snd_una) {
             self.retrans_high
         } else {
             self.snd_una
         };
-        lo.lt(f.high).then_some((lo, f.high))
+        let now = self.sacked_between(lo, f.high);
+        cum.saturating_add(now.saturating_sub(sacked))
     }
 }
