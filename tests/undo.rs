@@ -162,6 +162,26 @@ fn frto_does_not_undo_a_real_timeout() {
 }
 
 #[test]
+fn frto_does_not_undo_a_timeout_whose_first_ack_jumps_over_data_received_before() {
+    let (mut t, h, d, _) = sender(config(2), 30_000, false);
+    to_the_timeout(&mut t, d);
+    // Segment 1 was lost; 2-4 arrived but the ACKs with their SACKs were lost. The ACK of
+    // the retransmission acknowledges 1-4: RFC 5682 step 2b, not yet a verdict.
+    ack(&mut t, 282, d + 4000, &[]);
+    assert_eq!(data(&t.drain()), [(d + 11_000, 1000), (d + 12_000, 1000)]);
+    assert_eq!(
+        counter(&t, "TcpExtTCPSpuriousRTOs"),
+        0,
+        "not on the first ACK"
+    );
+    // Step 3a: segment 5 is missing, the new data arrived.
+    ack(&mut t, 302, d + 4000, &[(d + 11_000, d + 13_000)]);
+    assert_eq!(data(&t.drain()).first(), Some(&(d + 4000, 1000)));
+    assert!(t.stack.connection(h).unwrap().ssthresh() < u32::MAX);
+    assert_eq!(counter(&t, "TcpExtTCPSpuriousRTOs"), 0);
+}
+
+#[test]
 fn a_timeout_the_timestamp_echo_shows_spurious_is_undone_without_frto() {
     // Eifel detection (RFC 3522 §2) alone: F-RTO off.
     let (mut t, h, d, ts0) = sender(config(0), 30_000, true);

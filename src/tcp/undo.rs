@@ -45,6 +45,8 @@ pub(super) struct Undo {
     /// A timeout's episode: SND.MAX when it fired, until SND.UNA passes it (Linux's Loss
     /// state and `high_seq`).
     pub loss_high: Option<SeqNum>,
+    /// No ACK has advanced SND.UNA since the timeout (RFC 3522 §2 reads the first one).
+    pub first_ack: bool,
 }
 
 /// F-RTO's progress after a timeout (RFC 5682 §3).
@@ -91,6 +93,7 @@ impl Connection {
             resent: retrans > 0,
             first_retrans_ts: None,
             loss_high,
+            first_ack: true,
         });
     }
 
@@ -221,16 +224,29 @@ impl Connection {
     /// RTO recovery (Linux `tcp_process_loss`), RFC 5682 §3 steps 2 and 3.
     fn undo_after_rto(&mut self, seg: &Segment<'_>, a: AckFacts, high: SeqNum) -> bool {
         let recovered = self.snd_una.ge(high);
-        if a.advanced && (self.ack_is_for_original(seg) || self.all_retrans_dsacked()) {
+        // RFC 3522 §2: the first acceptable ACK after the retransmission shows whether the
+        // original got through (Linux asks every ACK advancing SND.UNA in RTO recovery; on
+        // the loss grid the two measured the same).
+        let first = self.undo.is_some_and(|u| u.first_ack);
+        if a.advanced {
+            if let Some(u) = self.undo.as_mut() {
+                u.first_ack = false;
+            }
+        }
+        let eifel = first && self.ack_is_for_original(seg);
+        if a.advanced && (eifel || self.all_retrans_dsacked()) {
             self.undo_reduction(true);
             self.stats.loss_undo += 1;
             return true;
         }
         if let Some(mut f) = self.frto {
             f.send_new = false;
-            // Data sent before the timeout and never resent was delivered (step 3b, and
-            // Linux's check of every ACK, which also catches it on the first one).
-            if a.orig_delivered > 0 {
+            // Step 3b: after new data went (step 2b), the ACK shows data sent before the
+            // timeout and never resent delivered. Deviation: Linux (since 2013) checks every
+            // ACK after the timeout, the first included, which also undoes a real timeout
+            // whose first ACK jumps over segments received earlier with their SACKs lost
+            // (loss grid, 20% loss into our receiver: 1.74 Mbit/s, 2.25 with step 3 alone).
+            if a.orig_delivered > 0 && self.snd_max.gt(f.high) {
                 self.undo_reduction(true);
                 self.stats.loss_undo += 1;
                 self.stats.spurious_rtos += 1;
