@@ -599,6 +599,97 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         },
     );
 
+    scenario(
+        &mut totals,
+        &["TcpExtTCPSpuriousRTOs", "TcpExtTCPLossUndo"],
+        Harness::server(80),
+        |h| {
+            // F-RTO (RFC 5682 §3): the path stalls past the RTO (262 ms, after the loss
+            // probe at 62 ms); the ACKs that follow acknowledge data never resent.
+            let (c, iss) = h.establish_rtt(at(0), 20, 1000, seg().mss(1000).sack_perm());
+            let d = iss + 1;
+            h.stack.send(c, &[1; 30_000]).unwrap();
+            h.advance(at(262));
+            h.drain();
+            h.send(at(270), seg().seq(1001).ack(d + 1000));
+            h.send(at(275), seg().seq(1001).ack(d + 2000));
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &["TcpExtTCPDSACKUndo", "TcpExtTCPFullUndo"],
+        Harness::server(80),
+        |h| {
+            // Fast recovery resends a segment that was only late: undone by the timestamp
+            // echo of the ACK ending recovery (RFC 3522), and on a second connection by
+            // the D-SACK of its copy (RFC 3708).
+            let syn = seg().mss(1012).sack_perm().ts(100, 0);
+            let (c, iss) = h.establish_rtt(at(0), 20, 1000, syn);
+            let d = iss + 1;
+            h.stack.send(c, &[1; 10_000]).unwrap();
+            h.flush();
+            let ts0 = h.drain()[0].options.timestamps.unwrap().tsval;
+            let sack = [(d + 2000, d + 10_000)];
+            h.send(
+                at(40),
+                seg().seq(1001).ack(d + 1000).ts(200, ts0).sack(&sack),
+            );
+            h.send(at(45), seg().seq(1001).ack(d + 10_000).ts(201, ts0));
+            h.drain();
+            h.peer = SocketAddrV4::new(PEER, 6060);
+            let (c, iss) = h.establish_rtt(at(100), 20, 1000, seg().mss(1000).sack_perm());
+            let d = iss + 1;
+            h.stack.send(c, &[1; 10_000]).unwrap();
+            h.flush();
+            h.drain();
+            let sack = [(d + 2000, d + 10_000)];
+            h.send(at(140), seg().seq(1001).ack(d + 1000).sack(&sack));
+            h.send(at(145), seg().seq(1001).ack(d + 10_000));
+            h.send(
+                at(160),
+                seg()
+                    .seq(1001)
+                    .ack(d + 10_000)
+                    .sack(&[(d + 1000, d + 2000)]),
+            );
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &["TcpExtTCPSackRecoveryFail", "TcpExtTCPRenoRecoveryFail"],
+        Harness::server(80),
+        |h| {
+            // The RTO fires during fast recovery, with SACK and (second connection) without.
+            let (c, iss) = h.establish_rtt(at(0), 20, 1000, seg().mss(1000).sack_perm());
+            let d = iss + 1;
+            h.stack.send(c, &[1; 10_000]).unwrap();
+            h.flush();
+            h.drain();
+            h.send(
+                at(40),
+                seg()
+                    .seq(1001)
+                    .ack(d + 1000)
+                    .sack(&[(d + 2000, d + 10_000)]),
+            );
+            h.advance(at(300));
+            h.drain();
+            h.peer = SocketAddrV4::new(PEER, 6061);
+            let (c, iss) = h.establish_rtt(at(400), 20, 1000, seg().mss(1000));
+            let d = iss + 1;
+            h.stack.send(c, &[1; 10_000]).unwrap();
+            h.flush();
+            h.drain();
+            // Segment 2 is lost: an ACK, then three duplicates (RFC 5681 §3.2).
+            for k in 0..4 {
+                h.send(at(440 + k), seg().seq(1001).ack(d + 1000));
+            }
+            h.advance(at(1000));
+        },
+    );
+
     scenario(&mut totals, &["IpOutDiscards"], Harness::server(80), |h| {
         let (c, _) = h.establish(at(0), 1000, seg());
         h.stack.send(c, &[1; 100]).unwrap();

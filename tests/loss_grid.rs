@@ -624,13 +624,18 @@ impl Outcome {
             let _ = write!(
                 s,
                 "; tuntcp sender: retrans {} fast-recoveries {} timeouts {} \
-                 loss-probes {} probe-repairs {} lost-retrans {}",
+                 loss-probes {} probe-repairs {} lost-retrans {} \
+                 undo dsack/full/loss {}/{}/{} spurious-rtos {}",
                 c.retrans_segs,
                 c.sack_recovery + c.reno_recovery,
                 c.timeouts,
                 c.loss_probes,
                 c.loss_probe_recovery,
-                c.lost_retransmit
+                c.lost_retransmit,
+                c.dsack_undo,
+                c.full_undo,
+                c.loss_undo,
+                c.spurious_rtos
             );
         }
         s

@@ -180,6 +180,16 @@ counters! {
     tcp_ext_tcp_loss_probe_recovery => "TcpExtTCPLossProbeRecovery",
     /// Retransmissions RACK found lost (RFC 8985 §6.2), resent without waiting for the RTO.
     tcp_ext_tcp_lost_retransmit => "TcpExtTCPLostRetransmit",
+    /// Retransmission timeouts during fast recovery with / without SACK, the first of a
+    /// run (Linux `tcp_retransmit_timer`).
+    tcp_ext_tcp_sack_recovery_fail => "TcpExtTCPSackRecoveryFail",
+    tcp_ext_tcp_reno_recovery_fail => "TcpExtTCPRenoRecoveryFail",
+    /// Congestion responses undone: every retransmission D-SACKed (RFC 3708), at the end
+    /// of fast recovery by D-SACK or timestamps (RFC 3522), after a timeout; timeouts F-RTO found spurious (RFC 5682).
+    tcp_ext_tcp_dsack_undo => "TcpExtTCPDSACKUndo",
+    tcp_ext_tcp_full_undo => "TcpExtTCPFullUndo",
+    tcp_ext_tcp_loss_undo => "TcpExtTCPLossUndo",
+    tcp_ext_tcp_spurious_rtos => "TcpExtTCPSpuriousRTOs",
     /// D-SACKs sent (RFC 2883) for data received twice below RCV.NXT / for data already
     /// held out of order; counted when set, as Linux (`tcp_dsack_set`).
     tcp_ext_tcp_dsack_old_sent => "TcpExtTCPDSACKOldSent",
@@ -246,6 +256,12 @@ impl Counters {
         self.tcp_ext_tcp_loss_probes += t.loss_probes;
         self.tcp_ext_tcp_loss_probe_recovery += t.loss_probe_recovery;
         self.tcp_ext_tcp_lost_retransmit += t.lost_retransmit;
+        self.tcp_ext_tcp_sack_recovery_fail += t.sack_recovery_fail;
+        self.tcp_ext_tcp_reno_recovery_fail += t.reno_recovery_fail;
+        self.tcp_ext_tcp_dsack_undo += t.dsack_undo;
+        self.tcp_ext_tcp_full_undo += t.full_undo;
+        self.tcp_ext_tcp_loss_undo += t.loss_undo;
+        self.tcp_ext_tcp_spurious_rtos += t.spurious_rtos;
         self.tcp_ext_tcp_dsack_old_sent += t.dsack_old_sent;
         self.tcp_ext_tcp_dsack_ofo_sent += t.dsack_ofo_sent;
         self.tcp_ext_tcp_abort_on_data += t.abort_on_data;

@@ -95,6 +95,10 @@ pub struct Config {
     /// without tail loss probes. Without SACK it is always DupThresh / NewReno (RFC 6582).
     /// Bit 2 ([`RECOVERY_NO_DUPTHRESH`]) as Linux's: 5 = RACK without the DupThresh rule.
     pub recovery: u8,
+    /// F-RTO (RFC 5682 §3, SACK-enhanced), like Linux's `tcp_frto`: 0 off, else on (Linux's
+    /// 1 and 2 have meant the same since 2013): after a first timeout, new data goes before
+    /// the go-back-N resend, and a timeout it finds spurious is undone (`undo.rs`).
+    pub frto: u8,
     /// Largest TCP payload handed to the device in one segment when it segments for us
     /// (TSO/GSO, like a device's `gso_max_size`); 0 = no segmentation offload, every
     /// segment is at most one SMSS. New data goes out in multiples of SMSS up to this.
@@ -196,6 +200,7 @@ impl Default for Config {
             congestion: Algorithm::Cubic,
             hystart: false,
             recovery: RECOVERY_RACK,
+            frto: 2,
             gso_max_payload: 0,
             ttl: 64,
             tos: 0,

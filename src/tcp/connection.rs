@@ -264,6 +264,9 @@ pub struct Connection {
     pub(super) recovery: Option<Recovery>,
     /// RACK-TLP's transmit records and state (RFC 8985), used with SACK (`recovery.rs`).
     pub(super) rack: Rack,
+    /// The loss episode that may yet be undone, and F-RTO's progress (`undo.rs`).
+    pub(super) undo: Option<super::undo::Undo>,
+    pub(super) frto: Option<super::undo::Frto>,
     /// Resend one segment at SND.UNA without moving SND.NXT (fast retransmit, RFC 5681 §3.2).
     pub(super) retransmit_one: bool,
     /// The last send was held back by cwnd (RFC 7661: grow cwnd only then).
@@ -384,6 +387,17 @@ pub struct ConnStats {
     pub loss_probes: u64,
     pub loss_probe_recovery: u64,
     pub lost_retransmit: u64,
+    /// Timeouts during fast recovery with / without SACK, the first of a run
+    /// (`TCPSackRecoveryFail`, `TCPRenoRecoveryFail`).
+    pub sack_recovery_fail: u64,
+    pub reno_recovery_fail: u64,
+    /// Reductions undone (`undo.rs`): every retransmission D-SACKed (`TCPDSACKUndo`), at
+    /// the end of fast recovery (`TCPFullUndo`), after a timeout (`TCPLossUndo`), and of those the timeouts F-RTO found spurious
+    /// (`TCPSpuriousRTOs`).
+    pub dsack_undo: u64,
+    pub full_undo: u64,
+    pub loss_undo: u64,
+    pub spurious_rtos: u64,
     /// Payload bytes sent, retransmissions included / retransmitted (`ss -i`).
     pub bytes_sent: u64,
     pub bytes_retrans: u64,
@@ -433,6 +447,12 @@ impl ConnStats {
             loss_probes,
             loss_probe_recovery,
             lost_retransmit,
+            sack_recovery_fail,
+            reno_recovery_fail,
+            dsack_undo,
+            full_undo,
+            loss_undo,
+            spurious_rtos,
             bytes_sent,
             bytes_retrans,
             bytes_acked,
@@ -471,6 +491,12 @@ impl ConnStats {
         self.loss_probes += loss_probes;
         self.loss_probe_recovery += loss_probe_recovery;
         self.lost_retransmit += lost_retransmit;
+        self.sack_recovery_fail += sack_recovery_fail;
+        self.reno_recovery_fail += reno_recovery_fail;
+        self.dsack_undo += dsack_undo;
+        self.full_undo += full_undo;
+        self.loss_undo += loss_undo;
+        self.spurious_rtos += spurious_rtos;
         self.bytes_sent += bytes_sent;
         self.bytes_retrans += bytes_retrans;
         self.bytes_acked += bytes_acked;
@@ -571,6 +597,8 @@ impl Connection {
             sb: Scoreboard::new(),
             dupacks: 0,
             recovery: None,
+            undo: None,
+            frto: None,
             rack: Rack::with_no_dupthresh(cfg.recovery & super::config::RECOVERY_NO_DUPTHRESH != 0),
             retransmit_one: false,
             cwnd_limited: false,
@@ -1495,6 +1523,10 @@ impl Connection {
                     self.soft_error(SoftError::Retransmissions(self.retries));
                 }
             }
+        }
+        // Undo and F-RTO (RFC 5682 step 1) see the state before the timeout (`undo.rs`).
+        if self.state.is_synchronized() {
+            self.undo_on_rto();
         }
         // RFC 6675 §5.1: the scoreboard survives the timeout, so SACKed data is not resent.
         let flight = self.snd_max.since(self.snd_una);

@@ -5,6 +5,7 @@ use super::connection::{Connection, Error, Event, Timer};
 use super::rtt::RttEstimator;
 use super::seq::SeqNum;
 use super::state::State;
+use super::undo::AckFacts;
 use crate::time::{Duration, Instant};
 use crate::wire::Segment;
 
@@ -491,6 +492,8 @@ impl Connection {
         let mut sacked_after = sacked_before;
         let blocks = seg.options.sack.as_slice();
         let mut dsack = None;
+        // F-RTO: original data (sent before the timeout, never resent) this ACK delivered.
+        let orig_before = self.frto_orig_before(acked);
         if self.sack_ok {
             self.note_dsack(ack, blocks);
             let mut b = [(SeqNum(0), SeqNum(0)); 4];
@@ -524,6 +527,13 @@ impl Connection {
         } else if dup {
             self.dupacks += 1;
         }
+        let facts = AckFacts {
+            advanced,
+            dup,
+            newly_sacked,
+            orig_delivered: self.frto_orig_delivered(orig_before),
+        };
+        self.undo_on_ack(seg, facts);
         let smss = self.smss;
         let mut delivered = (u64::from(acked) + u64::from(sacked_after))
             .saturating_sub(u64::from(sacked_before))
@@ -610,7 +620,9 @@ impl Connection {
             .is_some_and(|b| SeqNum(b.left).le(l) && r.le(SeqNum(b.right)));
         let sent = self.iss.lt(l) && r.le(self.snd_max);
         if l.lt(r) && sent && (r.le(ack) || inside_second) {
-            self.stats.dsack_dups += u64::from(r.since(l).div_ceil(self.smss.max(1)));
+            let dups = r.since(l).div_ceil(self.smss.max(1));
+            self.stats.dsack_dups += u64::from(dups);
+            self.undo_on_dsack(r, dups);
         }
     }
 

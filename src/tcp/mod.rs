@@ -24,6 +24,7 @@ mod sendopts;
 pub mod seq;
 pub mod state;
 pub mod state_times;
+mod undo;
 
 pub use config::Config;
 pub use connection::{ConnStats, Connection, Error, Event, SoftError, WMEM_MIN};

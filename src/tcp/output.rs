@@ -384,7 +384,7 @@ impl Connection {
     }
 
     /// Room in the peer's window past SND.NXT (MUST-34: zero when it shrank, never negative).
-    fn new_data_room(&self) -> u32 {
+    pub(super) fn new_data_room(&self) -> u32 {
         let edge = self.snd_una + self.snd_wnd;
         if edge.gt(self.snd_nxt) {
             edge.since(self.snd_nxt)
@@ -478,6 +478,7 @@ impl Connection {
         if retx {
             self.stats.retrans_segs += 1;
             self.stats.bytes_retrans += n as u64;
+            self.undo_on_retransmit(now, pieces as u32);
             if self.retrans_high.lt(seq + seq_len) {
                 self.retrans_high = seq + seq_len;
             }

@@ -475,6 +475,15 @@ impl Rack {
         self.tlp_due = false;
     }
 
+    /// The reduction proved spurious (undo, `undo.rs`): nothing is marked lost any more and
+    /// RTO recovery ends (Linux `tcp_undo_cwnd_reduction` clearing `TCPCB_LOST`).
+    pub fn unmark_lost(&mut self) {
+        for s in self.segs.iter_mut() {
+            s.lost = false;
+        }
+        self.loss_point = None;
+    }
+
     /// The receiver reneged (RFC 2018 §8): nothing counts as SACKed any more.
     pub fn forget_sacks(&mut self) {
         for s in self.segs.iter_mut() {

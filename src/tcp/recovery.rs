@@ -29,7 +29,8 @@ impl Connection {
     /// persist timer's), up to `cap` bytes.
     pub(super) fn rack_next(&mut self, cwnd: u32, cap: usize) -> RackSend {
         let pipe = self.rack.pipe();
-        if let Some((seq, len)) = self.rack.next_lost() {
+        // F-RTO step 2b (RFC 5682 §3): new data first, the lost marks wait an ACK.
+        if let Some((seq, len)) = self.rack.next_lost().filter(|_| !self.frto_sends_new()) {
             let edge = self.snd_una + self.snd_wnd;
             if cwnd.saturating_sub(pipe) < self.smss || !seq.lt(edge) {
                 return RackSend::Wait;
@@ -186,6 +187,8 @@ impl Connection {
             self.cc.on_congestion_event(now, cwnd);
             self.cc.on_recovery_end(now);
             self.stats.loss_probe_recovery += 1;
+            // A reduction outside the undo episode: its prior state is gone.
+            self.undo = None;
         }
     }
 
@@ -223,6 +226,7 @@ impl Connection {
         // to a Linux receiver: ssthresh 2 segments in most samples, cwnd a third of Linux's).
         self.cc
             .on_congestion_event(now, flight.max(self.sent_flight));
+        self.undo_begin(None);
         // After a timeout the go-back-N resend may be under way (SND.NXT below SND.MAX):
         // what lies below SND.NXT went out again already, so it counts as retransmitted in
         // this episode (RFC 6675 HighRxt), and SND.UNA is resent only if the resend has not
