@@ -9,6 +9,31 @@ pub const RECOVERY_RACK: u8 = 1;
 /// SACKed and no reordering was seen, instead of 0 (Linux `TCP_RACK_NO_DUPTHRESH`).
 pub const RECOVERY_NO_DUPTHRESH: u8 = 4;
 
+/// [`Config::pacing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Pacing {
+    /// Never pace: send what cwnd and the peer's window allow at once.
+    Off,
+    /// Pace when the congestion controller asks for it (BBR), as Linux without `fq`.
+    #[default]
+    Auto,
+    /// Pace every controller: CUBIC and NewReno at 2x cwnd/SRTT in slow start, 1.2x after
+    /// (as Linux with `fq`, or `SO_MAX_PACING_RATE`).
+    On,
+}
+
+impl core::str::FromStr for Pacing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Pacing, String> {
+        match s {
+            "off" => Ok(Pacing::Off),
+            "auto" => Ok(Pacing::Auto),
+            "on" => Ok(Pacing::On),
+            _ => Err(format!("expected off, auto or on, not {s:?}")),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// MSS we advertise: MTU - 40 (RFC 9293 MUST-67).
@@ -95,6 +120,11 @@ pub struct Config {
     /// without tail loss probes. Without SACK it is always DupThresh / NewReno (RFC 6582).
     /// Bit 2 ([`RECOVERY_NO_DUPTHRESH`]) as Linux's: 5 = RACK without the DupThresh rule.
     pub recovery: u8,
+    /// Pacing (Linux's internal TCP pacing, `tcp_update_pacing_rate`): data leaves at most
+    /// at the pacing rate, released by a timer, and super-segments hold about 1 ms of it
+    /// (`tcp_tso_autosize`). [`Pacing::Auto`] (the default) paces only for a controller
+    /// that asks (BBR), as Linux does without the `fq` qdisc.
+    pub pacing: Pacing,
     /// Largest TCP payload handed to the device in one segment when it segments for us
     /// (TSO/GSO, like a device's `gso_max_size`); 0 = no segmentation offload, every
     /// segment is at most one SMSS. New data goes out in multiples of SMSS up to this.
@@ -186,6 +216,7 @@ impl Default for Config {
             congestion: Algorithm::Cubic,
             hystart: false,
             recovery: RECOVERY_RACK,
+            pacing: Pacing::Auto,
             gso_max_payload: 0,
             ttl: 64,
             tos: 0,

@@ -43,6 +43,7 @@ pub use cubic::Cubic;
 pub use hystart::{HyStart, Phase as HyStartPhase};
 pub use new_reno::NewReno;
 
+pub use super::rate::RateSample;
 use crate::time::{Duration, Instant};
 use core::fmt;
 use core::str::FromStr;
@@ -96,6 +97,25 @@ pub trait Controller: Send + fmt::Debug {
         self.cwnd() < self.ssthresh()
     }
     fn name(&self) -> &'static str;
+    /// A delivery-rate sample (`rate.rs`) from the ACK just processed, on every acceptable
+    /// ACK, in recovery too; `in_flight` is the bytes in flight after it. Default: ignored.
+    fn on_rate_sample(&mut self, _now: Instant, _rs: &RateSample, _in_flight: u32) {}
+    /// The pacing rate this controller wants, in bytes per second; `None` (the default,
+    /// and BBR before its first bandwidth sample) lets the connection pace from cwnd/SRTT
+    /// as Linux does, when pacing is on.
+    fn pacing_rate(&self) -> Option<u64> {
+        None
+    }
+    /// The controller needs pacing (BBR): with `Pacing::Auto` only these pace. Default:
+    /// false.
+    fn wants_pacing(&self) -> bool {
+        false
+    }
+    /// The controller sets cwnd during fast recovery itself (BBR's packet conservation);
+    /// otherwise the sender follows PRR's window there. Default: false.
+    fn owns_recovery_cwnd(&self) -> bool {
+        false
+    }
 }
 
 /// Which [`Controller`] to build.
