@@ -507,10 +507,11 @@ impl Connection {
                 sacked_after = 0;
             }
         }
-        let rs = self
+        let mut rs = self
             .rate
             .on_ack(now, self.snd_una, self.sb.ranges(), self.min_rtt);
         let newly_lost = self.rack_on_ack(now, seg, advanced, dsack);
+        rs.lost = newly_lost.saturating_mul(self.smss);
         // RFC 5681 §2 duplicate ACK, or (RFC 6675 §2) any ACK bringing new SACK information.
         let dup = !advanced
             && ack == self.snd_una

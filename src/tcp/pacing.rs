@@ -91,6 +91,11 @@ impl Connection {
         (self.pacing_rate > 0).then_some(self.pacing_rate)
     }
 
+    /// BBR's model and state, with BBR.
+    pub fn bbr_info(&self) -> Option<super::congestion::BbrInfo> {
+        self.cc.bbr_info()
+    }
+
     /// The latest delivery rate in bytes per second (`ss -i` delivery_rate) and whether it
     /// was measured while application-limited.
     pub fn delivery_rate(&self) -> Option<(u64, bool)> {

@@ -63,6 +63,9 @@ pub struct RateSample {
     /// The RTT of the most recently sent record delivered, unless it was a retransmission
     /// (Karn).
     pub rtt: Option<Duration>,
+    /// Bytes newly marked lost by the same ACK (rs.losses; the connection fills it in
+    /// from RACK, about one SMSS per record).
+    pub lost: u32,
 }
 
 impl RateSample {
