@@ -10,7 +10,7 @@ mod support;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use support::link::{Link, PipeConfig};
-use tuntcp::stack::{SocketHandle, Stack, StackConfig};
+use tuntcp::stack::{report, SocketHandle, Stack, StackConfig};
 use tuntcp::tcp::congestion::{Algorithm, BbrMode};
 use tuntcp::tcp::Error;
 use tuntcp::time::{Duration, Instant};
@@ -203,4 +203,26 @@ fn bbr_goes_startup_drain_probe_bw_and_probes_rtt_after_ten_seconds() {
     );
     // The link was kept busy: at least 90% of the payload rate over the 12 s.
     assert!(got >= payload_rate * 12 * 9 / 10, "{got} bytes\n{trace}");
+
+    // `ss -i` shows the model, the pacing rate BBR set (gain x bw) and the delivery rate.
+    let c = p.a.connection(ha).unwrap();
+    let i = c.info(p.now);
+    let b = i.bbr.expect("bbr info");
+    assert_eq!(b.mode, BbrMode::ProbeBw);
+    let gain_rate = (b.bw as f64 * b.pacing_gain) as u64;
+    assert!(i.pacing_bps.unwrap().abs_diff(gain_rate * 8) <= 8, "{i:?}");
+    let d = i.delivery_bps.expect("delivery rate");
+    assert!(
+        d <= payload_rate * 8 * 11 / 10 && d >= payload_rate * 8 / 2,
+        "{d}"
+    );
+    let line = report::ss_info(&i);
+    for want in [
+        " bbr wscale:",
+        " bbr:(bw:3.86Mbps,mrtt:",
+        "pacing_rate ",
+        "delivery_rate ",
+    ] {
+        assert!(line.contains(want), "{want:?} in {line}");
+    }
 }

@@ -53,7 +53,13 @@ impl Connection {
     /// Every acceptable ACK, after loss detection and cwnd: the rate sample goes to the
     /// controller, and the pacing rate follows (Linux `tcp_cong_control`).
     pub(super) fn on_rate_sample(&mut self, now: Instant, rs: &RateSample) {
-        let flight = self.bytes_in_flight();
+        // The flight (RACK's pipe: a walk over its records) only for a controller that
+        // uses the samples (the pacing ones: BBR); the others ignore it.
+        let flight = if self.cc.wants_pacing() {
+            self.bytes_in_flight()
+        } else {
+            0
+        };
         self.cc.on_rate_sample(now, rs, flight);
         self.update_pacing_rate();
     }

@@ -190,6 +190,17 @@ impl RateEstimator {
             if !last.end.le(start) {
                 return; // already recorded: keep the records sorted
             }
+            if last.end == start
+                && last.sent == now
+                && last.snap == snap
+                && !last.retrans
+                && !last.sacked
+            {
+                // Sent in the same instant with the same snapshot: one record is exact (a
+                // split copies every field), and a burst costs one record, not one each.
+                last.end = end;
+                return;
+            }
             if full {
                 last.end = end;
                 last.sent = now;
@@ -533,19 +544,33 @@ mod tests {
     fn records_stay_bounded() {
         let mut r = RateEstimator::new(ms(0));
         let mut max = 0;
+        // A burst sent in one instant is one record.
         send(&mut r, ms(0), 0, 3000, &mut max);
+        assert_eq!(r.len(), 1);
+        let _ = r.on_ack(ms(1), SeqNum(max), none(), None);
+        // Segments sent 1 us apart are one each, up to the bound.
+        for i in 0..3000u32 {
+            let s = max;
+            r.on_send(
+                Instant::from_micros(2000 + u64::from(i)),
+                SeqNum(s),
+                SeqNum(s + 1000),
+                SeqNum(s),
+            );
+            max += 1000;
+        }
         assert_eq!(r.len(), MAX_RECORDS);
         r.check_invariants(SeqNum(0), SeqNum(max)).unwrap();
         // Every other segment SACKed: no splits beyond the bound.
         let blocks: Vec<_> = (0..1500u32)
-            .map(|i| (SeqNum(i * 2000 + 1000), SeqNum(i * 2000 + 2000)))
+            .map(|i| (SeqNum(3_001_000 + i * 2000), SeqNum(3_002_000 + i * 2000)))
             .collect();
-        let _ = r.on_ack(ms(50), SeqNum(0), blocks.into_iter(), None);
+        let _ = r.on_ack(ms(50), SeqNum(3_000_000), blocks.into_iter(), None);
         assert!(r.len() <= MAX_RECORDS);
-        r.check_invariants(SeqNum(0), SeqNum(max)).unwrap();
+        r.check_invariants(SeqNum(3_000_000), SeqNum(max)).unwrap();
         let rs = r.on_ack(ms(60), SeqNum(max), none(), None);
         assert!(r.is_empty());
-        assert_eq!(r.delivered(), 3_000_000);
+        assert_eq!(r.delivered(), 6_000_000);
         assert!(rs.acked_sacked > 0);
     }
 }
