@@ -165,6 +165,7 @@ fn bbr_goes_startup_drain_probe_bw_and_probes_rtt_after_ten_seconds() {
         }
     }
     let trace = log(&changes);
+    println!("{trace}");
     let modes: Vec<BbrMode> = changes.iter().map(|c| c.mode).collect();
     use BbrMode::*;
     assert_eq!(

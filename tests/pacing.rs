@@ -62,7 +62,9 @@ fn delivery_rate_is_a_flight_over_its_round_trip_and_counts_sacked_data() {
 
 #[test]
 fn pacing_on_spaces_segments_at_twice_cwnd_over_srtt_in_slow_start() {
-    // SRTT 40 ms, cwnd 10,000: 2 * 10,000 B / 40 ms = 500 B/ms, one segment per 2 ms. The
+    // SRTT 40 ms, cwnd 10,000: 2 * 10,000 B / 40 ms = 500 B/ms, one segment per 2 ms.
+    // Without offload the send quantum (2 segments at this rate, tcp_min_tso_segs) may
+    // leave back to back: the sender runs up to one segment (2 ms) ahead of schedule. The
     // first gap is half (Linux's credit for a send later than its slot: idle before).
     let (mut t, h, d) = open(cfg(Pacing::On), 40);
     assert_eq!(
@@ -72,15 +74,21 @@ fn pacing_on_spaces_segments_at_twice_cwnd_over_srtt_in_slow_start() {
     );
     t.stack.send(h, &vec![1u8; 10_000]).unwrap();
     t.flush();
-    t.expect(40, seg().seq(d).len(1000));
-    t.expect(41, seg().seq(d + 1000).len(1000));
+    t.expect(40, seg().seq(d).len(1000)); // schedule: next at 41
+    t.expect(40, seg().seq(d + 1000).len(1000)); // 41 - 2 <= 40; next at 43
+    t.expect_nothing_until(40);
     for i in 2..10u32 {
-        let at = 41 + 2 * u64::from(i - 1);
+        // Segment i is due at 43 + 2 (i - 2), released 2 ms before.
+        let at = 41 + 2 * u64::from(i - 2);
         t.expect_nothing_until(at - 1);
         t.expect(at, seg().seq(d + 1000 * i).len(1000));
     }
-    // The 10th left at 57 ms, and nothing more is queued.
+    // The 10th left at 55 ms, and nothing more is queued.
     t.expect_nothing_until(80);
+    assert_eq!(
+        t.stack.connection(h).unwrap().next_send_time(),
+        Some(instant(57))
+    );
 }
 
 #[test]

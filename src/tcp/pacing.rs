@@ -110,7 +110,26 @@ impl Connection {
 
     /// When pacing lets the next data segment leave (`None`: now, or not pacing).
     pub fn next_send_time(&self) -> Option<Instant> {
-        (self.pacing_rate > 0).then(|| Instant::from_micros(self.pace_ns.div_ceil(1000)))
+        (self.pacing_rate > 0).then(|| {
+            let release = self.pace_ns.saturating_sub(self.pace_allowance_ns());
+            Instant::from_micros(release.div_ceil(1000))
+        })
+    }
+
+    /// Without segmentation offload, one send quantum (what a super-segment would hold,
+    /// [`Connection::tso_autosize`]) leaves as back-to-back segments: the sender may run
+    /// ahead of its pacing schedule by the quantum less one segment. Linux gets the same
+    /// from software GSO (it always builds autosized super-segments; BBR's draft §4.2.2
+    /// paces in send quanta): one wake-up per quantum instead of one per segment. With
+    /// offload the super-segment is the quantum: no allowance.
+    fn pace_allowance_ns(&self) -> u64 {
+        let smss = self.send_mss() as usize;
+        if self.pacing_rate == 0 || self.cfg.gso_max_payload >= 2 * smss {
+            return 0;
+        }
+        let quantum = self.tso_autosize(64 * 1024 / smss.max(1) * smss, smss);
+        let ahead = quantum.saturating_sub(smss) as u128;
+        (ahead * 1_000_000_000 / u128::from(self.pacing_rate)).min(u128::from(u64::MAX)) as u64
     }
 
     /// Linux `tcp_pacing_check`: data waits for its release time; the pace timer is armed

@@ -14,10 +14,12 @@
 //! delivery_rate read the samples; loss detection stays with RACK (`rack.rs`), which keeps
 //! its own records (RACK exists only with SACK; this runs on every connection).
 //!
-//! Memory: at most [`MAX_RECORDS`] records. Beyond it a new segment merges into the last
-//! record (keeping that record's older snapshot: the sample spans a longer interval, never
-//! a shorter one, so the rate errs low) and records are no longer split at SACK edges (a
-//! record counts as delivered when all of it is). Nothing here panics on any input.
+//! Memory: at most [`MAX_RECORDS`] records (56 bytes each), given back when nothing is in
+//! flight; a burst sent in one instant with one snapshot is one record. Beyond the bound a
+//! new segment merges into the last record (keeping that record's older snapshot: the
+//! sample spans a longer interval, never a shorter one, so the rate errs low) and records
+//! are no longer split at SACK edges (a record counts as delivered when all of it is).
+//! Nothing here panics on any input.
 
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -276,6 +278,10 @@ impl RateEstimator {
                 }
                 i += 1;
             }
+        }
+        if self.records.is_empty() && self.records.capacity() > 16 {
+            // Nothing in flight: an idle connection keeps no record memory.
+            self.records = VecDeque::new();
         }
         self.generate(now, acc, min_rtt)
     }

@@ -318,8 +318,17 @@ impl Bbr {
         }
     }
 
-    /// §4.2.1 BBRSetPacingRate.
+    /// §4.2.1 BBRSetPacingRate, from BBRInitPacingRate (high_gain x cwnd / RTprop) at the
+    /// first RTT sample: STARTUP only raises it, so a slow first sample (a trickle of
+    /// application data) does not pace a later bulk transfer below that.
     fn set_pacing_rate(&mut self) {
+        if self.pacing_rate.is_none() {
+            if let Some(rtt) = self.rtprop.filter(|r| r.micros() > 0) {
+                let init =
+                    u128::from(self.cwnd) * u128::from(HIGH_GAIN) * 1000 / u128::from(rtt.micros());
+                self.pacing_rate = Some((init.min(u128::from(u64::MAX)) as u64).max(1));
+            }
+        }
         if self.btl_bw == 0 {
             return;
         }
@@ -543,6 +552,25 @@ mod tests {
             round(&mut b, ms(t * 10), 1_100_000, 10, 11_000);
         }
         assert_eq!(b.cwnd(), 22_000 + 3 * 2 * MSS);
+    }
+
+    #[test]
+    fn a_trickle_first_does_not_pace_below_the_initial_rate() {
+        let mut b = bbr();
+        // 100 application-limited bytes in a 10 ms round: 10,000 B/s.
+        let rs = RateSample {
+            acked_sacked: 100,
+            prior_delivered: 0,
+            delivered: 100,
+            interval: Some(Duration::from_millis(10)),
+            is_app_limited: true,
+            rtt: Some(Duration::from_millis(10)),
+            lost: 0,
+        };
+        b.on_rate_sample(ms(10), &rs, 0);
+        assert_eq!(b.btl_bw(), 10_000);
+        // BBRInitPacingRate: 2.885 x IW (10,000) / 10 ms, not 2.885 x 10,000 B/s.
+        assert_eq!(b.pacing_rate(), Some(2_885_000));
     }
 
     #[test]

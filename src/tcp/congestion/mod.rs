@@ -18,18 +18,21 @@
 //! - no fast-recovery window inflation (RFC 5681 §3.2 steps 4-5): `cwnd` stays at
 //!   `ssthresh` during recovery, and how much the sender sends meanwhile is PRR's (RFC 9937,
 //!   the connection's `recovery.rs`);
-//! - no timers, no pacing, no restart-after-idle (RFC 5681 §4.1; the sender can call
+//! - no timers, no pacing itself (a controller may name a rate,
+//!   [`Controller::pacing_rate`]; the connection's `pacing.rs` paces), no
+//!   restart-after-idle (RFC 5681 §4.1; the sender can call
 //!   [`Controller::on_idle_restart`] if it wants it), no ECN.
 //!
 //! # Calling contract
 //!
-//! | event in the connection                         | call                        |
-//! | ----------------------------------------------- | --------------------------- |
-//! | ACK advancing SND.UNA (or SACKing new bytes)    | `on_ack(now, bytes, ..)`    |
-//! | 3rd dupack / RFC 6675 loss, not in recovery     | `on_congestion_event`       |
-//! | cumulative ACK reaches `recover`                | `on_recovery_end`           |
-//! | retransmission timer fires                      | `on_rto`                    |
-//! | effective SMSS known (after the handshake)      | `set_mss`                   |
+//! | event in the connection                          | call                          |
+//! | ------------------------------------------------ | ----------------------------- |
+//! | ACK advancing SND.UNA (or SACKing new bytes)     | `on_ack(now, bytes, ..)`      |
+//! | 3rd dupack / RFC 6675 loss, not in recovery      | `on_congestion_event`         |
+//! | cumulative ACK reaches `recover`                 | `on_recovery_end`             |
+//! | retransmission timer fires                       | `on_rto`                      |
+//! | effective SMSS known (after the handshake)       | `set_mss`                     |
+//! | every acceptable ACK (recovery too), after those | `on_rate_sample(now, rs, ..)` |
 //!
 //! `on_ack` is ignored while a recovery episode is open (between `on_congestion_event` and
 //! `on_recovery_end`), so the connection may call it on every ACK. A second
