@@ -10,8 +10,9 @@
 # default (no congestion control, as in our other tests); "smoltcp+cubic" is smoltcp with
 # its CUBIC controller, the like-for-like sender. Goodput is in virtual time (the clock jumps
 # from event to event), so the figures are exact and repeatable, not a CPU measurement.
-# Prints markdown tables of the median (min-max) and the ratios tuntcp / smoltcp, then one
-# line of details per run (packets, retransmitted share, our RTOs).
+# Prints markdown tables of the median (min-max) and the ratios tuntcp / smoltcp, a table of
+# our sender with BBR (`--cc bbr`) against it with CUBIC (receiver tuntcp), then one line of
+# details per run (packets, retransmitted share, our RTOs).
 #
 # Usage: scripts/bench-loss.sh [--seeds 1,2,3,4,5]
 # (LOSS_GRID_THREADS=n sets the worker threads, default 2.)

@@ -190,9 +190,14 @@ struct NetArgs {
     /// `loss=5%,delay=20ms,jitter=5ms,reorder=2%,dup=1%,corrupt=0.1%,seed=7`.
     #[arg(long)]
     impair: Option<tuntcp::device::impair::ImpairConfig>,
-    /// Congestion control: cubic (default, as Linux) or newreno.
+    /// Congestion control: cubic (default, as Linux), newreno or bbr (BBR v1, paced).
     #[arg(long, default_value = "cubic")]
     cc: tuntcp::tcp::congestion::Algorithm,
+    /// Pacing, like Linux's internal TCP pacing: auto (only a controller that asks, i.e.
+    /// BBR, as Linux without the fq qdisc), on (every controller, 2x cwnd/srtt in slow
+    /// start, 1.2x after) or off.
+    #[arg(long, default_value = "auto", value_name = "auto|on|off")]
+    pacing: tuntcp::tcp::Pacing,
     /// HyStart++ (RFC 9406) slow-start exit.
     #[arg(long)]
     hystart: bool,
@@ -272,6 +277,7 @@ impl NetArgs {
                     congestion: self.cc,
                     hystart: self.hystart,
                     recovery: self.recovery,
+                    pacing: self.pacing,
                     recv_buffer: self.rmem,
                     send_buffer: self.wmem,
                     ..tuntcp::tcp::Config::default()

@@ -509,7 +509,16 @@ fn run(
         timeout = if more_to_read || service_news || spin {
             Some(std::time::Duration::ZERO) // the batch limit stopped us: come straight back
         } else {
-            next.map(|t| t.saturating_since(now).into())
+            // epoll waits whole milliseconds (mio rounds up): a deadline closer than that (a
+            // pacing release, `tcp/pacing.rs`) is polled for instead of overslept.
+            next.map(|t| t.saturating_since(now)).map(|d| {
+                if d < Duration::from_millis(1) {
+                    Duration::ZERO
+                } else {
+                    d
+                }
+                .into()
+            })
         };
         drop(stack);
     }

@@ -19,7 +19,7 @@ pub enum TraceEvent {
     /// A segment with the ACK flag was processed; `acked`: how far SND.UNA advanced.
     Ack { acked: u32 },
     /// A timer fired (`rto`, `tlp`, `reorder`, `delack`, `persist`, `keepalive`,
-    /// `time-wait`, `fin-wait-2`: see `Connection::due_timers`).
+    /// `time-wait`, `fin-wait-2`, `pace`: see `Connection::due_timers`).
     Timer(String),
 }
 

@@ -125,6 +125,8 @@ impl Row {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Tuntcp,
+    /// Our stack with BBR (`--cc bbr`, paced) instead of CUBIC.
+    TuntcpBbr,
     /// smoltcp as the project's other tests use it: no congestion control (its default).
     Smoltcp,
     /// smoltcp with its CUBIC controller (benchmark only), for a like-for-like sender.
@@ -132,9 +134,14 @@ enum Kind {
 }
 
 impl Kind {
+    fn is_tuntcp(self) -> bool {
+        matches!(self, Kind::Tuntcp | Kind::TuntcpBbr)
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Tuntcp => "tuntcp",
+            Kind::TuntcpBbr => "tuntcp+bbr",
             Kind::Smoltcp => "smoltcp",
             Kind::SmoltcpCubic => "smoltcp+cubic",
         }
@@ -157,6 +164,7 @@ const ST: Pairing = Pairing(Kind::Smoltcp, Kind::Tuntcp);
 const SS: Pairing = Pairing(Kind::Smoltcp, Kind::Smoltcp);
 const CT: Pairing = Pairing(Kind::SmoltcpCubic, Kind::Tuntcp);
 const CS: Pairing = Pairing(Kind::SmoltcpCubic, Kind::Smoltcp);
+const BT: Pairing = Pairing(Kind::TuntcpBbr, Kind::Tuntcp);
 
 // ---------------------------------------------------------------------------------------
 // One end: our stack or smoltcp
@@ -176,7 +184,7 @@ enum Host {
 impl Host {
     fn new(kind: Kind, addr: Ipv4Addr, seed: u64) -> Host {
         match kind {
-            Kind::Tuntcp => Host::Tun {
+            Kind::Tuntcp | Kind::TuntcpBbr => Host::Tun {
                 stack: Box::new(Stack::new(StackConfig {
                     addr,
                     prefix_len: 24,
@@ -185,6 +193,11 @@ impl Host {
                     tcp: tcp::Config {
                         recv_buffer: BUFFER,
                         send_buffer: BUFFER,
+                        congestion: if kind == Kind::TuntcpBbr {
+                            tcp::congestion::Algorithm::Bbr
+                        } else {
+                            tcp::congestion::Algorithm::Cubic
+                        },
                         ..tcp::Config::default()
                     },
                     ..StackConfig::default()
@@ -654,7 +667,7 @@ fn run_cell(row: &Row, pairing: Pairing, seed: u64, total: usize) -> Outcome {
     sim.b.listen(PORT);
     sim.a
         .connect(Instant::ZERO, SocketAddrV4::new(RECEIVER_ADDR, PORT));
-    let no_tuntcp = pairing.0 != Kind::Tuntcp && pairing.1 != Kind::Tuntcp;
+    let no_tuntcp = !pairing.0.is_tuntcp() && !pairing.1.is_tuntcp();
     let handshake = sim.run_until("handshake", Instant::ZERO + bound, false, |s| {
         Ok(s.a.established() && s.b.established())
     });
@@ -693,7 +706,7 @@ fn run_cell(row: &Row, pairing: Pairing, seed: u64, total: usize) -> Outcome {
             stalled = Some(sim.now);
             None
         }
-        Err(Stop::Overdue) if pairing.0 != Kind::Tuntcp => None,
+        Err(Stop::Overdue) if !pairing.0.is_tuntcp() => None,
         Err(Stop::Overdue) => sim.fail(&format!(
             "our sender did not finish in {DEADLINE_MINUTES} virtual minutes ({} of {total} bytes)",
             sink.received
@@ -821,6 +834,25 @@ fn render_grid(outcomes: &[Outcome]) -> String {
                 .join(" | ")
         );
     }
+    // BBR rows (after the grid's cells): our sender with `--cc bbr` against our receiver.
+    let bbr = &outcomes[ROWS.len() * GRID_PAIRS.len()..];
+    let _ = writeln!(
+        s,
+        "\nBBR (v1, paced) as the sender, same link and seeds:\n\n\
+         | impairment (each way) | seed | {} | {} (CUBIC, above) |\n|---|---|---|---|",
+        BT.name(),
+        TT.name()
+    );
+    for (i, row) in ROWS.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            row.label(),
+            bbr[i].seed,
+            bbr[i].cell(),
+            outcomes[i * GRID_PAIRS.len()].cell()
+        );
+    }
     let _ = writeln!(
         s,
         "\nDetails (payload sent = sender's TCP payload on the link / stream bytes):"
@@ -830,6 +862,9 @@ fn render_grid(outcomes: &[Outcome]) -> String {
             let o = &outcomes[i * GRID_PAIRS.len() + k];
             let _ = writeln!(s, "- {} {}: {}", row.label(), p.name(), o.details());
         }
+    }
+    for (i, row) in ROWS.iter().enumerate() {
+        let _ = writeln!(s, "- {} {}: {}", row.label(), BT.name(), bbr[i].details());
     }
     s
 }
@@ -844,11 +879,15 @@ fn loss_grid_10mib_byte_exact_matches_golden() {
             jobs.push((*row, p, seed, TEN_MIB));
         }
     }
+    // The BBR rows: the same link and seeds, our sender with BBR.
+    for (i, row) in ROWS.iter().enumerate() {
+        jobs.push((*row, BT, seed_from_env(grid_seed(i)), TEN_MIB));
+    }
     let real = std::time::Instant::now();
     let outcomes = run_all(&jobs);
     for ((row, p, _, _), o) in jobs.iter().zip(&outcomes) {
         assert!(
-            o.secs.is_some() || p.0 != Kind::Tuntcp,
+            o.secs.is_some() || !p.0.is_tuntcp(),
             "{} {}",
             row.label(),
             p.name()
@@ -915,7 +954,12 @@ fn bench_loss_goodput() {
     assert!(!seeds.is_empty(), "LOSS_BENCH_SEEDS: no seeds");
     // Per common receiver: our sender, smoltcp as a sender without and with CUBIC.
     let groups = [("tuntcp", [TT, ST, CT]), ("smoltcp", [TS, SS, CS])];
-    let pairs: Vec<Pairing> = groups.iter().flat_map(|g| g.1).collect();
+    // Then our sender with BBR against our receiver (index 6).
+    let pairs: Vec<Pairing> = groups
+        .iter()
+        .flat_map(|g| g.1)
+        .chain(std::iter::once(BT))
+        .collect();
     let mut jobs = Vec::new();
     for row in ROWS {
         for &p in &pairs {
@@ -992,6 +1036,24 @@ fn bench_loss_goodput() {
                 }
             }
         }
+    }
+    let _ = writeln!(
+        s,
+        "\nSender with BBR (v1, paced) vs with CUBIC, receiver tuntcp:\n\n| impairment (each \
+         way) | {} | {} | ratio bbr / cubic |\n|---|---|---|---|",
+        BT.name(),
+        TT.name()
+    );
+    for (r, row) in ROWS.iter().enumerate() {
+        let (b, c) = (stat(r, 6), stat(r, 0));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            row.label(),
+            fmt(b),
+            fmt(c),
+            ratio(b.0, c.0)
+        );
     }
     let _ = writeln!(s, "\nDetails per run:");
     for (r, row) in ROWS.iter().enumerate() {

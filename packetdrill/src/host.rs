@@ -1044,6 +1044,7 @@ impl Host {
                 let alg = match name.as_slice() {
                     b"cubic" => tcp::congestion::Algorithm::Cubic,
                     b"reno" => tcp::congestion::Algorithm::NewReno,
+                    b"bbr" => tcp::congestion::Algorithm::Bbr,
                     _ => return Err(libc::ENOENT),
                 };
                 if let Kind::Conn(h) = s.kind {

@@ -205,6 +205,10 @@ pub fn apply_host_commands(t: &mut tuntcp::tcp::Config, lines: &str) -> Vec<Stri
                         t.congestion = tuntcp::tcp::congestion::Algorithm::NewReno;
                         true
                     }
+                    "bbr" => {
+                        t.congestion = tuntcp::tcp::congestion::Algorithm::Bbr;
+                        true
+                    }
                     _ => false,
                 },
                 _ => false,

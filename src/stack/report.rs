@@ -93,6 +93,14 @@ pub fn ss_info(i: &TcpInfo) -> String {
     ] {
         put(v > 0, format!("{name}:{v}"));
     }
+    if let Some(b) = i.bbr {
+        let mut s = format!("bbr:(bw:{}", bw(b.bw.saturating_mul(8)));
+        if let Some(m) = b.min_rtt {
+            s += &format!(",mrtt:{}", ms(m));
+        }
+        s += &format!(",pacing_gain:{},cwnd_gain:{})", b.pacing_gain, b.cwnd_gain);
+        put(true, s);
+    }
     if let Some(b) = i.send_bps {
         put(true, format!("send {}", bw(b)));
     }
@@ -106,6 +114,10 @@ pub fn ss_info(i: &TcpInfo) -> String {
     if let Some(b) = i.pacing_bps {
         put(true, format!("pacing_rate {}", bw(b)));
     }
+    if let Some(b) = i.delivery_bps {
+        put(b > 0, format!("delivery_rate {}", bw(b)));
+    }
+    put(i.app_limited, "app_limited".into());
     put(
         i.busy.micros() >= 1000,
         format!("busy:{}ms", i.busy.micros() / 1000),

@@ -9,6 +9,31 @@ pub const RECOVERY_RACK: u8 = 1;
 /// SACKed and no reordering was seen, instead of 0 (Linux `TCP_RACK_NO_DUPTHRESH`).
 pub const RECOVERY_NO_DUPTHRESH: u8 = 4;
 
+/// [`Config::pacing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Pacing {
+    /// Never pace: send what cwnd and the peer's window allow at once.
+    Off,
+    /// Pace when the congestion controller asks for it (BBR), as Linux without `fq`.
+    #[default]
+    Auto,
+    /// Pace every controller: CUBIC and NewReno at 2x cwnd/SRTT in slow start, 1.2x after
+    /// (as Linux with `fq`, or `SO_MAX_PACING_RATE`).
+    On,
+}
+
+impl core::str::FromStr for Pacing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Pacing, String> {
+        match s {
+            "off" => Ok(Pacing::Off),
+            "auto" => Ok(Pacing::Auto),
+            "on" => Ok(Pacing::On),
+            _ => Err(format!("expected off, auto or on, not {s:?}")),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// MSS we advertise: MTU - 40 (RFC 9293 MUST-67).
@@ -99,6 +124,11 @@ pub struct Config {
     /// 1 and 2 have meant the same since 2013): after a first timeout, new data goes before
     /// the go-back-N resend, and a timeout it finds spurious is undone (`undo.rs`).
     pub frto: u8,
+    /// Pacing (Linux's internal TCP pacing, `tcp_update_pacing_rate`): data leaves at most
+    /// at the pacing rate, released by a timer, and super-segments hold about 1 ms of it
+    /// (`tcp_tso_autosize`). [`Pacing::Auto`] (the default) paces only for a controller
+    /// that asks (BBR), as Linux does without the `fq` qdisc.
+    pub pacing: Pacing,
     /// Largest TCP payload handed to the device in one segment when it segments for us
     /// (TSO/GSO, like a device's `gso_max_size`); 0 = no segmentation offload, every
     /// segment is at most one SMSS. New data goes out in multiples of SMSS up to this.
@@ -201,6 +231,7 @@ impl Default for Config {
             hystart: false,
             recovery: RECOVERY_RACK,
             frto: 2,
+            pacing: Pacing::Auto,
             gso_max_payload: 0,
             ttl: 64,
             tos: 0,

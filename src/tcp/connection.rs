@@ -12,6 +12,7 @@
 use super::config::{rounding_reserve, syn_window, Config};
 use super::congestion::{self, Controller};
 use super::rack::Rack;
+use super::rate::RateEstimator;
 use super::recv_buffer::{MemMode, RecvBuffer};
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
@@ -134,12 +135,15 @@ pub(super) enum Timer {
     Reorder = 6,
     /// TLP's probe timeout (RFC 8985 §7.2).
     LossProbe = 7,
+    /// The pacing release time of the next data segment (`pacing.rs`); firing does
+    /// nothing but let the stack poll for output.
+    Pace = 8,
 }
 /// RFC 7323 §5.5: how long TS.Recent stays valid without being set (Linux
 /// `TCP_PAWS_24DAYS`), well inside the 2^31 ms a 1 ms peer clock takes to wrap its sign bit.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
-const N_TIMERS: usize = 8;
+const N_TIMERS: usize = 9;
 /// In firing order: a PTO due with the RTO fires first (RFC 8985 §7.2 caps it there) and
 /// pushes the RTO on.
 const TIMERS: [Timer; N_TIMERS] = [
@@ -151,6 +155,7 @@ const TIMERS: [Timer; N_TIMERS] = [
     Timer::TimeWait,
     Timer::FinWait2,
     Timer::Keepalive,
+    Timer::Pace,
 ];
 
 pub struct Connection {
@@ -267,6 +272,12 @@ pub struct Connection {
     /// The loss episode that may yet be undone, and F-RTO's progress (`undo.rs`).
     pub(super) undo: Option<super::undo::Undo>,
     pub(super) frto: Option<super::undo::Frto>,
+    /// Delivery-rate estimation (draft-cheng-iccrg-delivery-rate-estimation), every connection.
+    pub(super) rate: RateEstimator,
+    /// Pacing (`pacing.rs`): the rate in bytes/s (0: not pacing) and when the next data
+    /// segment may leave, in nanoseconds of our clock (Linux `tcp_wstamp_ns`).
+    pub(super) pacing_rate: u64,
+    pub(super) pace_ns: u64,
     /// Resend one segment at SND.UNA without moving SND.NXT (fast retransmit, RFC 5681 §3.2).
     pub(super) retransmit_one: bool,
     /// The last send was held back by cwnd (RFC 7661: grow cwnd only then).
@@ -600,6 +611,9 @@ impl Connection {
             undo: None,
             frto: None,
             rack: Rack::with_no_dupthresh(cfg.recovery & super::config::RECOVERY_NO_DUPTHRESH != 0),
+            rate: RateEstimator::new(now),
+            pacing_rate: 0,
+            pace_ns: 0,
             retransmit_one: false,
             cwnd_limited: false,
             max_flight: 0,
@@ -785,6 +799,7 @@ impl Connection {
                 self.sendq.release_storage();
                 self.recvq.release_storage();
                 self.rack.clear();
+                self.rate.clear();
                 self.timers[Timer::Reorder as usize] = None;
                 self.timers[Timer::LossProbe as usize] = None;
             }
@@ -831,6 +846,7 @@ impl Connection {
         } else {
             data
         };
+        self.note_app_write();
         match self.sendq.write(data) {
             0 if !data.is_empty() => Err(Error::WouldBlock),
             n => {
@@ -1110,6 +1126,7 @@ impl Connection {
         };
         self.cc = congestion::new_controller_with(alg, self.smss, self.cfg.initial_cwnd, now, opts);
         self.cc.set_mss(self.smss);
+        self.update_pacing_rate();
     }
 
     /// Bytes of buffer memory allocated (send + receive); zero until data flows.
@@ -1299,7 +1316,8 @@ impl Connection {
 
     /// The names of the timers due at `now` (what `handle_timeout(now)` will fire, in
     /// its order): `rto`, `delack`, `persist`, `time-wait`, `fin-wait-2`, `keepalive`,
-    /// `reorder` (RACK, RFC 8985 §6.3), `tlp` (RFC 8985 §7.2). For traces.
+    /// `reorder` (RACK, RFC 8985 §6.3), `tlp` (RFC 8985 §7.2), `pace` (a paced release,
+    /// `pacing.rs`). For traces.
     pub fn due_timers(&self, now: Instant) -> impl Iterator<Item = &'static str> + '_ {
         TIMERS
             .into_iter()
@@ -1313,6 +1331,7 @@ impl Connection {
                 Timer::Keepalive => "keepalive",
                 Timer::Reorder => "reorder",
                 Timer::LossProbe => "tlp",
+                Timer::Pace => "pace",
             })
     }
 
@@ -1350,6 +1369,7 @@ impl Connection {
             Timer::Keepalive => self.on_keepalive(now),
             Timer::Reorder => self.on_reorder_timeout(now),
             Timer::LossProbe => self.on_pto(now),
+            Timer::Pace => {}
         }
     }
 

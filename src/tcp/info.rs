@@ -1,8 +1,7 @@
 //! [`TcpInfo`]: one connection's internals as Linux's `struct tcp_info` reports them and
 //! `ss -ti` prints them, computed the way Linux computes each field.
 //!
-//! What this module does not do: delivery rate and `app_limited` (draft-cheng-iccrg-
-//! delivery-rate-estimation needs per-segment delivery stamps we do not keep), `rcv_space`,
+//! What this module does not do: `delivered` (we count delivered bytes, not segments), `rcv_space`,
 //! `rcv_ssthresh` and `rcv_rtt` (Linux's receive-buffer autotuning, which we do not have:
 //! our window is the free buffer). `reordering` is RACK's measured degree, but it is
 //! not lowered after a timeout as Linux's `tcp_enter_loss` does, and our duplicate
@@ -68,11 +67,19 @@ pub struct TcpInfo {
     pub data_segs_in: u64,
     /// cwnd * mss / srtt in bits per second (what `ss` prints as `send`).
     pub send_bps: Option<u64>,
-    /// Linux's `sk_pacing_rate` (computed even without a pacing qdisc, as Linux does):
-    /// mss * max(cwnd, in flight) / srtt, times 2 in slow start (cwnd < ssthresh/2,
-    /// `tcp_pacing_ss_ratio` 200%) else 1.2 (`tcp_pacing_ca_ratio` 120%), in bits per
-    /// second. We do not pace; this is what Linux would pace at.
+    /// Linux's `sk_pacing_rate` in bits per second: the rate we pace at when pacing
+    /// (`pacing.rs`: BBR's, or the one below with `Pacing::On`); otherwise what Linux
+    /// computes without a pacing qdisc too: mss * max(cwnd, in flight) / srtt, times 2 in
+    /// slow start (cwnd < ssthresh/2, `tcp_pacing_ss_ratio` 200%) else 1.2
+    /// (`tcp_pacing_ca_ratio` 120%).
     pub pacing_bps: Option<u64>,
+    /// The latest delivery rate (draft-cheng-iccrg-delivery-rate-estimation, `rate.rs`) in
+    /// bits per second, as Linux's `tcpi_delivery_rate`, and whether it was measured while
+    /// application-limited (`tcpi_delivery_rate_app_limited`).
+    pub delivery_bps: Option<u64>,
+    pub app_limited: bool,
+    /// BBR's model (`ss -i` bbr:(bw,mrtt,pacing_gain,cwnd_gain)), with BBR.
+    pub bbr: Option<super::congestion::BbrInfo>,
     /// Time since data was last sent / data last received / an ACK last received.
     pub last_send: Duration,
     pub last_recv: Duration,
@@ -186,7 +193,13 @@ impl Connection {
             data_segs_out: self.stats.data_segs_out,
             data_segs_in: self.stats.data_segs_in,
             send_bps: per_sec(u64::from(cwnd / mss * mss), 100),
-            pacing_bps: per_sec(pacing_segs * u64::from(mss), ratio),
+            pacing_bps: match self.pacing_rate() {
+                Some(r) => Some(r.saturating_mul(8)),
+                None => per_sec(pacing_segs * u64::from(mss), ratio),
+            },
+            delivery_bps: self.delivery_rate().map(|(r, _)| r.saturating_mul(8)),
+            app_limited: self.delivery_rate().is_some_and(|(_, a)| a),
+            bbr: self.cc.bbr_info(),
             last_send: now.saturating_since(self.last_data_tx),
             last_recv: now.saturating_since(self.last_data_rx),
             last_ack: now.saturating_since(self.last_ack_rx),

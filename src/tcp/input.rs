@@ -513,7 +513,11 @@ impl Connection {
                 sacked_after = 0;
             }
         }
+        let mut rs = self
+            .rate
+            .on_ack(now, self.snd_una, self.sb.ranges(), self.min_rtt);
         let newly_lost = self.rack_on_ack(now, seg, advanced, dsack);
+        rs.lost = newly_lost.saturating_mul(self.smss);
         // RFC 5681 §2 duplicate ACK, or (RFC 6675 §2) any ACK bringing new SACK information.
         let dup = !advanced
             && ack == self.snd_una
@@ -602,6 +606,7 @@ impl Connection {
             self.cc
                 .on_ack(now, delivered, self.rtt.srtt(), self.min_rtt, limited);
         }
+        self.on_rate_sample(now, &rs);
     }
 
     /// Where the go-back-N resend after a retransmission timeout has reached, when it is
@@ -763,6 +768,7 @@ impl Connection {
             self.rtt = RttEstimator::new(self.cfg.initial_rto.max(SYN_LOST_RTO), min, max);
         }
         self.rtt.reset_backoff();
+        self.update_pacing_rate();
         if self.fin_queued {
             // CLOSE was called in SYN-RECEIVED: the FIN goes out now (RFC 9293 §3.10.4).
             self.set_state(State::FinWait1, "close queued");

@@ -93,6 +93,7 @@ impl Connection {
         // The scoreboard only holds octets sent and not cumulatively acknowledged.
         self.sb.check_invariants()?;
         self.rack.check_invariants(una, max)?;
+        self.rate.check_invariants(una, max)?;
         if self.sack_ok || !self.sb.is_empty() {
             for (l, r) in self.sb.ranges() {
                 ensure!(

@@ -14,7 +14,9 @@ mod input;
 pub mod invariants;
 pub mod isn;
 mod output;
+mod pacing;
 pub mod rack;
+pub mod rate;
 mod recovery;
 pub mod recv_buffer;
 pub mod rtt;
@@ -26,7 +28,7 @@ pub mod state;
 pub mod state_times;
 mod undo;
 
-pub use config::Config;
+pub use config::{Config, Pacing};
 pub use connection::{ConnStats, Connection, Error, Event, SoftError, WMEM_MIN};
 pub use info::{CaState, TcpInfo};
 pub use isn::IsnGenerator;

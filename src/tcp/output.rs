@@ -152,6 +152,9 @@ impl Connection {
         ) {
             return None;
         }
+        if self.pacing_hold(now) {
+            return None; // pacing.rs
+        }
         let smss = self.send_mss() as usize;
         let cap = smss.min(buf_len);
         if self.rack.take_tlp_due() {
@@ -282,6 +285,7 @@ impl Connection {
         // New data may leave as one super-segment that the device splits at SMSS (TSO/GSO);
         // retransmissions stay one SMSS.
         let gso = self.cfg.gso_max_payload.min(buf_len) / smss * smss;
+        let gso = self.tso_autosize(gso, smss);
         let cap = if gso > smss && !is_retx && self.recovery.is_none() {
             gso
         } else {
@@ -523,6 +527,8 @@ impl Connection {
             self.arm(Timer::Retransmit, self.rto_deadline(now));
         }
         self.rack_sent(now, seq, seq_len, max_before);
+        self.rate.on_send(now, seq, seq + seq_len, max_before);
+        self.paced_sent(now, n);
         let mut seg = self.build(now, seq, flags, &[]);
         // build() counted one segment; a super-segment leaves as `pieces` (Linux: pcount).
         self.stats.segs_out += pieces - 1;

@@ -50,8 +50,8 @@ impl Connection {
     /// controller's.
     pub(super) fn send_cwnd(&self) -> u32 {
         match self.recovery {
-            Some(r) => r.prr_cwnd,
-            None => self.cc.cwnd(),
+            Some(r) if !self.cc.owns_recovery_cwnd() => r.prr_cwnd,
+            _ => self.cc.cwnd(),
         }
     }
 

@@ -4,7 +4,8 @@
 //! bytes in flight, RTT estimates and the current [`Instant`]. It owns `cwnd` and
 //! `ssthresh` and nothing else. Two algorithms, one file each: [`NewReno`] (RFC 5681 with
 //! RFC 3465 byte counting; the NewReno part of RFC 6582 is the sender's) and [`Cubic`]
-//! (RFC 9438). Both can use HyStart++ (RFC 9406, [`HyStart`]) to leave the initial slow
+//! (RFC 9438), and [`Bbr`] (BBR v1, model-based: it sets cwnd and a pacing rate from
+//! delivery-rate samples, [`Controller::on_rate_sample`]). NewReno and CUBIC can use HyStart++ (RFC 9406, [`HyStart`]) to leave the initial slow
 //! start on rising RTT instead of on loss; it is off unless [`Options::hystart`] is set.
 //!
 //! What this module does not do:
@@ -17,32 +18,38 @@
 //! - no fast-recovery window inflation (RFC 5681 §3.2 steps 4-5): `cwnd` stays at
 //!   `ssthresh` during recovery, and how much the sender sends meanwhile is PRR's (RFC 9937,
 //!   the connection's `recovery.rs`);
-//! - no timers, no pacing, no restart-after-idle (RFC 5681 §4.1; the sender can call
+//! - no timers, no pacing itself (a controller may name a rate,
+//!   [`Controller::pacing_rate`]; the connection's `pacing.rs` paces), no
+//!   restart-after-idle (RFC 5681 §4.1; the sender can call
 //!   [`Controller::on_idle_restart`] if it wants it), no ECN.
 //!
 //! # Calling contract
 //!
-//! | event in the connection                         | call                        |
-//! | ----------------------------------------------- | --------------------------- |
-//! | ACK advancing SND.UNA (or SACKing new bytes)    | `on_ack(now, bytes, ..)`    |
-//! | 3rd dupack / RFC 6675 loss, not in recovery     | `on_congestion_event`       |
-//! | cumulative ACK reaches `recover`                | `on_recovery_end`           |
-//! | retransmission timer fires                      | `on_rto`                    |
-//! | effective SMSS known (after the handshake)      | `set_mss`                   |
+//! | event in the connection                          | call                          |
+//! | ------------------------------------------------ | ----------------------------- |
+//! | ACK advancing SND.UNA (or SACKing new bytes)     | `on_ack(now, bytes, ..)`      |
+//! | 3rd dupack / RFC 6675 loss, not in recovery      | `on_congestion_event`         |
+//! | cumulative ACK reaches `recover`                 | `on_recovery_end`             |
+//! | retransmission timer fires                       | `on_rto`                      |
+//! | effective SMSS known (after the handshake)       | `set_mss`                     |
+//! | every acceptable ACK (recovery too), after those | `on_rate_sample(now, rs, ..)` |
 //!
 //! `on_ack` is ignored while a recovery episode is open (between `on_congestion_event` and
 //! `on_recovery_end`), so the connection may call it on every ACK. A second
 //! `on_congestion_event` inside the same episode is ignored too (RFC 6582 §3.2: one
 //! reduction per window of data). `on_rto` closes any open episode.
 
+mod bbr;
 mod cubic;
 mod hystart;
 mod new_reno;
 
+pub use bbr::{Bbr, Mode as BbrMode};
 pub use cubic::Cubic;
 pub use hystart::{HyStart, Phase as HyStartPhase};
 pub use new_reno::NewReno;
 
+pub use super::rate::RateSample;
 use crate::time::{Duration, Instant};
 use core::fmt;
 use core::str::FromStr;
@@ -96,6 +103,41 @@ pub trait Controller: Send + fmt::Debug {
         self.cwnd() < self.ssthresh()
     }
     fn name(&self) -> &'static str;
+    /// A delivery-rate sample (`rate.rs`) from the ACK just processed, on every acceptable
+    /// ACK, in recovery too; `in_flight` is the bytes in flight after it. Default: ignored.
+    fn on_rate_sample(&mut self, _now: Instant, _rs: &RateSample, _in_flight: u32) {}
+    /// The pacing rate this controller wants, in bytes per second; `None` (the default,
+    /// and BBR before its first bandwidth sample) lets the connection pace from cwnd/SRTT
+    /// as Linux does, when pacing is on.
+    fn pacing_rate(&self) -> Option<u64> {
+        None
+    }
+    /// The controller needs pacing (BBR): with `Pacing::Auto` only these pace. Default:
+    /// false.
+    fn wants_pacing(&self) -> bool {
+        false
+    }
+    /// The controller sets cwnd during fast recovery itself (BBR's packet conservation);
+    /// otherwise the sender follows PRR's window there. Default: false.
+    fn owns_recovery_cwnd(&self) -> bool {
+        false
+    }
+    /// BBR's model and state (`ss -i` bbr:(...), Linux `tcp_bbr_info`); `None` for others.
+    fn bbr_info(&self) -> Option<BbrInfo> {
+        None
+    }
+}
+
+/// BBR's state as `ss -i` shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BbrInfo {
+    pub mode: BbrMode,
+    /// BtlBw, bytes per second.
+    pub bw: u64,
+    /// RTprop.
+    pub min_rtt: Option<Duration>,
+    pub pacing_gain: f64,
+    pub cwnd_gain: f64,
 }
 
 /// Which [`Controller`] to build.
@@ -104,6 +146,8 @@ pub enum Algorithm {
     NewReno,
     #[default]
     Cubic,
+    /// BBR v1 (draft-cardwell-iccrg-bbr-congestion-control-00); paces by default.
+    Bbr,
 }
 
 impl fmt::Display for Algorithm {
@@ -111,6 +155,7 @@ impl fmt::Display for Algorithm {
         f.write_str(match self {
             Algorithm::NewReno => "newreno",
             Algorithm::Cubic => "cubic",
+            Algorithm::Bbr => "bbr",
         })
     }
 }
@@ -123,7 +168,7 @@ impl fmt::Display for UnknownAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown congestion control {:?} (expected newreno, reno or cubic)",
+            "unknown congestion control {:?} (expected newreno, reno, cubic or bbr)",
             self.0
         )
     }
@@ -133,11 +178,12 @@ impl std::error::Error for UnknownAlgorithm {}
 
 impl FromStr for Algorithm {
     type Err = UnknownAlgorithm;
-    /// `newreno`, `reno` or `cubic`, any case.
+    /// `newreno`, `reno`, `cubic` or `bbr`, any case.
     fn from_str(s: &str) -> Result<Algorithm, UnknownAlgorithm> {
         match s.to_ascii_lowercase().as_str() {
             "newreno" | "reno" => Ok(Algorithm::NewReno),
             "cubic" => Ok(Algorithm::Cubic),
+            "bbr" => Ok(Algorithm::Bbr),
             _ => Err(UnknownAlgorithm(s.to_string())),
         }
     }
@@ -173,6 +219,7 @@ pub fn new_controller_with(
     match alg {
         Algorithm::NewReno => Box::new(NewReno::new(mss, initial_window_segments, now, opts)),
         Algorithm::Cubic => Box::new(Cubic::new(mss, initial_window_segments, now, opts)),
+        Algorithm::Bbr => Box::new(Bbr::new(mss, initial_window_segments, now, opts)),
     }
 }
 
@@ -220,10 +267,12 @@ mod tests {
         assert_eq!("newreno".parse::<Algorithm>(), Ok(Algorithm::NewReno));
         assert_eq!("Reno".parse::<Algorithm>(), Ok(Algorithm::NewReno));
         assert_eq!("CUBIC".parse::<Algorithm>(), Ok(Algorithm::Cubic));
+        assert_eq!("BBR".parse::<Algorithm>(), Ok(Algorithm::Bbr));
         assert_eq!(
-            "bbr".parse::<Algorithm>(),
-            Err(UnknownAlgorithm("bbr".into()))
+            "vegas".parse::<Algorithm>(),
+            Err(UnknownAlgorithm("vegas".into()))
         );
+        assert_eq!(Algorithm::Bbr.to_string(), "bbr");
         assert_eq!(Algorithm::NewReno.to_string(), "newreno");
         assert_eq!(Algorithm::Cubic.to_string(), "cubic");
         assert_eq!(Algorithm::default(), Algorithm::Cubic);
@@ -248,7 +297,7 @@ mod tests {
 
     #[test]
     fn factory_builds_the_named_algorithm_with_iw10() {
-        for alg in [Algorithm::NewReno, Algorithm::Cubic] {
+        for alg in [Algorithm::NewReno, Algorithm::Cubic, Algorithm::Bbr] {
             let c = new_controller(alg, 1000, 10, Instant::ZERO);
             assert_eq!(c.name(), alg.to_string());
             assert_eq!(c.cwnd(), 10_000);
