@@ -62,3 +62,119 @@ fn without_sack_the_ack_after_duplicate_acks_credits_cwnd_only_the_hole() {
     t.expect_nothing_until(at(231));
     assert_eq!(cwnd(&t, h), 11 * SEG);
 }
+
+/// The 15,000 bytes of [`sender`] all acknowledged by 300 ms (the last sent at 200 ms),
+/// cwnd grown to 12 segments by then; nothing more to send. Returns (harness,
+/// handle, SND.UNA, cwnd, RTO).
+fn idle_after_growth(
+    cfg: tuntcp::stack::StackConfig,
+) -> (Harness, SocketHandle, u32, u32, tuntcp::time::Duration) {
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish_rtt(0, 100, 1000, seg().mss(1000).sack_perm().win(65535));
+    t.stack.send(h, &[5u8; 15_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10, "the initial window");
+    let una = iss + 1;
+    t.send(at(200), seg().seq(1001).ack(una + 10 * SEG));
+    assert_eq!(t.drain().len(), 5, "the rest");
+    t.send(at(300), seg().seq(1001).ack(una + 15 * SEG));
+    let c = t.stack.connection(h).unwrap();
+    let (cwnd, rto) = (c.cwnd(), c.rto());
+    // Slow start: 10 + 2 segments (RFC 3465 L = 2) at the first ACK; the second, with 5
+    // in flight, comes while application-limited (RFC 7661) and grows nothing.
+    assert_eq!(cwnd, 12 * SEG);
+    assert_eq!(rto.micros(), 212_500, "RTO from the samples of 100 ms");
+    (t, h, una + 15 * SEG, cwnd, rto)
+}
+
+/// Writes 30,000 bytes at `ms`; returns the segments that leave at once.
+fn write_at(t: &mut Harness, h: SocketHandle, ms: u64) -> Vec<Owned> {
+    t.advance(ms);
+    t.stack.send(h, &[6u8; 30_000]).unwrap();
+    t.flush();
+    t.drain()
+}
+
+#[test]
+fn after_more_than_an_rto_idle_new_data_restarts_from_the_initial_window() {
+    let (mut t, h, una, _, _) = idle_after_growth(Harness::config());
+    // RFC 5681 §4.1: nothing sent since 200 ms, more than an RTO (212.5 ms) at 413 ms; the
+    // write starts from cwnd = min(IW, cwnd): 10 segments leave, not 12.
+    let burst = write_at(&mut t, h, 413);
+    assert_eq!(burst.len(), 10, "the initial window");
+    assert_eq!(burst[0].seq, una);
+    assert_eq!(t.stack.connection(h).unwrap().cwnd(), 10 * SEG);
+}
+
+#[test]
+fn idle_for_less_than_an_rto_keeps_cwnd() {
+    let (mut t, h, _, cwnd, _) = idle_after_growth(Harness::config());
+    // 212 ms since the last send, under the RTO: all of cwnd goes.
+    assert_eq!(write_at(&mut t, h, 412).len(), 12);
+    assert_eq!(t.stack.connection(h).unwrap().cwnd(), cwnd);
+}
+
+#[test]
+fn with_slow_start_after_idle_off_cwnd_survives_a_long_idle() {
+    let mut cfg = Harness::config();
+    cfg.tcp.slow_start_after_idle = false; // Linux tcp_slow_start_after_idle=0
+    let (mut t, h, _, cwnd, _) = idle_after_growth(cfg);
+    assert_eq!(write_at(&mut t, h, 10_000).len(), 12);
+    assert_eq!(t.stack.connection(h).unwrap().cwnd(), cwnd);
+}
+
+#[test]
+fn with_abc_limit_0_slow_start_adds_every_segment_an_ack_covers() {
+    // RFC 3465 §2.2 caps the growth per ACK at L = 2 SMSS (12 segments after the ACK of
+    // 10 in idle_after_growth); Linux has no cap: 10 + 10.
+    let mut cfg = Harness::config();
+    cfg.tcp.abc_limit = 0;
+    cfg.tcp.slow_start_after_idle = false;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish_rtt(0, 100, 1000, seg().mss(1000).sack_perm().win(65535));
+    t.stack.send(h, &[5u8; 15_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10);
+    let una = iss + 1;
+    t.send(at(200), seg().seq(1001).ack(una + 10 * SEG));
+    assert_eq!(t.stack.connection(h).unwrap().cwnd(), 20 * SEG);
+    assert_eq!(t.drain().len(), 5);
+}
+
+/// One segment sent at 10 ms over a 10 ms path (SRTT 10 ms, RTTVAR 5 ms), never ACKed:
+/// when its retransmission leaves.
+fn first_retransmission_ms(rto_min_on_rttvar: bool) -> u64 {
+    let mut cfg = Harness::config();
+    cfg.tcp.rto_min_on_rttvar = rto_min_on_rttvar;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish_rtt(0, 10, 1000, seg().mss(1000).win(65535));
+    t.stack.send(h, &[1u8; 100]).unwrap();
+    t.flush();
+    t.expect(at(10), seg().seq(iss + 1).len(100));
+    t.expect_between(11, 2000, seg().seq(iss + 1).len(100));
+    t.now_ms
+}
+
+#[test]
+fn the_rto_floor_bounds_the_sum_or_with_rto_min_on_rttvar_the_variance_term() {
+    // RFC 6298 §2.4: max(SRTT + 4 RTTVAR, 200 ms) = max(30, 200) ms.
+    assert_eq!(first_retransmission_ms(false), 10 + 200);
+    // Linux tcp_set_rto: SRTT + max(4 RTTVAR, 200 ms) = 210 ms.
+    assert_eq!(first_retransmission_ms(true), 10 + 210);
+}
+
+#[test]
+fn with_gso_half_cwnd_a_super_segment_carries_at_most_half_of_cwnd() {
+    for (half, want) in [(false, vec![10_000]), (true, vec![5000, 5000])] {
+        let mut cfg = Harness::config();
+        cfg.offload = true;
+        cfg.tcp.gso_max_payload = 65_000;
+        cfg.tcp.gso_half_cwnd = half;
+        let mut t = Harness::server_with(80, cfg);
+        let (h, _) = t.establish_rtt(0, 100, 1000, seg().mss(1000).win(65535));
+        t.stack.send(h, &[5u8; 15_000]).unwrap();
+        t.flush();
+        let sizes: Vec<usize> = t.drain().iter().map(|s| s.payload.len()).collect();
+        assert_eq!(sizes, want, "gso_half_cwnd {half}: IW10");
+    }
+}

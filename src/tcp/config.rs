@@ -90,6 +90,17 @@ pub struct Config {
     /// HyStart++ (RFC 9406) slow-start exit; off by default (Linux enables HyStart for
     /// CUBIC; ours is newer and less proven here).
     pub hystart: bool,
+    /// RFC 3465's L: slow start grows cwnd by at most this many SMSS per ACK (2, the
+    /// RFC's limit; 1 after an RTO, §2.3). 0 = no limit, as Linux (the packetdrill profile).
+    pub abc_limit: u32,
+    /// RFC 5681 §4.1 restart after idle, like `tcp_slow_start_after_idle` (on, as in
+    /// Linux): new data sent after more than an RTO without sending any, with nothing in
+    /// flight, starts from cwnd = min(IW, cwnd).
+    pub slow_start_after_idle: bool,
+    /// How `min_rto` bounds the RTO: false (RFC 6298 §2.4) max(SRTT + 4*RTTVAR, min_rto);
+    /// true, as Linux (`tcp_set_rto`), SRTT + max(4*RTTVAR, min_rto). The packetdrill
+    /// profile sets it.
+    pub rto_min_on_rttvar: bool,
     /// Loss detection, like Linux's `tcp_recovery`: bit 0 ([`RECOVERY_RACK`], the default)
     /// is RACK-TLP (RFC 8985) when SACK was negotiated; 0 is RFC 6675's DupThresh alone,
     /// without tail loss probes. Without SACK it is always DupThresh / NewReno (RFC 6582).
@@ -99,6 +110,10 @@ pub struct Config {
     /// (TSO/GSO, like a device's `gso_max_size`); 0 = no segmentation offload, every
     /// segment is at most one SMSS. New data goes out in multiples of SMSS up to this.
     pub gso_max_payload: usize,
+    /// A super-segment carries at most half of cwnd (at least one SMSS), so that at least
+    /// two are in flight, as Linux's `tcp_cwnd_test` ("for better scheduling"). Off: one
+    /// super-segment may carry the whole window. The packetdrill profile sets it.
+    pub gso_half_cwnd: bool,
     /// IPv4 TTL of our segments (MUST-49).
     pub ttl: u8,
     /// TOS byte (DSCP + ECN) of our segments (MUST-48).
@@ -185,8 +200,12 @@ impl Default for Config {
             initial_cwnd: 10,
             congestion: Algorithm::Cubic,
             hystart: false,
+            abc_limit: 2,
+            slow_start_after_idle: true,
+            rto_min_on_rttvar: false,
             recovery: RECOVERY_RACK,
             gso_max_payload: 0,
+            gso_half_cwnd: false,
             ttl: 64,
             tos: 0,
         }

@@ -529,7 +529,8 @@ impl Connection {
             recvq: RecvBuffer::new(cfg.recv_buffer),
             app_closed: false,
             timers: [None; N_TIMERS],
-            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto)
+                .min_on_rttvar(cfg.rto_min_on_rttvar),
             rtt_probe: None,
             retries: 0,
             first_syn_at: None,
@@ -558,6 +559,7 @@ impl Connection {
                 now,
                 congestion::Options {
                     hystart: cfg.hystart,
+                    abc_limit: (cfg.abc_limit != 2).then_some(cfg.abc_limit),
                 },
             ),
             sb: Scoreboard::new(),
@@ -1046,6 +1048,7 @@ impl Connection {
         self.cfg.congestion = alg;
         let opts = congestion::Options {
             hystart: self.cfg.hystart,
+            abc_limit: (self.cfg.abc_limit != 2).then_some(self.cfg.abc_limit),
         };
         self.cc = congestion::new_controller_with(alg, self.smss, self.cfg.initial_cwnd, now, opts);
         self.cc.set_mss(self.smss);

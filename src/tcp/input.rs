@@ -758,7 +758,8 @@ impl Connection {
             // (`tcp_init_metrics`), not when a timestamp echo measured the RTT across the
             // retransmission: the 3 s stands in for a missing sample.
             let (min, max) = (self.cfg.min_rto, self.cfg.max_rto);
-            self.rtt = RttEstimator::new(self.cfg.initial_rto.max(SYN_LOST_RTO), min, max);
+            self.rtt = RttEstimator::new(self.cfg.initial_rto.max(SYN_LOST_RTO), min, max)
+                .min_on_rttvar(self.cfg.rto_min_on_rttvar);
         }
         self.rtt.reset_backoff();
         if self.fin_queued {

@@ -149,6 +149,10 @@ pub struct Options {
     /// Leave the initial slow start with HyStart++ (RFC 9406) when the RTT rises, instead of
     /// only on the first loss. Off by default.
     pub hystart: bool,
+    /// RFC 3465's L in SMSS: slow start grows cwnd by at most this much per ACK. `None`:
+    /// the RFC's 2 (1 in the slow start after an RTO, §2.3); `Some(0)`: no limit, as
+    /// Linux (`tcp_slow_start` adds every segment an ACK covers).
+    pub abc_limit: Option<u32>,
 }
 
 /// Build a controller with default [`Options`]. `initial_window_segments` is the IW in
@@ -199,12 +203,15 @@ pub fn initial_window(segments: u32, mss: u32) -> u32 {
 }
 
 /// RFC 3465 §2.2: slow start grows by at most L bytes per ACK; L = 2*SMSS, but 1*SMSS in
-/// the slow start that follows an RTO (§2.3, to avoid bursts after a timeout).
-pub(crate) fn abc_limit(mss: u32, after_rto: bool) -> u32 {
-    if after_rto {
-        mss
-    } else {
-        mss.saturating_mul(2)
+/// the slow start that follows an RTO (§2.3, to avoid bursts after a timeout). `limit`
+/// is [`Options::abc_limit`]: another L in SMSS (at most 1 after an RTO), 0 for none.
+pub(crate) fn abc_limit(mss: u32, after_rto: bool, limit: Option<u32>) -> u32 {
+    match limit {
+        Some(0) => u32::MAX,
+        Some(l) if after_rto => mss.saturating_mul(l.min(1)),
+        Some(l) => mss.saturating_mul(l),
+        None if after_rto => mss,
+        None => mss.saturating_mul(2),
     }
 }
 
