@@ -178,3 +178,47 @@ fn with_gso_half_cwnd_a_super_segment_carries_at_most_half_of_cwnd() {
         assert_eq!(sizes, want, "gso_half_cwnd {half}: IW10");
     }
 }
+
+#[test]
+fn an_idle_restart_waits_for_the_window_to_open_and_not_the_probes() {
+    let (mut t, h, una, cwnd, _) = idle_after_growth(Harness::config());
+    // 310 ms: the peer's window closes; 320 ms: a write (110 ms after the last send, under
+    // an RTO) can go nowhere. The persist timer probes; cwnd is left alone meanwhile.
+    t.send(at(310), seg().seq(1001).ack(una).win(0));
+    assert!(write_at(&mut t, h, 320).is_empty());
+    t.advance(2000);
+    assert_eq!(t.stack.connection(h).unwrap().cwnd(), cwnd, "while probing");
+    t.drain();
+    // 2.5 s: the window opens, long after the last data sent: the restart comes now, as
+    // Linux's on a window update (tcp_ack_update_window): 10 segments, not 12.
+    t.send(at(2500), seg().seq(1001).ack(una).win(65535));
+    let burst: Vec<Owned> = t
+        .drain()
+        .into_iter()
+        .filter(|s| !s.payload.is_empty())
+        .collect();
+    assert_eq!(burst.len(), 10, "{:?}", t.trace);
+    assert_eq!(t.stack.connection(h).unwrap().cwnd(), 10 * SEG);
+}
+
+#[test]
+fn with_loss_ssthresh_from_cwnd_an_rto_sets_ssthresh_from_cwnd_not_the_flight() {
+    // One segment in flight under a cwnd of 10 (application-limited), lost: RFC 5681 eq. 4
+    // / RFC 9438 §4.6 take FlightSize (0.7 x 1 segment, at least 2 SMSS); Linux's CUBIC
+    // takes cwnd (0.7 x 10).
+    for (from_cwnd, want) in [(false, 2 * SEG), (true, 7 * SEG)] {
+        let mut cfg = Harness::config();
+        cfg.tcp.loss_ssthresh_from_cwnd = from_cwnd;
+        let mut t = Harness::server_with(80, cfg);
+        let (h, iss) = t.establish_rtt(0, 100, 1000, seg().mss(1000).win(65535));
+        t.stack.send(h, &[1u8; 1000]).unwrap();
+        t.flush();
+        t.expect(at(100), seg().seq(iss + 1).len(1000));
+        t.expect_between(101, 2000, seg().seq(iss + 1).len(1000)); // the RTO
+        assert_eq!(
+            t.stack.connection(h).unwrap().ssthresh(),
+            want,
+            "{from_cwnd}"
+        );
+    }
+}

@@ -13,7 +13,8 @@
 //! - RTO = SRTT + max(4 RTTVAR, 200 ms) (`rto_min_on_rttvar`), Linux's `tcp_set_rto`;
 //! - no restart after idle (`defaults.sh` sets `tcp_slow_start_after_idle=0`; a script's
 //!   sysctl turns it on);
-//! - a TSO super-segment carries at most half of cwnd (`gso_half_cwnd`, `tcp_cwnd_test`).
+//! - a TSO super-segment carries at most half of cwnd (`gso_half_cwnd`, `tcp_cwnd_test`);
+//! - a loss sets ssthresh from cwnd, not FlightSize (`loss_ssthresh_from_cwnd`).
 //!
 //! The same as ours already: IW10, min RTO 200 ms, initial RTO 1 s, delayed ACK 40 ms,
 //! SACK and timestamps on, CUBIC, SYN-ACK retries 5.
@@ -45,6 +46,7 @@ pub fn stack_config(flags: &str) -> StackConfig {
     t.rto_min_on_rttvar = true; // tcp_set_rto: SRTT + max(4 RTTVAR, rto_min)
     t.slow_start_after_idle = false; // defaults.sh: tcp_slow_start_after_idle=0
     t.gso_half_cwnd = true; // tcp_cwnd_test: at least two TSO packets in flight
+    t.loss_ssthresh_from_cwnd = true; // tcp_enter_loss, tcp_init_cwnd_reduction: from cwnd
     for flag in flags.split([',', ' ']).filter(|f| !f.is_empty()) {
         match flag {
             "no_tso" => cfg.offload = false,

@@ -101,6 +101,11 @@ pub struct Config {
     /// true, as Linux (`tcp_set_rto`), SRTT + max(4*RTTVAR, min_rto). The packetdrill
     /// profile sets it.
     pub rto_min_on_rttvar: bool,
+    /// A loss (fast recovery or RTO) sets ssthresh from cwnd, as Linux's congestion
+    /// modules do (CUBIC: 0.7 cwnd), instead of from FlightSize (RFC 5681 eq. 4, RFC 9438
+    /// §4.6; the default). Differs when the sender was application-limited. The
+    /// packetdrill profile sets it.
+    pub loss_ssthresh_from_cwnd: bool,
     /// Loss detection, like Linux's `tcp_recovery`: bit 0 ([`RECOVERY_RACK`], the default)
     /// is RACK-TLP (RFC 8985) when SACK was negotiated; 0 is RFC 6675's DupThresh alone,
     /// without tail loss probes. Without SACK it is always DupThresh / NewReno (RFC 6582).
@@ -203,6 +208,7 @@ impl Default for Config {
             abc_limit: 2,
             slow_start_after_idle: true,
             rto_min_on_rttvar: false,
+            loss_ssthresh_from_cwnd: false,
             recovery: RECOVERY_RACK,
             gso_max_payload: 0,
             gso_half_cwnd: false,

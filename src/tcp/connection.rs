@@ -1324,6 +1324,16 @@ impl Connection {
         Ok(n)
     }
 
+    /// What a loss reduction starts from: FlightSize (RFC 5681 eq. 4, RFC 9438 §4.6), or
+    /// cwnd with [`Config::loss_ssthresh_from_cwnd`] (Linux's `ssthresh` callbacks).
+    pub(super) fn loss_basis(&self, flight: u32) -> u32 {
+        if self.cfg.loss_ssthresh_from_cwnd {
+            self.cc.cwnd()
+        } else {
+            flight
+        }
+    }
+
     /// When the retransmission timer started now should fire: one RTO away, but never past
     /// the moment the connection gives up, so it gives up on time (MUST-23's SYN timeout for
     /// an active open; R2's user timeout, clamped like Linux's
@@ -1405,7 +1415,7 @@ impl Connection {
         }
         // RFC 6675 §5.1: the scoreboard survives the timeout, so SACKed data is not resent.
         let flight = self.snd_max.since(self.snd_una);
-        self.cc.on_rto(now, flight);
+        self.cc.on_rto(now, self.loss_basis(flight));
         self.rack_on_rto();
         self.recovery = None;
         self.retransmit_one = false;

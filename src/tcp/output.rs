@@ -188,11 +188,13 @@ impl Connection {
         if self.cfg.slow_start_after_idle
             && self.snd_una == self.snd_max
             && !self.sendq.is_empty()
+            && self.new_data_room() > 0
             && now.saturating_since(self.last_data_tx) > self.rtt.rto()
         {
             // RFC 5681 §4.1: nothing sent for more than an RTO, nothing in flight: new
             // data starts from cwnd = min(IW, cwnd) (Linux checks on a write and on a
-            // window update, tcp_slow_start_after_idle_check; here when data could go).
+            // window update, tcp_slow_start_after_idle_check; here when the window lets
+            // data go, so not while probing a zero window).
             self.cc.on_idle_restart(now);
         }
         let cwnd = self.send_cwnd(); // PRR in fast recovery (RFC 9937)
