@@ -17,14 +17,14 @@
 //! - no fast-recovery window inflation (RFC 5681 §3.2 steps 4-5): `cwnd` stays at
 //!   `ssthresh` during recovery, and how much the sender sends meanwhile is PRR's (RFC 9937,
 //!   the connection's `recovery.rs`);
-//! - no timers, no pacing, no restart-after-idle (RFC 5681 §4.1; the sender can call
-//!   [`Controller::on_idle_restart`] if it wants it), no ECN.
+//! - no timers, no pacing, no idle detection (RFC 5681 §4.1: the sender calls
+//!   [`Controller::on_idle_restart`] when it restarts after idle), no ECN.
 //!
 //! # Calling contract
 //!
 //! | event in the connection                         | call                        |
 //! | ----------------------------------------------- | --------------------------- |
-//! | ACK advancing SND.UNA (or SACKing new bytes)    | `on_ack(now, bytes, ..)`    |
+//! | ACK advancing SND.UNA (bytes newly delivered)   | `on_ack(now, bytes, ..)`    |
 //! | 3rd dupack / RFC 6675 loss, not in recovery     | `on_congestion_event`       |
 //! | cumulative ACK reaches `recover`                | `on_recovery_end`           |
 //! | retransmission timer fires                      | `on_rto`                    |
