@@ -83,6 +83,10 @@ pub struct Config {
     pub invalid_ratelimit: Duration,
     /// RFC 5961 §7 challenge ACKs per second per connection.
     pub challenge_ack_limit: u32,
+    /// Answer an ACK of data not yet sent (SEG.ACK > SND.NXT) with an ACK before dropping
+    /// it (RFC 9293 §3.10.7.4, RFC 5961 §5.2: on). Off: drop it silently, as Linux's
+    /// `tcp_ack` (the packetdrill profile).
+    pub answer_unsent_ack: bool,
     /// Initial congestion window in segments (RFC 6928).
     pub initial_cwnd: u32,
     /// Congestion controller, like `tcp_congestion_control` (CUBIC, as Linux).
@@ -202,6 +206,7 @@ impl Default for Config {
             nodelay: false,
             invalid_ratelimit: Duration::from_millis(500),
             challenge_ack_limit: 10,
+            answer_unsent_ack: true,
             initial_cwnd: 10,
             congestion: Algorithm::Cubic,
             hystart: false,

@@ -354,7 +354,9 @@ impl Connection {
         // with an ACK; ACKs of unsent data likewise (RFC 9293).
         let oldest = self.snd_una - self.max_snd_wnd;
         if ack.gt(self.snd_max) || ack.lt(oldest) {
-            self.challenge_ack(now);
+            if ack.lt(oldest) || self.cfg.answer_unsent_ack {
+                self.challenge_ack(now);
+            }
             return false;
         }
         self.last_ack_rx = now;
