@@ -15,7 +15,8 @@
 //!   sysctl turns it on);
 //! - a TSO super-segment carries at most half of cwnd (`gso_half_cwnd`, `tcp_cwnd_test`);
 //! - a loss sets ssthresh from cwnd, not FlightSize (`loss_ssthresh_from_cwnd`);
-//! - an ACK of unsent data is dropped without an answer (`answer_unsent_ack` off).
+//! - an ACK of unsent data is dropped without an answer (`answer_unsent_ack` off);
+//! - window updates after a read as `tcp_cleanup_rbuf` (`window_update_on_doubling`).
 //!
 //! The same as ours already: IW10, min RTO 200 ms, initial RTO 1 s, delayed ACK 40 ms,
 //! SACK and timestamps on, CUBIC, SYN-ACK retries 5.
@@ -49,6 +50,7 @@ pub fn stack_config(flags: &str) -> StackConfig {
     t.gso_half_cwnd = true; // tcp_cwnd_test: at least two TSO packets in flight
     t.loss_ssthresh_from_cwnd = true; // tcp_enter_loss, tcp_init_cwnd_reduction: from cwnd
     t.answer_unsent_ack = false; // tcp_ack: an ACK of unsent data is dropped silently
+    t.window_update_on_doubling = true; // tcp_cleanup_rbuf
     for flag in flags.split([',', ' ']).filter(|f| !f.is_empty()) {
         match flag {
             "no_tso" => cfg.offload = false,

@@ -87,6 +87,11 @@ pub struct Config {
     /// it (RFC 9293 §3.10.7.4, RFC 5961 §5.2: on). Off: drop it silently, as Linux's
     /// `tcp_ack` (the packetdrill profile).
     pub answer_unsent_ack: bool,
+    /// A read announces the space it freed only when the window the peer sees is at most
+    /// half the buffer and the offer at least doubles it, as Linux's `tcp_cleanup_rbuf`.
+    /// Off (the default): once the offer grows by the receiver SWS threshold (RFC 9293
+    /// §3.8.6.2.2). The packetdrill profile sets it.
+    pub window_update_on_doubling: bool,
     /// Initial congestion window in segments (RFC 6928).
     pub initial_cwnd: u32,
     /// Congestion controller, like `tcp_congestion_control` (CUBIC, as Linux).
@@ -207,6 +212,7 @@ impl Default for Config {
             invalid_ratelimit: Duration::from_millis(500),
             challenge_ack_limit: 10,
             answer_unsent_ack: true,
+            window_update_on_doubling: false,
             initial_cwnd: 10,
             congestion: Algorithm::Cubic,
             hystart: false,

@@ -869,8 +869,20 @@ impl Connection {
             let before = self.window_edge_gain();
             let n = f(self.recvq.readable_slice());
             let n = self.recvq.consume(n);
-            // RFC 9293 §3.8.6.2.2: announce the freed space once it is worth it.
-            if self.window_edge_gain() >= self.sws_threshold() && before < self.sws_threshold() {
+            if self.cfg.window_update_on_doubling {
+                // Linux `tcp_cleanup_rbuf`: only when the window the peer sees is at most
+                // half of the largest (the buffer, or what the window field can carry)
+                // and the offer now at least doubles it.
+                let largest = (65535u64 << self.rcv_wscale).min(self.recvq.capacity() as u64);
+                let now = u64::from(self.rcv_adv.since(self.rcv_nxt));
+                let new = u64::from(self.offer_edge().since(self.rcv_nxt)).min(largest);
+                if n > 0 && 2 * now <= largest && new >= 2 * now && new > 0 {
+                    self.ack_now = true;
+                }
+            } else if self.window_edge_gain() >= self.sws_threshold()
+                && before < self.sws_threshold()
+            {
+                // RFC 9293 §3.8.6.2.2: announce the freed space once it is worth it.
                 self.ack_now = true;
             }
             return Ok(n);
