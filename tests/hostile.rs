@@ -319,7 +319,7 @@ fn garbage_from_a_dead_peer_does_not_keep_the_connection_alive() {
 }
 
 #[test]
-fn bytes_sacked_then_cumulatively_acked_are_credited_to_cwnd_once() {
+fn bytes_sacked_grow_no_cwnd_on_a_dup_ack_nor_twice_when_cumulatively_acked() {
     // NewReno congestion avoidance counts bytes (RFC 5681 §3.1, RFC 3465): cwnd grows by
     // one SMSS once a cwnd's worth has been delivered.
     let mut cfg = Harness::config();
@@ -355,21 +355,29 @@ fn bytes_sacked_then_cumulatively_acked_are_credited_to_cwnd_once() {
     t.stack.send(h, &vec![2u8; 20_000]).unwrap();
     t.flush();
     assert_eq!(t.drain().len(), 6);
-    // Segments 2-3 SACKed first (reordering, under DupThresh): 2,000 delivered (4,000
-    // counted of the 6,000 that grow cwnd)...
+    // Segments 2-3 SACKed first (reordering, under DupThresh): 2,000 delivered, but a
+    // duplicate ACK grows no cwnd (RFC 5681 §3.1: only ACKs that cumulatively acknowledge
+    // new data do; Linux tcp_may_raise_cwnd), so 2,000 counted of the 6,000...
     t.send(
         at(40),
         seg().seq(1001).ack(una).sack(&[(una + 1000, una + 3000)]),
     );
-    // ...then 1-3 acknowledged cumulatively: 1,000 more (5,000). Counting the SACKed 2,000
-    // again made 7,000 and grew cwnd a segment early.
+    // ...then 1-3 acknowledged cumulatively: 1,000 more (3,000). Counting the SACKed 2,000
+    // again made 5,000 here and grew cwnd a segment early, at 42.
     t.send(at(41), seg().seq(1001).ack(una + 3000));
     assert_eq!(t.stack.connection(h).unwrap().cwnd(), 6_000);
     t.send(at(42), seg().seq(1001).ack(una + 4000));
+    t.send(at(43), seg().seq(1001).ack(una + 5000));
+    assert_eq!(
+        t.stack.connection(h).unwrap().cwnd(),
+        6_000,
+        "5,000 counted"
+    );
+    t.send(at(44), seg().seq(1001).ack(una + 6000));
     assert_eq!(
         t.stack.connection(h).unwrap().cwnd(),
         7_000,
-        "6,000 delivered"
+        "6,000 counted"
     );
 }
 

@@ -294,26 +294,29 @@ fn rfc6675_rescue_retransmission_does_not_repeat_new_data_sent_in_this_recovery(
 fn rack_after_an_rto_no_segment_goes_twice_in_one_pass() {
     // Issue 21 with RACK-TLP (the default): segments 1 and 5 of 10 lost and every ACK lost
     // until the RTO. The loss probe sends new data (segment 11: the window has room), the
-    // RTO resends segment 1; then SACKs arrive one by one, 1 ms apart. RACK may resend a
-    // retransmission it finds lost again (a SACK for a segment resent after it, RFC 8985
-    // §6.2: the harness's RTT is about 0), but never the same segment twice in one pass.
+    // RTO resends segment 1; then ACKs arrive one by one, 1 ms apart: 2-4 in order (each
+    // moves SND.UNA, so cwnd grows: RFC 5681 §3.1, an ACK that only SACKs would not), then
+    // SACKs above the hole at 5. The go-back-N resend and RACK may both pick a segment, and
+    // RACK may resend a retransmission it finds lost again (a SACK for a segment resent
+    // after it, RFC 8985 §6.2: the harness's RTT is about 0), but never the same segment
+    // twice in one pass.
     let mut t = Harness::server(80);
     let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
     t.expect_between(1, 1000, seg().seq(d + 10_000).len(1000)); // the tail loss probe
     t.expect_between(1, 3000, seg().seq(d).len(1000)); // the RTO
     let ms = t.now_ms;
     let mut resent_5 = false;
-    for (i, blocks) in [
-        vec![(d + 1000, d + 2000)],
-        vec![(d + 1000, d + 3000)],
-        vec![(d + 1000, d + 4000)],
-        vec![(d + 5000, d + 6000), (d + 1000, d + 4000)],
-        vec![(d + 5000, d + 10_000), (d + 1000, d + 4000)],
+    for (i, (a, blocks)) in [
+        (2000, vec![]),
+        (3000, vec![]),
+        (4000, vec![]),
+        (4000, vec![(d + 5000, d + 6000)]),
+        (4000, vec![(d + 5000, d + 10_000)]),
     ]
     .iter()
     .enumerate()
     {
-        ack_sack(&mut t, ms + 1 + i as u64, d, blocks);
+        ack_sack(&mut t, ms + 1 + i as u64, d + a, blocks);
         let pass: Vec<u32> = t.drain().iter().map(|s| s.seq.wrapping_sub(d)).collect();
         let mut seen = std::collections::HashSet::new();
         for s in &pass {

@@ -8,10 +8,17 @@
 //!   256 KiB (`tcp_wmem[1]`);
 //! - TSO on: new data leaves in super-segments of whole MSS (the scripts expect one
 //!   `P. 1:10001(10000)` where a wire would carry seven segments);
-//! - the addresses of packetdrill's IPv4 defaults (`--local_ip=192.168.0.1`, /16).
+//! - the addresses of packetdrill's IPv4 defaults (`--local_ip=192.168.0.1`, /16);
 //! - a window update after a read only when the window at least doubles from at most
 //!   half (`rcv_update_when_doubled`, Linux `tcp_cleanup_rbuf`; ours sends one at an SWS
-//!   step).
+//!   step);
+//! - slow start adds every segment an ACK covers (RFC 3465's L unlimited: `abc_limit` 0);
+//! - RTO = SRTT + max(4 RTTVAR, 200 ms) (`rto_min_on_rttvar`), Linux's `tcp_set_rto`;
+//! - no restart after idle (`defaults.sh` sets `tcp_slow_start_after_idle=0`; a script's
+//!   sysctl turns it on);
+//! - a TSO super-segment carries at most half of cwnd (`gso_half_cwnd`, `tcp_cwnd_test`);
+//! - a loss sets ssthresh from cwnd, not FlightSize (`loss_ssthresh_from_cwnd`);
+//! - an ACK of unsent data is dropped without an answer (`answer_unsent_ack` off).
 //!
 //! The same as ours already: IW10, min RTO 200 ms, initial RTO 1 s, delayed ACK 40 ms,
 //! SACK and timestamps on, CUBIC, SYN-ACK retries 5.
@@ -40,6 +47,12 @@ pub fn stack_config(flags: &str) -> StackConfig {
     t.initial_cwnd = 10;
     t.synack_retries = 5;
     t.rcv_update_when_doubled = true;
+    t.abc_limit = 0; // tcp_slow_start: every segment an ACK covers
+    t.rto_min_on_rttvar = true; // tcp_set_rto: SRTT + max(4 RTTVAR, rto_min)
+    t.slow_start_after_idle = false; // defaults.sh: tcp_slow_start_after_idle=0
+    t.gso_half_cwnd = true; // tcp_cwnd_test: at least two TSO packets in flight
+    t.loss_ssthresh_from_cwnd = true; // tcp_enter_loss, tcp_init_cwnd_reduction: from cwnd
+    t.answer_unsent_ack = false; // tcp_ack: an ACK of unsent data is dropped silently
     for flag in flags.split([',', ' ']).filter(|f| !f.is_empty()) {
         match flag {
             "no_tso" => cfg.offload = false,
@@ -193,6 +206,9 @@ pub fn apply_host_commands(t: &mut tuntcp::tcp::Config, lines: &str) -> Vec<Stri
                 "tcp_notsent_lowat" => num(0)
                     .map(|n| t.notsent_lowat = u32::try_from(n).unwrap_or(u32::MAX))
                     .is_some(),
+                "tcp_slow_start_after_idle" => {
+                    num(0).map(|n| t.slow_start_after_idle = n != 0).is_some()
+                }
                 "tcp_synack_retries" => num(0)
                     .map(|n| t.synack_retries = u32::try_from(n).unwrap_or(u32::MAX))
                     .is_some(),

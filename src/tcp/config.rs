@@ -108,6 +108,10 @@ pub struct Config {
     pub invalid_ratelimit: Duration,
     /// RFC 5961 §7 challenge ACKs per second per connection.
     pub challenge_ack_limit: u32,
+    /// Answer an ACK of data not yet sent (SEG.ACK > SND.NXT) with an ACK before dropping
+    /// it (RFC 9293 §3.10.7.4, RFC 5961 §5.2: on). Off: drop it silently, as Linux's
+    /// `tcp_ack` (the packetdrill profile).
+    pub answer_unsent_ack: bool,
     /// Initial congestion window in segments (RFC 6928).
     pub initial_cwnd: u32,
     /// Congestion controller, like `tcp_congestion_control` (CUBIC, as Linux).
@@ -115,6 +119,22 @@ pub struct Config {
     /// HyStart++ (RFC 9406) slow-start exit; off by default (Linux enables HyStart for
     /// CUBIC; ours is newer and less proven here).
     pub hystart: bool,
+    /// RFC 3465's L: slow start grows cwnd by at most this many SMSS per ACK (2, the
+    /// RFC's limit; 1 after an RTO, §2.3). 0 = no limit, as Linux (the packetdrill profile).
+    pub abc_limit: u32,
+    /// RFC 5681 §4.1 restart after idle, like `tcp_slow_start_after_idle` (on, as in
+    /// Linux): new data sent after more than an RTO without sending any, with nothing in
+    /// flight, starts from cwnd = min(IW, cwnd).
+    pub slow_start_after_idle: bool,
+    /// How `min_rto` bounds the RTO: false (RFC 6298 §2.4) max(SRTT + 4*RTTVAR, min_rto);
+    /// true, as Linux (`tcp_set_rto`), SRTT + max(4*RTTVAR, min_rto). The packetdrill
+    /// profile sets it.
+    pub rto_min_on_rttvar: bool,
+    /// A loss (fast recovery or RTO) sets ssthresh from cwnd, as Linux's congestion
+    /// modules do (CUBIC: 0.7 cwnd), instead of from FlightSize (RFC 5681 eq. 4, RFC 9438
+    /// §4.6; the default). Differs when the sender was application-limited. The
+    /// packetdrill profile sets it.
+    pub loss_ssthresh_from_cwnd: bool,
     /// Loss detection, like Linux's `tcp_recovery`: bit 0 ([`RECOVERY_RACK`], the default)
     /// is RACK-TLP (RFC 8985) when SACK was negotiated; 0 is RFC 6675's DupThresh alone,
     /// without tail loss probes. Without SACK it is always DupThresh / NewReno (RFC 6582).
@@ -133,6 +153,10 @@ pub struct Config {
     /// (TSO/GSO, like a device's `gso_max_size`); 0 = no segmentation offload, every
     /// segment is at most one SMSS. New data goes out in multiples of SMSS up to this.
     pub gso_max_payload: usize,
+    /// A super-segment carries at most half of cwnd (at least one SMSS), so that at least
+    /// two are in flight, as Linux's `tcp_cwnd_test` ("for better scheduling"). Off: one
+    /// super-segment may carry the whole window. The packetdrill profile sets it.
+    pub gso_half_cwnd: bool,
     /// IPv4 TTL of our segments (MUST-49).
     pub ttl: u8,
     /// TOS byte (DSCP + ECN) of our segments (MUST-48).
@@ -226,13 +250,19 @@ impl Default for Config {
             nodelay: false,
             invalid_ratelimit: Duration::from_millis(500),
             challenge_ack_limit: 10,
+            answer_unsent_ack: true,
             initial_cwnd: 10,
             congestion: Algorithm::Cubic,
             hystart: false,
+            abc_limit: 2,
+            slow_start_after_idle: true,
+            rto_min_on_rttvar: false,
+            loss_ssthresh_from_cwnd: false,
             recovery: RECOVERY_RACK,
             frto: 2,
             pacing: Pacing::Auto,
             gso_max_payload: 0,
+            gso_half_cwnd: false,
             ttl: 64,
             tos: 0,
             rcv_update_when_doubled: false,

@@ -574,7 +574,8 @@ impl Connection {
             app_closed: false,
             timers: [None; N_TIMERS],
             state_times: StateTimes::default(),
-            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto)
+                .min_on_rttvar(cfg.rto_min_on_rttvar),
             rtt_probe: None,
             retries: 0,
             first_syn_at: None,
@@ -603,6 +604,7 @@ impl Connection {
                 now,
                 congestion::Options {
                     hystart: cfg.hystart,
+                    abc_limit: (cfg.abc_limit != 2).then_some(cfg.abc_limit),
                 },
             ),
             sb: Scoreboard::new(),
@@ -1123,6 +1125,7 @@ impl Connection {
         self.cfg.congestion = alg;
         let opts = congestion::Options {
             hystart: self.cfg.hystart,
+            abc_limit: (self.cfg.abc_limit != 2).then_some(self.cfg.abc_limit),
         };
         self.cc = congestion::new_controller_with(alg, self.smss, self.cfg.initial_cwnd, now, opts);
         self.cc.set_mss(self.smss);
@@ -1465,6 +1468,16 @@ impl Connection {
         Ok(n)
     }
 
+    /// What a loss reduction starts from: FlightSize (RFC 5681 eq. 4, RFC 9438 §4.6), or
+    /// cwnd with [`Config::loss_ssthresh_from_cwnd`] (Linux's `ssthresh` callbacks).
+    pub(super) fn loss_basis(&self, flight: u32) -> u32 {
+        if self.cfg.loss_ssthresh_from_cwnd {
+            self.cc.cwnd()
+        } else {
+            flight
+        }
+    }
+
     /// When the retransmission timer started now should fire: one RTO away, but never past
     /// the moment the connection gives up, so it gives up on time (MUST-23's SYN timeout for
     /// an active open; R2's user timeout, clamped like Linux's
@@ -1550,7 +1563,7 @@ impl Connection {
         }
         // RFC 6675 §5.1: the scoreboard survives the timeout, so SACKed data is not resent.
         let flight = self.snd_max.since(self.snd_una);
-        self.cc.on_rto(now, flight);
+        self.cc.on_rto(now, self.loss_basis(flight));
         self.rack_on_rto();
         self.recovery = None;
         self.retransmit_one = false;

@@ -357,7 +357,9 @@ impl Connection {
         // with an ACK; ACKs of unsent data likewise (RFC 9293).
         let oldest = self.snd_una - self.max_snd_wnd;
         if ack.gt(self.snd_max) || ack.lt(oldest) {
-            self.challenge_ack(now);
+            if ack.lt(oldest) || self.cfg.answer_unsent_ack {
+                self.challenge_ack(now);
+            }
             return false;
         }
         self.last_ack_rx = now;
@@ -526,6 +528,7 @@ impl Connection {
             && !seg.flags.fin()
             && window > 0
             && (newly_sacked > 0 || (blocks.is_empty() && window == self.snd_wnd));
+        let prior_dupacks = self.dupacks;
         if advanced {
             self.dupacks = 0;
         } else if dup {
@@ -542,6 +545,13 @@ impl Connection {
         let mut delivered = (u64::from(acked) + u64::from(sacked_after))
             .saturating_sub(u64::from(sacked_before))
             .min(u64::from(u32::MAX)) as u32;
+        if !self.sack_ok && advanced && prior_dupacks > 0 {
+            // Without SACK each duplicate ACK stood for one segment delivered (RFC 9937
+            // §5); the ACK that fills the hole delivered the rest, at least one segment
+            // (as Linux's tcp_remove_reno_sacks).
+            let counted = prior_dupacks.saturating_mul(smss);
+            delivered = delivered.saturating_sub(counted).max(smss.min(delivered));
+        }
         let in_recovery = self.recovery.is_some();
         match self.recovery {
             Some(r) if self.snd_una.ge(r.point) => {
@@ -596,7 +606,12 @@ impl Connection {
             };
             self.prr_on_ack(delivered, advanced && !more_loss);
         }
-        if self.recovery.is_none() && delivered > 0 {
+        // RFC 5681 §3.1: cwnd grows on ACKs that cumulatively acknowledge new data, not on
+        // duplicate ACKs that only SACK (Linux `tcp_may_raise_cwnd`). Deviation, as Linux:
+        // once reordering beyond DupThresh was measured, SACK-only ACKs grow it too, as
+        // most deliveries then arrive as SACKs and cwnd would stall.
+        let may_raise = advanced || (self.rack_on() && self.rack.reordering() > 3);
+        if self.recovery.is_none() && delivered > 0 && may_raise {
             // RFC 7661 §4.3: cwnd is validated (may grow) while at least half of it was
             // used; as Linux's tcp_is_cwnd_limited, in slow start only: cwnd grows while
             // below twice the most in flight during the last window (`max_packets_out`).
@@ -765,7 +780,8 @@ impl Connection {
             // (`tcp_init_metrics`), not when a timestamp echo measured the RTT across the
             // retransmission: the 3 s stands in for a missing sample.
             let (min, max) = (self.cfg.min_rto, self.cfg.max_rto);
-            self.rtt = RttEstimator::new(self.cfg.initial_rto.max(SYN_LOST_RTO), min, max);
+            self.rtt = RttEstimator::new(self.cfg.initial_rto.max(SYN_LOST_RTO), min, max)
+                .min_on_rttvar(self.cfg.rto_min_on_rttvar);
         }
         self.rtt.reset_backoff();
         self.update_pacing_rate();

@@ -189,6 +189,18 @@ impl Connection {
                 return Some(Send::At { seq, len });
             }
         }
+        if self.cfg.slow_start_after_idle
+            && self.snd_una == self.snd_max
+            && !self.sendq.is_empty()
+            && self.new_data_room() > 0
+            && now.saturating_since(self.last_data_tx) > self.rtt.rto()
+        {
+            // RFC 5681 §4.1: nothing sent for more than an RTO, nothing in flight: new
+            // data starts from cwnd = min(IW, cwnd) (Linux checks on a write and on a
+            // window update, tcp_slow_start_after_idle_check; here when the window lets
+            // data go, so not while probing a zero window).
+            self.cc.on_idle_restart(now);
+        }
         let cwnd = self.send_cwnd(); // PRR in fast recovery (RFC 9937)
         let mut pipe = self.snd_nxt.since(self.snd_una);
         let rack = self.rack_on();
@@ -284,7 +296,11 @@ impl Connection {
         let cwnd_avail = (cwnd + extra).saturating_sub(pipe);
         // New data may leave as one super-segment that the device splits at SMSS (TSO/GSO);
         // retransmissions stay one SMSS.
-        let gso = self.cfg.gso_max_payload.min(buf_len) / smss * smss;
+        let mut gso = self.cfg.gso_max_payload.min(buf_len);
+        if self.cfg.gso_half_cwnd {
+            gso = gso.min((cwnd as usize / 2).max(smss));
+        }
+        let gso = gso / smss * smss;
         let gso = self.tso_autosize(gso, smss);
         let cap = if gso > smss && !is_retx && self.recovery.is_none() {
             gso

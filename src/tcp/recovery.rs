@@ -224,8 +224,8 @@ impl Connection {
         // the last send if that was more: the runtime handles a batch of ACKs before it
         // sends, and the ACKs ahead of this one drained the flight without a refill (1% loss
         // to a Linux receiver: ssthresh 2 segments in most samples, cwnd a third of Linux's).
-        self.cc
-            .on_congestion_event(now, flight.max(self.sent_flight));
+        let basis = self.loss_basis(flight.max(self.sent_flight));
+        self.cc.on_congestion_event(now, basis);
         self.undo_begin(None);
         // After a timeout the go-back-N resend may be under way (SND.NXT below SND.MAX):
         // what lies below SND.NXT went out again already, so it counts as retransmitted in

@@ -26,6 +26,8 @@ pub struct RttEstimator {
     backoff: u32,
     min_rto: Duration,
     max_rto: Duration,
+    /// `min_rto` bounds the variance term, not the whole RTO (see `min_on_rttvar`).
+    min_on_rttvar: bool,
 }
 
 impl RttEstimator {
@@ -40,9 +42,19 @@ impl RttEstimator {
             backoff: 0,
             min_rto,
             max_rto,
+            min_on_rttvar: false,
         };
         e.base_rto = e.clamp(initial_rto);
         e
+    }
+
+    /// With `on`, an RTO from samples is SRTT + max(4*RTTVAR, min_rto), as Linux's
+    /// `tcp_set_rto` (its variance term never drops below `tcp_rto_min`).
+    /// Deviation from RFC 6298 §2.4 (which floors the sum, max(SRTT + 4*RTTVAR, min_rto)):
+    /// an option, for matching Linux; it only makes the RTO longer.
+    pub fn min_on_rttvar(mut self, on: bool) -> RttEstimator {
+        self.min_on_rttvar = on;
+        self
     }
 
     /// Takes one RTT measurement (§2.2, §2.3) and resets the backoff.
@@ -66,7 +78,11 @@ impl RttEstimator {
         self.srtt = Some(Duration::from_micros(srtt));
         self.rttvar = Duration::from_micros(rttvar);
         // §2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4.
-        let rto = Duration::from_micros(srtt) + G.max(self.rttvar * 4);
+        let mut var = G.max(self.rttvar * 4);
+        if self.min_on_rttvar {
+            var = var.max(self.min_rto);
+        }
+        let rto = Duration::from_micros(srtt) + var;
         self.base_rto = self.clamp(rto);
         // §5 (note after 5.7): a new measurement collapses a backed-off RTO.
         self.backoff = 0;
@@ -255,6 +271,21 @@ mod tests {
         e.on_sample(Duration::ZERO);
         assert!(e.rto() <= Duration::MAX);
         assert_eq!(e.backoff_count(), 0);
+    }
+
+    #[test]
+    fn min_rto_bounds_the_whole_rto_or_with_the_option_only_the_variance_term() {
+        // A steady 10 ms path: SRTT 10 ms, RTTVAR 5 ms after the first sample.
+        let mut rfc = linux_like();
+        rfc.on_sample(ms(10));
+        assert_eq!(rfc.rto(), ms(200)); // max(10 + 20, 200)
+        let mut linux = linux_like().min_on_rttvar(true);
+        linux.on_sample(ms(10));
+        assert_eq!(linux.rto(), ms(210)); // 10 + max(20, 200)
+                                          // A large variance is taken as it is by both.
+        let mut big = linux_like().min_on_rttvar(true);
+        big.on_sample(ms(200));
+        assert_eq!(big.rto(), ms(600)); // 200 + 4 * 100
     }
 
     proptest! {

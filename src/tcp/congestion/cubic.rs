@@ -104,6 +104,8 @@ pub struct Cubic {
     pristine: bool,
     prior: Option<Prior>,
     hystart: Option<HyStart>,
+    /// RFC 3465's L ([`Options::abc_limit`]).
+    abc: Option<u32>,
 }
 
 fn secs(d: Duration) -> f64 {
@@ -134,6 +136,7 @@ impl Cubic {
             pristine: true,
             prior: None,
             hystart: opts.hystart.then(HyStart::new),
+            abc: opts.abc_limit,
         }
     }
 
@@ -198,7 +201,7 @@ impl Cubic {
     }
 
     fn slow_start(&mut self, bytes: u32, rtt: Option<Duration>) {
-        let mut inc = bytes.min(abc_limit(self.mss, self.after_rto));
+        let mut inc = bytes.min(abc_limit(self.mss, self.after_rto, self.abc));
         if let Some(h) = &mut self.hystart {
             match h.on_ack(bytes, self.cwnd, rtt) {
                 Phase::SlowStart => {}
@@ -581,7 +584,15 @@ mod tests {
     #[test]
     fn hystart_exit_starts_a_convex_epoch_at_the_exit_window() {
         // RFC 9406 + RFC 9438 §4.10: no loss, so W_max = cwnd at the exit and K = 0.
-        let mut c = Cubic::new(MSS, 10, Instant::ZERO, Options { hystart: true });
+        let mut c = Cubic::new(
+            MSS,
+            10,
+            Instant::ZERO,
+            Options {
+                hystart: true,
+                ..Options::default()
+            },
+        );
         let mut sim = Sim::new(MSS, RTT);
         for round in 0..8 {
             sim.rtt = Duration::from_millis(if round < 2 { 100 } else { 120 });
@@ -597,7 +608,15 @@ mod tests {
 
     #[test]
     fn extreme_inputs_do_not_panic() {
-        let mut c = Cubic::new(0, 0, Instant::ZERO, Options { hystart: true });
+        let mut c = Cubic::new(
+            0,
+            0,
+            Instant::ZERO,
+            Options {
+                hystart: true,
+                ..Options::default()
+            },
+        );
         assert_eq!(c.cwnd(), 4);
         c.on_congestion_event(Instant::ZERO, 0);
         c.on_recovery_end(Instant::ZERO);

@@ -20,14 +20,14 @@
 //!   the connection's `recovery.rs`);
 //! - no timers, no pacing itself (a controller may name a rate,
 //!   [`Controller::pacing_rate`]; the connection's `pacing.rs` paces), no
-//!   restart-after-idle (RFC 5681 §4.1; the sender can call
-//!   [`Controller::on_idle_restart`] if it wants it), no ECN.
+//!   idle detection (RFC 5681 §4.1: the sender calls [`Controller::on_idle_restart`]
+//!   when it restarts after idle), no ECN.
 //!
 //! # Calling contract
 //!
 //! | event in the connection                          | call                          |
 //! | ------------------------------------------------ | ----------------------------- |
-//! | ACK advancing SND.UNA (or SACKing new bytes)     | `on_ack(now, bytes, ..)`      |
+//! | ACK advancing SND.UNA (bytes newly delivered)    | `on_ack(now, bytes, ..)`      |
 //! | 3rd dupack / RFC 6675 loss, not in recovery      | `on_congestion_event`         |
 //! | cumulative ACK reaches `recover`                 | `on_recovery_end`             |
 //! | retransmission timer fires                       | `on_rto`                      |
@@ -195,6 +195,10 @@ pub struct Options {
     /// Leave the initial slow start with HyStart++ (RFC 9406) when the RTT rises, instead of
     /// only on the first loss. Off by default.
     pub hystart: bool,
+    /// RFC 3465's L in SMSS: slow start grows cwnd by at most this much per ACK. `None`:
+    /// the RFC's 2 (1 in the slow start after an RTO, §2.3); `Some(0)`: no limit, as
+    /// Linux (`tcp_slow_start` adds every segment an ACK covers).
+    pub abc_limit: Option<u32>,
 }
 
 /// Build a controller with default [`Options`]. `initial_window_segments` is the IW in
@@ -246,12 +250,15 @@ pub fn initial_window(segments: u32, mss: u32) -> u32 {
 }
 
 /// RFC 3465 §2.2: slow start grows by at most L bytes per ACK; L = 2*SMSS, but 1*SMSS in
-/// the slow start that follows an RTO (§2.3, to avoid bursts after a timeout).
-pub(crate) fn abc_limit(mss: u32, after_rto: bool) -> u32 {
-    if after_rto {
-        mss
-    } else {
-        mss.saturating_mul(2)
+/// the slow start that follows an RTO (§2.3, to avoid bursts after a timeout). `limit`
+/// is [`Options::abc_limit`]: another L in SMSS (at most 1 after an RTO), 0 for none.
+pub(crate) fn abc_limit(mss: u32, after_rto: bool, limit: Option<u32>) -> u32 {
+    match limit {
+        Some(0) => u32::MAX,
+        Some(l) if after_rto => mss.saturating_mul(l.min(1)),
+        Some(l) => mss.saturating_mul(l),
+        None if after_rto => mss,
+        None => mss.saturating_mul(2),
     }
 }
 

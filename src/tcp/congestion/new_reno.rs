@@ -55,6 +55,8 @@ pub struct NewReno {
     prior: Option<(u32, u32)>,
     /// HyStart++ during the initial slow start, if enabled and not yet finished.
     hystart: Option<HyStart>,
+    /// RFC 3465's L ([`Options::abc_limit`]).
+    abc: Option<u32>,
 }
 
 impl NewReno {
@@ -71,6 +73,7 @@ impl NewReno {
             pristine: true,
             prior: None,
             hystart: opts.hystart.then(HyStart::new),
+            abc: opts.abc_limit,
         }
     }
 
@@ -106,7 +109,7 @@ impl Controller for NewReno {
             return;
         }
         if self.cwnd < self.ssthresh {
-            let mut inc = bytes.min(abc_limit(self.mss, self.after_rto));
+            let mut inc = bytes.min(abc_limit(self.mss, self.after_rto, self.abc));
             if let Some(h) = &mut self.hystart {
                 match h.on_ack(bytes, self.cwnd, rtt) {
                     Phase::SlowStart => {}
@@ -388,7 +391,15 @@ mod tests {
     #[test]
     fn hystart_leaves_slow_start_on_rtt_rise_without_loss() {
         // RFC 9406: RTT 100 ms for two rounds, then 120 ms (a standing queue).
-        let mut c = NewReno::new(MSS, 10, Instant::ZERO, Options { hystart: true });
+        let mut c = NewReno::new(
+            MSS,
+            10,
+            Instant::ZERO,
+            Options {
+                hystart: true,
+                ..Options::default()
+            },
+        );
         let mut sim = Sim::new(MSS, RTT);
         let mut per_round = Vec::new();
         for round in 0..9 {
@@ -412,7 +423,15 @@ mod tests {
 
     #[test]
     fn huge_and_zero_inputs_do_not_panic() {
-        let mut c = NewReno::new(0, u32::MAX, Instant::ZERO, Options { hystart: true });
+        let mut c = NewReno::new(
+            0,
+            u32::MAX,
+            Instant::ZERO,
+            Options {
+                hystart: true,
+                ..Options::default()
+            },
+        );
         assert_eq!(c.cwnd(), u32::MAX);
         c.on_ack(Instant::ZERO, u32::MAX, Some(Duration::ZERO), None, true);
         c.on_ack(Instant::ZERO, 0, None, None, true);
