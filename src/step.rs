@@ -100,7 +100,11 @@ impl fmt::Display for Tcb {
             self.state, self.snd_una, self.snd_nxt, self.snd_wnd, self.rcv_nxt, self.rcv_wnd
         )?;
         let ssthresh = self.ssthresh.map_or("-".to_string(), |s| s.to_string());
-        let srtt = self.srtt.map_or("-".to_string(), ms);
+        // RFC 6298 2.1: no SRTT or RTTVAR before the first sample.
+        let (srtt, rttvar) = match self.srtt {
+            Some(s) => (ms(s), ms(self.rttvar)),
+            None => ("-".to_string(), "-".to_string()),
+        };
         let timers = if self.timers.is_empty() {
             "none".to_string()
         } else {
@@ -112,10 +116,9 @@ impl fmt::Display for Tcb {
         };
         write!(
             f,
-            "{INDENT}cwnd {} ssthresh {ssthresh}  srtt {srtt} rttvar {} RTO {}  timers: {timers}  \
-             in flight {} SACKed {}",
+            "{INDENT}cwnd {} ssthresh {ssthresh}  srtt {srtt} rttvar {rttvar} RTO {}  timers: \
+             {timers}  in flight {} SACKed {}",
             self.cwnd,
-            ms(self.rttvar),
             ms(self.rto),
             self.in_flight,
             self.sacked
@@ -226,7 +229,12 @@ impl Stepper {
 
     /// At a segment of the connection `(local, remote)`, whose state is `state` (`None`: no
     /// connection): whether to stop. A connection that appears or goes counts as a change.
-    pub fn stop_at(&mut self, local: SocketAddrV4, remote: SocketAddrV4, state: Option<State>) -> bool {
+    pub fn stop_at(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        state: Option<State>,
+    ) -> bool {
         if self.mode == Mode::Free {
             return false;
         }
