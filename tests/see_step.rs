@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 use support::*;
 use tuntcp::step::{self, Dir, Key, Mode, Stepper};
 use tuntcp::tcp::State;
-use tuntcp::wire::TcpFlags;
 
 /// The stack of a [`Harness`] stepped as the event loop steps it.
 struct Stepped {
@@ -288,5 +287,4 @@ fn the_screen_says_the_peers_clock_keeps_running() {
         step::at_segment(&mut st, &t.stack, instant(0), Dir::In, &icmp),
         None
     );
-    let _ = TcpFlags::SYN;
 }
