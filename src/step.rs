@@ -84,8 +84,8 @@ impl Tcb {
 }
 
 /// Two lines, indented under the packet line:
-/// `ESTABLISHED SND.UNA .. SND.NXT .. SND.WND .. RCV.NXT .. RCV.WND ..` and
-/// `cwnd .. ssthresh .. srtt .. rttvar .. RTO .. | timers: rto 200.0ms | in flight .. SACKed ..`.
+/// `ESTABLISHED  SND.UNA .. SND.NXT .. SND.WND ..  RCV.NXT .. RCV.WND ..` and
+/// `cwnd .. ssthresh ..  srtt .. rttvar .. RTO ..  timers: rto 200.000ms  in flight .. SACKed ..`.
 impl fmt::Display for Tcb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ca = match self.ca_state {
@@ -143,17 +143,18 @@ pub fn screen(now: Instant, dir: Dir, packet: &str, tcb: Option<&Tcb>) -> String
         Dir::Out => "out",
     };
     let mut s = format!("{:>10} {d} {packet}\n", now.to_string());
-    match tcb {
-        Some(t) => {
+    match (tcb, dir) {
+        (Some(t), _) => {
             let _ = write!(s, "{t}");
         }
-        None => s.push_str(INDENT),
-    }
-    if tcb.is_none() {
-        s.push_str(match dir {
-            Dir::In => "no connection (yet: a listener, a SYN cookie, or none)",
-            Dir::Out => "no connection (a SYN cookie, a RST, or it is gone)",
-        });
+        (None, Dir::In) => {
+            s.push_str(INDENT);
+            s.push_str("no connection (yet: a listener, a SYN cookie, or none)");
+        }
+        (None, Dir::Out) => {
+            s.push_str(INDENT);
+            s.push_str("no connection (a SYN cookie, a RST, or it is gone)");
+        }
     }
     s
 }
