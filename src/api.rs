@@ -119,6 +119,11 @@ impl NetStack {
         self.runtime.set_trace(out)
     }
 
+    /// Steps through segments from now on (`--step`, see [`Runtime::set_step`]).
+    pub fn set_step(&self, ask: crate::runtime::AskFn) {
+        self.runtime.set_step(ask)
+    }
+
     /// Starts the stack on any device.
     pub fn with_device(
         dev: Box<dyn Device>,

@@ -38,6 +38,7 @@ pub mod runtime;
 pub mod seed;
 pub mod service;
 pub mod stack;
+pub mod step;
 pub mod tcp;
 pub mod time;
 pub mod trace;

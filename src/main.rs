@@ -182,6 +182,11 @@ struct NetArgs {
     /// one JSON line per ACK processed and per timer fired (see the README).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Stop before each segment in and after each segment out, show it with the
+    /// connection's TCB, and wait for a line on stdin: Enter or n (next), c (continue to
+    /// the next state change), q (run freely). The kernel peer's clock keeps running.
+    #[arg(long)]
+    step: bool,
     /// Seed of every secret: ISNs, SYN cookies, ports, TSval offsets (default: from the OS).
     /// Fix it to replay a run; a fixed seed makes those secrets guessable.
     #[arg(long)]
@@ -304,6 +309,10 @@ impl NetArgs {
         cli::check_device(&self.tun, self.reuse_tun, serving)?;
         let net = NetStack::tun_with(cfg, service).map_err(|e| e.to_string())?;
         net.set_busy_poll(std::time::Duration::from_micros(self.busy_poll));
+        if self.step {
+            eprintln!("{}", tuntcp::step::BANNER);
+            net.set_step(Box::new(cli::step_ask));
+        }
         Ok(net)
     }
 }

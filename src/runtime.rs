@@ -15,6 +15,7 @@ use crate::device::pcap::PcapWriter;
 use crate::device::Device;
 use crate::service::Service;
 use crate::stack::{Outgoing, Stack, Touched};
+use crate::step::{self, Dir, Key, Stepper};
 use crate::time::{Duration, Instant};
 use crate::wire::offload::{RxOffload, TxOffload};
 use mio::unix::SourceFd;
@@ -79,7 +80,18 @@ pub struct Inner {
     service: bool,
     /// Where the stack's sender-state records go, one JSON line each (`--trace`).
     trace: Option<Box<dyn io::Write + Send>>,
+    /// `--step`: where to stop, and who answers at a stop.
+    step: Option<Stepping>,
 }
+
+/// `--step`'s state in the loop: the pure [`Stepper`] and the terminal behind `ask`.
+struct Stepping {
+    stepper: Stepper,
+    ask: AskFn,
+}
+
+/// Shows a stop's text and returns the line the user typed (`None`: no more input).
+pub type AskFn = Box<dyn FnMut(&str) -> Option<String> + Send>;
 
 impl Inner {
     /// The condition variable for `key`, created on first use.
@@ -137,6 +149,26 @@ impl Inner {
             log::warn!("trace: {e}; no more records are written");
             self.trace = None;
             self.stack.set_trace(false);
+        }
+    }
+
+    /// `--step`: at a TCP segment in (before the stack sees it) or out (after it left),
+    /// shows the segment and its connection's TCB and waits for a key if the stepper says
+    /// so; returns whether it waited (the caller's time is then stale). The lock is held
+    /// meanwhile: API calls wait too.
+    fn step(&mut self, now: Instant, dir: Dir, pkt: &[u8]) -> bool {
+        let Some(s) = self.step.as_mut() else {
+            return false;
+        };
+        let Some(mut text) = step::at_segment(&mut s.stepper, &self.stack, now, dir, pkt) else {
+            return false;
+        };
+        loop {
+            let line = (s.ask)(&text);
+            match s.stepper.key(line.as_deref()) {
+                Key::Go => return true,
+                Key::Help(h) => text = h.to_string(),
+            }
         }
     }
 
@@ -264,6 +296,7 @@ impl Runtime {
                 park_cond: Arc::new(Condvar::new()),
                 service: service.is_some(),
                 trace: None,
+                step: None,
             }),
             clock: Clock::new(),
             waker,
@@ -311,6 +344,16 @@ impl Runtime {
         g.stack.set_trace(true);
         g.trace = Some(out);
         Ok(())
+    }
+
+    /// `--step` from now on: before each TCP segment in and after each one out, `ask` gets
+    /// the text to show (see [`crate::step::screen`]) and returns the key line typed
+    /// (`n`, `c`, `q`; `None` at end of input runs freely). The event loop waits in `ask`.
+    pub fn set_step(&self, ask: AskFn) {
+        self.shared.lock().step = Some(Stepping {
+            stepper: Stepper::new(),
+            ask,
+        });
     }
 
     /// Stops the loop and returns its result: the loop's last turn aborts every
@@ -395,6 +438,12 @@ fn run(
                     let pkt = with_checksum(&mut pcap_copy, pkt, rx.csum_trusted);
                     p.write_packet(shared.clock.unix_micros(now), pkt)?;
                 }
+                // Our clock ran on while we waited (see `step::BANNER`).
+                let now = if stack.step(now, Dir::In, pkt) {
+                    shared.clock.now()
+                } else {
+                    now
+                };
                 stack.handle_packet_offload(now, pkt, rx);
                 Ok(())
             };
@@ -434,6 +483,7 @@ fn run(
         // gather writev measured slower (4.0-4.3 against 4.4-4.6 Gbit/s stack->kernel at
         // MTU 1500; a one-iovec writev of the whole packet was as slow), the cause not
         // pinned down.
+        let stepping = stack.step.is_some();
         loop {
             let out = if gather {
                 stack.poll_transmit_gather(now, &mut tx)
@@ -448,7 +498,7 @@ fn run(
             };
             let Some(out) = out else { break };
             traffic = true;
-            if pcap.is_some() || impair.is_some() {
+            if pcap.is_some() || impair.is_some() || stepping {
                 whole.clear();
                 whole.extend_from_slice(out.head);
                 whole.extend_from_slice(out.payload);
@@ -460,6 +510,9 @@ fn run(
             match impair.as_mut() {
                 Some(i) => i.tx.push(now, whole.clone()),
                 None => send(device, out.head, out.payload, out.tx),
+            }
+            if stepping && stack.step(now, Dir::Out, &whole) {
+                now = shared.clock.now();
             }
         }
         if let Some(i) = impair.as_mut() {

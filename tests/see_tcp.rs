@@ -158,3 +158,37 @@ fn capture_log() {
     let _ = log::set_logger(&LOG);
     log::set_max_level(log::LevelFilter::Debug);
 }
+
+/// The ACK that completes a SYN-cookie connection (no TCB until it came) has its record,
+/// like the handshake's ACK of a SYN-RECEIVED connection: the SYN-ACK acknowledged.
+#[test]
+fn the_ack_that_completes_a_syn_cookie_connection_is_traced() {
+    let cfg = tuntcp::stack::StackConfig {
+        max_syn_backlog: 1,
+        ..Harness::config()
+    };
+    let mut t = Harness::server_with(80, cfg);
+    t.stack.set_trace(true);
+    // The first SYN fills the SYN queue; the second (another port) gets a cookie.
+    t.send(0, seg().syn().seq(1000));
+    t.drain();
+    let b = std::net::SocketAddrV4::new(t.peer.ip().to_owned(), 6666);
+    t.send(10, seg().syn().seq(5000).mss(1460).from(b));
+    let sa = t.expect(
+        10,
+        seg()
+            .flags(tuntcp::wire::TcpFlags::SYN | tuntcp::wire::TcpFlags::ACK)
+            .to(b),
+    );
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_sent, 1);
+    assert!(t.stack.poll_trace().is_none(), "a SYN is no ACK");
+    t.send(40, seg().ack_flag().seq(5001).ack(sa.seq + 1).from(b));
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_recv, 1);
+    let r = records(&mut t);
+    assert_eq!(r.len(), 1, "{r:#?}");
+    assert_eq!((r[0].remote, r[0].state), (b, State::Established));
+    assert_eq!(r[0].event, TraceEvent::Ack { acked: 1 });
+    assert_eq!((r[0].snd_una, r[0].in_flight), (sa.seq + 1, 0));
+    // No RTT sample: the cookie kept no time of the SYN-ACK (and no timestamps here).
+    assert_eq!((r[0].at.millis(), r[0].srtt), (40, None));
+}

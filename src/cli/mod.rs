@@ -47,3 +47,17 @@ pub fn check_device(name: &str, reuse: bool, serving: bool) -> Result<(), String
          (`ip link del {name}`), or pick another --tun"
     ))
 }
+
+/// `--step`'s terminal: shows a stop on stderr and reads one line from stdin (`None` at its
+/// end or on an error, which runs freely).
+pub fn step_ask(text: &str) -> Option<String> {
+    use std::io::{BufRead, Write};
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{text}\n{}", tuntcp::step::PROMPT);
+    let _ = err.flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line),
+    }
+}

@@ -934,6 +934,16 @@ impl Stack {
         self.slots.get(h.0)?.as_ref().map(|s| &s.conn)
     }
 
+    /// The connection with this 4-tuple, if any (for `--step`).
+    pub fn connection_by_tuple(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Option<&Connection> {
+        let &i = self.by_tuple.get(&Tuple::new(local, remote))?;
+        self.slots.get(i)?.as_ref().map(|s| &s.conn)
+    }
+
     /// Runs `f` on the connection and schedules whatever it wants to send.
     pub fn with_connection<R>(
         &mut self,

@@ -158,6 +158,20 @@ const TIMERS: [Timer; N_TIMERS] = [
     Timer::Pace,
 ];
 
+fn timer_name(t: Timer) -> &'static str {
+    match t {
+        Timer::Retransmit => "rto",
+        Timer::DelayedAck => "delack",
+        Timer::Persist => "persist",
+        Timer::TimeWait => "time-wait",
+        Timer::FinWait2 => "fin-wait-2",
+        Timer::Keepalive => "keepalive",
+        Timer::Reorder => "reorder",
+        Timer::LossProbe => "tlp",
+        Timer::Pace => "pace",
+    }
+}
+
 pub struct Connection {
     pub(super) local: SocketAddrV4,
     pub(super) remote: SocketAddrV4,
@@ -1325,17 +1339,15 @@ impl Connection {
         TIMERS
             .into_iter()
             .filter(move |&t| self.timers[t as usize].is_some_and(|at| at <= now))
-            .map(|t| match t {
-                Timer::Retransmit => "rto",
-                Timer::DelayedAck => "delack",
-                Timer::Persist => "persist",
-                Timer::TimeWait => "time-wait",
-                Timer::FinWait2 => "fin-wait-2",
-                Timer::Keepalive => "keepalive",
-                Timer::Reorder => "reorder",
-                Timer::LossProbe => "tlp",
-                Timer::Pace => "pace",
-            })
+            .map(timer_name)
+    }
+
+    /// The running timers and their deadlines, in firing order, named as in
+    /// [`Connection::due_timers`]. For `--step`.
+    pub fn armed_timers(&self) -> impl Iterator<Item = (&'static str, Instant)> + '_ {
+        TIMERS
+            .into_iter()
+            .filter_map(move |t| self.timers[t as usize].map(|at| (timer_name(t), at)))
     }
 
     /// Stamps state changes made since the last timed call with `now`; when CLOSED was

@@ -8,6 +8,7 @@ use super::{OpenError, SocketHandle, Stack};
 use crate::stack::syncookie::SynCookies;
 use crate::tcp::{self, Connection, SeqNum};
 use crate::time::{Duration, Instant};
+use crate::trace::{TraceEvent, TraceRecord};
 use crate::wire::{IpMeta, Segment, TcpFlags, TcpOptions};
 use std::collections::VecDeque;
 
@@ -269,6 +270,15 @@ impl Stack {
             }
             self.mark_dirty(idx);
             self.drain_events(idx);
+        }
+        // The trace's record of the ACK that acknowledged our SYN-ACK (the cookie): as for
+        // a SYN-RECEIVED connection, after the segment was processed.
+        if let (Some(q), Some(s)) = (self.trace.as_mut(), self.slots[idx].as_ref()) {
+            q.push(TraceRecord::snapshot(
+                now,
+                TraceEvent::Ack { acked: 1 },
+                &s.conn,
+            ));
         }
         true
     }
