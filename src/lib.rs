@@ -30,9 +30,12 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+#[cfg(feature = "cli")]
 pub mod apps;
 pub mod device;
+#[cfg(feature = "cli")]
 pub mod plot;
+#[cfg(feature = "cli")]
 pub mod replay;
 pub mod runtime;
 pub mod seed;
