@@ -208,6 +208,9 @@ struct Slot {
     charged: usize,
     /// Counted in `Stack::orphans`.
     orphan: bool,
+    /// The application shut reading down: received data is dropped (see
+    /// [`Stack::shutdown_read`]).
+    rd_shut: bool,
 }
 
 /// A packet to write as headers plus payload (see [`Stack::poll_transmit_gather`]).
@@ -974,8 +977,30 @@ impl Stack {
             .unwrap_or(Err(tcp::Error::NotConnected))
     }
 
+    /// Half-close of the sending side: a FIN after the data queued (RFC 9293 §3.10.4).
     pub fn shutdown_write(&mut self, h: SocketHandle) {
         self.with_connection(h, |c| c.shutdown_write());
+    }
+
+    /// Shuts reading down (`shutdown(SHUT_RD)`): data received and not read, and any that
+    /// arrives later, is acknowledged and dropped (the window stays open, so a sender is
+    /// never stalled by a reader that left); reads then see end of stream. Nothing is sent.
+    /// Deviation: Linux keeps queueing such data and lets later reads return it; we drop
+    /// it as the BSDs do (`socantrcvmore`), so memory is not held for a reader that said it
+    /// is gone.
+    pub fn shutdown_read(&mut self, h: SocketHandle) {
+        if let Some(s) = self.slots.get_mut(h.0).and_then(|s| s.as_mut()) {
+            s.rd_shut = true;
+        }
+        self.with_connection(h, |_| ());
+    }
+
+    /// Whether [`Stack::shutdown_read`] was called on `h`.
+    pub fn is_read_shut(&self, h: SocketHandle) -> bool {
+        self.slots
+            .get(h.0)
+            .and_then(|s| s.as_ref())
+            .is_some_and(|s| s.rd_shut)
     }
 
     /// Closes and releases the handle: the TCB finishes its close on its own (FIN-WAIT,
@@ -1118,6 +1143,7 @@ impl Stack {
             touched: false,
             charged: 0,
             orphan: false,
+            rd_shut: false,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -1193,6 +1219,12 @@ impl Stack {
         let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else {
             return;
         };
+        if s.rd_shut {
+            // Shutdown(Read): drop what arrived (two calls: the ring may have wrapped).
+            for _ in 0..2 {
+                let _ = s.conn.recv_with(|b| b.len());
+            }
+        }
         let mut any_event = false;
         while let Some(ev) = s.conn.poll_event() {
             any_event = true;
