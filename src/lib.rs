@@ -28,6 +28,7 @@
 //! denies it everywhere else.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 #[cfg(feature = "cli")]

@@ -41,6 +41,7 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// Starts the clock at zero now.
     pub fn new() -> Clock {
         let unix = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -50,6 +51,7 @@ impl Clock {
             unix_start_us: unix.as_micros() as u64,
         }
     }
+    /// Time since the clock started.
     pub fn now(&self) -> Instant {
         Instant::from_micros(self.start.elapsed().as_micros() as u64)
     }
@@ -66,6 +68,7 @@ impl Default for Clock {
 
 /// The stack plus the condition variables API threads wait on, under one mutex.
 pub struct Inner {
+    /// The stack the runtime drives.
     pub stack: Stack,
     /// Who waits on what: after each turn the runtime wakes only the waiters whose
     /// connection or listener changed (no thundering herd with thousands of streams).
@@ -164,6 +167,7 @@ impl std::ops::DerefMut for Inner {
 /// What the runtime thread and API callers share.
 pub struct Shared {
     inner: Mutex<Inner>,
+    /// The runtime's clock (the only reader of real time).
     pub clock: Clock,
     waker: Waker,
     stop: AtomicBool,
@@ -184,6 +188,7 @@ impl Shared {
     pub fn wake(&self) {
         let _ = self.waker.wake();
     }
+    /// The runtime's clock now.
     pub fn now(&self) -> Instant {
         self.clock.now()
     }
@@ -293,6 +298,7 @@ impl Runtime {
         })
     }
 
+    /// What the runtime thread and API callers share.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

@@ -9,6 +9,8 @@ pub const RECOVERY_RACK: u8 = 1;
 /// SACKed and no reordering was seen, instead of 0 (Linux `TCP_RACK_NO_DUPTHRESH`).
 pub const RECOVERY_NO_DUPTHRESH: u8 = 4;
 
+/// Per-connection TCP settings (`tcp::Config`): buffers, timers, options and the
+/// congestion controller a new connection starts with (see the README's Knobs section).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// MSS we advertise: MTU - 40 (RFC 9293 MUST-67).

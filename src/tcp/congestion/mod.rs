@@ -92,16 +92,20 @@ pub trait Controller: Send + fmt::Debug {
     /// lost yet, `cwnd` is recomputed as the initial window for the new SMSS; otherwise
     /// `cwnd` keeps its byte value (raised to at least one SMSS).
     fn set_mss(&mut self, mss: u32);
+    /// Whether cwnd is below ssthresh.
     fn in_slow_start(&self) -> bool {
         self.cwnd() < self.ssthresh()
     }
+    /// The algorithm's name as `ss` prints it (`reno`, `cubic`).
     fn name(&self) -> &'static str;
 }
 
 /// Which [`Controller`] to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Algorithm {
+    /// NewReno (RFC 5681, RFC 6582).
     NewReno,
+    /// CUBIC (RFC 9438), Linux's default.
     #[default]
     Cubic,
 }
