@@ -35,10 +35,14 @@ use crate::tcp::{self, State};
 use crate::time::Duration as TcpDuration;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod addr;
+pub use addr::LocalAddr;
+use addr::{each_v4, own_port};
 
 /// Everything `NetStack::tun` needs: the device and the stack's own settings.
 #[derive(Clone, Debug)]
@@ -234,14 +238,6 @@ fn stopped_error() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the stack was stopped")
 }
 
-/// What an IPv6 address gets until the IPv6 layer lands.
-fn ipv6_error() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "IPv6 is not supported yet: tuntcp speaks IPv4 only",
-    )
-}
-
 /// Waits on `key`'s condition variable until `f` gives an answer or `timeout` passes. The
 /// runtime wakes it only when that connection or listener changed. With `refuse_stopped`,
 /// a stopped stack is checked under the lock before `f` runs: a write that returns `Ok`
@@ -285,103 +281,6 @@ fn wait_for<R>(
             }
         };
     }
-}
-
-/// A local address for [`TcpListener::bind`] and [`TcpStream::connect_from`]: a bare
-/// port (on the stack's address), or what `std::net::ToSocketAddrs` takes (`SocketAddr`,
-/// `(ip, port)`, `"10.66.0.2:80"`...). The address must be the stack's own or unspecified
-/// (`0.0.0.0`), else `AddrNotAvailable` (as `EADDRNOTAVAIL`); port 0 asks for an
-/// ephemeral port. IPv6 addresses are refused with `Unsupported` until IPv6 lands.
-///
-/// ```
-/// use tuntcp::api::LocalAddr;
-/// use std::net::{Ipv4Addr, SocketAddr};
-///
-/// let want: SocketAddr = "0.0.0.0:80".parse().unwrap();
-/// assert_eq!(80u16.local_addrs().unwrap(), vec![want]);
-/// assert_eq!((Ipv4Addr::UNSPECIFIED, 80).local_addrs().unwrap(), vec![want]);
-/// assert_eq!("0.0.0.0:80".local_addrs().unwrap(), vec![want]);
-/// ```
-pub trait LocalAddr {
-    /// The candidate addresses, in order (the first that binds is used, as std does).
-    fn local_addrs(&self) -> io::Result<Vec<SocketAddr>>;
-}
-
-impl LocalAddr for u16 {
-    fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
-        Ok(vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, *self))])
-    }
-}
-
-impl<T: LocalAddr + ?Sized> LocalAddr for &T {
-    fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
-        (**self).local_addrs()
-    }
-}
-
-macro_rules! local_addr_via_std {
-    ($($t:ty),*) => {$(
-        impl LocalAddr for $t {
-            fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
-                Ok(ToSocketAddrs::to_socket_addrs(self)?.collect())
-            }
-        }
-    )*};
-}
-
-local_addr_via_std!(
-    SocketAddr,
-    SocketAddrV4,
-    std::net::SocketAddrV6,
-    (IpAddr, u16),
-    (Ipv4Addr, u16),
-    (std::net::Ipv6Addr, u16),
-    (&str, u16),
-    (String, u16),
-    str,
-    String
-);
-
-impl LocalAddr for [SocketAddr] {
-    fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
-        Ok(self.to_vec())
-    }
-}
-
-/// The first of `addrs` that `f` accepts, as std tries each resolved address in turn:
-/// IPv6 ones are skipped (an error only if nothing else is left); the last error wins.
-fn each_v4<R>(
-    addrs: impl IntoIterator<Item = SocketAddr>,
-    mut f: impl FnMut(SocketAddrV4) -> io::Result<R>,
-) -> io::Result<R> {
-    let mut last = None;
-    for a in addrs {
-        match a {
-            SocketAddr::V4(a) => match f(a) {
-                Ok(r) => return Ok(r),
-                Err(e) => last = Some(e),
-            },
-            SocketAddr::V6(_) => last = last.or_else(|| Some(ipv6_error())),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "could not resolve to any addresses",
-        )
-    }))
-}
-
-/// The stack's port for local address `a` (its own or the unspecified address).
-fn own_port(shared: &Shared, a: SocketAddrV4) -> io::Result<u16> {
-    let ours = shared.lock().addr();
-    if !a.ip().is_unspecified() && *a.ip() != ours {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrNotAvailable,
-            format!("{} is not the stack's address ({ours})", a.ip()),
-        ));
-    }
-    Ok(a.port())
 }
 
 /// A listening socket: passive opens on one port of the stack's address.
