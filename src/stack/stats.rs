@@ -9,7 +9,8 @@
 //! Every counter here counts what its name says where Linux counts it; a test drives each
 //! one above zero (`tests/counters.rs`). Linux counters for events this stack cannot have
 //! are left out rather than printed as a constant 0: `IpInDiscards` and `IcmpOutErrors`
-//! (no resource shortage on those paths), `TCPAbortOnLinger` (no `TCP_LINGER2`, whose negative value makes Linux reset at close).
+//! (no resource shortage on those paths), `TCPAbortOnLinger` (no `TCP_LINGER2`, whose
+//! negative value makes Linux reset at close).
 //!
 //! What this module does not do: increment anything (the stack does, where the event
 //! happens), keep per-connection statistics (`ss -i`-like data lives in `tcp`), or
