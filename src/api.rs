@@ -19,11 +19,17 @@
 //! }
 //! ```
 //!
-//! Handles are `Send + Sync`; blocking calls wait on the runtime's condition variable and
-//! honour read/write timeouts; dropping a stream closes it like a socket (FIN, or RST if
-//! unread data is left: RFC 9293 SHLD-3). Errors map onto `io::ErrorKind`
+//! Handles are `Send + Sync` and keep their stack running (a temporary [`NetStack`] is
+//! fine); `try_clone` shares one socket between handles. Blocking calls wait on the
+//! runtime's condition variable and honour read/write timeouts; dropping the last handle
+//! of a stream closes it like a socket (FIN, or RST if unread data is left: RFC 9293
+//! SHLD-3; or as [`TcpStream::set_linger`] says). Errors map onto std's `io::ErrorKind`s
 //! (`ConnectionRefused`, `ConnectionReset`, `TimedOut`, `AddrInUse`, `AddrNotAvailable`,
-//! `BrokenPipe`, `WouldBlock` for non-blocking streams).
+//! `BrokenPipe`, `WouldBlock` for timed-out and nonblocking calls, `NotConnected` after a
+//! stop, `Unsupported` for IPv6 addresses).
+//!
+//! What this module does not do: readiness for an outside event loop (a nonblocking
+//! handle can only be retried), async, or IPv6.
 
 use crate::device::impair::ImpairConfig;
 use crate::device::tun::{Tun, TunConfig};
