@@ -28,8 +28,10 @@
 //! `BrokenPipe`, `WouldBlock` for timed-out and nonblocking calls, `NotConnected` after a
 //! stop, `Unsupported` for IPv6 addresses).
 //!
-//! What this module does not do: readiness for an outside event loop (a nonblocking
-//! handle can only be retried), async, or IPv6.
+//! Nonblocking handles implement `mio::event::Source`, so they can live in a user's own mio
+//! loop (see `api/ready.rs` for how readiness is signalled).
+//!
+//! What this module does not do: async (no tokio types yet), nonblocking connect, or IPv6.
 
 use crate::device::impair::ImpairConfig;
 use crate::device::tun::{Tun, TunConfig};
@@ -47,8 +49,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod addr;
+mod ready;
 pub use addr::LocalAddr;
 use addr::{each_v4, own_port};
+use ready::Readiness;
 
 /// Everything `NetStack::tun` needs: the device and the stack's own settings.
 #[derive(Clone, Debug)]
@@ -312,6 +316,7 @@ struct ListenerInner {
     shared: Arc<Shared>,
     port: u16,
     nonblocking: AtomicBool,
+    ready: Readiness,
     /// Keeps the stack running while the listener lives (dropped after `Drop::drop`).
     _rt: Arc<Runtime>,
 }
@@ -342,6 +347,7 @@ impl TcpListener {
                 shared,
                 port,
                 nonblocking: AtomicBool::new(false),
+                ready: Readiness::default(),
                 _rt: net.runtime.clone(),
             }),
         })
@@ -356,7 +362,11 @@ impl TcpListener {
             if inner.shared.stopped() {
                 return Err(stopped_error());
             }
-            let h = inner.shared.lock().accept(port);
+            let mut h = inner.shared.lock().accept(port);
+            // Nothing: empty the readiness pair, then look again (see `ready`).
+            if h.is_none() && inner.ready.drain() {
+                h = inner.shared.lock().accept(port);
+            }
             inner.shared.wake();
             h.ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))?
         } else {
@@ -445,6 +455,7 @@ struct StreamInner {
     h: SocketHandle,
     opts: Mutex<StreamOpts>,
     nonblocking: AtomicBool,
+    ready: Readiness,
     /// Keeps the stack running while the stream lives (dropped after `Drop::drop`).
     _rt: Arc<Runtime>,
 }
@@ -482,6 +493,7 @@ impl TcpStream {
                 h,
                 opts: Mutex::new(StreamOpts::default()),
                 nonblocking: AtomicBool::new(false),
+                ready: Readiness::default(),
                 _rt: rt,
             }),
         }
@@ -773,14 +785,23 @@ impl TcpStream {
             e => io_err(e),
         };
         if self.inner.nonblocking.load(Ordering::Relaxed) {
-            let mut g = shared.lock();
-            if write && shared.stopped() {
-                return Err(stopped_error());
+            let mut once = || {
+                let mut g = shared.lock();
+                if write && shared.stopped() {
+                    return Err(tcp::Error::Aborted);
+                }
+                let r = f(&mut g.stack);
+                drop(g);
+                shared.wake();
+                r
+            };
+            let mut r = once();
+            // Nothing to do: empty the readiness pair (not under the stack lock: `ready`
+            // takes its own lock first), then look again.
+            if matches!(r, Err(tcp::Error::WouldBlock)) && self.inner.ready.drain() {
+                r = once();
             }
-            let r = f(&mut g.stack).map_err(err);
-            drop(g);
-            shared.wake();
-            return r;
+            return r.map_err(err);
         }
         wait_for(
             shared,

@@ -21,7 +21,8 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write as _};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -82,6 +83,9 @@ pub struct Inner {
     service: bool,
     /// Where the stack's sender-state records go, one JSON line each (`--trace`).
     trace: Option<Box<dyn io::Write + Send>>,
+    /// Readiness for outside event loops (`mio::event::Source` on API handles): a byte is
+    /// written to the key's socket whenever it is touched (see [`Inner::set_notifier`]).
+    notifiers: HashMap<Touched, UnixStream>,
 }
 
 impl Inner {
@@ -89,10 +93,36 @@ impl Inner {
     pub fn waiter(&mut self, key: Touched) -> Arc<Condvar> {
         self.waiters.entry(key).or_default().clone()
     }
-    /// Forgets `key`'s condition variable (its stream or listener is gone).
+    /// Forgets `key`'s condition variable and notifier (its stream or listener is gone).
     pub fn forget(&mut self, key: Touched) {
         if let Some(c) = self.waiters.remove(&key) {
             c.notify_all();
+        }
+        self.notifiers.remove(&key);
+    }
+
+    /// From now on a byte is written to `w` (nonblocking; dropped when its buffer is full,
+    /// as a byte is then unread already) each time `key` is touched and when the runtime
+    /// stops: the other end of the pair is what an outside event loop polls. One byte is
+    /// written at once, so a change before the registration is not missed.
+    pub(crate) fn set_notifier(&mut self, key: Touched, w: UnixStream) {
+        let _ = (&w).write(&[1]);
+        self.notifiers.insert(key, w);
+    }
+
+    /// Stops notifying for `key`.
+    pub(crate) fn remove_notifier(&mut self, key: Touched) {
+        self.notifiers.remove(&key);
+    }
+
+    /// Wakes every waiter and notifier (the runtime stopped).
+    fn wake_all(&self) {
+        for c in self.waiters.values() {
+            c.notify_all();
+        }
+        self.park_cond.notify_all();
+        for w in self.notifiers.values() {
+            let _ = (&*w).write(&[1]);
         }
     }
     /// Watches a parked connection: the next change makes it ready.
@@ -109,6 +139,9 @@ impl Inner {
         for t in &self.touched[from..] {
             if let Some(c) = self.waiters.get(t) {
                 c.notify_all();
+            }
+            if let Some(w) = self.notifiers.get(t) {
+                let _ = (&*w).write(&[1]);
             }
             // (`remove` hashes even on an empty set; with a service there is usually none.)
             if !self.parked.is_empty() && self.parked.remove(t) {
@@ -269,6 +302,7 @@ impl Runtime {
                 park_cond: Arc::new(Condvar::new()),
                 service: service.is_some(),
                 trace: None,
+                notifiers: HashMap::new(),
             }),
             clock: Clock::new(),
             waker,
@@ -284,11 +318,7 @@ impl Runtime {
                     // A device error ended the loop: API calls must not wait for it.
                     log::warn!("event loop: {e}");
                     s.stop.store(true, Ordering::SeqCst);
-                    let g = s.lock();
-                    for c in g.waiters.values() {
-                        c.notify_all();
-                    }
-                    g.park_cond.notify_all();
+                    s.lock().wake_all();
                 }
                 r
             })?;
@@ -335,11 +365,7 @@ impl Runtime {
         };
         // Blocked API calls see the stop on their next check (the loop's last turn woke
         // the ones whose connection it reset; this wakes the rest, e.g. `accept`).
-        let g = self.shared.lock();
-        for c in g.waiters.values() {
-            c.notify_all();
-        }
-        g.park_cond.notify_all();
+        self.shared.lock().wake_all();
         r
     }
 }
