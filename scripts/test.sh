@@ -22,6 +22,9 @@ if cargo tree --no-default-features -e normal --prefix none |
     exit 1
 fi
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --no-default-features --lib
+# The async API (feature `tokio`, off by default): its tests and doc example.
+cargo test --features tokio --test api_tokio "$@"
+cargo test --doc --features tokio "$@" -- api::tokio
 if [ "$(id -u)" != 0 ] || [ ! -e /dev/net/tun ]; then
     if [ "${CI:-}" = true ]; then
         echo "test.sh: CI=true but the TUN tests cannot run (need root and /dev/net/tun)" >&2

@@ -50,6 +50,8 @@ use std::time::Duration;
 
 mod addr;
 mod ready;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub use addr::LocalAddr;
 use addr::{each_v4, own_port};
 use ready::Readiness;
@@ -553,6 +555,20 @@ impl TcpStream {
         addr: SocketAddrV4,
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
+        let stream = TcpStream::open_start(net, local, addr)?;
+        let h = stream.inner.h;
+        wait_for(stream.shared(), Touched::Conn(h), timeout, true, |s| {
+            handshake(s, h)
+        })?;
+        Ok(stream)
+    }
+
+    /// Active open without waiting: the SYN is queued; [`handshake`] says when it is done.
+    fn open_start(
+        net: &NetStack,
+        local: Option<SocketAddrV4>,
+        addr: SocketAddrV4,
+    ) -> io::Result<TcpStream> {
         let shared = net.shared();
         let h = {
             let mut s = shared.lock();
@@ -562,16 +578,8 @@ impl TcpStream {
             let now = shared.now();
             s.connect_from(now, local, addr)?
         };
-        let stream = TcpStream::from_handle(shared.clone(), net.runtime.clone(), h);
-        wait_for(&shared, Touched::Conn(h), timeout, true, |s| {
-            let c = s.connection(h)?;
-            match (c.state(), c.error()) {
-                (_, Some(e)) => Some(Err(io_err(e))),
-                (State::SynSent | State::SynReceived, None) => None,
-                _ => Some(Ok(())),
-            }
-        })?;
-        Ok(stream)
+        shared.wake();
+        Ok(TcpStream::from_handle(shared, net.runtime.clone(), h))
     }
 
     /// The peer's address and port.
@@ -832,6 +840,16 @@ impl TcpStream {
         let h = self.inner.h;
         let timeout = self.opts().write_timeout;
         self.blocking(timeout, true, |s| s.send(h, buf))
+    }
+}
+
+/// Whether `h`'s handshake is over: `None` while in progress, then its outcome.
+fn handshake(s: &mut Stack, h: SocketHandle) -> Option<io::Result<()>> {
+    let c = s.connection(h)?;
+    match (c.state(), c.error()) {
+        (_, Some(e)) => Some(Err(io_err(e))),
+        (State::SynSent | State::SynReceived, None) => None,
+        _ => Some(Ok(())),
     }
 }
 

@@ -85,7 +85,7 @@ pub struct Inner {
     trace: Option<Box<dyn io::Write + Send>>,
     /// Readiness for outside event loops (`mio::event::Source` on API handles): a byte is
     /// written to the key's socket whenever it is touched (see [`Inner::set_notifier`]).
-    notifiers: HashMap<Touched, UnixStream>,
+    notifiers: HashMap<Touched, Vec<UnixStream>>,
 }
 
 impl Inner {
@@ -105,14 +105,21 @@ impl Inner {
     /// as a byte is then unread already) each time `key` is touched and when the runtime
     /// stops: the other end of the pair is what an outside event loop polls. One byte is
     /// written at once, so a change before the registration is not missed.
+    /// A key may have several (a mio registration, an async reader and writer).
     pub(crate) fn set_notifier(&mut self, key: Touched, w: UnixStream) {
         let _ = (&w).write(&[1]);
-        self.notifiers.insert(key, w);
+        self.notifiers.entry(key).or_default().push(w);
     }
 
-    /// Stops notifying for `key`.
-    pub(crate) fn remove_notifier(&mut self, key: Touched) {
-        self.notifiers.remove(&key);
+    /// Stops notifying `key` through the pair whose runtime end is `fd`.
+    pub(crate) fn remove_notifier(&mut self, key: Touched, fd: std::os::fd::RawFd) {
+        use std::os::fd::AsRawFd;
+        if let Some(v) = self.notifiers.get_mut(&key) {
+            v.retain(|w| w.as_raw_fd() != fd);
+            if v.is_empty() {
+                self.notifiers.remove(&key);
+            }
+        }
     }
 
     /// Wakes every waiter and notifier (the runtime stopped).
@@ -121,7 +128,7 @@ impl Inner {
             c.notify_all();
         }
         self.park_cond.notify_all();
-        for w in self.notifiers.values() {
+        for w in self.notifiers.values().flatten() {
             let _ = (&*w).write(&[1]);
         }
     }
@@ -140,8 +147,10 @@ impl Inner {
             if let Some(c) = self.waiters.get(t) {
                 c.notify_all();
             }
-            if let Some(w) = self.notifiers.get(t) {
-                let _ = (&*w).write(&[1]);
+            if !self.notifiers.is_empty() {
+                for w in self.notifiers.get(t).into_iter().flatten() {
+                    let _ = (&*w).write(&[1]);
+                }
             }
             // (`remove` hashes even on an empty set; with a service there is usually none.)
             if !self.parked.is_empty() && self.parked.remove(t) {

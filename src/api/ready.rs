@@ -18,19 +18,49 @@ use crate::stack::Touched;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read as _};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 
-/// The user's end of a handle's notifier, once registered.
+/// One readiness pair: the user's end, and the raw fd of the runtime's end (to remove it).
+pub(super) struct Pair {
+    pub(super) rx: UnixStream,
+    pub(super) tx_fd: RawFd,
+}
+
+impl Pair {
+    /// A pair the runtime writes to whenever `key` is touched.
+    pub(super) fn attach(shared: &Shared, key: Touched) -> io::Result<Pair> {
+        let (r, w) = UnixStream::pair()?;
+        r.set_nonblocking(true)?;
+        w.set_nonblocking(true)?;
+        let tx_fd = w.as_raw_fd();
+        shared.lock().set_notifier(key, w);
+        Ok(Pair { rx: r, tx_fd })
+    }
+
+    /// Stops the runtime's writes (the handle stays).
+    pub(super) fn detach(&self, shared: &Shared, key: Touched) {
+        shared.lock().remove_notifier(key, self.tx_fd);
+    }
+
+    /// Empties the pair (before the last look at the handle's state), so a change after
+    /// that look writes into an empty pair: a new edge.
+    pub(super) fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.rx).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// A handle's mio registration, if any.
 #[derive(Default)]
 pub(super) struct Readiness {
-    rx: Mutex<Option<UnixStream>>,
+    pair: Mutex<Option<Pair>>,
 }
 
 impl Readiness {
-    fn rx(&self) -> std::sync::MutexGuard<'_, Option<UnixStream>> {
-        self.rx.lock().unwrap_or_else(|e| e.into_inner())
+    fn pair(&self) -> std::sync::MutexGuard<'_, Option<Pair>> {
+        self.pair.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn register(
@@ -41,19 +71,19 @@ impl Readiness {
         token: Token,
         interests: Interest,
     ) -> io::Result<()> {
-        let mut rx = self.rx();
-        if rx.is_some() {
+        let mut pair = self.pair();
+        if pair.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "already registered (use reregister)",
             ));
         }
-        let (r, w) = UnixStream::pair()?;
-        r.set_nonblocking(true)?;
-        w.set_nonblocking(true)?;
-        registry.register(&mut SourceFd(&r.as_raw_fd()), token, interests)?;
-        shared.lock().set_notifier(key, w);
-        *rx = Some(r);
+        let p = Pair::attach(shared, key)?;
+        if let Err(e) = registry.register(&mut SourceFd(&p.rx.as_raw_fd()), token, interests) {
+            p.detach(shared, key);
+            return Err(e);
+        }
+        *pair = Some(p);
         Ok(())
     }
 
@@ -63,8 +93,8 @@ impl Readiness {
         token: Token,
         interests: Interest,
     ) -> io::Result<()> {
-        match self.rx().as_ref() {
-            Some(r) => registry.reregister(&mut SourceFd(&r.as_raw_fd()), token, interests),
+        match self.pair().as_ref() {
+            Some(p) => registry.reregister(&mut SourceFd(&p.rx.as_raw_fd()), token, interests),
             None => Err(io::Error::new(io::ErrorKind::NotFound, "not registered")),
         }
     }
@@ -75,23 +105,22 @@ impl Readiness {
         key: Touched,
         registry: &Registry,
     ) -> io::Result<()> {
-        let Some(r) = self.rx().take() else {
+        let Some(p) = self.pair().take() else {
             return Err(io::Error::new(io::ErrorKind::NotFound, "not registered"));
         };
-        shared.lock().remove_notifier(key);
-        registry.deregister(&mut SourceFd(&r.as_raw_fd()))
+        p.detach(shared, key);
+        registry.deregister(&mut SourceFd(&p.rx.as_raw_fd()))
     }
 
-    /// Empties the pair (before the last look at the handle's state), so a change after
-    /// that look writes into an empty pair: a new edge.
+    /// Drains the registered pair, if any; whether there was one.
     pub(super) fn drain(&self) -> bool {
-        let rx = self.rx();
-        let Some(r) = rx.as_ref() else {
-            return false;
-        };
-        let mut buf = [0u8; 64];
-        while matches!((&*r).read(&mut buf), Ok(n) if n > 0) {}
-        true
+        match self.pair().as_ref() {
+            Some(p) => {
+                p.drain();
+                true
+            }
+            None => false,
+        }
     }
 }
 
