@@ -13,6 +13,18 @@ cd "$(dirname "$0")/.."
 scripts/rfc-coverage.sh -c
 cargo test --all-targets "$@" -- --skip tun_
 cargo test --doc "$@"
+# The embedder's library (issue 19): builds without the default `cli` feature, its normal
+# dependency tree holds none of the binary's crates, and its API reference builds clean.
+cargo build --no-default-features --lib
+if cargo tree --no-default-features -e normal --prefix none |
+    grep -E '^(clap|env_logger|signal-hook|httparse|sha2|plotters) '; then
+    echo "test.sh: the library without 'cli' depends on the binary's crates above" >&2
+    exit 1
+fi
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --no-default-features --lib
+# The async API (feature `tokio`, off by default): its tests and doc example.
+cargo test --features tokio --test api_tokio "$@"
+cargo test --doc --features tokio "$@" -- api::tokio
 if [ "$(id -u)" != 0 ] || [ ! -e /dev/net/tun ]; then
     if [ "${CI:-}" = true ]; then
         echo "test.sh: CI=true but the TUN tests cannot run (need root and /dev/net/tun)" >&2

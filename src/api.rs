@@ -19,11 +19,19 @@
 //! }
 //! ```
 //!
-//! Handles are `Send + Sync`; blocking calls wait on the runtime's condition variable and
-//! honour read/write timeouts; dropping a stream closes it like a socket (FIN, or RST if
-//! unread data is left: RFC 9293 SHLD-3). Errors map onto `io::ErrorKind`
+//! Handles are `Send + Sync` and keep their stack running (a temporary [`NetStack`] is
+//! fine); `try_clone` shares one socket between handles. Blocking calls wait on the
+//! runtime's condition variable and honour read/write timeouts; dropping the last handle
+//! of a stream closes it like a socket (FIN, or RST if unread data is left: RFC 9293
+//! SHLD-3; or as [`TcpStream::set_linger`] says). Errors map onto std's `io::ErrorKind`s
 //! (`ConnectionRefused`, `ConnectionReset`, `TimedOut`, `AddrInUse`, `AddrNotAvailable`,
-//! `BrokenPipe`, `WouldBlock` for non-blocking streams).
+//! `BrokenPipe`, `WouldBlock` for timed-out and nonblocking calls, `NotConnected` after a
+//! stop, `Unsupported` for IPv6 addresses).
+//!
+//! Nonblocking handles implement `mio::event::Source`, so they can live in a user's own mio
+//! loop (see `api/ready.rs` for how readiness is signalled).
+//!
+//! What this module does not do: async (no tokio types yet), nonblocking connect, or IPv6.
 
 use crate::device::impair::ImpairConfig;
 use crate::device::tun::{Tun, TunConfig};
@@ -35,14 +43,26 @@ use crate::tcp::{self, State};
 use crate::time::Duration as TcpDuration;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod addr;
+mod ready;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+pub use addr::LocalAddr;
+use addr::{each_v4, own_port};
+use ready::Readiness;
 
 /// Everything `NetStack::tun` needs: the device and the stack's own settings.
 #[derive(Clone, Debug)]
 pub struct NetConfig {
+    /// The TUN device: its name, the kernel's address on it, prefix and MTU.
     pub tun: TunConfig,
+    /// The stack: its address, seed, limits and TCP settings (MTU and prefix come from
+    /// `tun`).
     pub stack: StackConfig,
     /// Record every packet in and out to this pcap file.
     pub pcap: Option<std::path::PathBuf>,
@@ -75,8 +95,12 @@ impl Default for NetConfig {
 pub use crate::seed::random_seed;
 
 /// A running stack: the runtime thread plus the handle API calls go through.
+///
+/// The stack runs while the `NetStack` or any listener or stream made from it lives: a
+/// temporary `NetStack` (`TcpListener::bind(&NetStack::tun(cfg)?, 80, 128)`) is fine.
+/// [`NetStack::shutdown`] stops it at once whatever handles are left.
 pub struct NetStack {
-    runtime: Runtime,
+    runtime: Arc<Runtime>,
 }
 
 impl NetStack {
@@ -151,7 +175,13 @@ impl NetStack {
             ));
         }
         Ok(NetStack {
-            runtime: Runtime::start_with(Stack::new(cfg), dev, pcap, impair, service)?,
+            runtime: Arc::new(Runtime::start_with(
+                Stack::new(cfg),
+                dev,
+                pcap,
+                impair,
+                service,
+            )?),
         })
     }
 
@@ -164,6 +194,7 @@ impl NetStack {
         self.runtime.shared().clone()
     }
 
+    /// The stack's IPv4 address.
     pub fn local_addr(&self) -> Ipv4Addr {
         self.runtime.shared().lock().addr()
     }
@@ -186,8 +217,8 @@ impl NetStack {
     /// written to the device before the runtime thread ends), the thread stopped. Then
     /// blocked calls wake with an error and every call on a stream or listener fails
     /// (`NotConnected`, "the stack was stopped"), except reads of data already received
-    /// (and end of stream if the peer had closed). Dropping the `NetStack` does the same.
-    /// A second call does nothing.
+    /// (and end of stream if the peer had closed). Dropping the `NetStack` and the last
+    /// handle made from it does the same. A second call does nothing.
     pub fn shutdown(&self) -> io::Result<()> {
         self.runtime.stop()
     }
@@ -225,11 +256,15 @@ fn stopped_error() -> io::Error {
 }
 
 /// Waits on `key`'s condition variable until `f` gives an answer or `timeout` passes. The
-/// runtime wakes it only when that connection or listener changed.
+/// runtime wakes it only when that connection or listener changed. With `refuse_stopped`,
+/// a stopped stack is checked under the lock before `f` runs: a write that returns `Ok`
+/// was queued before the stop began (the stop's last turn resets it, as a peer's RST
+/// would), never after.
 fn wait_for<R>(
     shared: &Shared,
     key: Touched,
     timeout: Option<Duration>,
+    refuse_stopped: bool,
     mut f: impl FnMut(&mut Stack) -> Option<io::Result<R>>,
 ) -> io::Result<R> {
     // Deadlines use the runtime's clock (the one place that reads real time).
@@ -237,6 +272,9 @@ fn wait_for<R>(
     let mut guard = shared.lock();
     let cond = guard.waiter(key);
     loop {
+        if refuse_stopped && shared.stopped() {
+            return Err(stopped_error());
+        }
         let r = f(&mut guard.stack);
         if guard.has_pending_output() {
             shared.wake();
@@ -262,41 +300,124 @@ fn wait_for<R>(
     }
 }
 
+/// A listening socket: passive opens on one port of the stack's address.
+///
+/// Like `std::net::TcpListener`, but bound on a [`NetStack`]. The handle keeps the stack
+/// running (see [`NetStack`]); dropping the last clone stops listening and resets the
+/// connections not yet accepted.
+///
+/// ```no_run
+/// use tuntcp::api::{NetConfig, NetStack, TcpListener};
+///
+/// // A temporary NetStack is fine: the listener keeps it running.
+/// let listener = TcpListener::bind(&NetStack::tun(NetConfig::default())?, 0, 128)?;
+/// println!("listening on {}", listener.local_addr()?); // an ephemeral port
+/// let (stream, peer) = listener.accept()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct TcpListener {
+    inner: Arc<ListenerInner>,
+}
+
+struct ListenerInner {
     shared: Arc<Shared>,
     port: u16,
+    nonblocking: AtomicBool,
+    ready: Readiness,
+    /// Keeps the stack running while the listener lives (dropped after `Drop::drop`).
+    _rt: Arc<Runtime>,
 }
 
 impl TcpListener {
-    /// Passive open on `port` with a listen backlog (capped like `somaxconn`).
-    pub fn bind(net: &NetStack, port: u16, backlog: usize) -> io::Result<TcpListener> {
+    /// Passive open on `addr` (a port, or an address as [`LocalAddr`] describes) with a
+    /// listen backlog (capped like `somaxconn`). Port 0 takes a free ephemeral port:
+    /// [`TcpListener::local_addr`] tells which. A port that already has a listener is
+    /// `AddrInUse`.
+    pub fn bind(net: &NetStack, addr: impl LocalAddr, backlog: usize) -> io::Result<TcpListener> {
         let shared = net.shared();
         if shared.stopped() {
             return Err(stopped_error());
         }
-        shared.lock().listen(port, backlog)?;
-        Ok(TcpListener { shared, port })
+        let port = each_v4(addr.local_addrs()?, |a| {
+            let port = own_port(&shared, a)?;
+            let mut g = shared.lock();
+            if shared.stopped() {
+                return Err(stopped_error());
+            }
+            match port {
+                0 => Ok(g.listen_ephemeral(backlog)?),
+                p => g.listen(p, backlog).map(|()| p).map_err(io::Error::from),
+            }
+        })?;
+        Ok(TcpListener {
+            inner: Arc::new(ListenerInner {
+                shared,
+                port,
+                nonblocking: AtomicBool::new(false),
+                ready: Readiness::default(),
+                _rt: net.runtime.clone(),
+            }),
+        })
     }
 
-    /// Waits for the next established connection.
+    /// Waits for the next established connection (or `WouldBlock` when nonblocking and
+    /// none is ready).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let key = Touched::Listener(self.port);
-        let h = wait_for(&self.shared, key, None, |s| s.accept(self.port).map(Ok))?;
-        let stream = TcpStream::from_handle(self.shared.clone(), h);
+        let inner = &*self.inner;
+        let port = inner.port;
+        let h = if inner.nonblocking.load(Ordering::Relaxed) {
+            if inner.shared.stopped() {
+                return Err(stopped_error());
+            }
+            let mut h = inner.shared.lock().accept(port);
+            // Nothing: empty the readiness pair, then look again (see `ready`).
+            if h.is_none() && inner.ready.drain() {
+                h = inner.shared.lock().accept(port);
+            }
+            inner.shared.wake();
+            h.ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))?
+        } else {
+            let key = Touched::Listener(port);
+            wait_for(&inner.shared, key, None, true, |s| s.accept(port).map(Ok))?
+        };
+        let stream = TcpStream::from_handle(inner.shared.clone(), inner._rt.clone(), h);
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
     }
 
+    /// An endless iterator over [`TcpListener::accept`]ed streams.
     pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
         std::iter::from_fn(move || Some(self.accept().map(|(s, _)| s)))
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
-        SocketAddr::V4(SocketAddrV4::new(self.shared.lock().addr(), self.port))
+    /// The stack's address and the port listened on (the ephemeral one after a bind to
+    /// port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let ip = self.inner.shared.lock().addr();
+        Ok(SocketAddr::V4(SocketAddrV4::new(ip, self.inner.port)))
+    }
+
+    /// Another handle on the same listener (as `dup`): options are shared, and the
+    /// listener closes when the last handle is dropped.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// Makes [`TcpListener::accept`] return `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.inner.nonblocking.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Always `None`: a listener has no pending error (std's `take_error` parity).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(None)
     }
 }
 
-impl Drop for TcpListener {
+impl Drop for ListenerInner {
     fn drop(&mut self) {
         let mut g = self.shared.lock();
         g.unlisten(self.port);
@@ -306,89 +427,227 @@ impl Drop for TcpListener {
     }
 }
 
+impl std::fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("port", &self.inner.port)
+            .finish()
+    }
+}
+
+/// A TCP connection: `Read` and `Write` like `std::net::TcpStream` (also on `&TcpStream`).
+///
+/// Blocking by default, honouring the read/write timeouts; nonblocking calls return
+/// `WouldBlock`. The handle keeps its [`NetStack`] running. Dropping the last clone closes
+/// the connection like a socket: FIN, or RST if unread data is left (RFC 9293 SHLD-3) or
+/// the linger time is zero ([`TcpStream::set_linger`]).
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use tuntcp::api::{NetConfig, NetStack, TcpStream};
+///
+/// let net = NetStack::tun(NetConfig::default())?;
+/// let mut s = TcpStream::connect(&net, "10.66.0.1:80")?;
+/// s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+/// let mut page = Vec::new();
+/// s.read_to_end(&mut page)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct TcpStream {
+    inner: Arc<StreamInner>,
+}
+
+struct StreamInner {
     shared: Arc<Shared>,
     h: SocketHandle,
+    opts: Mutex<StreamOpts>,
+    nonblocking: AtomicBool,
+    ready: Readiness,
+    /// Keeps the stack running while the stream lives (dropped after `Drop::drop`).
+    _rt: Arc<Runtime>,
+}
+
+#[derive(Default)]
+struct StreamOpts {
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
-    nonblocking: bool,
+    linger: Option<Duration>,
+    /// The connection's error was returned by `take_error` once.
+    error_taken: bool,
 }
 
 fn io_err(e: tcp::Error) -> io::Error {
     e.into()
 }
 
+/// std refuses a zero timeout (`InvalidInput`): it would mean "never wait" or "wait
+/// forever" depending on the platform.
+fn check_timeout(t: Option<Duration>) -> io::Result<()> {
+    if t == Some(Duration::ZERO) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    Ok(())
+}
+
 impl TcpStream {
-    fn from_handle(shared: Arc<Shared>, h: SocketHandle) -> TcpStream {
+    fn from_handle(shared: Arc<Shared>, rt: Arc<Runtime>, h: SocketHandle) -> TcpStream {
         TcpStream {
-            shared,
-            h,
-            read_timeout: None,
-            write_timeout: None,
-            nonblocking: false,
+            inner: Arc::new(StreamInner {
+                shared,
+                h,
+                opts: Mutex::new(StreamOpts::default()),
+                nonblocking: AtomicBool::new(false),
+                ready: Readiness::default(),
+                _rt: rt,
+            }),
         }
     }
 
-    /// Active open; waits for the handshake (refused, timed out and unreachable are errors).
-    pub fn connect(net: &NetStack, addr: SocketAddrV4) -> io::Result<TcpStream> {
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    fn opts(&self) -> std::sync::MutexGuard<'_, StreamOpts> {
+        self.inner.opts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Active open to `addr` (any `ToSocketAddrs`; each IPv4 address is tried in turn, as
+    /// std does); waits for the handshake. Refused (`ConnectionRefused`), timed out
+    /// (`TimedOut`) and unreachable are errors; an IPv6 address is `Unsupported`.
+    pub fn connect(net: &NetStack, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         TcpStream::connect_timeout(net, addr, None)
     }
 
+    /// [`TcpStream::connect`] that gives up with `TimedOut` after `timeout` (`None`: the
+    /// stack's own SYN retries decide).
     pub fn connect_timeout(
         net: &NetStack,
-        addr: SocketAddrV4,
+        addr: impl ToSocketAddrs,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
+        each_v4(addr.to_socket_addrs()?, |a| {
+            TcpStream::open(net, None, a, timeout)
+        })
+    }
+
+    /// Bind-before-connect: active open from `local` (the stack's address or unspecified;
+    /// port 0 takes an ephemeral port) to `remote`. A 4-tuple already in use is
+    /// `AddrInUse`.
+    pub fn connect_from(
+        net: &NetStack,
+        local: impl LocalAddr,
+        remote: impl ToSocketAddrs,
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
         let shared = net.shared();
-        if shared.stopped() {
-            return Err(stopped_error());
-        }
-        let h = {
-            let mut s = shared.lock();
-            let now = shared.now();
-            s.connect(now, addr)?
-        };
-        let stream = TcpStream::from_handle(shared.clone(), h);
-        wait_for(&shared, Touched::Conn(h), timeout, |s| {
-            let c = s.connection(h)?;
-            match (c.state(), c.error()) {
-                (_, Some(e)) => Some(Err(io_err(e))),
-                (State::SynSent | State::SynReceived, None) => None,
-                _ => Some(Ok(())),
-            }
+        let locals = local.local_addrs()?;
+        let remotes: Vec<SocketAddr> = remote.to_socket_addrs()?.collect();
+        each_v4(locals, |l| {
+            let port = own_port(&shared, l)?;
+            let l = SocketAddrV4::new(shared.lock().addr(), port);
+            each_v4(remotes.iter().copied(), |r| {
+                TcpStream::open(net, Some(l), r, timeout)
+            })
+        })
+    }
+
+    fn open(
+        net: &NetStack,
+        local: Option<SocketAddrV4>,
+        addr: SocketAddrV4,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
+        let stream = TcpStream::open_start(net, local, addr)?;
+        let h = stream.inner.h;
+        wait_for(stream.shared(), Touched::Conn(h), timeout, true, |s| {
+            handshake(s, h)
         })?;
         Ok(stream)
     }
 
+    /// Active open without waiting: the SYN is queued; [`handshake`] says when it is done.
+    fn open_start(
+        net: &NetStack,
+        local: Option<SocketAddrV4>,
+        addr: SocketAddrV4,
+    ) -> io::Result<TcpStream> {
+        let shared = net.shared();
+        let h = {
+            let mut s = shared.lock();
+            if shared.stopped() {
+                return Err(stopped_error());
+            }
+            let now = shared.now();
+            s.connect_from(now, local, addr)?
+        };
+        shared.wake();
+        Ok(TcpStream::from_handle(shared, net.runtime.clone(), h))
+    }
+
+    /// The peer's address and port.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.with(|c| SocketAddr::V4(c.remote()))
     }
 
+    /// The stack's address and this connection's port.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.with(|c| SocketAddr::V4(c.local()))
     }
 
     fn with<R>(&self, f: impl FnOnce(&tcp::Connection) -> R) -> io::Result<R> {
-        let s = self.shared.lock();
-        s.connection(self.h)
+        let s = self.shared().lock();
+        s.connection(self.inner.h)
             .map(f)
             .ok_or_else(|| io_err(tcp::Error::NotConnected))
     }
 
     fn with_mut<R>(&self, f: impl FnOnce(&mut tcp::Connection) -> R) -> io::Result<R> {
-        if self.shared.stopped() {
+        if self.shared().stopped() {
             return Err(stopped_error());
         }
-        let r = self.shared.lock().with_connection(self.h, f);
-        self.shared.wake();
+        let r = self.shared().lock().with_connection(self.inner.h, f);
+        self.shared().wake();
         r.ok_or_else(|| io_err(tcp::Error::NotConnected))
     }
 
+    /// Another handle on the same connection (as `dup`): reads and writes from either go
+    /// to the one connection, options (timeouts, nonblocking, linger) are shared, and the
+    /// connection closes when the last handle is dropped.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// Shuts down one or both halves. `Write`: a FIN after the queued data; later writes
+    /// fail with `BrokenPipe`. `Read`: nothing is sent; reads return end of stream (0) at
+    /// once, and data received (queued or arriving later) is acknowledged and dropped
+    /// (see [`Stack::shutdown_read`], which says how that differs from Linux). `Both`:
+    /// the two.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match how {
-            Shutdown::Read => Ok(()), // nothing to tell the peer; unread data stays
-            Shutdown::Write | Shutdown::Both => self.with_mut(|c| c.shutdown_write()),
+        if self.shared().stopped() {
+            return Err(stopped_error());
         }
+        let h = self.inner.h;
+        let r = {
+            let mut g = self.shared().lock();
+            if g.connection(h).is_none() {
+                None
+            } else {
+                if matches!(how, Shutdown::Read | Shutdown::Both) {
+                    g.shutdown_read(h);
+                }
+                if matches!(how, Shutdown::Write | Shutdown::Both) {
+                    g.shutdown_write(h);
+                }
+                Some(())
+            }
+        };
+        self.shared().wake();
+        r.ok_or_else(|| io_err(tcp::Error::NotConnected))
     }
 
     /// Disables Nagle's algorithm (RFC 9293 MUST-17).
@@ -396,6 +655,7 @@ impl TcpStream {
         self.with_mut(|c| c.set_nodelay(on))
     }
 
+    /// Whether Nagle's algorithm is off.
     pub fn nodelay(&self) -> io::Result<bool> {
         self.with(|c| c.nodelay())
     }
@@ -431,7 +691,7 @@ impl TcpStream {
 
     /// The congestion controller for this connection, like `TCP_CONGESTION`.
     pub fn set_congestion(&self, alg: crate::tcp::congestion::Algorithm) -> io::Result<()> {
-        let now = self.shared.now();
+        let now = self.shared().now();
         self.with_mut(|c| c.set_congestion(now, alg))
     }
 
@@ -445,23 +705,89 @@ impl TcpStream {
         self.with_mut(|c| c.set_recv_buffer(n))
     }
 
+    /// The IP time-to-live of the packets this connection sends, like `IP_TTL`.
     pub fn set_ttl(&self, ttl: u8) -> io::Result<()> {
         self.with_mut(|c| c.set_ttl(ttl))
     }
 
-    pub fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        self.read_timeout = t;
+    /// How long a blocking read waits before it fails with `WouldBlock` (as std on Unix);
+    /// `None` waits forever. A zero duration is `InvalidInput`, as in std. Shared by the
+    /// clones of this stream.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        check_timeout(t)?;
+        self.opts().read_timeout = t;
         Ok(())
     }
 
-    pub fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        self.write_timeout = t;
+    /// The read timeout ([`TcpStream::set_read_timeout`]).
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.opts().read_timeout)
+    }
+
+    /// How long a blocking write waits for room in the send buffer before it fails with
+    /// `WouldBlock`; as [`TcpStream::set_read_timeout`].
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        check_timeout(t)?;
+        self.opts().write_timeout = t;
         Ok(())
     }
 
-    pub fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
-        self.nonblocking = on;
+    /// The write timeout ([`TcpStream::set_write_timeout`]).
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.opts().write_timeout)
+    }
+
+    /// Makes reads, writes and peeks return `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.inner.nonblocking.store(on, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// `SO_LINGER`: what dropping the last handle does. `None` (the default): close in the
+    /// background (FIN after the queued data). `Some(Duration::ZERO)`: abortive close, a
+    /// RST at once and the send queue discarded (RFC 9293 §3.10.5 ABORT). `Some(t)`: the
+    /// drop waits up to `t` for the queued data and our FIN to be acknowledged, then
+    /// returns; the close goes on in the background either way (as Linux).
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.opts().linger = linger;
+        Ok(())
+    }
+
+    /// The linger setting ([`TcpStream::set_linger`]).
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        Ok(self.opts().linger)
+    }
+
+    /// The connection's error (`SO_ERROR`), once: reset, refused, timed out or aborted;
+    /// later calls return `None`. Reads and writes keep failing with it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let e = match self.with(|c| c.error()) {
+            Ok(e) => e,
+            // A stopped stack may already have freed the connection.
+            Err(_) if self.shared().stopped() => Some(tcp::Error::Aborted),
+            Err(e) => return Err(e),
+        };
+        let mut o = self.opts();
+        match e {
+            Some(e) if !o.error_taken => {
+                o.error_taken = true;
+                Ok(Some(if self.shared().stopped() {
+                    stopped_error()
+                } else {
+                    io_err(e)
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads like [`Read::read`] without taking the data: the next read returns the same
+    /// bytes. Waits like a read (timeout, nonblocking); may return fewer bytes than are
+    /// queued (one contiguous part of the receive buffer).
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let h = self.inner.h;
+        let timeout = self.opts().read_timeout;
+        self.blocking(timeout, false, |s| peek_once(s, h, buf))
     }
 
     /// Bytes received and not read (`ss` Recv-Q) and queued unacknowledged (Send-Q).
@@ -472,24 +798,44 @@ impl TcpStream {
     fn blocking<R>(
         &self,
         timeout: Option<Duration>,
+        write: bool,
         mut f: impl FnMut(&mut Stack) -> Result<R, tcp::Error>,
     ) -> io::Result<R> {
+        let shared = self.shared();
         // A connection the stop aborted says so.
         let err = |e: tcp::Error| match e {
-            tcp::Error::Aborted if self.shared.stopped() => stopped_error(),
+            tcp::Error::Aborted if shared.stopped() => stopped_error(),
             e => io_err(e),
         };
-        if self.nonblocking {
-            let r = f(&mut self.shared.lock().stack).map_err(err);
-            self.shared.wake();
-            return r;
+        if self.inner.nonblocking.load(Ordering::Relaxed) {
+            let mut once = || {
+                let mut g = shared.lock();
+                if write && shared.stopped() {
+                    return Err(tcp::Error::Aborted);
+                }
+                let r = f(&mut g.stack);
+                drop(g);
+                shared.wake();
+                r
+            };
+            let mut r = once();
+            // Nothing to do: empty the readiness pair (not under the stack lock: `ready`
+            // takes its own lock first), then look again.
+            if matches!(r, Err(tcp::Error::WouldBlock)) && self.inner.ready.drain() {
+                r = once();
+            }
+            return r.map_err(err);
         }
-        wait_for(&self.shared, Touched::Conn(self.h), timeout, |s| {
-            match f(s) {
+        wait_for(
+            shared,
+            Touched::Conn(self.inner.h),
+            timeout,
+            write,
+            |s| match f(s) {
                 Err(tcp::Error::WouldBlock) => None,
                 r => Some(r.map_err(err)),
-            }
-        })
+            },
+        )
         .map_err(|e| {
             if e.kind() == io::ErrorKind::TimedOut && timeout.is_some() {
                 io::Error::new(io::ErrorKind::WouldBlock, "timed out")
@@ -498,28 +844,74 @@ impl TcpStream {
             }
         })
     }
+
+    fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let h = self.inner.h;
+        let timeout = self.opts().read_timeout;
+        self.blocking(timeout, false, |s| recv_once(s, h, buf))
+    }
+
+    fn write_impl(&self, buf: &[u8]) -> io::Result<usize> {
+        let h = self.inner.h;
+        let timeout = self.opts().write_timeout;
+        self.blocking(timeout, true, |s| s.send(h, buf))
+    }
 }
 
-/// One read: after an abort (the stack stopped) a connection whose peer had closed cleanly
-/// still reads as end of stream once its data is read.
+/// Whether `h`'s handshake is over: `None` while in progress, then its outcome.
+fn handshake(s: &mut Stack, h: SocketHandle) -> Option<io::Result<()>> {
+    let c = s.connection(h)?;
+    match (c.state(), c.error()) {
+        (_, Some(e)) => Some(Err(io_err(e))),
+        (State::SynSent | State::SynReceived, None) => None,
+        _ => Some(Ok(())),
+    }
+}
+
+/// One read: end of stream after `Shutdown::Read`; after an abort (the stack stopped) a
+/// connection whose peer had closed cleanly still reads as end of stream once its data is
+/// read.
 fn recv_once(s: &mut Stack, h: SocketHandle, buf: &mut [u8]) -> Result<usize, tcp::Error> {
+    if s.is_read_shut(h) {
+        return Ok(0);
+    }
     match s.recv(h, buf) {
         Err(tcp::Error::Aborted) if s.connection(h).is_some_and(|c| c.at_eof()) => Ok(0),
         r => r,
     }
 }
 
+/// One peek: [`recv_once`] that copies without consuming.
+fn peek_once(s: &mut Stack, h: SocketHandle, buf: &mut [u8]) -> Result<usize, tcp::Error> {
+    if s.is_read_shut(h) || buf.is_empty() {
+        return Ok(0);
+    }
+    let mut n = 0;
+    let r = s
+        .with_connection(h, |c| {
+            c.recv_with(|data| {
+                n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                0
+            })
+        })
+        .unwrap_or(Err(tcp::Error::NotConnected));
+    match r {
+        Ok(_) => Ok(n),
+        Err(tcp::Error::Aborted) if s.connection(h).is_some_and(|c| c.at_eof()) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let h = self.h;
-        self.blocking(self.read_timeout, |s| recv_once(s, h, buf))
+        self.read_impl(buf)
     }
 }
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let h = self.h;
-        self.blocking(self.write_timeout, |s| s.send(h, buf))
+        self.write_impl(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -529,15 +921,13 @@ impl Write for TcpStream {
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let h = self.h;
-        self.blocking(self.read_timeout, |s| recv_once(s, h, buf))
+        self.read_impl(buf)
     }
 }
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let h = self.h;
-        self.blocking(self.write_timeout, |s| s.send(h, buf))
+        self.write_impl(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -545,11 +935,52 @@ impl Write for &TcpStream {
     }
 }
 
-impl Drop for TcpStream {
+impl std::fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("TcpStream");
+        if let Ok(a) = self.local_addr() {
+            d.field("local", &a);
+        }
+        if let Ok(a) = self.peer_addr() {
+            d.field("peer", &a);
+        }
+        d.finish()
+    }
+}
+
+impl Drop for StreamInner {
     fn drop(&mut self) {
+        let h = self.h;
+        let linger = self.opts.get_mut().map_or(None, |o| o.linger);
+        if let Some(d) = linger.filter(|d| !d.is_zero()) {
+            // SO_LINGER: the FIN goes out now and the drop waits (up to `d`) for it to be
+            // acknowledged, the handle still held so the runtime wakes us; then the close
+            // below finds FIN-WAIT-2 or TIME-WAIT (or, timed out, carries on alone).
+            let unread = self.shared.lock().connection(h).map(|c| c.recv_queue());
+            if unread == Some(0) && !self.shared.stopped() {
+                self.shared.lock().shutdown_write(h);
+                self.shared.wake();
+                let _ = wait_for(&self.shared, Touched::Conn(h), Some(d), true, |s| {
+                    let busy = s.connection(h).is_some_and(|c| {
+                        matches!(
+                            c.state(),
+                            State::Established
+                                | State::CloseWait
+                                | State::FinWait1
+                                | State::Closing
+                                | State::LastAck
+                        )
+                    });
+                    (!busy).then_some(Ok(()))
+                });
+            }
+        }
         let mut g = self.shared.lock();
-        g.close(self.h);
-        g.forget(Touched::Conn(self.h));
+        match linger {
+            Some(d) if d.is_zero() => g.abort(h),
+            _ => g.close(h),
+        }
+        g.forget(Touched::Conn(h));
         drop(g);
         self.shared.wake();
     }
@@ -560,13 +991,17 @@ impl Drop for TcpStream {
 /// that became readable (data, FIN or RST arrived). Idle connections then cost no thread.
 pub struct Parking {
     shared: Arc<Shared>,
+    /// Keeps the stack running while parked streams wait.
+    _rt: Arc<Runtime>,
     streams: std::sync::Mutex<std::collections::HashMap<SocketHandle, TcpStream>>,
 }
 
 impl Parking {
+    /// An empty parking for `net`'s streams.
     pub fn new(net: &NetStack) -> Parking {
         Parking {
             shared: net.shared(),
+            _rt: net.runtime.clone(),
             streams: Default::default(),
         }
     }
@@ -576,17 +1011,17 @@ impl Parking {
     pub fn park(&self, s: TcpStream) -> Option<TcpStream> {
         let mut g = self.shared.lock();
         let ready = g
-            .connection(s.h)
+            .connection(s.inner.h)
             .is_none_or(|c| c.recv_queue() > 0 || c.at_eof() || c.error().is_some());
         if ready {
             return Some(s);
         }
-        g.park(Touched::Conn(s.h));
+        g.park(Touched::Conn(s.inner.h));
         // Lock order: the stack, then the map (as in `wait`).
         self.streams
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(s.h, s);
+            .insert(s.inner.h, s);
         None
     }
 
@@ -612,6 +1047,7 @@ impl Parking {
         self.streams.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// No connection is parked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -28,11 +28,15 @@
 //! denies it everywhere else.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
+#[cfg(feature = "cli")]
 pub mod apps;
 pub mod device;
+#[cfg(feature = "cli")]
 pub mod plot;
+#[cfg(feature = "cli")]
 pub mod replay;
 pub mod runtime;
 pub mod seed;

@@ -27,7 +27,9 @@ use std::net::SocketAddrV4;
 /// Which end of the connection our stack plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Our stack accepts the connection.
     Server,
+    /// Our stack opens the connection.
     Client,
 }
 
@@ -37,11 +39,17 @@ pub enum Role {
 pub struct Sent {
     /// Microseconds since the capture's first packet of the connection.
     pub t_us: u64,
+    /// Control bits.
     pub flags: TcpFlags,
+    /// Relative sequence number.
     pub seq: u32,
+    /// Relative ACK, when the ACK flag is set.
     pub ack: Option<u32>,
+    /// The window field as sent.
     pub win: u16,
+    /// Payload length.
     pub len: u32,
+    /// SACK blocks, relative.
     pub sack: Vec<(u32, u32)>,
     /// MSS, window scale and SACK-permitted (what a SYN negotiates).
     pub syn_opts: Option<(Option<u16>, Option<u8>, bool)>,
@@ -91,7 +99,9 @@ impl std::fmt::Display for Sent {
 /// One line of the comparison: the capture's segment, ours, or both.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
+    /// The capture's segment.
     pub capture: Option<Sent>,
+    /// Ours.
     pub ours: Option<Sent>,
 }
 
@@ -110,9 +120,11 @@ impl Row {
 pub struct Replay {
     /// Our end of the connection, and the peer's.
     pub us: SocketAddrV4,
+    /// The peer's end.
     pub peer: SocketAddrV4,
     /// Segments of the peer fed in.
     pub fed: usize,
+    /// The comparison, in order.
     pub rows: Vec<Row>,
 }
 

@@ -22,7 +22,8 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write as _};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -42,6 +43,7 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// Starts the clock at zero now.
     pub fn new() -> Clock {
         let unix = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -51,6 +53,7 @@ impl Clock {
             unix_start_us: unix.as_micros() as u64,
         }
     }
+    /// Time since the clock started.
     pub fn now(&self) -> Instant {
         Instant::from_micros(self.start.elapsed().as_micros() as u64)
     }
@@ -67,6 +70,7 @@ impl Default for Clock {
 
 /// The stack plus the condition variables API threads wait on, under one mutex.
 pub struct Inner {
+    /// The stack the runtime drives.
     pub stack: Stack,
     /// Who waits on what: after each turn the runtime wakes only the waiters whose
     /// connection or listener changed (no thundering herd with thousands of streams).
@@ -82,6 +86,9 @@ pub struct Inner {
     trace: Option<Box<dyn io::Write + Send>>,
     /// `--step`: where to stop, and who answers at a stop.
     step: Option<Stepping>,
+    /// Readiness for outside event loops (`mio::event::Source` on API handles): a byte is
+    /// written to the key's socket whenever it is touched (see [`Inner::set_notifier`]).
+    notifiers: HashMap<Touched, Vec<UnixStream>>,
 }
 
 /// `--step`'s state in the loop: the pure [`Stepper`] and the terminal behind `ask`.
@@ -98,10 +105,43 @@ impl Inner {
     pub fn waiter(&mut self, key: Touched) -> Arc<Condvar> {
         self.waiters.entry(key).or_default().clone()
     }
-    /// Forgets `key`'s condition variable (its stream or listener is gone).
+    /// Forgets `key`'s condition variable and notifier (its stream or listener is gone).
     pub fn forget(&mut self, key: Touched) {
         if let Some(c) = self.waiters.remove(&key) {
             c.notify_all();
+        }
+        self.notifiers.remove(&key);
+    }
+
+    /// From now on a byte is written to `w` (nonblocking; dropped when its buffer is full,
+    /// as a byte is then unread already) each time `key` is touched and when the runtime
+    /// stops: the other end of the pair is what an outside event loop polls. One byte is
+    /// written at once, so a change before the registration is not missed.
+    /// A key may have several (a mio registration, an async reader and writer).
+    pub(crate) fn set_notifier(&mut self, key: Touched, w: UnixStream) {
+        let _ = (&w).write(&[1]);
+        self.notifiers.entry(key).or_default().push(w);
+    }
+
+    /// Stops notifying `key` through the pair whose runtime end is `fd`.
+    pub(crate) fn remove_notifier(&mut self, key: Touched, fd: std::os::fd::RawFd) {
+        use std::os::fd::AsRawFd;
+        if let Some(v) = self.notifiers.get_mut(&key) {
+            v.retain(|w| w.as_raw_fd() != fd);
+            if v.is_empty() {
+                self.notifiers.remove(&key);
+            }
+        }
+    }
+
+    /// Wakes every waiter and notifier (the runtime stopped).
+    fn wake_all(&self) {
+        for c in self.waiters.values() {
+            c.notify_all();
+        }
+        self.park_cond.notify_all();
+        for w in self.notifiers.values().flatten() {
+            let _ = (&*w).write(&[1]);
         }
     }
     /// Watches a parked connection: the next change makes it ready.
@@ -118,6 +158,11 @@ impl Inner {
         for t in &self.touched[from..] {
             if let Some(c) = self.waiters.get(t) {
                 c.notify_all();
+            }
+            if !self.notifiers.is_empty() {
+                for w in self.notifiers.get(t).into_iter().flatten() {
+                    let _ = (&*w).write(&[1]);
+                }
             }
             // (`remove` hashes even on an empty set; with a service there is usually none.)
             if !self.parked.is_empty() && self.parked.remove(t) {
@@ -196,6 +241,7 @@ impl std::ops::DerefMut for Inner {
 /// What the runtime thread and API callers share.
 pub struct Shared {
     inner: Mutex<Inner>,
+    /// The runtime's clock (the only reader of real time).
     pub clock: Clock,
     waker: Waker,
     stop: AtomicBool,
@@ -216,6 +262,7 @@ impl Shared {
     pub fn wake(&self) {
         let _ = self.waker.wake();
     }
+    /// The runtime's clock now.
     pub fn now(&self) -> Instant {
         self.clock.now()
     }
@@ -297,6 +344,7 @@ impl Runtime {
                 service: service.is_some(),
                 trace: None,
                 step: None,
+                notifiers: HashMap::new(),
             }),
             clock: Clock::new(),
             waker,
@@ -312,11 +360,7 @@ impl Runtime {
                     // A device error ended the loop: API calls must not wait for it.
                     log::warn!("event loop: {e}");
                     s.stop.store(true, Ordering::SeqCst);
-                    let g = s.lock();
-                    for c in g.waiters.values() {
-                        c.notify_all();
-                    }
-                    g.park_cond.notify_all();
+                    s.lock().wake_all();
                 }
                 r
             })?;
@@ -326,6 +370,7 @@ impl Runtime {
         })
     }
 
+    /// What the runtime thread and API callers share.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -372,11 +417,7 @@ impl Runtime {
         };
         // Blocked API calls see the stop on their next check (the loop's last turn woke
         // the ones whose connection it reset; this wakes the rest, e.g. `accept`).
-        let g = self.shared.lock();
-        for c in g.waiters.values() {
-            c.notify_all();
-        }
-        g.park_cond.notify_all();
+        self.shared.lock().wake_all();
         r
     }
 }

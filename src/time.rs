@@ -21,18 +21,23 @@ impl Instant {
     /// The epoch.
     pub const ZERO: Instant = Instant(0);
 
+    /// `us` microseconds after the epoch.
     pub const fn from_micros(us: u64) -> Instant {
         Instant(us)
     }
+    /// `ms` milliseconds after the epoch.
     pub const fn from_millis(ms: u64) -> Instant {
         Instant(ms.saturating_mul(1000))
     }
+    /// `s` seconds after the epoch.
     pub const fn from_secs(s: u64) -> Instant {
         Instant(s.saturating_mul(1_000_000))
     }
+    /// Microseconds since the epoch.
     pub const fn micros(self) -> u64 {
         self.0
     }
+    /// Milliseconds since the epoch (rounded down).
     pub const fn millis(self) -> u64 {
         self.0 / 1000
     }
@@ -43,33 +48,44 @@ impl Instant {
 }
 
 impl Duration {
+    /// No time.
     pub const ZERO: Duration = Duration(0);
+    /// The longest duration (an unset deadline).
     pub const MAX: Duration = Duration(u64::MAX);
 
+    /// `us` microseconds.
     pub const fn from_micros(us: u64) -> Duration {
         Duration(us)
     }
+    /// `ms` milliseconds.
     pub const fn from_millis(ms: u64) -> Duration {
         Duration(ms.saturating_mul(1000))
     }
+    /// `s` seconds.
     pub const fn from_secs(s: u64) -> Duration {
         Duration(s.saturating_mul(1_000_000))
     }
+    /// In microseconds.
     pub const fn micros(self) -> u64 {
         self.0
     }
+    /// In milliseconds (rounded down).
     pub const fn millis(self) -> u64 {
         self.0 / 1000
     }
+    /// In seconds (rounded down).
     pub const fn secs(self) -> u64 {
         self.0 / 1_000_000
     }
+    /// `self - rhs`, zero if `rhs` is longer.
     pub fn saturating_sub(self, rhs: Duration) -> Duration {
         Duration(self.0.saturating_sub(rhs.0))
     }
+    /// The shorter of the two.
     pub fn min(self, other: Duration) -> Duration {
         Duration(self.0.min(other.0))
     }
+    /// The longer of the two.
     pub fn max(self, other: Duration) -> Duration {
         Duration(self.0.max(other.0))
     }

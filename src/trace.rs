@@ -17,7 +17,10 @@ use std::net::SocketAddrV4;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TraceEvent {
     /// A segment with the ACK flag was processed; `acked`: how far SND.UNA advanced.
-    Ack { acked: u32 },
+    Ack {
+        /// Bytes SND.UNA advanced by.
+        acked: u32,
+    },
     /// A timer fired (`rto`, `tlp`, `reorder`, `delack`, `persist`, `keepalive`,
     /// `time-wait`, `fin-wait-2`, `pace`: see `Connection::due_timers`).
     Timer(String),
@@ -26,13 +29,21 @@ pub enum TraceEvent {
 /// One snapshot of a connection's sender state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceRecord {
+    /// When (the stack's clock).
     pub at: Instant,
+    /// What made the record.
     pub event: TraceEvent,
+    /// Our address and port.
     pub local: SocketAddrV4,
+    /// The peer's address and port.
     pub remote: SocketAddrV4,
+    /// The connection state.
     pub state: State,
+    /// The congestion-avoidance state.
     pub ca_state: CaState,
+    /// SND.UNA (raw sequence number).
     pub snd_una: u32,
+    /// SND.NXT (raw sequence number).
     pub snd_nxt: u32,
     /// The peer's window (SND.WND), bytes.
     pub snd_wnd: u32,
@@ -40,15 +51,20 @@ pub struct TraceRecord {
     pub cwnd: u32,
     /// Bytes; `None` while unset (no loss yet: "infinite").
     pub ssthresh: Option<u32>,
+    /// The smoothed RTT, once sampled.
     pub srtt: Option<Duration>,
+    /// The RTT variation.
     pub rttvar: Duration,
+    /// The retransmission timeout.
     pub rto: Duration,
     /// Bytes sent and not cumulatively acknowledged (SND.MAX - SND.UNA), and of those the
     /// bytes SACKed.
     pub in_flight: u32,
+    /// Bytes in flight SACKed (see `in_flight`).
     pub sacked: u32,
     /// Segments retransmitted and unacknowledged / marked lost (as `ss -i` counts them).
     pub retrans: u32,
+    /// Segments marked lost (see `retrans`).
     pub lost: u32,
 }
 
@@ -173,8 +189,10 @@ pub struct TraceQueue {
 }
 
 impl TraceQueue {
+    /// Records kept at most.
     pub const LIMIT: usize = 65_536;
 
+    /// Adds a record (the oldest is dropped at [`TraceQueue::LIMIT`]).
     pub fn push(&mut self, r: TraceRecord) {
         if self.records.len() == Self::LIMIT {
             self.records.pop_front();
@@ -182,6 +200,7 @@ impl TraceQueue {
         }
         self.records.push_back(r);
     }
+    /// Takes the oldest record.
     pub fn pop(&mut self) -> Option<TraceRecord> {
         self.records.pop_front()
     }

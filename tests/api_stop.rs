@@ -3,126 +3,18 @@
 //! the test drives a client stack on the other end and reads what the runtime wrote. Every
 //! wait is bounded (10 s deadlines).
 
+#[path = "support/api_peer.rs"]
+mod api_peer;
 #[path = "support/socket_device.rs"]
 mod socket_device;
 
-use socket_device::SocketDevice;
+use api_peer::{accept, setup, BOUND, CLIENT, SERVER};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::unix::net::UnixDatagram;
+use std::net::SocketAddrV4;
 use std::sync::mpsc;
 use std::time::Duration;
-use tuntcp::api::{NetStack, TcpListener, TcpStream};
-use tuntcp::stack::{SocketHandle, Stack, StackConfig};
+use tuntcp::api::{TcpListener, TcpStream};
 use tuntcp::tcp::{Error, State};
-use tuntcp::time::Instant;
-use tuntcp::wire::Packet;
-
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
-const BOUND: Duration = Duration::from_secs(10);
-
-/// The peer: a client stack on the test's end of the pair, on the test's own clock.
-struct Client {
-    stack: Stack,
-    sock: UnixDatagram,
-    start: std::time::Instant,
-    buf: Vec<u8>,
-    /// Every RST the runtime wrote, as (source port, destination port).
-    rsts: Vec<(u16, u16)>,
-}
-
-impl Client {
-    fn now(&self) -> Instant {
-        Instant::from_micros(self.start.elapsed().as_micros() as u64)
-    }
-
-    /// One round: what arrived in, timers, what to send out.
-    fn pump(&mut self) {
-        let now = self.now();
-        while let Ok(n) = self.sock.recv(&mut self.buf) {
-            if let Ok(Packet::Tcp(s)) = Packet::parse(&self.buf[..n]) {
-                if s.flags.rst() {
-                    self.rsts.push((s.src.port(), s.dst.port()));
-                }
-            }
-            self.stack.handle_packet(now, &self.buf[..n]);
-        }
-        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
-            self.stack.handle_timeout(now);
-        }
-        while let Some(n) = self.stack.poll_transmit(now, &mut self.buf) {
-            // The runtime may be gone (after a stop): its end is then closed.
-            let _ = self.sock.send(&self.buf[..n]);
-        }
-    }
-
-    /// Pumps until `done` (panics after 10 s).
-    #[track_caller]
-    fn pump_until(&mut self, what: &str, mut done: impl FnMut(&mut Client) -> bool) {
-        let t0 = std::time::Instant::now();
-        while !done(self) {
-            assert!(t0.elapsed() < BOUND, "timed out waiting for {what}");
-            self.pump();
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    fn connect(&mut self, port: u16) -> SocketHandle {
-        let now = self.now();
-        let h = self
-            .stack
-            .connect(now, SocketAddrV4::new(SERVER, port))
-            .unwrap();
-        self.pump_until("the handshake", |c| {
-            c.stack.connection(h).map(|c| c.state()) == Some(State::Established)
-        });
-        h
-    }
-
-    fn error(&self, h: SocketHandle) -> Option<Error> {
-        self.stack.connection(h).and_then(|c| c.error())
-    }
-}
-
-fn setup() -> (NetStack, Client) {
-    let (dev, test_end) = UnixDatagram::pair().unwrap();
-    dev.set_nonblocking(true).unwrap();
-    test_end.set_nonblocking(true).unwrap();
-    let net = NetStack::with_device(
-        Box::new(SocketDevice(dev)),
-        StackConfig {
-            addr: SERVER,
-            seed: 3,
-            ..StackConfig::default()
-        },
-        None,
-        None,
-    )
-    .unwrap();
-    let client = Client {
-        stack: Stack::new(StackConfig {
-            addr: CLIENT,
-            seed: 4,
-            ..StackConfig::default()
-        }),
-        sock: test_end,
-        start: std::time::Instant::now(),
-        buf: vec![0; 65536],
-        rsts: Vec::new(),
-    };
-    (net, client)
-}
-
-/// Accepts on `l` while the client pumps (the accept blocks on the runtime).
-fn accept(l: &TcpListener, client: &mut Client, port: u16) -> (TcpStream, SocketHandle) {
-    std::thread::scope(|s| {
-        let t = s.spawn(|| l.accept().map(|(s, _)| s));
-        let h = client.connect(port);
-        client.pump_until("accept", |_| t.is_finished());
-        (t.join().unwrap().expect("accept"), h)
-    })
-}
 
 fn is_stopped_error(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotConnected && e.to_string().contains("stopped")
@@ -173,16 +65,34 @@ fn shutdown_resets_each_connection_before_it_returns_and_later_calls_fail() {
 }
 
 #[test]
-fn dropping_the_stack_resets_its_connections() {
+fn dropping_the_stack_and_its_last_handle_resets_its_connections() {
     let (net, mut client) = setup();
     let l = TcpListener::bind(&net, 8, 16).unwrap();
     let (s, ch) = accept(&l, &mut client, 8);
+    // The handles keep the stack running: the connection still works.
     drop(net);
-    client.pump();
-    assert_eq!(client.rsts.len(), 1, "the RST is out once the drop returns");
-    assert_eq!(client.error(ch), Some(Error::Reset));
-    drop(s);
+    client.stack.send(ch, b"still there").unwrap();
+    let mut buf = [0; 11];
+    std::thread::scope(|sc| {
+        let t = sc.spawn(|| (&s).read_exact(&mut buf));
+        client.pump_until("the read", |_| t.is_finished());
+        t.join()
+            .unwrap()
+            .expect("a read after the NetStack was dropped");
+    });
+    assert_eq!(&buf, b"still there");
+    assert!(client.rsts.is_empty());
     drop(l);
+    assert!(client.rsts.is_empty(), "the stream still holds the stack");
+    // The last handle: its close and the stop's reset are out once the drop returns.
+    drop(s);
+    client.pump();
+    assert_eq!(
+        client.rsts.len(),
+        1,
+        "the RST is out once the last drop returns"
+    );
+    assert_eq!(client.error(ch), Some(Error::Reset));
 }
 
 #[test]

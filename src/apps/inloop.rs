@@ -44,11 +44,15 @@ use std::net::SocketAddr;
 /// Which apps listen where, and their limits.
 #[derive(Clone, Debug)]
 pub struct InLoopConfig {
+    /// The HTTP server's port (`None`: off).
     pub http_port: Option<u16>,
+    /// The echo server's port (RFC 862; `None`: off).
     pub echo_port: Option<u16>,
+    /// The discard server's port (RFC 863; `None`: off).
     pub discard_port: Option<u16>,
     /// Listen backlog of each port.
     pub backlog: usize,
+    /// The HTTP server's limits.
     pub http: HttpConfig,
     /// Which stack the HTTP root page names, e.g. `"tuntcp 0.1.0"`.
     pub stack_name: &'static str,
@@ -73,6 +77,7 @@ impl Default for InLoopConfig {
 /// Counters over the server's life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InLoopStats {
+    /// Connections accepted.
     pub accepted: u64,
     /// Final HTTP responses queued (error responses included).
     pub requests: u64,
@@ -157,6 +162,7 @@ struct Ctx {
 const SCRATCH: usize = 64 * 1024;
 
 impl Servers {
+    /// The servers `cfg` describes (they listen at [`Service::start`]).
     pub fn new(cfg: InLoopConfig) -> Servers {
         Servers {
             conns: Vec::new(),
@@ -173,6 +179,7 @@ impl Servers {
         }
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> InLoopStats {
         self.ctx.stats
     }

@@ -53,12 +53,14 @@ pub struct ImpairConfig {
     pub duplicate: f64,
     /// Probability that a copy has one bit flipped.
     pub corrupt: f64,
+    /// The seed of the impairment's own random numbers (printed, so a run replays).
     pub seed: u64,
     /// Packets that may wait at once; beyond, drop-tail (counted in `queue_drops`).
     pub max_queue: usize,
 }
 
 impl ImpairConfig {
+    /// [`ImpairConfig::max_queue`]'s default.
     pub const DEFAULT_MAX_QUEUE: usize = 10_000;
 }
 
@@ -84,6 +86,7 @@ impl Default for ImpairConfig {
 pub struct ParseImpairError {
     /// The key (or the whole item when it has no `=`).
     pub key: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 
@@ -301,9 +304,13 @@ pub enum Verdict {
     QueueFull,
     /// At least one copy waits; `first` is the earliest release.
     Queued {
+        /// When the earliest copy is released.
         first: Instant,
+        /// Copies queued (2 when duplicated).
         copies: u8,
+        /// A copy had a bit flipped.
         corrupted: bool,
+        /// A copy was held back to be overtaken.
         reordered: bool,
     },
 }
@@ -380,6 +387,7 @@ pub struct Impairer {
 }
 
 impl Impairer {
+    /// An impairment with `cfg`'s probabilities, drawn from `cfg.seed`.
     pub fn new(cfg: ImpairConfig) -> Impairer {
         Impairer {
             rng: SplitMix64(cfg.seed),
@@ -391,6 +399,7 @@ impl Impairer {
         }
     }
 
+    /// The settings.
     pub fn config(&self) -> &ImpairConfig {
         &self.cfg
     }
@@ -496,14 +505,17 @@ impl Impairer {
         Some(q.packet)
     }
 
+    /// When the next held packet is due, if one is held.
     pub fn next_release(&self) -> Option<Instant> {
         self.queue.peek().map(|q| q.release)
     }
 
+    /// What happened to the packets so far.
     pub fn stats(&self) -> ImpairStats {
         self.stats
     }
 
+    /// Packets held now.
     pub fn in_queue(&self) -> usize {
         self.queue.len()
     }

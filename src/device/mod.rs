@@ -18,7 +18,9 @@ use std::os::fd::RawFd;
 
 /// A link that carries IPv4 packets. `recv` returns `WouldBlock` when nothing is queued.
 pub trait Device: Send {
+    /// Reads one packet into `buf` (`WouldBlock` when none is waiting).
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes one packet (`WouldBlock` when the device queue is full: the packet is dropped).
     fn send(&mut self, packet: &[u8]) -> io::Result<()>;
     /// True when the device completes partial checksums, splits super-segments and may
     /// hand us super-segments (see `wire::offload`).
@@ -50,6 +52,7 @@ pub trait Device: Send {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// The device's MTU.
     fn mtu(&self) -> usize;
     /// A file descriptor the event loop can wait on, if the device has one.
     fn raw_fd(&self) -> Option<RawFd>;

@@ -11,6 +11,7 @@ use std::io::{self, Write};
 
 const LINKTYPE_RAW: u32 = 101;
 
+/// Writes packets to a pcap file (LINKTYPE_RAW: each record an IPv4 packet).
 pub struct PcapWriter<W: Write> {
     out: W,
     snaplen: u32,
@@ -41,10 +42,12 @@ impl<W: Write> PcapWriter<W> {
         self.out.write_all(&packet[..caplen])
     }
 
+    /// Flushes the underlying writer.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
+    /// The underlying writer.
     pub fn into_inner(self) -> W {
         self.out
     }
@@ -136,6 +139,7 @@ impl<'a> PcapReader<'a> {
         }
     }
 
+    /// The capture's link type (101 for raw IP).
     pub fn linktype(&self) -> u32 {
         self.linktype
     }

@@ -21,10 +21,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 /// What to create: the device name and the kernel side of the link.
 #[derive(Clone, Debug)]
 pub struct TunConfig {
+    /// The interface name (`tun0`).
     pub name: String,
     /// The kernel's address on the link (the stack's peer), e.g. 10.66.0.1.
     pub host_addr: Ipv4Addr,
+    /// The prefix length of the link's subnet.
     pub prefix_len: u8,
+    /// The device MTU.
     pub mtu: usize,
     /// Ask for checksum and segmentation offload (IFF_VNET_HDR + TUNSETOFFLOAD); falls
     /// back to a plain device (with a warning) if the kernel refuses.
@@ -37,6 +40,8 @@ enum Handle {
     Vnet(OwnedFd, String),
 }
 
+/// A configured TUN device, nonblocking: one `read`/`write` per packet (with offloads, a
+/// virtio-net header in front of each).
 pub struct Tun {
     handle: Handle,
     mtu: usize,
@@ -44,7 +49,7 @@ pub struct Tun {
 
 impl Tun {
     /// Creates (or attaches to) the TUN device, configures it and brings it up. Needs
-    /// CAP_NET_ADMIN (root). Errors say which step failed and why (see [`explain`]); only a
+    /// CAP_NET_ADMIN (root). Errors say which step failed and why (see `explain`); only a
     /// refused TUNSETOFFLOAD falls back to a plain device.
     pub fn open(cfg: &TunConfig) -> io::Result<Tun> {
         check_ifname(&cfg.name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -72,6 +77,7 @@ impl Tun {
         Ok(tun)
     }
 
+    /// The interface name the kernel gave it.
     pub fn name(&self) -> &str {
         match &self.handle {
             Handle::Plain(i) => i.name(),

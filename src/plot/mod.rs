@@ -25,7 +25,12 @@ use std::net::SocketAddrV4;
 pub enum Cause {
     /// After this many duplicate ACKs, or SACK blocks above the ACK (fast retransmit,
     /// RFC 5681 / 6675, or RACK, RFC 8985).
-    Dupacks { dupacks: u32, sacked: bool },
+    Dupacks {
+        /// Duplicate ACKs seen since the last ACK that advanced.
+        dupacks: u32,
+        /// SACK blocks above the ACK were seen.
+        sacked: bool,
+    },
     /// No duplicate ACK or SACK since the last ACK that advanced: a timer. With a trace,
     /// the timer that fired just before (`rto`, `tlp`, ...).
     Timer(Option<String>),
@@ -34,8 +39,11 @@ pub enum Cause {
 /// One data segment of the sender: `start..end` in relative sequence numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataSeg {
+    /// Microseconds since time zero.
     pub t_us: u64,
+    /// The first relative sequence number.
     pub start: u64,
+    /// Just past the last.
     pub end: u64,
     /// Set when some of it was sent before.
     pub retrans: Option<Cause>,
@@ -44,16 +52,22 @@ pub struct DataSeg {
 /// One ACK of the receiver: the cumulative ACK and the right edge of its window.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AckPoint {
+    /// Microseconds since time zero.
     pub t_us: u64,
+    /// The cumulative ACK (relative).
     pub ack: u64,
+    /// The window's right edge (relative).
     pub win_edge: u64,
 }
 
 /// One SACK block the receiver reported (RFC 2018).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SackMark {
+    /// Microseconds since time zero.
     pub t_us: u64,
+    /// The block's first relative sequence number.
     pub start: u64,
+    /// Just past its end.
     pub end: u64,
 }
 
@@ -62,14 +76,19 @@ pub struct SackMark {
 pub struct TimeSeq {
     /// The data direction: `sender` sends, `receiver` ACKs.
     pub sender: SocketAddrV4,
+    /// The end that acknowledges.
     pub receiver: SocketAddrV4,
     /// Unix time of the connection's first packet (time zero), microseconds.
     pub t0_unix_us: u64,
+    /// The sender's data segments.
     pub data: Vec<DataSeg>,
+    /// The receiver's ACKs.
     pub acks: Vec<AckPoint>,
+    /// The receiver's SACK blocks.
     pub sacks: Vec<SackMark>,
     /// The sender's SYN and FIN, when captured.
     pub syn_us: Option<u64>,
+    /// The sender's FIN, when captured.
     pub fin_us: Option<u64>,
 }
 
@@ -83,13 +102,20 @@ pub struct TraceSeries {
     pub timers: Vec<(u64, String)>,
 }
 
+/// One sample of the sender's state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TracePoint {
+    /// Microseconds since time zero.
     pub t_us: u64,
+    /// Congestion window, bytes.
     pub cwnd: u32,
+    /// Slow-start threshold, bytes (`None` while unset).
     pub ssthresh: Option<u32>,
+    /// Bytes in flight.
     pub in_flight: u32,
+    /// Smoothed RTT, microseconds.
     pub srtt_us: Option<u64>,
+    /// Retransmission timeout, microseconds.
     pub rto_us: u64,
 }
 

@@ -16,6 +16,7 @@ use std::net::Ipv4Addr;
 /// The stack's own address and the prefix length of the subnet it sits on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Subnet {
+    /// The stack's address.
     pub addr: Ipv4Addr,
     /// 0..=32; [`Subnet::new`] clamps larger values to 32.
     pub prefix_len: u8,

@@ -95,11 +95,15 @@ pub struct FragStats {
 /// A reassembled datagram: fragment 0's header fields and the whole payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reassembled {
+    /// Source address.
     pub src: Ipv4Addr,
+    /// Destination address.
     pub dst: Ipv4Addr,
+    /// The upper-layer protocol number.
     pub protocol: u8,
     /// Fragment 0's TTL, TOS, identification and DF.
     pub meta: IpMeta,
+    /// The whole payload, fragments joined.
     pub payload: Vec<u8>,
 }
 
@@ -128,9 +132,13 @@ impl Reassembled {
 /// A datagram given up on timeout, with what an ICMP Time Exceeded (code 1) needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expired {
+    /// Source address.
     pub src: Ipv4Addr,
+    /// Destination address.
     pub dst: Ipv4Addr,
+    /// The upper-layer protocol number.
     pub protocol: u8,
+    /// The IP identification the fragments shared.
     pub ident: u16,
     /// Fragment 0's IPv4 header (rebuilt from its fields: options dropped, checksum
     /// recomputed, see `icmp::quote_datagram`) followed by its first 8 data bytes. `None`
@@ -220,10 +228,12 @@ impl Reassembler {
         }
     }
 
+    /// The limits it runs under.
     pub fn limits(&self) -> FragLimits {
         self.limits
     }
 
+    /// What it did so far.
     pub fn stats(&self) -> FragStats {
         self.stats
     }

@@ -64,9 +64,17 @@ pub struct QuotedTcp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IcmpError {
     /// Type 3. `next_hop_mtu` is meaningful for code 4 only (RFC 1191 §4; 0 from old routers).
-    Unreachable { code: u8, next_hop_mtu: u16 },
+    Unreachable {
+        /// The ICMP code (0 net, 1 host, 2 protocol, 3 port, 4 fragmentation needed...).
+        code: u8,
+        /// The next-hop MTU a router reported (code 4).
+        next_hop_mtu: u16,
+    },
     /// Type 11. Code 0 TTL exceeded in transit, 1 reassembly time exceeded.
-    TimeExceeded { code: u8 },
+    TimeExceeded {
+        /// The ICMP code.
+        code: u8,
+    },
     /// Type 12.
     ParameterProblem,
     /// Type 4, deprecated by RFC 6633.
@@ -85,7 +93,10 @@ pub enum IcmpAction {
     Abort,
     /// Dest Unreachable code 4, "fragmentation needed and DF set": a Path MTU signal
     /// (RFC 1191), not an error. 0 means the router did not say (pre-RFC 1191).
-    PathMtu { next_hop_mtu: u16 },
+    PathMtu {
+        /// The MTU the router reported.
+        next_hop_mtu: u16,
+    },
 }
 
 /// The error kind and the quoted TCP 4-tuple and sequence number of an ICMP error

@@ -60,6 +60,7 @@ impl MemAccount {
         self.bytes = self.bytes - old + new;
     }
 
+    /// Bytes charged now.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -69,6 +70,7 @@ impl MemAccount {
         self.bytes.div_ceil(PAGE)
     }
 
+    /// Whether the pressure threshold was crossed (and not yet the low one again).
     pub fn under_pressure(&self) -> bool {
         self.pressure
     }

@@ -9,7 +9,8 @@
 //! Every counter here counts what its name says where Linux counts it; a test drives each
 //! one above zero (`tests/counters.rs`). Linux counters for events this stack cannot have
 //! are left out rather than printed as a constant 0: `IpInDiscards` and `IcmpOutErrors`
-//! (no resource shortage on those paths), `TCPAbortOnLinger` (no `SO_LINGER`).
+//! (no resource shortage on those paths), `TCPAbortOnLinger` (no `TCP_LINGER2`, whose
+//! negative value makes Linux reset at close).
 //!
 //! What this module does not do: increment anything (the stack does, where the event
 //! happens), keep per-connection statistics (`ss -i`-like data lives in `tcp`), or
@@ -87,6 +88,7 @@ counters! {
     /// IP bytes received / sent, headers included (a super-segment's headers once, as
     /// Linux adds `skb->len`).
     ip_ext_in_octets => "IpExtInOctets",
+    /// `IpExtOutOctets` (see above).
     ip_ext_out_octets => "IpExtOutOctets",
     // ---- Icmp (RFC 4293 icmpStats*, icmpMsgStats*) ----
     /// ICMP messages received, errors included.
@@ -96,19 +98,27 @@ counters! {
     icmp_in_errors => "IcmpInErrors",
     /// ICMP checksum errors (also in `IcmpInErrors`).
     icmp_in_csum_errors => "IcmpInCsumErrors",
+    /// Destination Unreachable received.
     icmp_in_dest_unreachs => "IcmpInDestUnreachs",
+    /// Time Exceeded received.
     icmp_in_time_excds => "IcmpInTimeExcds",
+    /// Parameter Problem received.
     icmp_in_parm_probs => "IcmpInParmProbs",
     /// Received and ignored (MUST-55).
     icmp_in_src_quenchs => "IcmpInSrcQuenchs",
+    /// Redirects received (and ignored).
     icmp_in_redirects => "IcmpInRedirects",
+    /// Echo Requests received.
     icmp_in_echos => "IcmpInEchos",
+    /// Echo Replies received.
     icmp_in_echo_reps => "IcmpInEchoReps",
     /// ICMP messages sent.
     icmp_out_msgs => "IcmpOutMsgs",
     /// Protocol unreachable for a protocol we do not run, UDP included (RFC 1122 §3.2.2.1).
     icmp_out_dest_unreachs => "IcmpOutDestUnreachs",
+    /// Time Exceeded sent (fragment reassembly timeout).
     icmp_out_time_excds => "IcmpOutTimeExcds",
+    /// Echo Replies sent.
     icmp_out_echo_reps => "IcmpOutEchoReps",
     // ---- Tcp (RFC 4022 tcp*) ----
     /// CLOSED -> SYN-SENT transitions.
@@ -136,7 +146,9 @@ counters! {
     // ---- TcpExt (Linux /proc/net/netstat) ----
     /// SYN cookies sent / accepted / rejected (RFC 4987 §3.6).
     tcp_ext_syncookies_sent => "TcpExtSyncookiesSent",
+    /// SYN cookies accepted (see above).
     tcp_ext_syncookies_recv => "TcpExtSyncookiesRecv",
+    /// SYN cookies rejected (see above).
     tcp_ext_syncookies_failed => "TcpExtSyncookiesFailed",
     /// Passive opens in SYN-RECEIVED ended by a RST or a SYN (Linux `tcp_check_req`).
     tcp_ext_embryonic_rsts => "TcpExtEmbryonicRsts",
@@ -155,6 +167,7 @@ counters! {
     /// Duplicate ACKs for invalid segments skipped by `tcp_invalid_ratelimit`: outside the
     /// window / failing PAWS.
     tcp_ext_tcp_ack_skipped_seq => "TcpExtTCPACKSkippedSeq",
+    /// Duplicate ACKs not sent for segments failing PAWS (see above).
     tcp_ext_tcp_ack_skipped_paws => "TcpExtTCPACKSkippedPAWS",
     /// ACKs sent because the delayed-ACK timer fired.
     tcp_ext_delayed_acks => "TcpExtDelayedACKs",
@@ -173,6 +186,7 @@ counters! {
     tcp_ext_tcp_fast_retrans => "TcpExtTCPFastRetrans",
     /// Fast recoveries entered without SACK (RFC 6582) / with SACK (RFC 6675).
     tcp_ext_tcp_reno_recovery => "TcpExtTCPRenoRecovery",
+    /// Fast recoveries entered with SACK (see above).
     tcp_ext_tcp_sack_recovery => "TcpExtTCPSackRecovery",
     /// Tail loss probes sent (RFC 8985 §7.3).
     tcp_ext_tcp_loss_probes => "TcpExtTCPLossProbes",
@@ -193,6 +207,7 @@ counters! {
     /// D-SACKs sent (RFC 2883) for data received twice below RCV.NXT / for data already
     /// held out of order; counted when set, as Linux (`tcp_dsack_set`).
     tcp_ext_tcp_dsack_old_sent => "TcpExtTCPDSACKOldSent",
+    /// D-SACKs set for data already held out of order (see above).
     tcp_ext_tcp_dsack_ofo_sent => "TcpExtTCPDSACKOfoSent",
     /// Resets sent because data arrived after the application closed (RFC 2525 §2.17).
     tcp_ext_tcp_abort_on_data => "TcpExtTCPAbortOnData",

@@ -131,7 +131,9 @@ impl StackConfig {
 /// [`Stack::take_touched`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Touched {
+    /// A connection: data, FIN, RST or an ACK arrived, or a timer fired.
     Conn(SocketHandle),
+    /// A listener (by port): its accept queue grew.
     Listener(u16),
 }
 
@@ -159,6 +161,7 @@ pub enum OpenError {
 }
 
 impl OpenError {
+    /// The `std::io::ErrorKind` the API reports this error as.
     pub fn kind(self) -> std::io::ErrorKind {
         match self {
             OpenError::AddrInUse => std::io::ErrorKind::AddrInUse,
@@ -208,6 +211,9 @@ struct Slot {
     charged: usize,
     /// Counted in `Stack::orphans`.
     orphan: bool,
+    /// The application shut reading down: received data is dropped (see
+    /// [`Stack::shutdown_read`]).
+    rd_shut: bool,
 }
 
 /// A packet to write as headers plus payload (see [`Stack::poll_transmit_gather`]).
@@ -217,6 +223,7 @@ pub struct Outgoing<'a> {
     pub head: &'a [u8],
     /// The TCP payload, to follow `head` in the same write (empty for control packets).
     pub payload: &'a [u8],
+    /// Offload metadata for the device (GSO, partial checksum).
     pub tx: TxOffload,
 }
 
@@ -233,6 +240,50 @@ enum PayloadAt {
 /// Events kept per connection for the application.
 const MAX_EVENTS: usize = 64;
 
+/// Many TCP connections over one IPv4 address, sans-IO: packets and times in, packets and
+/// deadlines out. It reads no clock and does no I/O; whoever drives it (the runtime, a
+/// test, a simulation) passes `now` into every call.
+///
+/// The calling order, each turn of an event loop:
+/// 1. [`Stack::handle_packet`] for every packet that arrived (all of them before any
+///    output, RFC 9293 MUST-59);
+/// 2. [`Stack::handle_timeout`] once the deadline of [`Stack::poll_timeout`] has passed;
+/// 3. application calls ([`Stack::listen`], [`Stack::connect`], [`Stack::accept`],
+///    [`Stack::send`], [`Stack::recv`], [`Stack::close`]...), which may also come between
+///    turns; [`Stack::take_touched`] says which connections and listeners changed;
+/// 4. [`Stack::poll_transmit`] until `None`, writing each packet out;
+/// 5. wait for the next packet or [`Stack::poll_timeout`].
+///
+/// Two stacks connected back to back:
+///
+/// ```
+/// use tuntcp::stack::{Stack, StackConfig};
+/// use tuntcp::time::Instant;
+///
+/// let mut a = Stack::new(StackConfig { addr: [10, 0, 0, 1].into(), ..StackConfig::with_seed(1) });
+/// let mut b = Stack::new(StackConfig { addr: [10, 0, 0, 2].into(), ..StackConfig::with_seed(2) });
+/// b.listen(80, 16).unwrap();
+/// let now = Instant::from_millis(1);
+/// let client = a.connect(now, "10.0.0.2:80".parse().unwrap()).unwrap();
+/// let mut buf = vec![0; 65536];
+/// let mut exchange = |a: &mut Stack, b: &mut Stack| {
+///     for _ in 0..4 {
+///         while let Some(n) = a.poll_transmit(now, &mut buf) {
+///             b.handle_packet(now, &buf[..n]);
+///         }
+///         while let Some(n) = b.poll_transmit(now, &mut buf) {
+///             a.handle_packet(now, &buf[..n]);
+///         }
+///     }
+/// };
+/// exchange(&mut a, &mut b); // SYN, SYN-ACK, ACK
+/// let server = b.accept(80).expect("established");
+/// a.send(client, b"hello").unwrap();
+/// exchange(&mut a, &mut b);
+/// let mut got = [0; 5];
+/// assert_eq!(b.recv(server, &mut got), Ok(5));
+/// assert_eq!(&got, b"hello");
+/// ```
 pub struct Stack {
     cfg: StackConfig,
     subnet: Subnet,
@@ -271,6 +322,7 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// A stack with no connection, keyed from `cfg.seed`.
     pub fn new(cfg: StackConfig) -> Stack {
         let mut cfg = cfg;
         cfg.tcp.mss = cfg.mtu.saturating_sub(40).clamp(64, 65495) as u16;
@@ -323,6 +375,7 @@ impl Stack {
         self.mem.under_pressure()
     }
 
+    /// Its settings.
     pub fn config(&self) -> &StackConfig {
         &self.cfg
     }
@@ -336,6 +389,7 @@ impl Stack {
         self.cfg.tcp = tcp;
         self.cfg.tcp.mss = mss;
     }
+    /// Our IPv4 address.
     pub fn addr(&self) -> Ipv4Addr {
         self.cfg.addr
     }
@@ -657,6 +711,7 @@ impl Stack {
             .min()
     }
 
+    /// Fires the timers due at `now` (a late or early call is harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(idx) = self.timers.pop_expired(now) {
             if self.orphan_timer_oom(idx) {
@@ -930,6 +985,7 @@ impl Stack {
         Ok((local, old))
     }
 
+    /// The connection `h` names, while it exists.
     pub fn connection(&self, h: SocketHandle) -> Option<&Connection> {
         self.slots.get(h.0)?.as_ref().map(|s| &s.conn)
     }
@@ -964,11 +1020,14 @@ impl Stack {
         Some(r)
     }
 
+    /// Queues `data` for sending; returns how much fit (`WouldBlock` when none did).
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, tcp::Error> {
         self.with_connection(h, |c| c.send(data))
             .unwrap_or(Err(tcp::Error::NotConnected))
     }
 
+    /// Reads received data into `buf`; `Ok(0)` at end of stream, `WouldBlock` when none
+    /// is there yet.
     pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, tcp::Error> {
         self.with_connection(h, |c| c.recv(buf))
             .unwrap_or(Err(tcp::Error::NotConnected))
@@ -984,8 +1043,30 @@ impl Stack {
             .unwrap_or(Err(tcp::Error::NotConnected))
     }
 
+    /// Half-close of the sending side: a FIN after the data queued (RFC 9293 §3.10.4).
     pub fn shutdown_write(&mut self, h: SocketHandle) {
         self.with_connection(h, |c| c.shutdown_write());
+    }
+
+    /// Shuts reading down (`shutdown(SHUT_RD)`): data received and not read, and any that
+    /// arrives later, is acknowledged and dropped (the window stays open, so a sender is
+    /// never stalled by a reader that left); reads then see end of stream. Nothing is sent.
+    /// Deviation: Linux keeps queueing such data and lets later reads return it; we drop
+    /// it as the BSDs do (`socantrcvmore`), so memory is not held for a reader that said it
+    /// is gone.
+    pub fn shutdown_read(&mut self, h: SocketHandle) {
+        if let Some(s) = self.slots.get_mut(h.0).and_then(|s| s.as_mut()) {
+            s.rd_shut = true;
+        }
+        self.with_connection(h, |_| ());
+    }
+
+    /// Whether [`Stack::shutdown_read`] was called on `h`.
+    pub fn is_read_shut(&self, h: SocketHandle) -> bool {
+        self.slots
+            .get(h.0)
+            .and_then(|s| s.as_ref())
+            .is_some_and(|s| s.rd_shut)
     }
 
     /// Closes and releases the handle: the TCB finishes its close on its own (FIN-WAIT,
@@ -1107,6 +1188,7 @@ impl Stack {
         self.trace.as_mut()?.pop()
     }
 
+    /// Whether something waits for `poll_transmit`.
     pub fn has_pending_output(&self) -> bool {
         !self.control.is_empty() || !self.dirty.is_empty()
     }
@@ -1128,6 +1210,7 @@ impl Stack {
             touched: false,
             charged: 0,
             orphan: false,
+            rd_shut: false,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -1203,6 +1286,12 @@ impl Stack {
         let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else {
             return;
         };
+        if s.rd_shut {
+            // Shutdown(Read): drop what arrived (two calls: the ring may have wrapped).
+            for _ in 0..2 {
+                let _ = s.conn.recv_with(|b| b.len());
+            }
+        }
         let mut any_event = false;
         while let Some(ev) = s.conn.poll_event() {
             any_event = true;

@@ -96,6 +96,7 @@ impl<K: Copy + Into<usize>> Default for TimerQueue<K> {
 }
 
 impl<K: Copy + Into<usize>> TimerQueue<K> {
+    /// An empty queue.
     pub fn new() -> Self {
         TimerQueue {
             heap: BinaryHeap::new(),
@@ -179,6 +180,7 @@ impl<K: Copy + Into<usize>> TimerQueue<K> {
         self.len
     }
 
+    /// No deadline is queued.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

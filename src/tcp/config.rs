@@ -34,6 +34,8 @@ impl core::str::FromStr for Pacing {
     }
 }
 
+/// Per-connection TCP settings (`tcp::Config`): buffers, timers, options and the
+/// congestion controller a new connection starts with (see the README's Knobs section).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// MSS we advertise: MTU - 40 (RFC 9293 MUST-67).

@@ -59,6 +59,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// The `std::io::ErrorKind` the API reports this error as.
     pub fn kind(self) -> std::io::ErrorKind {
         use std::io::ErrorKind as K;
         match self {
@@ -116,8 +117,11 @@ pub enum Event {
 /// What a soft error report is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SoftError {
-    /// An ICMP error quoting this connection; `hard` as RFC 5461 classifies it.
-    Icmp { hard: bool },
+    /// An ICMP error quoting this connection.
+    Icmp {
+        /// A hard error as RFC 5461 classifies it.
+        hard: bool,
+    },
     /// R1 retransmissions of the same data (RFC 9293 §3.8.3, SHLD-9/10).
     Retransmissions(u32),
 }
@@ -172,6 +176,9 @@ fn timer_name(t: Timer) -> &'static str {
     }
 }
 
+/// One TCP connection (sans-IO): the TCB, its state machine, buffers, timers, RTT
+/// estimator and congestion control. Fed segments and times by the stack; see the module docs
+/// for the calling order.
 pub struct Connection {
     pub(super) local: SocketAddrV4,
     pub(super) remote: SocketAddrV4,
@@ -366,14 +373,17 @@ pub struct ConnStats {
     pub fast_retrans: u64,
     /// Fast recoveries entered without / with SACK (`TCPRenoRecovery`, `TCPSackRecovery`).
     pub reno_recovery: u64,
+    /// Fast recoveries entered with SACK (`TCPSackRecovery`).
     pub sack_recovery: u64,
     /// Keep-alive probes sent (`TCPKeepAlive`).
     pub keepalive_probes: u64,
     /// Segments received / sent, retransmissions included (`ss -i` segs_in, segs_out).
     pub segs_in: u64,
+    /// Segments sent, retransmissions included (`ss -i` segs_out).
     pub segs_out: u64,
     /// Segments received / sent with data (`ss -i` data_segs_in, data_segs_out).
     pub data_segs_in: u64,
+    /// Segments sent with data (`ss -i` data_segs_out).
     pub data_segs_out: u64,
     /// Segments (SYNs included) sent again (`RetransSegs`).
     pub retrans_segs: u64,
@@ -390,6 +400,7 @@ pub struct ConnStats {
     /// Duplicate ACKs not sent for segments without data outside the window or failing
     /// PAWS, by the `invalid_ratelimit` (`TCPACKSkippedSeq`, `TCPACKSkippedPAWS`).
     pub ack_skipped_seq: u64,
+    /// Duplicate ACKs not sent for segments failing PAWS (`TCPACKSkippedPAWS`).
     pub ack_skipped_paws: u64,
     /// Retransmission timeouts (`TCPTimeouts`).
     pub timeouts: u64,
@@ -410,7 +421,9 @@ pub struct ConnStats {
     /// Tail loss probes sent (`TCPLossProbes`), losses they repaired (`TCPLossProbeRecovery`),
     /// retransmissions RACK found lost (`TCPLostRetransmit`), RFC 8985.
     pub loss_probes: u64,
+    /// Losses repaired by a tail loss probe (`TCPLossProbeRecovery`).
     pub loss_probe_recovery: u64,
+    /// Retransmissions RACK found lost (`TCPLostRetransmit`).
     pub lost_retransmit: u64,
     /// Timeouts during fast recovery with / without SACK, the first of a run
     /// (`TCPSackRecoveryFail`, `TCPRenoRecoveryFail`).
@@ -425,20 +438,27 @@ pub struct ConnStats {
     pub spurious_rtos: u64,
     /// Payload bytes sent, retransmissions included / retransmitted (`ss -i`).
     pub bytes_sent: u64,
+    /// Payload bytes retransmitted (`ss -i` bytes_retrans).
     pub bytes_retrans: u64,
+    /// Payload bytes the peer acknowledged (`ss -i` bytes_acked).
     pub bytes_acked: u64,
+    /// Payload bytes received in order (`ss -i` bytes_received).
     pub bytes_received: u64,
     /// Segments the peer reported received twice by D-SACK, RFC 2883 (`ss -i` dsack_dups).
     pub dsack_dups: u64,
     /// D-SACKs we set for data received twice below RCV.NXT (`TCPDSACKOldSent`) and
     /// above it, already held out of order (`TCPDSACKOfoSent`), RFC 2883.
     pub dsack_old_sent: u64,
+    /// D-SACKs we set for data already held out of order (`TCPDSACKOfoSent`).
     pub dsack_ofo_sent: u64,
     /// Out-of-order limits at work (`PruneCalled`, `OfoPruned`, `TCPOFODrop`,
     /// `TCPRcvQDrop`), see `recv_buffer`.
     pub prune_called: u64,
+    /// Out-of-order segments dropped to free memory (`OfoPruned`).
     pub ofo_pruned: u64,
+    /// Out-of-order segments refused at the limit (`TCPOFODrop`).
     pub ofo_drop: u64,
+    /// In-order segments refused for lack of receive memory (`TCPRcvQDrop`).
     pub rcvq_drop: u64,
 }
 
@@ -1089,15 +1109,19 @@ impl Connection {
 
     // ---- getters ----
 
+    /// The RFC 9293 state.
     pub fn state(&self) -> State {
         self.state
     }
+    /// Our address and port.
     pub fn local(&self) -> SocketAddrV4 {
         self.local
     }
+    /// The peer's address and port.
     pub fn remote(&self) -> SocketAddrV4 {
         self.remote
     }
+    /// Why the connection failed (reset, refused, timed out, aborted), if it did.
     pub fn error(&self) -> Option<Error> {
         self.error
     }
@@ -1113,6 +1137,7 @@ impl Connection {
     pub fn send_capacity(&self) -> usize {
         self.sendq.free()
     }
+    /// Whether it was opened by a listener (passive OPEN).
     pub fn is_passive(&self) -> bool {
         self.passive
     }
@@ -1120,6 +1145,7 @@ impl Connection {
     pub fn at_eof(&self) -> bool {
         self.peer_fin && self.recvq.readable() == 0
     }
+    /// Whether the application may still queue data (not shut down for writing).
     pub fn may_send(&self) -> bool {
         self.error.is_none()
             && !self.fin_queued
@@ -1155,21 +1181,27 @@ impl Connection {
     pub fn congestion_name(&self) -> &'static str {
         self.cc.name()
     }
+    /// The congestion window in bytes.
     pub fn cwnd(&self) -> u32 {
         self.cc.cwnd()
     }
+    /// The slow-start threshold in bytes, from the congestion controller.
     pub fn ssthresh(&self) -> u32 {
         self.cc.ssthresh()
     }
+    /// The retransmission timeout now (RFC 6298, backoff included).
     pub fn rto(&self) -> Duration {
         self.rtt.rto()
     }
+    /// The smoothed RTT (RFC 6298), once sampled.
     pub fn srtt(&self) -> Option<Duration> {
         self.rtt.srtt()
     }
+    /// The RTT variation (RFC 6298).
     pub fn rttvar(&self) -> Duration {
         self.rtt.rttvar()
     }
+    /// The connection's counters.
     pub fn stats(&self) -> ConnStats {
         let p = self.recvq.prune_stats();
         ConnStats {
@@ -1204,12 +1236,15 @@ impl Connection {
     pub fn set_memory_mode(&mut self, mode: MemMode) {
         self.recvq.set_mode(mode);
     }
+    /// Our initial send sequence number.
     pub fn iss(&self) -> SeqNum {
         self.iss
     }
+    /// SND.UNA: the oldest unacknowledged sequence number.
     pub fn snd_una(&self) -> SeqNum {
         self.snd_una
     }
+    /// SND.NXT: the next sequence number to send.
     pub fn snd_nxt(&self) -> SeqNum {
         self.snd_nxt
     }
@@ -1225,6 +1260,7 @@ impl Connection {
     pub fn snd_wnd(&self) -> u32 {
         self.snd_wnd
     }
+    /// RCV.NXT: the next sequence number expected from the peer.
     pub fn rcv_nxt(&self) -> SeqNum {
         self.rcv_nxt
     }
@@ -1250,6 +1286,7 @@ impl Connection {
         }
         self.cfg.nodelay = on;
     }
+    /// Whether Nagle's algorithm is off.
     pub fn nodelay(&self) -> bool {
         self.cfg.nodelay
     }
@@ -1283,13 +1320,16 @@ impl Connection {
         self.cfg.recv_buffer = n;
         self.recvq.set_capacity(n);
     }
+    /// The IP TTL of the packets we send.
     pub fn set_ttl(&mut self, ttl: u8) {
         self.cfg.ttl = ttl;
     }
+    /// The IP TOS byte of the packets we send.
     pub fn set_tos(&mut self, tos: u8) {
         self.cfg.tos = tos;
     }
 
+    /// The next event for the application, in order.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

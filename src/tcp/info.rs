@@ -29,16 +29,21 @@ pub enum CaState {
 /// A snapshot of one connection, in `tcp_info` terms (segments counted in SMSS units).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TcpInfo {
+    /// The RFC 9293 state.
     pub state: State,
+    /// The congestion-avoidance state (Linux `ca_state`).
     pub ca_state: CaState,
     /// Zero-window or keep-alive probes sent and unanswered (Linux `icsk_probes_out`).
     pub probes: u32,
+    /// The congestion controller's name.
     pub congestion: &'static str,
     /// Timestamps and SACK negotiated (RFC 7323, RFC 2018).
     pub timestamps: bool,
+    /// SACK negotiated (RFC 2018).
     pub sack: bool,
     /// (send, receive) window shifts, when window scaling was negotiated.
     pub wscale: Option<(u8, u8)>,
+    /// The retransmission timeout now.
     pub rto: Duration,
     /// Consecutive timeouts (exponential backoff steps) now.
     pub backoff: u32,
@@ -49,21 +54,32 @@ pub struct TcpInfo {
     /// Our send MSS (options on every segment deducted), the link MTU, the largest segment
     /// the peer sent us (536 until larger, as Linux starts it), and the MSS we announced.
     pub mss: u32,
+    /// The link MTU.
     pub pmtu: u32,
+    /// The largest segment the peer sent us (536 until larger).
     pub rcv_mss: u32,
+    /// The MSS we announced.
     pub advmss: u32,
+    /// The congestion window, in segments.
     pub cwnd: u32,
     /// In segments; `None` while still "infinite" (no loss yet).
     pub ssthresh: Option<u32>,
+    /// Payload bytes sent, retransmissions included.
     pub bytes_sent: u64,
+    /// Payload bytes retransmitted.
     pub bytes_retrans: u64,
+    /// Payload bytes the peer acknowledged.
     pub bytes_acked: u64,
+    /// Payload bytes received in order.
     pub bytes_received: u64,
     /// Segments sent (a super-segment as its pieces) / received (Deviation: a GRO
     /// super-segment from the device counts once; the connection does not see its pieces).
     pub segs_out: u64,
+    /// Segments received.
     pub segs_in: u64,
+    /// Segments sent with data.
     pub data_segs_out: u64,
+    /// Segments received with data.
     pub data_segs_in: u64,
     /// cwnd * mss / srtt in bits per second (what `ss` prints as `send`).
     pub send_bps: Option<u64>,
@@ -82,18 +98,23 @@ pub struct TcpInfo {
     pub bbr: Option<super::congestion::BbrInfo>,
     /// Time since data was last sent / data last received / an ACK last received.
     pub last_send: Duration,
+    /// Time since data was last received.
     pub last_recv: Duration,
+    /// Time since an ACK was last received.
     pub last_ack: Duration,
     /// Time with data in flight (Linux `tcpi_busy_time`).
     pub busy: Duration,
     /// Segments in flight / of those, SACKed by the peer.
     pub unacked: u32,
+    /// Segments in flight that the peer SACKed.
     pub sacked: u32,
     /// Segments retransmitted and not yet acknowledged / retransmissions in all.
     pub retrans: u32,
+    /// Retransmissions in all.
     pub total_retrans: u64,
     /// Segments RACK marks lost now (Linux `lost_out`; 0 without RACK-TLP, RFC 8985).
     pub lost: u32,
+    /// Segments the peer reported received twice (D-SACK, RFC 2883).
     pub dsack_dups: u64,
     /// The reordering degree in segments (Linux `tcpi_reordering`): 3, grown by what
     /// RACK sees (SACK only).
@@ -102,9 +123,11 @@ pub struct TcpInfo {
     pub reord_seen: u32,
     /// Bytes queued and not yet sent.
     pub notsent: u32,
+    /// The smallest RTT sampled.
     pub min_rtt: Option<Duration>,
     /// The peer's window, and the one we advertised last (right edge less RCV.NXT).
     pub snd_wnd: u32,
+    /// The window we advertised last (right edge less RCV.NXT).
     pub rcv_wnd: u32,
 }
 

@@ -14,6 +14,7 @@ use std::net::SocketAddrV4;
 use crate::tcp::SeqNum;
 use crate::time::Instant;
 
+/// Initial sequence numbers (RFC 6528): a 4-microsecond clock plus SipHash of the 4-tuple.
 #[derive(Clone)]
 pub struct IsnGenerator {
     key: (u64, u64),

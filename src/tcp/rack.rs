@@ -89,18 +89,23 @@ pub struct Outcome {
 /// What the connection knows at an ACK.
 #[derive(Clone, Copy, Debug)]
 pub struct AckInput {
+    /// The time of the ACK.
     pub now: Instant,
     /// After this ACK.
     pub snd_una: SeqNum,
+    /// SND.NXT after this ACK.
     pub snd_nxt: SeqNum,
     /// SND.UNA moved.
     pub advanced: bool,
     /// The ACK's D-SACK block (RFC 2883), if any.
     pub dsack: Option<(SeqNum, SeqNum)>,
+    /// The smallest RTT sampled.
     pub min_rtt: Option<Duration>,
+    /// The smoothed RTT.
     pub srtt: Option<Duration>,
     /// In fast recovery (RTO recovery is known here).
     pub in_recovery: bool,
+    /// The sender's MSS.
     pub smss: u32,
     /// The ACK's timestamp echo, as the `Instant` it names at millisecond precision
     /// (RFC 8985 §6.2 step 2: an echo older than a retransmission means the original got
@@ -150,6 +155,7 @@ impl Default for Rack {
 }
 
 impl Rack {
+    /// RACK-TLP state for a new connection (nothing sent yet).
     pub fn new() -> Rack {
         Rack {
             segs: VecDeque::new(),
@@ -544,6 +550,7 @@ impl Rack {
         self.segs.len()
     }
 
+    /// Nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.segs.is_empty()
     }
@@ -580,6 +587,7 @@ impl Rack {
         self.probing = true;
     }
 
+    /// Whether a probe was outstanding; clears it.
     pub fn take_probing(&mut self) -> bool {
         std::mem::take(&mut self.probing)
     }

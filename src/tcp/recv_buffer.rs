@@ -76,6 +76,8 @@ pub struct PruneStats {
 /// SACK blocks kept for reporting: at most this many (4 fit without timestamps).
 const SACK_KEPT: usize = 4;
 
+/// The receive side: in-order bytes not yet read (a ring) and out-of-order segments
+/// waiting for the gap before them, under the memory limits.
 #[derive(Debug, Clone)]
 pub struct RecvBuffer {
     /// Ring storage; empty until the first insert.
@@ -151,14 +153,17 @@ impl RecvBuffer {
         self.ops.get()
     }
 
+    /// How often the out-of-order limits acted.
     pub fn prune_stats(&self) -> PruneStats {
         self.stats
     }
 
+    /// The memory mode it runs under (normal, pressure, hard limit).
     pub fn mode(&self) -> MemMode {
         self.mode
     }
 
+    /// Sets the memory mode (the stack's accounting decides it).
     pub fn set_mode(&mut self, mode: MemMode) {
         self.mode = mode;
     }
@@ -281,6 +286,7 @@ impl RecvBuffer {
         true
     }
 
+    /// The buffer's size in bytes.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -442,6 +448,7 @@ impl RecvBuffer {
         })
     }
 
+    /// Whether out-of-order data is held.
     pub fn has_ooo(&self) -> bool {
         !self.ooo.is_empty()
     }

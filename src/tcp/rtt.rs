@@ -17,6 +17,7 @@ use crate::time::Duration;
 /// variance term from collapsing to zero on a perfectly steady path.
 const G: Duration = Duration::from_millis(1);
 
+/// The RTT estimator and retransmission timeout of RFC 6298.
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
     srtt: Option<Duration>,

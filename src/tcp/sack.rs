@@ -458,6 +458,7 @@ impl Scoreboard {
         self.ranges.len()
     }
 
+    /// Nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }

@@ -17,6 +17,8 @@ use std::collections::VecDeque;
 /// in `recv_buffer`, so a short response does not take a 4 KiB allocation.
 const MIN_ALLOC: usize = 256;
 
+/// The send side: bytes queued by the application, from SND.UNA on (sent and not yet
+/// acknowledged, then not yet sent).
 #[derive(Debug, Clone)]
 pub struct SendBuffer {
     data: VecDeque<u8>,
@@ -70,6 +72,7 @@ impl SendBuffer {
         self.data.len()
     }
 
+    /// No byte is queued.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }

@@ -8,6 +8,8 @@
 use core::fmt;
 use core::ops::{Add, AddAssign, Sub};
 
+/// A TCP sequence number: arithmetic and comparison modulo 2^32 (RFC 9293 §3.4).
+/// Not `Ord`: the order is only meaningful within half the sequence space.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SeqNum(pub u32);
 
@@ -17,18 +19,22 @@ impl SeqNum {
     pub fn diff(self, other: SeqNum) -> i32 {
         self.0.wrapping_sub(other.0) as i32
     }
+    /// `self` comes before `other` (modulo 2^32).
     #[inline]
     pub fn lt(self, other: SeqNum) -> bool {
         self.diff(other) < 0
     }
+    /// `self` comes before or is `other`.
     #[inline]
     pub fn le(self, other: SeqNum) -> bool {
         self.diff(other) <= 0
     }
+    /// `self` comes after `other`.
     #[inline]
     pub fn gt(self, other: SeqNum) -> bool {
         self.diff(other) > 0
     }
+    /// `self` comes after or is `other`.
     #[inline]
     pub fn ge(self, other: SeqNum) -> bool {
         self.diff(other) >= 0

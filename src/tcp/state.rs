@@ -2,18 +2,30 @@
 
 use core::fmt;
 
+/// The connection states of RFC 9293 §3.3.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
+    /// No connection (the TCB is gone or not yet opened).
     Closed,
+    /// Waiting for a SYN (a listener).
     Listen,
+    /// Our SYN sent, waiting for the peer's.
     SynSent,
+    /// Both SYNs seen, waiting for the ACK of ours.
     SynReceived,
+    /// Open: data flows both ways.
     Established,
+    /// We sent FIN; it is not acknowledged yet.
     FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's.
     FinWait2,
+    /// The peer sent FIN; we may still send.
     CloseWait,
+    /// Both sent FIN at once; waiting for the ACK of ours.
     Closing,
+    /// The peer closed first and we sent our FIN; waiting for its ACK.
     LastAck,
+    /// Both closed; waiting 2 MSL for stray segments.
     TimeWait,
 }
 

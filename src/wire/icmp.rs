@@ -12,37 +12,61 @@ const IPV4_HEADER_LEN: usize = 20;
 /// An ICMP message by meaning. `original` is the quoted IP header plus leading data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IcmpMessage<'a> {
+    /// Type 0.
     EchoReply {
+        /// Identifier (echoed).
         ident: u16,
+        /// Sequence number (echoed).
         seq: u16,
+        /// The echoed data.
         data: &'a [u8],
     },
+    /// Type 8 (a ping).
     EchoRequest {
+        /// Identifier.
         ident: u16,
+        /// Sequence number.
         seq: u16,
+        /// Data to echo.
         data: &'a [u8],
     },
+    /// Type 3.
     DestUnreachable {
+        /// Why (0 net, 1 host, 2 protocol, 3 port, 4 fragmentation needed...).
         code: u8,
+        /// The next-hop MTU (code 4, RFC 1191).
         next_hop_mtu: u16,
+        /// The quoted datagram.
         original: &'a [u8],
     },
+    /// Type 4 (deprecated, RFC 6633).
     SourceQuench {
+        /// The quoted datagram.
         original: &'a [u8],
     },
+    /// Type 11.
     TimeExceeded {
+        /// 0: TTL exceeded in transit; 1: reassembly time exceeded.
         code: u8,
+        /// The quoted datagram.
         original: &'a [u8],
     },
+    /// Type 12.
     ParameterProblem {
+        /// The offset of the bad octet in the quoted header.
         pointer: u8,
+        /// The quoted datagram.
         original: &'a [u8],
     },
     /// Any other type, kept whole so it can be counted and ignored (RFC 1122 §3.2.2).
     Other {
+        /// The ICMP type.
         icmp_type: u8,
+        /// The ICMP code.
         code: u8,
+        /// The header's second word, uninterpreted.
         rest: [u8; 4],
+        /// What follows the header.
         data: &'a [u8],
     },
 }
@@ -50,9 +74,13 @@ pub enum IcmpMessage<'a> {
 /// An ICMP message with the addresses of the datagram that carried it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IcmpPacket<'a> {
+    /// Source address.
     pub src: Ipv4Addr,
+    /// Destination address.
     pub dst: Ipv4Addr,
+    /// The IP header's TTL, TOS, identification and DF.
     pub ip: IpMeta,
+    /// The message.
     pub message: IcmpMessage<'a>,
 }
 
@@ -137,6 +165,7 @@ impl<'a> IcmpMessage<'a> {
         })
     }
 
+    /// Bytes the message takes (ICMP header and data).
     pub fn buffer_len(&self) -> usize {
         HEADER_LEN + self.parts().3.len()
     }
@@ -169,6 +198,7 @@ impl<'a> IcmpPacket<'a> {
         IcmpPacket::parse_icmp(&ip, ip.payload)
     }
 
+    /// The ICMP message in `payload`, carried by `ip` (checksum verified).
     pub fn parse_icmp(ip: &Ipv4Packet<'_>, payload: &'a [u8]) -> Result<IcmpPacket<'a>, WireError> {
         if ip.protocol != IPPROTO_ICMP {
             return Err(WireError::UnexpectedProtocol(ip.protocol));
@@ -181,6 +211,7 @@ impl<'a> IcmpPacket<'a> {
         })
     }
 
+    /// Bytes the packet takes, IPv4 header included.
     pub fn buffer_len(&self) -> usize {
         IPV4_HEADER_LEN + self.message.buffer_len()
     }

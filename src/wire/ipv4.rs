@@ -5,17 +5,22 @@ use core::fmt;
 use etherparse::{IpDscp, IpEcn, IpNumber, Ipv4Header, Ipv4HeaderSlice};
 use std::net::Ipv4Addr;
 
+/// IP protocol number of ICMP.
 pub const IPPROTO_ICMP: u8 = 1;
+/// IP protocol number of TCP.
 pub const IPPROTO_TCP: u8 = 6;
 
 /// The IPv4 fields a sender chooses per packet (RFC 9293 MUST-48/49: TOS and TTL are
 /// settable per connection).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IpMeta {
+    /// Time to live.
     pub ttl: u8,
     /// The whole TOS byte: DSCP in the upper six bits, ECN in the lower two.
     pub tos: u8,
+    /// The identification field.
     pub ident: u16,
+    /// Don't Fragment.
     pub dont_frag: bool,
 }
 
@@ -33,13 +38,19 @@ impl Default for IpMeta {
 /// A checked view of an IPv4 packet. Options are skipped (RFC 9293 MUST-50).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ipv4Packet<'a> {
+    /// Source address.
     pub src: Ipv4Addr,
+    /// Destination address.
     pub dst: Ipv4Addr,
+    /// The upper-layer protocol number.
     pub protocol: u8,
+    /// TTL, TOS, identification and DF.
     pub meta: IpMeta,
+    /// More Fragments.
     pub more_frags: bool,
     /// Fragment offset in bytes.
     pub frag_offset: u16,
+    /// Header length in bytes, options included.
     pub header_len: usize,
     /// The datagram's payload, bounded by the total length field.
     pub payload: &'a [u8],

@@ -57,13 +57,23 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireError {
     /// The buffer ends before the header (or the fixed part of a message) does.
-    Truncated { need: usize, have: usize },
+    Truncated {
+        /// Bytes the header needs.
+        need: usize,
+        /// Bytes there are.
+        have: usize,
+    },
     /// The IP version nibble is not 4.
     BadVersion(u8),
     /// IHL below 5 (a header shorter than 20 bytes).
     BadIhl(u8),
     /// Total length smaller than the header or larger than the buffer.
-    BadTotalLength { total: u16, buffer: usize },
+    BadTotalLength {
+        /// The header's total length.
+        total: u16,
+        /// The buffer's length.
+        buffer: usize,
+    },
     /// The IPv4 header checksum does not verify.
     BadIpChecksum,
     /// MF set or fragment offset non-zero: the IP layer must reassemble first.
@@ -75,7 +85,12 @@ pub enum WireError {
     /// The TCP checksum (with the IPv4 pseudo-header) does not verify.
     BadTcpChecksum,
     /// An option length of 0 or 1, or one running past the header (RFC 9293 MUST-7).
-    BadOptionLength { kind: u8, offset: usize },
+    BadOptionLength {
+        /// The option's kind.
+        kind: u8,
+        /// Where it starts in the options.
+        offset: usize,
+    },
     /// The ICMP checksum does not verify.
     BadIcmpChecksum,
     /// The IP version nibble is not 6 (where IPv6 was expected).
@@ -137,7 +152,12 @@ impl std::error::Error for WireError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmitError {
     /// The output buffer is shorter than `buffer_len()`.
-    BufferTooSmall { need: usize, have: usize },
+    BufferTooSmall {
+        /// Bytes the value needs.
+        need: usize,
+        /// Bytes the buffer has.
+        have: usize,
+    },
     /// The packet would exceed 65535 bytes.
     TooLong(usize),
 }
@@ -158,7 +178,9 @@ impl std::error::Error for EmitError {}
 /// A parsed IPv4 packet that the stack knows how to handle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Packet<'a> {
+    /// A TCP segment.
     Tcp(Segment<'a>),
+    /// An ICMP message.
     Icmp(IcmpPacket<'a>),
     /// A fragment, to be reassembled by the IP layer and parsed again with
     /// [`Packet::from_ip`].

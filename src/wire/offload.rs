@@ -19,7 +19,9 @@ pub const F_NEEDS_CSUM: u8 = 1;
 pub const F_DATA_VALID: u8 = 2;
 /// `VIRTIO_NET_HDR_GSO_NONE` / `_TCPV4` / `_ECN` (flag bit).
 pub const GSO_NONE: u8 = 0;
+/// `VIRTIO_NET_HDR_GSO_TCPV4`.
 pub const GSO_TCPV4: u8 = 1;
+/// `VIRTIO_NET_HDR_GSO_ECN` (a flag bit).
 pub const GSO_ECN: u8 = 0x80;
 
 /// How a packet sent to an offloading device is finished by the kernel.
@@ -42,11 +44,17 @@ pub struct RxOffload {
 /// A parsed `virtio_net_hdr`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VnetHdr {
+    /// `VIRTIO_NET_HDR_F_*` flags.
     pub flags: u8,
+    /// `VIRTIO_NET_HDR_GSO_*` type.
     pub gso_type: u8,
+    /// Length of the headers to copy in front of each GSO piece.
     pub hdr_len: u16,
+    /// Payload bytes per GSO piece.
     pub gso_size: u16,
+    /// Where the checksum computation starts.
     pub csum_start: u16,
+    /// Where the checksum goes, from `csum_start`.
     pub csum_offset: u16,
 }
 
@@ -65,6 +73,7 @@ impl VnetHdr {
         })
     }
 
+    /// The header's bytes (little-endian, as the kernel reads it).
     pub fn to_bytes(self) -> [u8; VNET_HDR_LEN] {
         let mut b = [0u8; VNET_HDR_LEN];
         b[0] = self.flags;

@@ -7,6 +7,7 @@ use core::fmt;
 use etherparse::TcpHeaderSlice;
 use std::net::SocketAddrV4;
 
+/// The TCP header without options.
 pub const TCP_HEADER_LEN: usize = 20;
 const IPV4_HEADER_LEN: usize = 20;
 
@@ -15,40 +16,58 @@ const IPV4_HEADER_LEN: usize = 20;
 pub struct TcpFlags(pub u8);
 
 impl TcpFlags {
+    /// No more data from the sender.
     pub const FIN: TcpFlags = TcpFlags(0x01);
+    /// Synchronize sequence numbers.
     pub const SYN: TcpFlags = TcpFlags(0x02);
+    /// Reset the connection.
     pub const RST: TcpFlags = TcpFlags(0x04);
+    /// Push.
     pub const PSH: TcpFlags = TcpFlags(0x08);
+    /// The acknowledgment field is significant.
     pub const ACK: TcpFlags = TcpFlags(0x10);
+    /// The urgent pointer is significant.
     pub const URG: TcpFlags = TcpFlags(0x20);
+    /// ECN-Echo (RFC 3168).
     pub const ECE: TcpFlags = TcpFlags(0x40);
+    /// Congestion Window Reduced (RFC 3168).
     pub const CWR: TcpFlags = TcpFlags(0x80);
+    /// No flag.
     pub const NONE: TcpFlags = TcpFlags(0);
 
+    /// Whether every flag of `other` is set.
     pub fn contains(self, other: TcpFlags) -> bool {
         self.0 & other.0 == other.0
     }
+    /// FIN is set.
     pub fn fin(self) -> bool {
         self.contains(Self::FIN)
     }
+    /// SYN is set.
     pub fn syn(self) -> bool {
         self.contains(Self::SYN)
     }
+    /// RST is set.
     pub fn rst(self) -> bool {
         self.contains(Self::RST)
     }
+    /// PSH is set.
     pub fn psh(self) -> bool {
         self.contains(Self::PSH)
     }
+    /// ACK is set.
     pub fn ack(self) -> bool {
         self.contains(Self::ACK)
     }
+    /// URG is set.
     pub fn urg(self) -> bool {
         self.contains(Self::URG)
     }
+    /// ECE is set.
     pub fn ece(self) -> bool {
         self.contains(Self::ECE)
     }
+    /// CWR is set.
     pub fn cwr(self) -> bool {
         self.contains(Self::CWR)
     }
@@ -99,15 +118,25 @@ impl fmt::Debug for TcpFlags {
 /// One TCP segment with the IPv4 fields that travel with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment<'a> {
+    /// Source address and port.
     pub src: SocketAddrV4,
+    /// Destination address and port.
     pub dst: SocketAddrV4,
+    /// Sequence number.
     pub seq: u32,
+    /// Acknowledgment number.
     pub ack: u32,
+    /// Control bits.
     pub flags: TcpFlags,
+    /// The window field as sent (unscaled).
     pub window: u16,
+    /// The urgent pointer.
     pub urgent: u16,
+    /// The options.
     pub options: TcpOptions,
+    /// The data.
     pub payload: &'a [u8],
+    /// The IP header's TTL, TOS, identification and DF.
     pub ip: IpMeta,
 }
 

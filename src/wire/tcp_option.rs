@@ -8,7 +8,9 @@
 
 use core::fmt;
 
+/// Bytes of options a header can hold.
 pub const MAX_OPTIONS_LEN: usize = 40;
+/// SACK blocks an option can hold (3 beside timestamps).
 pub const MAX_SACK_BLOCKS: usize = 4;
 
 const EOL: u8 = 0;
@@ -22,7 +24,9 @@ const TIMESTAMP: u8 = 8;
 /// RFC 7323 §3: TSval and TSecr.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Timestamps {
+    /// TSval: the sender's timestamp clock.
     pub tsval: u32,
+    /// TSecr: the TSval echoed.
     pub tsecr: u32,
 }
 
@@ -30,17 +34,22 @@ pub struct Timestamps {
 /// `right` the one just past it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SackBlock {
+    /// The first sequence number of the block.
     pub left: u32,
+    /// The sequence number just past the block.
     pub right: u32,
 }
 
 /// The options of one segment, by meaning. Duplicated options: the last one wins.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TcpOptions {
+    /// The MSS option (SYN only).
     pub mss: Option<u16>,
     /// The shift as received; RFC 7323 §2.3 clamping to 14 is the connection's business.
     pub window_scale: Option<u8>,
+    /// SACK-permitted (SYN only, RFC 2018).
     pub sack_permitted: bool,
+    /// Timestamps (RFC 7323).
     pub timestamps: Option<Timestamps>,
     /// SACK blocks, most recent first as RFC 2018 §4 asks of senders.
     pub sack: SackList,
@@ -62,12 +71,15 @@ impl SackList {
         l.len = n as u8;
         l
     }
+    /// The blocks.
     pub fn as_slice(&self) -> &[SackBlock] {
         &self.blocks[..usize::from(self.len)]
     }
+    /// How many blocks.
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
+    /// No block.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -85,6 +97,7 @@ enum Item {
 }
 
 impl TcpOptions {
+    /// No option is set.
     pub fn is_empty(&self) -> bool {
         *self == TcpOptions::default()
     }

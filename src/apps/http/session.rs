@@ -26,10 +26,13 @@ pub enum SessionState {
     Head,
     /// Reading a request body.
     Body,
-    /// The last response is queued; read nothing more. `linger`: an error cut the request
-    /// short, so unread request bytes may follow; half-close and drain before closing
-    /// (RFC 9112 §9.6) so they do not turn the close into a RST.
-    Closing { linger: bool },
+    /// The last response is queued; read nothing more.
+    Closing {
+        /// An error cut the request short, so unread request bytes may follow: half-close
+        /// and drain before closing (RFC 9112 §9.6) so they do not turn the close into a
+        /// RST.
+        linger: bool,
+    },
     /// The peer closed cleanly between requests.
     PeerClosed,
     /// The peer closed in the middle of a request (no response is due).
@@ -65,6 +68,8 @@ enum Phase {
     Done(SessionState),
 }
 
+/// One HTTP/1.1 connection's protocol state without I/O: fed received bytes, it queues
+/// responses (see the module docs).
 pub struct Session {
     info: ConnInfo,
     phase: Phase,
@@ -84,6 +89,7 @@ pub struct Session {
 const OUT_HIGH: usize = IO_CHUNK;
 
 impl Session {
+    /// A session for a new connection.
     pub fn new(info: ConnInfo) -> Session {
         Session {
             info,
@@ -97,6 +103,7 @@ impl Session {
         }
     }
 
+    /// Where the session is.
     pub fn state(&self) -> SessionState {
         match &self.phase {
             Phase::Head => SessionState::Head,

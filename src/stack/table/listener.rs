@@ -70,6 +70,20 @@ impl Stack {
             cfg.mss = cfg.mss.min(m);
         }
         cfg
+    /// Passive OPEN on a free ephemeral port (`bind` to port 0): one from the ephemeral
+    /// range (RFC 6056) that no listener and no connection uses. Returns the port.
+    pub fn listen_ephemeral(&mut self, backlog: usize) -> Result<u16, OpenError> {
+        let (listeners, slots) = (&self.listeners, &self.slots);
+        let anywhere = std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
+        let port = self
+            .ports
+            .pick(self.cfg.addr, anywhere, |p| {
+                listeners.contains_key(&p)
+                    || slots.iter().flatten().any(|s| s.conn.local().port() == p)
+            })
+            .ok_or(OpenError::AddrNotAvailable)?;
+        self.listen(port, backlog)?;
+        Ok(port)
     }
 
     /// Stops listening; connections not yet accepted are reset.

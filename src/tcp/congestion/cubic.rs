@@ -82,6 +82,8 @@ struct Prior {
     cwnd_prior: f64,
 }
 
+/// CUBIC (RFC 9438): the window grows as a cubic function of the time since the last
+/// reduction, with a Reno-friendly region.
 #[derive(Debug, Clone)]
 pub struct Cubic {
     mss: u32,
@@ -118,6 +120,7 @@ fn to_bytes(x: f64) -> u32 {
 }
 
 impl Cubic {
+    /// A controller for `mss`-byte segments starting at `initial_window_segments`.
     pub fn new(mss: u32, initial_window_segments: u32, _now: Instant, opts: Options) -> Cubic {
         let mss = mss.max(1);
         Cubic {

@@ -42,6 +42,7 @@ pub enum Phase {
     Exit,
 }
 
+/// HyStart++ (RFC 9406): leaves slow start early when the RTT rises.
 #[derive(Clone, Debug, Default)]
 pub struct HyStart {
     started: bool,
@@ -55,6 +56,7 @@ pub struct HyStart {
 }
 
 impl HyStart {
+    /// A detector in its initial slow-start round.
     pub fn new() -> HyStart {
         HyStart::default()
     }

@@ -99,9 +99,11 @@ pub trait Controller: Send + fmt::Debug {
     /// lost yet, `cwnd` is recomputed as the initial window for the new SMSS; otherwise
     /// `cwnd` keeps its byte value (raised to at least one SMSS).
     fn set_mss(&mut self, mss: u32);
+    /// Whether cwnd is below ssthresh.
     fn in_slow_start(&self) -> bool {
         self.cwnd() < self.ssthresh()
     }
+    /// The algorithm's name as `ss` prints it (`reno`, `cubic`).
     fn name(&self) -> &'static str;
     /// A delivery-rate sample (`rate.rs`) from the ACK just processed, on every acceptable
     /// ACK, in recovery too; `in_flight` is the bytes in flight after it. Default: ignored.
@@ -143,7 +145,9 @@ pub struct BbrInfo {
 /// Which [`Controller`] to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Algorithm {
+    /// NewReno (RFC 5681, RFC 6582).
     NewReno,
+    /// CUBIC (RFC 9438), Linux's default.
     #[default]
     Cubic,
     /// BBR v1 (draft-cardwell-iccrg-bbr-congestion-control-00); paces by default.

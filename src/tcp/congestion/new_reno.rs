@@ -38,6 +38,7 @@ use super::hystart::{Phase, CSS_GROWTH_DIVISOR};
 use super::{abc_limit, initial_window, Controller, HyStart, Options};
 use crate::time::{Duration, Instant};
 
+/// NewReno (RFC 5681 slow start and congestion avoidance, RFC 6582 recovery).
 #[derive(Debug, Clone)]
 pub struct NewReno {
     mss: u32,
@@ -60,6 +61,7 @@ pub struct NewReno {
 }
 
 impl NewReno {
+    /// A controller for `mss`-byte segments starting at `initial_window_segments`.
     pub fn new(mss: u32, initial_window_segments: u32, _now: Instant, opts: Options) -> NewReno {
         let mss = mss.max(1);
         NewReno {

@@ -1,0 +1,189 @@
+//! The async API (feature `tokio`, issue 19): two running stacks back to back over a Unix
+//! datagram socket pair (no root), tokio's current-thread runtime on the test's thread.
+//! Every wait is bounded (10 s).
+
+#[path = "support/socket_device.rs"]
+mod socket_device;
+
+use socket_device::SocketDevice;
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::timeout;
+use tuntcp::api::tokio::{TcpListener, TcpStream};
+use tuntcp::api::NetStack;
+use tuntcp::stack::StackConfig;
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
+const BOUND: Duration = Duration::from_secs(10);
+
+/// Stack A and stack B, each on one end of the pair.
+fn two_stacks() -> (NetStack, NetStack) {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    let start = |sock: UnixDatagram, addr, seed| {
+        sock.set_nonblocking(true).unwrap();
+        let cfg = StackConfig {
+            addr,
+            ..StackConfig::with_seed(seed)
+        };
+        NetStack::with_device(Box::new(SocketDevice(sock)), cfg, None, None).unwrap()
+    };
+    (start(a, A, 1), start(b, B, 2))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Echoes every connection on `l` (one task each).
+async fn echo_server(l: TcpListener) {
+    loop {
+        let Ok((mut s, _)) = l.accept().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if s.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+#[test]
+fn an_async_echo_returns_a_megabyte_byte_exact_with_reader_and_writer_in_two_tasks() {
+    let (a, b) = two_stacks();
+    rt().block_on(async {
+        let l = TcpListener::bind(&a, 7, 16).unwrap();
+        tokio::spawn(echo_server(l));
+        let s = timeout(BOUND, TcpStream::connect(&b, (A, 7)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.peer_addr().unwrap(), SocketAddr::from((A, 7)));
+        let data = pattern(1 << 20, 7);
+        // Split: the writer and the reader wait in different tasks at once.
+        let (mut rd, mut wr) = tokio::io::split(s);
+        let sent = data.clone();
+        let writer = tokio::spawn(async move {
+            wr.write_all(&sent).await.unwrap();
+            wr.shutdown().await.unwrap();
+            wr
+        });
+        let mut got = Vec::new();
+        timeout(BOUND, rd.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.len(), data.len());
+        assert!(got == data, "echoed byte-exact");
+        drop(writer.await.unwrap());
+    });
+}
+
+#[test]
+fn a_hundred_concurrent_streams_on_one_thread_each_echo_their_own_bytes() {
+    let (a, b) = two_stacks();
+    rt().block_on(async {
+        tokio::spawn(echo_server(TcpListener::bind(&a, 7, 128).unwrap()));
+        let b = std::sync::Arc::new(b);
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..100u8 {
+            let b = b.clone();
+            set.spawn(async move {
+                let mut s = TcpStream::connect(&b, (A, 7)).await.unwrap();
+                let data = pattern(20_000, i);
+                s.write_all(&data).await.unwrap();
+                let mut got = vec![0; data.len()];
+                s.read_exact(&mut got).await.unwrap();
+                got == data
+            });
+        }
+        let all = timeout(BOUND, async {
+            let mut ok = 0;
+            while let Some(r) = set.join_next().await {
+                ok += usize::from(r.unwrap());
+            }
+            ok
+        })
+        .await
+        .unwrap();
+        assert_eq!(all, 100, "every stream got its own bytes back");
+    });
+}
+
+#[test]
+fn a_dropped_accept_future_loses_no_connection() {
+    let (a, b) = two_stacks();
+    rt().block_on(async {
+        let l = TcpListener::bind(&a, 7, 16).unwrap();
+        // Cancelled while waiting: nothing had arrived.
+        assert!(timeout(Duration::from_millis(50), l.accept())
+            .await
+            .is_err());
+        let client = tokio::spawn(async move {
+            let s = TcpStream::connect(&b, (A, 7)).await.unwrap();
+            (s, b)
+        });
+        let (s, peer) = timeout(BOUND, l.accept()).await.unwrap().unwrap();
+        let (c, _b) = client.await.unwrap();
+        assert_eq!(peer, c.local_addr().unwrap());
+        assert_eq!(s.peer_addr().unwrap(), c.local_addr().unwrap());
+    });
+}
+
+#[test]
+fn a_dropped_connect_future_closes_its_half_open_connection() {
+    let (_a, b) = two_stacks();
+    rt().block_on(async {
+        // Nobody has 10.66.0.9: the SYN goes unanswered.
+        let r = timeout(
+            Duration::from_millis(50),
+            TcpStream::connect(&b, "10.66.0.9:80"),
+        )
+        .await;
+        assert!(r.is_err(), "still connecting when cancelled");
+        let t0 = std::time::Instant::now();
+        while b.with_stack(|s| s.connections().count()) > 0 {
+            assert!(t0.elapsed() < BOUND, "the half-open connection stayed");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+}
+
+#[test]
+fn async_connect_reports_refused_and_unsupported_ipv6_as_std_kinds() {
+    let (_a, b) = two_stacks();
+    rt().block_on(async {
+        let Err(e) = timeout(BOUND, TcpStream::connect(&b, (A, 9)))
+            .await
+            .unwrap()
+        else {
+            panic!("nobody listens on 9")
+        };
+        assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+        let Err(e) = TcpStream::connect(&b, "[::1]:80").await else {
+            panic!("IPv6")
+        };
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    });
+}
