@@ -180,7 +180,7 @@ fn syn_cookie_round_trip_creates_the_connection_with_options_from_the_timestamp(
             .flags(SYNACK)
             .ack(5001)
             .mss(1460)
-            .ws(3)
+            .ws(7)
             .sack_perm()
             .to(peer(2)),
     );

@@ -9,6 +9,7 @@
 //! listen (a listener in the stack creates a connection per SYN), choose its ISS (given by
 //! the stack's ISN generator) or read a clock.
 
+use super::autotune::Autotune;
 use super::config::{rounding_reserve, syn_window, Config};
 use super::congestion::{self, Controller};
 use super::rack::Rack;
@@ -302,6 +303,8 @@ pub struct Connection {
     /// segment that advertised less (previous, new): for `check_invariants` (SHLD-14).
     pub(super) adv_edge: Option<SeqNum>,
     pub(super) adv_edge_shrunk: Option<(SeqNum, SeqNum)>,
+    /// Buffer auto-tuning (`autotune.rs`).
+    pub(super) tune: Autotune,
 }
 
 /// One fast-recovery episode.
@@ -525,8 +528,8 @@ impl Connection {
             ts_offset,
             last_ack_sent: SeqNum(0),
             sack_ok: false,
-            sendq: SendBuffer::new(cfg.send_buffer),
-            recvq: RecvBuffer::new(cfg.recv_buffer),
+            sendq: SendBuffer::new(cfg.initial_send_buffer()),
+            recvq: RecvBuffer::new(cfg.initial_recv_buffer()),
             app_closed: false,
             timers: [None; N_TIMERS],
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
@@ -586,6 +589,7 @@ impl Connection {
             soft_errors: 0,
             adv_edge: None,
             adv_edge_shrunk: None,
+            tune: Autotune::default(),
             cfg,
         }
     }
@@ -786,7 +790,13 @@ impl Connection {
         } else {
             data
         };
-        match self.sendq.write(data) {
+        let n = self.sendq.write(data);
+        if n < data.len() || (n > 0 && self.sendq.free() == 0) {
+            // Filled: the buffer, not the application, limits the sender (an application
+            // that writes what `send_capacity` offers never sees a short write).
+            self.autotune_note_send_full();
+        }
+        match n {
             0 if !data.is_empty() => Err(Error::WouldBlock),
             n => {
                 self.mark_push();
@@ -1150,17 +1160,19 @@ impl Connection {
     pub fn set_soft_error_reports(&mut self, on: bool) {
         self.cfg.soft_error_reports = on;
     }
-    /// Send buffer size (like `SO_SNDBUF`); never drops queued bytes.
+    /// Send buffer size (like `SO_SNDBUF`, which ends its auto-tuning); never drops
+    /// queued bytes.
     pub fn set_send_buffer(&mut self, n: usize) {
-        self.cfg.send_buffer = n;
+        self.cfg.send_buffer = n.max(1);
         self.sendq.set_capacity(n);
     }
     /// Receive buffer size (like `SO_RCVBUF`). The window scale is fixed by the handshake,
     /// so set it before connecting to advertise more than 64 KiB (an active open keeps the
     /// scale its SYN announced); whatever the new size, the advertised right edge moves left
-    /// by less than one unit at most (SHLD-14; `advertise`'s Deviation).
+    /// by less than one unit at most (SHLD-14; `advertise`'s Deviation). Ends auto-tuning,
+    /// as `SO_RCVBUF` locks Linux's.
     pub fn set_recv_buffer(&mut self, n: usize) {
-        self.cfg.recv_buffer = n;
+        self.cfg.recv_buffer = n.max(1);
         self.recvq.set_capacity(n);
     }
     pub fn set_ttl(&mut self, ttl: u8) {

@@ -2,9 +2,9 @@
 //! `ss -ti` prints them, computed the way Linux computes each field.
 //!
 //! What this module does not do: delivery rate and `app_limited` (draft-cheng-iccrg-
-//! delivery-rate-estimation needs per-segment delivery stamps we do not keep), `rcv_space`,
-//! `rcv_ssthresh` and `rcv_rtt` (Linux's receive-buffer autotuning, which we do not have:
-//! our window is the free buffer). `reordering` is RACK's measured degree, but it is
+//! delivery-rate-estimation needs per-segment delivery stamps we do not keep),
+//! `rcv_ssthresh` (our window is the free buffer), `rcv_space` and `rcv_rtt` (kept by buffer
+//! auto-tuning, `Connection::rcv_space` / `rcv_rtt`, not reported here yet). `reordering` is RACK's measured degree, but it is
 //! not lowered after a timeout as Linux's `tcp_enter_loss` does, and our duplicate
 //! threshold stays 3 whatever it says.
 

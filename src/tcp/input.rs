@@ -376,6 +376,7 @@ impl Connection {
             self.sendq.ack(bytes as usize);
             self.stats.bytes_acked += u64::from(bytes);
             self.snd_una = ack;
+            self.autotune_on_ack();
             if self.snd_nxt.lt(ack) {
                 self.snd_nxt = ack;
             }
@@ -656,6 +657,7 @@ impl Connection {
         }
         if advanced > 0 {
             self.rcv_nxt += advanced as u32;
+            self.autotune_on_data(now);
         }
         if offset > 0 || had_hole {
             // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once.
@@ -748,6 +750,7 @@ impl Connection {
             self.rtt = RttEstimator::new(self.cfg.initial_rto.max(SYN_LOST_RTO), min, max);
         }
         self.rtt.reset_backoff();
+        self.sndbuf_expand(); // Linux tcp_init_buffer_space
         if self.fin_queued {
             // CLOSE was called in SYN-RECEIVED: the FIN goes out now (RFC 9293 §3.10.4).
             self.set_state(State::FinWait1, "close queued");
