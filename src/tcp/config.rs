@@ -118,8 +118,12 @@ pub struct Config {
     pub gso_max_payload: usize,
     /// IPv4 TTL of our segments (MUST-49).
     pub ttl: u8,
-    /// TOS byte (DSCP + ECN) of our segments (MUST-48).
+    /// TOS byte (DSCP + ECN) of our segments (MUST-48); ECN, when negotiated, sets the
+    /// ECN bits of new data to ECT(0).
     pub tos: u8,
+    /// ECN (RFC 3168), like Linux's `tcp_ecn`: 0 off, 1 ask for it and accept it, 2 (the
+    /// default) accept it when the peer asks (SHLD-8).
+    pub ecn: u8,
 }
 
 impl Config {
@@ -250,6 +254,7 @@ impl Default for Config {
             gso_max_payload: 0,
             ttl: 64,
             tos: 0,
+            ecn: 2,
         }
     }
 }

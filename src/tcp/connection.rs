@@ -12,6 +12,7 @@
 use super::autotune::Autotune;
 use super::config::{rounding_reserve, syn_window, Config};
 use super::congestion::{self, Controller};
+use super::ecn::Ecn;
 use super::rack::Rack;
 use super::recv_buffer::{MemMode, RecvBuffer};
 use super::rtt::RttEstimator;
@@ -305,6 +306,8 @@ pub struct Connection {
     pub(super) adv_edge_shrunk: Option<(SeqNum, SeqNum)>,
     /// Buffer auto-tuning (`autotune.rs`).
     pub(super) tune: Autotune,
+    /// ECN, RFC 3168 (`ecn.rs`).
+    pub(super) ecn: Ecn,
 }
 
 /// One fast-recovery episode.
@@ -590,6 +593,7 @@ impl Connection {
             adv_edge: None,
             adv_edge_shrunk: None,
             tune: Autotune::default(),
+            ecn: Ecn::default(),
             cfg,
         }
     }
@@ -722,6 +726,7 @@ impl Connection {
             self.set_ts_recent(now, ts.tsval);
         }
         self.sack_ok = self.cfg.sack && o.sack_permitted;
+        self.ecn_negotiate(syn);
         // MUST-16: payload = min(peer MSS, ours) less the options we put on every segment.
         let opts = if self.ts_ok { 12 } else { 0 };
         self.smss = u32::from(self.peer_mss.min(self.cfg.mss))

@@ -246,6 +246,7 @@ impl Connection {
             0
         };
         let payload = &payload[..payload.len().min(offered)];
+        self.ecn_on_segment(seg);
         if !payload.is_empty() {
             self.on_data(now, seq, payload);
             if self.state == State::Closed {
@@ -397,6 +398,7 @@ impl Connection {
         }
         if self.snd_una.le(ack) {
             self.on_ack_loss_recovery(now, seg, ack, advanced, acked, window, flight_before);
+            self.ecn_on_ack(now, seg);
         }
         // Window update (RFC 9293 §3.10.7.4): only from a newer segment, never an old ACK.
         let newer = self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack));

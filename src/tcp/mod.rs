@@ -10,6 +10,7 @@ pub mod config;
 pub mod congestion;
 pub mod connection;
 mod dsack;
+pub mod ecn;
 pub mod info;
 mod input;
 pub mod invariants;

@@ -129,7 +129,7 @@ impl Connection {
         let flags = match self.state {
             State::SynSent => TcpFlags::SYN,
             _ => TcpFlags::SYN | TcpFlags::ACK,
-        };
+        } | self.ecn_syn_flags();
         self.snd_nxt = self.iss + 1;
         self.snd_max = self.snd_max.max(self.snd_nxt);
         if !self.armed(Timer::Retransmit) {
@@ -494,6 +494,9 @@ impl Connection {
         }
         self.rack_sent(now, seq, seq_len, max_before);
         let mut seg = self.build(now, seq, flags, &[]);
+        if !retx && n > 0 {
+            self.ecn_mark(&mut seg, true); // RFC 3168 §6.1.5: never on a retransmission
+        }
         // build() counted one segment; a super-segment leaves as `pieces` (Linux: pcount).
         self.stats.segs_out += pieces - 1;
         seg.payload = match self.sendq.slice_at(offset, n) {
@@ -643,7 +646,7 @@ impl Connection {
             self.disarm(Timer::DelayedAck);
         }
         self.stats.segs_out += 1;
-        Segment {
+        let mut seg = Segment {
             src: self.local,
             dst: self.remote,
             seq: seq.0,
@@ -659,6 +662,8 @@ impl Connection {
                 ident: 0,
                 dont_frag: true,
             },
-        }
+        };
+        self.ecn_mark(&mut seg, false);
+        seg
     }
 }
