@@ -220,13 +220,15 @@ struct NetArgs {
     /// of sleeping (lower latency; CPU only while traffic flows); 0 = off.
     #[arg(long, default_value_t = 50, value_name = "USECS")]
     busy_poll: u64,
-    /// Receive buffer per connection in bytes (the window we can advertise), like the
-    /// default of `tcp_rmem`.
-    #[arg(long, default_value_t = 256 * 1024)]
-    rmem: usize,
-    /// Send buffer per connection in bytes, like the default of `tcp_wmem`.
-    #[arg(long, default_value_t = 256 * 1024)]
-    wmem: usize,
+    /// Receive buffer per connection: BYTES, a fixed buffer (the window we can advertise,
+    /// like SO_RCVBUF), or MIN,DEF,MAX as `tcp_rmem` reads, auto-tuned (default
+    /// 4096,131072,6291456: a 64 KiB window growing to 3 MiB as the application reads).
+    #[arg(long, value_name = "BYTES|MIN,DEF,MAX", value_parser = validate::parse_buf)]
+    rmem: Option<validate::BufSpec>,
+    /// Send buffer per connection: BYTES (fixed, like SO_SNDBUF) or MIN,DEF,MAX as
+    /// `tcp_wmem` reads, grown with cwnd (default 4096,16384,4194304).
+    #[arg(long, value_name = "BYTES|MIN,DEF,MAX", value_parser = validate::parse_buf)]
+    wmem: Option<validate::BufSpec>,
 }
 
 fn parse_role(s: &str) -> Result<tuntcp::replay::Role, String> {
@@ -256,11 +258,6 @@ impl NetArgs {
         if ![0, 1, 5].contains(&self.recovery) {
             return Err("--recovery must be 0, 1 or 5".into());
         }
-        for (name, v) in [("--rmem", self.rmem), ("--wmem", self.wmem)] {
-            if !(4096..=64 << 20).contains(&v) {
-                return Err(format!("{name} must be in 4096..=67108864"));
-            }
-        }
         // A fixed seed on request, else the OS's: a missing random source is an error here.
         let seed = match self.seed {
             Some(s) => s,
@@ -278,21 +275,35 @@ impl NetArgs {
                 addr: self.addr,
                 prefix_len: prefix,
                 mtu: self.mtu,
-                tcp: tuntcp::tcp::Config {
-                    congestion: self.cc,
-                    hystart: self.hystart,
-                    recovery: self.recovery,
-                    pacing: self.pacing,
-                    recv_buffer: self.rmem,
-                    send_buffer: self.wmem,
-                    ..tuntcp::tcp::Config::default()
-                },
+                tcp: self.tcp_config(),
                 ..StackConfig::with_seed(seed)
             },
             pcap: self.pcap.clone(),
             impair: self.impair.clone(),
             trace: self.trace.clone(),
         })
+    }
+
+    fn tcp_config(&self) -> tuntcp::tcp::Config {
+        use validate::BufSpec;
+        let mut t = tuntcp::tcp::Config {
+            congestion: self.cc,
+            hystart: self.hystart,
+            recovery: self.recovery,
+            pacing: self.pacing,
+            ..tuntcp::tcp::Config::default()
+        };
+        match self.rmem {
+            Some(BufSpec::Fixed(n)) => t.recv_buffer = n,
+            Some(BufSpec::Auto(v)) => t.rmem = v,
+            None => {}
+        }
+        match self.wmem {
+            Some(BufSpec::Fixed(n)) => t.send_buffer = n,
+            Some(BufSpec::Auto(v)) => t.wmem = v,
+            None => {}
+        }
+        t
     }
 
     fn start(&self, serving: bool) -> Result<NetStack, String> {

@@ -31,7 +31,9 @@ fn must_44_active_open_sends_syn_from_our_address_with_options() {
     t.flush();
     let syn = t.expect(
         at(0),
-        seg().flags(TcpFlags::SYN).mss(1460).ws(3).sack_perm(),
+        // Scale 7: chosen from the largest buffer auto-tuning may reach (tcp_rmem[2],
+        // 6 MiB), as Linux does (RFC 7323 §2.3).
+        seg().flags(TcpFlags::SYN).mss(1460).ws(7).sack_perm(),
     );
     assert!(syn.options.timestamps.is_some());
     t.us = syn.src;

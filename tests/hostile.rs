@@ -546,7 +546,9 @@ fn data_held_past_the_peers_fin_is_dropped_when_the_fin_arrives() {
 fn reading_a_full_buffer_announces_the_freed_window_at_once() {
     // The rounding reserve must not hide the gain: reading what filled the window sends a
     // window update (RFC 9293 §3.8.6.2.2) instead of leaving the peer to its persist timer.
-    let mut t = Harness::server(80);
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 256 * 1024; // fixed: scale 3
+    let mut t = Harness::server_with(80, cfg);
     let (h, iss, ws) = establish_scaled(&mut t);
     let mut seq = 1001u32;
     let mut edge = seq + 65535;

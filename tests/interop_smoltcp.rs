@@ -75,7 +75,14 @@ impl World {
             prefix_len: 24,
             mtu: MTU,
             seed,
-            tcp: tcp::Config::default(),
+            // Fixed 256 KiB buffers, as before auto-tuning: smoltcp sends without congestion
+            // control by default, so our window is all that paces it, and a window grown
+            // to 1 MiB at 5% loss ended in its go-back-N resends arriving after it closed.
+            tcp: tcp::Config {
+                recv_buffer: 256 * 1024,
+                send_buffer: 256 * 1024,
+                ..tcp::Config::default()
+            },
             ..StackConfig::default()
         });
         World {

@@ -369,7 +369,9 @@ fn must_2_must_45_must_65_must_68_must_69_every_emitted_segment_is_well_formed()
 
 #[test]
 fn must_1_rec_1_window_is_unsigned_and_scaled_in_32_bits() {
-    let mut t = Harness::server(80);
+    let mut cfg = Harness::config();
+    cfg.tcp.send_buffer = 256 * 1024; // fixed: the 200 KB write fits at once
+    let mut t = Harness::server_with(80, cfg);
     let (h, iss) = t.establish(0, 1000, seg().mss(1000).ws(7).win(0xFFFF));
     t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1).win(0xFFFF));
     t.stack.send(h, &vec![0u8; 200_000]).unwrap();

@@ -180,7 +180,7 @@ fn syn_cookie_round_trip_creates_the_connection_with_options_from_the_timestamp(
             .flags(SYNACK)
             .ack(5001)
             .mss(1460)
-            .ws(3)
+            .ws(7)
             .sack_perm()
             .to(peer(2)),
     );
@@ -345,7 +345,7 @@ fn an_idle_connection_costs_little_memory() {
     // Buffers are allocated on first use: an idle established connection is its TCB.
     let tcb = std::mem::size_of::<tuntcp::tcp::Connection>();
     println!("size_of::<Connection>() = {tcb} bytes");
-    assert!(tcb < 2048, "{tcb}");
+    assert!(tcb < 2560, "{tcb}");
     let mut t = server(16, Harness::config());
     let iss = syn(&mut t, 0, 1);
     t.send(0, seg().ack_flag().seq(1001).ack(iss + 1).from(peer(1)));

@@ -16,6 +16,10 @@ fn offload_server() -> Harness {
         80,
         StackConfig {
             offload: true,
+            tcp: tuntcp::tcp::Config {
+                send_buffer: 256 * 1024, // fixed: a 100 KB write fits at once
+                ..Harness::config().tcp
+            },
             ..Harness::config()
         },
     )

@@ -19,7 +19,9 @@ fn byte(i: u32) -> u8 {
 
 #[test]
 fn every_other_byte_flood_is_bounded_in_ranges_memory_and_work() {
-    let mut h = Harness::server(80);
+    let mut cfg = Harness::config();
+    cfg.tcp.recv_buffer = 256 * 1024; // fixed, the window flooded
+    let mut h = Harness::server_with(80, cfg);
     let (c, iss) = h.establish(at(0), P, seg().mss(1460).ws(7).sack_perm().ts(1, 0));
     let cap = 256 * 1024;
     let data = P + 1;

@@ -12,6 +12,9 @@ use tuntcp::tcp::Pacing;
 fn cfg(pacing: Pacing) -> StackConfig {
     let mut c = Harness::config();
     c.tcp.pacing = pacing;
+    // Fixed buffers: the traces count segments that auto-tuning's first 16 KiB would hold.
+    c.tcp.send_buffer = 256 * 1024;
+    c.tcp.recv_buffer = 256 * 1024;
     c
 }
 

@@ -268,3 +268,55 @@ fn dsack_between_two_stacks_widens_the_reordering_window() {
         "fewer spurious retransmissions: {on:?} {off:?}"
     );
 }
+
+/// 10 MiB A->B, lossless, 100 Mbit/s, `delay` one way: virtual seconds with both stacks'
+/// `tcp` config.
+fn bulk_seconds(delay_ms: u64, tcp: tuntcp::tcp::Config) -> f64 {
+    let pipe = PipeConfig {
+        delay: Duration::from_millis(delay_ms),
+        ..PipeConfig::default()
+    };
+    let cfg = |addr, seed| StackConfig {
+        addr,
+        seed,
+        tcp: tcp.clone(),
+        ..StackConfig::default()
+    };
+    let mut p = Pair {
+        a: Stack::new(cfg(A, 1)),
+        b: Stack::new(cfg(B, 2)),
+        link: Link::symmetric(pipe, 1).named("A", "B"),
+        now: Instant::ZERO,
+        buf: vec![0; 65536],
+    };
+    let (ca, cb) = connect(&mut p);
+    transfer(&mut p, true, ca, cb, 10 << 20)
+}
+
+#[test]
+fn auto_tuned_buffers_keep_the_bulk_speed_of_fixed_ones_and_pass_it_on_long_paths() {
+    let fixed = tuntcp::tcp::Config {
+        recv_buffer: 256 * 1024,
+        send_buffer: 256 * 1024,
+        ..tuntcp::tcp::Config::default()
+    };
+    let auto = tuntcp::tcp::Config::default();
+    for delay in [5, 50] {
+        let (f, a) = (
+            bulk_seconds(delay, fixed.clone()),
+            bulk_seconds(delay, auto.clone()),
+        );
+        println!(
+            "10 MiB, {delay} ms one way, 100 Mbit/s: fixed 256 KiB {:.1} Mbit/s, auto-tuned {:.1}",
+            83.886 / f,
+            83.886 / a
+        );
+        // Virtual time: exact, so no slack is needed beyond what the first round trips
+        // cost (the first window is 64 KiB, not 256).
+        assert!(a <= f * 1.02, "{delay} ms: auto {a:.3} s, fixed {f:.3} s");
+        if delay == 50 {
+            // 256 KiB per 100 ms is 21 Mbit/s; the tuned buffer follows the path's BDP.
+            assert!(a < f / 2.0, "{delay} ms: auto {a:.3} s, fixed {f:.3} s");
+        }
+    }
+}

@@ -12,7 +12,9 @@ const ACK: TcpFlags = TcpFlags::ACK;
 
 #[test]
 fn must_19_slow_start_doubles_the_flight_each_round_trip() {
-    let mut t = Harness::server(80);
+    let mut cfg = Harness::config();
+    cfg.tcp.send_buffer = 256 * 1024; // fixed: the whole write is queued at once
+    let mut t = Harness::server_with(80, cfg);
     let (h, iss) = t.establish(0, 1000, seg().mss(1000).ws(7));
     t.stack.send(h, &vec![0u8; 200_000]).unwrap();
     t.flush();

@@ -44,7 +44,7 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
     h.expect(at(40), seg().flags(TcpFlags::ACK).ack(1501));
 
     let i = h.stack.connection(c).unwrap().info(instant(100));
-    assert_eq!(i.wscale, Some((7, 3)), "256 KiB receive buffer: shift 3");
+    assert_eq!(i.wscale, Some((7, 7)), "shift 7, from tcp_rmem[2] (6 MiB)");
     // RFC 6298: 10/5 after the first sample, rttvar 3/4 of that after the second.
     assert_eq!(
         i.rtt,
@@ -81,7 +81,7 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
     assert_eq!(i.pacing_bps, Some(cwnd_bytes * 8 * 100 * 2));
     let line = report::ss_info(&i);
     assert!(
-        line.starts_with("ts sack cubic wscale:7,3 rto:200 rtt:10/3.75 ato:40 mss:1448 pmtu:1500 rcvmss:536 advmss:1460 cwnd:"),
+        line.starts_with("ts sack cubic wscale:7,7 rto:200 rtt:10/3.75 ato:40 mss:1448 pmtu:1500 rcvmss:536 advmss:1460 cwnd:"),
         "{line}"
     );
     assert!(
@@ -93,9 +93,9 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
         "{line}"
     );
     assert!(
-        // rcv_wnd: 256 KiB less 500 unread and the 4 KiB rounding reserve, rounded up to the
-        // 8-byte unit of scale 3: the window as advertised.
-        line.ends_with(" busy:90ms unacked:1 minrtt:10 snd_wnd:128000 rcv_wnd:257552"),
+        // rcv_wnd: the first 64 KiB (tcp_rmem[1] / 2) less 500 unread and the 1 KiB
+        // rounding reserve, rounded up to the 128-byte unit of scale 7: as advertised.
+        line.ends_with(" busy:90ms unacked:1 minrtt:10 snd_wnd:128000 rcv_wnd:64128"),
         "{line}"
     );
 
@@ -141,7 +141,7 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
         instant(460),
     );
     assert!(table.contains("ESTAB"), "{table}");
-    assert!(table.contains("\tts sack cubic wscale:7,3 "), "{table}");
+    assert!(table.contains("\tts sack cubic wscale:7,7 "), "{table}");
 }
 
 #[test]

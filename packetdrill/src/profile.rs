@@ -201,6 +201,10 @@ pub fn apply_host_commands(t: &mut tuntcp::tcp::Config, lines: &str) -> Vec<Stri
                 "tcp_timestamps" => num(0).map(|n| t.timestamps = n != 0).is_some(),
                 "tcp_sack" => num(0).map(|n| t.sack = n != 0).is_some(),
                 "tcp_window_scaling" => num(0).map(|n| t.window_scaling = n != 0).is_some(),
+                "tcp_ecn" => num(0)
+                    .filter(|&n| n <= 2)
+                    .map(|n| t.ecn = n as u8)
+                    .is_some(),
                 "tcp_wmem" => num(1).map(|n| t.send_buffer = n).is_some(),
                 "tcp_rmem" => num(1).map(|n| t.recv_buffer = n / 2).is_some(),
                 "tcp_notsent_lowat" => num(0)

@@ -99,6 +99,36 @@ pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// `--rmem` / `--wmem`: one size (a fixed buffer, like `SO_RCVBUF`) or a `MIN,DEF,MAX`
+/// triple as `tcp_rmem` / `tcp_wmem` read (auto-tuned), each in 4096..=64 MiB and in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufSpec {
+    Fixed(usize),
+    Auto([usize; 3]),
+}
+
+pub fn parse_buf(s: &str) -> Result<BufSpec, String> {
+    let parts: Vec<&str> = s.split([',', ' ']).filter(|p| !p.is_empty()).collect();
+    let mut v = [0usize; 3];
+    if !(parts.len() == 1 || parts.len() == 3) {
+        return Err(format!("expected BYTES or MIN,DEF,MAX, not {s:?}"));
+    }
+    for (i, p) in parts.iter().enumerate() {
+        let n: usize = p.parse().map_err(|_| format!("not a byte count: {p:?}"))?;
+        if !(4096..=64 << 20).contains(&n) {
+            return Err(format!("{n} is outside 4096..=67108864"));
+        }
+        v[i] = n;
+    }
+    if parts.len() == 1 {
+        return Ok(BufSpec::Fixed(v[0]));
+    }
+    if !(v[0] <= v[1] && v[1] <= v[2]) {
+        return Err(format!("expected MIN <= DEF <= MAX, not {s:?}"));
+    }
+    Ok(BufSpec::Auto(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +211,22 @@ mod tests {
         for bad in ["0", "-1", "x", "NaN", "inf"] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn buffer_sizes_fixed_or_a_triple() {
+        assert_eq!(parse_buf("262144"), Ok(BufSpec::Fixed(262144)));
+        assert_eq!(
+            parse_buf("4096,131072,6291456"),
+            Ok(BufSpec::Auto([4096, 131072, 6291456]))
+        );
+        assert_eq!(
+            parse_buf("4096 16384 4194304"),
+            Ok(BufSpec::Auto([4096, 16384, 4194304]))
+        );
+        assert!(parse_buf("4096,131072").is_err());
+        assert!(parse_buf("8192,4096,65536").is_err(), "out of order");
+        assert!(parse_buf("1024").is_err(), "below 4096");
+        assert!(parse_buf("1k").is_err());
     }
 }

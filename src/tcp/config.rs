@@ -40,10 +40,27 @@ impl core::str::FromStr for Pacing {
 pub struct Config {
     /// MSS we advertise: MTU - 40 (RFC 9293 MUST-67).
     pub mss: u16,
-    /// Receive buffer (bytes); the advertised window is what is free of it.
+    /// A fixed receive buffer (bytes), like `SO_RCVBUF`: the advertised window is what is
+    /// free of it, and it is not auto-tuned. 0 (the default): sized from `rmem` and grown
+    /// by [`Config::moderate_rcvbuf`].
     pub recv_buffer: usize,
-    /// Send buffer (bytes).
+    /// A fixed send buffer (bytes), like `SO_SNDBUF`. 0 (the default): sized from `wmem`
+    /// and grown with cwnd (Linux `tcp_sndbuf_expand`).
     pub send_buffer: usize,
+    /// Receive buffer min, default, max, as Linux's `tcp_rmem` reads (`sk_rcvbuf` bytes,
+    /// charge included): a buffer of `rmem[i]` holds a window of `rmem[i] / 2` (Linux's
+    /// `tcp_adv_win_scale` 1; the charge may reach twice the window, see `recv_buffer`).
+    /// A connection starts at `rmem[1]` and grows up to `rmem[2]`, which also sets the
+    /// window scale (RFC 7323 §2.3). `rmem[0]` is a floor of the starting size; the bytes
+    /// kept above the hard memory limit are `recv_buffer::RMEM_MIN`.
+    pub rmem: [usize; 3],
+    /// Send buffer min, default, max like `tcp_wmem` (payload bytes). Starts at `wmem[1]`
+    /// (at least two initial windows once established, as Linux's `tcp_init_buffer_space`)
+    /// and grows to twice cwnd up to `wmem[2]` while the application fills it.
+    pub wmem: [usize; 3],
+    /// Grow the receive buffer to about twice what the application reads per RTT (dynamic
+    /// right-sizing), like `tcp_moderate_rcvbuf` (on). Off: it stays at `rmem[1]`.
+    pub moderate_rcvbuf: bool,
     /// Offer window scaling (RFC 7323), like `tcp_window_scaling`.
     pub window_scaling: bool,
     /// A fixed window shift to offer instead of the smallest that fits `recv_buffer`
@@ -161,7 +178,8 @@ pub struct Config {
     pub gso_half_cwnd: bool,
     /// IPv4 TTL of our segments (MUST-49).
     pub ttl: u8,
-    /// TOS byte (DSCP + ECN) of our segments (MUST-48).
+    /// TOS byte (DSCP + ECN) of our segments (MUST-48); ECN, when negotiated, sets the
+    /// ECN bits of new data to ECT(0).
     pub tos: u8,
     /// When a read frees receive buffer space, send a window update only if the window
     /// offered was at most half the buffer and the read at least doubles it, as Linux's
@@ -173,11 +191,15 @@ pub struct Config {
     /// are queued, like `tcp_notsent_lowat` (Linux's default `u32::MAX`: no limit); the
     /// per-socket TCP_NOTSENT_LOWAT overrides it.
     pub notsent_lowat: u32,
+    /// ECN (RFC 3168), like Linux's `tcp_ecn`: 0 off, 1 ask for it and accept it, 2 (the
+    /// default) accept it when the peer asks (SHLD-8).
+    pub ecn: u8,
 }
 
 impl Config {
     /// Our window shift (RFC 7323 §2.3): the smallest that lets the whole receive buffer be
-    /// advertised, 0 without window scaling.
+    /// advertised, 0 without window scaling. Auto-tuned, the buffer may grow after the SYN
+    /// fixed the shift, so it is chosen from `rmem[2]` as Linux does (`tcp_select_initial_window`).
     pub fn window_shift(&self) -> u8 {
         if !self.window_scaling {
             return 0;
@@ -185,17 +207,56 @@ impl Config {
         if let Some(s) = self.rcv_wscale {
             return s.min(14);
         }
+        let most = if self.recv_buffer > 0 {
+            self.recv_buffer
+        } else {
+            self.rmem[2].max(self.initial_recv_buffer())
+        };
         let mut s = 0;
-        while s < 14 && (self.recv_buffer >> s) > 65535 {
+        while s < 14 && (most >> s) > 65535 {
             s += 1;
         }
         s
     }
 
+    /// The receive buffer a connection starts with (window bytes): `recv_buffer`, or half
+    /// of `rmem[1]` (at least half of `rmem[0]`, at least one byte).
+    pub fn initial_recv_buffer(&self) -> usize {
+        if self.recv_buffer > 0 {
+            return self.recv_buffer;
+        }
+        (self.rmem[1]
+            .max(self.rmem[0])
+            .min(self.rmem[2].max(self.rmem[0]))
+            / 2)
+        .max(1)
+    }
+
+    /// The largest receive buffer auto-tuning may reach (window bytes).
+    pub fn max_recv_buffer(&self) -> usize {
+        if self.recv_buffer > 0 || !self.moderate_rcvbuf {
+            return self.initial_recv_buffer();
+        }
+        (self.rmem[2] / 2).max(self.initial_recv_buffer())
+    }
+
+    /// The send buffer a connection starts with: `send_buffer`, or `wmem[1]` (within
+    /// `wmem[0]..=wmem[2]`, at least one byte).
+    pub fn initial_send_buffer(&self) -> usize {
+        if self.send_buffer > 0 {
+            return self.send_buffer;
+        }
+        self.wmem[1]
+            .max(self.wmem[0])
+            .min(self.wmem[2].max(self.wmem[0]))
+            .max(1)
+    }
+
     /// The window of a SYN-ACK answering with window scale `wscale` from a fresh buffer
     /// (see [`syn_window`]).
     pub fn syn_window(&self, wscale: u8) -> u16 {
-        syn_window(self.recv_buffer, self.recv_buffer, wscale)
+        let b = self.initial_recv_buffer();
+        syn_window(b, b, wscale)
     }
 }
 
@@ -224,8 +285,12 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             mss: 1460,
-            recv_buffer: 256 * 1024,
-            send_buffer: 256 * 1024,
+            recv_buffer: 0,
+            send_buffer: 0,
+            // Linux's defaults (`tcp_rmem`, `tcp_wmem` on a machine of 4 GiB or more).
+            rmem: [4096, 131072, 6291456],
+            wmem: [4096, 16384, 4194304],
+            moderate_rcvbuf: true,
             window_scaling: true,
             rcv_wscale: None,
             timestamps: true,
@@ -269,6 +334,7 @@ impl Default for Config {
             tos: 0,
             rcv_update_when_doubled: false,
             notsent_lowat: u32::MAX,
+            ecn: 2,
         }
     }
 }

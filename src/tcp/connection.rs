@@ -9,8 +9,10 @@
 //! listen (a listener in the stack creates a connection per SYN), choose its ISS (given by
 //! the stack's ISN generator) or read a clock.
 
+use super::autotune::Autotune;
 use super::config::{rounding_reserve, syn_window, Config};
 use super::congestion::{self, Controller};
+use super::ecn::Ecn;
 use super::rack::Rack;
 use super::rate::RateEstimator;
 use super::recv_buffer::{MemMode, RecvBuffer};
@@ -343,6 +345,10 @@ pub struct Connection {
     /// segment that advertised less (previous, new): for `check_invariants` (SHLD-14).
     pub(super) adv_edge: Option<SeqNum>,
     pub(super) adv_edge_shrunk: Option<(SeqNum, SeqNum)>,
+    /// Buffer auto-tuning (`autotune.rs`).
+    pub(super) tune: Autotune,
+    /// ECN, RFC 3168 (`ecn.rs`).
+    pub(super) ecn: Ecn,
 }
 
 /// One fast-recovery episode.
@@ -603,8 +609,8 @@ impl Connection {
             ts_offset,
             last_ack_sent: SeqNum(0),
             sack_ok: false,
-            sendq: SendBuffer::new(cfg.send_buffer),
-            recvq: RecvBuffer::new(cfg.recv_buffer),
+            sendq: SendBuffer::new(cfg.initial_send_buffer()),
+            recvq: RecvBuffer::new(cfg.initial_recv_buffer()),
             app_closed: false,
             timers: [None; N_TIMERS],
             state_times: StateTimes::default(),
@@ -672,6 +678,8 @@ impl Connection {
             soft_errors: 0,
             adv_edge: None,
             adv_edge_shrunk: None,
+            tune: Autotune::default(),
+            ecn: Ecn::default(),
             cfg,
         }
     }
@@ -807,6 +815,7 @@ impl Connection {
             self.set_ts_recent(now, ts.tsval);
         }
         self.sack_ok = self.cfg.sack && o.sack_permitted;
+        self.ecn_negotiate(syn);
         // MUST-16: payload = min(peer MSS, ours) less the options we put on every segment.
         let opts = if self.ts_ok { 12 } else { 0 };
         self.smss = u32::from(self.peer_mss.min(self.cfg.mss))
@@ -883,7 +892,13 @@ impl Connection {
             data
         };
         self.note_app_write();
-        match self.sendq.write(data) {
+        let n = self.sendq.write(data);
+        if n < data.len() || (n > 0 && self.sendq.free() == 0) {
+            // Filled: the buffer, not the application, limits the sender (an application
+            // that writes what `send_capacity` offers never sees a short write).
+            self.autotune_note_send_full();
+        }
+        match n {
             0 if !data.is_empty() => Err(Error::WouldBlock),
             n => {
                 if push {
@@ -1307,17 +1322,19 @@ impl Connection {
     pub fn set_soft_error_reports(&mut self, on: bool) {
         self.cfg.soft_error_reports = on;
     }
-    /// Send buffer size (like `SO_SNDBUF`); never drops queued bytes.
+    /// Send buffer size (like `SO_SNDBUF`, which ends its auto-tuning); never drops
+    /// queued bytes.
     pub fn set_send_buffer(&mut self, n: usize) {
-        self.cfg.send_buffer = n;
+        self.cfg.send_buffer = n.max(1);
         self.sendq.set_capacity(n);
     }
     /// Receive buffer size (like `SO_RCVBUF`). The window scale is fixed by the handshake,
     /// so set it before connecting to advertise more than 64 KiB (an active open keeps the
     /// scale its SYN announced); whatever the new size, the advertised right edge moves left
-    /// by less than one unit at most (SHLD-14; `advertise`'s Deviation).
+    /// by less than one unit at most (SHLD-14; `advertise`'s Deviation). Ends auto-tuning,
+    /// as `SO_RCVBUF` locks Linux's.
     pub fn set_recv_buffer(&mut self, n: usize) {
-        self.cfg.recv_buffer = n;
+        self.cfg.recv_buffer = n.max(1);
         self.recvq.set_capacity(n);
     }
     /// The IP TTL of the packets we send.

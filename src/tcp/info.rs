@@ -1,9 +1,9 @@
 //! [`TcpInfo`]: one connection's internals as Linux's `struct tcp_info` reports them and
 //! `ss -ti` prints them, computed the way Linux computes each field.
 //!
-//! What this module does not do: `delivered` (we count delivered bytes, not segments), `rcv_space`,
-//! `rcv_ssthresh` and `rcv_rtt` (Linux's receive-buffer autotuning, which we do not have:
-//! our window is the free buffer). `reordering` is RACK's measured degree, but it is
+//! What this module does not do: `delivered` (we count delivered bytes, not segments),
+//! `rcv_ssthresh` (our window is the free buffer), `rcv_space` and `rcv_rtt` (kept by buffer
+//! auto-tuning, `Connection::rcv_space` / `rcv_rtt`, not reported here yet). `reordering` is RACK's measured degree, but it is
 //! not lowered after a timeout as Linux's `tcp_enter_loss` does, and our duplicate
 //! threshold stays 3 whatever it says.
 

@@ -249,6 +249,7 @@ impl Connection {
             0
         };
         let payload = &payload[..payload.len().min(offered)];
+        self.ecn_on_segment(seg);
         if !payload.is_empty() {
             self.on_data(now, seq, payload);
             if self.state == State::Closed {
@@ -382,6 +383,7 @@ impl Connection {
             self.sendq.ack(bytes as usize);
             self.stats.bytes_acked += u64::from(bytes);
             self.snd_una = ack;
+            self.autotune_on_ack();
             if self.snd_nxt.lt(ack) {
                 self.snd_nxt = ack;
             }
@@ -402,6 +404,7 @@ impl Connection {
         }
         if self.snd_una.le(ack) {
             self.on_ack_loss_recovery(now, seg, ack, advanced, acked, window, flight_before);
+            self.ecn_on_ack(now, seg);
         }
         // Window update (RFC 9293 §3.10.7.4): only from a newer segment, never an old ACK.
         let newer = self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack));
@@ -691,6 +694,7 @@ impl Connection {
         }
         if advanced > 0 {
             self.rcv_nxt += advanced as u32;
+            self.autotune_on_data(now);
         }
         if offset > 0 || had_hole {
             // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once.
@@ -785,6 +789,7 @@ impl Connection {
         }
         self.rtt.reset_backoff();
         self.update_pacing_rate();
+        self.sndbuf_expand(); // Linux tcp_init_buffer_space
         if self.fin_queued {
             // CLOSE was called in SYN-RECEIVED: the FIN goes out now (RFC 9293 §3.10.4).
             self.set_state(State::FinWait1, "close queued");

@@ -5,10 +5,12 @@
 //! segments (`poll_transmit`) and events (`poll_event`). It knows nothing of other
 //! connections, listeners, IP or devices.
 
+mod autotune;
 pub mod config;
 pub mod congestion;
 pub mod connection;
 mod dsack;
+pub mod ecn;
 pub mod info;
 mod input;
 pub mod invariants;

@@ -130,7 +130,7 @@ impl Connection {
         let flags = match self.state {
             State::SynSent => TcpFlags::SYN,
             _ => TcpFlags::SYN | TcpFlags::ACK,
-        };
+        } | self.ecn_syn_flags();
         self.snd_nxt = self.iss + 1;
         self.snd_max = self.snd_max.max(self.snd_nxt);
         if !self.armed(Timer::Retransmit) {
@@ -546,6 +546,9 @@ impl Connection {
         self.rate.on_send(now, seq, seq + seq_len, max_before);
         self.paced_sent(now, n);
         let mut seg = self.build(now, seq, flags, &[]);
+        if !retx && n > 0 {
+            self.ecn_mark(&mut seg, true); // RFC 3168 §6.1.5: never on a retransmission
+        }
         // build() counted one segment; a super-segment leaves as `pieces` (Linux: pcount).
         self.stats.segs_out += pieces - 1;
         seg.payload = match self.sendq.slice_at(offset, n) {
@@ -695,7 +698,7 @@ impl Connection {
             self.disarm(Timer::DelayedAck);
         }
         self.stats.segs_out += 1;
-        Segment {
+        let mut seg = Segment {
             src: self.local,
             dst: self.remote,
             seq: seq.0,
@@ -711,6 +714,8 @@ impl Connection {
                 ident: 0,
                 dont_frag: true,
             },
-        }
+        };
+        self.ecn_mark(&mut seg, false);
+        seg
     }
 }

@@ -70,6 +70,8 @@ impl Stack {
             cfg.mss = cfg.mss.min(m);
         }
         cfg
+    }
+
     /// Passive OPEN on a free ephemeral port (`bind` to port 0): one from the ephemeral
     /// range (RFC 6056) that no listener and no connection uses. Returns the port.
     pub fn listen_ephemeral(&mut self, backlog: usize) -> Result<u16, OpenError> {
