@@ -606,6 +606,28 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         assert_eq!(h.stack.poll_transmit(instant(0), &mut small), None);
     });
 
+    scenario(
+        &mut totals,
+        &["TcpExtOutOfWindowIcmps"],
+        Harness::server(80),
+        |h| {
+            let (c, iss) = h.establish(at(0), 1000, seg());
+            h.stack.send(c, &[1; 100]).unwrap();
+            h.flush();
+            let mut q = h.raw_out.last().unwrap()[..28].to_vec();
+            q[24..28].copy_from_slice(&iss.wrapping_sub(1000).to_be_bytes());
+            h.send_raw(
+                at(1),
+                &icmp_packet(IcmpMessage::DestUnreachable {
+                    code: 4,
+                    next_hop_mtu: 576,
+                    original: &q,
+                }),
+            );
+            assert_eq!(h.stack.connection(c).unwrap().path_mtu(), 1500);
+        },
+    );
+
     let missing: Vec<&str> = Counters::NAMES
         .iter()
         .copied()

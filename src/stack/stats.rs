@@ -216,6 +216,9 @@ counters! {
     tcp_ext_tcp_abort_on_memory => "TcpExtTCPAbortOnMemory",
     /// Times the stack entered memory pressure (`tcp_mem[1]` passed).
     tcp_ext_tcp_memory_pressures => "TcpExtTCPMemoryPressures",
+    /// ICMP errors naming a connection but quoting a sequence number outside
+    /// SND.UNA..SND.NXT, ignored (RFC 5927 §4.1).
+    tcp_ext_out_of_window_icmps => "TcpExtOutOfWindowIcmps",
 }
 
 impl Counters {

@@ -11,6 +11,7 @@
 
 use super::config::{rounding_reserve, syn_window, Config};
 use super::congestion::{self, Controller};
+use super::pmtu::PathMtu;
 use super::rack::Rack;
 use super::recv_buffer::{MemMode, RecvBuffer};
 use super::rtt::RttEstimator;
@@ -202,6 +203,8 @@ pub struct Connection {
     /// Effective send MSS: payload bytes per segment (MUST-16).
     pub(super) smss: u32,
     pub(super) peer_mss: u16,
+    /// The path MTU we send for (`pmtu.rs`).
+    pub(super) pmtu: PathMtu,
     pub(super) ts_ok: bool,
     pub(super) ts_recent: u32,
     /// When TS.Recent was last set (RFC 7323 §5.5: it expires after 24 days idle).
@@ -525,6 +528,7 @@ impl Connection {
             rcv_wscale: 0,
             smss: 536,
             peer_mss: 536,
+            pmtu: PathMtu::ipv4(cfg.mss),
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: now,
@@ -677,10 +681,7 @@ impl Connection {
             _ => (c.ws_ok, c.snd_wscale, c.rcv_wscale) = (false, 0, 0),
         }
         c.sack_ok = c.cfg.sack && c.ts_ok && sack_ok;
-        let opts = if c.ts_ok { 12 } else { 0 };
-        c.smss = u32::from(c.peer_mss.min(c.cfg.mss))
-            .saturating_sub(opts)
-            .max(1);
+        c.smss = c.smss_now();
         c.cc.set_mss(c.smss);
         c.snd_una = iss + 1;
         c.snd_nxt = iss + 1;
@@ -729,11 +730,9 @@ impl Connection {
             self.set_ts_recent(now, ts.tsval);
         }
         self.sack_ok = self.cfg.sack && o.sack_permitted;
-        // MUST-16: payload = min(peer MSS, ours) less the options we put on every segment.
-        let opts = if self.ts_ok { 12 } else { 0 };
-        self.smss = u32::from(self.peer_mss.min(self.cfg.mss))
-            .saturating_sub(opts)
-            .max(1);
+        // MUST-16: payload = min(peer MSS, ours, the path's) less the options we put on
+        // every segment.
+        self.smss = self.smss_now();
         self.cc.set_mss(self.smss);
     }
 

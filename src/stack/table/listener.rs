@@ -154,7 +154,8 @@ impl Stack {
             }
         }
         let ts_offset = self.ts_offset(seg.dst, seg.src);
-        let conn = Connection::accept(now, seg, iss, ts_offset, self.child_config(port));
+        let mut conn = Connection::accept(now, seg, iss, ts_offset, self.child_config(port));
+        self.start_path_mtu(now, &mut conn);
         let idx = self.insert(conn, Some(port), false);
         self.counters.tcp_passive_opens += 1;
         self.mark_dirty(idx);
@@ -246,7 +247,7 @@ impl Stack {
         };
         self.counters.tcp_ext_syncookies_recv += 1;
         self.counters.tcp_passive_opens += 1;
-        let conn = Connection::accept_cookie(
+        let mut conn = Connection::accept_cookie(
             now,
             seg,
             SeqNum(cookie),
@@ -256,6 +257,7 @@ impl Stack {
             sack,
             self.child_config(port),
         );
+        self.start_path_mtu(now, &mut conn);
         let idx = self.insert(conn, Some(port), false);
         if let Some(l) = self.listeners.get_mut(&port) {
             l.half_open += 1; // the Connected event moves it to the accept queue
