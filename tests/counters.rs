@@ -628,6 +628,28 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         },
     );
 
+    let mut probing = Harness::config();
+    probing.tcp.mtu_probing = 2;
+    probing.tcp.initial_cwnd = 11;
+    scenario(
+        &mut totals,
+        &["TcpExtTCPMTUPSuccess", "TcpExtTCPMTUPFail"],
+        Harness::with_config(probing),
+        |h| {
+            let (c, _) = h.connect(at(0), 5000, seg().mss(1460));
+            h.stack.send(c, &[3; 60_000]).unwrap();
+            let end = |v: &[Owned]| v.iter().map(|s| s.seq + s.payload.len() as u32).max();
+            let first = h.drain();
+            assert_eq!(first[0].payload.len(), 1242, "a probe");
+            h.send(at(10), seg().seq(5001).ack(end(&first).unwrap()));
+            let second = h.drain();
+            assert_eq!(second[0].payload.len(), 1351, "the next probe");
+            for i in 0..3 {
+                h.send(at(20 + i), seg().seq(5001).ack(second[0].seq));
+            }
+        },
+    );
+
     let missing: Vec<&str> = Counters::NAMES
         .iter()
         .copied()

@@ -284,3 +284,130 @@ fn fix_ip_header_checksum(p: &mut [u8]) {
     let s = tuntcp::wire::checksum_finish(tuntcp::wire::checksum_add(0, &p[..20]));
     p[10..12].copy_from_slice(&s.to_be_bytes());
 }
+
+// ---- PLPMTUD (RFC 4821), as Linux's tcp_mtu_probing ----
+
+fn probing_config(mode: u8) -> StackConfig {
+    let mut cfg = Harness::config();
+    cfg.tcp.mtu_probing = mode;
+    cfg.tcp.initial_cwnd = 11; // Linux probes only with cwnd >= 11 segments
+    cfg
+}
+
+/// Active open with MSS 1460 offered by the peer, no options; `n` bytes queued at once.
+fn probing_client(mode: u8, n: usize) -> (Harness, tuntcp::stack::SocketHandle, u32) {
+    let mut t = Harness::with_config(probing_config(mode));
+    let (h, iss) = t.connect(0, 5000, seg().mss(1460));
+    t.stack.send(h, &vec![3; n]).unwrap();
+    t.flush();
+    (t, h, iss)
+}
+
+#[test]
+fn plpmtud_mode_2_starts_at_base_mss_and_an_acked_probe_raises_the_mss() {
+    let (mut t, h, iss) = probing_client(2, 40_000);
+    let a = iss + 1;
+    // search_low 1064 (base_mss 1024 + 40), search_high 1500: the probe carries
+    // (1064 + 1500) / 2 - 40 = 1242 octets, then data at base_mss.
+    let out = t.drain();
+    assert_eq!(
+        (out[0].seq, out[0].payload.len()),
+        (a, 1242),
+        "the probe first"
+    );
+    assert!(out.len() > 2);
+    for (i, s) in out[1..].iter().enumerate() {
+        assert_eq!((s.seq, s.payload.len()), (a + 1242 + 1024 * i as u32, 1024));
+    }
+    let sent: u32 = out.iter().map(|s| s.payload.len() as u32).sum();
+    assert_eq!(counter(&t, "TcpExtTCPMTUPSuccess"), 0);
+    t.send(at(50), seg().seq(5001).ack(a + sent));
+    assert_eq!(counter(&t, "TcpExtTCPMTUPSuccess"), 1);
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(
+        c.info(instant(50)).mss,
+        1242,
+        "the probe's size works: it is the MSS"
+    );
+    assert_eq!(c.ssthresh(), u32::MAX);
+    // The search goes on above it: (1282 + 1500) / 2 - 40 = 1351.
+    let out = t.drain();
+    assert_eq!((out[0].seq, out[0].payload.len()), (a + sent, 1351));
+    assert!(out[1..].iter().all(|s| s.payload.len() == 1242));
+}
+
+#[test]
+fn plpmtud_a_lost_probe_lowers_the_search_and_goes_again_in_smaller_pieces() {
+    let (mut t, h, iss) = probing_client(2, 40_000);
+    let a = iss + 1;
+    let out = t.drain();
+    assert_eq!(out[0].payload.len(), 1242);
+    let end = |v: &[Owned]| {
+        v.iter()
+            .map(|s| s.seq + s.payload.len() as u32)
+            .max()
+            .unwrap()
+    };
+    let sent = end(&out);
+    // The probe is dropped on the path: three duplicate ACKs.
+    for i in 0..3 {
+        t.send(at(50 + i), seg().seq(5001).ack(a));
+    }
+    assert_eq!(counter(&t, "TcpExtTCPMTUPFail"), 1);
+    assert_eq!(
+        counter(&t, "TcpExtTCPRenoRecovery"),
+        0,
+        "not a congestion signal"
+    );
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.ssthresh(), u32::MAX, "no cwnd cut");
+    assert_eq!(c.info(instant(52)).mss, 1024);
+    // Resent from SND.UNA in pieces of the MSS known to work (after the new segments
+    // limited transmit sent on the first two duplicates).
+    let all = t.drain();
+    let sent = sent.max(end(&all));
+    let again: Vec<_> = all.into_iter().skip_while(|s| s.seq != a).collect();
+    assert_eq!((again[0].seq, again[0].payload.len()), (a, 1024));
+    assert_eq!((again[1].seq, again[1].payload.len()), (a + 1024, 1024));
+    assert!(counter(&t, "TcpRetransSegs") >= 2);
+    // search_high is now 1281: the next probe is (1064 + 1281) / 2 - 40 = 1132 once all
+    // is acknowledged.
+    let top = end(&again).max(sent);
+    t.send(at(100), seg().seq(5001).ack(top));
+    let out = t.drain();
+    let lines: Vec<&str> = out.iter().map(|s| s.line.as_str()).collect();
+    assert_eq!(
+        (out[0].seq, out[0].payload.len()),
+        (top, 1132),
+        "{lines:#?}"
+    );
+}
+
+/// The lengths of the segments sent at SND.UNA = `a` while nothing is acknowledged for
+/// 30 s (the original and its retransmissions).
+fn black_hole(mode: u8) -> Vec<usize> {
+    let mut cfg = Harness::config();
+    cfg.tcp.mtu_probing = mode;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1460));
+    t.stack.send(h, &[5; 1460]).unwrap();
+    t.flush();
+    t.advance(30_000);
+    t.drain()
+        .iter()
+        .filter(|s| s.seq == iss + 1)
+        .map(|s| s.payload.len())
+        .collect()
+}
+
+#[test]
+fn plpmtud_mode_1_falls_back_to_base_mss_then_halves_after_repeated_timeouts() {
+    // Frag Needed filtered: 1460-octet segments vanish. Mode 0 keeps resending them.
+    let off = black_hole(0);
+    assert!(off.len() >= 6 && off.iter().all(|&n| n == 1460), "{off:?}");
+    // Mode 1: from the 4th timeout (retries1 = 3 in a row) base_mss, then half of it
+    // (at most base_mss, at least the probe floor 48).
+    let on = black_hole(1);
+    assert_eq!(on[..6], [1460, 1460, 1460, 1460, 1024, 512], "{on:?}");
+    assert!(on[6..].iter().all(|n| (48..=256).contains(n)), "{on:?}");
+}

@@ -113,6 +113,20 @@ pub struct Config {
     /// are queued, like `tcp_notsent_lowat` (Linux's default `u32::MAX`: no limit); the
     /// per-socket TCP_NOTSENT_LOWAT overrides it.
     pub notsent_lowat: u32,
+    /// Packetization-layer path MTU discovery (RFC 4821), like `tcp_mtu_probing`: 0 off,
+    /// 1 after a black hole is suspected (`retries1` timeouts in a row: the MSS falls to
+    /// `base_mss`, then halves), 2 always (start at `base_mss` when opening, probe up).
+    pub mtu_probing: u8,
+    /// The MSS PLPMTUD starts from and falls back to, like `tcp_base_mss` (1024).
+    pub base_mss: u16,
+    /// Stop probing once the search range is narrower than this many octets, like
+    /// `tcp_probe_threshold` (8).
+    pub probe_threshold: u32,
+    /// Search again (from the current MSS up to the peer's) after this long, like
+    /// `tcp_probe_interval` (600 s).
+    pub probe_interval: Duration,
+    /// The black-hole fallback never goes below this MSS, like `tcp_mtu_probe_floor` (48).
+    pub mtu_probe_floor: u16,
 }
 
 impl Config {
@@ -201,6 +215,11 @@ impl Default for Config {
             tos: 0,
             rcv_update_when_doubled: false,
             notsent_lowat: u32::MAX,
+            mtu_probing: 0,
+            base_mss: 1024,
+            probe_threshold: 8,
+            probe_interval: Duration::from_secs(600),
+            mtu_probe_floor: 48,
         }
     }
 }

@@ -11,7 +11,7 @@
 
 use super::config::{rounding_reserve, syn_window, Config};
 use super::congestion::{self, Controller};
-use super::pmtu::PathMtu;
+use super::pmtu::{PathMtu, ProbeDue};
 use super::rack::Rack;
 use super::recv_buffer::{MemMode, RecvBuffer};
 use super::rtt::RttEstimator;
@@ -404,6 +404,9 @@ pub struct ConnStats {
     pub ofo_pruned: u64,
     pub ofo_drop: u64,
     pub rcvq_drop: u64,
+    /// PLPMTUD probes acknowledged / lost (`TCPMTUPSuccess`, `TCPMTUPFail`).
+    pub mtup_success: u64,
+    pub mtup_fail: u64,
 }
 
 impl ConnStats {
@@ -447,6 +450,8 @@ impl ConnStats {
             ofo_pruned,
             ofo_drop,
             rcvq_drop,
+            mtup_success,
+            mtup_fail,
         } = *o;
         self.fast_retrans += fast_retrans;
         self.reno_recovery += reno_recovery;
@@ -485,6 +490,8 @@ impl ConnStats {
         self.ofo_pruned += ofo_pruned;
         self.ofo_drop += ofo_drop;
         self.rcvq_drop += rcvq_drop;
+        self.mtup_success += mtup_success;
+        self.mtup_fail += mtup_fail;
     }
 }
 
@@ -694,6 +701,7 @@ impl Connection {
         c.rcv_adv = c.rcv_nxt + u32::from(c.syn_window());
         c.state = State::Listen;
         c.set_state(State::Established, "valid SYN cookie");
+        c.mtu_probing_start(now);
         c.stamp_states(now);
         c
     }
@@ -1069,8 +1077,12 @@ impl Connection {
     }
     /// The largest segment this connection sends now: SMSS bounded by half the peer's
     /// largest window (see `send_mss`); the size a device splits super-segments at.
+    /// A PLPMTUD probe about to leave counts as one segment of its size (never split).
     pub fn effective_mss(&self) -> u32 {
-        self.send_mss()
+        match self.mtu_probe_due(usize::MAX) {
+            ProbeDue::Probe(len) => len as u32,
+            _ => self.send_mss(),
+        }
     }
     /// Switches the congestion controller (like `TCP_CONGESTION`); the new one starts from
     /// the current cwnd's worth of knowledge: a fresh slow start capped by the old ssthresh.
@@ -1493,6 +1505,7 @@ impl Connection {
                 if self.retries == self.cfg.retries1 {
                     self.soft_error(SoftError::Retransmissions(self.retries));
                 }
+                self.mtu_probing_on_rto(); // RFC 4821 §7.5 / black hole detection
             }
         }
         // RFC 6675 §5.1: the scoreboard survives the timeout, so SACKed data is not resent.

@@ -388,6 +388,7 @@ impl Connection {
             }
             self.retries = 0;
             self.first_rto_at = None;
+            self.mtu_probe_on_ack(now);
             if self.snd_una == self.snd_max {
                 self.disarm(Timer::Retransmit);
                 if let Some(t) = self.busy_since.take() {
@@ -751,6 +752,7 @@ impl Connection {
             self.rtt = RttEstimator::new(self.cfg.initial_rto.max(SYN_LOST_RTO), min, max);
         }
         self.rtt.reset_backoff();
+        self.mtu_probing_start(now);
         if self.fin_queued {
             // CLOSE was called in SYN-RECEIVED: the FIN goes out now (RFC 9293 §3.10.4).
             self.set_state(State::FinWait1, "close queued");
