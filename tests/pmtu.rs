@@ -411,3 +411,77 @@ fn plpmtud_mode_1_falls_back_to_base_mss_then_halves_after_repeated_timeouts() {
     assert_eq!(on[..6], [1460, 1460, 1460, 1460, 1024, 512], "{on:?}");
     assert!(on[6..].iter().all(|n| (48..=256).contains(n)), "{on:?}");
 }
+
+/// As packetdrill's `mtu_probe/basic-v4` (Linux's own test of `tcp_mtu_probing`): a route
+/// with `advmss 600 mtu lock 640 initcwnd 11`, `tcp_mtu_probing=2`, `tcp_base_mss=512`;
+/// the route's MTU then goes up to 1500 and the next write probes with
+/// (1500 + 552) / 2 - 40 = 986 octets ahead of 600-octet segments; its ACK makes 986 the MSS.
+#[test]
+fn plpmtud_route_metrics_and_a_probe_above_the_route_mtu_as_linux_basic_v4() {
+    use tuntcp::stack::RouteMetrics;
+    let mut cfg = Harness::config();
+    cfg.tcp.mtu_probing = 2;
+    cfg.tcp.base_mss = 512;
+    cfg.tcp.timestamps = false;
+    cfg.tcp.sack = false;
+    let mut t = Harness::server_with(80, cfg);
+    let route = |mtu, advmss, initcwnd| RouteMetrics {
+        mtu: Some(mtu),
+        advmss: Some(advmss),
+        initcwnd,
+    };
+    t.stack
+        .set_route(IpAddr::V4(PEER), Some(route(640, 600, Some(11))));
+    t.send(at(0), seg().syn().seq(0).win(50000).mss(1460).ws(0));
+    let sa = t.expect(0, seg().flags(TcpFlags::SYN | TcpFlags::ACK).mss(600));
+    t.send(at(100), seg().seq(1).ack(sa.seq + 1).win(50000));
+    let h = t.stack.accept(80).unwrap();
+    assert_eq!(t.stack.connection(h).unwrap().effective_mss(), 600);
+    t.stack
+        .set_route(IpAddr::V4(PEER), Some(route(1500, 1460, None)));
+    let a = sa.seq + 1;
+    t.stack.send(h, &[9; 4000]).unwrap();
+    t.flush();
+    t.expect(100, seg().seq(a).len(986));
+    for i in 0..5 {
+        t.expect(100, seg().seq(a + 986 + 600 * i).len(600));
+    }
+    t.expect(100, seg().seq(a + 3986).len(14));
+    t.send(at(200), seg().seq(1).ack(a + 4000).win(50000));
+    assert_eq!(counter(&t, "TcpExtTCPMTUPSuccess"), 1);
+    t.stack.send(h, &[9; 2000]).unwrap();
+    t.flush();
+    t.expect(200, seg().seq(a + 4000).len(986));
+    t.expect(200, seg().seq(a + 4986).len(986));
+    t.expect(200, seg().seq(a + 5972).len(28));
+}
+
+#[test]
+fn a_route_mtu_raised_raises_the_mss_at_once_without_probing() {
+    use tuntcp::stack::RouteMetrics;
+    let mut t = Harness::server(80);
+    let mtu = |m| {
+        Some(RouteMetrics {
+            mtu: Some(m),
+            ..RouteMetrics::default()
+        })
+    };
+    t.stack.set_route(IpAddr::V4(PEER), mtu(1000));
+    let (h, iss) = t.establish(0, 1000, seg().mss(1460));
+    assert_eq!(t.stack.connection(h).unwrap().effective_mss(), 960);
+    t.stack.send(h, &[1; 1460]).unwrap();
+    t.flush();
+    t.expect(0, seg().seq(iss + 1).len(960));
+    t.expect(0, seg().seq(iss + 961).len(500));
+    t.send(at(10), seg().seq(1001).ack(iss + 1461));
+    t.stack.set_route(IpAddr::V4(PEER), mtu(1500));
+    assert_eq!(t.stack.connection(h).unwrap().effective_mss(), 1460);
+    // Lowered again: what is in flight and too long goes again at once.
+    t.stack.send(h, &[2; 1460]).unwrap();
+    t.flush();
+    t.expect(10, seg().seq(iss + 1461).len(1460));
+    t.stack.set_route(IpAddr::V4(PEER), mtu(800));
+    t.flush();
+    t.expect(10, seg().seq(iss + 1461).len(760));
+    t.expect(10, seg().seq(iss + 2221).len(700));
+}

@@ -25,5 +25,7 @@ pub mod timers;
 
 pub use ports::PortAllocator;
 pub use syncookie::SynCookies;
-pub use table::{OpenError, Outgoing, SocketHandle, Stack, StackConfig, Touched, GSO_MAX_PAYLOAD};
+pub use table::{
+    OpenError, Outgoing, RouteMetrics, SocketHandle, Stack, StackConfig, Touched, GSO_MAX_PAYLOAD,
+};
 pub use timers::TimerQueue;

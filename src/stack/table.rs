@@ -139,6 +139,18 @@ impl StackConfig {
     }
 }
 
+/// A route's metrics for one destination, as `ip route ... mtu M advmss A initcwnd N`
+/// sets them (`Stack::set_route`); `None` leaves the stack's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteMetrics {
+    /// The path MTU (Linux's `mtu lock`: Frag Needed may still lower a connection's).
+    pub mtu: Option<u32>,
+    /// The MSS our SYN and SYN-ACK offer.
+    pub advmss: Option<u16>,
+    /// The initial congestion window in segments.
+    pub initcwnd: Option<u32>,
+}
+
 /// Something an application may be waiting on whose state changed (see
 /// [`Stack::take_touched`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -282,6 +294,8 @@ pub struct Stack {
     trace: Option<Box<TraceQueue>>,
     /// Path MTUs learned by destination (RFC 1191 §6.3).
     pmtu: PmtuCache,
+    /// Routes by destination (set by the application only).
+    routes: HashMap<IpAddr, RouteMetrics>,
 }
 
 impl Stack {
@@ -316,6 +330,7 @@ impl Stack {
             orphans: 0,
             trace: None,
             pmtu: PmtuCache::new(cfg.pmtu_cache_size, cfg.mtu_expires),
+            routes: HashMap::new(),
             cfg,
         }
     }
@@ -571,11 +586,47 @@ impl Stack {
         self.touch(idx);
     }
 
-    /// A new connection leaves by the link's MTU, or what the cache learned for its peer.
+    /// A new connection leaves by the link's MTU, or its route's, or what the cache
+    /// learned for its peer, the lowest.
     fn start_path_mtu(&mut self, now: Instant, conn: &mut Connection) {
         conn.set_link_mtu(u32::try_from(self.cfg.mtu).unwrap_or(u32::MAX));
-        if let Some(mtu) = self.pmtu.get(now, IpAddr::V4(*conn.remote().ip())) {
+        let dst = IpAddr::V4(*conn.remote().ip());
+        let route = self.routes.get(&dst).and_then(|r| r.mtu);
+        if let Some(mtu) = route.into_iter().chain(self.pmtu.get(now, dst)).min() {
             conn.lower_path_mtu(mtu);
+        }
+    }
+
+    /// The per-connection defaults for a peer at `remote`: the stack's, with its route's
+    /// `advmss` and `initcwnd`.
+    fn route_config(&self, remote: Ipv4Addr) -> tcp::Config {
+        let mut cfg = self.cfg.tcp.clone();
+        if let Some(r) = self.routes.get(&IpAddr::V4(remote)) {
+            cfg.advmss = r.advmss.or(cfg.advmss);
+            cfg.initial_cwnd = r.initcwnd.unwrap_or(cfg.initial_cwnd);
+        }
+        cfg
+    }
+
+    /// Sets (or with `None` removes) the route to `dst`, as `ip route change DST ... mtu M
+    /// advmss A initcwnd N` does. New connections take all of it; open connections to `dst`
+    /// take its MTU (lowered at once, with what no longer fits resent; raised at once
+    /// without PLPMTUD, else only as far as a probe proves, `tcp::pmtu`).
+    pub fn set_route(&mut self, dst: IpAddr, route: Option<RouteMetrics>) {
+        match route {
+            Some(r) => self.routes.insert(dst, r),
+            None => self.routes.remove(&dst),
+        };
+        let link = u32::try_from(self.cfg.mtu).unwrap_or(u32::MAX);
+        let mtu = route.and_then(|r| r.mtu).unwrap_or(link).min(link);
+        for idx in 0..self.slots.len() {
+            let Some(slot) = self.slots[idx].as_mut() else {
+                continue;
+            };
+            if IpAddr::V4(*slot.conn.remote().ip()) == dst {
+                slot.conn.set_route_mtu(mtu);
+                self.mark_dirty(idx);
+            }
         }
     }
 
@@ -955,8 +1006,8 @@ impl Stack {
             }
         }
         let ts_offset = self.ts_offset(local, remote);
-        let mut conn =
-            Connection::connect(now, local, remote, iss, ts_offset, self.cfg.tcp.clone());
+        let cfg = self.route_config(*remote.ip());
+        let mut conn = Connection::connect(now, local, remote, iss, ts_offset, cfg);
         self.start_path_mtu(now, &mut conn);
         let idx = self.insert(conn, None, true);
         self.counters.tcp_active_opens += 1;

@@ -13,6 +13,9 @@ pub const RECOVERY_NO_DUPTHRESH: u8 = 4;
 pub struct Config {
     /// MSS we advertise: MTU - 40 (RFC 9293 MUST-67).
     pub mss: u16,
+    /// The MSS our SYN or SYN-ACK offers instead of `mss` (a route's `advmss`); what we
+    /// send is not bounded by it.
+    pub advmss: Option<u16>,
     /// Receive buffer (bytes); the advertised window is what is free of it.
     pub recv_buffer: usize,
     /// Send buffer (bytes).
@@ -178,6 +181,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             mss: 1460,
+            advmss: None,
             recv_buffer: 256 * 1024,
             send_buffer: 256 * 1024,
             window_scaling: true,

@@ -635,7 +635,8 @@ impl Connection {
         let window;
         if flags.syn() {
             let active = self.state == State::SynSent;
-            options.mss = Some(self.cfg.mss); // MUST-14, SHLD-5; never on a non-SYN (MUST-65)
+            // MUST-14, SHLD-5; never on a non-SYN (MUST-65)
+            options.mss = Some(self.cfg.advmss.unwrap_or(self.cfg.mss));
             if (active && self.cfg.window_scaling) || (!active && self.ws_ok) {
                 options.window_scale = Some(self.rcv_wscale);
             }

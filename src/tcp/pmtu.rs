@@ -56,6 +56,8 @@ pub(super) struct PathMtu {
     pub headers: u32,
     /// The lowest value allowed (68 for IPv4, 1280 for IPv6).
     pub floor: u32,
+    /// The link's MTU (the search never goes above it).
+    pub link: u32,
     /// PLPMTUD (RFC 4821) on: the MSS is at most `search_low`'s (Linux `icsk_mtup`).
     pub probing: bool,
     /// MTUs known to work / the highest worth trying (datagram octets).
@@ -77,6 +79,7 @@ impl PathMtu {
             mtu,
             headers: IPV4_TCP_HEADERS,
             floor: MIN_IPV4_MTU,
+            link: mtu,
             probing: false,
             search_low: 0,
             search_high: 0,
@@ -109,9 +112,24 @@ impl Connection {
     /// sets it on every new connection; the default is our MSS + 40).
     pub fn set_link_mtu(&mut self, mtu: u32) {
         let mtu = mtu.clamp(self.pmtu.floor, 65535);
+        self.pmtu.link = mtu;
         if mtu != self.pmtu.mtu {
             self.pmtu.mtu = mtu;
             self.sync_mss();
+        }
+    }
+
+    /// A route's MTU changed (`Stack::set_route`): lowered as by Frag Needed; raised at once
+    /// without PLPMTUD, else left for a probe to prove (the next sync takes it in).
+    pub fn set_route_mtu(&mut self, mtu: u32) {
+        let mtu = mtu.clamp(self.pmtu.floor, self.pmtu.link.max(self.pmtu.floor));
+        if mtu < self.pmtu.mtu {
+            self.lower_path_mtu(mtu);
+        } else if mtu > self.pmtu.mtu {
+            self.pmtu.mtu = mtu;
+            if !self.pmtu.probing {
+                self.sync_mss();
+            }
         }
     }
 
@@ -196,13 +214,13 @@ impl Connection {
     /// The connection is established (Linux `tcp_mtup_init` from `tcp_init_transfer`): the
     /// search range is set, and with `mtu_probing` 2 probing is on. An active open then
     /// starts at `base_mss` (Linux syncs its MSS there); a passive one keeps the MSS of its
-    /// handshake until the first probe or MTU change, as Linux. Deviation: the search never
-    /// starts above the path MTU in force (Linux's passive opens start it at the peer's MSS
-    /// whatever a route's `mtu` says, and then probe above it).
+    /// handshake until the first probe or MTU change, as Linux. `search_high` starts at the
+    /// peer's MSS (+ 40) at most the link's MTU (RFC 4821 §7.2), so a passive open may probe
+    /// above a route's or the cache's MTU (as Linux's); an active one is bounded by it.
     pub(super) fn mtu_probing_start(&mut self, now: Instant) {
         let clamp = u32::from(self.peer_mss.min(self.cfg.mss));
         self.pmtu.probing = self.cfg.mtu_probing > 1;
-        self.pmtu.search_high = (clamp + self.pmtu.headers).min(self.pmtu.mtu);
+        self.pmtu.search_high = (clamp + self.pmtu.headers).min(self.pmtu.link);
         self.pmtu.search_low = self.mss_to_mtu(u32::from(self.cfg.base_mss));
         self.pmtu.probe = None;
         self.pmtu.probe_stamp = Some(now);
