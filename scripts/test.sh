@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): unit, property, trace, interop and doc tests in a
 # debug build (overflow checks on), then the root-only TUN tests (tests/tun_curl.rs,
-# tests/tun_see.rs, tests/tun_scale.rs) in a release build, each in its own network namespace. Outside CI the
-# TUN tests skip loudly without root; with CI=true they fail instead. Then the packetdrill
+# tests/tun_see.rs, tests/tun_scale.rs, tests/tun_pmtu.rs) in a release build, each in its
+# own network namespace. Outside CI the TUN tests skip loudly without root; with CI=true they fail instead. Then the packetdrill
 # library's unit tests and the Linux packetdrill scripts (scripts/packetdrill.sh -s: fails
 # when a script of tests/packetdrill/expected-pass.txt fails; needs a packetdrill source
 # tree, ../shared/packetdrill or $PACKETDRILL, and gcc make flex bison: without them it
@@ -35,6 +35,7 @@ fi
 cargo test --release --test tun_curl "$@" -- --test-threads=2
 cargo test --release --test tun_see "$@" -- --test-threads=2
 cargo test --release --test tun_scale "$@" -- --test-threads=1
+cargo test --release --test tun_pmtu "$@"
 cargo test -p tuntcp-packetdrill "$@"
 pd_src=${PACKETDRILL:-../shared/packetdrill}
 if [ "${CI:-}" = true ] || { [ -d "$pd_src" ] && command -v flex >/dev/null && command -v bison >/dev/null; }; then

@@ -697,6 +697,50 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         assert_eq!(h.stack.poll_transmit(instant(0), &mut small), None);
     });
 
+    scenario(
+        &mut totals,
+        &["TcpExtOutOfWindowIcmps"],
+        Harness::server(80),
+        |h| {
+            let (c, iss) = h.establish(at(0), 1000, seg());
+            h.stack.send(c, &[1; 100]).unwrap();
+            h.flush();
+            let mut q = h.raw_out.last().unwrap()[..28].to_vec();
+            q[24..28].copy_from_slice(&iss.wrapping_sub(1000).to_be_bytes());
+            h.send_raw(
+                at(1),
+                &icmp_packet(IcmpMessage::DestUnreachable {
+                    code: 4,
+                    next_hop_mtu: 576,
+                    original: &q,
+                }),
+            );
+            assert_eq!(h.stack.connection(c).unwrap().path_mtu(), 1500);
+        },
+    );
+
+    let mut probing = Harness::config();
+    probing.tcp.mtu_probing = 2;
+    probing.tcp.initial_cwnd = 11;
+    scenario(
+        &mut totals,
+        &["TcpExtTCPMTUPSuccess", "TcpExtTCPMTUPFail"],
+        Harness::with_config(probing),
+        |h| {
+            let (c, _) = h.connect(at(0), 5000, seg().mss(1460));
+            h.stack.send(c, &[3; 60_000]).unwrap();
+            let end = |v: &[Owned]| v.iter().map(|s| s.seq + s.payload.len() as u32).max();
+            let first = h.drain();
+            assert_eq!(first[0].payload.len(), 1242, "a probe");
+            h.send(at(10), seg().seq(5001).ack(end(&first).unwrap()));
+            let second = h.drain();
+            assert_eq!(second[0].payload.len(), 1351, "the next probe");
+            for i in 0..3 {
+                h.send(at(20 + i), seg().seq(5001).ack(second[0].seq));
+            }
+        },
+    );
+
     let missing: Vec<&str> = Counters::NAMES
         .iter()
         .copied()

@@ -205,7 +205,11 @@ impl Host {
         *done = text.len();
         let mut t = self.stack.config().tcp.clone();
         profile::apply_host_commands(&mut t, new);
+        let routes: Vec<_> = new.lines().filter_map(profile::route_command).collect();
         self.stack.set_tcp_config(t);
+        for (dst, r) in routes {
+            self.stack.set_route(std::net::IpAddr::V4(dst), Some(r));
+        }
     }
 
     pub fn addr(&self) -> Ipv4Addr {
@@ -654,6 +658,7 @@ impl Host {
         flags: tcp::SendFlags,
         done: &mut usize,
     ) -> Blocked<usize> {
+        self.apply_host_commands(); // a route changed since (`ip route change ... mtu`)
         let (h, s) = match self.conn_of(fd) {
             Ok(x) => x,
             Err(libc::ENOTCONN) => return Blocked::Done(Err(libc::EPIPE)),

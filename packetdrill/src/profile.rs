@@ -25,7 +25,7 @@
 
 use std::net::Ipv4Addr;
 
-use tuntcp::stack::{StackConfig, GSO_MAX_PAYLOAD};
+use tuntcp::stack::{RouteMetrics, StackConfig, GSO_MAX_PAYLOAD};
 use tuntcp::tcp::Connection;
 use tuntcp::time::Instant;
 
@@ -136,6 +136,36 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
     out.len()
 }
 
+/// A route command a script ran (`ip route add|change|replace DST ... mtu [lock] M advmss
+/// A initcwnd N`, as scripts/packetdrill.sh records it) as the stack's route to DST; other
+/// words (`via`, `dev`) are ignored. `None` for anything else.
+pub fn route_command(line: &str) -> Option<(Ipv4Addr, RouteMetrics)> {
+    let mut w = line.split_whitespace();
+    if w.next() != Some("ip") || w.next() != Some("route") {
+        return None;
+    }
+    if !matches!(w.next(), Some("add" | "change" | "replace")) {
+        return None;
+    }
+    let dst = w.next()?.trim_end_matches("/32").parse().ok()?;
+    let mut r = RouteMetrics::default();
+    while let Some(key) = w.next() {
+        match key {
+            "mtu" => {
+                let mut v = w.next()?;
+                if v == "lock" {
+                    v = w.next()?;
+                }
+                r.mtu = v.parse().ok();
+            }
+            "advmss" => r.advmss = w.next()?.parse().ok(),
+            "initcwnd" => r.initcwnd = w.next()?.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((dst, r))
+}
+
 /// Linux's `TCP_ESTABLISHED` .. `TCP_CLOSING` numbering.
 fn linux_state(s: tuntcp::tcp::State) -> u8 {
     use tuntcp::tcp::State::*;
@@ -213,6 +243,12 @@ pub fn apply_host_commands(t: &mut tuntcp::tcp::Config, lines: &str) -> Vec<Stri
                 "tcp_slow_start_after_idle" => {
                     num(0).map(|n| t.slow_start_after_idle = n != 0).is_some()
                 }
+                "tcp_mtu_probing" => num(0)
+                    .map(|n| t.mtu_probing = u8::try_from(n).unwrap_or(2))
+                    .is_some(),
+                "tcp_base_mss" => num(0)
+                    .map(|n| t.base_mss = u16::try_from(n).unwrap_or(u16::MAX))
+                    .is_some(),
                 "tcp_synack_retries" => num(0)
                     .map(|n| t.synack_retries = u32::try_from(n).unwrap_or(u32::MAX))
                     .is_some(),
@@ -260,5 +296,24 @@ mod tests {
         assert!(!t.timestamps && !t.sack);
         assert_eq!(t.send_buffer, 50000);
         assert_eq!(t.gso_max_payload, 0);
+    }
+
+    #[test]
+    fn route_commands_become_route_metrics() {
+        let (dst, r) = route_command(
+            "ip route change 192.0.2.1 via 192.168.0.2 dev tun0 advmss 600 mtu lock 640 initcwnd 11",
+        )
+        .unwrap();
+        assert_eq!(dst, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(
+            r,
+            RouteMetrics {
+                mtu: Some(640),
+                advmss: Some(600),
+                initcwnd: Some(11)
+            }
+        );
+        assert_eq!(route_command("ip route show"), None);
+        assert_eq!(route_command("ip link set tun0 up"), None);
     }
 }

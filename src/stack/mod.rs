@@ -2,8 +2,8 @@
 //!
 //! [`Stack`] owns the connection table (demultiplexing by 4-tuple, listeners with their
 //! SYN and accept queues, ephemeral ports, ISNs) and the IP side: input checks ([`addr`]),
-//! fragment reassembly ([`frag`]), ICMP echo and errors ([`icmp`]) and nstat-named counters
-//! ([`stats`]); stack-wide memory and orphan limits like Linux's ([`mem`]). Pure parts for scale: SYN cookies ([`syncookie`]), ephemeral port choice
+//! fragment reassembly ([`frag`]), ICMP echo and errors ([`icmp`]), the path MTU cache
+//! ([`pmtu`]) and nstat-named counters ([`stats`]); stack-wide memory and orphan limits like Linux's ([`mem`]). Pure parts for scale: SYN cookies ([`syncookie`]), ephemeral port choice
 //! ([`ports`]) and a deadline queue over many connections ([`timers`]). None of it does I/O
 //! or reads a clock; see [`Stack`] for the calling order.
 //!
@@ -15,6 +15,7 @@ pub mod frag;
 pub mod icmp;
 mod keyed;
 pub mod mem;
+pub mod pmtu;
 pub mod ports;
 pub mod report;
 pub mod stats;
@@ -24,5 +25,7 @@ pub mod timers;
 
 pub use ports::PortAllocator;
 pub use syncookie::SynCookies;
-pub use table::{OpenError, Outgoing, SocketHandle, Stack, StackConfig, Touched, GSO_MAX_PAYLOAD};
+pub use table::{
+    OpenError, Outgoing, RouteMetrics, SocketHandle, Stack, StackConfig, Touched, GSO_MAX_PAYLOAD,
+};
 pub use timers::TimerQueue;

@@ -241,6 +241,12 @@ counters! {
     tcp_ext_tcp_abort_on_memory => "TcpExtTCPAbortOnMemory",
     /// Times the stack entered memory pressure (`tcp_mem[1]` passed).
     tcp_ext_tcp_memory_pressures => "TcpExtTCPMemoryPressures",
+    /// ICMP errors naming a connection but quoting a sequence number outside
+    /// SND.UNA..SND.NXT, ignored (RFC 5927 §4.1).
+    tcp_ext_out_of_window_icmps => "TcpExtOutOfWindowIcmps",
+    /// PLPMTUD probes that were lost / acknowledged (RFC 4821, `tcp_mtu_probing`).
+    tcp_ext_tcp_mtup_fail => "TcpExtTCPMTUPFail",
+    tcp_ext_tcp_mtup_success => "TcpExtTCPMTUPSuccess",
 }
 
 impl Counters {
@@ -270,6 +276,8 @@ impl Counters {
         self.tcp_ext_tcp_sack_recovery += t.sack_recovery;
         self.tcp_ext_tcp_loss_probes += t.loss_probes;
         self.tcp_ext_tcp_loss_probe_recovery += t.loss_probe_recovery;
+        self.tcp_ext_tcp_mtup_fail += t.mtup_fail;
+        self.tcp_ext_tcp_mtup_success += t.mtup_success;
         self.tcp_ext_tcp_lost_retransmit += t.lost_retransmit;
         self.tcp_ext_tcp_sack_recovery_fail += t.sack_recovery_fail;
         self.tcp_ext_tcp_reno_recovery_fail += t.reno_recovery_fail;

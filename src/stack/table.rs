@@ -19,12 +19,13 @@ use super::icmp::{
 };
 use super::keyed::{label, DemuxHash, PortHash, Prf, TsOffsets, Tuple};
 use super::mem::MemAccount;
+use super::pmtu::{PmtuCache, MIN_PMTU_V4, MTU_EXPIRES, PMTU_CACHE_CAPACITY};
 use super::ports::PortAllocator;
 use super::stats::Counters;
 use super::syncookie::SynCookies;
 use super::timers::TimerQueue;
 use crate::tcp::{self, Connection, Event, IsnGenerator, SeqNum, State};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::trace::{TraceEvent, TraceQueue, TraceRecord};
 use crate::wire::offload::{complete_checksum, RxOffload, TxOffload};
 use crate::wire::{
@@ -32,7 +33,7 @@ use crate::wire::{
     IPPROTO_ICMP, IPPROTO_TCP,
 };
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
 mod invariants;
 mod listener;
@@ -87,6 +88,14 @@ pub struct StackConfig {
     /// beyond, an orphan is reset at close or on its next retransmission timer
     /// (TCPAbortOnMemory), like `tcp_max_orphans`.
     pub max_orphans: usize,
+    /// The lowest path MTU an ICMP "fragmentation needed" can set (a lower value, 0 from
+    /// a pre-RFC 1191 router included, is taken as this), like `route/min_pmtu` (552).
+    pub min_pmtu: u32,
+    /// How long a learned path MTU is kept for new connections to that destination after
+    /// it was last lowered, like `route/mtu_expires` (10 minutes).
+    pub mtu_expires: Duration,
+    /// Destinations the path MTU cache holds at most (see [`super::pmtu`]).
+    pub pmtu_cache_size: usize,
 }
 
 /// Largest TCP payload in one super-segment: an IPv4 packet of at most 65535 bytes with
@@ -123,8 +132,23 @@ impl StackConfig {
             // Linux's defaults on a host with 4 GiB of memory (192, 256, 384 MiB).
             tcp_mem: [49152, 65536, 98304],
             max_orphans: 16384,
+            min_pmtu: MIN_PMTU_V4,
+            mtu_expires: MTU_EXPIRES,
+            pmtu_cache_size: PMTU_CACHE_CAPACITY,
         }
     }
+}
+
+/// A route's metrics for one destination, as `ip route ... mtu M advmss A initcwnd N`
+/// sets them (`Stack::set_route`); `None` leaves the stack's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteMetrics {
+    /// The path MTU (Linux's `mtu lock`: Frag Needed may still lower a connection's).
+    pub mtu: Option<u32>,
+    /// The MSS our SYN and SYN-ACK offer.
+    pub advmss: Option<u16>,
+    /// The initial congestion window in segments.
+    pub initcwnd: Option<u32>,
 }
 
 /// Something an application may be waiting on whose state changed (see
@@ -319,6 +343,10 @@ pub struct Stack {
     orphans: usize,
     /// Sender-state records (`--trace`), when asked for.
     trace: Option<Box<TraceQueue>>,
+    /// Path MTUs learned by destination (RFC 1191 §6.3).
+    pmtu: PmtuCache,
+    /// Routes by destination (set by the application only).
+    routes: HashMap<IpAddr, RouteMetrics>,
 }
 
 impl Stack {
@@ -353,6 +381,8 @@ impl Stack {
             mem: MemAccount::default(),
             orphans: 0,
             trace: None,
+            pmtu: PmtuCache::new(cfg.pmtu_cache_size, cfg.mtu_expires),
+            routes: HashMap::new(),
             cfg,
         }
     }
@@ -558,11 +588,23 @@ impl Stack {
                 return; // MUST-55
             }
             if let Some(&idx) = self.by_tuple.get(&Tuple::new(q.local, q.remote)) {
-                // PathMtu (code 4) is treated as soft until PMTUD exists.
+                let in_window = self.slots[idx]
+                    .as_ref()
+                    .is_some_and(|s| s.conn.icmp_seq_in_window(SeqNum(q.seq)));
+                if !in_window {
+                    // RFC 5927 §4.1 (the connection ignores it too); Linux counts it so.
+                    self.counters.tcp_ext_out_of_window_icmps += 1;
+                }
                 let hard = match action(&err) {
                     IcmpAction::Ignore => return,
                     IcmpAction::Abort => true,
-                    IcmpAction::Soft | IcmpAction::PathMtu { .. } => false,
+                    IcmpAction::Soft => false,
+                    IcmpAction::PathMtu { next_hop_mtu } => {
+                        if in_window {
+                            self.path_mtu_signal(now, idx, next_hop_mtu, SeqNum(q.seq));
+                        }
+                        return;
+                    }
                 };
                 if let Some(slot) = self.slots[idx].as_mut() {
                     slot.conn.handle_icmp_error(now, hard, SeqNum(q.seq));
@@ -572,6 +614,91 @@ impl Stack {
                 self.touch(idx);
             }
         }
+    }
+
+    /// RFC 1191 §6.3 / RFC 5927 §7.3: a "fragmentation needed" that passed the connection's
+    /// checks lowers the destination's path MTU (at least `min_pmtu`: Linux's rule, which
+    /// also covers the 0 of a pre-RFC 1191 router) in the cache and in the connection,
+    /// which resends what no longer fits. Not an error for the application.
+    fn path_mtu_signal(&mut self, now: Instant, idx: usize, next_hop_mtu: u16, seq: SeqNum) {
+        let Some(slot) = self.slots[idx].as_mut() else {
+            return;
+        };
+        let dst = IpAddr::V4(*slot.conn.remote().ip());
+        let link = u32::try_from(self.cfg.mtu).unwrap_or(u32::MAX);
+        let mtu = self.pmtu.lower(
+            now,
+            dst,
+            u32::from(next_hop_mtu),
+            self.cfg.min_pmtu.min(link),
+            link,
+        );
+        let update = slot.conn.handle_path_mtu(now, mtu, seq);
+        log::debug!(target: "tuntcp::packet", "frag needed mtu {next_hop_mtu}: {update:?}");
+        self.mark_dirty(idx);
+        self.drain_events(idx);
+        self.touch(idx);
+    }
+
+    /// A new connection leaves by the link's MTU, or its route's, or what the cache
+    /// learned for its peer, the lowest.
+    fn start_path_mtu(&mut self, now: Instant, conn: &mut Connection) {
+        conn.set_link_mtu(u32::try_from(self.cfg.mtu).unwrap_or(u32::MAX));
+        let dst = IpAddr::V4(*conn.remote().ip());
+        let route = self.routes.get(&dst).and_then(|r| r.mtu);
+        if let Some(mtu) = route.into_iter().chain(self.pmtu.get(now, dst)).min() {
+            conn.lower_path_mtu(mtu);
+        }
+    }
+
+    /// The per-connection defaults for a peer at `remote`: the stack's, with its route's
+    /// `advmss` and `initcwnd`.
+    fn route_config(&self, remote: Ipv4Addr) -> tcp::Config {
+        let mut cfg = self.cfg.tcp.clone();
+        if let Some(r) = self.routes.get(&IpAddr::V4(remote)) {
+            cfg.advmss = r.advmss.or(cfg.advmss);
+            cfg.initial_cwnd = r.initcwnd.unwrap_or(cfg.initial_cwnd);
+        }
+        cfg
+    }
+
+    /// Sets (or with `None` removes) the route to `dst`, as `ip route change DST ... mtu M
+    /// advmss A initcwnd N` does. New connections take all of it; open connections to `dst`
+    /// take its MTU (lowered at once, with what no longer fits resent; raised at once
+    /// without PLPMTUD, else only as far as a probe proves, `tcp::pmtu`).
+    pub fn set_route(&mut self, dst: IpAddr, route: Option<RouteMetrics>) {
+        match route {
+            Some(r) => self.routes.insert(dst, r),
+            None => self.routes.remove(&dst),
+        };
+        let link = u32::try_from(self.cfg.mtu).unwrap_or(u32::MAX);
+        let mtu = route.and_then(|r| r.mtu).unwrap_or(link).min(link);
+        for idx in 0..self.slots.len() {
+            let Some(slot) = self.slots[idx].as_mut() else {
+                continue;
+            };
+            if IpAddr::V4(*slot.conn.remote().ip()) == dst {
+                slot.conn.set_route_mtu(mtu);
+                self.mark_dirty(idx);
+            }
+        }
+    }
+
+    /// The path MTU learned for `dst` and still in force (RFC 1191 §6.3), if any.
+    pub fn cached_path_mtu(&mut self, now: Instant, dst: IpAddr) -> Option<u32> {
+        self.pmtu.get(now, dst)
+    }
+
+    /// Destinations in the path MTU cache (expired ones until looked up or pushed out).
+    pub fn path_mtu_cache_len(&self) -> usize {
+        self.pmtu.len()
+    }
+
+    /// Sets the path MTU of `dst` for connections opened from now on (`None` forgets it),
+    /// as a route's `mtu` does (`ip route change DST mtu lock M`); open connections keep
+    /// theirs.
+    pub fn set_route_mtu(&mut self, now: Instant, dst: IpAddr, mtu: Option<u32>) {
+        self.pmtu.set(now, dst, mtu);
     }
 
     fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
@@ -934,7 +1061,9 @@ impl Stack {
             }
         }
         let ts_offset = self.ts_offset(local, remote);
-        let conn = Connection::connect(now, local, remote, iss, ts_offset, self.cfg.tcp.clone());
+        let cfg = self.route_config(*remote.ip());
+        let mut conn = Connection::connect(now, local, remote, iss, ts_offset, cfg);
+        self.start_path_mtu(now, &mut conn);
         let idx = self.insert(conn, None, true);
         self.counters.tcp_active_opens += 1;
         self.mark_dirty(idx);

@@ -40,6 +40,9 @@ impl core::str::FromStr for Pacing {
 pub struct Config {
     /// MSS we advertise: MTU - 40 (RFC 9293 MUST-67).
     pub mss: u16,
+    /// The MSS our SYN or SYN-ACK offers instead of `mss` (a route's `advmss`); what we
+    /// send is not bounded by it.
+    pub advmss: Option<u16>,
     /// A fixed receive buffer (bytes), like `SO_RCVBUF`: the advertised window is what is
     /// free of it, and it is not auto-tuned. 0 (the default): sized from `rmem` and grown
     /// by [`Config::moderate_rcvbuf`].
@@ -194,6 +197,20 @@ pub struct Config {
     /// ECN (RFC 3168), like Linux's `tcp_ecn`: 0 off, 1 ask for it and accept it, 2 (the
     /// default) accept it when the peer asks (SHLD-8).
     pub ecn: u8,
+    /// Packetization-layer path MTU discovery (RFC 4821), like `tcp_mtu_probing`: 0 off,
+    /// 1 after a black hole is suspected (`retries1` timeouts in a row: the MSS falls to
+    /// `base_mss`, then halves), 2 always (start at `base_mss` when opening, probe up).
+    pub mtu_probing: u8,
+    /// The MSS PLPMTUD starts from and falls back to, like `tcp_base_mss` (1024).
+    pub base_mss: u16,
+    /// Stop probing once the search range is narrower than this many octets, like
+    /// `tcp_probe_threshold` (8).
+    pub probe_threshold: u32,
+    /// Search again (from the current MSS up to the peer's) after this long, like
+    /// `tcp_probe_interval` (600 s).
+    pub probe_interval: Duration,
+    /// The black-hole fallback never goes below this MSS, like `tcp_mtu_probe_floor` (48).
+    pub mtu_probe_floor: u16,
 }
 
 impl Config {
@@ -285,6 +302,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             mss: 1460,
+            advmss: None,
             recv_buffer: 0,
             send_buffer: 0,
             // Linux's defaults (`tcp_rmem`, `tcp_wmem` on a machine of 4 GiB or more).
@@ -335,6 +353,11 @@ impl Default for Config {
             rcv_update_when_doubled: false,
             notsent_lowat: u32::MAX,
             ecn: 2,
+            mtu_probing: 0,
+            base_mss: 1024,
+            probe_threshold: 8,
+            probe_interval: Duration::from_secs(600),
+            mtu_probe_floor: 48,
         }
     }
 }

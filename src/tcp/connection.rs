@@ -13,6 +13,7 @@ use super::autotune::Autotune;
 use super::config::{rounding_reserve, syn_window, Config};
 use super::congestion::{self, Controller};
 use super::ecn::Ecn;
+use super::pmtu::{PathMtu, ProbeDue};
 use super::rack::Rack;
 use super::rate::RateEstimator;
 use super::recv_buffer::{MemMode, RecvBuffer};
@@ -230,6 +231,8 @@ pub struct Connection {
     /// Effective send MSS: payload bytes per segment (MUST-16).
     pub(super) smss: u32,
     pub(super) peer_mss: u16,
+    /// The path MTU we send for (`pmtu.rs`).
+    pub(super) pmtu: PathMtu,
     pub(super) ts_ok: bool,
     pub(super) ts_recent: u32,
     /// When TS.Recent was last set (RFC 7323 §5.5: it expires after 24 days idle).
@@ -466,6 +469,9 @@ pub struct ConnStats {
     pub ofo_drop: u64,
     /// In-order segments refused for lack of receive memory (`TCPRcvQDrop`).
     pub rcvq_drop: u64,
+    /// PLPMTUD probes acknowledged / lost (`TCPMTUPSuccess`, `TCPMTUPFail`).
+    pub mtup_success: u64,
+    pub mtup_fail: u64,
 }
 
 impl ConnStats {
@@ -515,6 +521,8 @@ impl ConnStats {
             ofo_pruned,
             ofo_drop,
             rcvq_drop,
+            mtup_success,
+            mtup_fail,
         } = *o;
         self.fast_retrans += fast_retrans;
         self.reno_recovery += reno_recovery;
@@ -559,6 +567,8 @@ impl ConnStats {
         self.ofo_pruned += ofo_pruned;
         self.ofo_drop += ofo_drop;
         self.rcvq_drop += rcvq_drop;
+        self.mtup_success += mtup_success;
+        self.mtup_fail += mtup_fail;
     }
 }
 
@@ -602,6 +612,7 @@ impl Connection {
             rcv_wscale: 0,
             smss: 536,
             peer_mss: 536,
+            pmtu: PathMtu::ipv4(cfg.mss),
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: now,
@@ -763,10 +774,7 @@ impl Connection {
             _ => (c.ws_ok, c.snd_wscale, c.rcv_wscale) = (false, 0, 0),
         }
         c.sack_ok = c.cfg.sack && c.ts_ok && sack_ok;
-        let opts = if c.ts_ok { 12 } else { 0 };
-        c.smss = u32::from(c.peer_mss.min(c.cfg.mss))
-            .saturating_sub(opts)
-            .max(1);
+        c.smss = c.smss_now();
         c.cc.set_mss(c.smss);
         c.snd_una = iss + 1;
         c.snd_nxt = iss + 1;
@@ -779,6 +787,7 @@ impl Connection {
         c.rcv_adv = c.rcv_nxt + u32::from(c.syn_window());
         c.state = State::Listen;
         c.set_state(State::Established, "valid SYN cookie");
+        c.mtu_probing_start(now);
         c.stamp_states(now);
         c
     }
@@ -816,11 +825,9 @@ impl Connection {
         }
         self.sack_ok = self.cfg.sack && o.sack_permitted;
         self.ecn_negotiate(syn);
-        // MUST-16: payload = min(peer MSS, ours) less the options we put on every segment.
-        let opts = if self.ts_ok { 12 } else { 0 };
-        self.smss = u32::from(self.peer_mss.min(self.cfg.mss))
-            .saturating_sub(opts)
-            .max(1);
+        // MUST-16: payload = min(peer MSS, ours, the path's) less the options we put on
+        // every segment.
+        self.smss = self.smss_now();
         self.cc.set_mss(self.smss);
     }
 
@@ -1171,8 +1178,12 @@ impl Connection {
     }
     /// The largest segment this connection sends now: SMSS bounded by half the peer's
     /// largest window (see `send_mss`); the size a device splits super-segments at.
+    /// A PLPMTUD probe about to leave counts as one segment of its size (never split).
     pub fn effective_mss(&self) -> u32 {
-        self.send_mss()
+        match self.mtu_probe_due(usize::MAX) {
+            ProbeDue::Probe(len) => len as u32,
+            _ => self.send_mss(),
+        }
     }
     /// Switches the congestion controller (like `TCP_CONGESTION`); the new one starts from
     /// the current cwnd's worth of knowledge: a fresh slow start capped by the old ssthresh.
@@ -1624,6 +1635,7 @@ impl Connection {
                 if self.retries == self.cfg.retries1 {
                     self.soft_error(SoftError::Retransmissions(self.retries));
                 }
+                self.mtu_probing_on_rto(); // RFC 4821 §7.5 / black hole detection
             }
         }
         // Undo and F-RTO (RFC 5682 step 1) see the state before the timeout (`undo.rs`).

@@ -202,7 +202,7 @@ impl Connection {
             rtt: self.rtt.srtt().map(|s| (s, self.rtt.rttvar())),
             ato: self.cfg.delayed_ack,
             mss,
-            pmtu: u32::from(self.cfg.mss) + 40,
+            pmtu: self.pmtu.mtu,
             rcv_mss: self.rcv_mss,
             advmss: u32::from(self.cfg.mss),
             cwnd: cwnd / mss,

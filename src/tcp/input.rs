@@ -393,6 +393,7 @@ impl Connection {
             }
             self.retries = 0;
             self.first_rto_at = None;
+            self.mtu_probe_on_ack(now);
             if self.snd_una == self.snd_max {
                 self.disarm(Timer::Retransmit);
                 if let Some(t) = self.busy_since.take() {
@@ -790,6 +791,7 @@ impl Connection {
         self.rtt.reset_backoff();
         self.update_pacing_rate();
         self.sndbuf_expand(); // Linux tcp_init_buffer_space
+        self.mtu_probing_start(now);
         if self.fin_queued {
             // CLOSE was called in SYN-RECEIVED: the FIN goes out now (RFC 9293 §3.10.4).
             self.set_state(State::FinWait1, "close queued");

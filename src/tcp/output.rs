@@ -3,6 +3,7 @@
 //! of each write and of the queue (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
 
 use super::connection::{Connection, Recovery, Timer, MAX_QUEUED_ACKS};
+use super::pmtu::ProbeDue;
 use super::recovery::RackSend;
 use super::recv_buffer::MemMode;
 use super::seq::SeqNum;
@@ -274,6 +275,15 @@ impl Connection {
                 pipe = pipe.saturating_sub(self.dupacks.saturating_mul(self.smss));
             }
         }
+        // RFC 4821 PLPMTUD: the next new data may be a probe (pmtu.rs).
+        match self.mtu_probe_due(buf_len) {
+            ProbeDue::Probe(len) => {
+                self.pmtu.sending_probe = true;
+                return Some(Send::Next(len));
+            }
+            ProbeDue::Wait => return None,
+            ProbeDue::No => {}
+        }
         if self.sack_ok && self.snd_nxt.lt(self.snd_max) {
             // Resending after a timeout: skip what the peer already SACKed (RFC 6675 §5.1).
             while let Some(end) = self.sacked_run_end(self.snd_nxt) {
@@ -443,8 +453,17 @@ impl Connection {
             n = n.min(end.since(seq) as usize);
         }
         let mut flags = TcpFlags::ACK;
+        // A PLPMTUD probe is one segment larger than SMSS, never split (pmtu.rs).
+        let probe = std::mem::take(&mut self.pmtu.sending_probe);
+        if probe {
+            self.mtu_probe_sent(seq, n);
+        }
         // GSO pieces, as Linux counts tcp_skb_pcount() (retransmissions are one SMSS).
-        let pieces = n.div_ceil(self.send_mss() as usize).max(1) as u64;
+        let pieces = if probe {
+            1
+        } else {
+            n.div_ceil(self.send_mss() as usize).max(1) as u64
+        };
         while self.push_marks.front().is_some_and(|m| m.le(self.snd_una)) {
             self.push_marks.pop_front();
         }
@@ -479,7 +498,7 @@ impl Connection {
         }
         let seq_len = n as u32 + u32::from(flags.fin());
         let mss = self.send_mss() as usize;
-        if n < mss || n % mss != 0 {
+        if !probe && (n < mss || n % mss != 0) {
             self.snd_sml = seq + seq_len; // the last (or only) piece on the wire is short
         }
         self.stats.bytes_sent += n as u64;
@@ -642,7 +661,8 @@ impl Connection {
         let window;
         if flags.syn() {
             let active = self.state == State::SynSent;
-            options.mss = Some(self.cfg.mss); // MUST-14, SHLD-5; never on a non-SYN (MUST-65)
+            // MUST-14, SHLD-5; never on a non-SYN (MUST-65)
+            options.mss = Some(self.cfg.advmss.unwrap_or(self.cfg.mss));
             if (active && self.cfg.window_scaling) || (!active && self.ws_ok) {
                 options.window_scale = Some(self.rcv_wscale);
             }

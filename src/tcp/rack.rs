@@ -490,6 +490,25 @@ impl Rack {
         self.loss_point = None;
     }
 
+    /// The path MTU fell (Linux `tcp_simple_retransmit`): the records longer than `mss`
+    /// and not SACKed are lost (the path drops them); if there are any, RTO-style recovery
+    /// lasts until SND.UNA passes `snd_max`, so they are resent without starting a fast
+    /// recovery and its window reduction. Returns how many were marked.
+    pub fn mark_longer_lost(&mut self, mss: u32, snd_max: SeqNum) -> u32 {
+        let mut n = 0;
+        for s in self.segs.iter_mut().filter(|s| !s.sacked && s.len() > mss) {
+            s.lost = true;
+            s.retrans = false;
+            n += 1;
+        }
+        if n > 0 {
+            self.loss_point = Some(snd_max);
+            self.tlp_end = None;
+            self.tlp_due = false;
+        }
+        n
+    }
+
     /// The receiver reneged (RFC 2018 §8): nothing counts as SACKed any more.
     pub fn forget_sacks(&mut self) {
         for s in self.segs.iter_mut() {

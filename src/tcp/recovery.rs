@@ -219,6 +219,9 @@ impl Connection {
     /// RFC 6675 §5 step 4 / RFC 5681 §3.2 (or a RACK mark): enter fast recovery and resend
     /// the first lost segment at once.
     pub(super) fn enter_recovery(&mut self, now: Instant) {
+        if self.mtu_probe_lost() {
+            return; // the probe was too big for the path: no congestion (pmtu.rs)
+        }
         let flight = self.snd_max.since(self.snd_una);
         // Deviation: FlightSize (RFC 9438 §4.6, RFC 5681 eq. 4) is taken as it was after
         // the last send if that was more: the runtime handles a batch of ACKs before it

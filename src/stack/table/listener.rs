@@ -11,6 +11,7 @@ use crate::time::{Duration, Instant};
 use crate::trace::{TraceEvent, TraceRecord};
 use crate::wire::{IpMeta, Segment, TcpFlags, TcpOptions};
 use std::collections::VecDeque;
+use std::net::Ipv4Addr;
 
 pub(super) struct Listener {
     pub(super) backlog: usize,
@@ -63,9 +64,10 @@ impl Stack {
         }
     }
 
-    /// The connection settings for a child of the listener on `port`.
-    fn child_config(&self, port: u16) -> tcp::Config {
-        let mut cfg = self.cfg.tcp.clone();
+    /// The connection settings for a child of the listener on `port` with a peer at
+    /// `remote` (its route's metrics applied).
+    fn child_config(&self, port: u16, remote: Ipv4Addr) -> tcp::Config {
+        let mut cfg = self.route_config(remote);
         if let Some(m) = self.listeners.get(&port).and_then(|l| l.user_mss) {
             cfg.mss = cfg.mss.min(m);
         }
@@ -171,7 +173,9 @@ impl Stack {
             }
         }
         let ts_offset = self.ts_offset(seg.dst, seg.src);
-        let conn = Connection::accept(now, seg, iss, ts_offset, self.child_config(port));
+        let cfg = self.child_config(port, *seg.src.ip());
+        let mut conn = Connection::accept(now, seg, iss, ts_offset, cfg);
+        self.start_path_mtu(now, &mut conn);
         let idx = self.insert(conn, Some(port), false);
         self.counters.tcp_passive_opens += 1;
         self.mark_dirty(idx);
@@ -188,9 +192,9 @@ impl Stack {
             .cookies
             .generate(now, syn.dst, syn.src, syn.seq, peer_mss);
         self.cookie_sent_at = Some(now);
-        let t = &self.child_config(syn.dst.port());
+        let t = &self.child_config(syn.dst.port(), *syn.src.ip());
         let mut options = TcpOptions {
-            mss: Some(t.mss),
+            mss: Some(t.advmss.unwrap_or(t.mss)),
             ..TcpOptions::default()
         };
         if let (true, Some(ts)) = (t.timestamps, syn.options.timestamps) {
@@ -263,7 +267,7 @@ impl Stack {
         };
         self.counters.tcp_ext_syncookies_recv += 1;
         self.counters.tcp_passive_opens += 1;
-        let conn = Connection::accept_cookie(
+        let mut conn = Connection::accept_cookie(
             now,
             seg,
             SeqNum(cookie),
@@ -271,8 +275,9 @@ impl Stack {
             mss,
             ws,
             sack,
-            self.child_config(port),
+            self.child_config(port, *seg.src.ip()),
         );
+        self.start_path_mtu(now, &mut conn);
         let idx = self.insert(conn, Some(port), false);
         if let Some(l) = self.listeners.get_mut(&port) {
             l.half_open += 1; // the Connected event moves it to the accept queue

@@ -1,0 +1,85 @@
+//! Path MTU discovery on a real path (root): `tuntcp serve` in one namespace whose kernel
+//! forwards to a client namespace over a veth pair, with a route of MTU 1000 toward the
+//! client. The client's SYN offers MSS 1460, our 1500-octet datagrams cannot be forwarded,
+//! the kernel answers ICMP "fragmentation needed" (mtu 1000), and the download must
+//! complete after the stack lowers its MSS. A second download starts at the cached MTU.
+//!
+//! Both namespaces are created and removed here; nothing leaves them. In CI (`CI=true`) a
+//! missing tool or privilege fails the test.
+
+mod support;
+
+use sha2::{Digest, Sha256};
+use support::netns::{require, Netns};
+use tuntcp::apps::http::pattern_fill;
+
+fn pattern_sha256(n: u64) -> String {
+    let mut buf = vec![0u8; n as usize];
+    pattern_fill(0, &mut buf);
+    Sha256::digest(&buf)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// `tuntcp nstat` value of one counter of the stack in `ns`.
+fn counter(ns: &Netns, name: &str) -> u64 {
+    let bin = env!("CARGO_BIN_EXE_tuntcp");
+    let out = ns.sh(&format!("{bin} nstat -asz"));
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn tun_pmtu_download_completes_through_a_1000_octet_hop_after_frag_needed() {
+    if require(&["curl", "sha256sum"]).is_none() {
+        return;
+    }
+    let mut router = Netns::new("pmtu-r");
+    let client = Netns::new("pmtu-c");
+    let log = router.dir.join("serve.log");
+    router.start_tuntcp("-v serve --seed 1", &log);
+    // router: tun0 (10.66.0.1, the stack is 10.66.0.2) and veth-r 10.67.0.1; the route
+    // toward the client carries 1000 octets at most (the veth itself 1500).
+    router.sh(&format!(
+        "ip link add veth-r type veth peer name veth-c netns {} && \
+         ip addr add 10.67.0.1/24 dev veth-r && ip link set veth-r up && \
+         ip route replace 10.67.0.0/24 dev veth-r src 10.67.0.1 mtu 1000 && \
+         sysctl -qw net.ipv4.ip_forward=1",
+        client.name
+    ));
+    client.sh(
+        "ip addr add 10.67.0.2/24 dev veth-c && ip link set veth-c up && \
+         ip route add default via 10.67.0.1",
+    );
+    let n: u64 = 2_000_000;
+    let want = pattern_sha256(n);
+    let get = |what: &str| {
+        let out = client.sh_output(&format!(
+            "curl -sS --max-time 60 http://10.66.0.2/bytes/{n} | sha256sum"
+        ));
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            got.split_whitespace().next(),
+            Some(want.as_str()),
+            "{what}: {}\nserve log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    };
+    get("first download");
+    let frag_needed = counter(&router, "IcmpInDestUnreachs");
+    assert!(frag_needed >= 1, "the kernel sent no fragmentation needed");
+    assert!(
+        counter(&router, "TcpRetransSegs") >= 1,
+        "nothing was resent"
+    );
+    // The second connection starts at the MTU the first one learned: no new ICMP.
+    get("second download");
+    assert_eq!(counter(&router, "IcmpInDestUnreachs"), frag_needed);
+    let icmp_out = router.sh("nstat -az IcmpOutDestUnreachs 2>/dev/null || true");
+    println!("router kernel: {icmp_out}");
+}
