@@ -356,11 +356,11 @@ impl TcpStream {
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.with(|c| SocketAddr::V4(c.remote()))
+        self.with(|c| c.remote())
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.with(|c| SocketAddr::V4(c.local()))
+        self.with(|c| c.local())
     }
 
     fn with<R>(&self, f: impl FnOnce(&tcp::Connection) -> R) -> io::Result<R> {

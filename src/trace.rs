@@ -11,7 +11,7 @@
 use crate::tcp::{CaState, Connection, State};
 use crate::time::{Duration, Instant};
 use std::fmt::Write as _;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// What made the record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,8 +28,8 @@ pub enum TraceEvent {
 pub struct TraceRecord {
     pub at: Instant,
     pub event: TraceEvent,
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
     pub state: State,
     pub ca_state: CaState,
     pub snd_una: u32,

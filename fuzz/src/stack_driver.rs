@@ -278,8 +278,8 @@ impl World {
         let len = usize::from(input.u16()? % if big { 65000 } else { 3000 });
         let payload = input.bytes(len).to_vec();
         let s = Segment {
-            src: SocketAddrV4::new(PEER, port),
-            dst: SocketAddrV4::new(US, 80),
+            src: SocketAddrV4::new(PEER, port).into(),
+            dst: SocketAddrV4::new(US, 80).into(),
             seq,
             ack,
             flags,
@@ -533,8 +533,8 @@ impl World {
     /// A SYN from PEER:`port` offering MSS, window scale `ws`, SACK and timestamps.
     fn syn(&mut self, port: u16, seq: u32, ws: u8, sack: bool, ts: bool) {
         let syn = Segment {
-            src: SocketAddrV4::new(PEER, port),
-            dst: SocketAddrV4::new(US, 80),
+            src: SocketAddrV4::new(PEER, port).into(),
+            dst: SocketAddrV4::new(US, 80).into(),
             seq,
             ack: 0,
             flags: TcpFlags::SYN,
@@ -594,8 +594,8 @@ pub fn run(data: &[u8]) {
     w.syn(5555, 999, ws, sack, ts);
     let iss = w.seen[0].iss.unwrap_or(0);
     let ack = Segment {
-        src: SocketAddrV4::new(PEER, 5555),
-        dst: SocketAddrV4::new(US, 80),
+        src: SocketAddrV4::new(PEER, 5555).into(),
+        dst: SocketAddrV4::new(US, 80).into(),
         seq: 1000,
         ack: iss.wrapping_add(1),
         flags: TcpFlags::ACK,

@@ -176,8 +176,8 @@ mod tests {
         let a: SocketAddrV4 = "10.66.0.1:33804".parse().unwrap();
         let b: SocketAddrV4 = "10.66.0.2:80".parse().unwrap();
         let syn = Segment {
-            src: a,
-            dst: b,
+            src: a.into(),
+            dst: b.into(),
             seq: 100,
             ack: 0,
             flags: TcpFlags::SYN,

@@ -32,9 +32,10 @@ use crate::wire::{
     IPPROTO_ICMP, IPPROTO_TCP,
 };
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 mod invariants;
+mod ip6;
 mod listener;
 mod stop;
 use listener::Listener;
@@ -46,7 +47,11 @@ pub struct StackConfig {
     pub addr: Ipv4Addr,
     /// Prefix length of the link's subnet (for broadcast checks).
     pub prefix_len: u8,
-    /// Link MTU; our MSS is MTU - 40 (MUST-67).
+    /// Our IPv6 address (RFC 8200); `None` drops every IPv6 packet. The TUN's link is
+    /// point to point: no Neighbor Discovery, no prefix checks beyond the address itself.
+    pub addr6: Option<Ipv6Addr>,
+    /// Link MTU; our MSS is MTU - 40 over IPv4 (MUST-67), MTU - 60 over IPv6 (RFC 9293
+    /// §3.7.1: the MSS counts neither IP nor TCP header).
     pub mtu: usize,
     /// The secret every key is derived from, one per purpose (ISN, SYN cookies, ephemeral
     /// ports, demultiplexing hash, timestamp offsets: see `keyed`). The core draws no OS
@@ -109,6 +114,7 @@ impl StackConfig {
         StackConfig {
             addr: Ipv4Addr::new(10, 66, 0, 2),
             prefix_len: 24,
+            addr6: Some(Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 2)),
             mtu: 1500,
             seed,
             tcp: tcp::Config::default(),
@@ -208,6 +214,8 @@ struct Slot {
     charged: usize,
     /// Counted in `Stack::orphans`.
     orphan: bool,
+    /// The IPv6 flow label of what it sends (RFC 6437; 0 over IPv4), computed once.
+    flow_label: u32,
 }
 
 /// A packet to write as headers plus payload (see [`Stack::poll_transmit_gather`]).
@@ -268,6 +276,8 @@ pub struct Stack {
     orphans: usize,
     /// Sender-state records (`--trace`), when asked for.
     trace: Option<Box<TraceQueue>>,
+    /// IPv6 state: MSS, flow label key, ICMPv6 error rate limit (see `ip6`).
+    v6: ip6::V6State,
 }
 
 impl Stack {
@@ -301,6 +311,7 @@ impl Stack {
             mem: MemAccount::default(),
             orphans: 0,
             trace: None,
+            v6: ip6::V6State::new(&cfg),
             cfg,
         }
     }
@@ -365,6 +376,9 @@ impl Stack {
     /// super-segment larger than the MTU, and its TCP checksum is not verified when the
     /// device vouched for it (it never left this host).
     pub fn handle_packet_offload(&mut self, now: Instant, bytes: &[u8], rx: RxOffload) {
+        if bytes.first().is_some_and(|b| b >> 4 == 6) {
+            return self.handle_packet6(now, bytes, rx);
+        }
         self.counters.ip_in_receives += 1;
         self.counters.ip_ext_in_octets += bytes.len() as u64;
         let ip = match Ipv4Packet::parse(bytes) {
@@ -530,7 +544,7 @@ impl Stack {
                 && seg.flags.syn()
                 && !seg.flags.ack()
                 && !seg.flags.rst()
-                && self.listeners.contains_key(&seg.dst.port())
+                && Listener::takes(&self.listeners, seg)
                 && slot.conn.time_wait_accepts(seg)
             {
                 let old_snd_nxt = slot.conn.snd_nxt();
@@ -577,7 +591,7 @@ impl Stack {
             self.touch(idx);
             return;
         }
-        if self.listeners.contains_key(&seg.dst.port()) {
+        if self.listens(seg) {
             self.listen_input(now, seg, None);
         } else {
             self.closed_input(seg);
@@ -627,7 +641,8 @@ impl Stack {
     /// false if it could not be built.
     fn queue_segment(&mut self, seg: &Segment<'_>) -> bool {
         let mut buf = vec![0; seg.buffer_len()];
-        if seg.emit(&mut buf).is_err() {
+        let label = self.v6.flow_label(seg.src, seg.dst);
+        if ip6::emit_segment(seg, label, &mut buf, false, false).is_err() {
             return false;
         }
         self.counters.tcp_out_segs += 1;
@@ -767,18 +782,16 @@ impl Stack {
             if let Some(seg) = slot.conn.poll_transmit(now, &mut self.scratch) {
                 log::debug!(target: "tuntcp::packet", "out {seg}");
                 let mut tx = TxOffload::default();
-                if self.cfg.offload {
+                // IPv6 leaves without offloads (no TSO6 asked of the TUN).
+                if self.cfg.offload && seg.src.is_ipv4() {
                     tx.csum_partial = true;
                     if seg.payload.len() > smss {
                         tx.gso_size = smss as u16;
                     }
                 }
                 let len = seg.payload.len();
-                let head = match (gather, tx.csum_partial) {
-                    (true, _) => seg.emit_headers(buf, tx.csum_partial).ok(),
-                    (false, true) => seg.emit_csum_partial(buf).ok(),
-                    (false, false) => seg.emit(buf).ok(),
-                };
+                let head =
+                    ip6::emit_segment(&seg, slot.flow_label, buf, gather, tx.csum_partial).ok();
                 // A payload that wraps the send ring was copied into the scratch buffer.
                 let at = match len {
                     _ if !gather => PayloadAt::None,
@@ -840,9 +853,9 @@ impl Stack {
     pub fn connect(
         &mut self,
         now: Instant,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
     ) -> Result<SocketHandle, OpenError> {
-        self.connect_from(now, None, remote)
+        self.connect_from(now, None::<SocketAddr>, remote)
     }
 
     /// Active OPEN with an optional local address and port (MUST-43). The address must be
@@ -850,15 +863,23 @@ impl Stack {
     pub fn connect_from(
         &mut self,
         now: Instant,
-        local: Option<SocketAddrV4>,
-        remote: SocketAddrV4,
+        local: Option<impl Into<SocketAddr>>,
+        remote: impl Into<SocketAddr>,
     ) -> Result<SocketHandle, OpenError> {
-        if !is_valid_remote(&self.subnet, *remote.ip()) || remote.port() == 0 {
+        let (local, remote) = (local.map(Into::into), remote.into());
+        let valid = match remote.ip() {
+            IpAddr::V4(a) => is_valid_remote(&self.subnet, a),
+            IpAddr::V6(a) => super::addr6::is_valid_remote(a),
+        };
+        if !valid || remote.port() == 0 {
             return Err(OpenError::InvalidAddress); // MUST-46
         }
+        let Some(ours) = self.our_ip(remote.is_ipv6()) else {
+            return Err(OpenError::AddrNotAvailable); // no IPv6 address configured
+        };
         let mut reuse_after = None;
         let local = match local {
-            Some(l) if *l.ip() != self.cfg.addr => return Err(OpenError::AddrNotAvailable),
+            Some(l) if l.ip() != ours => return Err(OpenError::AddrNotAvailable),
             Some(l) if l.port() != 0 => {
                 if self.by_tuple.contains_key(&Tuple::new(l, remote)) {
                     return Err(OpenError::AddrInUse);
@@ -879,7 +900,8 @@ impl Stack {
             }
         }
         let ts_offset = self.ts_offset(local, remote);
-        let conn = Connection::connect(now, local, remote, iss, ts_offset, self.cfg.tcp.clone());
+        let cfg = self.conn_config(remote.is_ipv6());
+        let conn = Connection::connect(now, local, remote, iss, ts_offset, cfg);
         let idx = self.insert(conn, None, true);
         self.counters.tcp_active_opens += 1;
         self.mark_dirty(idx);
@@ -888,8 +910,27 @@ impl Stack {
 
     /// The TSval offset for this address pair (RFC 7323 §5.4), shared by every connection
     /// to the same host so that TSvals never go back between incarnations of a tuple.
-    fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
-        self.ts_offsets.offset(*local.ip(), *remote.ip())
+    fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        self.ts_offsets.offset(local.ip(), remote.ip())
+    }
+
+    /// Our address in the family asked for (`None`: no IPv6 address configured).
+    fn our_ip(&self, v6: bool) -> Option<IpAddr> {
+        match v6 {
+            false => Some(IpAddr::V4(self.cfg.addr)),
+            true => self.cfg.addr6.map(IpAddr::V6),
+        }
+    }
+
+    /// The per-connection settings for a new connection of one family: over IPv6 the MSS
+    /// is MTU - 60 and, until the device segments IPv6 (TSO6), no super-segments.
+    fn conn_config(&self, v6: bool) -> tcp::Config {
+        let mut cfg = self.cfg.tcp.clone();
+        if v6 {
+            cfg.mss = self.v6.mss;
+            cfg.gso_max_payload = 0;
+        }
+        cfg
     }
 
     /// An ephemeral port (RFC 6056 Algorithm 4). A tuple in TIME-WAIT counts as free when
@@ -898,9 +939,11 @@ impl Stack {
     fn pick_local(
         &mut self,
         now: Instant,
-        remote: SocketAddrV4,
-    ) -> Result<(SocketAddrV4, Option<SeqNum>), OpenError> {
-        let addr = self.cfg.addr;
+        remote: SocketAddr,
+    ) -> Result<(SocketAddr, Option<SeqNum>), OpenError> {
+        let addr = self
+            .our_ip(remote.is_ipv6())
+            .ok_or(OpenError::AddrNotAvailable)?;
         let (by_tuple, slots, listeners) = (&self.by_tuple, &self.slots, &self.listeners);
         let tw_reuse = self.cfg.tw_reuse;
         let port = self
@@ -909,7 +952,7 @@ impl Stack {
                 if listeners.contains_key(&p) {
                     return true;
                 }
-                match by_tuple.get(&Tuple::new(SocketAddrV4::new(addr, p), remote)) {
+                match by_tuple.get(&Tuple::new(SocketAddr::new(addr, p), remote)) {
                     None => false,
                     Some(&i) => {
                         !(tw_reuse
@@ -920,7 +963,7 @@ impl Stack {
                 }
             })
             .ok_or(OpenError::AddrNotAvailable)?;
-        let local = SocketAddrV4::new(addr, port);
+        let local = SocketAddr::new(addr, port);
         let mut old = None;
         if let Some(&i) = self.by_tuple.get(&Tuple::new(local, remote)) {
             old = self.slots[i].as_ref().map(|s| s.conn.snd_nxt());
@@ -1105,6 +1148,7 @@ impl Stack {
 
     fn insert(&mut self, conn: Connection, listener: Option<u16>, owned: bool) -> usize {
         let tuple = Tuple::new(conn.local(), conn.remote());
+        let flow_label = self.v6.flow_label(conn.local(), conn.remote());
         let slot = Slot {
             conn,
             owned,
@@ -1118,6 +1162,7 @@ impl Stack {
             touched: false,
             charged: 0,
             orphan: false,
+            flow_label,
         };
         let idx = match self.free.pop() {
             Some(i) => {

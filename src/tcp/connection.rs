@@ -23,7 +23,7 @@ use super::state_times::StateTimes;
 use crate::time::{Duration, Instant};
 use crate::wire::Segment;
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// ACKs one connection holds between polls (`Connection::queue_owed_ack`): as many as the
 /// runtime reads packets in one batch, so each out-of-order segment of a batch gets its
@@ -154,8 +154,8 @@ const TIMERS: [Timer; N_TIMERS] = [
 ];
 
 pub struct Connection {
-    pub(super) local: SocketAddrV4,
-    pub(super) remote: SocketAddrV4,
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
     pub(super) state: State,
     /// SYN-RECEIVED came from a passive open (MUST-11).
     pub(super) passive: bool,
@@ -514,8 +514,8 @@ impl ConnStats {
 impl Connection {
     fn new(
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: SeqNum,
         ts_offset: u32,
         cfg: Config,
@@ -631,13 +631,13 @@ impl Connection {
     /// be secret and the same for every connection to the same peer address.
     pub fn connect(
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
         iss: SeqNum,
         ts_offset: u32,
         cfg: Config,
     ) -> Self {
-        let mut c = Connection::new(now, local, remote, iss, ts_offset, cfg);
+        let mut c = Connection::new(now, local.into(), remote.into(), iss, ts_offset, cfg);
         c.rcv_wscale = c.our_wscale();
         c.set_state(State::SynSent, "active open");
         c.stamp_states(now);
@@ -1060,10 +1060,10 @@ impl Connection {
     pub fn state(&self) -> State {
         self.state
     }
-    pub fn local(&self) -> SocketAddrV4 {
+    pub fn local(&self) -> SocketAddr {
         self.local
     }
-    pub fn remote(&self) -> SocketAddrV4 {
+    pub fn remote(&self) -> SocketAddr {
         self.remote
     }
     pub fn error(&self) -> Option<Error> {

@@ -140,6 +140,8 @@ pub enum EmitError {
     BufferTooSmall { need: usize, have: usize },
     /// The packet would exceed 65535 bytes.
     TooLong(usize),
+    /// A segment whose source and destination are of different IP families.
+    MixedFamilies,
 }
 
 impl fmt::Display for EmitError {
@@ -149,6 +151,7 @@ impl fmt::Display for EmitError {
                 write!(f, "buffer too small: need {need} bytes, have {have}")
             }
             EmitError::TooLong(n) => write!(f, "packet of {n} bytes exceeds 65535"),
+            EmitError::MixedFamilies => f.write_str("source and destination of different families"),
         }
     }
 }

@@ -20,9 +20,21 @@ pub(super) struct Listener {
     /// TCP_MAXSEG set on the listener: caps the MSS its SYN-ACKs offer and its
     /// connections send with (Linux copies `user_mss` to the child).
     pub(super) user_mss: Option<u16>,
+    /// Like IPV6_V6ONLY: IPv4 SYNs find no listener (the port is closed to them).
+    pub(super) v6only: bool,
 }
 
 impl Listener {
+    /// Whether one of `listeners` takes segments like `seg` (its port, its family).
+    pub(super) fn takes<S: std::hash::BuildHasher>(
+        listeners: &std::collections::HashMap<u16, Listener, S>,
+        seg: &Segment<'_>,
+    ) -> bool {
+        listeners
+            .get(&seg.dst.port())
+            .is_some_and(|l| !(l.v6only && seg.dst.is_ipv4()))
+    }
+
     /// Linux's `sk_acceptq_is_full`: more than `backlog` waiting (its off-by-one kept, so
     /// `ss -l` numbers compare with the kernel's).
     pub(super) fn accept_queue_full(&self) -> bool {
@@ -45,6 +57,7 @@ impl Stack {
                 ready: VecDeque::new(),
                 half_open: 0,
                 user_mss: None,
+                v6only: false,
             },
         );
         Ok(())
@@ -62,9 +75,27 @@ impl Stack {
         }
     }
 
-    /// The connection settings for a child of the listener on `port`.
-    fn child_config(&self, port: u16) -> tcp::Config {
-        let mut cfg = self.cfg.tcp.clone();
+    /// IPV6_V6ONLY on a listener: with `on`, only IPv6 connections are accepted on `port`
+    /// (IPv4 SYNs are answered as for a closed port); off (the default), both families.
+    /// False when nothing listens on `port`.
+    pub fn set_listen_v6only(&mut self, port: u16, on: bool) -> bool {
+        match self.listeners.get_mut(&port) {
+            Some(l) => {
+                l.v6only = on;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a listener takes segments like `seg` (its port, its family).
+    pub(super) fn listens(&self, seg: &Segment<'_>) -> bool {
+        Listener::takes(&self.listeners, seg)
+    }
+
+    /// The connection settings for a child of the listener on `port` (over IPv6 if `v6`).
+    fn child_config(&self, port: u16, v6: bool) -> tcp::Config {
+        let mut cfg = self.conn_config(v6);
         if let Some(m) = self.listeners.get(&port).and_then(|l| l.user_mss) {
             cfg.mss = cfg.mss.min(m);
         }
@@ -154,7 +185,13 @@ impl Stack {
             }
         }
         let ts_offset = self.ts_offset(seg.dst, seg.src);
-        let conn = Connection::accept(now, seg, iss, ts_offset, self.child_config(port));
+        let conn = Connection::accept(
+            now,
+            seg,
+            iss,
+            ts_offset,
+            self.child_config(port, seg.dst.is_ipv6()),
+        );
         let idx = self.insert(conn, Some(port), false);
         self.counters.tcp_passive_opens += 1;
         self.mark_dirty(idx);
@@ -171,7 +208,7 @@ impl Stack {
             .cookies
             .generate(now, syn.dst, syn.src, syn.seq, peer_mss);
         self.cookie_sent_at = Some(now);
-        let t = &self.child_config(syn.dst.port());
+        let t = &self.child_config(syn.dst.port(), syn.dst.is_ipv6());
         let mut options = TcpOptions {
             mss: Some(t.mss),
             ..TcpOptions::default()
@@ -254,7 +291,7 @@ impl Stack {
             mss,
             ws,
             sack,
-            self.child_config(port),
+            self.child_config(port, seg.dst.is_ipv6()),
         );
         let idx = self.insert(conn, Some(port), false);
         if let Some(l) = self.listeners.get_mut(&port) {
