@@ -59,6 +59,7 @@ impl Default for NetConfig {
                 name: "tun0".into(),
                 host_addr: Ipv4Addr::new(10, 66, 0, 1),
                 prefix_len: 24,
+                host_addr6: Some((std::net::Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 1), 64)),
                 mtu: 1500,
                 offload: true,
             },
