@@ -425,3 +425,18 @@ fn must_46_connect_to_ipv6_multicast_or_mapped_is_refused() {
         );
     }
 }
+
+#[test]
+fn ipv6_traffic_is_not_counted_in_ipv4s_ip_counters() {
+    let mut t = Harness::server6(80);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1440));
+    t.send_raw(at(1), &ping6(1, 1, b"x"));
+    assert_eq!(t.stack.send(h, b"data"), Ok(4));
+    t.flush();
+    t.send(at(2), seg().ack_flag().seq(1001).ack(iss + 5));
+    let c = t.stack.counters();
+    // Tcp* counters are shared by both families (as Linux's); Ip* are IPv4's.
+    assert!(c.tcp_out_segs >= 2 && c.tcp_in_segs >= 3, "{c:?}");
+    assert_eq!((c.ip_out_requests, c.ip_ext_out_octets), (0, 0));
+    assert_eq!((c.ip_in_receives, c.ip_in_delivers), (0, 0));
+}

@@ -768,8 +768,11 @@ impl Stack {
         if let Some(p) = self.control.pop_front() {
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
-            self.counters.ip_out_requests += 1;
-            self.counters.ip_ext_out_octets += n as u64;
+            // The Ip* counters are IPv4's (Linux counts IPv6 in Ip6*, which we lack).
+            if p.first().is_some_and(|b| b >> 4 == 4) {
+                self.counters.ip_out_requests += 1;
+                self.counters.ip_ext_out_octets += n as u64;
+            }
             return Some((n, PayloadAt::None, TxOffload::default()));
         }
         while let Some(&idx) = self.dirty.front() {
@@ -803,7 +806,10 @@ impl Stack {
                 // OutSegs counts what reaches the wire, as Linux counts gso_segs.
                 let pieces = len.div_ceil(smss.max(1)).max(1);
                 self.counters.tcp_out_segs += pieces as u64;
-                self.counters.ip_out_requests += 1;
+                let v4 = seg.src.is_ipv4();
+                if v4 {
+                    self.counters.ip_out_requests += 1;
+                }
                 if is_rst {
                     self.counters.tcp_out_rsts += 1;
                 }
@@ -812,12 +818,16 @@ impl Stack {
                     Some(n) => {
                         // Linux adds skb->len: a super-segment counts its headers once.
                         let payload_apart = if gather { len } else { 0 };
-                        self.counters.ip_ext_out_octets += (n + payload_apart) as u64;
+                        if v4 {
+                            self.counters.ip_ext_out_octets += (n + payload_apart) as u64;
+                        }
                         return Some((n, at, tx));
                     }
                     None => {
                         // `buf` too small for it: lost, as for lack of resources.
-                        self.counters.ip_out_discards += 1;
+                        if v4 {
+                            self.counters.ip_out_discards += 1;
+                        }
                         continue;
                     }
                 }
