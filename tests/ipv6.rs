@@ -440,3 +440,54 @@ fn ipv6_traffic_is_not_counted_in_ipv4s_ip_counters() {
     assert_eq!((c.ip_out_requests, c.ip_ext_out_octets), (0, 0));
     assert_eq!((c.ip_in_receives, c.ip_in_delivers), (0, 0));
 }
+
+#[test]
+fn syn_cookie_round_trip_over_ipv6() {
+    // A SYN queue of one: the second IPv6 SYN gets a cookie, keyed over 128-bit addresses.
+    let cfg = tuntcp::stack::StackConfig {
+        max_syn_backlog: 1,
+        ..Harness::config()
+    };
+    let mut t = Harness::with_config(cfg);
+    t.stack.listen(80, 64).unwrap();
+    t.us = v6(US6, 80);
+    t.peer = v6(PEER6, 5555);
+    t.send(at(0), seg().syn().seq(100));
+    t.expect(at(0), seg().flags(SYNACK).ack(101));
+    let p2 = v6(PEER6, 5556);
+    t.send(at(10), seg().syn().seq(5000).mss(1440).ts(777, 0).from(p2));
+    let sa = t.expect(at(10), seg().flags(SYNACK).ack(5001).mss(1440).to(p2));
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_sent, 1);
+    assert_eq!(
+        t.stack.connections().count(),
+        1,
+        "no state kept for the cookie"
+    );
+    let ts = sa.options.timestamps.expect("TS carries the options");
+    // The cookie does not validate from another IPv6 address.
+    let other = v6("fd66::9".parse().unwrap(), 5556);
+    t.send(
+        at(20),
+        seg()
+            .ack_flag()
+            .seq(5001)
+            .ack(sa.seq + 1)
+            .ts(778, ts.tsval)
+            .from(other),
+    );
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_failed, 1);
+    t.send(
+        at(30),
+        seg()
+            .ack_flag()
+            .seq(5001)
+            .ack(sa.seq + 1)
+            .ts(778, ts.tsval)
+            .data(b"GET /")
+            .from(p2),
+    );
+    assert_eq!(t.stack.counters().tcp_ext_syncookies_recv, 1);
+    let h = t.stack.accept(80).expect("cookie connection accepted");
+    assert_eq!(t.stack.connection(h).unwrap().remote(), p2);
+    assert_eq!(t.read_all(h), b"GET /");
+}

@@ -1,5 +1,5 @@
-//! The connection table: IPv4 input, demultiplexing by 4-tuple, listeners (in `listener`),
-//! RSTs for closed ports, ICMP echo and errors, fragment reassembly. Sans-IO.
+//! The connection table: IPv4 input (IPv6's in `ip6`), demultiplexing by 4-tuple, listeners
+//! (in `listener`), RSTs for closed ports, ICMP echo and errors, fragment reassembly. Sans-IO.
 //!
 //! ## Calling order
 //!
