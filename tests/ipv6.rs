@@ -491,3 +491,51 @@ fn syn_cookie_round_trip_over_ipv6() {
     assert_eq!(t.stack.connection(h).unwrap().remote(), p2);
     assert_eq!(t.read_all(h), b"GET /");
 }
+
+#[test]
+fn offload_sends_ipv6_super_segments_with_checksums_the_device_completes() {
+    let cfg = tuntcp::stack::StackConfig {
+        offload: true,
+        ..Harness::config()
+    };
+    let mut t = Harness::with_config(cfg);
+    t.stack.listen(80, 8).unwrap();
+    t.us = v6(US6, 80);
+    t.peer = v6(PEER6, 5555);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1440).win(65535));
+    let body = vec![7u8; 20_000];
+    assert_eq!(t.stack.send(h, &body), Ok(20_000));
+    // poll_transmit completes the partial checksum at offset 40: Packet6::parse verifies it.
+    t.flush();
+    let sent = t.drain();
+    assert!(
+        sent.iter()
+            .any(|s| s.payload.len() > 1440 && s.payload.len() % 1440 == 0),
+        "a super-segment of whole MSS: {:?}",
+        sent.iter().map(|s| s.payload.len()).collect::<Vec<_>>()
+    );
+    assert_eq!(sent[0].seq, iss + 1);
+    // The gather path hands the device headers with a partial checksum for IPv6 too.
+    let first: usize = sent.iter().map(|s| s.payload.len()).sum();
+    let ack = |n: usize| {
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(iss + 1 + n as u32)
+            .win(65535)
+    };
+    t.send(at(10), ack(first));
+    let rest: usize = t.drain().iter().map(|s| s.payload.len()).sum();
+    assert_eq!(first + rest, 20_000);
+    t.send(at(20), ack(20_000));
+    t.drain();
+    assert_eq!(t.stack.send(h, &body), Ok(20_000));
+    let mut head = vec![0u8; 65536];
+    let o = t
+        .stack
+        .poll_transmit_gather(instant(20), &mut head)
+        .expect("new data to send");
+    assert!(o.tx.csum_partial && o.tx.gso_size == 1440, "{:?}", o.tx);
+    assert_eq!(o.head[0] >> 4, 6);
+    assert!(o.payload.len() > 1440);
+}

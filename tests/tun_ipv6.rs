@@ -178,3 +178,48 @@ fn tun6_pcap_holds_ipv6_packets_tshark_reads() {
         "flow label: {out:?}"
     );
 }
+
+/// The largest IPv6 payload length in `pcap` from `src`, 0 if none.
+fn largest_plen(ns: &Netns, pcap: &std::path::Path, src: &str) -> u32 {
+    ns.sh(&format!(
+        "tshark -r {} -Y 'ipv6.src == {src}' -T fields -e ipv6.plen 2>/dev/null",
+        pcap.display()
+    ))
+    .lines()
+    .filter_map(|l| l.trim().parse().ok())
+    .max()
+    .unwrap_or(0)
+}
+
+#[test]
+fn tun6_offload_super_segments_cross_the_tun_both_ways() {
+    if require(&["curl", "tshark", "head"]).is_none() {
+        return;
+    }
+    for offload in ["on", "off"] {
+        let (ns, _log, pcap) = served6(&format!("v6tso{offload}"), &format!("--offload {offload}"));
+        let file = ns.dir.join("up.bin");
+        ns.sh(&format!("head -c 4000000 /dev/zero > {}", file.display()));
+        ns.sh(&format!(
+            "curl -g -sS --max-time 60 -o /dev/null '{URL}/bytes/4000000' && \
+             curl -g -sS --max-time 60 -o /dev/null --data-binary @{} \
+             -H 'Content-Type: application/octet-stream' '{URL}/sink'",
+            file.display()
+        ));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let (ours, theirs) = (
+            largest_plen(&ns, &pcap, "fd66::2"),
+            largest_plen(&ns, &pcap, "fd66::1"),
+        );
+        if offload == "on" {
+            // TSO6 out (GSO TCPV6) and the kernel's super-segments in.
+            assert!(ours > 1460 && theirs > 1460, "ours {ours}, theirs {theirs}");
+        } else {
+            // MTU 1500: at most 1460 bytes after the IPv6 header.
+            assert!(
+                ours <= 1460 && theirs <= 1460,
+                "ours {ours}, theirs {theirs}"
+            );
+        }
+    }
+}

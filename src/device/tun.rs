@@ -5,7 +5,7 @@
 //! - plain (`offload: false`): `tun-tap` creates the device (TUNSETIFF, IFF_NO_PI); one
 //!   MTU-sized packet per read/write.
 //! - offload (the default): our own TUNSETIFF with IFF_VNET_HDR, then TUNSETOFFLOAD with
-//!   TUN_F_CSUM | TUN_F_TSO4. Every packet then carries a `virtio_net_hdr`
+//!   TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6. Every packet then carries a `virtio_net_hdr`
 //!   (`wire::offload`): the kernel hands us TCP super-segments of up to 64 KB with partial
 //!   checksums (its TSO, which would otherwise be split at the MTU) and splits ours. tun-tap
 //!   cannot pass IFF_VNET_HDR, and tun-rs would bring its own device model for ~50 lines of
@@ -136,7 +136,7 @@ fn open_vnet(name: &str) -> Result<Handle, VnetError> {
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ as _, &hdr_len) } < 0 {
         return Err(VnetError::Offload(io::Error::last_os_error()));
     }
-    let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4;
+    let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
     // SAFETY: as above.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD as _, offloads) } < 0 {
         return Err(VnetError::Offload(io::Error::last_os_error()));

@@ -722,7 +722,8 @@ impl Stack {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let (n, tx) = self.poll_transmit_offload(now, buf)?;
         if tx.csum_partial {
-            complete_checksum(&mut buf[..n], 20, 16);
+            let ip_len = if buf[0] >> 4 == 6 { 40 } else { 20 };
+            complete_checksum(&mut buf[..n], ip_len, 16);
         }
         Some(n)
     }
@@ -785,8 +786,7 @@ impl Stack {
             if let Some(seg) = slot.conn.poll_transmit(now, &mut self.scratch) {
                 log::debug!(target: "tuntcp::packet", "out {seg}");
                 let mut tx = TxOffload::default();
-                // IPv6 leaves without offloads (no TSO6 asked of the TUN).
-                if self.cfg.offload && seg.src.is_ipv4() {
+                if self.cfg.offload {
                     tx.csum_partial = true;
                     if seg.payload.len() > smss {
                         tx.gso_size = smss as u16;
@@ -933,12 +933,12 @@ impl Stack {
     }
 
     /// The per-connection settings for a new connection of one family: over IPv6 the MSS
-    /// is MTU - 60 and, until the device segments IPv6 (TSO6), no super-segments.
+    /// is MTU - 60 (super-segments stay at GSO_MAX_PAYLOAD: 40 + 60 + 65455 bytes fit
+    /// IPv6's 16-bit payload length).
     fn conn_config(&self, v6: bool) -> tcp::Config {
         let mut cfg = self.cfg.tcp.clone();
         if v6 {
             cfg.mss = self.v6.mss;
-            cfg.gso_max_payload = 0;
         }
         cfg
     }

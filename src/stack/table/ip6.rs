@@ -6,7 +6,7 @@
 //! What this module does not do: reassemble fragments (non-atomic fragments are dropped;
 //! atomic ones, RFC 6946, go through), Neighbor Discovery or MLD (a TUN is point to
 //! point), act on Packet Too Big (see [`Stack::packet_too_big6`]), count in `Ip6*`
-//! counters, or offload (IPv6 segments leave whole, checksummed here).
+//! counters.
 
 use super::{Stack, StackConfig, Tuple};
 use crate::stack::addr6::{is_destination_for, is_valid_source};
