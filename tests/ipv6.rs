@@ -539,3 +539,101 @@ fn offload_sends_ipv6_super_segments_with_checksums_the_device_completes() {
     assert_eq!(o.head[0] >> 4, 6);
     assert!(o.payload.len() > 1440);
 }
+
+/// `packet` (fixed header + upper layer, no extension headers) cut into fragments at
+/// `cuts` (multiples of 8) with identification `ident`, in order.
+fn fragments(packet: &[u8], ident: u32, cuts: &[usize]) -> Vec<Vec<u8>> {
+    let upper = &packet[40..];
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(upper.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let (start, end) = (w[0], w[1]);
+            let more = end < upper.len();
+            let mut f = packet[..40].to_vec();
+            f[6] = 44;
+            let off = (start as u16) | u16::from(more);
+            f.extend_from_slice(&[packet[6], 0]);
+            f.extend_from_slice(&off.to_be_bytes());
+            f.extend_from_slice(&ident.to_be_bytes());
+            f.extend_from_slice(&upper[start..end]);
+            let plen = (f.len() - 40) as u16;
+            f[4..6].copy_from_slice(&plen.to_be_bytes());
+            f
+        })
+        .collect()
+}
+
+#[test]
+fn fragmented_echo_request_is_reassembled_in_any_order() {
+    let mut t = Harness::server6(80);
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let whole = ping6(9, 1, &data);
+    let mut frags = fragments(&whole, 0x1234, &[1232, 2464]);
+    frags.reverse();
+    for (i, f) in frags.iter().enumerate() {
+        t.send_raw(at(i as u64), f);
+    }
+    let out = icmp_out(&t);
+    assert_eq!(out.len(), 1, "{:?}", t.trace);
+    assert_eq!(
+        out[0].message,
+        Icmpv6Message::EchoReply {
+            ident: 9,
+            seq: 1,
+            data: &data
+        }
+    );
+}
+
+#[test]
+fn fragmented_tcp_segment_reaches_its_listener() {
+    let mut t = Harness::server6(80);
+    let syn = t.build(&seg().syn().seq(1000).mss(1440).data(&[0u8; 0]));
+    // A SYN is small; cut its 24 TCP bytes into 8 + 16.
+    for (i, f) in fragments(&syn, 77, &[8]).iter().enumerate() {
+        t.send_raw(at(i as u64), f);
+    }
+    t.expect(at(1), seg().flags(SYNACK).ack(1001).mss(1440));
+}
+
+#[test]
+fn rfc5722_overlapping_fragments_drop_the_packet_silently() {
+    let mut t = Harness::server6(80);
+    let whole = ping6(9, 2, &[0x55; 64]);
+    let mut frags = fragments(&whole, 5, &[16, 48]);
+    // A fragment at 8..48 overlaps both neighbours' data.
+    let overlap = fragments(&whole, 5, &[8, 48])[1].clone();
+    frags.insert(1, overlap);
+    for (i, f) in frags.iter().enumerate() {
+        t.send_raw(at(i as u64), f);
+    }
+    assert!(icmp_out(&t).is_empty(), "{:?}", t.trace);
+    // The identification is free again: a clean copy reassembles.
+    for f in fragments(&whole, 5, &[16, 48]) {
+        t.send_raw(at(10), &f);
+    }
+    assert_eq!(icmp_out(&t).len(), 1);
+}
+
+#[test]
+fn reassembly_times_out_after_60s_with_time_exceeded_only_if_fragment_0_came() {
+    let mut t = Harness::server6(80);
+    let whole = ping6(9, 3, &[1; 200]);
+    let frags = fragments(&whole, 40, &[96]);
+    t.send_raw(at(0), &frags[0]); // fragment 0 only
+    let other = fragments(&ping6(9, 4, &[2; 200]), 41, &[96]);
+    t.send_raw(at(0), &other[1]); // the last fragment only
+    t.expect_nothing_until(at(59_999));
+    assert!(icmp_out(&t).is_empty());
+    t.advance(60_000);
+    let out = icmp_out(&t);
+    assert_eq!(out.len(), 1, "{:?}", t.trace);
+    let Icmpv6Message::TimeExceeded { code: 1, original } = out[0].message else {
+        panic!("{:?}", out[0]);
+    };
+    assert_eq!(original, &frags[0][..], "the first fragment, quoted");
+    assert_eq!(out[0].dst, PEER6);
+}

@@ -98,6 +98,10 @@ fn tun6_ping6_of_the_stack_address_answers() {
     // 1400 bytes of data: 1448 on the link, one packet within the MTU.
     let out = ns.sh("ping -6 -c 1 -W 2 -s 1400 fd66::2");
     assert!(out.contains("1 received"), "{out}");
+    // 3000 bytes: the kernel fragments the request (RFC 8200 §4.5), the stack reassembles
+    // it; the reply leaves whole (we do not fragment, see the README).
+    let out = ns.sh("ping -6 -c 2 -i 0.2 -W 2 -s 3000 fd66::2");
+    assert!(out.contains("2 received"), "{out}");
 }
 
 #[test]

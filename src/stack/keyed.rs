@@ -27,6 +27,7 @@ pub(crate) mod label {
     pub(crate) const TS_OFFSET: &[u8] = b"tuntcp ts offset";
     pub(crate) const FRAG: &[u8] = b"tuntcp frag";
     pub(crate) const FLOW_LABEL: &[u8] = b"tuntcp flow label";
+    pub(crate) const FRAG6: &[u8] = b"tuntcp frag6";
 }
 
 #[derive(Clone)]

@@ -13,6 +13,7 @@
 pub mod addr;
 pub mod addr6;
 pub mod frag;
+pub mod frag6;
 pub mod icmp;
 pub mod icmp6;
 mod keyed;

@@ -656,7 +656,11 @@ impl Stack {
     /// queue, whatever the number of idle connections.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let conns = self.timers.next();
-        match (conns, self.reasm.poll_timeout()) {
+        let reasm = match (self.reasm.poll_timeout(), self.v6.reasm.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (conns, reasm) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -711,6 +715,7 @@ impl Stack {
             }
         }
         self.counters.set_reassembly(&self.reasm.stats());
+        self.handle_timeout6(now);
     }
 
     // ---- output ----

@@ -3,13 +3,14 @@
 //! §2.4(f)), ICMPv6 echo, ICMPv6 errors steered to connections, TCP into the one
 //! connection table, flow labels on what we send (RFC 6437).
 //!
-//! What this module does not do: reassemble fragments (non-atomic fragments are dropped;
-//! atomic ones, RFC 6946, go through), Neighbor Discovery or MLD (a TUN is point to
-//! point), act on Packet Too Big (see [`Stack::packet_too_big6`]), count in `Ip6*`
-//! counters.
+//! Fragments are reassembled ([`crate::stack::frag6`]); atomic ones (RFC 6946) need not be.
+//!
+//! What this module does not do: Neighbor Discovery or MLD (a TUN is point to point), act
+//! on Packet Too Big (see [`Stack::packet_too_big6`]), count in `Ip6*` counters.
 
 use super::{Stack, StackConfig, Tuple};
 use crate::stack::addr6::{is_destination_for, is_valid_source};
+use crate::stack::frag6::{self, Reassembler6};
 use crate::stack::icmp::IcmpAction;
 use crate::stack::icmp6::{self, echo_reply, may_send_error, Icmp6Action, RateLimit};
 use crate::stack::keyed::{label, Prf};
@@ -30,6 +31,8 @@ pub(in crate::stack) struct V6State {
     flow_key: (u64, u64),
     /// RFC 4443 §2.4(f).
     errors: RateLimit,
+    /// RFC 8200 §4.5.
+    pub(super) reasm: Reassembler6,
 }
 
 impl V6State {
@@ -38,6 +41,7 @@ impl V6State {
             mss: cfg.mtu.saturating_sub(60).clamp(64, 65475) as u16,
             flow_key: Prf::new(cfg.seed, label::FLOW_LABEL).key(),
             errors: RateLimit::new(),
+            reasm: Reassembler6::new(frag6::default_limits(), cfg.seed),
         }
     }
 
@@ -88,7 +92,13 @@ impl Stack {
             log::debug!(target: "tuntcp::packet", "drop: {} > {} not for us", ip.src, ip.dst);
             return;
         }
-        match Packet6::parse_offload(bytes, rx.csum_trusted) {
+        self.deliver6(now, bytes, rx.csum_trusted, true);
+    }
+
+    /// A packet for us (or one reassembled, `fragments` false: a fragment inside it is
+    /// dropped), by what it carries.
+    fn deliver6(&mut self, now: Instant, bytes: &[u8], csum_trusted: bool, fragments: bool) {
+        match Packet6::parse_offload(bytes, csum_trusted) {
             Ok(Packet6::Tcp(seg6)) => {
                 self.counters.tcp_in_segs += 1;
                 log::debug!(target: "tuntcp::packet", "in  {seg6}");
@@ -98,10 +108,22 @@ impl Stack {
                 log::debug!(target: "tuntcp::packet", "in  {icmp}");
                 self.handle_icmp6(now, &icmp);
             }
-            Ok(Packet6::Fragment(ip, _)) => {
-                // Deviation: no IPv6 reassembly yet (RFC 8200 §4.5); TCP never fragments
-                // (it sends at most MTU - 60), so only ping -s beyond the MTU meets this.
-                log::debug!(target: "tuntcp::packet", "drop: {} > {} IPv6 fragment", ip.src, ip.dst);
+            Ok(Packet6::Fragment(ip, chain)) => {
+                let Some(frag) = chain.fragment.filter(|_| fragments) else {
+                    log::debug!(target: "tuntcp::packet", "drop: {ip}: a fragment in a reassembled packet");
+                    return;
+                };
+                let packet = &bytes[..(IPV6_HEADER_LEN + ip.payload.len()).min(bytes.len())];
+                let whole = self.v6.reasm.handle_fragment(
+                    now,
+                    packet,
+                    (ip.src, ip.dst),
+                    &frag,
+                    chain.payload,
+                );
+                if let Some(whole) = whole {
+                    self.deliver6(now, &whole, false, false);
+                }
             }
             Ok(Packet6::Refused(ip, action)) => {
                 log::debug!(target: "tuntcp::packet", "drop: {ip} ({action})");
@@ -170,6 +192,8 @@ impl Stack {
     }
 
     fn handle_icmp6(&mut self, now: Instant, icmp: &Icmpv6Packet<'_>) {
+        // Deviation: a reply larger than the MTU (to a reassembled request) leaves whole;
+        // we do not fragment (RFC 8200 §5 lets a source do so). A TUN takes it.
         if let Some(reply) = echo_reply(icmp, self.cfg.tcp.ttl) {
             self.queue_icmp6(&reply);
             return;
@@ -199,6 +223,32 @@ impl Stack {
         self.mark_dirty(idx);
         self.drain_events(idx);
         self.touch(idx);
+    }
+
+    /// Reassembly timeouts: ICMPv6 Time Exceeded code 1 when fragment 0 had arrived (RFC
+    /// 8200 §4.5), rate-limited (RFC 4443 §2.4(f)).
+    pub(super) fn handle_timeout6(&mut self, now: Instant) {
+        for exp in self.v6.reasm.handle_timeout(now) {
+            let Some(quote) = exp.quote else {
+                continue;
+            };
+            if !self.v6.errors.allow(now) {
+                continue;
+            }
+            let te = Icmpv6Packet {
+                src: exp.dst,
+                dst: exp.src,
+                ip: Ip6Meta {
+                    hop_limit: self.cfg.tcp.ttl,
+                    ..Ip6Meta::default()
+                },
+                message: Icmpv6Message::TimeExceeded {
+                    code: 1,
+                    original: &quote,
+                },
+            };
+            self.queue_icmp6(&te);
+        }
     }
 
     /// Packet Too Big for connection `idx` (RFC 8201). The hook for Path MTU discovery:
