@@ -22,8 +22,8 @@ const PEER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
 
 fn packet(seq: u32, ack: u32, flags: TcpFlags, opts: TcpOptions, payload: &[u8]) -> Vec<u8> {
     let seg = Segment {
-        src: SocketAddrV4::new(PEER, 40000),
-        dst: SocketAddrV4::new(US, 80),
+        src: SocketAddrV4::new(PEER, 40000).into(),
+        dst: SocketAddrV4::new(US, 80).into(),
         seq,
         ack,
         flags,

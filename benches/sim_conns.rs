@@ -192,8 +192,8 @@ struct Client {
 
 fn segment(port: u16, seq: u32, ack: u32, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
     let s = Segment {
-        src: SocketAddrV4::new(CLIENT, port),
-        dst: SocketAddrV4::new(SERVER, 80),
+        src: SocketAddrV4::new(CLIENT, port).into(),
+        dst: SocketAddrV4::new(SERVER, 80).into(),
         seq,
         ack,
         flags,

@@ -157,6 +157,7 @@ fn main() {
         name: "tun0".into(),
         host_addr: host,
         prefix_len: 24,
+        host_addr6: None,
         mtu: o.mtu,
         offload: false,
     }) {

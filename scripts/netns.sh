@@ -27,12 +27,15 @@ done
 # The device and kernel-side address to wait for (--tun, --host).
 dev=tun0
 host=10.66.0.1
+v6=on
 for ((i = 0; i < ${#args[@]}; i++)); do
     case "${args[i]}" in
         --tun) dev="${args[i + 1]:-tun0}" ;;
         --tun=*) dev="${args[i]#--tun=}" ;;
         --host) host="${args[i + 1]:-}" ;;
         --host=*) host="${args[i]#--host=}" ;;
+        --addr6 | --host6) [[ "${args[i + 1]:-}" == off ]] && v6=off ;;
+        --addr6=off | --host6=off) v6=off ;;
     esac
 done
 host="${host%%/*}"
@@ -64,6 +67,14 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 [[ -n "$up" ]] || { echo "$dev not up after 5 s; tuntcp said:" >&2; cat "$log" >&2; exit 1; }
+# The kernel's IPv6 address follows the IPv4 one (unless --addr6/--host6 off): wait a
+# moment for it, so `curl -g 'http://[fd66::2]/'` finds a route.
+if [[ "$v6" == on ]]; then
+    for _ in $(seq 40); do
+        ip netns exec "$ns" ip -6 addr show dev "$dev" scope global 2>/dev/null | grep -q inet6 && break
+        sleep 0.05
+    done
+fi
 status=0
 ip netns exec "$ns" "$@" || status=$?
 sleep 0.2 # let the last FIN exchange reach the log

@@ -79,6 +79,7 @@ impl Default for NetConfig {
                 name: "tun0".into(),
                 host_addr: Ipv4Addr::new(10, 66, 0, 1),
                 prefix_len: 24,
+                host_addr6: Some((std::net::Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 1), 64)),
                 mtu: 1500,
                 offload: true,
             },
@@ -589,12 +590,12 @@ impl TcpStream {
 
     /// The peer's address and port.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.with(|c| SocketAddr::V4(c.remote()))
+        self.with(|c| c.remote())
     }
 
     /// The stack's address and this connection's port.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.with(|c| SocketAddr::V4(c.local()))
+        self.with(|c| c.local())
     }
 
     fn with<R>(&self, f: impl FnOnce(&tcp::Connection) -> R) -> io::Result<R> {

@@ -173,6 +173,12 @@ struct NetArgs {
     /// The kernel's address on the TUN link, with prefix length.
     #[arg(long, default_value = "10.66.0.1/24")]
     host: String,
+    /// The stack's own IPv6 address (`off`: no IPv6).
+    #[arg(long, default_value = "fd66::2")]
+    addr6: String,
+    /// The kernel's IPv6 address on the TUN link, with prefix length (`off`: no IPv6).
+    #[arg(long, default_value = "fd66::1/64")]
+    host6: String,
     #[arg(long, default_value_t = 1500)]
     mtu: usize,
     /// Record every packet to this pcap file (LINKTYPE_RAW; opens in tshark/Wireshark).
@@ -252,6 +258,7 @@ impl NetArgs {
         tuntcp::device::tun::check_ifname(&self.tun).map_err(|e| format!("--tun: {e}"))?;
         let (host_addr, prefix) = validate::parse_host(&self.host)?;
         validate::check_addrs(self.addr, host_addr, prefix)?;
+        let link6 = cli::validate6::parse_link6(&self.addr6, &self.host6, self.mtu)?;
         if !(576..=65535).contains(&self.mtu) {
             return Err("--mtu must be in 576..=65535".into());
         }
@@ -268,12 +275,14 @@ impl NetArgs {
                 name: self.tun.clone(),
                 host_addr,
                 prefix_len: prefix,
+                host_addr6: link6.map(|(_, host, p)| (host, p)),
                 mtu: self.mtu,
                 offload: self.offload,
             },
             stack: StackConfig {
                 addr: self.addr,
                 prefix_len: prefix,
+                addr6: link6.map(|(a, _, _)| a),
                 mtu: self.mtu,
                 tcp: self.tcp_config(),
                 ..StackConfig::with_seed(seed)

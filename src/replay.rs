@@ -22,7 +22,7 @@ use crate::stack::{Stack, StackConfig, Touched};
 use crate::time::Instant;
 use crate::wire::{Ipv4Packet, Packet, SackBlock, SackList, Segment, TcpFlags, Timestamps};
 use std::fmt::Write as _;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 /// Which end of the connection our stack plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,9 +119,9 @@ impl Row {
 #[derive(Clone, Debug)]
 pub struct Replay {
     /// Our end of the connection, and the peer's.
-    pub us: SocketAddrV4,
+    pub us: SocketAddr,
     /// The peer's end.
-    pub peer: SocketAddrV4,
+    pub peer: SocketAddr,
     /// Segments of the peer fed in.
     pub fed: usize,
     /// The comparison, in order.
@@ -239,10 +239,13 @@ pub fn replay(
         .filter(|(_, p)| from_us(p))
         .any(|(_, p)| seg_of(&p.bytes).is_some_and(|s| s.payload.len() as u32 > mss));
     let mut cfg = StackConfig {
-        addr: *us.ip(),
         offload: offload || cfg.offload,
         ..cfg
     };
+    match us.ip() {
+        IpAddr::V4(a) => cfg.addr = a,
+        IpAddr::V6(a) => cfg.addr6 = Some(a),
+    }
     if cfg.prefix_len == 0 || cfg.prefix_len > 30 {
         cfg.prefix_len = 24;
     }

@@ -627,6 +627,9 @@ fn busy_polling(now: Instant, last_traffic: Instant, busy: Duration) -> bool {
 /// A packet as a capture should show it: a partial TCP checksum (offloads) completed in a
 /// copy, as Wireshark would see it on the wire.
 fn with_checksum<'a>(copy: &'a mut Vec<u8>, pkt: &'a [u8], partial: bool) -> &'a [u8] {
+    if pkt.first().is_some_and(|b| b >> 4 == 6) {
+        return with_checksum6(copy, pkt, partial);
+    }
     let ihl = pkt.first().map_or(0, |b| usize::from(b & 0x0f) * 4);
     if !partial || pkt.get(9) != Some(&crate::wire::IPPROTO_TCP) || ihl < 20 {
         return pkt;
@@ -643,6 +646,29 @@ fn with_checksum<'a>(copy: &'a mut Vec<u8>, pkt: &'a [u8], partial: bool) -> &'a
         let sum = crate::wire::checksum_finish(crate::wire::checksum_add(acc, &copy[ihl..]));
         copy[ihl + 16..ihl + 18].copy_from_slice(&sum.to_be_bytes());
     }
+    copy
+}
+
+/// [`with_checksum`] for IPv6: TCP right after the fixed header (the only layout a
+/// partial checksum comes in from the kernel or from us).
+fn with_checksum6<'a>(copy: &'a mut Vec<u8>, pkt: &'a [u8], partial: bool) -> &'a [u8] {
+    const H: usize = crate::wire::IPV6_HEADER_LEN;
+    if !partial || pkt.get(6) != Some(&crate::wire::IPPROTO_TCP) || pkt.len() < H + 18 {
+        return pkt;
+    }
+    copy.clear();
+    copy.extend_from_slice(pkt);
+    let addr = |o: usize| {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&copy[o..o + 16]);
+        std::net::Ipv6Addr::from(a)
+    };
+    let (src, dst) = (addr(8), addr(24));
+    copy[H + 16..H + 18].fill(0);
+    let acc =
+        crate::wire::checksum_pseudo_header_v6(src, dst, crate::wire::IPPROTO_TCP, copy.len() - H);
+    let sum = crate::wire::checksum_finish(crate::wire::checksum_add(acc, &copy[H..]));
+    copy[H + 16..H + 18].copy_from_slice(&sum.to_be_bytes());
     copy
 }
 

@@ -170,7 +170,7 @@ pub fn at_segment(
     packet: &[u8],
 ) -> Option<String> {
     let (local, remote) = tuple(dir, packet)?;
-    let conn = stack.connection_by_tuple(local, remote);
+    let conn = stack.connection_by_tuple(local.into(), remote.into());
     if !stepper.stop_at(local, remote, conn.map(|c| c.state())) {
         return None;
     }

@@ -11,7 +11,7 @@
 use crate::tcp::{CaState, Connection, State};
 use crate::time::{Duration, Instant};
 use std::fmt::Write as _;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// What made the record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,9 +34,9 @@ pub struct TraceRecord {
     /// What made the record.
     pub event: TraceEvent,
     /// Our address and port.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// The peer's address and port.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
     /// The connection state.
     pub state: State,
     /// The congestion-avoidance state.

@@ -129,7 +129,7 @@ fn connect_from_binds_the_local_port_before_connecting() {
     assert_eq!(s.local_addr().unwrap(), SocketAddr::from((SERVER, 40000)));
     client.pump_until("the accept", |c| {
         c.stack.accept(9000).is_some_and(|h| {
-            c.stack.connection(h).unwrap().remote() == SocketAddrV4::new(SERVER, 40000)
+            c.stack.connection(h).unwrap().remote() == SocketAddr::from((SERVER, 40000))
         })
     });
     let e = TcpStream::connect_from(&net, 40000, (CLIENT, 9000), None).unwrap_err();

@@ -184,14 +184,14 @@ fn receive_buffer_does_not_grow_under_memory_pressure() {
     let mut cfg = Harness::config();
     cfg.tcp_mem = [1, 2, 100_000];
     let mut t = Harness::server_with(80, cfg);
-    t.peer = SocketAddrV4::new(PEER, 6000);
+    t.peer = SocketAddrV4::new(PEER, 6000).into();
     let (_, iss) = t.establish(0, 1000, seg().mss(1460));
     for k in 0..10u32 {
         t.send(0, seg().seq(1001 + k * 1200).ack(iss + 1).data(&[5; 1200]));
     }
     assert!(t.stack.under_memory_pressure());
     t.drain();
-    t.peer = SocketAddrV4::new(PEER, 5555);
+    t.peer = SocketAddrV4::new(PEER, 5555).into();
     let rows = run(&mut t, 6, usize::MAX);
     assert!(t.stack.under_memory_pressure());
     assert!(t.stack.counters().tcp_ext_tcp_memory_pressures > 0);

@@ -82,8 +82,8 @@ impl Sim {
             options.window_scale = Some(7);
         }
         let s = Segment {
-            src: SocketAddrV4::new(PEER, port),
-            dst: SocketAddrV4::new(US, 80),
+            src: SocketAddrV4::new(PEER, port).into(),
+            dst: SocketAddrV4::new(US, 80).into(),
             seq,
             ack,
             flags,

@@ -245,12 +245,12 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
                     .from(h.peer),
             );
             // A passive open reset in SYN-RECEIVED.
-            h.peer = SocketAddrV4::new(PEER, 6010);
+            h.peer = SocketAddrV4::new(PEER, 6010).into();
             h.send(at(1020), seg().syn().seq(5000));
             h.expect(at(1020), seg().flags(TcpFlags::SYN | TcpFlags::ACK));
             h.send(at(1030), seg().rst().seq(5001));
             // An established connection reset by the peer.
-            h.peer = SocketAddrV4::new(PEER, 6011);
+            h.peer = SocketAddrV4::new(PEER, 6011).into();
             let (_c, _) = h.establish(at(1040), 7000, seg());
             h.send(at(1050), seg().rst().seq(7001));
         },
@@ -268,24 +268,24 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         Harness::with_config(Harness::config()),
         |h| {
             h.stack.listen(90, 1).unwrap();
-            h.us = SocketAddrV4::new(US, 90);
+            h.us = SocketAddrV4::new(US, 90).into();
             // A: half-open; the SYN queue (1) is now full.
-            h.peer = SocketAddrV4::new(PEER, 6020);
+            h.peer = SocketAddrV4::new(PEER, 6020).into();
             h.send(at(0), seg().syn().seq(100));
             let sa_a = h.expect(at(0), seg().flags(TcpFlags::SYN | TcpFlags::ACK));
             // B: answered with a cookie, which its ACK brings back.
-            h.peer = SocketAddrV4::new(PEER, 6021);
+            h.peer = SocketAddrV4::new(PEER, 6021).into();
             h.send(at(1), seg().syn().seq(200));
             let sa_b = h.expect(at(1), seg().flags(TcpFlags::SYN | TcpFlags::ACK));
             h.send(at(2), seg().seq(201).ack(sa_b.seq.wrapping_add(1)));
             // C: an ACK with a cookie we never sent.
-            h.peer = SocketAddrV4::new(PEER, 6022);
+            h.peer = SocketAddrV4::new(PEER, 6022).into();
             h.send(at(3), seg().seq(301).ack(12345));
             h.expect(at(3), seg().flags(TcpFlags::RST).seq(12345));
             // A completes: the accept queue holds 2 > backlog 1; D's SYN overflows it.
-            h.peer = SocketAddrV4::new(PEER, 6020);
+            h.peer = SocketAddrV4::new(PEER, 6020).into();
             h.send(at(4), seg().seq(101).ack(sa_a.seq + 1));
-            h.peer = SocketAddrV4::new(PEER, 6023);
+            h.peer = SocketAddrV4::new(PEER, 6023).into();
             h.send(at(5), seg().syn().seq(400));
             h.expect_nothing_until(at(6));
         },
@@ -409,7 +409,7 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         Harness::server_with(80, short_r2),
         |h| {
             // Data never acknowledged: R2 (2 retransmissions here) gives up.
-            h.peer = SocketAddrV4::new(PEER, 6030);
+            h.peer = SocketAddrV4::new(PEER, 6030).into();
             let (c, _) = h.establish(at(0), 1000, seg());
             h.stack.send(c, b"hello").unwrap();
             h.advance(at(60_000));
@@ -419,21 +419,21 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             );
             h.drain();
             // close() with unread data resets.
-            h.peer = SocketAddrV4::new(PEER, 6031);
+            h.peer = SocketAddrV4::new(PEER, 6031).into();
             let (c, iss) = h.establish(at(60_000), 2000, seg());
             h.send(at(60_010), seg().seq(2001).ack(iss + 1).data(b"unread"));
             h.stack.close(c);
             h.flush();
             assert!(h.drain().iter().any(|s| s.flags.rst()));
             // Data after close() resets.
-            h.peer = SocketAddrV4::new(PEER, 6032);
+            h.peer = SocketAddrV4::new(PEER, 6032).into();
             let (c, iss) = h.establish(at(60_020), 3000, seg());
             h.stack.close(c);
             h.flush();
             h.send(at(60_030), seg().seq(3001).ack(iss + 2).data(b"late"));
             assert!(h.drain().iter().any(|s| s.flags.rst()));
             // An idle connection with keep-alive on is probed.
-            h.peer = SocketAddrV4::new(PEER, 6033);
+            h.peer = SocketAddrV4::new(PEER, 6033).into();
             let (c, iss) = h.establish(at(60_040), 4000, seg());
             h.stack.with_connection(c, |k| {
                 k.set_keepalive(true);
@@ -442,7 +442,7 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             h.flush();
             h.expect(at(61_040), seg().flags(TcpFlags::ACK).seq(iss));
             // A full receive buffer: data at RCV.NXT is dropped.
-            h.peer = SocketAddrV4::new(PEER, 6034);
+            h.peer = SocketAddrV4::new(PEER, 6034).into();
             let (c, iss) = h.establish(at(61_050), 5000, seg());
             h.stack.with_connection(c, |k| k.set_recv_buffer(1000));
             h.send(at(61_060), seg().seq(5001).ack(iss + 1).data(&[1; 1000]));
@@ -459,7 +459,7 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         |h| {
             // We close first and the peer's FIN puts us in TIME-WAIT.
             let to_time_wait = |h: &mut Harness, port: u16, ms: u64| {
-                h.peer = SocketAddrV4::new(PEER, port);
+                h.peer = SocketAddrV4::new(PEER, port).into();
                 let (c, iss) = h.establish(at(ms), 1000, seg().ts(100, 0));
                 h.stack.close(c);
                 h.flush();
@@ -518,7 +518,7 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             }
             h.drain();
             // An orphan over max_orphans (0) is reset at close.
-            h.peer = SocketAddrV4::new(PEER, 6050);
+            h.peer = SocketAddrV4::new(PEER, 6050).into();
             let (c, _) = h.establish(at(20), 2000, seg().mss(1460));
             h.stack.close(c);
             h.flush();
@@ -637,7 +637,7 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             );
             h.send(at(45), seg().seq(1001).ack(d + 10_000).ts(201, ts0));
             h.drain();
-            h.peer = SocketAddrV4::new(PEER, 6060);
+            h.peer = SocketAddrV4::new(PEER, 6060).into();
             let (c, iss) = h.establish_rtt(at(100), 20, 1000, seg().mss(1000).sack_perm());
             let d = iss + 1;
             h.stack.send(c, &[1; 10_000]).unwrap();
@@ -676,7 +676,7 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
             );
             h.advance(at(300));
             h.drain();
-            h.peer = SocketAddrV4::new(PEER, 6061);
+            h.peer = SocketAddrV4::new(PEER, 6061).into();
             let (c, iss) = h.establish_rtt(at(400), 20, 1000, seg().mss(1000));
             let d = iss + 1;
             h.stack.send(c, &[1; 10_000]).unwrap();

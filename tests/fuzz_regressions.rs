@@ -153,3 +153,10 @@ fn fuzz_the_edge_stays_within_a_unit_after_so_rcvbuf_shrinks_in_fin_wait_1() {
 fn fuzz_out_of_order_data_past_the_fin_is_dropped() {
     fuzz::stack_driver::run(include_bytes!("fuzz_inputs/stack-ooo-past-fin-close-wait"));
 }
+
+/// The IPv6 seed (an echo request, a reversed fragment pair, UDP, an unknown Hop-by-Hop
+/// option) through the driver: every answer parses as IPv6, the invariants hold.
+#[test]
+fn ipv6_seed_through_the_stack_driver() {
+    fuzz::stack_driver::run(include_bytes!("../fuzz/corpus/stack/seed-ipv6"));
+}

@@ -38,7 +38,7 @@ fn must_44_active_open_sends_syn_from_our_address_with_options() {
     assert!(syn.options.timestamps.is_some());
     t.us = syn.src;
     assert_eq!(
-        *syn.src.ip(),
+        syn.src.ip(),
         US,
         "MUST-44: the source is our interface address"
     );

@@ -15,8 +15,8 @@ const GAP: Duration = Duration::from_micros(200);
 fn segment(seq: u32) -> Vec<u8> {
     let payload = [0x5a; 100];
     let s = Segment {
-        src: A,
-        dst: B,
+        src: A.into(),
+        dst: B.into(),
         seq,
         ack: 0,
         flags: TcpFlags::ACK,

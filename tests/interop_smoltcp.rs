@@ -665,7 +665,10 @@ fn interop_smoltcp_client_to_tuntcp_server_handshake() {
     let (h, sh) = smol_client(&mut w);
     check_handshake(&w, false);
     let conn = w.us.connection(h).expect("our connection");
-    assert_eq!(conn.remote(), SocketAddrV4::new(SMOL_ADDR, SMOL_EPHEMERAL));
+    assert_eq!(
+        conn.remote(),
+        std::net::SocketAddr::V4(SocketAddrV4::new(SMOL_ADDR, SMOL_EPHEMERAL))
+    );
     assert!(
         (1400..=1460).contains(&conn.effective_mss()),
         "effective MSS {}",
@@ -683,7 +686,10 @@ fn interop_tuntcp_client_to_smoltcp_server_handshake() {
     let (h, sh) = our_client(&mut w);
     check_handshake(&w, true);
     let conn = w.us.connection(h).expect("our connection");
-    assert_eq!(conn.remote(), SocketAddrV4::new(SMOL_ADDR, SMOL_PORT));
+    assert_eq!(
+        conn.remote(),
+        std::net::SocketAddr::V4(SocketAddrV4::new(SMOL_ADDR, SMOL_PORT))
+    );
     assert!(
         (1400..=1460).contains(&conn.effective_mss()),
         "effective MSS {}",

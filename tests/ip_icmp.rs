@@ -135,7 +135,7 @@ fn must_54_icmp_error_affects_only_the_quoted_connection() {
     let mut t = Harness::server(80);
     let (a, _) = t.establish(0, 1000, seg());
     let other = SocketAddrV4::new(PEER, 6666);
-    t.peer = other;
+    t.peer = other.into();
     let (b, _) = t.establish(1, 5000, seg());
     t.stack.send(a, b"to a").unwrap();
     t.flush();

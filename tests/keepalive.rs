@@ -21,7 +21,7 @@ fn must_25_keepalive_is_off_by_default() {
 fn may_5_must_24_must_28_shld_12_keepalive_per_connection_after_two_hours() {
     let mut t = Harness::server(80);
     let (a, iss) = t.establish(0, 1000, seg());
-    t.peer = std::net::SocketAddrV4::new(PEER, 6000);
+    t.peer = std::net::SocketAddrV4::new(PEER, 6000).into();
     let (_b, _) = t.establish(0, 2000, seg());
     t.stack.with_connection(a, |c| c.set_keepalive(true));
     t.expect_nothing_until(at(H2 - 1));

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use support::*;
 use tuntcp::stack::StackConfig;
 use tuntcp::wire::TcpFlags;
@@ -17,7 +17,7 @@ fn peer(port: u16) -> SocketAddrV4 {
 fn server(backlog: usize, cfg: StackConfig) -> Harness {
     let mut t = Harness::with_config(cfg);
     t.stack.listen(80, backlog).unwrap();
-    t.us = SocketAddrV4::new(US, 80);
+    t.us = SocketAddrV4::new(US, 80).into();
     t
 }
 
@@ -286,7 +286,7 @@ fn time_wait_client(ts: bool) -> (Harness, u32) {
         ..Harness::config()
     };
     let mut t = Harness::with_config(cfg);
-    t.peer = peer(80);
+    t.peer = peer(80).into();
     let synack = if ts { seg().ts(100, 0) } else { seg() };
     let (h, iss) = t.connect(0, 9000, synack);
     t.stack.close(h);
@@ -368,8 +368,9 @@ fn unlisten_resets_the_connections_it_has_not_handed_out() {
     let out = t.drain();
     for (port, iss) in [(1, i1), (2, i2)] {
         assert!(
-            out.iter()
-                .any(|s| s.dst == peer(port) && s.flags.rst() && s.seq == iss + 1),
+            out.iter().any(|s| s.dst == SocketAddr::from(peer(port))
+                && s.flags.rst()
+                && s.seq == iss + 1),
             "no RST to peer {port}: {out:?}"
         );
     }

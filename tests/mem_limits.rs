@@ -32,7 +32,7 @@ fn config(tcp_mem: [usize; 3], max_orphans: usize) -> StackConfig {
 /// A connection from peer port `port` that received `n` bytes (unread) in 1448-byte
 /// segments.
 fn filled(h: &mut Harness, ms: u64, port: u16, n: usize) -> (SocketHandle, u32) {
-    h.peer = SocketAddrV4::new(PEER, port);
+    h.peer = SocketAddrV4::new(PEER, port).into();
     let (c, iss) = h.establish(at(ms), 1000, seg().mss(1460));
     let mut off = 0;
     while off < n {
@@ -105,7 +105,7 @@ fn pressure_is_counted_and_stops_windows_from_growing_until_below_tcp_mem_0() {
     // A reads: its window would open by what it read, but under pressure the edge stays.
     h.read_all(a);
     h.drain();
-    h.peer = SocketAddrV4::new(PEER, 6000);
+    h.peer = SocketAddrV4::new(PEER, 6000).into();
     h.send(
         at(20),
         seg().seq(1001 + 2896).ack(iss_a + 1).data(&[1; 1448]),
@@ -147,7 +147,7 @@ fn above_the_hard_limit_no_new_buffers_but_each_connection_keeps_a_minimum() {
     assert_eq!(h.stack.connection(b).unwrap().recv_queue(), 5 * 1448);
     assert!(h.stack.counters().tcp_ext_tcp_rcv_q_drop >= 1);
     // A (1,000 unread, under the 4 KiB minimum) takes in-order data until it has 4 KiB.
-    h.peer = SocketAddrV4::new(PEER, 6000);
+    h.peer = SocketAddrV4::new(PEER, 6000).into();
     let p = 1001 + 1000;
     h.send(at(20), seg().seq(p).ack(iss_a + 1).data(&[2; 1448]));
     h.send(at(20), seg().seq(p + 1448).ack(iss_a + 1).data(&[2; 1448]));
@@ -179,9 +179,9 @@ fn above_the_hard_limit_no_new_buffers_but_each_connection_keeps_a_minimum() {
 #[test]
 fn orphans_past_max_orphans_are_reset_at_close() {
     let mut h = Harness::server_with(80, config([49152, 65536, 98304], 1));
-    h.peer = SocketAddrV4::new(PEER, 6000);
+    h.peer = SocketAddrV4::new(PEER, 6000).into();
     let (a, _) = h.establish(at(0), 1000, seg().mss(1460));
-    h.peer = SocketAddrV4::new(PEER, 6001);
+    h.peer = SocketAddrV4::new(PEER, 6001).into();
     let (b, _) = h.establish(at(0), 2000, seg().mss(1460));
     h.stack.close(a);
     h.flush();
@@ -199,7 +199,7 @@ fn orphans_past_max_orphans_are_reset_at_close() {
 #[test]
 fn an_orphan_holding_data_above_the_hard_limit_is_reset_on_its_retransmission_timer() {
     let mut h = Harness::server_with(80, config([1, 1, 2], 100));
-    h.peer = SocketAddrV4::new(PEER, 6000);
+    h.peer = SocketAddrV4::new(PEER, 6000).into();
     let (a, _) = h.establish(at(0), 1000, seg().mss(1460));
     h.stack.send(a, &[1; 6000]).unwrap();
     h.stack.close(a); // under the limit still: it closes normally, data in flight
@@ -211,7 +211,7 @@ fn an_orphan_holding_data_above_the_hard_limit_is_reset_on_its_retransmission_ti
     filled(&mut h, 10, 6001, 8000);
     assert!(h.stack.accounted_memory() > 2 * 4096);
     // The orphan's retransmission timeout resets it instead of retransmitting.
-    h.peer = SocketAddrV4::new(PEER, 6000);
+    h.peer = SocketAddrV4::new(PEER, 6000).into();
     let rst = h.expect_between(10, 1100, seg());
     assert!(rst.flags.rst(), "{}", rst.line);
     assert_eq!(h.stack.orphans(), 0);
@@ -230,7 +230,7 @@ fn a_segment_refused_at_the_hard_limit_after_an_idle_rto_starts_no_quick_acks() 
     let mut h = Harness::server_with(80, cfg);
     let (a, iss_a) = filled(&mut h, 0, 6000, 1000);
     let (b, _) = filled(&mut h, 10, 6001, 10_000);
-    h.peer = SocketAddrV4::new(PEER, 6000);
+    h.peer = SocketAddrV4::new(PEER, 6000).into();
     let p = 1001 + 1000;
     for k in 0..3 {
         h.send(

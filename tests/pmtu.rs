@@ -209,7 +209,7 @@ fn a_new_connection_to_the_same_destination_starts_with_the_cached_mtu() {
     t.expect(21, seg().seq(syn.seq + 1161).len(300));
 
     // Another destination is not affected.
-    t.peer = SocketAddrV4::new(Ipv4Addr::new(10, 66, 0, 3), 80);
+    t.peer = SocketAddrV4::new(Ipv4Addr::new(10, 66, 0, 3), 80).into();
     let h3 = t.stack.connect(instant(30), t.peer).unwrap();
     assert_eq!(t.stack.connection(h3).unwrap().path_mtu(), 1500);
 }
@@ -237,7 +237,7 @@ fn the_path_mtu_cache_is_bounded_and_expires() {
     let peers = [1u8, 3, 4].map(|n| SocketAddrV4::new(Ipv4Addr::new(10, 66, 0, n), 80));
     for (i, p) in peers.into_iter().enumerate() {
         let ms = 1000 * i as u64;
-        t.peer = p;
+        t.peer = p.into();
         let (h, iss) = t.connect(ms, 5000, seg().mss(1460));
         t.stack.send(h, &[1; 1460]).unwrap();
         t.flush();
@@ -265,7 +265,7 @@ fn the_path_mtu_cache_is_bounded_and_expires() {
     assert_eq!(t.stack.cached_path_mtu(instant(601_001), ip(1)), None);
     assert_eq!(t.stack.cached_path_mtu(instant(601_001), ip(2)), Some(1002));
     assert_eq!(t.stack.cached_path_mtu(instant(602_001), ip(2)), None);
-    t.peer = peers[2];
+    t.peer = peers[2].into();
     t.advance(602_001);
     let h = t
         .stack

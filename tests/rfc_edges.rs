@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use support::*;
 use tuntcp::stack::StackConfig;
 use tuntcp::wire::TcpFlags;
@@ -24,7 +24,7 @@ fn tsecr(s: &Owned) -> u32 {
 /// Active open whose first SYN is lost; the SYN-ACK answers the retransmission at 1 s.
 /// Returns the handle and our ISS.
 fn connect_after_lost_syn(t: &mut Harness, synack: Spec) -> (tuntcp::stack::SocketHandle, u32) {
-    t.peer = peer(80);
+    t.peer = peer(80).into();
     let h = t.stack.connect(instant(0), peer(80)).expect("connect");
     t.flush();
     let syn = t.expect(0, seg().flags(TcpFlags::SYN));
@@ -150,7 +150,7 @@ fn syn_cookie_synack_advertises_our_mss_and_sends_within_the_peers() {
     let sent: Vec<Owned> = t
         .drain()
         .into_iter()
-        .filter(|s| s.dst == peer(2) && !s.payload.is_empty())
+        .filter(|s| s.dst == SocketAddr::from(peer(2)) && !s.payload.is_empty())
         .collect();
     assert!(
         sent.iter().all(|s| s.payload.len() <= 536),
@@ -173,7 +173,7 @@ fn rfc7323_2_2_no_edge_after_the_handshake_falls_short_of_the_syns() {
     cfg.tcp.recv_buffer = 256 * 1024; // fixed: scale 3
     cfg.tcp.quick_acks = 0; // delayed ACKs from the start: the edges are the point here
     let mut t = Harness::with_config(cfg);
-    t.peer = peer(80);
+    t.peer = peer(80).into();
     let h = t.stack.connect(instant(0), peer(80)).expect("connect");
     t.stack.with_connection(h, |c| c.set_recv_buffer(32 * 1024));
     t.flush();
@@ -263,7 +263,7 @@ fn data_queued_behind_the_synack_is_accepted_before_our_ack_goes_out() {
     // MUST-59: segments may arrive together. Data right behind the SYN-ACK (in one read
     // batch, before we ACK) lies inside the window the SYN-ACK opened (RFC 9293 §3.10.7.3).
     let mut t = Harness::with_config(Harness::config());
-    t.peer = peer(80);
+    t.peer = peer(80).into();
     let h = t.stack.connect(instant(0), peer(80)).expect("connect");
     t.flush();
     let syn = t.expect(0, seg().flags(TcpFlags::SYN));
@@ -404,7 +404,7 @@ fn a_synack_resent_with_data_delivers_all_of_it() {
     // Data on a SYN-ACK is not taken in SYN-SENT (we ACK only the SYN); its retransmission
     // starts at SEQ = IRS: the SYN's octet is trimmed, not the first data byte.
     let mut t = Harness::with_config(Harness::config());
-    t.peer = peer(80);
+    t.peer = peer(80).into();
     let h = t.stack.connect(instant(0), peer(80)).expect("connect");
     t.flush();
     let syn = t.expect(0, seg().flags(TcpFlags::SYN));
@@ -587,7 +587,7 @@ fn rfc6298_5_7_no_3s_rto_after_a_simultaneous_open_without_loss() {
     // RFC 6298 §5.7's 3 s applies only when a SYN timed out; a simultaneous open with no
     // loss (and no RTT sample: the SYN-ACK repeats our SYN) keeps the 1 s initial RTO.
     let mut t = Harness::with_config(Harness::config());
-    t.peer = peer(80);
+    t.peer = peer(80).into();
     let h = t.stack.connect(instant(0), peer(80)).unwrap();
     t.flush();
     let syn = t.expect(0, seg().flags(TcpFlags::SYN));

@@ -29,8 +29,8 @@ struct Peer {
 impl Peer {
     fn send(&self, seq: u32, ack: u32, flags: TcpFlags, options: TcpOptions, payload: &[u8]) {
         let s = Segment {
-            src: self.me,
-            dst: self.us,
+            src: self.me.into(),
+            dst: self.us.into(),
             seq,
             ack,
             flags,

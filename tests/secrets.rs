@@ -36,7 +36,7 @@ fn tw_reuse_new_syn_tsval_continues_the_old_connections_clock() {
         ..Harness::config()
     };
     let mut t = Harness::with_config(cfg);
-    t.peer = peer(80);
+    t.peer = peer(80).into();
     let (h, _) = t.connect(0, 9000, seg().ts(100, 0));
     t.stack.close(h);
     t.flush();

@@ -148,7 +148,7 @@ fn flags_sent(pcap: &[u8]) -> Vec<TcpFlags> {
     tuntcp::device::pcap::PcapReader::new(pcap)
         .unwrap()
         .filter_map(|r| Segment::parse(r.unwrap().packet).ok())
-        .filter(|s| *s.src.ip() == US)
+        .filter(|s| s.src.ip() == US)
         .map(|s| s.flags)
         .collect()
 }
@@ -188,7 +188,7 @@ fn a_segment_the_capture_lacks_is_one_marked_row() {
     for r in tuntcp::device::pcap::PcapReader::new(&pcap).unwrap() {
         let r = r.unwrap();
         let s = Segment::parse(r.packet).unwrap();
-        if *s.src.ip() == US {
+        if s.src.ip() == US {
             ours += 1;
             if ours == 4 {
                 continue;

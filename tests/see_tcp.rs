@@ -172,7 +172,7 @@ fn the_ack_that_completes_a_syn_cookie_connection_is_traced() {
     // The first SYN fills the SYN queue; the second (another port) gets a cookie.
     t.send(0, seg().syn().seq(1000));
     t.drain();
-    let b = std::net::SocketAddrV4::new(t.peer.ip().to_owned(), 6666);
+    let b = std::net::SocketAddr::new(t.peer.ip(), 6666);
     t.send(10, seg().syn().seq(5000).mss(1460).from(b));
     let sa = t.expect(
         10,

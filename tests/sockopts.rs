@@ -56,7 +56,7 @@ fn maxseg_on_a_listener_caps_the_synack_mss_and_the_segments() {
     t.expect(at(10), seg().seq(sa.seq + 1101).len(400));
     // A listener without the option offers the link's MSS again.
     assert!(t.stack.set_listen_mss(80, None));
-    t.peer = std::net::SocketAddrV4::new(PEER, 5556);
+    t.peer = std::net::SocketAddrV4::new(PEER, 5556).into();
     t.send(at(20), seg().syn().seq(9000).win(65535).mss(1300));
     t.expect(at(20), seg().flags(TcpFlags::SYN | TcpFlags::ACK).mss(1460));
     assert!(!t.stack.set_listen_mss(81, Some(1000)));

@@ -19,19 +19,19 @@ fn peer(port: u16) -> SocketAddrV4 {
 fn abort_all_resets_each_synchronized_connection_at_snd_nxt_and_closes_the_listener() {
     let mut t = Harness::server(80);
     // A (5555): ESTABLISHED with 100 bytes of ours unacknowledged: SND.NXT = ISS+101.
-    t.peer = peer(5555);
+    t.peer = peer(5555).into();
     let (a, iss_a) = t.establish(0, 1000, seg());
     assert_eq!(t.stack.send(a, &[7; 100]), Ok(100));
     t.flush();
     t.expect(0, seg().seq(iss_a + 1).len(100).to(peer(5555)));
     // B (5556): CLOSE-WAIT (the peer sent FIN).
-    t.peer = peer(5556);
+    t.peer = peer(5556).into();
     let (b, iss_b) = t.establish(10, 2000, seg());
     t.send(20, seg().flags(FINACK).seq(2001).ack(iss_b + 1));
     t.expect(20, seg().flags(TcpFlags::ACK).ack(2002).to(peer(5556)));
     assert_eq!(t.state(b), State::CloseWait);
     // E (5559): TIME-WAIT after our close.
-    t.peer = peer(5559);
+    t.peer = peer(5559).into();
     let (e, iss_e) = t.establish(25, 5000, seg());
     t.stack.close(e);
     t.flush();
@@ -39,11 +39,11 @@ fn abort_all_resets_each_synchronized_connection_at_snd_nxt_and_closes_the_liste
     t.send(26, seg().flags(FINACK).seq(5001).ack(iss_e + 2));
     t.expect(26, seg().flags(TcpFlags::ACK).ack(5002));
     // C (5557): SYN-RECEIVED (our SYN-ACK out, no ACK yet).
-    t.peer = peer(5557);
+    t.peer = peer(5557).into();
     t.send(30, seg().syn().seq(3000));
     let iss_c = t.expect(30, seg().flags(TcpFlags::SYN | TcpFlags::ACK)).seq;
     // D (5558): ESTABLISHED, in the accept queue (never accepted).
-    t.peer = peer(5558);
+    t.peer = peer(5558).into();
     t.send(40, seg().syn().seq(4000));
     let iss_d = t.expect(40, seg().flags(TcpFlags::SYN | TcpFlags::ACK)).seq;
     t.send(41, seg().ack_flag().seq(4001).ack(iss_d + 1));
@@ -81,7 +81,7 @@ fn abort_all_resets_each_synchronized_connection_at_snd_nxt_and_closes_the_liste
     assert_eq!(t.stack.connections().count(), 2, "only A and B, held");
     assert_eq!(t.stack.listeners().count(), 0);
     // The port is closed now: a new SYN gets RST (§3.10.7.1).
-    t.peer = peer(6000);
+    t.peer = peer(6000).into();
     t.send(60, seg().syn().seq(9000));
     t.expect(60, seg().flags(RSTACK).seq(0).ack(9001));
     t.stack.close(a);
@@ -131,7 +131,7 @@ fn unlisten_all_refuses_new_syns_and_keeps_accepted_connections() {
     t.send(10, seg().data(b"hi").seq(1001).ack(iss + 1));
     t.expect_between(10, 510, seg().flags(TcpFlags::ACK).ack(1003));
     assert_eq!(t.stack.active_connections(), 1);
-    t.peer = peer(6000);
+    t.peer = peer(6000).into();
     t.send(600, seg().syn().seq(9000));
     t.expect(600, seg().flags(RSTACK).ack(9001));
     t.send(601, seg().syn().seq(9000).to(SocketAddrV4::new(US, 7)));

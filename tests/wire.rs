@@ -493,7 +493,7 @@ fn must_50_ip_options_are_skipped() {
         assert_eq!(s.payload, b"payload");
         assert_eq!(
             (s.src, s.dst),
-            (sock("192.0.2.1:1000"), sock("192.0.2.2:80"))
+            (sock("192.0.2.1:1000").into(), sock("192.0.2.2:80").into())
         );
         let Ok(Packet::Tcp(t)) = Packet::parse(&p) else {
             panic!()
@@ -684,8 +684,8 @@ fn fuzz_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let c = sock("10.66.0.2:40000");
     let srv = sock("10.66.0.1:80");
     let syn = Segment {
-        src: c,
-        dst: srv,
+        src: c.into(),
+        dst: srv.into(),
         window: 64240,
         options: TcpOptions {
             mss: Some(1460),
@@ -704,21 +704,21 @@ fn fuzz_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ..syn
     };
     let syn_ack = Segment {
-        src: srv,
-        dst: c,
+        src: srv.into(),
+        dst: c.into(),
         options: all_options(),
         ..seg(TcpFlags::SYN | TcpFlags::ACK, 5000, 1001, b"")
     };
     let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     let data = Segment {
-        src: c,
-        dst: srv,
+        src: c.into(),
+        dst: srv.into(),
         window: 502,
         ..seg(TcpFlags::PSH | TcpFlags::ACK, 1001, 5001, get)
     };
     let sack_ack = Segment {
-        src: srv,
-        dst: c,
+        src: srv.into(),
+        dst: c.into(),
         options: TcpOptions {
             timestamps: Some(Timestamps { tsval: 9, tsecr: 8 }),
             sack: SackList::new(&blocks(&[(1100, 1200), (1300, 1400), (1500, 1600)])),
@@ -727,13 +727,13 @@ fn fuzz_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ..seg(TcpFlags::ACK, 5001, 1001, b"")
     };
     let fin = Segment {
-        src: c,
-        dst: srv,
+        src: c.into(),
+        dst: srv.into(),
         ..seg(TcpFlags::FIN | TcpFlags::ACK, 1028, 5001, b"")
     };
     let rst = Segment {
-        src: srv,
-        dst: c,
+        src: srv.into(),
+        dst: c.into(),
         window: 0,
         ..seg(TcpFlags::RST, 5001, 0, b"")
     };

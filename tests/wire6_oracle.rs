@@ -139,8 +139,8 @@ proptest! {
             seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, urgent: s.urgent,
             options: s.options, payload: s.payload, ip: IpMeta::default(),
         };
-        let s4 = Segment { src: std::net::SocketAddrV4::new(*s4.src.ip(), s.src.port()),
-            dst: std::net::SocketAddrV4::new(*s4.dst.ip(), s.dst.port()), ..s4 };
+        let s4 = Segment { src: std::net::SocketAddr::new(s4.src.ip(), s.src.port()),
+            dst: std::net::SocketAddr::new(s4.dst.ip(), s.dst.port()), ..s4 };
         let b4 = emit(&s4);
         let (t4, t6) = (&b4[20..], &buf[40..]);
         prop_assert_eq!(&t4[..16], &t6[..16]);

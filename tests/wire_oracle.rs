@@ -34,8 +34,8 @@ fn smoltcp_agrees(buf: &[u8], s: &Segment<'_>) {
     let ip = SmolIpv4::new_checked(buf).expect("smoltcp: IPv4 length");
     assert!(ip.verify_checksum(), "smoltcp: IPv4 checksum");
     let ip_repr = Ipv4Repr::parse(&ip, &caps).expect("smoltcp: Ipv4Repr");
-    assert_eq!(ip_repr.src_addr, *s.src.ip());
-    assert_eq!(ip_repr.dst_addr, *s.dst.ip());
+    assert_eq!(ip_repr.src_addr, v4(s.src));
+    assert_eq!(ip_repr.dst_addr, v4(s.dst));
     assert_eq!(ip_repr.next_header, IpProtocol::Tcp);
     assert_eq!(ip_repr.hop_limit, s.ip.ttl);
     assert_eq!(ip.ident(), s.ip.ident);
@@ -43,7 +43,7 @@ fn smoltcp_agrees(buf: &[u8], s: &Segment<'_>) {
     assert_eq!((ip.dscp() << 2) | ip.ecn(), s.ip.tos);
     assert!(!ip.more_frags() && ip.frag_offset() == 0);
 
-    let (src, dst) = (IpAddress::Ipv4(*s.src.ip()), IpAddress::Ipv4(*s.dst.ip()));
+    let (src, dst) = (IpAddress::Ipv4(v4(s.src)), IpAddress::Ipv4(v4(s.dst)));
     let tcp = TcpPacket::new_checked(ip.payload()).expect("smoltcp: TCP length");
     assert!(tcp.verify_checksum(&src, &dst), "smoltcp: TCP checksum");
     assert_eq!(tcp.src_port(), s.src.port());
@@ -102,8 +102,8 @@ fn etherparse_agrees(buf: &[u8], s: &Segment<'_>) {
     };
     let h = ip.header();
     assert_eq!(h.header_checksum(), h.to_header().calc_header_checksum());
-    assert_eq!(h.source_addr(), *s.src.ip());
-    assert_eq!(h.destination_addr(), *s.dst.ip());
+    assert_eq!(h.source_addr(), v4(s.src));
+    assert_eq!(h.destination_addr(), v4(s.dst));
     assert_eq!(h.protocol(), etherparse::IpNumber::TCP);
     assert_eq!(h.ttl(), s.ip.ttl);
     assert_eq!(h.identification(), s.ip.ident);
@@ -113,7 +113,7 @@ fn etherparse_agrees(buf: &[u8], s: &Segment<'_>) {
     let Some(TransportSlice::Tcp(t)) = p.transport else {
         panic!("etherparse: not TCP")
     };
-    let sum = t.calc_checksum_ipv4(s.src.ip().octets(), s.dst.ip().octets());
+    let sum = t.calc_checksum_ipv4(v4(s.src).octets(), v4(s.dst).octets());
     assert_eq!(sum, Ok(t.checksum()));
     assert_eq!(t.source_port(), s.src.port());
     assert_eq!(t.destination_port(), s.dst.port());
@@ -170,8 +170,8 @@ fn etherparse_writes(s: &Segment<'_>) -> Vec<u8> {
         tcp_len as u16,
         s.ip.ttl,
         etherparse::IpNumber::TCP,
-        s.src.ip().octets(),
-        s.dst.ip().octets(),
+        v4(s.src).octets(),
+        v4(s.dst).octets(),
     )
     .unwrap();
     ip.dscp = etherparse::IpDscp::try_new(s.ip.tos >> 2).unwrap();
@@ -292,8 +292,8 @@ proptest! {
         // smoltcp sends SACK blocks only on ACKs without sackOK.
         let sent_ranges = if !sack_permitted && ack.is_some() { n } else { 0 };
         let want = Segment {
-            src,
-            dst,
+            src: src.into(),
+            dst: dst.into(),
             seq: seq as u32,
             ack: ack.unwrap_or(0) as u32,
             flags,
@@ -328,5 +328,13 @@ fn must_2_checksums_verify_for_odd_and_even_payloads() {
             smoltcp_agrees(&buf, &s);
             etherparse_agrees(&buf, &s);
         }
+    }
+}
+
+/// The IPv4 address of a segment's endpoint (these tests build IPv4 segments only).
+fn v4(a: std::net::SocketAddr) -> std::net::Ipv4Addr {
+    match a.ip() {
+        std::net::IpAddr::V4(ip) => ip,
+        std::net::IpAddr::V6(ip) => panic!("IPv6 address {ip} in an IPv4 test"),
     }
 }

@@ -19,7 +19,7 @@
 //! Shared by the `stack` fuzz target and `tests/fuzz_regressions.rs` (which includes this
 //! file with `#[path]`), so a crash input replays as a test.
 
-use super::with_checksums_fixed;
+use super::{with_checksums_fixed, with_v6_checksums_fixed};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::time::{Duration, Instant};
@@ -31,6 +31,8 @@ use tuntcp::wire::{
 
 const US: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
+const US6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 2);
+const PEER6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 1);
 /// Remote ports: the prelude's connection, a second passive one, our active open's.
 const PORTS: [u16; 3] = [5555, 5557, 5556];
 
@@ -135,8 +137,19 @@ impl World {
         for i in 0..100_000 {
             match self.next_packet(i % 2 == 1) {
                 Some((n, tx)) => {
+                    let v6 = self.out[0] >> 4 == 6;
                     if tx.csum_partial {
-                        assert!(complete_checksum(&mut self.out[..n], 20, 16));
+                        let ip_len = if v6 { 40 } else { 20 };
+                        assert!(complete_checksum(&mut self.out[..n], ip_len, 16));
+                    }
+                    if v6 {
+                        // IPv6 answers to raw IPv6 input (ICMPv6, RSTs, SYN-ACKs).
+                        let p = tuntcp::wire::Packet6::parse(&self.out[..n])
+                            .expect("the stack emits only valid IPv6 packets");
+                        if self.trace {
+                            eprintln!("{:>9} out {p}", self.now.to_string());
+                        }
+                        continue;
                     }
                     let p =
                         Packet::parse(&self.out[..n]).expect("the stack emits only valid packets");
@@ -278,8 +291,8 @@ impl World {
         let len = usize::from(input.u16()? % if big { 65000 } else { 3000 });
         let payload = input.bytes(len).to_vec();
         let s = Segment {
-            src: SocketAddrV4::new(PEER, port),
-            dst: SocketAddrV4::new(US, 80),
+            src: SocketAddrV4::new(PEER, port).into(),
+            dst: SocketAddrV4::new(US, 80).into(),
             seq,
             ack,
             flags,
@@ -533,8 +546,8 @@ impl World {
     /// A SYN from PEER:`port` offering MSS, window scale `ws`, SACK and timestamps.
     fn syn(&mut self, port: u16, seq: u32, ws: u8, sack: bool, ts: bool) {
         let syn = Segment {
-            src: SocketAddrV4::new(PEER, port),
-            dst: SocketAddrV4::new(US, 80),
+            src: SocketAddrV4::new(PEER, port).into(),
+            dst: SocketAddrV4::new(US, 80).into(),
             seq,
             ack: 0,
             flags: TcpFlags::SYN,
@@ -594,8 +607,8 @@ pub fn run(data: &[u8]) {
     w.syn(5555, 999, ws, sack, ts);
     let iss = w.seen[0].iss.unwrap_or(0);
     let ack = Segment {
-        src: SocketAddrV4::new(PEER, 5555),
-        dst: SocketAddrV4::new(US, 80),
+        src: SocketAddrV4::new(PEER, 5555).into(),
+        dst: SocketAddrV4::new(US, 80).into(),
         seq: 1000,
         ack: iss.wrapping_add(1),
         flags: TcpFlags::ACK,
@@ -637,8 +650,16 @@ pub fn run(data: &[u8]) {
             5 => w.icmp(&mut input),
             6 => {
                 let len = usize::from(input.u16().unwrap_or(0) % 2000);
-                let raw = input.bytes(len).to_vec();
-                if let Some(fixed) = with_checksums_fixed(&raw) {
+                let mut raw = input.bytes(len).to_vec();
+                if raw.len() >= 40 && raw[0] >> 4 == 6 {
+                    // IPv6 from the peer to us (fd66::1 > fd66::2), the rest as given:
+                    // extension chains, fragments, ICMPv6, TCP.
+                    raw[8..24].copy_from_slice(&PEER6.octets());
+                    raw[24..40].copy_from_slice(&US6.octets());
+                    if let Some(fixed) = with_v6_checksums_fixed(&raw) {
+                        w.deliver(&fixed);
+                    }
+                } else if let Some(fixed) = with_checksums_fixed(&raw) {
                     w.deliver(&fixed);
                 }
                 w.deliver(&raw);

@@ -425,8 +425,8 @@ impl Host {
                     .stack
                     .connection(h)
                     .map(|c| {
-                        ns.bound = Some(c.local());
-                        c.remote()
+                        ns.bound = Some(v4(c.local()));
+                        v4(c.remote())
                     })
                     .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
                 let nfd = match self.new_fd(ns) {
@@ -526,7 +526,7 @@ impl Host {
         let s = self.sock(fd)?;
         s.kind = Kind::Conn(h);
         if let Some(c) = self.stack.connection(h) {
-            let l = c.local();
+            let l = v4(c.local());
             self.sock(fd)?.bound = Some(l);
         }
         self.apply_opts(fd);
@@ -1160,6 +1160,16 @@ impl Host {
     /// The address of a connected socket's peer (accept's and getpeername's answer).
     pub fn is_open(&self, fd: i32) -> bool {
         self.socks.contains_key(&fd)
+    }
+}
+
+/// A connection's address as this IPv4-only host layer keeps it (the stack's IPv6
+/// connections never reach packetdrill: its scripts and tun speak IPv4; an IPv6 address
+/// would read as unspecified).
+fn v4(a: std::net::SocketAddr) -> SocketAddrV4 {
+    match a {
+        std::net::SocketAddr::V4(a) => a,
+        std::net::SocketAddr::V6(a) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, a.port()),
     }
 }
 

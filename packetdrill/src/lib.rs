@@ -178,8 +178,8 @@ mod tests {
 
     fn packet(flags: TcpFlags, seq: u32, ack: u32, mss: Option<u16>) -> Vec<u8> {
         let seg = Segment {
-            src: PEER,
-            dst: US,
+            src: PEER.into(),
+            dst: US.into(),
             seq,
             ack,
             flags,

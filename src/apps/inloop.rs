@@ -39,7 +39,6 @@ use crate::tcp;
 use crate::time::{Duration, Instant};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::net::SocketAddr;
 
 /// Which apps listen where, and their limits.
 #[derive(Clone, Debug)]
@@ -343,8 +342,8 @@ impl Servers {
 fn stack_info(stack: &Stack, h: SocketHandle, name: &'static str) -> Option<ConnInfo> {
     let c = stack.connection(h)?;
     Some(ConnInfo {
-        local: SocketAddr::V4(c.local()),
-        peer: SocketAddr::V4(c.remote()),
+        local: c.local(),
+        peer: c.remote(),
         stack: name,
     })
 }

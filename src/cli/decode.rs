@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 use tuntcp::device::pcap::{self, PcapReader};
-use tuntcp::wire::{Ipv4Packet, Packet, WireError};
+use tuntcp::wire::{Ipv4Packet, Ipv6Packet, Packet, Packet6, WireError};
 
 /// What decoding printed, and why it stopped early (if it did).
 #[derive(Debug, Default)]
@@ -43,6 +43,17 @@ pub fn decode(input: &[u8]) -> Decoded {
 /// One packet as the packet log prints it. Checksum errors still print the packet (a
 /// capture on a host with offloads has partial checksums), marked.
 pub fn packet_line(b: &[u8]) -> Result<String, WireError> {
+    if b.first().is_some_and(|v| v >> 4 == 6) {
+        let ip = Ipv6Packet::parse(b)?;
+        return Ok(match Packet6::parse(b) {
+            Ok(p) => p.to_string(),
+            Err(e @ WireError::BadTcpChecksum) => match Packet6::parse_offload(b, true) {
+                Ok(p) => format!("{p} [{e}]"),
+                Err(e) => format!("{} > {}: {e}", ip.src, ip.dst),
+            },
+            Err(e) => format!("{} > {}: {e}", ip.src, ip.dst),
+        });
+    }
     let ip = Ipv4Packet::parse(b)?;
     Ok(match Packet::parse(b) {
         Ok(p) => p.to_string(),
@@ -176,8 +187,8 @@ mod tests {
         let a: SocketAddrV4 = "10.66.0.1:33804".parse().unwrap();
         let b: SocketAddrV4 = "10.66.0.2:80".parse().unwrap();
         let syn = Segment {
-            src: a,
-            dst: b,
+            src: a.into(),
+            dst: b.into(),
             seq: 100,
             ack: 0,
             flags: TcpFlags::SYN,

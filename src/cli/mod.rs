@@ -6,6 +6,7 @@ pub mod control;
 pub mod decode;
 pub mod get;
 pub mod validate;
+pub mod validate6;
 
 use tuntcp::device::tun;
 

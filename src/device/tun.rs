@@ -5,7 +5,7 @@
 //! - plain (`offload: false`): `tun-tap` creates the device (TUNSETIFF, IFF_NO_PI); one
 //!   MTU-sized packet per read/write.
 //! - offload (the default): our own TUNSETIFF with IFF_VNET_HDR, then TUNSETOFFLOAD with
-//!   TUN_F_CSUM | TUN_F_TSO4. Every packet then carries a `virtio_net_hdr`
+//!   TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6. Every packet then carries a `virtio_net_hdr`
 //!   (`wire::offload`): the kernel hands us TCP super-segments of up to 64 KB with partial
 //!   checksums (its TSO, which would otherwise be split at the MTU) and splits ours. tun-tap
 //!   cannot pass IFF_VNET_HDR, and tun-rs would bring its own device model for ~50 lines of
@@ -15,7 +15,7 @@ use super::Device;
 use crate::wire::offload::{RxOffload, TxOffload, VnetHdr, VNET_HDR_LEN};
 use std::ffi::c_int;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// What to create: the device name and the kernel side of the link.
@@ -27,6 +27,9 @@ pub struct TunConfig {
     pub host_addr: Ipv4Addr,
     /// The prefix length of the link's subnet.
     pub prefix_len: u8,
+    /// The kernel's IPv6 address on the link and its prefix length, e.g. `fd66::1/64`;
+    /// `None` disables IPv6 on the device.
+    pub host_addr6: Option<(Ipv6Addr, u8)>,
     /// The device MTU.
     pub mtu: usize,
     /// Ask for checksum and segmentation offload (IFF_VNET_HDR + TUNSETOFFLOAD); falls
@@ -68,12 +71,29 @@ impl Tun {
             handle,
             mtu: cfg.mtu,
         };
-        // Bringing a TUN up makes the kernel send IPv6 router solicitations; we speak IPv4.
-        let _ = std::fs::write(
-            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", tun.name()),
-            "1",
-        );
+        let conf = |key: &str, value: &str| {
+            std::fs::write(
+                format!("/proc/sys/net/ipv6/conf/{}/{key}", tun.name()),
+                value,
+            )
+        };
+        match cfg.host_addr6 {
+            // No IPv6: the kernel would still send router solicitations and MLD reports.
+            None => {
+                let _ = conf("disable_ipv6", "1");
+            }
+            // The link is point to point: no router advertisements to take, and no
+            // duplicate to detect (a TUN is IFF_NOARP, which skips DAD anyway).
+            Some(_) => {
+                let _ = conf("disable_ipv6", "0");
+                let _ = conf("accept_ra", "0");
+                let _ = conf("accept_dad", "0");
+            }
+        }
         configure(tun.name(), cfg.host_addr, cfg.prefix_len, cfg.mtu)?;
+        if let Some((addr, prefix_len)) = cfg.host_addr6 {
+            configure6(tun.name(), addr, prefix_len)?;
+        }
         Ok(tun)
     }
 
@@ -122,7 +142,7 @@ fn open_vnet(name: &str) -> Result<Handle, VnetError> {
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ as _, &hdr_len) } < 0 {
         return Err(VnetError::Offload(io::Error::last_os_error()));
     }
-    let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4;
+    let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
     // SAFETY: as above.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD as _, offloads) } < 0 {
         return Err(VnetError::Offload(io::Error::last_os_error()));
@@ -376,6 +396,57 @@ fn configure(name: &str, addr: Ipv4Addr, prefix_len: u8, mtu: usize) -> io::Resu
     // SAFETY: `sock` is a descriptor we own.
     unsafe { libc::close(sock) };
     result
+}
+
+/// `struct in6_ifreq` (linux/ipv6.h): what SIOCSIFADDR takes on an AF_INET6 socket.
+#[repr(C)]
+struct In6IfReq {
+    addr: [u8; 16],
+    prefix_len: u32,
+    ifindex: c_int,
+}
+
+/// Adds the kernel's IPv6 address and prefix to the device (as `ip -6 addr add`), which
+/// also routes the prefix over it.
+fn configure6(name: &str, addr: Ipv6Addr, prefix_len: u8) -> io::Result<()> {
+    let step = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("configuring {name}: setting the IPv6 address {addr}/{prefix_len}: {e}"),
+        )
+    };
+    let cname =
+        std::ffi::CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `cname` is a valid NUL-terminated string for the duration of the call.
+    let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if ifindex == 0 {
+        return Err(step(io::Error::last_os_error()));
+    }
+    // SAFETY: plain socket(2) call; the descriptor is closed below.
+    let sock = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(step(io::Error::last_os_error()));
+    }
+    let mut req = In6IfReq {
+        addr: addr.octets(),
+        prefix_len: u32::from(prefix_len.min(128)),
+        ifindex: ifindex as c_int,
+    };
+    // SAFETY: `req` is a valid `struct in6_ifreq` that lives for the duration of the call;
+    // `sock` is a descriptor we own, closed right after.
+    let rc = unsafe { libc::ioctl(sock, SIOCSIFADDR as _, &mut req as *mut In6IfReq) };
+    let result = if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    };
+    // SAFETY: `sock` is a descriptor we own.
+    unsafe { libc::close(sock) };
+    match result {
+        // The address is there already (a reused device): fine.
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+        r => r.map_err(step),
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub mod render;
 use crate::device::pcap::PcapReader;
 use crate::trace::{self, TraceEvent, TraceRecord};
 use crate::wire::{Ipv4Packet, Packet, Segment};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// Why a retransmission was sent, as far as the capture (and trace) tells.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,9 +75,9 @@ pub struct SackMark {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimeSeq {
     /// The data direction: `sender` sends, `receiver` ACKs.
-    pub sender: SocketAddrV4,
+    pub sender: SocketAddr,
     /// The end that acknowledges.
-    pub receiver: SocketAddrV4,
+    pub receiver: SocketAddr,
     /// Unix time of the connection's first packet (time zero), microseconds.
     pub t0_unix_us: u64,
     /// The sender's data segments.
@@ -122,8 +122,8 @@ pub struct TracePoint {
 /// A TCP segment of the capture, owned.
 struct Pkt {
     t: u64,
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
+    src: SocketAddr,
+    dst: SocketAddr,
     seq: u32,
     ack: Option<u32>,
     syn: bool,
@@ -192,7 +192,7 @@ impl TimeSeq {
             .iter()
             .filter(|p| (p.src, p.dst) == (a, b) || (p.src, p.dst) == (b, a))
             .collect();
-        let bytes = |from: SocketAddrV4| -> u64 {
+        let bytes = |from: SocketAddr| -> u64 {
             conn.iter()
                 .filter(|p| p.src == from)
                 .map(|p| u64::from(p.len))
@@ -202,7 +202,7 @@ impl TimeSeq {
         Ok(TimeSeq::build(&conn, sender, receiver))
     }
 
-    fn build(conn: &[&Pkt], sender: SocketAddrV4, receiver: SocketAddrV4) -> TimeSeq {
+    fn build(conn: &[&Pkt], sender: SocketAddr, receiver: SocketAddr) -> TimeSeq {
         let t0 = conn.first().map_or(0, |p| p.t);
         let from_sender = |p: &&&Pkt| p.src == sender;
         // Sequence base: the sender's ISN + 1, else its first sequence number.
@@ -215,7 +215,7 @@ impl TimeSeq {
             .unwrap_or(0);
         let rel = |s: u32| u64::from(s.wrapping_sub(base));
         // RFC 7323 §2.2: the receiver's window is scaled only if both SYNs had the option.
-        let ws = |who: SocketAddrV4| conn.iter().find(|p| p.src == who && p.syn)?.wscale;
+        let ws = |who: SocketAddr| conn.iter().find(|p| p.src == who && p.syn)?.wscale;
         let shift = match (ws(sender), ws(receiver)) {
             (Some(_), Some(r)) => r.min(14),
             _ => 0,

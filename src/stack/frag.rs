@@ -468,8 +468,8 @@ mod tests {
     fn tcp_packet(n: usize) -> Vec<u8> {
         let payload: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
         let s = Segment {
-            src: SocketAddrV4::new(PEER, 5555),
-            dst: SocketAddrV4::new(US, 80),
+            src: SocketAddrV4::new(PEER, 5555).into(),
+            dst: SocketAddrV4::new(US, 80).into(),
             seq: 1000,
             ack: 0,
             flags: TcpFlags::SYN,

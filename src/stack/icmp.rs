@@ -374,8 +374,8 @@ mod tests {
     /// A segment we sent: 10.66.0.2:40000 > 93.184.216.34:80, seq 0xdeadbeef, as bytes.
     fn our_segment() -> Vec<u8> {
         let s = Segment {
-            src: SocketAddrV4::new(US, 40000),
-            dst: SocketAddrV4::new(Ipv4Addr::new(93, 184, 216, 34), 80),
+            src: SocketAddrV4::new(US, 40000).into(),
+            dst: SocketAddrV4::new(Ipv4Addr::new(93, 184, 216, 34), 80).into(),
             seq: 0xDEAD_BEEF,
             ack: 1,
             flags: TcpFlags::ACK | TcpFlags::PSH,

@@ -12,6 +12,8 @@
 //! This module does not draw randomness or rotate keys.
 
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+#[cfg(test)]
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::tcp::isn::{siphash24, splitmix64};
@@ -24,6 +26,8 @@ pub(crate) mod label {
     pub(crate) const DEMUX: &[u8] = b"demux";
     pub(crate) const TS_OFFSET: &[u8] = b"tuntcp ts offset";
     pub(crate) const FRAG: &[u8] = b"tuntcp frag";
+    pub(crate) const FLOW_LABEL: &[u8] = b"tuntcp flow label";
+    pub(crate) const FRAG6: &[u8] = b"tuntcp frag6";
 }
 
 #[derive(Clone)]
@@ -83,11 +87,11 @@ impl TsOffsets {
     }
 
     /// The offset added to our millisecond clock for connections from `local` to `remote`.
-    pub(crate) fn offset(&self, local: Ipv4Addr, remote: Ipv4Addr) -> u32 {
-        let mut msg = [0u8; 8];
-        let at = put_ip(&mut msg, 0, local);
-        put_ip(&mut msg, at, remote);
-        self.prf.hash(&msg) as u32
+    pub(crate) fn offset(&self, local: impl Into<IpAddr>, remote: impl Into<IpAddr>) -> u32 {
+        let mut msg = [0u8; 32];
+        let at = put_ip(&mut msg, 0, local.into());
+        let at = put_ip(&mut msg, at, remote.into());
+        self.prf.hash(&msg[..at]) as u32
     }
 }
 
@@ -130,24 +134,37 @@ impl Hasher for KeyedHasher {
     }
 }
 
-/// A connection's 4-tuple as a hash-map key: exactly three 32-bit words to [`DemuxHash`].
+/// A connection's 4-tuple as a hash-map key: three 32-bit words to [`DemuxHash`] for
+/// IPv4, nine (4 + 4 address words, then the ports) for IPv6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Tuple {
-    pub(crate) local: SocketAddrV4,
-    pub(crate) remote: SocketAddrV4,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
 }
 
 impl Tuple {
-    pub(crate) fn new(local: SocketAddrV4, remote: SocketAddrV4) -> Tuple {
-        Tuple { local, remote }
+    pub(crate) fn new(local: impl Into<SocketAddr>, remote: impl Into<SocketAddr>) -> Tuple {
+        Tuple {
+            local: local.into(),
+            remote: remote.into(),
+        }
     }
 }
 
 impl Hash for Tuple {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // Distinct tuples give distinct word triples, which is all universality needs.
-        state.write_u32(u32::from(*self.local.ip()));
-        state.write_u32(u32::from(*self.remote.ip()));
+        // Distinct tuples of one family give distinct word sequences of one length, which
+        // is all universality needs (each position has its own key, see DemuxHasher).
+        for ip in [self.local.ip(), self.remote.ip()] {
+            match ip {
+                IpAddr::V4(a) => state.write_u32(u32::from(a)),
+                IpAddr::V6(a) => {
+                    for w in a.octets().chunks_exact(4) {
+                        state.write_u32(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+                    }
+                }
+            }
+        }
         state.write_u32(u32::from(self.local.port()) << 16 | u32::from(self.remote.port()));
     }
 }
@@ -168,7 +185,7 @@ impl Hash for Tuple {
 /// flood can insert.
 #[derive(Clone)]
 pub(crate) struct DemuxHash {
-    keys: [[u64; 4]; 2],
+    keys: [[u64; DEMUX_WORDS + 1]; 2],
 }
 
 impl core::fmt::Debug for DemuxHash {
@@ -180,9 +197,17 @@ impl core::fmt::Debug for DemuxHash {
 impl DemuxHash {
     pub(crate) fn new(seed: u64) -> DemuxHash {
         let prf = Prf::new(seed, label::DEMUX);
-        let mut keys = [[0; 4]; 2];
-        for (i, k) in keys.iter_mut().flatten().enumerate() {
-            *k = prf.hash(&[i as u8]);
+        let mut keys = [[0; DEMUX_WORDS + 1]; 2];
+        for (lane, ks) in keys.iter_mut().enumerate() {
+            for (p, k) in ks.iter_mut().enumerate() {
+                // Positions 0..=3 keep the labels they had when only IPv4 was hashed.
+                let label = if p < 4 {
+                    lane * 4 + p
+                } else {
+                    8 + lane * 6 + (p - 4)
+                };
+                *k = prf.hash(&[label as u8]);
+            }
         }
         DemuxHash { keys }
     }
@@ -199,17 +224,21 @@ impl BuildHasher for DemuxHash {
     }
 }
 
-/// The running sums of [`DemuxHash`]; universal for inputs of exactly three words (what
-/// [`Tuple`] writes). Other writes still hash, by 4-byte words, without that guarantee.
+/// The most words a [`Tuple`] writes (IPv6: 4 + 4 + 1), each with a key of its own.
+const DEMUX_WORDS: usize = 9;
+
+/// The running sums of [`DemuxHash`]; universal for inputs of one length up to nine words
+/// (what [`Tuple`] writes: three for IPv4, nine for IPv6). Longer writes still hash, by
+/// 4-byte words, without that guarantee.
 pub(crate) struct DemuxHasher {
-    keys: [[u64; 4]; 2],
+    keys: [[u64; DEMUX_WORDS + 1]; 2],
     acc: [u64; 2],
     words: usize,
 }
 
 impl Hasher for DemuxHasher {
     fn write_u32(&mut self, w: u32) {
-        let i = 1 + self.words % 3;
+        let i = 1 + self.words % DEMUX_WORDS;
         self.words += 1;
         self.acc[0] = self.acc[0].wrapping_add(self.keys[0][i].wrapping_mul(u64::from(w)));
         self.acc[1] = self.acc[1].wrapping_add(self.keys[1][i].wrapping_mul(u64::from(w)));
@@ -229,13 +258,19 @@ impl Hasher for DemuxHasher {
 }
 
 /// Appends a socket address as 4 address bytes and 2 port bytes (network order).
-pub(crate) fn put_addr(buf: &mut [u8], at: usize, a: SocketAddrV4) -> usize {
-    let at = put_ip(buf, at, *a.ip());
+/// (16 address bytes for IPv6.)
+pub(crate) fn put_addr(buf: &mut [u8], at: usize, a: impl Into<SocketAddr>) -> usize {
+    let a = a.into();
+    let at = put_ip(buf, at, a.ip());
     put(buf, at, &a.port().to_be_bytes())
 }
 
-pub(crate) fn put_ip(buf: &mut [u8], at: usize, ip: Ipv4Addr) -> usize {
-    put(buf, at, &ip.octets())
+/// 4 or 16 bytes: an IPv4 address hashes as it always did.
+pub(crate) fn put_ip(buf: &mut [u8], at: usize, ip: impl Into<IpAddr>) -> usize {
+    match ip.into() {
+        IpAddr::V4(a) => put(buf, at, &a.octets()),
+        IpAddr::V6(a) => put(buf, at, &a.octets()),
+    }
 }
 
 /// Copies `bytes` to `buf[at..]` and returns the next offset. The callers size their

@@ -1,4 +1,4 @@
-//! `stack`: many connections over one IPv4 address (sans-IO).
+//! `stack`: many connections over one IPv4 and one IPv6 address (sans-IO).
 //!
 //! [`Stack`] owns the connection table (demultiplexing by 4-tuple, listeners with their
 //! SYN and accept queues, ephemeral ports, ISNs) and the IP side: input checks ([`addr`]),
@@ -11,8 +11,11 @@
 //! or talk to a device (that is `device`/`runtime`).
 
 pub mod addr;
+pub mod addr6;
 pub mod frag;
+pub mod frag6;
 pub mod icmp;
+pub mod icmp6;
 mod keyed;
 pub mod mem;
 pub mod pmtu;

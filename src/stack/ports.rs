@@ -12,7 +12,7 @@
 //! per-probe perturbation of the counters (its later defence against device tracking).
 //! It picks for active opens only; `bind` to an explicit port does not come here.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use super::keyed::{label, put, put_addr, put_ip, Prf};
 
@@ -49,10 +49,11 @@ impl PortAllocator {
     /// in the range has been offered to `in_use` once and all were taken.
     pub fn pick(
         &mut self,
-        local: Ipv4Addr,
-        remote: SocketAddrV4,
+        local: impl Into<IpAddr>,
+        remote: impl Into<SocketAddr>,
         mut in_use: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
+        let (local, remote) = (local.into(), remote.into());
         let num = u64::from(self.hi - self.lo) + 1;
         // RFC 6056 §3.3.4: offset = F(local_IP, remote_IP, remote_port, secret_key1),
         // index = G(local_IP, remote_IP, remote_port, secret_key2).
@@ -77,12 +78,12 @@ impl PortAllocator {
     }
 
     /// Keyed hash of the destination; `which` separates F (0) from G (1).
-    fn dest_hash(&self, which: u8, local: Ipv4Addr, remote: SocketAddrV4) -> u64 {
-        let mut msg = [0u8; 11];
+    fn dest_hash(&self, which: u8, local: IpAddr, remote: SocketAddr) -> u64 {
+        let mut msg = [0u8; 35];
         let at = put(&mut msg, 0, &[which]);
         let at = put_ip(&mut msg, at, local);
-        put_addr(&mut msg, at, remote);
-        self.prf.hash(&msg)
+        let at = put_addr(&mut msg, at, remote);
+        self.prf.hash(&msg[..at])
     }
 }
 
@@ -91,6 +92,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashSet;
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
     const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 

@@ -28,6 +28,8 @@
 //! its SYN queue is full), parse segments, clamp the MSS to our own MTU, rotate the
 //! secret, or check that the final ACK carries timestamps when the SYN did.
 
+use std::net::SocketAddr;
+#[cfg(test)]
 use std::net::SocketAddrV4;
 
 use super::keyed::{label, put, put_addr, Prf};
@@ -81,11 +83,12 @@ impl SynCookies {
     pub fn generate(
         &self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
         peer_isn: u32,
         peer_mss: u16,
     ) -> (u32, u16) {
+        let (local, remote) = (local.into(), remote.into());
         let idx = mss_index(peer_mss);
         let t = counter(now);
         let hash = self.hash(local, remote, peer_isn, t, idx) & HASH_MASK;
@@ -101,11 +104,12 @@ impl SynCookies {
     pub fn validate(
         &self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
         peer_isn: u32,
         cookie: u32,
     ) -> Option<u16> {
+        let (local, remote) = (local.into(), remote.into());
         let raw = cookie.wrapping_sub(self.mask(local, remote, peer_isn));
         let now_t = counter(now);
         // How many slices ago the cookie was made, from the low counter bits.
@@ -147,26 +151,19 @@ impl SynCookies {
     }
 
     /// The 24-bit check value: a keyed hash of everything the cookie vouches for.
-    fn hash(
-        &self,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        peer_isn: u32,
-        t: u64,
-        idx: u8,
-    ) -> u32 {
-        let mut msg = [0u8; 26];
+    fn hash(&self, local: SocketAddr, remote: SocketAddr, peer_isn: u32, t: u64, idx: u8) -> u32 {
+        let mut msg = [0u8; 50];
         let at = put(&mut msg, 0, &[1]);
         let at = put_addr(&mut msg, at, local);
         let at = put_addr(&mut msg, at, remote);
         let at = put(&mut msg, at, &peer_isn.to_be_bytes());
         let at = put(&mut msg, at, &t.to_be_bytes());
-        put(&mut msg, at, &[idx]);
-        self.prf.hash(&msg) as u32
+        let at = put(&mut msg, at, &[idx]);
+        self.prf.hash(&msg[..at]) as u32
     }
 
     /// The additive mask that hides the layout (Linux adds a tuple hash and the peer ISN).
-    fn mask(&self, local: SocketAddrV4, remote: SocketAddrV4, peer_isn: u32) -> u32 {
+    fn mask(&self, local: SocketAddr, remote: SocketAddr, peer_isn: u32) -> u32 {
         let mut msg = [0u8; 17];
         let at = put(&mut msg, 0, &[0]);
         let at = put_addr(&mut msg, at, local);

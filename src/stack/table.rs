@@ -1,5 +1,5 @@
-//! The connection table: IPv4 input, demultiplexing by 4-tuple, listeners (in `listener`),
-//! RSTs for closed ports, ICMP echo and errors, fragment reassembly. Sans-IO.
+//! The connection table: IPv4 input (IPv6's in `ip6`), demultiplexing by 4-tuple, listeners
+//! (in `listener`), RSTs for closed ports, ICMP echo and errors, fragment reassembly. Sans-IO.
 //!
 //! ## Calling order
 //!
@@ -33,9 +33,10 @@ use crate::wire::{
     IPPROTO_ICMP, IPPROTO_TCP,
 };
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 mod invariants;
+mod ip6;
 mod listener;
 mod stop;
 use listener::Listener;
@@ -47,7 +48,11 @@ pub struct StackConfig {
     pub addr: Ipv4Addr,
     /// Prefix length of the link's subnet (for broadcast checks).
     pub prefix_len: u8,
-    /// Link MTU; our MSS is MTU - 40 (MUST-67).
+    /// Our IPv6 address (RFC 8200); `None` drops every IPv6 packet. The TUN's link is
+    /// point to point: no Neighbor Discovery, no prefix checks beyond the address itself.
+    pub addr6: Option<Ipv6Addr>,
+    /// Link MTU; our MSS is MTU - 40 over IPv4 (MUST-67), MTU - 60 over IPv6 (RFC 9293
+    /// §3.7.1: the MSS counts neither IP nor TCP header).
     pub mtu: usize,
     /// The secret every key is derived from, one per purpose (ISN, SYN cookies, ephemeral
     /// ports, demultiplexing hash, timestamp offsets: see `keyed`). The core draws no OS
@@ -118,6 +123,7 @@ impl StackConfig {
         StackConfig {
             addr: Ipv4Addr::new(10, 66, 0, 2),
             prefix_len: 24,
+            addr6: Some(Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 2)),
             mtu: 1500,
             seed,
             tcp: tcp::Config::default(),
@@ -238,6 +244,8 @@ struct Slot {
     /// The application shut reading down: received data is dropped (see
     /// [`Stack::shutdown_read`]).
     rd_shut: bool,
+    /// The IPv6 flow label of what it sends (RFC 6437; 0 over IPv4), computed once.
+    flow_label: u32,
 }
 
 /// A packet to write as headers plus payload (see [`Stack::poll_transmit_gather`]).
@@ -347,6 +355,8 @@ pub struct Stack {
     pmtu: PmtuCache,
     /// Routes by destination (set by the application only).
     routes: HashMap<IpAddr, RouteMetrics>,
+    /// IPv6 state: MSS, flow label key, ICMPv6 error rate limit (see `ip6`).
+    v6: ip6::V6State,
 }
 
 impl Stack {
@@ -383,6 +393,7 @@ impl Stack {
             trace: None,
             pmtu: PmtuCache::new(cfg.pmtu_cache_size, cfg.mtu_expires),
             routes: HashMap::new(),
+            v6: ip6::V6State::new(&cfg),
             cfg,
         }
     }
@@ -449,6 +460,9 @@ impl Stack {
     /// super-segment larger than the MTU, and its TCP checksum is not verified when the
     /// device vouched for it (it never left this host).
     pub fn handle_packet_offload(&mut self, now: Instant, bytes: &[u8], rx: RxOffload) {
+        if bytes.first().is_some_and(|b| b >> 4 == 6) {
+            return self.handle_packet6(now, bytes, rx);
+        }
         self.counters.ip_in_receives += 1;
         self.counters.ip_ext_in_octets += bytes.len() as u64;
         let ip = match Ipv4Packet::parse(bytes) {
@@ -624,7 +638,7 @@ impl Stack {
         let Some(slot) = self.slots[idx].as_mut() else {
             return;
         };
-        let dst = IpAddr::V4(*slot.conn.remote().ip());
+        let dst = slot.conn.remote().ip();
         let link = u32::try_from(self.cfg.mtu).unwrap_or(u32::MAX);
         let mtu = self.pmtu.lower(
             now,
@@ -644,7 +658,7 @@ impl Stack {
     /// learned for its peer, the lowest.
     fn start_path_mtu(&mut self, now: Instant, conn: &mut Connection) {
         conn.set_link_mtu(u32::try_from(self.cfg.mtu).unwrap_or(u32::MAX));
-        let dst = IpAddr::V4(*conn.remote().ip());
+        let dst = conn.remote().ip();
         let route = self.routes.get(&dst).and_then(|r| r.mtu);
         if let Some(mtu) = route.into_iter().chain(self.pmtu.get(now, dst)).min() {
             conn.lower_path_mtu(mtu);
@@ -653,9 +667,9 @@ impl Stack {
 
     /// The per-connection defaults for a peer at `remote`: the stack's, with its route's
     /// `advmss` and `initcwnd`.
-    fn route_config(&self, remote: Ipv4Addr) -> tcp::Config {
-        let mut cfg = self.cfg.tcp.clone();
-        if let Some(r) = self.routes.get(&IpAddr::V4(remote)) {
+    fn route_config(&self, remote: IpAddr) -> tcp::Config {
+        let mut cfg = self.conn_config(remote.is_ipv6());
+        if let Some(r) = self.routes.get(&remote) {
             cfg.advmss = r.advmss.or(cfg.advmss);
             cfg.initial_cwnd = r.initcwnd.unwrap_or(cfg.initial_cwnd);
         }
@@ -677,7 +691,7 @@ impl Stack {
             let Some(slot) = self.slots[idx].as_mut() else {
                 continue;
             };
-            if IpAddr::V4(*slot.conn.remote().ip()) == dst {
+            if slot.conn.remote().ip() == dst {
                 slot.conn.set_route_mtu(mtu);
                 self.mark_dirty(idx);
             }
@@ -711,7 +725,7 @@ impl Stack {
                 && seg.flags.syn()
                 && !seg.flags.ack()
                 && !seg.flags.rst()
-                && self.listeners.contains_key(&seg.dst.port())
+                && Listener::takes(&self.listeners, seg)
                 && slot.conn.time_wait_accepts(seg)
             {
                 let old_snd_nxt = slot.conn.snd_nxt();
@@ -758,7 +772,7 @@ impl Stack {
             self.touch(idx);
             return;
         }
-        if self.listeners.contains_key(&seg.dst.port()) {
+        if self.listens(seg) {
             self.listen_input(now, seg, None);
         } else {
             self.closed_input(seg);
@@ -808,7 +822,8 @@ impl Stack {
     /// false if it could not be built.
     fn queue_segment(&mut self, seg: &Segment<'_>) -> bool {
         let mut buf = vec![0; seg.buffer_len()];
-        if seg.emit(&mut buf).is_err() {
+        let label = self.v6.flow_label(seg.src, seg.dst);
+        if ip6::emit_segment(seg, label, &mut buf, false, false).is_err() {
             return false;
         }
         self.counters.tcp_out_segs += 1;
@@ -822,7 +837,11 @@ impl Stack {
     /// queue, whatever the number of idle connections.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let conns = self.timers.next();
-        match (conns, self.reasm.poll_timeout()) {
+        let reasm = match (self.reasm.poll_timeout(), self.v6.reasm.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (conns, reasm) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -878,6 +897,7 @@ impl Stack {
             }
         }
         self.counters.set_reassembly(&self.reasm.stats());
+        self.handle_timeout6(now);
     }
 
     // ---- output ----
@@ -889,7 +909,8 @@ impl Stack {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let (n, tx) = self.poll_transmit_offload(now, buf)?;
         if tx.csum_partial {
-            complete_checksum(&mut buf[..n], 20, 16);
+            let ip_len = if buf[0] >> 4 == 6 { 40 } else { 20 };
+            complete_checksum(&mut buf[..n], ip_len, 16);
         }
         Some(n)
     }
@@ -935,8 +956,11 @@ impl Stack {
         if let Some(p) = self.control.pop_front() {
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
-            self.counters.ip_out_requests += 1;
-            self.counters.ip_ext_out_octets += n as u64;
+            // The Ip* counters are IPv4's (Linux counts IPv6 in Ip6*, which we lack).
+            if p.first().is_some_and(|b| b >> 4 == 4) {
+                self.counters.ip_out_requests += 1;
+                self.counters.ip_ext_out_octets += n as u64;
+            }
             return Some((n, PayloadAt::None, TxOffload::default()));
         }
         while let Some(&idx) = self.dirty.front() {
@@ -956,11 +980,8 @@ impl Stack {
                     }
                 }
                 let len = seg.payload.len();
-                let head = match (gather, tx.csum_partial) {
-                    (true, _) => seg.emit_headers(buf, tx.csum_partial).ok(),
-                    (false, true) => seg.emit_csum_partial(buf).ok(),
-                    (false, false) => seg.emit(buf).ok(),
-                };
+                let head =
+                    ip6::emit_segment(&seg, slot.flow_label, buf, gather, tx.csum_partial).ok();
                 // A payload that wraps the send ring was copied into the scratch buffer.
                 let at = match len {
                     _ if !gather => PayloadAt::None,
@@ -972,7 +993,10 @@ impl Stack {
                 // OutSegs counts what reaches the wire, as Linux counts gso_segs.
                 let pieces = len.div_ceil(smss.max(1)).max(1);
                 self.counters.tcp_out_segs += pieces as u64;
-                self.counters.ip_out_requests += 1;
+                let v4 = seg.src.is_ipv4();
+                if v4 {
+                    self.counters.ip_out_requests += 1;
+                }
                 if is_rst {
                     self.counters.tcp_out_rsts += 1;
                 }
@@ -981,12 +1005,16 @@ impl Stack {
                     Some(n) => {
                         // Linux adds skb->len: a super-segment counts its headers once.
                         let payload_apart = if gather { len } else { 0 };
-                        self.counters.ip_ext_out_octets += (n + payload_apart) as u64;
+                        if v4 {
+                            self.counters.ip_ext_out_octets += (n + payload_apart) as u64;
+                        }
                         return Some((n, at, tx));
                     }
                     None => {
                         // `buf` too small for it: lost, as for lack of resources.
-                        self.counters.ip_out_discards += 1;
+                        if v4 {
+                            self.counters.ip_out_discards += 1;
+                        }
                         continue;
                     }
                 }
@@ -1022,9 +1050,9 @@ impl Stack {
     pub fn connect(
         &mut self,
         now: Instant,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
     ) -> Result<SocketHandle, OpenError> {
-        self.connect_from(now, None, remote)
+        self.connect_from(now, None::<SocketAddr>, remote)
     }
 
     /// Active OPEN with an optional local address and port (MUST-43). The address must be
@@ -1032,15 +1060,23 @@ impl Stack {
     pub fn connect_from(
         &mut self,
         now: Instant,
-        local: Option<SocketAddrV4>,
-        remote: SocketAddrV4,
+        local: Option<impl Into<SocketAddr>>,
+        remote: impl Into<SocketAddr>,
     ) -> Result<SocketHandle, OpenError> {
-        if !is_valid_remote(&self.subnet, *remote.ip()) || remote.port() == 0 {
+        let (local, remote) = (local.map(Into::into), remote.into());
+        let valid = match remote.ip() {
+            IpAddr::V4(a) => is_valid_remote(&self.subnet, a),
+            IpAddr::V6(a) => super::addr6::is_valid_remote(a),
+        };
+        if !valid || remote.port() == 0 {
             return Err(OpenError::InvalidAddress); // MUST-46
         }
+        let Some(ours) = self.our_ip(remote.is_ipv6()) else {
+            return Err(OpenError::AddrNotAvailable); // no IPv6 address configured
+        };
         let mut reuse_after = None;
         let local = match local {
-            Some(l) if *l.ip() != self.cfg.addr => return Err(OpenError::AddrNotAvailable),
+            Some(l) if l.ip() != ours => return Err(OpenError::AddrNotAvailable),
             Some(l) if l.port() != 0 => {
                 if self.by_tuple.contains_key(&Tuple::new(l, remote)) {
                     return Err(OpenError::AddrInUse);
@@ -1061,7 +1097,7 @@ impl Stack {
             }
         }
         let ts_offset = self.ts_offset(local, remote);
-        let cfg = self.route_config(*remote.ip());
+        let cfg = self.route_config(remote.ip());
         let mut conn = Connection::connect(now, local, remote, iss, ts_offset, cfg);
         self.start_path_mtu(now, &mut conn);
         let idx = self.insert(conn, None, true);
@@ -1072,8 +1108,27 @@ impl Stack {
 
     /// The TSval offset for this address pair (RFC 7323 §5.4), shared by every connection
     /// to the same host so that TSvals never go back between incarnations of a tuple.
-    fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
-        self.ts_offsets.offset(*local.ip(), *remote.ip())
+    fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        self.ts_offsets.offset(local.ip(), remote.ip())
+    }
+
+    /// Our address in the family asked for (`None`: no IPv6 address configured).
+    fn our_ip(&self, v6: bool) -> Option<IpAddr> {
+        match v6 {
+            false => Some(IpAddr::V4(self.cfg.addr)),
+            true => self.cfg.addr6.map(IpAddr::V6),
+        }
+    }
+
+    /// The per-connection settings for a new connection of one family: over IPv6 the MSS
+    /// is MTU - 60 (super-segments stay at GSO_MAX_PAYLOAD: 40 + 60 + 65455 bytes fit
+    /// IPv6's 16-bit payload length).
+    fn conn_config(&self, v6: bool) -> tcp::Config {
+        let mut cfg = self.cfg.tcp.clone();
+        if v6 {
+            cfg.mss = self.v6.mss;
+        }
+        cfg
     }
 
     /// An ephemeral port (RFC 6056 Algorithm 4). A tuple in TIME-WAIT counts as free when
@@ -1082,9 +1137,11 @@ impl Stack {
     fn pick_local(
         &mut self,
         now: Instant,
-        remote: SocketAddrV4,
-    ) -> Result<(SocketAddrV4, Option<SeqNum>), OpenError> {
-        let addr = self.cfg.addr;
+        remote: SocketAddr,
+    ) -> Result<(SocketAddr, Option<SeqNum>), OpenError> {
+        let addr = self
+            .our_ip(remote.is_ipv6())
+            .ok_or(OpenError::AddrNotAvailable)?;
         let (by_tuple, slots, listeners) = (&self.by_tuple, &self.slots, &self.listeners);
         let tw_reuse = self.cfg.tw_reuse;
         let port = self
@@ -1093,7 +1150,7 @@ impl Stack {
                 if listeners.contains_key(&p) {
                     return true;
                 }
-                match by_tuple.get(&Tuple::new(SocketAddrV4::new(addr, p), remote)) {
+                match by_tuple.get(&Tuple::new(SocketAddr::new(addr, p), remote)) {
                     None => false,
                     Some(&i) => {
                         !(tw_reuse
@@ -1104,7 +1161,7 @@ impl Stack {
                 }
             })
             .ok_or(OpenError::AddrNotAvailable)?;
-        let local = SocketAddrV4::new(addr, port);
+        let local = SocketAddr::new(addr, port);
         let mut old = None;
         if let Some(&i) = self.by_tuple.get(&Tuple::new(local, remote)) {
             old = self.slots[i].as_ref().map(|s| s.conn.snd_nxt());
@@ -1122,8 +1179,8 @@ impl Stack {
     /// The connection with this 4-tuple, if any (for `--step`).
     pub fn connection_by_tuple(
         &self,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
     ) -> Option<&Connection> {
         let &i = self.by_tuple.get(&Tuple::new(local, remote))?;
         self.slots.get(i)?.as_ref().map(|s| &s.conn)
@@ -1326,6 +1383,7 @@ impl Stack {
 
     fn insert(&mut self, conn: Connection, listener: Option<u16>, owned: bool) -> usize {
         let tuple = Tuple::new(conn.local(), conn.remote());
+        let flow_label = self.v6.flow_label(conn.local(), conn.remote());
         let slot = Slot {
             conn,
             owned,
@@ -1340,6 +1398,7 @@ impl Stack {
             charged: 0,
             orphan: false,
             rd_shut: false,
+            flow_label,
         };
         let idx = match self.free.pop() {
             Some(i) => {

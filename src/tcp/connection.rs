@@ -27,7 +27,7 @@ use super::state_times::StateTimes;
 use crate::time::{Duration, Instant};
 use crate::wire::Segment;
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// ACKs one connection holds between polls (`Connection::queue_owed_ack`): as many as the
 /// runtime reads packets in one batch, so each out-of-order segment of a batch gets its
@@ -183,8 +183,8 @@ fn timer_name(t: Timer) -> &'static str {
 /// estimator and congestion control. Fed segments and times by the stack; see the module docs
 /// for the calling order.
 pub struct Connection {
-    pub(super) local: SocketAddrV4,
-    pub(super) remote: SocketAddrV4,
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
     pub(super) state: State,
     /// SYN-RECEIVED came from a passive open (MUST-11).
     pub(super) passive: bool,
@@ -575,8 +575,8 @@ impl ConnStats {
 impl Connection {
     fn new(
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: SeqNum,
         ts_offset: u32,
         cfg: Config,
@@ -612,7 +612,11 @@ impl Connection {
             rcv_wscale: 0,
             smss: 536,
             peer_mss: 536,
-            pmtu: PathMtu::ipv4(cfg.mss),
+            pmtu: if remote.is_ipv6() {
+                PathMtu::ipv6(cfg.mss)
+            } else {
+                PathMtu::ipv4(cfg.mss)
+            },
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: now,
@@ -700,13 +704,13 @@ impl Connection {
     /// be secret and the same for every connection to the same peer address.
     pub fn connect(
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
         iss: SeqNum,
         ts_offset: u32,
         cfg: Config,
     ) -> Self {
-        let mut c = Connection::new(now, local, remote, iss, ts_offset, cfg);
+        let mut c = Connection::new(now, local.into(), remote.into(), iss, ts_offset, cfg);
         c.rcv_wscale = c.our_wscale();
         c.set_state(State::SynSent, "active open");
         c.stamp_states(now);
@@ -1136,11 +1140,11 @@ impl Connection {
         self.state
     }
     /// Our address and port.
-    pub fn local(&self) -> SocketAddrV4 {
+    pub fn local(&self) -> SocketAddr {
         self.local
     }
     /// The peer's address and port.
-    pub fn remote(&self) -> SocketAddrV4 {
+    pub fn remote(&self) -> SocketAddr {
         self.remote
     }
     /// Why the connection failed (reset, refused, timed out, aborted), if it did.

@@ -9,7 +9,7 @@
 //! it with a subkey of its seed (`stack::keyed`), which comes from the OS unless fixed. It does not enforce the quiet time
 //! (§3.4.3) or keep per-tuple state.
 
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::tcp::SeqNum;
 use crate::time::Instant;
@@ -43,16 +43,28 @@ impl IsnGenerator {
     }
 
     /// The ISN for a connection between `local` and `remote` started at `now`.
-    pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNum {
+    /// (IPv6 addresses hash as their 16 bytes; IPv4 ones as the 4 they always did.)
+    pub fn isn(
+        &self,
+        now: Instant,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
+    ) -> SeqNum {
         // M: a clock ticking every 4 us, wrapping at 2^32 (RFC 9293 §3.4.1).
         let m = (now.micros() / 4) as u32;
-        let mut msg = [0u8; 12];
-        msg[0..4].copy_from_slice(&local.ip().octets());
-        msg[4..6].copy_from_slice(&local.port().to_be_bytes());
-        msg[6..10].copy_from_slice(&remote.ip().octets());
-        msg[10..12].copy_from_slice(&remote.port().to_be_bytes());
+        let mut msg = [0u8; 36];
+        let mut at = 0;
+        for a in [local.into(), remote.into()] {
+            let ip: &[u8] = match a.ip() {
+                IpAddr::V4(ip) => &ip.octets(),
+                IpAddr::V6(ip) => &ip.octets(),
+            };
+            msg[at..at + ip.len()].copy_from_slice(ip);
+            msg[at + ip.len()..at + ip.len() + 2].copy_from_slice(&a.port().to_be_bytes());
+            at += ip.len() + 2;
+        }
         // F: the low 32 bits of a keyed PRF of the 4-tuple (RFC 6528 §3).
-        let f = siphash24(self.key.0, self.key.1, &msg) as u32;
+        let f = siphash24(self.key.0, self.key.1, &msg[..at]) as u32;
         SeqNum(m.wrapping_add(f))
     }
 }
@@ -75,7 +87,7 @@ mod tests {
     use super::*;
     use crate::time::Duration;
     use proptest::prelude::*;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
     fn addr(a: u8, port: u16) -> SocketAddrV4 {
         SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, a), port)

@@ -46,13 +46,17 @@ pub(super) enum ProbeDue {
 pub const IPV4_TCP_HEADERS: u32 = 40;
 /// RFC 1191 §3 / RFC 791: no IPv4 path MTU is below 68 octets.
 pub const MIN_IPV4_MTU: u32 = 68;
+/// IPv6 (40) plus TCP (20) header octets (RFC 9293 §3.7.1: MSS = MTU - 60).
+pub const IPV6_TCP_HEADERS: u32 = 60;
+/// RFC 8200 §5: every IPv6 link carries 1280 octets.
+pub const MIN_IPV6_MTU: u32 = 1280;
 
 /// The path MTU a connection sends for (Linux `icsk_pmtu_cookie`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct PathMtu {
     /// IP datagram octets: the link's until told otherwise.
     pub mtu: u32,
-    /// IP + TCP header octets without options (40 for IPv4; 60 for IPv6 later).
+    /// IP + TCP header octets without options (40 for IPv4, 60 for IPv6).
     pub headers: u32,
     /// The lowest value allowed (68 for IPv4, 1280 for IPv6).
     pub floor: u32,
@@ -74,11 +78,20 @@ pub(super) struct PathMtu {
 impl PathMtu {
     /// An IPv4 path whose MTU is `link_mss` + 40 (our advertised MSS came from it).
     pub fn ipv4(link_mss: u16) -> PathMtu {
-        let mtu = u32::from(link_mss) + IPV4_TCP_HEADERS;
+        PathMtu::with(link_mss, IPV4_TCP_HEADERS, MIN_IPV4_MTU)
+    }
+
+    /// An IPv6 path whose MTU is `link_mss` + 60.
+    pub fn ipv6(link_mss: u16) -> PathMtu {
+        PathMtu::with(link_mss, IPV6_TCP_HEADERS, MIN_IPV6_MTU)
+    }
+
+    fn with(link_mss: u16, headers: u32, floor: u32) -> PathMtu {
+        let mtu = u32::from(link_mss) + headers;
         PathMtu {
             mtu,
-            headers: IPV4_TCP_HEADERS,
-            floor: MIN_IPV4_MTU,
+            headers,
+            floor,
             link: mtu,
             probing: false,
             search_low: 0,

@@ -10,7 +10,8 @@
 //! IPv6 (RFC 8200) has its own types beside IPv4's: [`Ipv6Packet`], the extension-header
 //! walk [`Ipv6Chain`] with the action RFC 8200 §4 asks for, [`Icmpv6Packet`] (RFC 4443),
 //! [`Segment6`] (TCP with the IPv6 pseudo-header) and [`Packet6`]; [`flow_label`] per
-//! RFC 6437. The stack does not use them yet.
+//! RFC 6437. The TCP core sees one [`Segment`] for both families (its addresses are
+//! `SocketAddr`s; it emits IPv6 through [`Segment6`]).
 //!
 //! What this module does not do: reassemble fragments (it flags them, see
 //! [`WireError::Fragment`] and [`Ipv4Packet::is_fragment`]), route, or know any TCP state.
@@ -160,6 +161,8 @@ pub enum EmitError {
     },
     /// The packet would exceed 65535 bytes.
     TooLong(usize),
+    /// A segment whose source and destination are of different IP families.
+    MixedFamilies,
 }
 
 impl fmt::Display for EmitError {
@@ -169,6 +172,7 @@ impl fmt::Display for EmitError {
                 write!(f, "buffer too small: need {need} bytes, have {have}")
             }
             EmitError::TooLong(n) => write!(f, "packet of {n} bytes exceeds 65535"),
+            EmitError::MixedFamilies => f.write_str("source and destination of different families"),
         }
     }
 }

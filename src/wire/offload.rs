@@ -1,7 +1,7 @@
 //! Offload metadata: the `virtio_net_hdr` a TUN device with IFF_VNET_HDR puts in front of
 //! every packet, and the partial checksums it carries.
 //!
-//! With offloads on (TUNSETOFFLOAD: TUN_F_CSUM | TUN_F_TSO4), the kernel hands us TCP
+//! With offloads on (TUNSETOFFLOAD: TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6), the kernel hands us TCP
 //! super-segments of up to 64 KB (its TSO/GRO) whose checksum it never computed
 //! (`NEEDS_CSUM`: the field holds only the pseudo-header sum), and takes super-segments
 //! from us that it splits at `gso_size` itself (GSO), filling in each piece's checksum.
@@ -17,10 +17,12 @@ pub const VNET_HDR_LEN: usize = 10;
 pub const F_NEEDS_CSUM: u8 = 1;
 /// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksum was verified already.
 pub const F_DATA_VALID: u8 = 2;
-/// `VIRTIO_NET_HDR_GSO_NONE` / `_TCPV4` / `_ECN` (flag bit).
+/// `VIRTIO_NET_HDR_GSO_NONE` / `_TCPV4` / `_TCPV6` / `_ECN` (flag bit).
 pub const GSO_NONE: u8 = 0;
 /// `VIRTIO_NET_HDR_GSO_TCPV4`.
 pub const GSO_TCPV4: u8 = 1;
+/// `VIRTIO_NET_HDR_GSO_TCPV6`: a TCP over IPv6 super-segment.
+pub const GSO_TCPV6: u8 = 4;
 /// `VIRTIO_NET_HDR_GSO_ECN` (a flag bit).
 pub const GSO_ECN: u8 = 0x80;
 
@@ -85,9 +87,14 @@ impl VnetHdr {
         b
     }
 
-    /// The header for an IPv4/TCP packet we built (`pkt` starts at the IPv4 header).
+    /// The header for an IPv4/TCP or IPv6/TCP packet we built (`pkt` starts at the IP
+    /// header; an IPv6 one has no extension headers: we send none).
     pub fn for_tx(pkt: &[u8], tx: TxOffload) -> VnetHdr {
-        let ihl = pkt.first().map_or(20, |b| usize::from(b & 0x0f) * 4);
+        let v6 = pkt.first().is_some_and(|b| b >> 4 == 6);
+        let ihl = match v6 {
+            true => super::IPV6_HEADER_LEN,
+            false => pkt.first().map_or(20, |b| usize::from(b & 0x0f) * 4),
+        };
         let thl = pkt.get(ihl + 12).map_or(20, |b| usize::from(b >> 4) * 4);
         let mut h = VnetHdr::default();
         if tx.csum_partial {
@@ -96,7 +103,7 @@ impl VnetHdr {
             h.csum_offset = 16; // the TCP checksum field
         }
         if tx.gso_size > 0 {
-            h.gso_type = GSO_TCPV4;
+            h.gso_type = if v6 { GSO_TCPV6 } else { GSO_TCPV4 };
             h.gso_size = tx.gso_size;
             h.hdr_len = (ihl + thl) as u16;
         }
@@ -143,6 +150,24 @@ mod tests {
         assert_eq!(b, [1, 1, 52, 0, 0xa8, 0x05, 20, 0, 16, 0]);
         assert_eq!(VnetHdr::parse(&b), Some(h));
         assert_eq!(VnetHdr::parse(&b[..9]), None);
+    }
+
+    #[test]
+    fn tx_header_for_ipv6_starts_the_checksum_after_40_bytes_and_says_tcpv6() {
+        let mut pkt = vec![0u8; 40 + 32];
+        pkt[0] = 0x60;
+        pkt[40 + 12] = 8 << 4; // a 32-byte TCP header
+        let tx = TxOffload {
+            gso_size: 1440,
+            csum_partial: true,
+        };
+        let h = VnetHdr::for_tx(&pkt, tx);
+        assert_eq!((h.csum_start, h.csum_offset), (40, 16));
+        assert_eq!((h.gso_type, h.gso_size, h.hdr_len), (GSO_TCPV6, 1440, 72));
+        pkt[0] = 0x45;
+        pkt[20 + 12] = 8 << 4;
+        let h = VnetHdr::for_tx(&pkt, tx);
+        assert_eq!((h.csum_start, h.gso_type, h.hdr_len), (20, GSO_TCPV4, 52));
     }
 
     #[test]

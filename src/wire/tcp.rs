@@ -1,11 +1,13 @@
 //! TCP segment: checked parse (RFC 9293 §3.1), emit with checksum, one-line Display.
 
 use super::ipv4::{self, IpMeta, Ipv4Packet, IPPROTO_TCP};
+use super::tcp6::Segment6;
 use super::tcp_option::TcpOptions;
+use super::Ip6Meta;
 use super::{checksum, EmitError, WireError};
 use core::fmt;
 use etherparse::TcpHeaderSlice;
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 
 /// The TCP header without options.
 pub const TCP_HEADER_LEN: usize = 20;
@@ -115,13 +117,18 @@ impl fmt::Debug for TcpFlags {
     }
 }
 
-/// One TCP segment with the IPv4 fields that travel with it.
+/// One TCP segment with the IP fields that travel with it: the segment the TCP core reads
+/// and writes, whatever the family. Parsed from IPv4 here, from IPv6 by
+/// [`Segment6`] (`From<Segment6>`); emitted as IPv4 or IPv6 by the family of its
+/// addresses (both must be of one family). For IPv6, `ip.ttl` is the hop limit, `ip.tos`
+/// the traffic class, `ident` and `dont_frag` are unused, and the flow label is 0 unless
+/// emitted through [`Segment::to_v6`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment<'a> {
     /// Source address and port.
-    pub src: SocketAddrV4,
+    pub src: SocketAddr,
     /// Destination address and port.
-    pub dst: SocketAddrV4,
+    pub dst: SocketAddr,
     /// Sequence number.
     pub seq: u32,
     /// Acknowledgment number.
@@ -168,8 +175,8 @@ impl<'a> Segment<'a> {
         let acc = checksum::pseudo_header(ip.src, ip.dst, IPPROTO_TCP, tcp.len());
         let t = TcpParts::parse(tcp, acc, verify)?;
         Ok(Segment {
-            src: SocketAddrV4::new(ip.src, t.src_port),
-            dst: SocketAddrV4::new(ip.dst, t.dst_port),
+            src: SocketAddr::V4(SocketAddrV4::new(ip.src, t.src_port)),
+            dst: SocketAddr::V4(SocketAddrV4::new(ip.dst, t.dst_port)),
             seq: t.seq,
             ack: t.ack,
             flags: t.flags,
@@ -206,13 +213,58 @@ impl<'a> Segment<'a> {
         TCP_HEADER_LEN + self.options.wire_len()
     }
 
-    /// Bytes `emit` writes: IPv4 header, TCP header with options, payload.
+    /// Bytes `emit` writes: IP header (20 or 40), TCP header with options, payload.
     pub fn buffer_len(&self) -> usize {
-        IPV4_HEADER_LEN + self.header_len() + self.payload.len()
+        self.ip_header_len() + self.header_len() + self.payload.len()
     }
 
-    /// Writes the whole IPv4 packet with both checksums; returns `buffer_len()`.
+    /// 20 for IPv4, 40 for IPv6 (by the source address).
+    pub fn ip_header_len(&self) -> usize {
+        match self.src {
+            SocketAddr::V4(_) => IPV4_HEADER_LEN,
+            SocketAddr::V6(_) => super::IPV6_HEADER_LEN,
+        }
+    }
+
+    /// The IPv6 form of this segment with `flow_label` (RFC 6437), if both addresses are
+    /// IPv6; `ip.ttl` becomes the hop limit and `ip.tos` the traffic class.
+    pub fn to_v6(&self, flow_label: u32) -> Option<Segment6<'a>> {
+        let (SocketAddr::V6(src), SocketAddr::V6(dst)) = (self.src, self.dst) else {
+            return None;
+        };
+        Some(Segment6 {
+            src,
+            dst,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent: self.urgent,
+            options: self.options,
+            payload: self.payload,
+            ip: Ip6Meta {
+                hop_limit: self.ip.ttl,
+                traffic_class: self.ip.tos,
+                flow_label,
+            },
+        })
+    }
+
+    /// The IPv6 form (flow label 0) of a segment with IPv6 addresses, or `None` for IPv4;
+    /// `Err` for mixed families.
+    fn v6(&self) -> Result<Option<Segment6<'a>>, EmitError> {
+        match (self.src, self.dst) {
+            (SocketAddr::V4(_), SocketAddr::V4(_)) => Ok(None),
+            (SocketAddr::V6(_), SocketAddr::V6(_)) => Ok(self.to_v6(0)),
+            _ => Err(EmitError::MixedFamilies),
+        }
+    }
+
+    /// Writes the whole IP packet with its checksums; returns `buffer_len()`.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
+        if let Some(s6) = self.v6()? {
+            return s6.emit(out);
+        }
         self.emit_with(out, false)
     }
 
@@ -220,6 +272,9 @@ impl<'a> Segment<'a> {
     /// pseudo-header sum, which the kernel completes (CHECKSUM_PARTIAL), so the payload is
     /// not read twice.
     pub fn emit_csum_partial(&self, out: &mut [u8]) -> Result<usize, EmitError> {
+        if let Some(s6) = self.v6()? {
+            return s6.emit_csum_partial(out);
+        }
         self.emit_with(out, true)
     }
 
@@ -228,6 +283,9 @@ impl<'a> Segment<'a> {
     /// the pseudo-header). Returns the header bytes written; the payload is to follow them
     /// in the same write (a gather write: the payload is never copied here).
     pub fn emit_headers(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
+        if let Some(s6) = self.v6()? {
+            return s6.emit_headers(out, csum_partial);
+        }
         let header_len = self.header_len();
         let need = IPV4_HEADER_LEN + header_len + self.payload.len();
         let (n, acc) = self.write_headers(out, header_len, need, IPV4_HEADER_LEN + header_len)?;
@@ -281,7 +339,10 @@ impl<'a> Segment<'a> {
             });
         }
         let tcp_len = need - IPV4_HEADER_LEN;
-        let (src, dst) = (*self.src.ip(), *self.dst.ip());
+        let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (self.src, self.dst) else {
+            return Err(EmitError::MixedFamilies);
+        };
+        let (src, dst) = (*src.ip(), *dst.ip());
         let n = ipv4::emit_header(out, src, dst, IPPROTO_TCP, self.ip, tcp_len);
         write_header(
             &mut out[n..n + header_len],
@@ -297,7 +358,30 @@ impl<'a> Segment<'a> {
     }
 }
 
-/// One tcpdump-like line:
+impl<'a> From<Segment6<'a>> for Segment<'a> {
+    /// The family-neutral segment the TCP core reads (the flow label is not kept).
+    fn from(s: Segment6<'a>) -> Segment<'a> {
+        Segment {
+            src: SocketAddr::V6(s.src),
+            dst: SocketAddr::V6(s.dst),
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            window: s.window,
+            urgent: s.urgent,
+            options: s.options,
+            payload: s.payload,
+            ip: IpMeta {
+                ttl: s.ip.hop_limit,
+                tos: s.ip.traffic_class,
+                ident: 0,
+                dont_frag: true,
+            },
+        }
+    }
+}
+
+/// One tcpdump-like line (IPv6 addresses in brackets, `[fd66::1]:5555`):
 /// `10.0.0.1:5555 > 10.0.0.2:80 [S.] seq 100 ack 201 win 65535 <mss 1460> len 0`.
 impl fmt::Display for Segment<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

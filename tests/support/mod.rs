@@ -16,16 +16,35 @@
 pub mod netns;
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::tcp;
 use tuntcp::time::Instant;
 use tuntcp::wire::{
-    IpMeta, Packet, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps,
+    IpMeta, Packet, Packet6, SackBlock, SackList, Segment, TcpFlags, TcpOptions, Timestamps,
 };
 
 pub const US: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
 pub const PEER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
+pub const US6: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 2);
+pub const PEER6: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 1);
+
+/// What a packet of either family parses to, for traces: a TCP segment (with its IPv6
+/// flow label, 0 for IPv4) or the packet's one-line form.
+pub fn parse_any(bytes: &[u8]) -> Result<(Option<(Segment<'_>, u32)>, String), String> {
+    if bytes.first().is_some_and(|b| b >> 4 == 6) {
+        return match Packet6::parse(bytes) {
+            Ok(Packet6::Tcp(s)) => Ok((Some((Segment::from(s), s.ip.flow_label)), s.to_string())),
+            Ok(p) => Ok((None, p.to_string())),
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    match Packet::parse(bytes) {
+        Ok(Packet::Tcp(s)) => Ok((Some((s, 0)), s.to_string())),
+        Ok(p) => Ok((None, p.to_string())),
+        Err(e) => Err(e.to_string()),
+    }
+}
 
 /// A segment as the peer sends it or as a test expects it (unset fields are not checked).
 #[derive(Clone, Debug, Default)]
@@ -42,8 +61,8 @@ pub struct Spec {
     pub sack: Option<Vec<(u32, u32)>>,
     pub payload: Option<Vec<u8>>,
     pub len: Option<usize>,
-    pub src: Option<SocketAddrV4>,
-    pub dst: Option<SocketAddrV4>,
+    pub src: Option<SocketAddr>,
+    pub dst: Option<SocketAddr>,
     pub ip: Option<IpMeta>,
 }
 
@@ -136,12 +155,12 @@ impl Spec {
         self.len = Some(n);
         self
     }
-    pub fn from(mut self, a: SocketAddrV4) -> Self {
-        self.src = Some(a);
+    pub fn from(mut self, a: impl Into<SocketAddr>) -> Self {
+        self.src = Some(a.into());
         self
     }
-    pub fn to(mut self, a: SocketAddrV4) -> Self {
-        self.dst = Some(a);
+    pub fn to(mut self, a: impl Into<SocketAddr>) -> Self {
+        self.dst = Some(a.into());
         self
     }
 
@@ -220,8 +239,8 @@ impl Spec {
 /// A parsed segment that owns its payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owned {
-    pub src: SocketAddrV4,
-    pub dst: SocketAddrV4,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
     pub seq: u32,
     pub ack: u32,
     pub flags: TcpFlags,
@@ -230,6 +249,8 @@ pub struct Owned {
     pub options: TcpOptions,
     pub payload: Vec<u8>,
     pub ip: IpMeta,
+    /// The IPv6 flow label (0 for IPv4).
+    pub flow_label: u32,
     pub line: String,
 }
 
@@ -246,6 +267,7 @@ impl Owned {
             options: s.options,
             payload: s.payload.to_vec(),
             ip: s.ip,
+            flow_label: 0,
             line: s.to_string(),
         }
     }
@@ -270,8 +292,8 @@ pub struct Harness {
     pub out: VecDeque<(u64, Out)>,
     pub raw_out: Vec<Vec<u8>>,
     /// The peer's default address; the stack's listener port.
-    pub peer: SocketAddrV4,
-    pub us: SocketAddrV4,
+    pub peer: SocketAddr,
+    pub us: SocketAddr,
 }
 
 pub fn at(ms: u64) -> u64 {
@@ -284,14 +306,14 @@ pub fn instant(ms: u64) -> Instant {
 
 impl Harness {
     pub fn with_config(cfg: StackConfig) -> Harness {
-        let us = SocketAddrV4::new(cfg.addr, 80);
+        let us = SocketAddr::V4(SocketAddrV4::new(cfg.addr, 80));
         Harness {
             stack: Stack::new(cfg),
             now_ms: 0,
             trace: Vec::new(),
             out: VecDeque::new(),
             raw_out: Vec::new(),
-            peer: SocketAddrV4::new(PEER, 5555),
+            peer: SocketAddr::V4(SocketAddrV4::new(PEER, 5555)),
             us,
         }
     }
@@ -313,7 +335,16 @@ impl Harness {
     pub fn server_with(port: u16, cfg: StackConfig) -> Harness {
         let mut h = Harness::with_config(cfg);
         h.stack.listen(port, 128).expect("listen");
-        h.us = SocketAddrV4::new(US, port);
+        h.us = SocketAddr::V4(SocketAddrV4::new(US, port));
+        h
+    }
+
+    /// A stack listening on `port`, with an IPv6 peer: segments go between
+    /// `[fd66::1]:5555` and `[fd66::2]:port` unless a spec says otherwise.
+    pub fn server6(port: u16) -> Harness {
+        let mut h = Harness::server(port);
+        h.peer = SocketAddr::V6(SocketAddrV6::new(PEER6, 5555, 0, 0));
+        h.us = SocketAddr::V6(SocketAddrV6::new(US6, port, 0, 0));
         h
     }
 
@@ -347,9 +378,12 @@ impl Harness {
             guard += 1;
             assert!(guard < 100_000, "poll_transmit never returns None");
             let bytes = buf[..n].to_vec();
-            let out = match Packet::parse(&bytes) {
-                Ok(Packet::Tcp(s)) => Out::Tcp(Owned::from_segment(&s)),
-                Ok(p) => Out::Other(p.to_string()),
+            let out = match parse_any(&bytes) {
+                Ok((Some((s, label)), _)) => Out::Tcp(Owned {
+                    flow_label: label,
+                    ..Owned::from_segment(&s)
+                }),
+                Ok((None, line)) => Out::Other(line),
                 Err(e) => panic!("stack emitted an unparsable packet ({e}): {bytes:02x?}"),
             };
             let line = match &out {
@@ -406,8 +440,8 @@ impl Harness {
     /// Delivers raw bytes at time `ms`.
     pub fn send_raw(&mut self, ms: u64, bytes: &[u8]) {
         self.advance(ms);
-        let line = Packet::parse(bytes)
-            .map(|p| p.to_string())
+        let line = parse_any(bytes)
+            .map(|p| p.1)
             .unwrap_or_else(|e| format!("<{e}>"));
         self.trace.push(format!(
             "{:>9} in  {}",
@@ -423,9 +457,7 @@ impl Harness {
         self.advance(ms);
         for spec in specs {
             let bytes = self.build(spec);
-            let line = Packet::parse(&bytes)
-                .map(|p| p.to_string())
-                .unwrap_or_default();
+            let line = parse_any(&bytes).map(|p| p.1).unwrap_or_default();
             self.trace.push(format!(
                 "{:>9} in  {}",
                 Instant::from_millis(ms).to_string(),

@@ -30,8 +30,8 @@ pub fn sock(s: &str) -> SocketAddrV4 {
 /// A segment from 10.0.0.1:5555 to 10.0.0.2:80 with no options.
 pub fn seg(flags: TcpFlags, seq: u32, ack: u32, payload: &[u8]) -> Segment<'_> {
     Segment {
-        src: sock("10.0.0.1:5555"),
-        dst: sock("10.0.0.2:80"),
+        src: sock("10.0.0.1:5555").into(),
+        dst: sock("10.0.0.2:80").into(),
         seq,
         ack,
         flags,
@@ -222,8 +222,8 @@ pub fn segment_with(
         .prop_map(
             |((src, dst, seq, ack, flags), (window, urgent, options, ip), payload)| {
                 let s = Segment {
-                    src,
-                    dst,
+                    src: src.into(),
+                    dst: dst.into(),
                     seq,
                     ack,
                     flags: TcpFlags(flags),

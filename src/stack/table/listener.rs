@@ -11,7 +11,7 @@ use crate::time::{Duration, Instant};
 use crate::trace::{TraceEvent, TraceRecord};
 use crate::wire::{IpMeta, Segment, TcpFlags, TcpOptions};
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 pub(super) struct Listener {
     pub(super) backlog: usize,
@@ -22,9 +22,21 @@ pub(super) struct Listener {
     /// TCP_MAXSEG set on the listener: caps the MSS its SYN-ACKs offer and its
     /// connections send with (Linux copies `user_mss` to the child).
     pub(super) user_mss: Option<u16>,
+    /// Like IPV6_V6ONLY: IPv4 SYNs find no listener (the port is closed to them).
+    pub(super) v6only: bool,
 }
 
 impl Listener {
+    /// Whether one of `listeners` takes segments like `seg` (its port, its family).
+    pub(super) fn takes<S: std::hash::BuildHasher>(
+        listeners: &std::collections::HashMap<u16, Listener, S>,
+        seg: &Segment<'_>,
+    ) -> bool {
+        listeners
+            .get(&seg.dst.port())
+            .is_some_and(|l| !(l.v6only && seg.dst.is_ipv4()))
+    }
+
     /// Linux's `sk_acceptq_is_full`: more than `backlog` waiting (its off-by-one kept, so
     /// `ss -l` numbers compare with the kernel's).
     pub(super) fn accept_queue_full(&self) -> bool {
@@ -47,6 +59,7 @@ impl Stack {
                 ready: VecDeque::new(),
                 half_open: 0,
                 user_mss: None,
+                v6only: false,
             },
         );
         Ok(())
@@ -64,9 +77,27 @@ impl Stack {
         }
     }
 
+    /// IPV6_V6ONLY on a listener: with `on`, only IPv6 connections are accepted on `port`
+    /// (IPv4 SYNs are answered as for a closed port); off (the default), both families.
+    /// False when nothing listens on `port`.
+    pub fn set_listen_v6only(&mut self, port: u16, on: bool) -> bool {
+        match self.listeners.get_mut(&port) {
+            Some(l) => {
+                l.v6only = on;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a listener takes segments like `seg` (its port, its family).
+    pub(super) fn listens(&self, seg: &Segment<'_>) -> bool {
+        Listener::takes(&self.listeners, seg)
+    }
+
     /// The connection settings for a child of the listener on `port` with a peer at
-    /// `remote` (its route's metrics applied).
-    fn child_config(&self, port: u16, remote: Ipv4Addr) -> tcp::Config {
+    /// `remote` (its family's MSS, its route's metrics applied).
+    fn child_config(&self, port: u16, remote: IpAddr) -> tcp::Config {
         let mut cfg = self.route_config(remote);
         if let Some(m) = self.listeners.get(&port).and_then(|l| l.user_mss) {
             cfg.mss = cfg.mss.min(m);
@@ -173,7 +204,7 @@ impl Stack {
             }
         }
         let ts_offset = self.ts_offset(seg.dst, seg.src);
-        let cfg = self.child_config(port, *seg.src.ip());
+        let cfg = self.child_config(port, seg.src.ip());
         let mut conn = Connection::accept(now, seg, iss, ts_offset, cfg);
         self.start_path_mtu(now, &mut conn);
         let idx = self.insert(conn, Some(port), false);
@@ -192,7 +223,7 @@ impl Stack {
             .cookies
             .generate(now, syn.dst, syn.src, syn.seq, peer_mss);
         self.cookie_sent_at = Some(now);
-        let t = &self.child_config(syn.dst.port(), *syn.src.ip());
+        let t = &self.child_config(syn.dst.port(), syn.src.ip());
         let mut options = TcpOptions {
             mss: Some(t.advmss.unwrap_or(t.mss)),
             ..TcpOptions::default()
@@ -275,7 +306,7 @@ impl Stack {
             mss,
             ws,
             sack,
-            self.child_config(port, *seg.src.ip()),
+            self.child_config(port, seg.src.ip()),
         );
         self.start_path_mtu(now, &mut conn);
         let idx = self.insert(conn, Some(port), false);

@@ -1,0 +1,396 @@
+//! IPv6 fragment reassembly (RFC 8200 §4.5), with the bounds of IPv4's ([`super::frag`]).
+//!
+//! Packets in progress are keyed by (source, destination, Fragment Identification). The
+//! reassembled packet is fragment 0's unfragmentable part (the headers before its Fragment
+//! header, the Next Header that named the Fragment header set to the fragments' Next
+//! Header) followed by the fragmentable parts in order; the stack parses it again as a
+//! whole packet.
+//!
+//! Rules, per fragment, none able to panic, loop or grow without bound:
+//! - The wire layer has already answered a non-last fragment whose length is not a
+//!   multiple of 8, and one ending past 65535 bytes, with Parameter Problem (§4.5).
+//! - Overlapping fragments drop the whole packet silently (RFC 5722 §4); an exact
+//!   duplicate (inside one already held) is dropped alone (RFC 5722 errata 3089, Linux).
+//! - A last fragment that disagrees with the known length, or data past it, drops the
+//!   packet.
+//! - Limits ([`FragLimits`]: packets in progress, bytes charged with [`FRAG_OVERHEAD`]
+//!   per fragment); at a limit the oldest packet is evicted, as in [`super::frag`].
+//! - Timeout 60 s from the first fragment (RFC 8200 §4.5), not refreshed; an expired
+//!   packet whose first fragment arrived is reported for ICMPv6 Time Exceeded code 1.
+//!
+//! What this module does not do: Parameter Problem code 3 for a first fragment without
+//! the whole header chain (RFC 7112; such a packet is reassembled and then parsed like
+//! any other), count in `Ip6Reasm*` counters, or send anything itself.
+
+use super::frag::{FragLimits, FragStats, FRAG_OVERHEAD};
+use super::keyed::{label, KeyedHash};
+use crate::time::{Duration, Instant};
+use crate::wire::{
+    icmpv6_error_quote, FragmentHeader, IPPROTO_DSTOPTS, IPPROTO_HOPOPTS, IPPROTO_ROUTING,
+    IPV6_HEADER_LEN,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv6Addr;
+
+/// RFC 8200 §4.5: "60 seconds".
+pub const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Largest IPv6 payload (16-bit Payload Length).
+const MAX_PAYLOAD: usize = 65535;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    ident: u32,
+}
+
+struct Pending {
+    serial: u64,
+    deadline: Instant,
+    /// Offset -> fragmentable data; never overlapping.
+    frags: BTreeMap<usize, Vec<u8>>,
+    received: usize,
+    max_end: usize,
+    total_len: Option<usize>,
+    /// Fragment 0's unfragmentable part, its Next Header already pointing past the
+    /// Fragment header, and its start as the Time Exceeded quote.
+    first: Option<(Vec<u8>, Vec<u8>)>,
+    charged: usize,
+}
+
+impl Pending {
+    /// True if [start, end) overlaps a fragment held (`Some(true)`: inside one, a
+    /// duplicate); `None` when it is new.
+    fn overlap(&self, start: usize, end: usize) -> Option<bool> {
+        if let Some((&s, v)) = self.frags.range(..=start).next_back() {
+            if s + v.len() > start {
+                return Some(end <= s + v.len());
+            }
+        }
+        match self.frags.range(start + 1..).next() {
+            Some((&s, _)) if s < end => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// A packet given up on timeout: what ICMPv6 Time Exceeded (code 1) needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expired6 {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    /// The start of fragment 0 as received (RFC 4443 §3.3 quotes it); `None` if it never
+    /// arrived: then no error is sent (RFC 8200 §4.5).
+    pub quote: Option<Vec<u8>>,
+}
+
+/// Reassembles IPv6 fragments. Sans-IO: time comes in with every call.
+pub struct Reassembler6 {
+    limits: FragLimits,
+    pending: HashMap<Key, Pending, KeyedHash>,
+    bytes: usize,
+    next_serial: u64,
+    stats: FragStats,
+}
+
+/// Where, in `packet`, the Next Header field naming the header at `header_offset` lies:
+/// byte 6 of the fixed header, or the first byte of the extension header before it.
+/// `None` if the headers before it cannot be walked (the wire layer walked them already).
+fn next_header_field(packet: &[u8], header_offset: usize) -> Option<usize> {
+    let (mut field, mut at) = (6, IPV6_HEADER_LEN);
+    while at < header_offset {
+        match *packet.get(field)? {
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {}
+            _ => return None,
+        }
+        field = at;
+        at += (usize::from(*packet.get(at + 1)?) + 1) * 8;
+    }
+    (at == header_offset).then_some(field)
+}
+
+impl Reassembler6 {
+    pub fn new(limits: FragLimits, seed: u64) -> Reassembler6 {
+        Reassembler6 {
+            limits,
+            pending: HashMap::with_hasher(KeyedHash::new(seed, label::FRAG6)),
+            bytes: 0,
+            next_serial: 0,
+            stats: FragStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> FragStats {
+        self.stats
+    }
+
+    /// Packets in progress.
+    pub fn in_progress(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Bytes charged (data + [`FRAG_OVERHEAD`] per fragment).
+    pub fn bytes_buffered(&self) -> usize {
+        self.bytes
+    }
+
+    /// Adds one non-atomic fragment: `packet` is the whole IPv6 packet (to its payload
+    /// length), `frag` its Fragment header, `data` the bytes after it. Returns the
+    /// reassembled packet when complete.
+    pub fn handle_fragment(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        (src, dst): (Ipv6Addr, Ipv6Addr),
+        frag: &FragmentHeader,
+        data: &[u8],
+    ) -> Option<Vec<u8>> {
+        self.stats.reasm_reqds += 1;
+        let key = Key {
+            src,
+            dst,
+            ident: frag.ident,
+        };
+        let (start, len) = (usize::from(frag.offset), data.len());
+        let end = start + len;
+        let last = !frag.more;
+        if len == 0 {
+            self.stats.reasm_fails += 1;
+            return None;
+        }
+        if let Some(p) = self.pending.get(&key) {
+            let bad_len = match p.total_len {
+                Some(t) => end > t || (last && end != t),
+                None => last && end < p.max_end,
+            };
+            if bad_len {
+                self.kill(&key);
+                return None;
+            }
+            match p.overlap(start, end) {
+                None => {}
+                Some(true) if !(last && p.total_len != Some(end)) => return None,
+                Some(_) => {
+                    // RFC 5722 §4: the whole packet goes, silently.
+                    log::debug!("reassembly: {src} > {dst} id {} overlaps", frag.ident);
+                    self.stats.reasm_overlaps += 1;
+                    self.kill(&key);
+                    return None;
+                }
+            }
+        } else {
+            if self.limits.max_datagrams == 0 {
+                self.stats.reasm_fails += 1;
+                return None;
+            }
+            while self.pending.len() >= self.limits.max_datagrams {
+                if !self.evict_oldest(None) {
+                    break;
+                }
+            }
+            let serial = self.next_serial;
+            self.next_serial += 1;
+            self.pending.insert(
+                key,
+                Pending {
+                    serial,
+                    deadline: now + self.limits.timeout,
+                    frags: BTreeMap::new(),
+                    received: 0,
+                    max_end: 0,
+                    total_len: None,
+                    first: None,
+                    charged: 0,
+                },
+            );
+        }
+        let first = match start {
+            0 => {
+                let field = next_header_field(packet, frag.header_offset)?;
+                let mut unfrag = packet.get(..frag.header_offset)?.to_vec();
+                unfrag[field] = frag.next_header;
+                Some((unfrag, icmpv6_error_quote(packet).to_vec()))
+            }
+            _ => None,
+        };
+        let cost = len + FRAG_OVERHEAD + first.as_ref().map_or(0, |f| f.0.len() + f.1.len());
+        while self.bytes + cost > self.limits.max_bytes {
+            if !self.evict_oldest(Some(key)) {
+                self.kill(&key);
+                return None;
+            }
+        }
+        let p = self.pending.get_mut(&key)?;
+        p.frags.insert(start, data.to_vec());
+        p.received += len;
+        p.max_end = p.max_end.max(end);
+        p.charged += cost;
+        self.bytes += cost;
+        if last {
+            p.total_len = Some(end);
+        }
+        if first.is_some() {
+            p.first = first;
+        }
+        if p.total_len != Some(p.received) {
+            return None;
+        }
+        let p = self.remove(&key)?;
+        let (mut out, _) = p.first?;
+        let payload_len = out.len() - IPV6_HEADER_LEN + p.received;
+        if payload_len > MAX_PAYLOAD {
+            self.stats.reasm_fails += 1;
+            return None;
+        }
+        out.reserve(p.received);
+        for v in p.frags.values() {
+            out.extend_from_slice(v);
+        }
+        out[4..6].copy_from_slice(&(payload_len as u16).to_be_bytes());
+        self.stats.reasm_oks += 1;
+        Some(out)
+    }
+
+    /// Gives up on every packet whose timeout has passed, oldest first.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Expired6> {
+        let mut due: Vec<(u64, Key)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(k, p)| (p.serial, *k))
+            .collect();
+        due.sort_unstable_by_key(|&(serial, _)| serial);
+        let mut out = Vec::with_capacity(due.len());
+        for (_, key) in due {
+            if let Some(p) = self.remove(&key) {
+                self.stats.reasm_timeout += 1;
+                self.stats.reasm_fails += 1;
+                out.push(Expired6 {
+                    src: key.src,
+                    dst: key.dst,
+                    quote: p.first.map(|f| f.1),
+                });
+            }
+        }
+        out
+    }
+
+    /// The earliest deadline, if a packet is in progress.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.deadline).min()
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Pending> {
+        let p = self.pending.remove(key)?;
+        self.bytes -= p.charged;
+        Some(p)
+    }
+
+    fn kill(&mut self, key: &Key) {
+        self.remove(key);
+        self.stats.reasm_fails += 1;
+    }
+
+    /// Evicts the oldest packet other than `keep`; false if there is none.
+    fn evict_oldest(&mut self, keep: Option<Key>) -> bool {
+        let oldest = self
+            .pending
+            .iter()
+            .filter(|(k, _)| Some(**k) != keep)
+            .min_by_key(|(_, p)| p.serial)
+            .map(|(k, _)| *k);
+        match oldest {
+            Some(k) => {
+                self.kill(&k);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// IPv6's limits: IPv4's counts and bytes, RFC 8200's 60 s.
+pub fn default_limits() -> FragLimits {
+    FragLimits {
+        timeout: REASSEMBLY_TIMEOUT,
+        ..FragLimits::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 1);
+    const B: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 2);
+
+    fn header(ident: u32, offset: u16, more: bool, header_offset: usize) -> FragmentHeader {
+        FragmentHeader {
+            next_header: 58,
+            offset,
+            more,
+            ident,
+            header_offset,
+        }
+    }
+
+    /// A packet whose Fragment header follows a Destination Options header (8 bytes).
+    fn with_dstopts() -> Vec<u8> {
+        let mut p = vec![0u8; 40 + 8 + 8];
+        p[0] = 0x60;
+        p[6] = IPPROTO_DSTOPTS;
+        p[40] = 44; // the Destination Options header names the Fragment header
+        p[41] = 0;
+        p
+    }
+
+    #[test]
+    fn the_field_naming_the_fragment_header_is_found_past_extension_headers() {
+        let p = with_dstopts();
+        assert_eq!(next_header_field(&p, 48), Some(40));
+        let mut q = vec![0u8; 48];
+        q[6] = 44;
+        assert_eq!(next_header_field(&q, 40), Some(6));
+        assert_eq!(next_header_field(&q, 44), None, "not on a header boundary");
+    }
+
+    #[test]
+    fn reassembled_packet_keeps_the_unfragmentable_part_with_its_next_header_fixed() {
+        let mut r = Reassembler6::new(default_limits(), 1);
+        let p = with_dstopts();
+        let t = Instant::from_secs(1);
+        assert_eq!(
+            r.handle_fragment(t, &p, (A, B), &header(7, 8, false, 48), &[2; 8]),
+            None
+        );
+        let whole = r
+            .handle_fragment(t, &p, (A, B), &header(7, 0, true, 48), &[1; 8])
+            .expect("complete");
+        assert_eq!(whole.len(), 48 + 16);
+        assert_eq!(whole[40], 58, "Destination Options now names ICMPv6");
+        assert_eq!(u16::from_be_bytes([whole[4], whole[5]]), 8 + 16);
+        assert_eq!(&whole[48..56], &[1; 8]);
+        assert_eq!(&whole[56..], &[2; 8]);
+        assert_eq!((r.in_progress(), r.bytes_buffered()), (0, 0));
+    }
+
+    #[test]
+    fn a_flood_of_first_fragments_stays_within_the_limits() {
+        let limits = default_limits();
+        let mut r = Reassembler6::new(limits, 1);
+        let mut p = vec![0u8; 48];
+        p[0] = 0x60;
+        p[6] = 44;
+        for ident in 0..10_000u32 {
+            let now = Instant::from_millis(u64::from(ident));
+            r.handle_fragment(now, &p, (A, B), &header(ident, 0, true, 40), &[0; 1024]);
+            assert!(r.in_progress() <= limits.max_datagrams);
+            assert!(r.bytes_buffered() <= limits.max_bytes);
+        }
+        assert!(r.stats().reasm_fails > 9_000, "the oldest were evicted");
+        let exp = r.handle_timeout(Instant::from_secs(1_000));
+        assert_eq!(exp.len(), r.stats().reasm_timeout as usize);
+        assert_eq!((r.in_progress(), r.bytes_buffered()), (0, 0));
+    }
+}

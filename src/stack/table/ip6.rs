@@ -1,0 +1,261 @@
+//! IPv6 input and the IPv6 side of output (RFC 8200): address checks, the extension-header
+//! actions the wire layer reports (Parameter Problem, RFC 4443 §3.4, rate-limited per
+//! §2.4(f)), ICMPv6 echo, ICMPv6 errors steered to connections, TCP into the one
+//! connection table, flow labels on what we send (RFC 6437).
+//!
+//! Fragments are reassembled ([`crate::stack::frag6`]); atomic ones (RFC 6946) need not be.
+//!
+//! What this module does not do: Neighbor Discovery or MLD (a TUN is point to point), act
+//! on Packet Too Big (see [`Stack::packet_too_big6`]), count in `Ip6*` counters.
+
+use super::{Stack, StackConfig, Tuple};
+use crate::stack::addr6::{is_destination_for, is_valid_source};
+use crate::stack::frag6::{self, Reassembler6};
+use crate::stack::icmp::IcmpAction;
+use crate::stack::icmp6::{self, echo_reply, may_send_error, Icmp6Action, RateLimit};
+use crate::stack::keyed::{label, Prf};
+use crate::tcp::SeqNum;
+use crate::time::Instant;
+use crate::wire::offload::RxOffload;
+use crate::wire::{
+    flow_label, icmpv6_error_quote, EmitError, ExtAction, Icmpv6Message, Icmpv6Packet, Ip6Meta,
+    Ipv6Packet, Packet6, Segment, WireError, IPV6_HEADER_LEN,
+};
+use std::net::SocketAddr;
+
+/// Per-stack IPv6 settings and state.
+pub(in crate::stack) struct V6State {
+    /// MSS for IPv6 connections: MTU - 60 (RFC 9293 §3.7.1).
+    pub(super) mss: u16,
+    /// The flow label key, derived from the seed (RFC 6437 §3: a secret).
+    flow_key: (u64, u64),
+    /// RFC 4443 §2.4(f).
+    errors: RateLimit,
+    /// RFC 8200 §4.5.
+    pub(super) reasm: Reassembler6,
+}
+
+impl V6State {
+    pub(super) fn new(cfg: &StackConfig) -> V6State {
+        V6State {
+            mss: cfg.mtu.saturating_sub(60).clamp(64, 65475) as u16,
+            flow_key: Prf::new(cfg.seed, label::FLOW_LABEL).key(),
+            errors: RateLimit::new(),
+            reasm: Reassembler6::new(frag6::default_limits(), cfg.seed),
+        }
+    }
+
+    /// The flow label of our packets from `local` to `remote`; 0 for IPv4.
+    pub(super) fn flow_label(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        match (local, remote) {
+            (SocketAddr::V6(l), SocketAddr::V6(r)) => flow_label(self.flow_key, l, r),
+            _ => 0,
+        }
+    }
+}
+
+/// Writes `seg` (either family) with `label` as its IPv6 flow label: whole, with a partial
+/// checksum, or only its headers (`gather`), as `Segment`'s emits do.
+pub(super) fn emit_segment(
+    seg: &Segment<'_>,
+    label: u32,
+    out: &mut [u8],
+    gather: bool,
+    csum_partial: bool,
+) -> Result<usize, EmitError> {
+    match seg.to_v6(label) {
+        Some(s) if gather => s.emit_headers(out, csum_partial),
+        Some(s) if csum_partial => s.emit_csum_partial(out),
+        Some(s) => s.emit(out),
+        None if gather => seg.emit_headers(out, csum_partial),
+        None if csum_partial => seg.emit_csum_partial(out),
+        None => seg.emit(out),
+    }
+}
+
+impl Stack {
+    /// One IPv6 packet from the link (called by `handle_packet_offload` for version 6).
+    pub(super) fn handle_packet6(&mut self, now: Instant, bytes: &[u8], rx: RxOffload) {
+        let Some(ours) = self.cfg.addr6 else {
+            log::debug!(target: "tuntcp::packet", "drop: IPv6 packet, no IPv6 address");
+            return;
+        };
+        let ip = match Ipv6Packet::parse(bytes) {
+            Ok(ip) => ip,
+            Err(e) => {
+                log::debug!(target: "tuntcp::packet", "drop: {e}");
+                return;
+            }
+        };
+        // A host does not forward (RFC 8200 §1); multicast (ND, MLD) is not for a TUN stack.
+        if !is_destination_for(ours, ip.dst) || !is_valid_source(ours, ip.src) {
+            log::debug!(target: "tuntcp::packet", "drop: {} > {} not for us", ip.src, ip.dst);
+            return;
+        }
+        self.deliver6(now, bytes, rx.csum_trusted, true);
+    }
+
+    /// A packet for us (or one reassembled, `fragments` false: a fragment inside it is
+    /// dropped), by what it carries.
+    fn deliver6(&mut self, now: Instant, bytes: &[u8], csum_trusted: bool, fragments: bool) {
+        match Packet6::parse_offload(bytes, csum_trusted) {
+            Ok(Packet6::Tcp(seg6)) => {
+                self.counters.tcp_in_segs += 1;
+                log::debug!(target: "tuntcp::packet", "in  {seg6}");
+                self.handle_segment(now, &Segment::from(seg6));
+            }
+            Ok(Packet6::Icmp(icmp)) => {
+                log::debug!(target: "tuntcp::packet", "in  {icmp}");
+                self.handle_icmp6(now, &icmp);
+            }
+            Ok(Packet6::Fragment(ip, chain)) => {
+                let Some(frag) = chain.fragment.filter(|_| fragments) else {
+                    log::debug!(target: "tuntcp::packet", "drop: {ip}: a fragment in a reassembled packet");
+                    return;
+                };
+                let packet = &bytes[..(IPV6_HEADER_LEN + ip.payload.len()).min(bytes.len())];
+                let whole = self.v6.reasm.handle_fragment(
+                    now,
+                    packet,
+                    (ip.src, ip.dst),
+                    &frag,
+                    chain.payload,
+                );
+                if let Some(whole) = whole {
+                    self.deliver6(now, &whole, false, false);
+                }
+            }
+            Ok(Packet6::Refused(ip, action)) => {
+                log::debug!(target: "tuntcp::packet", "drop: {ip} ({action})");
+                if let ExtAction::ParameterProblem { code, pointer } = action {
+                    let invoking = &bytes[..(IPV6_HEADER_LEN + ip.payload.len()).min(bytes.len())];
+                    self.parameter_problem6(now, &ip, code, pointer, invoking);
+                }
+            }
+            Err(e) => {
+                log::debug!(target: "tuntcp::packet", "drop: {e}");
+                if matches!(e, WireError::BadTcpChecksum) {
+                    self.counters.tcp_in_segs += 1;
+                    self.counters.tcp_in_errs += 1;
+                    self.counters.tcp_in_csum_errors += 1;
+                } else if matches!(
+                    e,
+                    WireError::BadDataOffset(_) | WireError::BadOptionLength { .. }
+                ) {
+                    self.counters.tcp_in_segs += 1;
+                    self.counters.tcp_in_errs += 1;
+                }
+            }
+        }
+    }
+
+    /// ICMPv6 Parameter Problem about `ip` (RFC 4443 §3.4), quoting as much of `invoking`
+    /// as fits the minimum MTU, unless §2.4(e) forbids it or the rate limit (§2.4(f))
+    /// says wait.
+    fn parameter_problem6(
+        &mut self,
+        now: Instant,
+        ip: &Ipv6Packet<'_>,
+        code: u8,
+        pointer: u32,
+        invoking: &[u8],
+    ) {
+        if !may_send_error(ip) {
+            return;
+        }
+        if !self.v6.errors.allow(now) {
+            log::debug!(target: "tuntcp::packet", "ICMPv6 error rate-limited (RFC 4443 2.4(f))");
+            return;
+        }
+        let pp = Icmpv6Packet {
+            src: ip.dst,
+            dst: ip.src,
+            ip: Ip6Meta {
+                hop_limit: self.cfg.tcp.ttl,
+                ..Ip6Meta::default()
+            },
+            message: Icmpv6Message::ParameterProblem {
+                code,
+                pointer,
+                original: icmpv6_error_quote(invoking),
+            },
+        };
+        self.queue_icmp6(&pp);
+    }
+
+    fn queue_icmp6(&mut self, p: &Icmpv6Packet<'_>) {
+        let mut buf = vec![0; p.buffer_len()];
+        if p.emit(&mut buf).is_ok() {
+            log::debug!(target: "tuntcp::packet", "out {p}");
+            self.control.push_back(buf);
+        }
+    }
+
+    fn handle_icmp6(&mut self, now: Instant, icmp: &Icmpv6Packet<'_>) {
+        // Deviation: a reply larger than the MTU (to a reassembled request) leaves whole;
+        // we do not fragment (RFC 8200 §5 lets a source do so). A TUN takes it.
+        if let Some(reply) = echo_reply(icmp, self.cfg.tcp.ttl) {
+            self.queue_icmp6(&reply);
+            return;
+        }
+        // MUST-54: steer an error to the connection its quote names.
+        let (Some(act), Some(q)) = (
+            icmp6::action(&icmp.message),
+            icmp6::quoted_tcp(&icmp.message),
+        ) else {
+            return;
+        };
+        let Some(&idx) = self.by_tuple.get(&Tuple::new(q.local, q.remote)) else {
+            return;
+        };
+        let hard = match act {
+            Icmp6Action::Tcp(IcmpAction::Abort) => true,
+            Icmp6Action::Tcp(IcmpAction::Soft) => false,
+            Icmp6Action::Tcp(_) => return,
+            Icmp6Action::PacketTooBig { mtu } => {
+                self.packet_too_big6(now, idx, mtu, SeqNum(q.seq));
+                return;
+            }
+        };
+        if let Some(slot) = self.slots[idx].as_mut() {
+            slot.conn.handle_icmp_error(now, hard, SeqNum(q.seq));
+        }
+        self.mark_dirty(idx);
+        self.drain_events(idx);
+        self.touch(idx);
+    }
+
+    /// Reassembly timeouts: ICMPv6 Time Exceeded code 1 when fragment 0 had arrived (RFC
+    /// 8200 §4.5), rate-limited (RFC 4443 §2.4(f)).
+    pub(super) fn handle_timeout6(&mut self, now: Instant) {
+        for exp in self.v6.reasm.handle_timeout(now) {
+            let Some(quote) = exp.quote else {
+                continue;
+            };
+            if !self.v6.errors.allow(now) {
+                continue;
+            }
+            let te = Icmpv6Packet {
+                src: exp.dst,
+                dst: exp.src,
+                ip: Ip6Meta {
+                    hop_limit: self.cfg.tcp.ttl,
+                    ..Ip6Meta::default()
+                },
+                message: Icmpv6Message::TimeExceeded {
+                    code: 1,
+                    original: &quote,
+                },
+            };
+            self.queue_icmp6(&te);
+        }
+    }
+
+    /// Packet Too Big for connection `idx` (RFC 8201). The hook for Path MTU discovery:
+    /// today only logged, our segments stay at MTU - 60. Deviation: RFC 8201 §4 says a
+    /// node MUST reduce the size of the packets it sends on that path; IPv4's PMTU logic
+    /// is being built apart and will serve both families from here.
+    fn packet_too_big6(&mut self, _now: Instant, idx: usize, mtu: u32, _seq: SeqNum) {
+        log::debug!(target: "tuntcp::packet", "packet too big (mtu {mtu}) for slot {idx}: not acted on");
+    }
+}
