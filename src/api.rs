@@ -667,6 +667,7 @@ impl TcpStream {
         self.with_mut(|c| c.set_cork(on))
     }
 
+    /// Whether the stream is corked (`TCP_CORK`).
     pub fn cork(&self) -> io::Result<bool> {
         self.with(|c| c.cork())
     }

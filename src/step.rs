@@ -37,22 +37,35 @@ clock is running) > ";
 /// A connection's transmission control block as `--step` shows it (RFC 9293 §3.3.1 names).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tcb {
+    /// The connection state.
     pub state: State,
+    /// The congestion-avoidance state.
     pub ca_state: CaState,
+    /// SND.UNA (raw sequence number).
     pub snd_una: u32,
+    /// SND.NXT (raw sequence number).
     pub snd_nxt: u32,
+    /// The peer's window (SND.WND), bytes.
     pub snd_wnd: u32,
+    /// RCV.NXT (raw sequence number).
     pub rcv_nxt: u32,
+    /// The window we advertised last (right edge less RCV.NXT), bytes.
     pub rcv_wnd: u32,
-    /// Bytes; `ssthresh` `None` before the first loss.
+    /// Congestion window, bytes.
     pub cwnd: u32,
+    /// Slow-start threshold, bytes; `None` before the first loss.
     pub ssthresh: Option<u32>,
+    /// The smoothed RTT, once sampled.
     pub srtt: Option<Duration>,
+    /// The RTT variation.
     pub rttvar: Duration,
+    /// The retransmission timeout.
     pub rto: Duration,
     /// Running timers and the time left on each at the snapshot.
     pub timers: Vec<(&'static str, Duration)>,
+    /// Bytes sent and not cumulatively acknowledged (SND.MAX - SND.UNA).
     pub in_flight: u32,
+    /// Bytes in flight SACKed.
     pub sacked: u32,
 }
 
@@ -224,6 +237,7 @@ impl Stepper {
         }
     }
 
+    /// How it runs now.
     pub fn mode(&self) -> Mode {
         self.mode
     }

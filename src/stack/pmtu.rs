@@ -42,6 +42,8 @@ pub struct PmtuCache {
 }
 
 impl PmtuCache {
+    /// An empty cache of at most `capacity` destinations (at least 1), each entry living
+    /// `expires` from its last update (RFC 1191 §6.3).
     pub fn new(capacity: usize, expires: Duration) -> PmtuCache {
         PmtuCache {
             entries: HashMap::new(),
@@ -110,6 +112,7 @@ impl PmtuCache {
         self.entries.len()
     }
 
+    /// No entries held.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

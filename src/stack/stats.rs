@@ -197,12 +197,17 @@ counters! {
     /// Retransmission timeouts during fast recovery with / without SACK, the first of a
     /// run (Linux `tcp_retransmit_timer`).
     tcp_ext_tcp_sack_recovery_fail => "TcpExtTCPSackRecoveryFail",
+    /// Retransmission timeouts during fast recovery without SACK (see above).
     tcp_ext_tcp_reno_recovery_fail => "TcpExtTCPRenoRecoveryFail",
     /// Congestion responses undone: every retransmission D-SACKed (RFC 3708), at the end
-    /// of fast recovery by D-SACK or timestamps (RFC 3522), after a timeout; timeouts F-RTO found spurious (RFC 5682).
+    /// of fast recovery by D-SACK or timestamps (RFC 3522), after a timeout; timeouts F-RTO
+    /// found spurious (RFC 5682).
     tcp_ext_tcp_dsack_undo => "TcpExtTCPDSACKUndo",
+    /// Congestion responses undone at the end of fast recovery (see above).
     tcp_ext_tcp_full_undo => "TcpExtTCPFullUndo",
+    /// Congestion responses undone after a timeout (see above).
     tcp_ext_tcp_loss_undo => "TcpExtTCPLossUndo",
+    /// Timeouts F-RTO found spurious (RFC 5682), also counted in `TcpExtTCPLossUndo`.
     tcp_ext_tcp_spurious_rtos => "TcpExtTCPSpuriousRTOs",
     /// D-SACKs sent (RFC 2883) for data received twice below RCV.NXT / for data already
     /// held out of order; counted when set, as Linux (`tcp_dsack_set`).
@@ -246,6 +251,7 @@ counters! {
     tcp_ext_out_of_window_icmps => "TcpExtOutOfWindowIcmps",
     /// PLPMTUD probes that were lost / acknowledged (RFC 4821, `tcp_mtu_probing`).
     tcp_ext_tcp_mtup_fail => "TcpExtTCPMTUPFail",
+    /// PLPMTUD probes acknowledged (see above).
     tcp_ext_tcp_mtup_success => "TcpExtTCPMTUPSuccess",
 }
 

@@ -434,16 +434,20 @@ pub struct ConnStats {
     pub loss_probe_recovery: u64,
     /// Retransmissions RACK found lost (`TCPLostRetransmit`).
     pub lost_retransmit: u64,
-    /// Timeouts during fast recovery with / without SACK, the first of a run
-    /// (`TCPSackRecoveryFail`, `TCPRenoRecoveryFail`).
+    /// Timeouts during fast recovery with SACK, the first of a run
+    /// (`TCPSackRecoveryFail`).
     pub sack_recovery_fail: u64,
+    /// Timeouts during fast recovery without SACK, the first of a run
+    /// (`TCPRenoRecoveryFail`).
     pub reno_recovery_fail: u64,
-    /// Reductions undone (`undo.rs`): every retransmission D-SACKed (`TCPDSACKUndo`), at
-    /// the end of fast recovery (`TCPFullUndo`), after a timeout (`TCPLossUndo`), and of those the timeouts F-RTO found spurious
-    /// (`TCPSpuriousRTOs`).
+    /// Reductions undone (`undo.rs`) because every retransmission was D-SACKed
+    /// (`TCPDSACKUndo`).
     pub dsack_undo: u64,
+    /// Reductions undone at the end of fast recovery (`TCPFullUndo`).
     pub full_undo: u64,
+    /// Reductions undone after a timeout (`TCPLossUndo`).
     pub loss_undo: u64,
+    /// Of `loss_undo`, the timeouts F-RTO found spurious (`TCPSpuriousRTOs`, RFC 5682).
     pub spurious_rtos: u64,
     /// Payload bytes sent, retransmissions included / retransmitted (`ss -i`).
     pub bytes_sent: u64,
@@ -469,8 +473,9 @@ pub struct ConnStats {
     pub ofo_drop: u64,
     /// In-order segments refused for lack of receive memory (`TCPRcvQDrop`).
     pub rcvq_drop: u64,
-    /// PLPMTUD probes acknowledged / lost (`TCPMTUPSuccess`, `TCPMTUPFail`).
+    /// PLPMTUD probes acknowledged (`TCPMTUPSuccess`, RFC 4821).
     pub mtup_success: u64,
+    /// PLPMTUD probes lost (`TCPMTUPFail`).
     pub mtup_fail: u64,
 }
 

@@ -23,7 +23,9 @@ use crate::wire::{Segment, TcpFlags};
 
 /// The ECN field of the TOS byte (RFC 3168 §5).
 pub const ECN_MASK: u8 = 0b11;
+/// ECN-Capable Transport codepoint ECT(0) (RFC 3168 §5), the one we send.
 pub const ECT0: u8 = 0b10;
+/// Congestion Experienced codepoint (RFC 3168 §5).
 pub const CE: u8 = 0b11;
 
 /// Per-connection ECN state.

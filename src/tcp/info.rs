@@ -93,6 +93,7 @@ pub struct TcpInfo {
     /// bits per second, as Linux's `tcpi_delivery_rate`, and whether it was measured while
     /// application-limited (`tcpi_delivery_rate_app_limited`).
     pub delivery_bps: Option<u64>,
+    /// Whether `delivery_bps` was measured while application-limited.
     pub app_limited: bool,
     /// BBR's model (`ss -i` bbr:(bw,mrtt,pacing_gain,cwnd_gain)), with BBR.
     pub bbr: Option<super::congestion::BbrInfo>,

@@ -112,7 +112,12 @@ pub enum PmtuUpdate {
     /// Not below the path MTU in force: nothing changed (RFC 1191 §6.3: never raise).
     NotLower,
     /// Lowered to `mtu`; `resent` when segments in flight no longer fit and go again.
-    Lowered { mtu: u32, resent: bool },
+    Lowered {
+        /// The new path MTU, bytes.
+        mtu: u32,
+        /// Segments in flight no longer fit and were queued to go again.
+        resent: bool,
+    },
 }
 
 impl Connection {

@@ -106,6 +106,7 @@ impl Default for RateEstimator {
 }
 
 impl RateEstimator {
+    /// An estimator with nothing sent or delivered, its clocks at `now`.
     pub fn new(now: Instant) -> RateEstimator {
         RateEstimator {
             records: VecDeque::new(),
@@ -137,6 +138,7 @@ impl RateEstimator {
         self.records.len()
     }
 
+    /// No records held.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }

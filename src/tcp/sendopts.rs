@@ -80,6 +80,7 @@ impl Connection {
         o.cork = on;
     }
 
+    /// Whether TCP_CORK is on.
     pub fn cork(&self) -> bool {
         self.sendopts.cork
     }

@@ -28,35 +28,65 @@ pub fn icmpv6_error_quote(invoking: &[u8]) -> &[u8] {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Icmpv6Message<'a> {
     /// Type 1 (§3.1).
-    DestUnreachable { code: u8, original: &'a [u8] },
+    DestUnreachable {
+        /// Why (0 no route, 1 administratively prohibited, 3 address unreachable,
+        /// 4 port unreachable...).
+        code: u8,
+        /// The quoted packet.
+        original: &'a [u8],
+    },
     /// Type 2 (§3.2).
-    PacketTooBig { mtu: u32, original: &'a [u8] },
+    PacketTooBig {
+        /// The MTU of the next-hop link, in bytes.
+        mtu: u32,
+        /// The quoted packet.
+        original: &'a [u8],
+    },
     /// Type 3 (§3.3).
-    TimeExceeded { code: u8, original: &'a [u8] },
+    TimeExceeded {
+        /// 0: hop limit exceeded in transit; 1: fragment reassembly time exceeded.
+        code: u8,
+        /// The quoted packet.
+        original: &'a [u8],
+    },
     /// Type 4 (§3.4): `pointer` is an offset into `original`'s packet.
     ParameterProblem {
+        /// 0 erroneous header field, 1 unrecognized Next Header, 2 unrecognized option
+        /// (see `ipv6_ext`'s `PP_*`).
         code: u8,
+        /// The offset of the problem in the invoking packet, in bytes.
         pointer: u32,
+        /// The quoted packet.
         original: &'a [u8],
     },
     /// Type 128, code 0 (§4.1).
     EchoRequest {
+        /// Identifier.
         ident: u16,
+        /// Sequence number.
         seq: u16,
+        /// Data to echo.
         data: &'a [u8],
     },
     /// Type 129, code 0 (§4.2).
     EchoReply {
+        /// Identifier (echoed).
         ident: u16,
+        /// Sequence number (echoed).
         seq: u16,
+        /// The echoed data.
         data: &'a [u8],
     },
     /// Any other type (or echo with a non-zero code), kept whole: an unknown error goes
     /// to the upper layer, an unknown informational message is dropped (§2.4(a)/(b)).
     Other {
+        /// The ICMPv6 type.
         icmp_type: u8,
+        /// The ICMPv6 code.
         code: u8,
+        /// The header's second word, uninterpreted.
         rest: [u8; 4],
+        /// What follows the header.
         data: &'a [u8],
     },
 }
@@ -64,9 +94,13 @@ pub enum Icmpv6Message<'a> {
 /// An ICMPv6 message with the addresses of the packet that carried it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Icmpv6Packet<'a> {
+    /// Source address.
     pub src: Ipv6Addr,
+    /// Destination address.
     pub dst: Ipv6Addr,
+    /// The IPv6 header's hop limit, traffic class and flow label.
     pub ip: Ip6Meta,
+    /// The message.
     pub message: Icmpv6Message<'a>,
 }
 
@@ -164,6 +198,7 @@ impl<'a> Icmpv6Message<'a> {
         })
     }
 
+    /// Bytes the message takes (ICMPv6 header and data).
     pub fn buffer_len(&self) -> usize {
         HEADER_LEN + self.parts().3.len()
     }

@@ -8,16 +8,22 @@ use super::{EmitError, WireError};
 use core::fmt;
 use std::net::Ipv6Addr;
 
+/// Length of the fixed IPv6 header in bytes (RFC 8200 §3).
 pub const IPV6_HEADER_LEN: usize = 40;
 /// RFC 8200 §5: every link carries packets of 1280 bytes.
 pub const IPV6_MIN_MTU: usize = 1280;
 
+/// Next Header value of the Hop-by-Hop Options header (RFC 8200 §4.3).
 pub const IPPROTO_HOPOPTS: u8 = 0;
+/// Next Header value of the Routing header (RFC 8200 §4.4).
 pub const IPPROTO_ROUTING: u8 = 43;
+/// Next Header value of the Fragment header (RFC 8200 §4.5).
 pub const IPPROTO_FRAGMENT: u8 = 44;
+/// Next Header value of ICMPv6 (RFC 4443).
 pub const IPPROTO_ICMPV6: u8 = 58;
 /// RFC 8200 §4.7: nothing follows; the rest of the payload is ignored.
 pub const IPPROTO_NONE: u8 = 59;
+/// Next Header value of the Destination Options header (RFC 8200 §4.6).
 pub const IPPROTO_DSTOPTS: u8 = 60;
 
 /// The largest flow label (20 bits, RFC 8200 §6).
@@ -26,6 +32,7 @@ pub const FLOW_LABEL_MAX: u32 = 0xF_FFFF;
 /// The IPv6 fields a sender chooses per packet (IPv4's [`super::IpMeta`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ip6Meta {
+    /// Hop limit (IPv4's TTL).
     pub hop_limit: u8,
     /// DSCP in the upper six bits, ECN in the lower two (RFC 8200 §7).
     pub traffic_class: u8,
@@ -47,11 +54,15 @@ impl Default for Ip6Meta {
 /// included), bounded by the payload length field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ipv6Packet<'a> {
+    /// Source address.
     pub src: Ipv6Addr,
+    /// Destination address.
     pub dst: Ipv6Addr,
     /// The fixed header's Next Header: the first extension header or the upper layer.
     pub next_header: u8,
+    /// Hop limit, traffic class and flow label.
     pub meta: Ip6Meta,
+    /// The payload (extension headers included), as long as the payload length field says.
     pub payload: &'a [u8],
 }
 

@@ -31,9 +31,11 @@ const OPT_ROUTER_ALERT: u8 = 0x05;
 const OPT_PAD1: u8 = 0x00;
 const OPT_PADN: u8 = 0x01;
 
-/// RFC 4443 §3.4 codes of Parameter Problem.
+/// Parameter Problem code 0: erroneous header field encountered (RFC 4443 §3.4).
 pub const PP_ERRONEOUS_FIELD: u8 = 0;
+/// Parameter Problem code 1: unrecognized Next Header type encountered (RFC 4443 §3.4).
 pub const PP_UNRECOGNIZED_NEXT_HEADER: u8 = 1;
+/// Parameter Problem code 2: unrecognized IPv6 option encountered (RFC 4443 §3.4).
 pub const PP_UNRECOGNIZED_OPTION: u8 = 2;
 
 /// A Fragment header (RFC 8200 §4.5).
@@ -45,6 +47,7 @@ pub struct FragmentHeader {
     pub offset: u16,
     /// The M flag: more fragments follow.
     pub more: bool,
+    /// The Identification field: the same in every fragment of one packet.
     pub ident: u32,
     /// Where the Fragment header starts, counted from the first byte of the IPv6 packet.
     pub header_offset: usize,
@@ -84,7 +87,12 @@ pub enum ExtAction {
     Discard(DiscardReason),
     /// Drop and answer ICMPv6 Parameter Problem (RFC 4443 §3.4) with this code and
     /// pointer (an offset into the packet), unless RFC 4443 §2.4(e) forbids the answer.
-    ParameterProblem { code: u8, pointer: u32 },
+    ParameterProblem {
+        /// The Parameter Problem code (`PP_*`).
+        code: u8,
+        /// Offset of the problem from the first byte of the IPv6 packet.
+        pointer: u32,
+    },
 }
 
 /// The walked chain.
@@ -104,6 +112,7 @@ pub struct Ipv6Chain<'a> {
     pub fragment: Option<FragmentHeader>,
     /// Extension headers walked.
     pub headers: u8,
+    /// What to do with the packet (RFC 8200 §4).
     pub action: ExtAction,
 }
 

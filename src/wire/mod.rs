@@ -97,12 +97,20 @@ pub enum WireError {
     /// The IP version nibble is not 6 (where IPv6 was expected).
     BadIpv6Version(u8),
     /// The IPv6 payload length runs past the buffer.
-    BadPayloadLength { payload: u16, buffer: usize },
+    BadPayloadLength {
+        /// The header's payload length.
+        payload: u16,
+        /// The buffer's length.
+        buffer: usize,
+    },
     /// An IPv6 jumbogram (RFC 2675): payload length 0 with a Hop-by-Hop header.
     Jumbogram,
     /// An IPv6 option with no length byte or one running past its header (at this
     /// offset in the packet).
-    BadIpv6OptionLength { offset: usize },
+    BadIpv6OptionLength {
+        /// Where the option starts, counted from the first byte of the IPv6 packet.
+        offset: usize,
+    },
     /// The ICMPv6 checksum (with the IPv6 pseudo-header) does not verify.
     BadIcmpv6Checksum,
 }
@@ -234,7 +242,9 @@ impl fmt::Display for Packet<'_> {
 /// A parsed IPv6 packet, sorted by what the stack is to do with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Packet6<'a> {
+    /// A TCP segment.
     Tcp(Segment6<'a>),
+    /// An ICMPv6 message.
     Icmp(Icmpv6Packet<'a>),
     /// A non-atomic fragment: reassemble (RFC 8200 §4.5), then parse the result with
     /// [`Packet6::parse`]. `chain.fragment` is its Fragment header.

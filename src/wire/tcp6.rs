@@ -16,16 +16,25 @@ use std::net::SocketAddrV6;
 /// One TCP segment with the IPv6 fields that travel with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment6<'a> {
-    /// Flow info and scope id are always 0.
+    /// Source address and port. Flow info and scope id are always 0 (as in `dst`).
     pub src: SocketAddrV6,
+    /// Destination address and port.
     pub dst: SocketAddrV6,
+    /// Sequence number.
     pub seq: u32,
+    /// Acknowledgment number.
     pub ack: u32,
+    /// Control bits.
     pub flags: TcpFlags,
+    /// The window field as sent (unscaled).
     pub window: u16,
+    /// The urgent pointer.
     pub urgent: u16,
+    /// The options.
     pub options: TcpOptions,
+    /// The data.
     pub payload: &'a [u8],
+    /// The IPv6 header's hop limit, traffic class and flow label.
     pub ip: Ip6Meta,
 }
 

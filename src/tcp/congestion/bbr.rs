@@ -52,9 +52,13 @@ const MIN_PIPE_SEGS: u32 = 4;
 /// §4.3 states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// §4.3.2: high gains until the pipe is full.
     Startup,
+    /// §4.3.3: drain the queue STARTUP built, down to one BDP in flight.
     Drain,
+    /// §4.3.4: cycle the pacing gain to probe for more bandwidth.
     ProbeBw,
+    /// §4.3.5: cwnd of 4 segments for 200 ms and a round, to refresh RTprop.
     ProbeRtt,
 }
 
@@ -96,6 +100,8 @@ pub struct Bbr {
 }
 
 impl Bbr {
+    /// A controller for `mss`-byte segments starting at `initial_window_segments`, in
+    /// STARTUP at `now`.
     pub fn new(mss: u32, initial_window_segments: u32, now: Instant, _opts: Options) -> Bbr {
         let mss = mss.max(1);
         Bbr {
@@ -140,6 +146,7 @@ impl Bbr {
         self.btl_bw
     }
 
+    /// RTprop, the minimum RTT over the last 10 s (§4.1.2); `None` before a sample.
     pub fn rtprop(&self) -> Option<Duration> {
         self.rtprop
     }

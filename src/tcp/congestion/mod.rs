@@ -133,12 +133,15 @@ pub trait Controller: Send + fmt::Debug {
 /// BBR's state as `ss -i` shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BbrInfo {
+    /// The state (STARTUP, DRAIN, PROBE_BW, PROBE_RTT).
     pub mode: BbrMode,
     /// BtlBw, bytes per second.
     pub bw: u64,
     /// RTprop.
     pub min_rtt: Option<Duration>,
+    /// The current pacing gain (1.0: pace at BtlBw).
     pub pacing_gain: f64,
+    /// The current cwnd gain (multiple of the BDP).
     pub cwnd_gain: f64,
 }
 
