@@ -358,7 +358,7 @@ fn icmpv6_port_unreachable_refuses_an_opening_connection() {
 }
 
 #[test]
-fn icmpv6_no_route_is_soft_and_packet_too_big_is_not_an_error() {
+fn icmpv6_no_route_is_soft_and_packet_too_big_only_lowers_the_mss() {
     let mut t = Harness::server6(80);
     let (h, _) = t.connect(0, 7000, seg().mss(1440));
     assert_eq!(t.stack.send(h, b"hello"), Ok(5));
@@ -392,8 +392,59 @@ fn icmpv6_no_route_is_soft_and_packet_too_big_is_not_an_error() {
         State::Established,
         "MUST-56: soft errors do not abort"
     );
-    // Deviation (see the README): Packet Too Big is not acted on yet; the MSS stays.
+    // RFC 8201 §4: the path MTU falls to 1280, the MSS to 1280 - 60.
+    assert_eq!(t.stack.connection(h).unwrap().effective_mss(), 1220);
+}
+
+/// Packet Too Big (RFC 8201) quoting a segment in flight lowers the path MTU and the MSS,
+/// and what no longer fits goes again in pieces that do (no window cut, as IPv4's Frag
+/// Needed); one quoting a sequence number outside SND.UNA..SND.NXT (RFC 5927 §4.1), or
+/// naming an MTU below IPv6's 1280 minimum (RFC 8200 §5), cannot push it lower.
+#[test]
+fn packet_too_big_lowers_the_mss_and_resends_what_no_longer_fits() {
+    let mut t = Harness::server6(80);
+    let (h, _) = t.connect(0, 7000, seg().mss(1440).win(60_000));
+    assert_eq!(t.stack.send(h, &[7u8; 2880]), Ok(2880));
+    t.flush();
+    let first = t.raw_out[t.raw_out.len() - 2].clone();
+    let sent = t.drain();
+    assert_eq!(
+        sent.iter().map(|s| s.payload.len()).collect::<Vec<_>>(),
+        vec![1440, 1440]
+    );
+    let snd_una = sent[0].seq;
+    // A forged one: its quote's sequence number lies past SND.NXT.
+    let mut forged = first.clone();
+    let bad = (snd_una + 100_000).to_be_bytes();
+    forged[40 + 4..40 + 8].copy_from_slice(&bad);
+    let ptb = |mtu, quote: &[u8]| {
+        icmp6(
+            PEER6,
+            US6,
+            Icmpv6Message::PacketTooBig {
+                mtu,
+                original: quote,
+            },
+        )
+    };
+    t.send_raw(at(5), &ptb(1300, &forged));
     assert_eq!(t.stack.connection(h).unwrap().effective_mss(), 1440);
+    assert!(
+        t.drain().is_empty(),
+        "nothing resent for a forged Packet Too Big"
+    );
+    // The real one: below the minimum, so 1280 is taken.
+    t.send_raw(at(6), &ptb(1000, &first));
+    assert_eq!(t.stack.connection(h).unwrap().effective_mss(), 1220);
+    let resent = t.drain();
+    let lens: Vec<_> = resent.iter().map(|s| s.payload.len()).collect();
+    assert!(lens.iter().all(|&n| n <= 1220), "{lens:?}");
+    assert_eq!(
+        lens.iter().sum::<usize>(),
+        2880,
+        "both segments again, in pieces"
+    );
+    assert_eq!(resent[0].seq, snd_una);
 }
 
 #[test]

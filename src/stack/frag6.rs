@@ -78,7 +78,9 @@ impl Pending {
 /// A packet given up on timeout: what ICMPv6 Time Exceeded (code 1) needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expired6 {
+    /// The packet's source address (where the error goes).
     pub src: Ipv6Addr,
+    /// The packet's destination address (ours).
     pub dst: Ipv6Addr,
     /// The start of fragment 0 as received (RFC 4443 §3.3 quotes it); `None` if it never
     /// arrived: then no error is sent (RFC 8200 §4.5).
@@ -111,6 +113,7 @@ fn next_header_field(packet: &[u8], header_offset: usize) -> Option<usize> {
 }
 
 impl Reassembler6 {
+    /// An empty reassembler bounded by `limits`; `seed` keys its table's hash.
     pub fn new(limits: FragLimits, seed: u64) -> Reassembler6 {
         Reassembler6 {
             limits,
@@ -121,6 +124,7 @@ impl Reassembler6 {
         }
     }
 
+    /// Counters of what it did (reassembled, dropped, timed out).
     pub fn stats(&self) -> FragStats {
         self.stats
     }

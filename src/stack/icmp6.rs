@@ -62,9 +62,12 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
+    /// Errors that may leave at once (the bucket's size).
     pub const BURST: u32 = 10;
+    /// One token comes back per interval.
     pub const INTERVAL: Duration = Duration::from_millis(100);
 
+    /// A full bucket.
     pub fn new() -> RateLimit {
         RateLimit {
             tokens: Self::BURST,
@@ -108,9 +111,12 @@ impl Default for RateLimit {
 pub enum Icmp6Action {
     /// As for IPv4: soft, hard or ignored.
     Tcp(IcmpAction),
-    /// Packet Too Big (RFC 8201): a Path MTU signal, not an error. Hook only: acted on
-    /// where IPv4's Fragmentation Needed is.
-    PacketTooBig { mtu: u32 },
+    /// Packet Too Big (RFC 8201): a Path MTU signal, not an error; it lowers the path MTU
+    /// as IPv4's Fragmentation Needed does.
+    PacketTooBig {
+        /// The MTU the next hop can carry (RFC 4443 §3.2).
+        mtu: u32,
+    },
 }
 
 /// The policy, as Linux's `icmpv6_err_convert`: Destination Unreachable codes 1

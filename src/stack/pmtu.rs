@@ -1,5 +1,5 @@
 //! The per-stack Path MTU cache (RFC 1191 §6.3, RFC 8201 §5.3): what an ICMP Fragmentation
-//! Needed (or, later, an ICMPv6 Packet Too Big) taught us about a destination, so new
+//! Needed or an ICMPv6 Packet Too Big taught us about a destination, so new
 //! connections to it start with the lowered MSS. Like Linux's route exceptions (`fnhe`):
 //! keyed by destination address, an entry expires `mtu_expires` after it was last lowered
 //! (`net.ipv4.route.mtu_expires`, 10 minutes), and a value below `min_pmtu`

@@ -5,8 +5,10 @@
 //!
 //! Fragments are reassembled ([`crate::stack::frag6`]); atomic ones (RFC 6946) need not be.
 //!
-//! What this module does not do: Neighbor Discovery or MLD (a TUN is point to point), act
-//! on Packet Too Big (see [`Stack::packet_too_big6`]), count in `Ip6*` counters.
+//! Packet Too Big lowers the path MTU as IPv4's Fragmentation Needed does (RFC 8201).
+//!
+//! What this module does not do: Neighbor Discovery or MLD (a TUN is point to point),
+//! count in `Ip6*` counters.
 
 use super::{Stack, StackConfig, Tuple};
 use crate::stack::addr6::{is_destination_for, is_valid_source};
@@ -14,6 +16,7 @@ use crate::stack::frag6::{self, Reassembler6};
 use crate::stack::icmp::IcmpAction;
 use crate::stack::icmp6::{self, echo_reply, may_send_error, Icmp6Action, RateLimit};
 use crate::stack::keyed::{label, Prf};
+use crate::tcp::pmtu::MIN_IPV6_MTU;
 use crate::tcp::SeqNum;
 use crate::time::Instant;
 use crate::wire::offload::RxOffload;
@@ -251,11 +254,25 @@ impl Stack {
         }
     }
 
-    /// Packet Too Big for connection `idx` (RFC 8201). The hook for Path MTU discovery:
-    /// today only logged, our segments stay at MTU - 60. Deviation: RFC 8201 §4 says a
-    /// node MUST reduce the size of the packets it sends on that path; IPv4's PMTU logic
-    /// is being built apart and will serve both families from here.
-    fn packet_too_big6(&mut self, _now: Instant, idx: usize, mtu: u32, _seq: SeqNum) {
-        log::debug!(target: "tuntcp::packet", "packet too big (mtu {mtu}) for slot {idx}: not acted on");
+    /// Packet Too Big for connection `idx` (RFC 8201 §4; RFC 5927 §4.1: only when it quotes
+    /// a sequence number in SND.UNA..SND.NXT): lowers the destination's path MTU in the cache
+    /// and in the connection, which resends what no longer fits (as IPv4's Frag Needed,
+    /// `Stack::path_mtu_signal`), never below IPv6's minimum link MTU of 1280 (RFC 8200 §5).
+    fn packet_too_big6(&mut self, now: Instant, idx: usize, mtu: u32, seq: SeqNum) {
+        let Some(slot) = self.slots[idx].as_mut() else {
+            return;
+        };
+        if !slot.conn.icmp_seq_in_window(seq) {
+            self.counters.tcp_ext_out_of_window_icmps += 1;
+            return;
+        }
+        let dst = slot.conn.remote().ip();
+        let link = u32::try_from(self.cfg.mtu).unwrap_or(u32::MAX);
+        let mtu = self.pmtu.lower(now, dst, mtu, MIN_IPV6_MTU.min(link), link);
+        let update = slot.conn.handle_path_mtu(now, mtu, seq);
+        log::debug!(target: "tuntcp::packet", "packet too big mtu {mtu}: {update:?}");
+        self.mark_dirty(idx);
+        self.drain_events(idx);
+        self.touch(idx);
     }
 }
