@@ -250,7 +250,7 @@ impl Connection {
         };
         let payload = &payload[..payload.len().min(offered)];
         if !payload.is_empty() {
-            self.on_data(now, seq, payload);
+            self.on_data(now, seq, ack, payload);
             if self.state == State::Closed {
                 return;
             }
@@ -659,13 +659,16 @@ impl Connection {
     }
 
     /// Seventh step: place the text, advance RCV.NXT, decide when to ACK.
-    fn on_data(&mut self, now: Instant, seq: SeqNum, payload: &[u8]) {
+    fn on_data(&mut self, now: Instant, seq: SeqNum, ack: SeqNum, payload: &[u8]) {
         if !self.state.can_receive_data() {
             return; // after the peer's FIN, text is ignored (RFC 9293 §3.10.7.4)
         }
         if self.app_closed {
-            // RFC 2525 §2.17 / SHLD-3: nobody will read this; tell the peer with a RST.
-            self.rst = Some((self.snd_nxt, Some(self.rcv_nxt)));
+            // RFC 2525 §2.17 / SHLD-3: nobody will read this; tell the peer with a RST. It
+            // takes the reset-generation form <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.5.2): the
+            // peer's RCV.NXT as it just told us, which RFC 5961 §3.2 needs exactly; SND.NXT
+            // may be past it (a FIN not yet acknowledged) and draw a challenge ACK instead.
+            self.rst = Some((ack, None));
             self.stats.abort_on_data += 1;
             self.fail(Error::Aborted, "data after close");
             return;
