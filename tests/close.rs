@@ -161,7 +161,6 @@ fn shld_3_data_after_close_is_answered_with_rst() {
     t.expect(at(1), seg().flags(TcpFlags::RST).seq(iss + 2));
 }
 
-
 #[test]
 fn must_12_shld_2_rst_reads_as_reset_not_eof() {
     let mut t = Harness::server(80);

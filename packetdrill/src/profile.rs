@@ -123,6 +123,8 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
         put(&mut b, 152, sat(i.data_segs_in));
         put(&mut b, 156, sat(i.data_segs_out));
         put64(&mut b, 168, i.busy.micros());
+        put64(&mut b, 176, i.rwnd_limited.micros());
+        put64(&mut b, 184, i.sndbuf_limited.micros());
         put64(&mut b, 200, i.bytes_sent);
         put64(&mut b, 208, i.bytes_retrans);
         put(&mut b, 216, sat(i.dsack_dups));

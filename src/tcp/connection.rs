@@ -9,6 +9,7 @@
 //! listen (a listener in the stack creates a connection per SYN), choose its ISS (given by
 //! the stack's ISN generator) or read a clock.
 
+use super::chrono::Chrono;
 use super::config::{rounding_reserve, syn_window, Config};
 use super::congestion::{self, Controller};
 use super::rack::Rack;
@@ -255,9 +256,11 @@ pub struct Connection {
     pub(super) last_ack_rx: Instant,
     /// Largest payload received, at least 536 (Linux `icsk_ack.rcv_mss`), at most our MSS.
     pub(super) rcv_mss: u32,
-    /// Since when data has been in flight, and the earlier periods' sum (`busy` time).
-    pub(super) busy_since: Option<Instant>,
-    pub(super) busy_total: Duration,
+    /// Busy, rwnd-limited and sndbuf-limited time (`chrono.rs`, Linux's chronograph).
+    pub(super) chrono: Chrono,
+    /// A write found the send buffer full and nothing freed enough of it since (Linux's
+    /// `SOCK_NOSPACE`; for `chrono` only).
+    pub(super) nospace: bool,
     /// End of the highest segment retransmitted (`ss -i` retrans: what lies retransmitted
     /// and unacknowledged between SND.UNA and here).
     pub(super) retrans_high: SeqNum,
@@ -600,8 +603,8 @@ impl Connection {
             last_data_rx: now,
             last_ack_rx: now,
             rcv_mss: 536.min(mss),
-            busy_since: None,
-            busy_total: Duration::ZERO,
+            chrono: Chrono::new(now),
+            nospace: false,
             retrans_high: iss,
             keepalive_sent: 0,
             keepalive_due: false,
@@ -863,7 +866,11 @@ impl Connection {
             data
         };
         self.note_app_write();
-        match self.sendq.write(data) {
+        let n = self.sendq.write(data);
+        if n < data.len() {
+            self.nospace = true; // tcp_sendmsg's wait_for_space
+        }
+        match n {
             0 if !data.is_empty() => Err(Error::WouldBlock),
             n => {
                 if push {

@@ -1,6 +1,7 @@
 //! Segment arrival, in the order of RFC 9293 §3.10.7.3 (SYN-SENT) and §3.10.7.4 (the rest),
 //! with RFC 5961 (blind RST/SYN/data protection), RFC 7323 (PAWS, RTTM) and RFC 1337.
 
+use super::chrono::ChronoKind;
 use super::connection::{Connection, Error, Event, Timer};
 use super::rtt::RttEstimator;
 use super::seq::SeqNum;
@@ -381,6 +382,12 @@ impl Connection {
             let bytes = acked - u32::from(fin_acked);
             self.sendq.ack(bytes as usize);
             self.stats.bytes_acked += u64::from(bytes);
+            if self.nospace && self.sndbuf_writable() {
+                // tcp_check_space: the writer is woken; the send buffer no longer limits.
+                self.nospace = false;
+                let empty = self.sendq.is_empty();
+                self.chrono.stop(now, ChronoKind::SndbufLimited, empty);
+            }
             self.snd_una = ack;
             if self.snd_nxt.lt(ack) {
                 self.snd_nxt = ack;
@@ -393,9 +400,9 @@ impl Connection {
             self.first_rto_at = None;
             if self.snd_una == self.snd_max {
                 self.disarm(Timer::Retransmit);
-                if let Some(t) = self.busy_since.take() {
-                    self.busy_total = self.busy_total + now.saturating_since(t);
-                }
+                // tcp_clean_rtx_queue emptied the retransmission queue.
+                self.chrono
+                    .stop(now, ChronoKind::Busy, self.sendq.is_empty());
             } else {
                 self.arm(Timer::Retransmit, self.rto_deadline(now));
             }

@@ -5,6 +5,7 @@
 //! segments (`poll_transmit`) and events (`poll_event`). It knows nothing of other
 //! connections, listeners, IP or devices.
 
+mod chrono;
 pub mod config;
 pub mod congestion;
 pub mod connection;
