@@ -53,6 +53,7 @@ pub fn stack_config(flags: &str) -> StackConfig {
     t.gso_half_cwnd = true; // tcp_cwnd_test: at least two TSO packets in flight
     t.loss_ssthresh_from_cwnd = true; // tcp_enter_loss, tcp_init_cwnd_reduction: from cwnd
     t.answer_unsent_ack = false; // tcp_ack: an ACK of unsent data is dropped silently
+    t.pace_after_iw = true; // tcp_update_skb_after_send: the first 10 MSS unpaced
     for flag in flags.split([',', ' ']).filter(|f| !f.is_empty()) {
         match flag {
             "no_tso" => cfg.offload = false,
@@ -167,6 +168,14 @@ pub fn apply_host_commands(t: &mut tuntcp::tcp::Config, lines: &str) -> Vec<Stri
         let mut words = line.split_whitespace();
         match words.next() {
             Some("sysctl") | Some("set_sysctls") => {}
+            Some("tc") => {
+                // The fq qdisc: Linux paces every flow (`sk_pacing_status` SK_PACING_FQ).
+                if line.contains("qdisc") && line.split_whitespace().any(|w| w == "fq") {
+                    t.pacing = tuntcp::tcp::Pacing::On;
+                    applied.push("fq".to_string());
+                }
+                continue;
+            }
             Some("ethtool") => {
                 if line.contains("tso off") {
                     t.gso_max_payload = 0;

@@ -149,6 +149,10 @@ pub struct Config {
     /// (`tcp_tso_autosize`). [`Pacing::Auto`] (the default) paces only for a controller
     /// that asks (BBR), as Linux does without the `fq` qdisc.
     pub pacing: Pacing,
+    /// Pacing starts after the first 10 data segments, which leave at once (Linux
+    /// `tcp_update_skb_after_send`: "sch_fq does not pace first 10 MSS"). Off: every
+    /// segment is paced, the initial window too.
+    pub pace_after_iw: bool,
     /// Largest TCP payload handed to the device in one segment when it segments for us
     /// (TSO/GSO, like a device's `gso_max_size`); 0 = no segmentation offload, every
     /// segment is at most one SMSS. New data goes out in multiples of SMSS up to this.
@@ -261,6 +265,7 @@ impl Default for Config {
             recovery: RECOVERY_RACK,
             frto: 2,
             pacing: Pacing::Auto,
+            pace_after_iw: false,
             gso_max_payload: 0,
             gso_half_cwnd: false,
             ttl: 64,
