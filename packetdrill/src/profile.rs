@@ -54,6 +54,7 @@ pub fn stack_config(flags: &str) -> StackConfig {
     t.loss_ssthresh_from_cwnd = true; // tcp_enter_loss, tcp_init_cwnd_reduction: from cwnd
     t.answer_unsent_ack = false; // tcp_ack: an ACK of unsent data is dropped silently
     t.pace_after_iw = true; // tcp_update_skb_after_send: the first 10 MSS unpaced
+    t.linux_hystart = true; // tcp_cubic.c: hystart=1, hystart_detect=3
     for flag in flags.split([',', ' ']).filter(|f| !f.is_empty()) {
         match flag {
             "no_tso" => cfg.offload = false,

@@ -119,6 +119,9 @@ pub struct Config {
     /// HyStart++ (RFC 9406) slow-start exit; off by default (Linux enables HyStart for
     /// CUBIC; ours is newer and less proven here).
     pub hystart: bool,
+    /// CUBIC leaves the initial slow start by Linux's HyStart rules instead (delay and ACK
+    /// train, `tcp_cubic.c`; the packetdrill profile). Off by default.
+    pub linux_hystart: bool,
     /// RFC 3465's L: slow start grows cwnd by at most this many SMSS per ACK (2, the
     /// RFC's limit; 1 after an RTO, §2.3). 0 = no limit, as Linux (the packetdrill profile).
     pub abc_limit: u32,
@@ -266,6 +269,7 @@ impl Default for Config {
             frto: 2,
             pacing: Pacing::Auto,
             pace_after_iw: false,
+            linux_hystart: false,
             gso_max_payload: 0,
             gso_half_cwnd: false,
             ttl: 64,

@@ -621,6 +621,7 @@ impl Connection {
                 now,
                 congestion::Options {
                     hystart: cfg.hystart,
+                    linux_hystart: cfg.linux_hystart,
                     abc_limit: (cfg.abc_limit != 2).then_some(cfg.abc_limit),
                 },
             ),
@@ -1146,6 +1147,7 @@ impl Connection {
         self.cfg.congestion = alg;
         let opts = congestion::Options {
             hystart: self.cfg.hystart,
+            linux_hystart: self.cfg.linux_hystart,
             abc_limit: (self.cfg.abc_limit != 2).then_some(self.cfg.abc_limit),
         };
         self.cc = congestion::new_controller_with(alg, self.smss, self.cfg.initial_cwnd, now, opts);

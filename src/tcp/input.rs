@@ -527,6 +527,18 @@ impl Connection {
             .on_ack(now, self.snd_una, self.sb.ranges(), self.min_rtt);
         let newly_lost = self.rack_on_ack(now, seg, advanced, dsack);
         rs.lost = newly_lost.saturating_mul(self.smss);
+        if let Some(rtt) = rs.rtt {
+            // Linux's pkts_acked hook, before cwnd grows (HyStart, `hystart_linux.rs`).
+            // hystart_ack_delay: min(1 ms, 4 GSO super-segments at the pacing rate).
+            let gso = self.cfg.gso_max_payload.max(self.smss as usize) as u64;
+            let ack_delay = match self.pacing_rate {
+                0 => Duration::from_millis(1),
+                r => Duration::from_micros((gso * 4 * 1_000_000 / r).min(1000)),
+            };
+            let paced = self.pacing_rate > 0;
+            self.cc
+                .on_rtt_sample(now, self.snd_una, self.snd_nxt, rtt, paced, ack_delay);
+        }
         // RFC 5681 §2 duplicate ACK, or (RFC 6675 §2) any ACK bringing new SACK information.
         let dup = !advanced
             && ack == self.snd_una
