@@ -18,7 +18,10 @@
 //!   sysctl turns it on);
 //! - a TSO super-segment carries at most half of cwnd (`gso_half_cwnd`, `tcp_cwnd_test`);
 //! - a loss sets ssthresh from cwnd, not FlightSize (`loss_ssthresh_from_cwnd`);
-//! - an ACK of unsent data is dropped without an answer (`answer_unsent_ack` off).
+//! - an ACK of unsent data is dropped without an answer (`answer_unsent_ack` off);
+//! - the first 10 data segments leave unpaced (`pace_after_iw`), and a script's fq qdisc
+//!   turns pacing on (`apply_host_commands`);
+//! - CUBIC leaves slow start by Linux's HyStart (`linux_hystart`).
 //!
 //! The same as ours already: IW10, min RTO 200 ms, initial RTO 1 s, delayed ACK 40 ms,
 //! SACK and timestamps on, CUBIC, SYN-ACK retries 5.
