@@ -158,7 +158,7 @@ fn shld_3_data_after_close_is_answered_with_rst() {
     t.flush();
     t.expect(at(0), seg().flags(FINACK));
     t.send(at(1), seg().ack_flag().seq(1001).ack(iss + 2).data(b"late"));
-    t.expect(at(1), seg().flags(RSTACK).seq(iss + 2));
+    t.expect(at(1), seg().flags(TcpFlags::RST).seq(iss + 2));
 }
 
 #[test]
@@ -348,4 +348,19 @@ fn a_rst_of_a_timestamp_connection_carries_tsopt() {
         1100,
         "TSval moved with the 1 ms clock"
     );
+}
+
+/// packetdrill `user_timeout/user_timeout`: data after close() while our FIN is still
+/// unacknowledged. The RST takes SEG.ACK (RFC 9293 §3.5.2), the peer's RCV.NXT, not our
+/// SND.NXT past the FIN, which RFC 5961 §3.2 would answer with a challenge ACK only.
+#[test]
+fn rst_for_data_after_close_takes_seq_from_seg_ack_not_snd_nxt() {
+    let mut t = Harness::server(80);
+    let (h, iss) = t.establish(0, 1000, seg());
+    t.stack.close(h);
+    t.flush();
+    t.expect(at(0), seg().flags(FINACK).seq(iss + 1).ack(1001));
+    t.send(at(100), seg().ack_flag().seq(1001).ack(iss + 1).data(b"x"));
+    t.expect(at(100), seg().flags(TcpFlags::RST).seq(iss + 1));
+    t.expect_nothing_until(at(10_000));
 }

@@ -128,3 +128,26 @@ fn super_segments_hold_about_a_millisecond_at_the_pacing_rate() {
     t.flush();
     t.expect(40, seg().seq(d).len(10_000));
 }
+
+#[test]
+fn pace_after_iw_sends_the_first_ten_segments_at_once_then_paces() {
+    // Linux's tcp_update_skb_after_send ("sch_fq does not pace first 10 MSS"), selected by
+    // the packetdrill profile: the initial window leaves unpaced at 40 ms, where the test
+    // above spaces it 2 ms apart.
+    let mut c = cfg(Pacing::On);
+    c.tcp.pace_after_iw = true;
+    let (mut t, h, d) = open(c, 40);
+    t.stack.send(h, &vec![1u8; 20_000]).unwrap();
+    t.flush();
+    for i in 0..10u32 {
+        t.expect(40, seg().seq(d + 1000 * i).len(1000));
+    }
+    t.expect_nothing_until(79);
+    // The 10th segment started the schedule: 2 ms at 500 B/ms, halved as credit for the
+    // idle time before it (next at 41 ms), less the 2-segment quantum's allowance of one
+    // segment (2 ms): released from 39 ms.
+    assert_eq!(
+        t.stack.connection(h).unwrap().next_send_time(),
+        Some(instant(39))
+    );
+}

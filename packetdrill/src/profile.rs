@@ -18,7 +18,10 @@
 //!   sysctl turns it on);
 //! - a TSO super-segment carries at most half of cwnd (`gso_half_cwnd`, `tcp_cwnd_test`);
 //! - a loss sets ssthresh from cwnd, not FlightSize (`loss_ssthresh_from_cwnd`);
-//! - an ACK of unsent data is dropped without an answer (`answer_unsent_ack` off).
+//! - an ACK of unsent data is dropped without an answer (`answer_unsent_ack` off);
+//! - the first 10 data segments leave unpaced (`pace_after_iw`), and a script's fq qdisc
+//!   turns pacing on (`apply_host_commands`);
+//! - CUBIC leaves slow start by Linux's HyStart (`linux_hystart`).
 //!
 //! The same as ours already: IW10, min RTO 200 ms, initial RTO 1 s, delayed ACK 40 ms,
 //! SACK and timestamps on, CUBIC, SYN-ACK retries 5.
@@ -53,6 +56,8 @@ pub fn stack_config(flags: &str) -> StackConfig {
     t.gso_half_cwnd = true; // tcp_cwnd_test: at least two TSO packets in flight
     t.loss_ssthresh_from_cwnd = true; // tcp_enter_loss, tcp_init_cwnd_reduction: from cwnd
     t.answer_unsent_ack = false; // tcp_ack: an ACK of unsent data is dropped silently
+    t.pace_after_iw = true; // tcp_update_skb_after_send: the first 10 MSS unpaced
+    t.linux_hystart = true; // tcp_cubic.c: hystart=1, hystart_detect=3
     for flag in flags.split([',', ' ']).filter(|f| !f.is_empty()) {
         match flag {
             "no_tso" => cfg.offload = false,
@@ -123,6 +128,8 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
         put(&mut b, 152, sat(i.data_segs_in));
         put(&mut b, 156, sat(i.data_segs_out));
         put64(&mut b, 168, i.busy.micros());
+        put64(&mut b, 176, i.rwnd_limited.micros());
+        put64(&mut b, 184, i.sndbuf_limited.micros());
         put64(&mut b, 200, i.bytes_sent);
         put64(&mut b, 208, i.bytes_retrans);
         put(&mut b, 216, sat(i.dsack_dups));
@@ -195,6 +202,14 @@ pub fn apply_host_commands(t: &mut tuntcp::tcp::Config, lines: &str) -> Vec<Stri
         let mut words = line.split_whitespace();
         match words.next() {
             Some("sysctl") | Some("set_sysctls") => {}
+            Some("tc") => {
+                // The fq qdisc: Linux paces every flow (`sk_pacing_status` SK_PACING_FQ).
+                if line.contains("qdisc") && line.split_whitespace().any(|w| w == "fq") {
+                    t.pacing = tuntcp::tcp::Pacing::On;
+                    applied.push("fq".to_string());
+                }
+                continue;
+            }
             Some("ethtool") => {
                 if line.contains("tso off") {
                     t.gso_max_payload = 0;

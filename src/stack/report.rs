@@ -118,10 +118,23 @@ pub fn ss_info(i: &TcpInfo) -> String {
         put(b > 0, format!("delivery_rate {}", bw(b)));
     }
     put(i.app_limited, "app_limited".into());
-    put(
-        i.busy.micros() >= 1000,
-        format!("busy:{}ms", i.busy.micros() / 1000),
-    );
+    // As ss prints them: the limited times only beside a busy time, with their share of it.
+    let busy = i.busy.micros();
+    put(busy >= 1000, format!("busy:{}ms", busy / 1000));
+    for (name, d) in [
+        ("rwnd_limited", i.rwnd_limited),
+        ("sndbuf_limited", i.sndbuf_limited),
+    ] {
+        let us = d.micros();
+        put(
+            busy >= 1000 && us > 0,
+            format!(
+                "{name}:{}ms({:.1}%)",
+                us / 1000,
+                100.0 * us as f64 / busy as f64
+            ),
+        );
+    }
     put(i.unacked > 0, format!("unacked:{}", i.unacked));
     put(
         i.retrans > 0 || i.total_retrans > 0,

@@ -296,7 +296,7 @@ const MAX_EVENTS: usize = 64;
 /// let mut b = Stack::new(StackConfig { addr: [10, 0, 0, 2].into(), ..StackConfig::with_seed(2) });
 /// b.listen(80, 16).unwrap();
 /// let now = Instant::from_millis(1);
-/// let client = a.connect(now, "10.0.0.2:80".parse().unwrap()).unwrap();
+/// let client = a.connect(now, "10.0.0.2:80".parse::<std::net::SocketAddr>().unwrap()).unwrap();
 /// let mut buf = vec![0; 65536];
 /// let mut exchange = |a: &mut Stack, b: &mut Stack| {
 ///     for _ in 0..4 {

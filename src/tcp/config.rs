@@ -141,6 +141,9 @@ pub struct Config {
     /// HyStart++ (RFC 9406) slow-start exit; off by default (Linux enables HyStart for
     /// CUBIC; ours is newer and less proven here).
     pub hystart: bool,
+    /// CUBIC leaves the initial slow start by Linux's HyStart rules instead (delay and ACK
+    /// train, `tcp_cubic.c`; the packetdrill profile). Off by default.
+    pub linux_hystart: bool,
     /// RFC 3465's L: slow start grows cwnd by at most this many SMSS per ACK (2, the
     /// RFC's limit; 1 after an RTO, §2.3). 0 = no limit, as Linux (the packetdrill profile).
     pub abc_limit: u32,
@@ -171,6 +174,10 @@ pub struct Config {
     /// (`tcp_tso_autosize`). [`Pacing::Auto`] (the default) paces only for a controller
     /// that asks (BBR), as Linux does without the `fq` qdisc.
     pub pacing: Pacing,
+    /// Pacing starts after the first 10 data segments, which leave at once (Linux
+    /// `tcp_update_skb_after_send`: "sch_fq does not pace first 10 MSS"). Off: every
+    /// segment is paced, the initial window too.
+    pub pace_after_iw: bool,
     /// Largest TCP payload handed to the device in one segment when it segments for us
     /// (TSO/GSO, like a device's `gso_max_size`); 0 = no segmentation offload, every
     /// segment is at most one SMSS. New data goes out in multiples of SMSS up to this.
@@ -346,6 +353,8 @@ impl Default for Config {
             recovery: RECOVERY_RACK,
             frto: 2,
             pacing: Pacing::Auto,
+            pace_after_iw: false,
+            linux_hystart: false,
             gso_max_payload: 0,
             gso_half_cwnd: false,
             ttl: 64,

@@ -10,6 +10,7 @@
 //! the stack's ISN generator) or read a clock.
 
 use super::autotune::Autotune;
+use super::chrono::Chrono;
 use super::config::{rounding_reserve, syn_window, Config};
 use super::congestion::{self, Controller};
 use super::ecn::Ecn;
@@ -267,9 +268,11 @@ pub struct Connection {
     pub(super) last_ack_rx: Instant,
     /// Largest payload received, at least 536 (Linux `icsk_ack.rcv_mss`), at most our MSS.
     pub(super) rcv_mss: u32,
-    /// Since when data has been in flight, and the earlier periods' sum (`busy` time).
-    pub(super) busy_since: Option<Instant>,
-    pub(super) busy_total: Duration,
+    /// Busy, rwnd-limited and sndbuf-limited time (`chrono.rs`, Linux's chronograph).
+    pub(super) chrono: Chrono,
+    /// A write found the send buffer full and nothing freed enough of it since (Linux's
+    /// `SOCK_NOSPACE`; for `chrono` only).
+    pub(super) nospace: bool,
     /// End of the highest segment retransmitted (`ss -i` retrans: what lies retransmitted
     /// and unacknowledged between SND.UNA and here).
     pub(super) retrans_high: SeqNum,
@@ -646,8 +649,8 @@ impl Connection {
             last_data_rx: now,
             last_ack_rx: now,
             rcv_mss: 536.min(mss),
-            busy_since: None,
-            busy_total: Duration::ZERO,
+            chrono: Chrono::new(now),
+            nospace: false,
             retrans_high: iss,
             keepalive_sent: 0,
             keepalive_due: false,
@@ -664,6 +667,7 @@ impl Connection {
                 now,
                 congestion::Options {
                     hystart: cfg.hystart,
+                    linux_hystart: cfg.linux_hystart,
                     abc_limit: (cfg.abc_limit != 2).then_some(cfg.abc_limit),
                 },
             ),
@@ -909,6 +913,9 @@ impl Connection {
         };
         self.note_app_write();
         let n = self.sendq.write(data);
+        if n < data.len() {
+            self.nospace = true; // tcp_sendmsg's wait_for_space
+        }
         if n < data.len() || (n > 0 && self.sendq.free() == 0) {
             // Filled: the buffer, not the application, limits the sender (an application
             // that writes what `send_capacity` offers never sees a short write).
@@ -1200,6 +1207,7 @@ impl Connection {
         self.cfg.congestion = alg;
         let opts = congestion::Options {
             hystart: self.cfg.hystart,
+            linux_hystart: self.cfg.linux_hystart,
             abc_limit: (self.cfg.abc_limit != 2).then_some(self.cfg.abc_limit),
         };
         self.cc = congestion::new_controller_with(alg, self.smss, self.cfg.initial_cwnd, now, opts);

@@ -103,8 +103,14 @@ pub struct TcpInfo {
     pub last_recv: Duration,
     /// Time since an ACK was last received.
     pub last_ack: Duration,
-    /// Time with data in flight (Linux `tcpi_busy_time`).
+    /// Time with data queued to send (Linux `tcpi_busy_time`, `chrono.rs`), and of that,
+    /// time limited by the peer's window (`tcpi_rwnd_limited`) and by the send buffer
+    /// (`tcpi_sndbuf_limited`).
     pub busy: Duration,
+    /// Of `busy`, the time the peer's receive window held the sender back.
+    pub rwnd_limited: Duration,
+    /// Of `busy`, the time the send buffer held the writer back.
+    pub sndbuf_limited: Duration,
     /// Segments in flight / of those, SACKed by the peer.
     pub unacked: u32,
     /// Segments in flight that the peer SACKed.
@@ -168,9 +174,7 @@ impl Connection {
         // tcp_update_pacing_rate: slow start while cwnd < ssthresh / 2.
         let ratio = if cwnd < ssthresh / 2 { 200 } else { 120 };
         let pacing_segs = u64::from(segs(cwnd).max(segs(in_flight)));
-        let busy_now = self
-            .busy_since
-            .map_or(Duration::ZERO, |t| now.saturating_since(t));
+        let (busy, rwnd_limited, sndbuf_limited) = self.chrono.totals(now);
         let lost = self.rack.lost_segs(mss);
         // tcp_fastretrans_alert / tcp_try_to_open: Loss from the RTO until SND.UNA passes
         // its SND.MAX (RACK keeps that point; without SACK, while timeouts are unanswered),
@@ -227,7 +231,9 @@ impl Connection {
             last_send: now.saturating_since(self.last_data_tx),
             last_recv: now.saturating_since(self.last_data_rx),
             last_ack: now.saturating_since(self.last_ack_rx),
-            busy: self.busy_total + busy_now,
+            busy,
+            rwnd_limited,
+            sndbuf_limited,
             unacked: segs(in_flight),
             sacked: segs(sacked),
             retrans,

@@ -1,6 +1,7 @@
 //! Segment arrival, in the order of RFC 9293 §3.10.7.3 (SYN-SENT) and §3.10.7.4 (the rest),
 //! with RFC 5961 (blind RST/SYN/data protection), RFC 7323 (PAWS, RTTM) and RFC 1337.
 
+use super::chrono::ChronoKind;
 use super::connection::{Connection, Error, Event, Timer};
 use super::rtt::RttEstimator;
 use super::seq::SeqNum;
@@ -251,7 +252,7 @@ impl Connection {
         let payload = &payload[..payload.len().min(offered)];
         self.ecn_on_segment(seg);
         if !payload.is_empty() {
-            self.on_data(now, seq, payload);
+            self.on_data(now, seq, ack, payload);
             if self.state == State::Closed {
                 return;
             }
@@ -382,6 +383,12 @@ impl Connection {
             let bytes = acked - u32::from(fin_acked);
             self.sendq.ack(bytes as usize);
             self.stats.bytes_acked += u64::from(bytes);
+            if self.nospace && self.sndbuf_writable() {
+                // tcp_check_space: the writer is woken; the send buffer no longer limits.
+                self.nospace = false;
+                let empty = self.sendq.is_empty();
+                self.chrono.stop(now, ChronoKind::SndbufLimited, empty);
+            }
             self.snd_una = ack;
             self.autotune_on_ack();
             if self.snd_nxt.lt(ack) {
@@ -396,9 +403,9 @@ impl Connection {
             self.mtu_probe_on_ack(now);
             if self.snd_una == self.snd_max {
                 self.disarm(Timer::Retransmit);
-                if let Some(t) = self.busy_since.take() {
-                    self.busy_total = self.busy_total + now.saturating_since(t);
-                }
+                // tcp_clean_rtx_queue emptied the retransmission queue.
+                self.chrono
+                    .stop(now, ChronoKind::Busy, self.sendq.is_empty());
             } else {
                 self.arm(Timer::Retransmit, self.rto_deadline(now));
             }
@@ -524,6 +531,18 @@ impl Connection {
             .on_ack(now, self.snd_una, self.sb.ranges(), self.min_rtt);
         let newly_lost = self.rack_on_ack(now, seg, advanced, dsack);
         rs.lost = newly_lost.saturating_mul(self.smss);
+        if let Some(rtt) = rs.rtt {
+            // Linux's pkts_acked hook, before cwnd grows (HyStart, `hystart_linux.rs`).
+            // hystart_ack_delay: min(1 ms, 4 GSO super-segments at the pacing rate).
+            let gso = self.cfg.gso_max_payload.max(self.smss as usize) as u64;
+            let ack_delay = match self.pacing_rate {
+                0 => Duration::from_millis(1),
+                r => Duration::from_micros((gso * 4 * 1_000_000 / r).min(1000)),
+            };
+            let paced = self.pacing_rate > 0;
+            self.cc
+                .on_rtt_sample(now, self.snd_una, self.snd_nxt, rtt, paced, ack_delay);
+        }
         // RFC 5681 §2 duplicate ACK, or (RFC 6675 §2) any ACK bringing new SACK information.
         let dup = !advanced
             && ack == self.snd_una
@@ -663,13 +682,16 @@ impl Connection {
     }
 
     /// Seventh step: place the text, advance RCV.NXT, decide when to ACK.
-    fn on_data(&mut self, now: Instant, seq: SeqNum, payload: &[u8]) {
+    fn on_data(&mut self, now: Instant, seq: SeqNum, ack: SeqNum, payload: &[u8]) {
         if !self.state.can_receive_data() {
             return; // after the peer's FIN, text is ignored (RFC 9293 §3.10.7.4)
         }
         if self.app_closed {
-            // RFC 2525 §2.17 / SHLD-3: nobody will read this; tell the peer with a RST.
-            self.rst = Some((self.snd_nxt, Some(self.rcv_nxt)));
+            // RFC 2525 §2.17 / SHLD-3: nobody will read this; tell the peer with a RST. It
+            // takes the reset-generation form <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.5.2): the
+            // peer's RCV.NXT as it just told us, which RFC 5961 §3.2 needs exactly; SND.NXT
+            // may be past it (a FIN not yet acknowledged) and draw a challenge ACK instead.
+            self.rst = Some((ack, None));
             self.stats.abort_on_data += 1;
             self.fail(Error::Aborted, "data after close");
             return;

@@ -6,6 +6,7 @@
 //! connections, listeners, IP or devices.
 
 mod autotune;
+mod chrono;
 pub mod config;
 pub mod congestion;
 pub mod connection;

@@ -2,6 +2,7 @@
 //! Sender rules: Nagle (RFC 9293 §3.7.4), sender SWS avoidance (§3.8.6.2.1), PSH at the end
 //! of each write and of the queue (MUST-61), the receiver's window rules (§3.8.6.2.2, SHLD-14).
 
+use super::chrono::ChronoKind;
 use super::connection::{Connection, Recovery, Timer, MAX_QUEUED_ACKS};
 use super::pmtu::ProbeDue;
 use super::recovery::RackSend;
@@ -152,6 +153,11 @@ impl Connection {
                 | State::Closing
         ) {
             return None;
+        }
+        if !self.sendq.is_empty() {
+            // Linux starts it as data is queued (tcp_add_write_queue_tail): here at the
+            // first timed call after the write.
+            self.chrono.start(now, ChronoKind::Busy);
         }
         if self.pacing_hold(now) {
             return None; // pacing.rs
@@ -319,6 +325,16 @@ impl Connection {
         };
         let want = unsent.min(wnd_avail as usize).min(cap);
         self.cwnd_limited = (cwnd_avail as usize) < want;
+        if !is_retx {
+            // As tcp_write_xmit ends: limited by the peer's window when the next segment
+            // fits cwnd but not the window (tcp_cwnd_test, then tcp_snd_wnd_test).
+            if unsent > 0 && pipe < cwnd && (wnd_avail as usize) < unsent.min(smss) {
+                self.chrono.start(now, ChronoKind::RwndLimited);
+            } else {
+                let empty = self.sendq.is_empty();
+                self.chrono.stop(now, ChronoKind::RwndLimited, empty);
+            }
+        }
         let mut len = want.min(cwnd_avail as usize);
         if is_retx {
             len = len.min(self.unsacked_run(self.snd_nxt) as usize);
@@ -374,7 +390,24 @@ impl Connection {
             }
             return None;
         }
+        if len == unsent && !is_retx && self.nospace && !self.sndbuf_writable() {
+            // tcp_cwnd_validate: all queued data leaves, cwnd does not limit, and a writer
+            // waits for room: the send buffer limits.
+            let flight = pipe + len as u32;
+            let validated = self.cc.in_slow_start()
+                && u64::from(cwnd) < 2 * u64::from(self.max_flight.max(flight));
+            let limited = self.cwnd_limited || flight >= cwnd || validated;
+            if !limited && matches!(self.state, State::Established | State::CloseWait) {
+                self.chrono.start(now, ChronoKind::SndbufLimited);
+            }
+        }
         Some(Send::Next(len))
+    }
+
+    /// Whether a writer would be woken as Linux wakes one (`sk_stream_is_writeable`): at
+    /// least half as much room as is queued.
+    pub(super) fn sndbuf_writable(&self) -> bool {
+        self.sendq.free() >= self.sendq.len() / 2
     }
 
     /// The largest segment to send: SMSS, but at most half the largest window the peer
@@ -534,9 +567,6 @@ impl Connection {
             if self.rtt_probe.is_none() {
                 self.rtt_probe = Some((seq + seq_len, now));
             }
-        }
-        if seq_len > 0 && self.busy_since.is_none() {
-            self.busy_since = Some(now);
         }
         let max_before = self.snd_max;
         if seq == self.snd_nxt {

@@ -152,6 +152,10 @@ impl Connection {
         if self.pacing_rate == 0 || bytes == 0 {
             return;
         }
+        if self.cfg.pace_after_iw && self.stats.data_segs_out < 10 {
+            // Linux: "Original sch_fq does not pace first 10 MSS".
+            return;
+        }
         let now_ns = now.micros().saturating_mul(1000);
         let prior = self.pace_ns;
         let stamp = prior.max(now_ns);

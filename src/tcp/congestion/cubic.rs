@@ -52,6 +52,7 @@
 //! small window grows more slowly than Reno would.
 
 use super::hystart::{Phase, CSS_GROWTH_DIVISOR};
+use super::hystart_linux::LinuxHyStart;
 use super::{abc_limit, initial_window, Controller, HyStart, Options};
 use crate::time::{Duration, Instant};
 
@@ -106,6 +107,8 @@ pub struct Cubic {
     pristine: bool,
     prior: Option<Prior>,
     hystart: Option<HyStart>,
+    /// Linux's HyStart ([`Options::linux_hystart`]); `None` once it ended slow start.
+    linux_hystart: Option<LinuxHyStart>,
     /// RFC 3465's L ([`Options::abc_limit`]).
     abc: Option<u32>,
 }
@@ -139,6 +142,7 @@ impl Cubic {
             pristine: true,
             prior: None,
             hystart: opts.hystart.then(HyStart::new),
+            linux_hystart: opts.linux_hystart.then(|| LinuxHyStart::new(_now)),
             abc: opts.abc_limit,
         }
     }
@@ -280,6 +284,26 @@ impl Controller for Cubic {
             self.after_rto = false;
             self.hystart = None;
             self.congestion_avoidance(now, bytes, rtt);
+        }
+    }
+
+    fn on_rtt_sample(
+        &mut self,
+        now: Instant,
+        snd_una: crate::tcp::seq::SeqNum,
+        snd_nxt: crate::tcp::seq::SeqNum,
+        rtt: Duration,
+        paced: bool,
+        ack_delay: Duration,
+    ) {
+        if self.in_recovery || self.cwnd >= self.ssthresh {
+            return;
+        }
+        let segs = self.cwnd / self.mss;
+        if let Some(h) = &mut self.linux_hystart {
+            if h.on_sample(now, snd_una, snd_nxt, rtt, segs, paced, ack_delay) {
+                self.ssthresh = self.cwnd; // tcp_cubic.c: found
+            }
         }
     }
 

@@ -42,6 +42,7 @@
 mod bbr;
 mod cubic;
 mod hystart;
+mod hystart_linux;
 mod new_reno;
 
 pub use bbr::{Bbr, Mode as BbrMode};
@@ -78,6 +79,20 @@ pub trait Controller: Send + fmt::Debug {
     /// `cwnd = ssthresh` at once (no inflation; the sender paces recovery with PRR and
     /// RFC 6675's pipe). Ignored if an episode is already open.
     fn on_congestion_event(&mut self, now: Instant, in_flight: u32);
+    /// Each ACK that acknowledges new data, before [`Controller::on_ack`], with the RTT of
+    /// the newest segment it acknowledged (Linux's `pkts_acked` hook). `paced`: the
+    /// connection paces; `ack_delay`: Linux's `hystart_ack_delay`.
+    #[allow(clippy::too_many_arguments)]
+    fn on_rtt_sample(
+        &mut self,
+        _now: Instant,
+        _snd_una: crate::tcp::seq::SeqNum,
+        _snd_nxt: crate::tcp::seq::SeqNum,
+        _rtt: Duration,
+        _paced: bool,
+        _ack_delay: Duration,
+    ) {
+    }
     /// Recovery finished (the ACK covering the recovery point arrived). `on_ack` counts again
     /// from the next call.
     fn on_recovery_end(&mut self, now: Instant);
@@ -202,6 +217,9 @@ pub struct Options {
     /// Leave the initial slow start with HyStart++ (RFC 9406) when the RTT rises, instead of
     /// only on the first loss. Off by default.
     pub hystart: bool,
+    /// CUBIC leaves the initial slow start with Linux's HyStart (`hystart_linux.rs`: the
+    /// delay and ACK-train rules of `tcp_cubic.c`); the packetdrill profile.
+    pub linux_hystart: bool,
     /// RFC 3465's L in SMSS: slow start grows cwnd by at most this much per ACK. `None`:
     /// the RFC's 2 (1 in the slow start after an RTO, §2.3); `Some(0)`: no limit, as
     /// Linux (`tcp_slow_start` adds every segment an ACK covers).
