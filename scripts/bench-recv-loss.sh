@@ -10,34 +10,43 @@
 #                                                                         tuntcp 10.66.0.2
 # The Linux receiver is the receiver namespace's kernel on 10.77.2.2; tuntcp sits one
 # forwarding hop further (the receiver kernel routes to its TUN device), with its defaults
-# (`tuntcp serve`: 256 KiB receive buffer, offloads on) and discard on port 9. The Linux
+# (`tuntcp serve`: auto-tuned receive buffer, offloads on) and discard on port 9. The Linux
 # receiver has Linux's defaults (tcp_rmem autotuning). No delay is added: the path's RTT is
-# the namespaces' (tens of microseconds), so loss, not RTT, sets the pace.
+# the namespaces' (tens of microseconds), so loss, not RTT, sets the pace. The sender's
+# congestion control is --sender-cc (default cubic), set per socket (TCP_CONGESTION) and
+# checked by getsockopt: a new namespace's default is the host's, which may be another.
 #
 # Each run: python3 in the sender namespace connects to port 9, sends BYTES, half-closes and
-# waits for the receiver's FIN; goodput = BYTES / that time; the sender's RetransSegs (from
-# its namespace's /proc/net/snmp) give the share of segments sent again. Every run is bounded
+# waits for the receiver's FIN; goodput = BYTES / that time; the sender's RetransSegs /
+# OutSegs (its namespace's `nstat`) give the share of segments sent again, and its
+# TCPTimeouts its RTOs per run. Every run is bounded
 # (timeout 120 s); namespaces are unique to this run and removed on exit; only processes
 # this script started are stopped, by PID.
 #
 # Usage: scripts/bench-recv-loss.sh [--bytes N] [--loss "10 50"] [--runs 3]
-#   (loss in permille, each way). Env: TUNTCP_BIN (default target/release/tuntcp).
+#          [--sender-cc cubic] [--sack "1 0"]
+#   (loss in permille, each way; --sack the sender's tcp_sack settings to run).
+#   Env: TUNTCP_BIN (default target/release/tuntcp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bytes=$((20 * 1000 * 1000))
 losses="10 50"
 runs=3
+sender_cc=cubic
+sacks="1 0"
 while (($#)); do
     case "$1" in
         --bytes) bytes="$2"; shift 2 ;;
         --loss) losses="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
-        *) echo "usage: $0 [--bytes N] [--loss \"10 50\"] [--runs N]" >&2; exit 2 ;;
+        --sender-cc) sender_cc="$2"; shift 2 ;;
+        --sack) sacks="$2"; shift 2 ;;
+        *) echo "usage: $0 [--bytes N] [--loss \"10 50\"] [--runs N] [--sender-cc cubic] [--sack \"1 0\"]" >&2; exit 2 ;;
     esac
 done
 bin="$(realpath "${TUNTCP_BIN:-target/release/tuntcp}")"
 [[ -x "$bin" ]] || { echo "no $bin: cargo build --release" >&2; exit 1; }
-for tool in nft python3 ip; do
+for tool in nft python3 ip nstat; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 
@@ -102,14 +111,26 @@ while True:
 pids+=($!)
 sleep 0.3
 
-send() { # HOST: prints "Mbit/s retrans-share"
+# The sender's "OutSegs RetransSegs TCPTimeouts TCPLossProbes" (its namespace's counters).
+snd_counters() {
+    ip netns exec "$S" nstat -asz 2>/dev/null | awk '$1 == "TcpOutSegs" { o = $2 }
+        $1 == "TcpRetransSegs" { r = $2 } $1 == "TcpExtTCPTimeouts" { t = $2 }
+        $1 == "TcpExtTCPLossProbes" { p = $2 } END { print o + 0, r + 0, t + 0, p + 0 }'
+}
+
+send() { # HOST: prints "Mbit/s retrans-share RTOs probes"
     local before after
-    before=$(ip netns exec "$S" awk '/^Tcp:/ {n++; if (n == 2) print $12, $13}' /proc/net/snmp)
+    before=$(snd_counters)
     local rate
     rate=$(ip netns exec "$S" timeout 120 python3 -c '
 import socket, sys, time
-host, n = sys.argv[1], int(sys.argv[2])
-s = socket.create_connection((host, 9), timeout=110)
+host, n, cc = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc)
+s.settimeout(110)
+s.connect((host, 9))
+if s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0") != cc:
+    sys.exit(1)
 buf = bytes(65536)
 t0 = time.monotonic()
 left = n
@@ -119,36 +140,45 @@ s.shutdown(socket.SHUT_WR)
 while s.recv(65536):
     pass
 print("%.2f" % (n * 8 / (time.monotonic() - t0) / 1e6))
-' "$1" "$bytes" 2>/dev/null || echo "fail")
-    after=$(ip netns exec "$S" awk '/^Tcp:/ {n++; if (n == 2) print $12, $13}' /proc/net/snmp)
-    read -r out0 re0 <<<"$before"
-    read -r out1 re1 <<<"$after"
-    echo "$rate $(awk -v o=$((out1 - out0)) -v r=$((re1 - re0)) 'BEGIN { printf "%.1f%%", o ? 100 * r / o : 0 }')"
+' "$1" "$bytes" "$sender_cc" 2>/dev/null || echo "fail")
+    after=$(snd_counters)
+    read -r out0 re0 to0 pr0 <<<"$before"
+    read -r out1 re1 to1 pr1 <<<"$after"
+    echo "$rate $(awk -v o=$((out1 - out0)) -v r=$((re1 - re0)) 'BEGIN { printf "%.1f%%", o ? 100 * r / o : 0 }')" \
+        "$((to1 - to0)) $((pr1 - pr0))"
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] " (" a[1] "-" a[NR] ")" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3gx", a / b; else print "-" }'; }
 
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  commit: $(git rev-parse --short HEAD)  kernel: $(uname -r)"
+echo "command: scripts/bench-recv-loss.sh --bytes $bytes --loss \"$losses\" --runs $runs --sender-cc $sender_cc --sack \"$sacks\""
 echo "bytes per run: $bytes, runs: $runs; Mbit/s median (min-max), sender retransmitted share of segments"
+echo "sender: congestion control $sender_cc per socket (namespace default $(ip netns exec "$S" sysctl -n net.ipv4.tcp_congestion_control))"
 echo
-echo "| loss (each way) | sender SACK | tuntcp receiver | Linux receiver | retrans into tuntcp | retrans into Linux |"
-echo "|---|---|---|---|---|---|"
+echo "| loss (each way) | sender SACK | tuntcp receiver | Linux receiver | tuntcp/Linux | retrans into tuntcp | retrans into Linux | sender RTOs to tuntcp / to Linux |"
+echo "|---|---|---|---|---|---|---|---|"
 for permille in $losses; do
     ip netns exec "$R" nft flush ruleset
     ip netns exec "$R" nft add table inet lossy
     ip netns exec "$R" nft add chain inet lossy drops '{ type filter hook forward priority 0; }'
     ip netns exec "$R" nft add rule inet lossy drops numgen random mod 1000 '<' "$permille" drop
-    for sack in 1 0; do
+    pct=$(awk -v p="$permille" 'BEGIN { print p / 10 }')
+    for sack in $sacks; do
         ip netns exec "$S" sysctl -qw net.ipv4.tcp_sack=$sack
-        t_rates=() l_rates=() t_re=() l_re=()
+        t_rates=() l_rates=() t_re=() l_re=() t_to=() l_to=()
         for ((i = 0; i < runs; i++)); do
-            read -r r s <<<"$(send 10.66.0.2)"
-            t_rates+=("$r"); t_re+=("$s")
-            read -r r s <<<"$(send 10.77.2.2)"
-            l_rates+=("$r"); l_re+=("$s")
+            read -r r s to pr <<<"$(send 10.66.0.2)"
+            t_rates+=("$r"); t_re+=("$s"); t_to+=("$to")
+            echo "loss $pct% sack $sack run $((i + 1)) tuntcp receiver: $r Mbit/s, sender retrans $s, RTOs $to, loss probes $pr" >&2
+            read -r r s to pr <<<"$(send 10.77.2.2)"
+            l_rates+=("$r"); l_re+=("$s"); l_to+=("$to")
+            echo "loss $pct% sack $sack run $((i + 1)) Linux receiver: $r Mbit/s, sender retrans $s, RTOs $to, loss probes $pr" >&2
         done
-        echo "| $(awk -v p="$permille" 'BEGIN { print p / 10 }')% | $([[ $sack == 1 ]] && echo on || echo off) |" \
-            "$(printf '%s\n' "${t_rates[@]}" | median) | $(printf '%s\n' "${l_rates[@]}" | median) |" \
-            "${t_re[*]} | ${l_re[*]} |"
+        t_med=$(printf '%s\n' "${t_rates[@]}" | median)
+        l_med=$(printf '%s\n' "${l_rates[@]}" | median)
+        echo "| $pct% | $([[ $sack == 1 ]] && echo on || echo off) |" \
+            "$t_med | $l_med | $(ratio "${t_med%% *}" "${l_med%% *}") |" \
+            "${t_re[*]} | ${l_re[*]} | ${t_to[*]} / ${l_to[*]} |"
     done
 done

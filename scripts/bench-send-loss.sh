@@ -14,7 +14,8 @@
 #                                 | 10.78.3.1 --veth-- Linux ns 10.78.3.2
 # tuntcp sits one (lossless) forwarding hop further than the Linux server: the tuntcp
 # namespace's kernel routes between its veth and the TUN devices. tuntcp runs with its
-# defaults (CUBIC, RACK-TLP, 256 KiB send buffer) except `--offload off`: with offloads on,
+# defaults (CUBIC or --cc, RACK-TLP, auto-tuned buffers, pacing for BBR only) except
+# `--offload off`: with offloads on,
 # its TSO super-segments cross the veths and the router whole (a packet from a TUN carries
 # gso_segs 0 until something segments it, so `gso_max_segs 1` does not split it), and one
 # drop would take up to 44 segments at once. Off, every packet it sends is one segment, as
@@ -34,8 +35,10 @@
 # run and removed on exit; only processes this script started are stopped, by PID.
 #
 # Usage: scripts/bench-send-loss.sh [--bytes N] [--loss "10 50 100"] [--runs 3] [--no-rec0]
-#          [--linux-cc cubic]
-#   (loss in permille, each way). Env: TUNTCP_BIN (default target/release/tuntcp).
+#          [--cc cubic] [--linux-cc cubic]
+#   (loss in permille, each way; --cc is tuntcp's `serve --cc`, --linux-cc the Linux
+#   server's; give both to set a controller against the same one).
+#   Env: TUNTCP_BIN (default target/release/tuntcp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bytes=$((10 * 1024 * 1024))
@@ -43,6 +46,7 @@ losses="10 50 100"
 runs=3
 rec0=1
 linux_cc=cubic
+cc=cubic
 while (($#)); do
     case "$1" in
         --bytes) bytes="$2"; shift 2 ;;
@@ -50,7 +54,8 @@ while (($#)); do
         --runs) runs="$2"; shift 2 ;;
         --no-rec0) rec0=0; shift ;;
         --linux-cc) linux_cc="$2"; shift 2 ;;
-        *) echo "usage: $0 [--bytes N] [--loss \"10 50 100\"] [--runs N] [--no-rec0] [--linux-cc cubic]" >&2; exit 2 ;;
+        --cc) cc="$2"; shift 2 ;;
+        *) echo "usage: $0 [--bytes N] [--loss \"10 50 100\"] [--runs N] [--no-rec0] [--cc cubic] [--linux-cc cubic]" >&2; exit 2 ;;
     esac
 done
 bin="$(realpath "${TUNTCP_BIN:-target/release/tuntcp}")"
@@ -115,8 +120,8 @@ start_tuntcp() { # DEV NET EXTRA-ARGS...: tuntcp serve on DEV with 10.66.NET.2
     ip -n "$T" addr show "$dev" 2>/dev/null | grep -q "10.66.$net.1" || { cat "$log"; exit 1; }
     ip netns exec "$T" sysctl -qw "net.ipv4.conf.$dev.rp_filter=0"
 }
-start_tuntcp tun0 0 --offload off
-((rec0)) && start_tuntcp tun1 1 --offload off --recovery 0
+start_tuntcp tun0 0 --offload off --cc "$cc"
+((rec0)) && start_tuntcp tun1 1 --offload off --cc "$cc" --recovery 0
 
 # The Linux sender: GET /zeros/N answers N zero bytes, as tuntcp serve does. Its congestion
 # control is set per socket (TCP_CONGESTION on the listener, inherited by each accepted
@@ -197,10 +202,10 @@ kinds=(tuntcp)
 ((rec0)) && kinds+=(rec0)
 kinds+=(linux)
 declare -A dev=([tuntcp]=tun0 [rec0]=tun1 [linux]=-) host=([tuntcp]=10.66.0.2 [rec0]=10.66.1.2 [linux]=10.78.3.2)
-declare -A label=([tuntcp]="tuntcp (RACK-TLP)" [rec0]="tuntcp --recovery 0" [linux]="Linux $linux_cc")
+declare -A label=([tuntcp]="tuntcp $cc" [rec0]="tuntcp $cc --recovery 0" [linux]="Linux $linux_cc")
 
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo ' (src or Cargo.toml modified)')  kernel: $(uname -r)"
-echo "command: scripts/bench-send-loss.sh --bytes $bytes --loss \"$losses\" --runs $runs$( ((rec0)) || echo ' --no-rec0')"
+echo "command: scripts/bench-send-loss.sh --bytes $bytes --loss \"$losses\" --runs $runs$( ((rec0)) || echo ' --no-rec0') --cc $cc --linux-cc $linux_cc"
 echo "Linux server: congestion control $linux_cc per socket (namespace default" \
     "$(ip netns exec "$L" sysctl -n net.ipv4.tcp_congestion_control))," \
     "tcp_recovery=$(ip netns exec "$L" sysctl -n net.ipv4.tcp_recovery)," \
