@@ -434,6 +434,10 @@ impl Stack {
     pub fn addr(&self) -> Ipv4Addr {
         self.cfg.addr
     }
+    /// Our IPv6 address (`None`: IPv6 is off).
+    pub fn addr6(&self) -> Option<Ipv6Addr> {
+        self.cfg.addr6
+    }
     /// The `netstat -s` counters; CurrEstab is counted now (ESTABLISHED + CLOSE-WAIT), and
     /// the connection-level ones are the freed connections' plus the live ones' (O(slots)).
     pub fn counters(&self) -> Counters {
