@@ -26,12 +26,14 @@
 //! SHLD-3; or as [`TcpStream::set_linger`] says). Errors map onto std's `io::ErrorKind`s
 //! (`ConnectionRefused`, `ConnectionReset`, `TimedOut`, `AddrInUse`, `AddrNotAvailable`,
 //! `BrokenPipe`, `WouldBlock` for timed-out and nonblocking calls, `NotConnected` after a
-//! stop, `Unsupported` for IPv6 addresses).
+//! stop, `InvalidInput` for a local and a remote address of different families).
 //!
 //! Nonblocking handles implement `mio::event::Source`, so they can live in a user's own mio
 //! loop (see `api/ready.rs` for how readiness is signalled).
 //!
-//! What this module does not do: async (no tokio types yet), nonblocking connect, or IPv6.
+//! Addresses are `SocketAddr`s of either family (`10.66.0.2:80`, `[fd66::2]:80`).
+//!
+//! What this module does not do: nonblocking connect, IPv4-mapped IPv6 addresses.
 
 use crate::device::impair::ImpairConfig;
 use crate::device::tun::{Tun, TunConfig};
@@ -43,7 +45,7 @@ use crate::tcp::{self, State};
 use crate::time::Duration as TcpDuration;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,7 +55,7 @@ mod ready;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub use addr::LocalAddr;
-use addr::{each_v4, own_port};
+use addr::{each_addr, own_ip, own_port};
 use ready::Readiness;
 
 /// Everything `NetStack::tun` needs: the device and the stack's own settings.
@@ -200,6 +202,11 @@ impl NetStack {
         self.runtime.shared().lock().addr()
     }
 
+    /// The stack's IPv6 address (`None`: IPv6 is off).
+    pub fn local_addr6(&self) -> Option<Ipv6Addr> {
+        self.runtime.shared().lock().addr6()
+    }
+
     /// The stack's clock now (what its `handle_*` calls are given), for reports that say
     /// how long ago something happened.
     pub fn now(&self) -> crate::time::Instant {
@@ -301,7 +308,12 @@ fn wait_for<R>(
     }
 }
 
-/// A listening socket: passive opens on one port of the stack's address.
+/// A listening socket: passive opens on one port of the stack's addresses.
+///
+/// A listener bound to an IPv6 address takes IPv6 only; one bound to `[::]` takes both
+/// families (as Linux with `IPV6_V6ONLY` off). Deviation: one bound to `0.0.0.0` or the
+/// stack's IPv4 address takes IPv6 too (the stack's listeners are per port, not per
+/// address), where Linux would take IPv4 only.
 ///
 /// Like `std::net::TcpListener`, but bound on a [`NetStack`]. The handle keeps the stack
 /// running (see [`NetStack`]); dropping the last clone stops listening and resets the
@@ -323,6 +335,8 @@ pub struct TcpListener {
 struct ListenerInner {
     shared: Arc<Shared>,
     port: u16,
+    /// The address `local_addr` reports (the stack's in the family bound to).
+    ip: IpAddr,
     nonblocking: AtomicBool,
     ready: Readiness,
     /// Keeps the stack running while the listener lives (dropped after `Drop::drop`).
@@ -339,21 +353,28 @@ impl TcpListener {
         if shared.stopped() {
             return Err(stopped_error());
         }
-        let port = each_v4(addr.local_addrs()?, |a| {
+        let (port, ip) = each_addr(addr.local_addrs()?, |a| {
             let port = own_port(&shared, a)?;
+            // `[::]` with IPv6 off still listens (on IPv4) and reports `[::]`.
+            let ip = own_ip(&shared, a).unwrap_or(a.ip());
             let mut g = shared.lock();
             if shared.stopped() {
                 return Err(stopped_error());
             }
-            match port {
-                0 => Ok(g.listen_ephemeral(backlog)?),
-                p => g.listen(p, backlog).map(|()| p).map_err(io::Error::from),
+            let port = match port {
+                0 => g.listen_ephemeral(backlog)?,
+                p => g.listen(p, backlog).map(|()| p)?,
+            };
+            if a.is_ipv6() && !a.ip().is_unspecified() {
+                g.set_listen_v6only(port, true);
             }
+            Ok((port, ip))
         })?;
         Ok(TcpListener {
             inner: Arc::new(ListenerInner {
                 shared,
                 port,
+                ip,
                 nonblocking: AtomicBool::new(false),
                 ready: Readiness::default(),
                 _rt: net.runtime.clone(),
@@ -391,11 +412,10 @@ impl TcpListener {
         std::iter::from_fn(move || Some(self.accept().map(|(s, _)| s)))
     }
 
-    /// The stack's address and the port listened on (the ephemeral one after a bind to
-    /// port 0).
+    /// The stack's address in the family bound to (IPv4 for a port alone) and the port
+    /// listened on (the ephemeral one after a bind to port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        let ip = self.inner.shared.lock().addr();
-        Ok(SocketAddr::V4(SocketAddrV4::new(ip, self.inner.port)))
+        Ok(SocketAddr::new(self.inner.ip, self.inner.port))
     }
 
     /// Another handle on the same listener (as `dup`): options are shared, and the
@@ -515,9 +535,10 @@ impl TcpStream {
         self.inner.opts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Active open to `addr` (any `ToSocketAddrs`; each IPv4 address is tried in turn, as
-    /// std does); waits for the handshake. Refused (`ConnectionRefused`), timed out
-    /// (`TimedOut`) and unreachable are errors; an IPv6 address is `Unsupported`.
+    /// Active open to `addr` (any `ToSocketAddrs`, either family; each address is tried in
+    /// turn, as std does); waits for the handshake. Refused (`ConnectionRefused`), timed
+    /// out (`TimedOut`) and unreachable are errors; an IPv6 peer with IPv6 off is
+    /// `AddrNotAvailable`.
     pub fn connect(net: &NetStack, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         TcpStream::connect_timeout(net, addr, None)
     }
@@ -529,14 +550,15 @@ impl TcpStream {
         addr: impl ToSocketAddrs,
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
-        each_v4(addr.to_socket_addrs()?, |a| {
+        each_addr(addr.to_socket_addrs()?, |a| {
             TcpStream::open(net, None, a, timeout)
         })
     }
 
     /// Bind-before-connect: active open from `local` (the stack's address or unspecified;
     /// port 0 takes an ephemeral port) to `remote`. A 4-tuple already in use is
-    /// `AddrInUse`.
+    /// `AddrInUse`; `local` and `remote` of different families are `InvalidInput`
+    /// (`[::]` included: no IPv4-mapped addresses).
     pub fn connect_from(
         net: &NetStack,
         local: impl LocalAddr,
@@ -546,10 +568,16 @@ impl TcpStream {
         let shared = net.shared();
         let locals = local.local_addrs()?;
         let remotes: Vec<SocketAddr> = remote.to_socket_addrs()?.collect();
-        each_v4(locals, |l| {
+        each_addr(locals, |l| {
             let port = own_port(&shared, l)?;
-            let l = SocketAddrV4::new(shared.lock().addr(), port);
-            each_v4(remotes.iter().copied(), |r| {
+            each_addr(remotes.iter().copied(), |r| {
+                if l.is_ipv4() != r.is_ipv4() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{l} and {r} are not of the same family"),
+                    ));
+                }
+                let l = SocketAddr::new(own_ip(&shared, r)?, port);
                 TcpStream::open(net, Some(l), r, timeout)
             })
         })
@@ -557,8 +585,8 @@ impl TcpStream {
 
     fn open(
         net: &NetStack,
-        local: Option<SocketAddrV4>,
-        addr: SocketAddrV4,
+        local: Option<SocketAddr>,
+        addr: SocketAddr,
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
         let stream = TcpStream::open_start(net, local, addr)?;
@@ -572,8 +600,8 @@ impl TcpStream {
     /// Active open without waiting: the SYN is queued; [`handshake`] says when it is done.
     fn open_start(
         net: &NetStack,
-        local: Option<SocketAddrV4>,
-        addr: SocketAddrV4,
+        local: Option<SocketAddr>,
+        addr: SocketAddr,
     ) -> io::Result<TcpStream> {
         let shared = net.shared();
         let h = {

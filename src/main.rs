@@ -62,7 +62,8 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         drain: Option<u64>,
     },
-    /// Fetch a URL (http://IPv4[:port]/path) over the stack; the body goes to stdout or -o.
+    /// Fetch a URL (http://IPv4[:port]/path or http://[IPv6][:port]/path) over the stack;
+    /// the body goes to stdout or -o.
     Get {
         url: String,
         /// Write the body to this file instead of stdout.

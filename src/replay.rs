@@ -12,15 +12,18 @@
 //! client it connects from the capture's port and sends nothing (it reads and discards).
 //!
 //! Sans-IO: the clock is the capture's. What it does not do: close the loop (the peer's
-//! packets are the recorded ones, whatever we send), IPv6, loopback addresses (the stack
-//! refuses 127/8 sources), or more than one connection.
+//! packets are the recorded ones, whatever we send), IPv6 other than in raw-IP captures
+//! (the peer's flow labels are not kept), loopback addresses (the stack refuses 127/8 and
+//! ::1 sources), or more than one connection.
 
 use crate::apps::inloop::{InLoopConfig, Servers};
 use crate::device::pcap::PcapReader;
 use crate::service::Service;
 use crate::stack::{Stack, StackConfig, Touched};
 use crate::time::Instant;
-use crate::wire::{Ipv4Packet, Packet, SackBlock, SackList, Segment, TcpFlags, Timestamps};
+use crate::wire::{
+    Ipv4Packet, Packet, Packet6, SackBlock, SackList, Segment, TcpFlags, Timestamps,
+};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -172,6 +175,12 @@ struct Cap {
 }
 
 fn seg_of(b: &[u8]) -> Option<Segment<'_>> {
+    if b.first().is_some_and(|v| v >> 4 == 6) {
+        return match Packet6::parse_offload(b, true) {
+            Ok(Packet6::Tcp(s)) => Some(Segment::from(s)),
+            _ => None,
+        };
+    }
     let ip = Ipv4Packet::parse(b).ok()?;
     match Packet::from_ip_offload(&ip, ip.payload, true) {
         Ok(Packet::Tcp(s)) => Some(s),
@@ -233,7 +242,8 @@ pub fn replay(
     let t_end = t_prev;
     let from_us = |p: &Cap| seg_of(&p.bytes).is_some_and(|s| s.src == us);
     // Offloads: the capture's stack sent super-segments, so ours may too.
-    let mss = u32::try_from(cfg.mtu.saturating_sub(40)).unwrap_or(u32::MAX);
+    let headers = if us.is_ipv6() { 60 } else { 40 };
+    let mss = u32::try_from(cfg.mtu.saturating_sub(headers)).unwrap_or(u32::MAX);
     let offload = conn
         .iter()
         .filter(|(_, p)| from_us(p))
@@ -375,6 +385,11 @@ fn translate(bytes: &[u8], sh: Shift) -> Option<Vec<u8>> {
             tsval: ts.tsval,
             tsecr,
         });
+    }
+    if let Some(s6) = s.to_v6(0) {
+        let mut out = vec![0; s6.buffer_len()];
+        s6.emit(&mut out).ok()?;
+        return Some(out);
     }
     let mut out = vec![0; s.buffer_len()];
     s.emit(&mut out).ok()?;

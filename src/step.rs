@@ -13,7 +13,7 @@ use crate::time::{Duration, Instant};
 use crate::trace::{TraceEvent, TraceRecord};
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// Which way a segment goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,7 +183,7 @@ pub fn at_segment(
     packet: &[u8],
 ) -> Option<String> {
     let (local, remote) = tuple(dir, packet)?;
-    let conn = stack.connection_by_tuple(local.into(), remote.into());
+    let conn = stack.connection_by_tuple(local, remote);
     if !stepper.stop_at(local, remote, conn.map(|c| c.state())) {
         return None;
     }
@@ -219,7 +219,7 @@ const REMEMBER: usize = 4096;
 #[derive(Debug)]
 pub struct Stepper {
     mode: Mode,
-    last: HashMap<(SocketAddrV4, SocketAddrV4), Option<State>>,
+    last: HashMap<(SocketAddr, SocketAddr), Option<State>>,
 }
 
 impl Default for Stepper {
@@ -244,12 +244,14 @@ impl Stepper {
 
     /// At a segment of the connection `(local, remote)`, whose state is `state` (`None`: no
     /// connection): whether to stop. A connection that appears or goes counts as a change.
+    /// Addresses of either family.
     pub fn stop_at(
         &mut self,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
         state: Option<State>,
     ) -> bool {
+        let (local, remote) = (local.into(), remote.into());
         if self.mode == Mode::Free {
             return false;
         }
@@ -291,24 +293,48 @@ impl Stepper {
 }
 
 /// The connection a packet belongs to, as `(local, remote)`: for a packet in, its
-/// destination is ours. `None` for anything but TCP over IPv4.
-pub fn tuple(dir: Dir, packet: &[u8]) -> Option<(SocketAddrV4, SocketAddrV4)> {
-    let ip = crate::wire::Ipv4Packet::parse(packet).ok()?;
-    if ip.protocol != crate::wire::IPPROTO_TCP || ip.is_fragment() || ip.payload.len() < 4 {
+/// destination is ours. `None` for anything but TCP over IPv4 or IPv6 (extension headers
+/// walked; a fragment is `None`: it is stepped at once reassembled, if at all).
+pub fn tuple(dir: Dir, packet: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
+    use crate::wire::{ExtAction, Ipv4Packet, Ipv6Packet, IPPROTO_TCP};
+    let (src, dst, p) = if packet.first().is_some_and(|b| b >> 4 == 6) {
+        let ip = Ipv6Packet::parse(packet).ok()?;
+        let chain = ip.chain().ok()?;
+        if chain.upper != IPPROTO_TCP
+            || chain.action != ExtAction::Proceed
+            || chain.needs_reassembly()
+        {
+            return None;
+        }
+        (ip.src.into(), ip.dst.into(), chain.payload)
+    } else {
+        let ip = Ipv4Packet::parse(packet).ok()?;
+        if ip.protocol != IPPROTO_TCP || ip.is_fragment() {
+            return None;
+        }
+        (ip.src.into(), ip.dst.into(), ip.payload)
+    };
+    if p.len() < 4 {
         return None;
     }
-    let p = ip.payload;
-    let src = SocketAddrV4::new(ip.src, u16::from_be_bytes([p[0], p[1]]));
-    let dst = SocketAddrV4::new(ip.dst, u16::from_be_bytes([p[2], p[3]]));
+    let src = SocketAddr::new(src, u16::from_be_bytes([p[0], p[1]]));
+    let dst = SocketAddr::new(dst, u16::from_be_bytes([p[2], p[3]]));
     Some(match dir {
         Dir::In => (dst, src),
         Dir::Out => (src, dst),
     })
 }
 
-/// A packet as the packet log prints it (`10.66.0.1:33804 > 10.66.0.2:80 [S] seq ...`); the
-/// TCP checksum is not checked (a packet out with offloads carries a partial one).
+/// A packet as the packet log prints it (`10.66.0.1:33804 > 10.66.0.2:80 [S] seq ...`,
+/// `[fd66::1]:45678 > [fd66::2]:80 [S] ...`); the TCP checksum is not checked (a packet out
+/// with offloads carries a partial one).
 pub fn packet_line(packet: &[u8]) -> String {
+    if packet.first().is_some_and(|b| b >> 4 == 6) {
+        return match crate::wire::Packet6::parse_offload(packet, true) {
+            Ok(p) => p.to_string(),
+            Err(e) => format!("not an IPv6 packet we read: {e}"),
+        };
+    }
     let ip = match crate::wire::Ipv4Packet::parse(packet) {
         Ok(ip) => ip,
         Err(e) => return format!("not an IPv4 packet: {e}"),

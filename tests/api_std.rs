@@ -7,7 +7,7 @@ mod api_peer;
 #[path = "support/socket_device.rs"]
 mod socket_device;
 
-use api_peer::{accept, run, setup, Client, CLIENT, SERVER};
+use api_peer::{accept, accept_from, run, setup, Client, CLIENT, CLIENT6, SERVER, SERVER6};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -65,7 +65,7 @@ fn bind_to_port_0_listens_on_an_ephemeral_port_that_local_addr_reports() {
 }
 
 #[test]
-fn bind_takes_std_style_addresses_and_refuses_foreign_and_ipv6_ones() {
+fn bind_takes_std_style_addresses_and_refuses_foreign_ones() {
     let (net, _client) = setup();
     let a = TcpListener::bind(&net, "10.66.0.2:81", 16).unwrap();
     assert_eq!(
@@ -77,8 +77,7 @@ fn bind_takes_std_style_addresses_and_refuses_foreign_and_ipv6_ones() {
     let e = TcpListener::bind(&net, "10.66.0.9:83", 16).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AddrNotAvailable, "{e}");
     let e = TcpListener::bind(&net, "[::1]:84", 16).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    assert!(e.to_string().contains("IPv6"), "{e}");
+    assert_eq!(e.kind(), ErrorKind::AddrNotAvailable, "{e}");
     let e = TcpListener::bind(&net, 81, 16).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AddrInUse, "{e}");
 }
@@ -97,7 +96,7 @@ fn a_temporary_netstack_keeps_running_while_its_listener_lives() {
 }
 
 #[test]
-fn connect_takes_to_socket_addrs_and_refuses_ipv6_with_a_clear_error() {
+fn connect_takes_to_socket_addrs_and_refuses_a_loopback_ipv6_peer() {
     let (net, mut client) = setup();
     client.stack.listen(9000, 8).unwrap();
     let s = run(&mut client, || TcpStream::connect(&net, "10.66.0.1:9000")).unwrap();
@@ -110,10 +109,10 @@ fn connect_takes_to_socket_addrs_and_refuses_ipv6_with_a_clear_error() {
     })
     .unwrap();
     assert_ne!(s2.local_addr().unwrap(), s.local_addr().unwrap());
+    // MUST-46: no loopback path on the link.
     let e = TcpStream::connect(&net, "[::1]:80").unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    assert!(e.to_string().contains("IPv6"), "{e}");
-    // An IPv6 address among others is skipped, as std tries each in turn.
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // An address that fails among others is skipped, as std tries each in turn.
     let both: [SocketAddr; 2] = ["[::1]:9000".parse().unwrap(), (CLIENT, 9000).into()];
     run(&mut client, || TcpStream::connect(&net, both.as_slice())).unwrap();
 }
@@ -341,4 +340,96 @@ fn errors_are_std_io_error_kinds() {
     assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
     let e = TcpListener::bind(&net, 8, 4).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AddrInUse, "{e}");
+}
+
+// ---- IPv6 (issue 18) ----
+
+#[test]
+fn connect_over_ipv6_gives_ipv6_addresses_and_carries_data_both_ways() {
+    let (net, mut client) = setup();
+    client.stack.listen(9600, 8).unwrap();
+    let mut s = run(&mut client, || TcpStream::connect(&net, "[fd66::1]:9600")).unwrap();
+    let mut h = None;
+    client.pump_until("the accept", |c| {
+        h = c.stack.accept(9600);
+        h.is_some()
+    });
+    let h = h.unwrap();
+    assert_eq!(s.peer_addr().unwrap(), SocketAddr::from((CLIENT6, 9600)));
+    let local = s.local_addr().unwrap();
+    assert_eq!(local.ip(), SERVER6);
+    let peer_sees = client.stack.connection(h).unwrap().remote();
+    assert_eq!(peer_sees, local, "the peer sees our IPv6 address and port");
+    s.write_all(b"over six").unwrap();
+    client.pump_until("the data", |c| {
+        c.stack.connection(h).is_some_and(|c| c.recv_queue() == 8)
+    });
+    assert_eq!(client_read(&mut client, h), b"over six");
+    client.stack.send(h, b"back").unwrap();
+    let mut buf = [0; 4];
+    run(&mut client, || s.read_exact(&mut buf)).unwrap();
+    assert_eq!(&buf, b"back");
+}
+
+#[test]
+fn connect_from_an_ipv6_port_binds_it_and_refuses_a_mixed_family_pair() {
+    let (net, mut client) = setup();
+    client.stack.listen(9601, 8).unwrap();
+    let s = run(&mut client, || {
+        TcpStream::connect_from(&net, "[::]:40123", "[fd66::1]:9601", None)
+    })
+    .unwrap();
+    assert_eq!(s.local_addr().unwrap(), SocketAddr::from((SERVER6, 40123)));
+    let s2 = run(&mut client, || {
+        TcpStream::connect_from(&net, (SERVER6, 0), (CLIENT6, 9601), None)
+    })
+    .unwrap();
+    assert_eq!(s2.local_addr().unwrap().ip(), SERVER6);
+    assert_ne!(s2.local_addr().unwrap().port(), 40123);
+    let e = TcpStream::connect_from(&net, "[::]:0", (CLIENT, 9601), None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let e = TcpStream::connect_from(&net, "10.66.0.2:0", (CLIENT6, 9601), None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+#[test]
+fn a_listener_on_the_ipv6_address_accepts_an_ipv6_peer_and_refuses_ipv4() {
+    let (net, mut client) = setup();
+    let l = TcpListener::bind(&net, "[fd66::2]:8600", 16).unwrap();
+    assert_eq!(l.local_addr().unwrap(), SocketAddr::from((SERVER6, 8600)));
+    let (s, h) = accept_from(&l, &mut client, (SERVER6, 8600).into());
+    assert_eq!(s.local_addr().unwrap(), SocketAddr::from((SERVER6, 8600)));
+    let peer = s.peer_addr().unwrap();
+    assert_eq!(peer.ip(), CLIENT6);
+    assert_eq!(peer, client.stack.connection(h).unwrap().local());
+    // Bound to an IPv6 address: an IPv4 SYN to the port is answered as for a closed port.
+    let now = client.now();
+    let h4 = client.stack.connect(now, (SERVER, 8600)).unwrap();
+    client.pump_until("the RST", |c| c.rsts.iter().any(|&(src, _)| src == 8600));
+    assert_eq!(client.error(h4), Some(Error::Refused));
+}
+
+#[test]
+fn a_listener_on_the_unspecified_ipv6_address_accepts_both_families() {
+    let (net, mut client) = setup();
+    let l = TcpListener::bind(&net, "[::]:0", 16).unwrap();
+    let port = l.local_addr().unwrap().port();
+    assert_eq!(l.local_addr().unwrap(), SocketAddr::from((SERVER6, port)));
+    let (s6, _) = accept_from(&l, &mut client, (SERVER6, port).into());
+    assert_eq!(s6.peer_addr().unwrap().ip(), CLIENT6);
+    let (s4, _) = accept_from(&l, &mut client, (SERVER, port).into());
+    assert_eq!(s4.peer_addr().unwrap().ip(), CLIENT);
+    assert_eq!(s4.local_addr().unwrap(), SocketAddr::from((SERVER, port)));
+}
+
+#[test]
+fn a_foreign_ipv6_bind_address_is_refused_as_eaddrnotavail() {
+    let (net, _client) = setup();
+    for a in ["[fd66::9]:80", "[::1]:80", "[fe80::2]:80"] {
+        let e = TcpListener::bind(&net, a, 16).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AddrNotAvailable, "{a}: {e}");
+        let e = TcpStream::connect_from(&net, a, "[fd66::1]:80", None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AddrNotAvailable, "{a}: {e}");
+    }
+    assert_eq!(net.local_addr6(), Some(SERVER6));
 }

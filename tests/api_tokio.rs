@@ -7,7 +7,7 @@ mod socket_device;
 
 use socket_device::SocketDevice;
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,21 +17,27 @@ use tuntcp::api::NetStack;
 use tuntcp::stack::StackConfig;
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
+const A6: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
 const BOUND: Duration = Duration::from_secs(10);
 
 /// Stack A and stack B, each on one end of the pair.
 fn two_stacks() -> (NetStack, NetStack) {
     let (a, b) = UnixDatagram::pair().unwrap();
-    let start = |sock: UnixDatagram, addr, seed| {
+    let start = |sock: UnixDatagram, addr, addr6, seed| {
         sock.set_nonblocking(true).unwrap();
         let cfg = StackConfig {
             addr,
+            addr6,
             ..StackConfig::with_seed(seed)
         };
         NetStack::with_device(Box::new(SocketDevice(sock)), cfg, None, None).unwrap()
     };
-    (start(a, A, 1), start(b, B, 2))
+    // B keeps the default IPv6 address (fd66::2).
+    (
+        start(a, A, Some(A6), 1),
+        start(b, B, StackConfig::default().addr6, 2),
+    )
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -171,7 +177,7 @@ fn a_dropped_connect_future_closes_its_half_open_connection() {
 }
 
 #[test]
-fn async_connect_reports_refused_and_unsupported_ipv6_as_std_kinds() {
+fn async_connect_reports_refused_as_std_kinds_in_both_families() {
     let (_a, b) = two_stacks();
     rt().block_on(async {
         let Err(e) = timeout(BOUND, TcpStream::connect(&b, (A, 9)))
@@ -181,9 +187,41 @@ fn async_connect_reports_refused_and_unsupported_ipv6_as_std_kinds() {
             panic!("nobody listens on 9")
         };
         assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
-        let Err(e) = TcpStream::connect(&b, "[::1]:80").await else {
-            panic!("IPv6")
+        let Err(e) = timeout(BOUND, TcpStream::connect(&b, (A6, 9)))
+            .await
+            .unwrap()
+        else {
+            panic!("nobody listens on [fd66::1]:9")
         };
-        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+        let Err(e) = TcpStream::connect(&b, "[::1]:80").await else {
+            panic!("no loopback on the link")
+        };
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    });
+}
+
+#[test]
+fn an_async_echo_over_ipv6_on_a_listener_bound_to_the_unspecified_ipv6_address() {
+    let (a, b) = two_stacks();
+    rt().block_on(async {
+        let l = TcpListener::bind(&a, "[::]:7", 16).unwrap();
+        assert_eq!(l.local_addr().unwrap(), SocketAddr::from((A6, 7)));
+        tokio::spawn(echo_server(l));
+        let mut s = timeout(BOUND, TcpStream::connect(&b, "[fd66::1]:7"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.peer_addr().unwrap(), SocketAddr::from((A6, 7)));
+        assert_eq!(s.local_addr().unwrap().ip(), b.local_addr6().unwrap());
+        let data = pattern(100_000, 6);
+        s.write_all(&data).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        timeout(BOUND, s.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(got == data, "echoed byte-exact over IPv6");
     });
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddrV4;
 use support::*;
 use tuntcp::stack::stats::Counters;
 use tuntcp::time::Duration;
-use tuntcp::wire::{IcmpMessage, IcmpPacket, TcpFlags};
+use tuntcp::wire::{IcmpMessage, IcmpPacket, Icmpv6Message, Icmpv6Packet, Ip6Meta, TcpFlags};
 
 /// Runs one scenario on its own stack and checks that each of `names` ended above zero.
 #[track_caller]
@@ -741,6 +741,123 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         },
     );
 
+    // ---- IPv6 (Linux /proc/net/snmp6) ----
+    scenario(
+        &mut totals,
+        &[
+            "Ip6InReceives",
+            "Ip6InOctets",
+            "Ip6InHdrErrors",
+            "Ip6InTruncatedPkts",
+            "Ip6InAddrErrors",
+            "Ip6InMcastPkts",
+            "Ip6InUnknownProtos",
+            "Ip6InDelivers",
+            "Ip6OutRequests",
+            "Ip6OutOctets",
+            "Icmp6InMsgs",
+            "Icmp6InEchos",
+            "Icmp6OutMsgs",
+            "Icmp6OutEchoReplies",
+            "Icmp6OutParmProblems",
+        ],
+        Harness::server6(80),
+        v6_input_checks,
+    );
+
+    scenario(
+        &mut totals,
+        &[
+            "Icmp6InErrors",
+            "Icmp6InCsumErrors",
+            "Icmp6InDestUnreachs",
+            "Icmp6InPktTooBigs",
+            "Icmp6InTimeExcds",
+            "Icmp6InParmProblems",
+            "Icmp6InEchoReplies",
+        ],
+        Harness::server6(80),
+        |h| {
+            let quote = ping6(1, 1, &[0; 8]);
+            let errors = [
+                Icmpv6Message::DestUnreachable {
+                    code: 4,
+                    original: &quote,
+                },
+                Icmpv6Message::PacketTooBig {
+                    mtu: 1280,
+                    original: &quote,
+                },
+                Icmpv6Message::TimeExceeded {
+                    code: 0,
+                    original: &quote,
+                },
+                Icmpv6Message::ParameterProblem {
+                    code: 0,
+                    pointer: 0,
+                    original: &quote,
+                },
+                Icmpv6Message::EchoReply {
+                    ident: 1,
+                    seq: 1,
+                    data: b"pong",
+                },
+            ];
+            for (i, m) in errors.into_iter().enumerate() {
+                h.send_raw(at(i as u64), &icmp6(PEER6, US6, m));
+            }
+            let mut bad = ping6(2, 2, b"ping");
+            *bad.last_mut().unwrap() ^= 0xff;
+            h.send_raw(at(10), &bad);
+            h.flush();
+            assert!(
+                h.raw_out.is_empty(),
+                "no reply to a bad checksum or an error"
+            );
+        },
+    );
+
+    let mut off6 = Harness::config();
+    off6.addr6 = None;
+    scenario(
+        &mut totals,
+        &["Ip6InDiscards"],
+        Harness::with_config(off6),
+        |h| h.send_raw(at(0), &ping6(3, 3, b"x")),
+    );
+
+    scenario(
+        &mut totals,
+        &[
+            "Ip6ReasmReqds",
+            "Ip6ReasmOKs",
+            "Ip6ReasmFails",
+            "Ip6ReasmTimeout",
+            "Icmp6OutTimeExcds",
+        ],
+        Harness::server6(80),
+        |h| {
+            for f in fragments6(&ping6(4, 1, &[5; 300]), 1, &[96]) {
+                h.send_raw(at(0), &f);
+            }
+            // Fragment 0 alone: given up after 60 s with Time Exceeded (RFC 8200 §4.5).
+            h.send_raw(at(1), &fragments6(&ping6(4, 2, &[6; 300]), 2, &[96])[0]);
+            h.advance(61_000);
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &["Ip6OutDiscards"],
+        Harness::server6(80),
+        |h| {
+            let (c, _) = h.establish(at(0), 1000, seg().mss(1440));
+            h.stack.send(c, &[1; 100]).unwrap();
+            let mut small = [0u8; 80];
+            assert_eq!(h.stack.poll_transmit(instant(0), &mut small), None);
+        },
+    );
+
     let missing: Vec<&str> = Counters::NAMES
         .iter()
         .copied()
@@ -750,4 +867,108 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         missing.is_empty(),
         "counters no scenario moved (count them or stop printing them): {missing:?}"
     );
+}
+
+// ---- IPv6 helpers and exact counts ----
+
+fn icmp6(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, message: Icmpv6Message<'_>) -> Vec<u8> {
+    let p = Icmpv6Packet {
+        src,
+        dst,
+        ip: Ip6Meta::default(),
+        message,
+    };
+    let mut buf = vec![0; p.buffer_len()];
+    p.emit(&mut buf).unwrap();
+    buf
+}
+
+fn ping6(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    icmp6(PEER6, US6, Icmpv6Message::EchoRequest { ident, seq, data })
+}
+
+/// `packet` (no extension headers) cut into IPv6 fragments at `cuts` (multiples of 8).
+fn fragments6(packet: &[u8], ident: u32, cuts: &[usize]) -> Vec<Vec<u8>> {
+    let upper = &packet[40..];
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(upper.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let (start, end) = (w[0], w[1]);
+            let more = end < upper.len();
+            let mut f = packet[..40].to_vec();
+            f[6] = 44;
+            let off = (start as u16) | u16::from(more);
+            f.extend_from_slice(&[packet[6], 0]);
+            f.extend_from_slice(&off.to_be_bytes());
+            f.extend_from_slice(&ident.to_be_bytes());
+            f.extend_from_slice(&upper[start..end]);
+            let plen = (f.len() - 40) as u16;
+            f[4..6].copy_from_slice(&plen.to_be_bytes());
+            f
+        })
+        .collect()
+}
+
+/// Eight IPv6 packets in, each meeting one check of `ip6_rcv_core` / `ip6_input_finish`.
+fn v6_input_checks(h: &mut Harness) {
+    let ping = ping6(7, 1, b"hello");
+    h.send_raw(at(0), &ping[..20]); // shorter than the fixed header
+    h.send_raw(at(0), &ping[..ping.len() - 1]); // shorter than its Payload Length
+    let to = |dst: &str| {
+        let mut p = ping.clone();
+        let a: std::net::Ipv6Addr = dst.parse().unwrap();
+        p[24..40].copy_from_slice(&a.octets());
+        p
+    };
+    let (other, mcast) = (to("fd66::9"), to("ff02::1"));
+    h.send_raw(at(0), &other); // not ours
+    h.send_raw(at(0), &mcast); // multicast: not ours either
+    let mut src = ping.clone();
+    src[8..24].copy_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+    h.send_raw(at(0), &src); // a loopback source
+    let mut udp = ping.clone();
+    udp[6] = 17; // UDP: Parameter Problem code 1 (RFC 4443 §3.4)
+    h.send_raw(at(0), &udp);
+    h.send_raw(at(1), &ping); // answered
+    h.drain(); // the Parameter Problem and the Echo Reply (kept in raw_out)
+}
+
+#[test]
+fn ipv6_packets_count_in_ip6_and_icmp6_as_linux_snmp6_and_not_in_ip() {
+    let mut h = Harness::server6(80);
+    v6_input_checks(&mut h);
+    let (c, iss) = h.establish(at(10), 1000, seg().mss(1440));
+    h.send(at(20), seg().ack_flag().seq(1001).ack(iss + 1).data(b"abc"));
+    h.stack.close(c);
+    h.flush();
+    let n = h.stack.counters();
+    let get = |name| n.get(name).unwrap();
+    let want = [
+        ("Ip6InReceives", 7 + 3), // and SYN, ACK, data
+        ("Ip6InHdrErrors", 2),    // the short header, the loopback source
+        ("Ip6InTruncatedPkts", 1),
+        ("Ip6InAddrErrors", 2),
+        ("Ip6InMcastPkts", 1),
+        ("Ip6InUnknownProtos", 1),
+        ("Ip6InDelivers", 1 + 3), // the ping and the three segments
+        ("Icmp6InMsgs", 1),
+        ("Icmp6InEchos", 1),
+        ("Icmp6OutMsgs", 2),
+        ("Icmp6OutParmProblems", 1),
+        ("Icmp6OutEchoReplies", 1),
+        // Parameter Problem, Echo Reply, SYN-ACK, the ACK of the data, RST (unread data).
+        ("Ip6OutRequests", h.raw_out.len() as u64),
+        ("IpInReceives", 0),
+        ("IpOutRequests", 0),
+        ("IcmpOutMsgs", 0),
+        ("TcpInSegs", 3),
+    ];
+    let got: Vec<_> = want.iter().map(|&(k, _)| (k, get(k))).collect();
+    assert_eq!(got, want.to_vec(), "{:?}", h.trace);
+    assert_eq!(h.raw_out.len(), 5, "{:?}", h.trace);
+    let octets: usize = h.raw_out.iter().map(|p| p.len()).sum();
+    assert_eq!(get("Ip6OutOctets"), octets as u64);
 }

@@ -21,7 +21,9 @@ struct Captured {
 
 impl Captured {
     fn new() -> Captured {
-        let mut t = Harness::server(80);
+        Captured::on(Harness::server(80))
+    }
+    fn on(mut t: Harness) -> Captured {
         t.stack.set_trace(true);
         Captured {
             t,
@@ -93,7 +95,11 @@ impl Captured {
 /// the peer ACKs the first at 20 ms and SACKs the rest at 21, 22, 23 ms; the repair is
 /// ACKed 10 ms after it leaves.
 fn lossy_exchange() -> (Captured, u32) {
-    let mut c = Captured::new();
+    lossy_exchange_on(Captured::new())
+}
+
+/// [`lossy_exchange`] on a given capture (an IPv6 peer with `Harness::server6`).
+fn lossy_exchange_on(mut c: Captured) -> (Captured, u32) {
     c.send(0, seg().syn().seq(1000).mss(1000).sack_perm());
     let iss = c.t.out.back().map(|(_, o)| match o {
         support::Out::Tcp(s) => s.seq,
@@ -122,7 +128,10 @@ fn lossy_exchange() -> (Captured, u32) {
         .packets
         .iter()
         .rev()
-        .find(|(_, p)| p.len() > 40 && p[12..16] == [10, 66, 0, 2])
+        .find(|(_, p)| match p[0] >> 4 {
+            6 => p.len() > 60 && p[8..24] == US6.octets(),
+            _ => p.len() > 40 && p[12..16] == [10, 66, 0, 2],
+        })
         .map(|(ms, _)| *ms)
         .unwrap();
     c.send(repair + 10, ack(d + 5000, &[]));
@@ -246,4 +255,19 @@ fn a_capture_without_the_port_is_refused() {
     let e = TimeSeq::from_pcap(&c.raw_pcap(), Some(443)).unwrap_err();
     assert!(e.contains("port 443"), "{e}");
     assert!(TimeSeq::from_pcap(b"not a pcap", None).is_err());
+}
+
+#[test]
+fn an_ipv6_capture_gives_the_graph_its_ipv4_twin_gives() {
+    let (c4, _) = lossy_exchange();
+    let (c6, _) = lossy_exchange_on(Captured::on(Harness::server6(80)));
+    assert!(c6.packets.iter().all(|(_, p)| p[0] >> 4 == 6));
+    let g4 = TimeSeq::from_pcap(&c4.raw_pcap(), Some(80)).unwrap();
+    let g6 = TimeSeq::from_pcap(&c6.raw_pcap(), Some(80)).unwrap();
+    assert_eq!((g6.sender, g6.receiver), (c6.t.us, c6.t.peer));
+    assert!(g6.sender.is_ipv6(), "{}", g6.sender);
+    assert_eq!(g6.data, g4.data);
+    assert_eq!(g6.acks, g4.acks);
+    assert_eq!(g6.sacks, g4.sacks);
+    assert_eq!(g6.data.len(), 6, "five segments and the repair");
 }

@@ -27,6 +27,11 @@ struct Serve {
 
 impl Serve {
     fn new(seed: u64) -> Serve {
+        Serve::with_client(seed, Harness::server(80))
+    }
+
+    /// `client` builds the peer's segments (`Harness::server6`: an IPv6 peer).
+    fn with_client(seed: u64, client: Harness) -> Serve {
         let cfg = StackConfig {
             addr: US,
             prefix_len: 24,
@@ -40,7 +45,7 @@ impl Serve {
             stack,
             apps,
             packets: Vec::new(),
-            client: Harness::server(80),
+            client,
             our_next: 0,
             our_tsval: 0,
         }
@@ -70,7 +75,7 @@ impl Serve {
         self.apps.poll(&mut self.stack, now, &touched);
         let mut buf = vec![0; 65536];
         while let Some(n) = self.stack.poll_transmit(now, &mut buf) {
-            let s = Segment::parse(&buf[..n]).unwrap();
+            let s = seg_any(&buf[..n]).unwrap();
             let end = s.seq.wrapping_add(s.seq_len());
             if end.wrapping_sub(self.our_next) as i32 > 0 || self.our_next == 0 {
                 self.our_next = end;
@@ -93,7 +98,22 @@ impl Serve {
 /// A client fetches GET /bytes/20000 and closes: handshake with timestamps, SACK and
 /// window scaling; ACKs every other segment 10 ms after; FIN after the response.
 fn capture_of_serve(seed: u64) -> Vec<u8> {
-    let mut s = Serve::new(seed);
+    capture_of(Serve::new(seed))
+}
+
+/// A TCP segment over either family.
+fn seg_any(b: &[u8]) -> Option<Segment<'_>> {
+    match b.first()? >> 4 {
+        6 => match tuntcp::wire::Packet6::parse(b).ok()? {
+            tuntcp::wire::Packet6::Tcp(s) => Some(Segment::from(s)),
+            _ => None,
+        },
+        _ => Segment::parse(b).ok(),
+    }
+}
+
+/// [`capture_of_serve`] with a given server and client.
+fn capture_of(mut s: Serve) -> Vec<u8> {
     let ts = |ms: u64, ecr: u32| (1000 + ms as u32, ecr);
     let (v, e) = ts(0, 0);
     s.send(
@@ -145,11 +165,15 @@ fn capture_of_serve(seed: u64) -> Vec<u8> {
 }
 
 fn flags_sent(pcap: &[u8]) -> Vec<TcpFlags> {
+    flags_sent_by(pcap, US.into())
+}
+
+fn flags_sent_by(pcap: &[u8], us: std::net::IpAddr) -> Vec<TcpFlags> {
     tuntcp::device::pcap::PcapReader::new(pcap)
         .unwrap()
-        .filter_map(|r| Segment::parse(r.unwrap().packet).ok())
-        .filter(|s| s.src.ip() == US)
-        .map(|s| s.flags)
+        .filter_map(|r| seg_any(r.unwrap().packet).map(|s| (s.src.ip(), s.flags)))
+        .filter(|(ip, _)| *ip == us)
+        .map(|(_, f)| f)
         .collect()
 }
 
@@ -233,4 +257,17 @@ fn a_capture_without_a_handshake_is_refused() {
     )
     .unwrap_err();
     assert!(e.contains("no SYN"), "{e}");
+}
+
+#[test]
+fn a_capture_of_our_own_stack_over_ipv6_replays_exactly() {
+    let pcap = capture_of(Serve::with_client(7, Harness::server6(80)));
+    let sent = flags_sent_by(&pcap, US6.into());
+    assert!(sent.len() > 15, "the response over IPv6: {sent:?}");
+    assert!(sent.iter().any(|f| f.fin()), "we closed too");
+    let r = replay(&pcap, Some(80), Role::Server, StackConfig::with_seed(99)).unwrap();
+    let text = r.text();
+    assert_eq!(r.us, std::net::SocketAddr::from((US6, 80)), "{text}");
+    assert_eq!(r.differences(), 0, "{text}");
+    assert_eq!(r.rows.len(), sent.len(), "{text}");
 }

@@ -288,3 +288,41 @@ fn the_screen_says_the_peers_clock_keeps_running() {
         None
     );
 }
+
+#[test]
+fn ipv6_segments_stop_with_their_bracketed_line_and_the_connections_tcb() {
+    let mut s = Stepped::new(Harness::server6(80), &["n"; 8]);
+    let (p, us) = (s.t.peer, s.t.us);
+    s.send(0, seg().syn().seq(1000).mss(1440));
+    assert_eq!(
+        lines(&s.stops[0]),
+        vec![
+            format!("    0.000s in  {p} > {us} [S] seq 1000 win 65535 <mss 1440> len 0"),
+            "           no connection (yet: a listener, a SYN cookie, or none)".into(),
+        ]
+    );
+    assert!(
+        s.stops[0].contains("[fd66::1]:5555 > [fd66::2]:80 [S]"),
+        "{}",
+        s.stops[0]
+    );
+    // The SYN-ACK out belongs to the IPv6 connection: its TCB is shown (MSS 1440 each way).
+    assert_eq!(s.stops.len(), 2, "{}", s.stops.join("\n"));
+    let l = lines(&s.stops[1]);
+    assert!(
+        l[0].contains(&format!("out {us} > {p} [S.] ")) && l[0].contains("<mss 1440>"),
+        "{}",
+        l[0]
+    );
+    assert!(
+        l[1].trim_start().starts_with("SYN-RECEIVED  SND.UNA "),
+        "{}",
+        l[1]
+    );
+    // The tuple of an IPv6 segment, either way; not TCP (Next Header 58): none.
+    let mut pkt = s.t.build(&seg().syn().seq(5));
+    assert_eq!(step::tuple(Dir::In, &pkt), Some((us, p)));
+    assert_eq!(step::tuple(Dir::Out, &pkt), Some((p, us)));
+    pkt[6] = 58;
+    assert_eq!(step::tuple(Dir::In, &pkt), None);
+}

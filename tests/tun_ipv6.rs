@@ -232,3 +232,61 @@ fn tun_v6_offload_super_segments_cross_the_tun_both_ways() {
         }
     }
 }
+
+#[test]
+fn tun6_get_from_python_http_server_on_ipv6_is_byte_exact() {
+    if require(&["python3", "head", "sha256sum"]).is_none() {
+        return;
+    }
+    let mut ns = Netns::new("v6get");
+    let www = ns.dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let file = www.join("f.bin");
+    ns.sh(&format!(
+        "head -c 8000000 /dev/urandom > {}",
+        file.display()
+    ));
+    let want = ns.sh(&format!("sha256sum {}", file.display()));
+    let want = want.split_whitespace().next().unwrap().to_string();
+    // Bound to `::` before `get` creates the device (and the kernel's fd66::1 on it).
+    let py_log = ns.dir.join("http.log");
+    ns.spawn(
+        &format!(
+            "python3 -u -m http.server 8000 --bind :: --directory {}",
+            www.display()
+        ),
+        &py_log,
+    );
+    ns.wait_for(
+        "python3 -c 'import socket; socket.create_connection((\"::1\", 8000)).close()'",
+        &py_log,
+    );
+    let out = ns.dir.join("got.bin");
+    let get_log = ns.dir.join("get.log");
+    let status = ns
+        .cmd(env!("CARGO_BIN_EXE_tuntcp"))
+        .args([
+            "get",
+            "--connect-timeout",
+            "20",
+            "http://[fd66::1]:8000/f.bin",
+            "-o",
+        ])
+        .arg(&out)
+        .stderr(std::fs::File::create(&get_log).unwrap())
+        .status()
+        .unwrap();
+    let get_text = std::fs::read_to_string(&get_log).unwrap_or_default();
+    assert!(status.success(), "{get_text}");
+    assert!(get_text.contains("HTTP 200, 8000000 bytes"), "{get_text}");
+    let got = ns.sh(&format!("sha256sum {}", out.display()));
+    assert_eq!(got.split_whitespace().next().unwrap(), want);
+    // The server saw the request come from the stack's IPv6 address.
+    let served = std::fs::read_to_string(&py_log).unwrap();
+    assert!(
+        served
+            .lines()
+            .any(|l| l.starts_with("fd66::2 ") && l.contains("\"GET /f.bin HTTP/1.1\" 200")),
+        "{served}"
+    );
+}

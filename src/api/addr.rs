@@ -1,27 +1,20 @@
 //! Addresses the API takes: [`LocalAddr`] for binding, std's `ToSocketAddrs` for peers,
-//! and the IPv4-only checks both go through.
+//! and the checks both go through (either family).
 //!
-//! What this module does not do: IPv6 (refused with `Unsupported` until the IPv6 layer
-//! lands) or name resolution of its own (std's resolver, through `ToSocketAddrs`).
+//! What this module does not do: name resolution of its own (std's resolver, through
+//! `ToSocketAddrs`) or IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d` is an IPv6 address
+//! like any other, refused as a peer by the stack).
 
 use crate::runtime::Shared;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 
-/// What an IPv6 address gets until the IPv6 layer lands.
-pub(super) fn ipv6_error() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "IPv6 is not supported yet: tuntcp speaks IPv4 only",
-    )
-}
-
 /// A local address for [`TcpListener::bind`](super::TcpListener::bind) and
 /// [`TcpStream::connect_from`](super::TcpStream::connect_from): a bare
 /// port (on the stack's address), or what `std::net::ToSocketAddrs` takes (`SocketAddr`,
-/// `(ip, port)`, `"10.66.0.2:80"`...). The address must be the stack's own or unspecified
-/// (`0.0.0.0`), else `AddrNotAvailable` (as `EADDRNOTAVAIL`); port 0 asks for an
-/// ephemeral port. IPv6 addresses are refused with `Unsupported` until IPv6 lands.
+/// `(ip, port)`, `"10.66.0.2:80"`, `"[fd66::2]:80"`...). The address must be one of the
+/// stack's own (IPv4 or IPv6) or unspecified (`0.0.0.0`, `[::]`), else `AddrNotAvailable`
+/// (as `EADDRNOTAVAIL`); port 0 asks for an ephemeral port.
 ///
 /// ```
 /// use tuntcp::api::LocalAddr;
@@ -78,20 +71,17 @@ impl LocalAddr for [SocketAddr] {
     }
 }
 
-/// The first of `addrs` that `f` accepts, as std tries each resolved address in turn:
-/// IPv6 ones are skipped (an error only if nothing else is left); the last error wins.
-pub(super) fn each_v4<R>(
+/// The first of `addrs` that `f` accepts, as std tries each resolved address in turn
+/// (either family); the last error wins.
+pub(super) fn each_addr<R>(
     addrs: impl IntoIterator<Item = SocketAddr>,
-    mut f: impl FnMut(SocketAddrV4) -> io::Result<R>,
+    mut f: impl FnMut(SocketAddr) -> io::Result<R>,
 ) -> io::Result<R> {
     let mut last = None;
     for a in addrs {
-        match a {
-            SocketAddr::V4(a) => match f(a) {
-                Ok(r) => return Ok(r),
-                Err(e) => last = Some(e),
-            },
-            SocketAddr::V6(_) => last = last.or_else(|| Some(ipv6_error())),
+        match f(a) {
+            Ok(r) => return Ok(r),
+            Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| {
@@ -102,14 +92,36 @@ pub(super) fn each_v4<R>(
     }))
 }
 
-/// The stack's port for local address `a` (its own or the unspecified address).
-pub(super) fn own_port(shared: &Shared, a: SocketAddrV4) -> io::Result<u16> {
-    let ours = shared.lock().addr();
-    if !a.ip().is_unspecified() && *a.ip() != ours {
+/// The stack's port for local address `a` (its own in that family, or unspecified).
+pub(super) fn own_port(shared: &Shared, a: SocketAddr) -> io::Result<u16> {
+    if a.ip().is_unspecified() {
+        return Ok(a.port());
+    }
+    let g = shared.lock();
+    let ours = match a.ip() {
+        IpAddr::V4(_) => Some(IpAddr::V4(g.addr())),
+        IpAddr::V6(_) => g.addr6().map(IpAddr::V6),
+    };
+    if ours != Some(a.ip()) {
+        let what = ours.map_or("IPv6 is off".to_string(), |o| format!("ours is {o}"));
         return Err(io::Error::new(
             io::ErrorKind::AddrNotAvailable,
-            format!("{} is not the stack's address ({ours})", a.ip()),
+            format!("{} is not the stack's address ({what})", a.ip()),
         ));
     }
     Ok(a.port())
+}
+
+/// The stack's address in `a`'s family (`AddrNotAvailable` for IPv6 when it is off).
+pub(super) fn own_ip(shared: &Shared, a: SocketAddr) -> io::Result<IpAddr> {
+    let g = shared.lock();
+    match a {
+        SocketAddr::V4(_) => Ok(IpAddr::V4(g.addr())),
+        SocketAddr::V6(_) => g.addr6().map(IpAddr::V6).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "the stack has no IPv6 address (IPv6 is off)",
+            )
+        }),
+    }
 }

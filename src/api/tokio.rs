@@ -146,16 +146,12 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Active open to `addr` (each IPv4 address in turn, as std; IPv6 is `Unsupported`):
+    /// Active open to `addr` (each address in turn, either family, as std):
     /// the future completes when the handshake does. Dropping it closes the attempt.
     pub async fn connect(net: &NetStack, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
         for a in addr.to_socket_addrs()? {
-            let r = match a {
-                SocketAddr::V4(a) => TcpStream::connect_v4(net, a).await,
-                SocketAddr::V6(_) => Err(super::addr::ipv6_error()),
-            };
-            match r {
+            match TcpStream::connect_one(net, a).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
             }
@@ -168,7 +164,7 @@ impl TcpStream {
         }))
     }
 
-    async fn connect_v4(net: &NetStack, addr: std::net::SocketAddrV4) -> io::Result<TcpStream> {
+    async fn connect_one(net: &NetStack, addr: SocketAddr) -> io::Result<TcpStream> {
         let s = TcpStream::from_std(super::TcpStream::open_start(net, None, addr)?)?;
         let h = s.inner.inner.h;
         poll_fn(|cx| {

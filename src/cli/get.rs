@@ -3,7 +3,7 @@
 //! Errors name what was awaited (`connect to A: no answer in 5 s`) and files by name.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ fn secs(d: Duration) -> String {
 /// Active open within `connect_timeout` and what is left of `--max-time`.
 pub fn connect(
     net: &NetStack,
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     connect_timeout: Option<Duration>,
     max_time: Option<Duration>,
     deadline: Option<Instant>,
@@ -66,7 +66,7 @@ pub fn connect(
 /// A stream whose reads and writes end at the `--max-time` deadline and say so.
 pub struct Timed {
     s: TcpStream,
-    peer: SocketAddrV4,
+    peer: SocketAddr,
     max_time: Option<Duration>,
     deadline: Option<Instant>,
     /// Bytes received so far.
@@ -77,7 +77,7 @@ pub struct Timed {
 impl Timed {
     pub fn new(
         s: TcpStream,
-        peer: SocketAddrV4,
+        peer: SocketAddr,
         max_time: Option<Duration>,
         deadline: Option<Instant>,
     ) -> Timed {

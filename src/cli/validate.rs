@@ -1,7 +1,7 @@
 //! Checks of command-line values that clap's types do not catch: addresses that can never
 //! work on the link, URLs, ports. Pure functions, unit-tested here.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Parses `--host A.B.C.D[/LEN]` (default length 24; at most 30, so that the link has
 /// room for both ends).
@@ -62,8 +62,9 @@ pub fn check_addrs(addr: Ipv4Addr, host: Ipv4Addr, prefix: u8) -> Result<(), Str
     ))
 }
 
-/// Splits `http://a.b.c.d[:port]/path`; the port is 1-65535 (80 if absent).
-pub fn parse_url(url: &str) -> Result<(SocketAddrV4, String), String> {
+/// Splits `http://a.b.c.d[:port]/path` or `http://[v6]:port/path` (RFC 3986 §3.2.2: an
+/// IPv6 literal in brackets); the port is 1-65535 (80 if absent).
+pub fn parse_url(url: &str) -> Result<(SocketAddr, String), String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("{url}: only http:// URLs are supported"))?;
@@ -71,14 +72,31 @@ pub fn parse_url(url: &str) -> Result<(SocketAddrV4, String), String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
+    let port_of = |p: &str| parse_port(p).map_err(|e| format!("{url}: {e}"));
+    if let Some(v6) = hostport.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("{url}: no ']' after the IPv6 address"))?;
+        let port = match after {
+            "" => 80,
+            _ => match after.strip_prefix(':') {
+                Some(p) => port_of(p)?,
+                None => return Err(format!("{url}: {after:?} after ']' is not \":port\"")),
+            },
+        };
+        let ip: Ipv6Addr = host
+            .parse()
+            .map_err(|_| format!("{url}: {host:?} is not an IPv6 address (no zone ids)"))?;
+        return Ok((SocketAddr::from((ip, port)), path.to_string()));
+    }
     let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h, parse_port(p).map_err(|e| format!("{url}: {e}"))?),
+        Some((h, p)) => (h, port_of(p)?),
         None => (hostport, 80),
     };
-    let ip: Ipv4Addr = host
-        .parse()
-        .map_err(|_| format!("{url}: {host:?} is not an IPv4 address (no DNS)"))?;
-    Ok((SocketAddrV4::new(ip, port), path.to_string()))
+    let ip: Ipv4Addr = host.parse().map_err(|_| {
+        format!("{url}: {host:?} is not an IPv4 address or a bracketed IPv6 one (no DNS)")
+    })?;
+    Ok((SocketAddr::from((ip, port)), path.to_string()))
 }
 
 fn parse_port(p: &str) -> Result<u16, String> {
@@ -188,6 +206,13 @@ mod tests {
         );
         let (a, p) = parse_url("http://10.66.0.1").unwrap();
         assert_eq!((a.port(), p.as_str()), (80, "/"));
+        let (a, p) = parse_url("http://[fd66::1]:8000/x?y").unwrap();
+        assert_eq!(
+            (a.to_string(), p.as_str()),
+            ("[fd66::1]:8000".into(), "/x?y")
+        );
+        let (a, p) = parse_url("http://[fd66::1]").unwrap();
+        assert_eq!((a.to_string(), p.as_str()), ("[fd66::1]:80".into(), "/"));
         for (url, why) in [
             ("http://1.2.3.4:99999/", "port 99999 out of range 1-65535"),
             ("http://1.2.3.4:0/", "port 0 out of range 1-65535"),
@@ -196,6 +221,12 @@ mod tests {
             ("http://1.2.3.4:-1/", "not a number"),
             ("http://example.com/", "no DNS"),
             ("https://1.2.3.4/", "only http://"),
+            ("http://fd66::1/", "bracketed IPv6"),
+            ("http://[fd66::1/", "no ']'"),
+            ("http://[fd66::1]8000/", "is not \":port\""),
+            ("http://[fd66::1]:0/", "port 0 out of range"),
+            ("http://[10.66.0.1]/", "not an IPv6 address"),
+            ("http://[fe80::1%25tun0]/", "not an IPv6 address"),
         ] {
             let e = parse_url(url).unwrap_err();
             assert!(e.contains(why), "{url}: {e}");

@@ -10,14 +10,16 @@
 //! packet; sequence numbers are relative to the sender's ISN + 1 (or to its first sequence
 //! number seen, without a SYN). Pure: bytes in, numbers out.
 //!
-//! What it does not do: IPv6, pcapng, more than one connection per graph, or sequence
+//! Either family (IPv6 from raw-IP captures: `serve --pcap`, tcpdump on the TUN).
+//!
+//! What it does not do: pcapng, more than one connection per graph, or sequence
 //! spaces past 4 GiB (relative numbers wrap).
 
 pub mod render;
 
 use crate::device::pcap::PcapReader;
 use crate::trace::{self, TraceEvent, TraceRecord};
-use crate::wire::{Ipv4Packet, Packet, Segment};
+use crate::wire::{Ipv4Packet, Packet, Packet6, Segment};
 use std::net::SocketAddr;
 
 /// Why a retransmission was sent, as far as the capture (and trace) tells.
@@ -165,6 +167,12 @@ fn tcp_packets(pcap: &[u8]) -> Result<Vec<Pkt>, String> {
     let mut out = Vec::new();
     for rec in reader {
         let rec = rec?;
+        if rec.packet.first().is_some_and(|b| b >> 4 == 6) {
+            if let Ok(Packet6::Tcp(s)) = Packet6::parse_offload(rec.packet, true) {
+                out.push(Pkt::from_segment(rec.micros, &Segment::from(s)));
+            }
+            continue;
+        }
         let Ok(ip) = Ipv4Packet::parse(rec.packet) else {
             continue;
         };

@@ -1,6 +1,8 @@
 //! Stack counters, named like Linux's SNMP MIB counters as `nstat` / `netstat -s` print
-//! them (`/proc/net/snmp`, `/proc/net/netstat`): `IpInReceives`, `TcpInSegs`,
-//! `TcpExtListenOverflows`, ... so output can be compared with the host kernel's.
+//! them (`/proc/net/snmp`, `/proc/net/netstat`, `/proc/net/snmp6`): `IpInReceives`,
+//! `TcpInSegs`, `TcpExtListenOverflows`, `Ip6InReceives`, `Icmp6OutEchoReplies`, ... so
+//! output can be compared with the host kernel's. As Linux, `Ip*` and `Icmp*` count IPv4
+//! only and `Ip6*`/`Icmp6*` IPv6 only; `Tcp*` count both families.
 //!
 //! Each Rust field is the nstat name in snake case (`TcpExtTCPChallengeACK` ->
 //! `tcp_ext_tcp_challenge_ack`); a test checks that the two agree. Meanings follow
@@ -10,7 +12,9 @@
 //! one above zero (`tests/counters.rs`). Linux counters for events this stack cannot have
 //! are left out rather than printed as a constant 0: `IpInDiscards` and `IcmpOutErrors`
 //! (no resource shortage on those paths), `TCPAbortOnLinger` (no `TCP_LINGER2`, whose
-//! negative value makes Linux reset at close).
+//! negative value makes Linux reset at close), `Ip6InNoRoutes`/`Ip6Frag*` (no routing, no
+//! fragmenting), `Icmp6OutDestUnreachs`/`Icmp6OutPktTooBigs` (never sent: unknown Next
+//! Headers get Parameter Problem, RFC 4443 §3.4).
 //!
 //! What this module does not do: increment anything (the stack does, where the event
 //! happens), keep per-connection statistics (`ss -i`-like data lives in `tcp`), or
@@ -30,7 +34,8 @@ macro_rules! counters {
             /// The nstat names, in the order [`Counters::iter`] gives them.
             pub const NAMES: &'static [&'static str] = &[$($name),*];
 
-            /// (nstat name, value) for every counter, grouped Ip, IpExt, Icmp, Tcp, TcpExt.
+            /// (nstat name, value) for every counter, grouped Ip, IpExt, Icmp, Tcp, TcpExt,
+            /// Ip6, Icmp6 (nstat's order: /proc/net/snmp6 last).
             pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
                 [$(($name, self.$field)),*].into_iter()
             }
@@ -253,6 +258,68 @@ counters! {
     tcp_ext_tcp_mtup_fail => "TcpExtTCPMTUPFail",
     /// PLPMTUD probes acknowledged (see above).
     tcp_ext_tcp_mtup_success => "TcpExtTCPMTUPSuccess",
+    // ---- Ip6 (RFC 4293 ipSystemStats* for IPv6, Linux /proc/net/snmp6) ----
+    /// IPv6 datagrams received from the device, errors included.
+    ip6_in_receives => "Ip6InReceives",
+    /// Discarded for header errors: version, a header shorter than 40 bytes, an
+    /// extension header refused (RFC 8200 §4), a multicast or loopback source (as Linux's
+    /// `ip6_rcv_core`).
+    ip6_in_hdr_errors => "Ip6InHdrErrors",
+    /// Discarded for the destination address: not ours (we do not forward).
+    ip6_in_addr_errors => "Ip6InAddrErrors",
+    /// Addressed to us with a Next Header we do not run (answered with Parameter Problem).
+    ip6_in_unknown_protos => "Ip6InUnknownProtos",
+    /// Shorter than their Payload Length says.
+    ip6_in_truncated_pkts => "Ip6InTruncatedPkts",
+    /// Received while the stack has no IPv6 address (as Linux with `disable_ipv6`).
+    ip6_in_discards => "Ip6InDiscards",
+    /// Delivered to TCP, ICMPv6 or No Next Header.
+    ip6_in_delivers => "Ip6InDelivers",
+    /// IPv6 datagrams handed down for sending (ICMPv6 included).
+    ip6_out_requests => "Ip6OutRequests",
+    /// Valid datagrams not sent: larger than the buffer the device layer passed.
+    ip6_out_discards => "Ip6OutDiscards",
+    /// Reassemblies given up on timeout (RFC 8200 §4.5: 60 s).
+    ip6_reasm_timeout => "Ip6ReasmTimeout",
+    /// Fragments received needing reassembly.
+    ip6_reasm_reqds => "Ip6ReasmReqds",
+    /// Datagrams reassembled.
+    ip6_reasm_oks => "Ip6ReasmOKs",
+    /// Reassembly failures of any kind, timeouts and overlaps (RFC 5722) included.
+    ip6_reasm_fails => "Ip6ReasmFails",
+    /// Received to a multicast address (and dropped: no MLD or ND on a TUN).
+    ip6_in_mcast_pkts => "Ip6InMcastPkts",
+    /// IPv6 bytes received / sent, headers included (a super-segment's headers once).
+    ip6_in_octets => "Ip6InOctets",
+    /// `Ip6OutOctets` (see above).
+    ip6_out_octets => "Ip6OutOctets",
+    // ---- Icmp6 (RFC 4293 icmpStats*/icmpMsgStats* for IPv6, Linux /proc/net/snmp6) ----
+    /// ICMPv6 messages received, errors included.
+    icmp6_in_msgs => "Icmp6InMsgs",
+    /// Received but malformed (bad checksum, truncated).
+    icmp6_in_errors => "Icmp6InErrors",
+    /// ICMPv6 checksum errors (also in `Icmp6InErrors`).
+    icmp6_in_csum_errors => "Icmp6InCsumErrors",
+    /// Destination Unreachable received.
+    icmp6_in_dest_unreachs => "Icmp6InDestUnreachs",
+    /// Packet Too Big received.
+    icmp6_in_pkt_too_bigs => "Icmp6InPktTooBigs",
+    /// Time Exceeded received.
+    icmp6_in_time_excds => "Icmp6InTimeExcds",
+    /// Parameter Problem received.
+    icmp6_in_parm_problems => "Icmp6InParmProblems",
+    /// Echo Requests received.
+    icmp6_in_echos => "Icmp6InEchos",
+    /// Echo Replies received.
+    icmp6_in_echo_replies => "Icmp6InEchoReplies",
+    /// ICMPv6 messages sent.
+    icmp6_out_msgs => "Icmp6OutMsgs",
+    /// Time Exceeded sent (fragment reassembly timeout, code 1).
+    icmp6_out_time_excds => "Icmp6OutTimeExcds",
+    /// Parameter Problem sent (RFC 4443 §3.4).
+    icmp6_out_parm_problems => "Icmp6OutParmProblems",
+    /// Echo Replies sent.
+    icmp6_out_echo_replies => "Icmp6OutEchoReplies",
 }
 
 impl Counters {
@@ -305,6 +372,14 @@ impl Counters {
         self.tcp_ext_tcp_rcv_q_drop += t.rcvq_drop;
     }
 
+    /// Copies the IPv6 reassembler's counters (kept there, cumulative).
+    pub fn set_reassembly6(&mut self, f: &FragStats) {
+        self.ip6_reasm_reqds = f.reasm_reqds;
+        self.ip6_reasm_oks = f.reasm_oks;
+        self.ip6_reasm_fails = f.reasm_fails;
+        self.ip6_reasm_timeout = f.reasm_timeout;
+    }
+
     /// Copies the reassembler's counters (they are kept there, cumulative).
     pub fn set_reassembly(&mut self, f: &FragStats) {
         self.ip_reasm_reqds = f.reasm_reqds;
@@ -320,10 +395,10 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    const PREFIXES: [&str; 5] = ["IpExt", "Ip", "Icmp", "TcpExt", "Tcp"];
+    const PREFIXES: [&str; 7] = ["IpExt", "Ip", "Icmp", "TcpExt", "Tcp", "Ip6", "Icmp6"];
 
     /// The group prefix of an nstat name: the longest of PREFIXES followed by an
-    /// upper-case letter (so `IcmpInMsgs` is `Icmp`, not `Ip`...).
+    /// upper-case letter (so `IcmpInMsgs` is `Icmp`, not `Ip`; `Ip6InReceives` is `Ip6`).
     fn prefix(name: &str) -> Option<&'static str> {
         PREFIXES
             .iter()
@@ -351,7 +426,10 @@ mod tests {
             .collect();
         let mut groups = order.clone();
         groups.dedup();
-        assert_eq!(groups, ["Ip", "IpExt", "Icmp", "Tcp", "TcpExt"]);
+        assert_eq!(
+            groups,
+            ["Ip", "IpExt", "Icmp", "Tcp", "TcpExt", "Ip6", "Icmp6"]
+        );
         for n in Counters::NAMES {
             assert!(n.chars().all(|c| c.is_ascii_alphanumeric()), "{n}");
         }

@@ -434,6 +434,10 @@ impl Stack {
     pub fn addr(&self) -> Ipv4Addr {
         self.cfg.addr
     }
+    /// Our IPv6 address (`None`: IPv6 is off).
+    pub fn addr6(&self) -> Option<Ipv6Addr> {
+        self.cfg.addr6
+    }
     /// The `netstat -s` counters; CurrEstab is counted now (ESTABLISHED + CLOSE-WAIT), and
     /// the connection-level ones are the freed connections' plus the live ones' (O(slots)).
     pub fn counters(&self) -> Counters {
@@ -956,8 +960,11 @@ impl Stack {
         if let Some(p) = self.control.pop_front() {
             let n = p.len().min(buf.len());
             buf[..n].copy_from_slice(&p[..n]);
-            // The Ip* counters are IPv4's (Linux counts IPv6 in Ip6*, which we lack).
-            if p.first().is_some_and(|b| b >> 4 == 4) {
+            // Ip* count IPv4, Ip6* IPv6 (as Linux).
+            if p.first().is_some_and(|b| b >> 4 == 6) {
+                self.counters.ip6_out_requests += 1;
+                self.counters.ip6_out_octets += n as u64;
+            } else {
                 self.counters.ip_out_requests += 1;
                 self.counters.ip_ext_out_octets += n as u64;
             }
@@ -994,8 +1001,9 @@ impl Stack {
                 let pieces = len.div_ceil(smss.max(1)).max(1);
                 self.counters.tcp_out_segs += pieces as u64;
                 let v4 = seg.src.is_ipv4();
-                if v4 {
-                    self.counters.ip_out_requests += 1;
+                match v4 {
+                    true => self.counters.ip_out_requests += 1,
+                    false => self.counters.ip6_out_requests += 1,
                 }
                 if is_rst {
                     self.counters.tcp_out_rsts += 1;
@@ -1005,15 +1013,17 @@ impl Stack {
                     Some(n) => {
                         // Linux adds skb->len: a super-segment counts its headers once.
                         let payload_apart = if gather { len } else { 0 };
-                        if v4 {
-                            self.counters.ip_ext_out_octets += (n + payload_apart) as u64;
+                        match v4 {
+                            true => self.counters.ip_ext_out_octets += (n + payload_apart) as u64,
+                            false => self.counters.ip6_out_octets += (n + payload_apart) as u64,
                         }
                         return Some((n, at, tx));
                     }
                     None => {
                         // `buf` too small for it: lost, as for lack of resources.
-                        if v4 {
-                            self.counters.ip_out_discards += 1;
+                        match v4 {
+                            true => self.counters.ip_out_discards += 1,
+                            false => self.counters.ip6_out_discards += 1,
                         }
                         continue;
                     }

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use super::socket_device::SocketDevice;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 use tuntcp::api::{NetStack, TcpListener, TcpStream};
@@ -16,6 +16,8 @@ use tuntcp::wire::Packet;
 
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
+pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 1);
+pub const SERVER6: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 2);
 pub const BOUND: Duration = Duration::from_secs(10);
 
 /// The peer: a client stack on the test's end of the pair, on the test's own clock.
@@ -65,11 +67,13 @@ impl Client {
     }
 
     pub fn connect(&mut self, port: u16) -> SocketHandle {
+        self.connect_to(SocketAddrV4::new(SERVER, port).into())
+    }
+
+    /// Connects to `to` (either family) and pumps until ESTABLISHED.
+    pub fn connect_to(&mut self, to: SocketAddr) -> SocketHandle {
         let now = self.now();
-        let h = self
-            .stack
-            .connect(now, SocketAddrV4::new(SERVER, port))
-            .unwrap();
+        let h = self.stack.connect(now, to).unwrap();
         self.pump_until("the handshake", |c| {
             c.stack.connection(h).map(|c| c.state()) == Some(State::Established)
         });
@@ -89,6 +93,7 @@ pub fn setup() -> (NetStack, Client) {
         Box::new(SocketDevice(dev)),
         StackConfig {
             addr: SERVER,
+            addr6: Some(SERVER6),
             seed: 3,
             ..StackConfig::default()
         },
@@ -99,6 +104,7 @@ pub fn setup() -> (NetStack, Client) {
     let client = Client {
         stack: Stack::new(StackConfig {
             addr: CLIENT,
+            addr6: Some(CLIENT6),
             seed: 4,
             ..StackConfig::default()
         }),
@@ -112,9 +118,18 @@ pub fn setup() -> (NetStack, Client) {
 
 /// Accepts on `l` while the client pumps (the accept blocks on the runtime).
 pub fn accept(l: &TcpListener, client: &mut Client, port: u16) -> (TcpStream, SocketHandle) {
+    accept_from(l, client, SocketAddrV4::new(SERVER, port).into())
+}
+
+/// [`accept`] with the client connecting to `to` (either family).
+pub fn accept_from(
+    l: &TcpListener,
+    client: &mut Client,
+    to: SocketAddr,
+) -> (TcpStream, SocketHandle) {
     std::thread::scope(|s| {
         let t = s.spawn(|| l.accept().map(|(s, _)| s));
-        let h = client.connect(port);
+        let h = client.connect_to(to);
         client.pump_until("accept", |_| t.is_finished());
         (t.join().unwrap().expect("accept"), h)
     })

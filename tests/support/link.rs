@@ -334,10 +334,12 @@ impl Trace {
                     f
                 }
             };
-            let pkt = match Packet::parse(&r.bytes) {
-                Ok(p) => p.to_string(),
-                Err(e) => format!("<unparsable: {e}, {} bytes>", r.bytes.len()),
+            let parsed = match r.bytes.first().is_some_and(|b| b >> 4 == 6) {
+                true => tuntcp::wire::Packet6::parse(&r.bytes).map(|p| p.to_string()),
+                false => Packet::parse(&r.bytes).map(|p| p.to_string()),
             };
+            let pkt =
+                parsed.unwrap_or_else(|e| format!("<unparsable: {e}, {} bytes>", r.bytes.len()));
             let _ = writeln!(s, "{:>9} {from}>{to} {fate} {pkt}", r.at.to_string());
         };
         for r in &self.head {

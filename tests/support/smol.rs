@@ -17,7 +17,7 @@ use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use std::cell::Cell;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use tuntcp::time::Instant;
 
 thread_local! {
@@ -91,14 +91,23 @@ impl SmolHost {
         self.sockets.get::<tcp::Socket>(h)
     }
 
-    /// Opens `h` from `local_port` to `remote`.
-    pub fn connect(&mut self, h: SocketHandle, remote: SocketAddrV4, local_port: u16) {
+    /// Adds an IPv6 address (the interface then speaks both families).
+    pub fn add_addr6(&mut self, addr: Ipv6Addr, prefix_len: u8) {
+        self.iface.update_ip_addrs(|a| {
+            a.push(IpCidr::new(IpAddress::from(addr), prefix_len))
+                .expect("a second address fits");
+        });
+    }
+
+    /// Opens `h` from `local_port` to `remote` (either family).
+    pub fn connect(&mut self, h: SocketHandle, remote: impl Into<SocketAddr>, local_port: u16) {
+        let remote = remote.into();
         let SmolHost { iface, sockets, .. } = self;
         sockets
             .get_mut::<tcp::Socket>(h)
             .connect(
                 iface.context(),
-                (IpAddress::from(*remote.ip()), remote.port()),
+                (IpAddress::from(remote.ip()), remote.port()),
                 local_port,
             )
             .expect("smoltcp connect");

@@ -7,8 +7,10 @@
 //!
 //! Packet Too Big lowers the path MTU as IPv4's Fragmentation Needed does (RFC 8201).
 //!
-//! What this module does not do: Neighbor Discovery or MLD (a TUN is point to point),
-//! count in `Ip6*` counters.
+//! Counted in the `Ip6*` and `Icmp6*` counters where Linux counts them (`ip6_rcv_core`,
+//! `ip6_input_finish`, `icmpv6_rcv`); TCP over IPv6 in the shared `Tcp*` ones.
+//!
+//! What this module does not do: Neighbor Discovery or MLD (a TUN is point to point).
 
 use super::{Stack, StackConfig, Tuple};
 use crate::stack::addr6::{is_destination_for, is_valid_source};
@@ -21,8 +23,9 @@ use crate::tcp::SeqNum;
 use crate::time::Instant;
 use crate::wire::offload::RxOffload;
 use crate::wire::{
-    flow_label, icmpv6_error_quote, EmitError, ExtAction, Icmpv6Message, Icmpv6Packet, Ip6Meta,
-    Ipv6Packet, Packet6, Segment, WireError, IPV6_HEADER_LEN,
+    flow_label, icmpv6_error_quote, DiscardReason, EmitError, ExtAction, Icmpv6Message,
+    Icmpv6Packet, Ip6Meta, Ipv6Packet, Packet6, Segment, WireError, IPPROTO_ICMPV6, IPPROTO_TCP,
+    IPV6_HEADER_LEN, PP_UNRECOGNIZED_NEXT_HEADER,
 };
 use std::net::SocketAddr;
 
@@ -79,20 +82,39 @@ pub(super) fn emit_segment(
 impl Stack {
     /// One IPv6 packet from the link (called by `handle_packet_offload` for version 6).
     pub(super) fn handle_packet6(&mut self, now: Instant, bytes: &[u8], rx: RxOffload) {
+        self.counters.ip6_in_receives += 1;
+        self.counters.ip6_in_octets += bytes.len() as u64;
         let Some(ours) = self.cfg.addr6 else {
             log::debug!(target: "tuntcp::packet", "drop: IPv6 packet, no IPv6 address");
+            // As Linux with disable_ipv6 (ip6_rcv_core).
+            self.counters.ip6_in_discards += 1;
             return;
         };
         let ip = match Ipv6Packet::parse(bytes) {
             Ok(ip) => ip,
             Err(e) => {
                 log::debug!(target: "tuntcp::packet", "drop: {e}");
+                // As ip6_rcv_core: shorter than the Payload Length says is InTruncatedPkts.
+                match e {
+                    WireError::BadPayloadLength { .. } => self.counters.ip6_in_truncated_pkts += 1,
+                    _ => self.counters.ip6_in_hdr_errors += 1,
+                }
                 return;
             }
         };
+        if ip.dst.is_multicast() {
+            self.counters.ip6_in_mcast_pkts += 1;
+        }
         // A host does not forward (RFC 8200 §1); multicast (ND, MLD) is not for a TUN stack.
-        if !is_destination_for(ours, ip.dst) || !is_valid_source(ours, ip.src) {
+        if !is_destination_for(ours, ip.dst) {
             log::debug!(target: "tuntcp::packet", "drop: {} > {} not for us", ip.src, ip.dst);
+            self.counters.ip6_in_addr_errors += 1;
+            return;
+        }
+        if !is_valid_source(ours, ip.src) {
+            log::debug!(target: "tuntcp::packet", "drop: {} > {} bad source", ip.src, ip.dst);
+            // Linux's ip6_rcv_core counts a multicast or loopback source as a header error.
+            self.counters.ip6_in_hdr_errors += 1;
             return;
         }
         self.deliver6(now, bytes, rx.csum_trusted, true);
@@ -103,11 +125,14 @@ impl Stack {
     fn deliver6(&mut self, now: Instant, bytes: &[u8], csum_trusted: bool, fragments: bool) {
         match Packet6::parse_offload(bytes, csum_trusted) {
             Ok(Packet6::Tcp(seg6)) => {
+                self.counters.ip6_in_delivers += 1;
                 self.counters.tcp_in_segs += 1;
                 log::debug!(target: "tuntcp::packet", "in  {seg6}");
                 self.handle_segment(now, &Segment::from(seg6));
             }
             Ok(Packet6::Icmp(icmp)) => {
+                self.counters.ip6_in_delivers += 1;
+                self.counters.icmp6_in_msgs += 1;
                 log::debug!(target: "tuntcp::packet", "in  {icmp}");
                 self.handle_icmp6(now, &icmp);
             }
@@ -124,12 +149,25 @@ impl Stack {
                     &frag,
                     chain.payload,
                 );
+                self.counters.set_reassembly6(&self.v6.reasm.stats());
                 if let Some(whole) = whole {
                     self.deliver6(now, &whole, false, false);
                 }
             }
             Ok(Packet6::Refused(ip, action)) => {
                 log::debug!(target: "tuntcp::packet", "drop: {ip} ({action})");
+                // As Linux: an unknown Next Header is InUnknownProtos, No Next Header is
+                // delivered (to nothing), an extension header refused is a header error.
+                match action {
+                    ExtAction::ParameterProblem {
+                        code: PP_UNRECOGNIZED_NEXT_HEADER,
+                        ..
+                    } => self.counters.ip6_in_unknown_protos += 1,
+                    ExtAction::Discard(DiscardReason::NoNextHeader) => {
+                        self.counters.ip6_in_delivers += 1
+                    }
+                    _ => self.counters.ip6_in_hdr_errors += 1,
+                }
                 if let ExtAction::ParameterProblem { code, pointer } = action {
                     let invoking = &bytes[..(IPV6_HEADER_LEN + ip.payload.len()).min(bytes.len())];
                     self.parameter_problem6(now, &ip, code, pointer, invoking);
@@ -137,6 +175,23 @@ impl Stack {
             }
             Err(e) => {
                 log::debug!(target: "tuntcp::packet", "drop: {e}");
+                // As Linux: delivered to TCP or ICMPv6 (and counted received there) before
+                // that protocol finds it malformed; a broken chain is a header error.
+                let upper = Ipv6Packet::parse(bytes)
+                    .and_then(|ip| ip.chain())
+                    .map(|c| c.upper);
+                match upper {
+                    Ok(IPPROTO_TCP) => self.counters.ip6_in_delivers += 1,
+                    Ok(IPPROTO_ICMPV6) => {
+                        self.counters.ip6_in_delivers += 1;
+                        self.counters.icmp6_in_msgs += 1;
+                        self.counters.icmp6_in_errors += 1;
+                        if e == WireError::BadIcmpv6Checksum {
+                            self.counters.icmp6_in_csum_errors += 1;
+                        }
+                    }
+                    _ => self.counters.ip6_in_hdr_errors += 1,
+                }
                 if matches!(e, WireError::BadTcpChecksum) {
                     self.counters.tcp_in_segs += 1;
                     self.counters.tcp_in_errs += 1;
@@ -191,10 +246,29 @@ impl Stack {
         if p.emit(&mut buf).is_ok() {
             log::debug!(target: "tuntcp::packet", "out {p}");
             self.control.push_back(buf);
+            let c = &mut self.counters;
+            c.icmp6_out_msgs += 1;
+            match p.message {
+                Icmpv6Message::EchoReply { .. } => c.icmp6_out_echo_replies += 1,
+                Icmpv6Message::ParameterProblem { .. } => c.icmp6_out_parm_problems += 1,
+                Icmpv6Message::TimeExceeded { .. } => c.icmp6_out_time_excds += 1,
+                _ => {}
+            }
         }
     }
 
     fn handle_icmp6(&mut self, now: Instant, icmp: &Icmpv6Packet<'_>) {
+        // Each well-formed message by type, as Linux's ICMP6MSGIN_INC_STATS.
+        let c = &mut self.counters;
+        match icmp.message {
+            Icmpv6Message::DestUnreachable { .. } => c.icmp6_in_dest_unreachs += 1,
+            Icmpv6Message::PacketTooBig { .. } => c.icmp6_in_pkt_too_bigs += 1,
+            Icmpv6Message::TimeExceeded { .. } => c.icmp6_in_time_excds += 1,
+            Icmpv6Message::ParameterProblem { .. } => c.icmp6_in_parm_problems += 1,
+            Icmpv6Message::EchoRequest { .. } => c.icmp6_in_echos += 1,
+            Icmpv6Message::EchoReply { .. } => c.icmp6_in_echo_replies += 1,
+            Icmpv6Message::Other { .. } => {}
+        }
         // Deviation: a reply larger than the MTU (to a reassembled request) leaves whole;
         // we do not fragment (RFC 8200 §5 lets a source do so). A TUN takes it.
         if let Some(reply) = echo_reply(icmp, self.cfg.tcp.ttl) {
@@ -231,7 +305,9 @@ impl Stack {
     /// Reassembly timeouts: ICMPv6 Time Exceeded code 1 when fragment 0 had arrived (RFC
     /// 8200 §4.5), rate-limited (RFC 4443 §2.4(f)).
     pub(super) fn handle_timeout6(&mut self, now: Instant) {
-        for exp in self.v6.reasm.handle_timeout(now) {
+        let expired = self.v6.reasm.handle_timeout(now);
+        self.counters.set_reassembly6(&self.v6.reasm.stats());
+        for exp in expired {
             let Some(quote) = exp.quote else {
                 continue;
             };
