@@ -24,7 +24,7 @@ use crate::wire::{
     flow_label, icmpv6_error_quote, EmitError, ExtAction, Icmpv6Message, Icmpv6Packet, Ip6Meta,
     Ipv6Packet, Packet6, Segment, WireError, IPV6_HEADER_LEN,
 };
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Per-stack IPv6 settings and state.
 pub(in crate::stack) struct V6State {
@@ -91,7 +91,10 @@ impl Stack {
             }
         };
         // A host does not forward (RFC 8200 §1); multicast (ND, MLD) is not for a TUN stack.
-        if !is_destination_for(ours, ip.dst) || !is_valid_source(ours, ip.src) {
+        // The transparent prefixes take TCP only: `deliver6` drops the rest for them.
+        let for_us = is_destination_for(ours, ip.dst)
+            || (!ip.dst.is_multicast() && self.is_transparent_dst(IpAddr::V6(ip.dst)));
+        if !for_us || !is_valid_source(ours, ip.src) {
             log::debug!(target: "tuntcp::packet", "drop: {} > {} not for us", ip.src, ip.dst);
             return;
         }
@@ -107,7 +110,7 @@ impl Stack {
                 log::debug!(target: "tuntcp::packet", "in  {seg6}");
                 self.handle_segment(now, &Segment::from(seg6));
             }
-            Ok(Packet6::Icmp(icmp)) => {
+            Ok(Packet6::Icmp(icmp)) if Some(icmp.dst) == self.cfg.addr6 => {
                 log::debug!(target: "tuntcp::packet", "in  {icmp}");
                 self.handle_icmp6(now, &icmp);
             }
@@ -128,12 +131,18 @@ impl Stack {
                     self.deliver6(now, &whole, false, false);
                 }
             }
-            Ok(Packet6::Refused(ip, action)) => {
+            Ok(Packet6::Icmp(icmp)) => {
+                log::debug!(target: "tuntcp::packet", "drop: {icmp}: ICMPv6 to a transparent address");
+            }
+            Ok(Packet6::Refused(ip, action)) if Some(ip.dst) == self.cfg.addr6 => {
                 log::debug!(target: "tuntcp::packet", "drop: {ip} ({action})");
                 if let ExtAction::ParameterProblem { code, pointer } = action {
                     let invoking = &bytes[..(IPV6_HEADER_LEN + ip.payload.len()).min(bytes.len())];
                     self.parameter_problem6(now, &ip, code, pointer, invoking);
                 }
+            }
+            Ok(Packet6::Refused(ip, action)) => {
+                log::debug!(target: "tuntcp::packet", "drop: {ip} ({action}), to a transparent address");
             }
             Err(e) => {
                 log::debug!(target: "tuntcp::packet", "drop: {e}");
