@@ -73,8 +73,12 @@ fn world(what: &str) -> World {
 
 impl World {
     fn start_proxy(&mut self, upstream: &str) {
+        self.start_proxy_with(upstream, "");
+    }
+
+    fn start_proxy_with(&mut self, upstream: &str, extra: &str) {
         let args = format!(
-            "-v proxy --prefix 198.51.100.0/24 --upstream {upstream} --mark 119 --idle-timeout 30 --seed 1"
+            "-v proxy --prefix 198.51.100.0/24 --upstream {upstream} --mark 119 --idle-timeout 30 --seed 1 {extra}"
         );
         self.p.start_tuntcp(&args, &self.log);
         self.p.sh("ip route add 198.51.100.0/24 dev tun0");
@@ -117,6 +121,115 @@ fn tun_proxy_direct_relays_a_download_byte_exact() {
     assert!(!ss.contains("ESTAB"), "{ss}");
     let _ = &w.www;
     let _ = &w.s;
+}
+
+/// A kernel server in S on port 9000 that reads until EOF, then answers with the length
+/// and SHA-256 of what it read, and closes: it answers only if the client's FIN arrived.
+fn start_sink(w: &mut World) {
+    let script = w.s.dir.join("sink.py");
+    std::fs::write(
+        &script,
+        "import hashlib, socket, threading\n\
+         def serve(c):\n\
+         \x20   h, n = hashlib.sha256(), 0\n\
+         \x20   while True:\n\
+         \x20       b = c.recv(65536)\n\
+         \x20       if not b: break\n\
+         \x20       h.update(b); n += len(b)\n\
+         \x20   c.sendall(f'{n} {h.hexdigest()}\\n'.encode()); c.close()\n\
+         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('0.0.0.0', 9000)); s.listen(64)\n\
+         while True:\n\
+         \x20   c, _ = s.accept(); threading.Thread(target=serve, args=(c,)).start()\n",
+    )
+    .unwrap();
+    let log = w.s.dir.join("sink.log");
+    w.s.spawn(&format!("python3 {}", script.display()), &log);
+    w.s.wait_for(
+        &format!(
+            "python3 -c 'import socket; socket.create_connection((\"{SERVER}\", 9000)).close()'"
+        ),
+        &log,
+    );
+}
+
+#[test]
+fn tun_proxy_half_close_carries_an_upload_and_the_answer_after_it() {
+    if require(&["nc", "python3", "sha256sum", "head"]).is_none() {
+        return;
+    }
+    let mut w = world("pxh");
+    start_sink(&mut w);
+    w.start_proxy("direct");
+    let file = w.p.dir.join("up.bin");
+    w.p.sh(&format!(
+        "head -c 2000003 /dev/urandom > {}",
+        file.display()
+    ));
+    let want = w.p.sh(&format!("sha256sum {}", file.display()));
+    let want = want.split_whitespace().next().unwrap();
+    // nc -N: shutdown(Write) after the file; the proxy passes the FIN on as
+    // shutdown(Write) upstream, the server answers on the still open other half.
+    let got = w.p.sh(&format!(
+        "timeout 60 nc -N {SERVER} 9000 < {}",
+        file.display()
+    ));
+    assert_eq!(
+        got.trim(),
+        format!("2000003 {want}"),
+        "log:\n{}",
+        w.proxy_log()
+    );
+}
+
+#[test]
+fn tun_proxy_100_concurrent_downloads_and_an_empty_table_after() {
+    if require(&["curl", "python3", "sha256sum", "xargs"]).is_none() {
+        return;
+    }
+    let mut w = world("pxc");
+    w.s.sh(&format!(
+        "head -c 65536 /dev/urandom > {}/small",
+        w.www.display()
+    ));
+    let want = w.s.sh(&format!("sha256sum {}/small", w.www.display()));
+    let want = want.split_whitespace().next().unwrap().to_string();
+    w.start_proxy("direct");
+    let out = w.p.dir.join("many");
+    std::fs::create_dir_all(&out).unwrap();
+    w.p.sh(&format!(
+        "seq 100 | xargs -P 100 -I N curl -sS --max-time 60 -o {}/N http://{SERVER}:8000/small",
+        out.display()
+    ));
+    let sums = w.p.sh(&format!(
+        "cat {}/* | wc -c; sha256sum {}/* | cut -d' ' -f1 | sort -u",
+        out.display(),
+        out.display()
+    ));
+    assert_eq!(sums, format!("6553600\n{want}\n"));
+    // Every relayed connection closed: none left established in the stack's table.
+    let ss = w.ss();
+    assert!(!ss.contains("ESTAB") && !ss.contains("CLOSE-WAIT"), "{ss}");
+}
+
+#[test]
+fn tun_proxy_download_survives_loss_on_the_tun_side() {
+    if require(&["curl", "python3", "sha256sum"]).is_none() {
+        return;
+    }
+    let mut w = world("pxl");
+    w.start_proxy_with("direct", "--impair loss=3%,seed=5");
+    assert_eq!(w.download(), w.want, "log:\n{}", w.proxy_log());
+    // The loss was real: the stack resent.
+    let bin = env!("CARGO_BIN_EXE_tuntcp");
+    let nstat = w.p.sh(&format!("{bin} nstat -a"));
+    let resent: u64 = nstat
+        .lines()
+        .find(|l| l.starts_with("TcpRetransSegs"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(resent > 0, "{nstat}");
 }
 
 #[test]
