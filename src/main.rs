@@ -72,6 +72,10 @@ enum Command {
         /// Listen backlog of the transparent listener (SYN queue and accept queue).
         #[arg(long, default_value_t = 1024)]
         backlog: usize,
+        /// Relayed connections at most (two threads each); beyond, new clients wait in
+        /// the backlog.
+        #[arg(long, default_value_t = 4096)]
+        max_conns: usize,
         /// Control socket for `tuntcp ss` / `nstat` (as for `serve`).
         #[arg(long, value_name = "PATH")]
         control: Option<PathBuf>,
@@ -395,6 +399,7 @@ fn main() -> ExitCode {
             mark,
             bind_device,
             backlog,
+            max_conns,
             control,
         } => {
             let ctl = ControlAddr::new(&net.tun, control.as_deref());
@@ -404,6 +409,7 @@ fn main() -> ExitCode {
                 connect_timeout: std::time::Duration::from_secs(connect_timeout.max(1)),
                 mark,
                 bind_device,
+                max_conns,
             };
             proxy(&net, &ctl, prefix, backlog, &cfg)
         }

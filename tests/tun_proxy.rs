@@ -77,8 +77,13 @@ impl World {
     }
 
     fn start_proxy_with(&mut self, upstream: &str, extra: &str) {
+        let idle = if extra.contains("--idle-timeout") {
+            ""
+        } else {
+            "--idle-timeout 30"
+        };
         let args = format!(
-            "-v proxy --prefix 198.51.100.0/24 --upstream {upstream} --mark 119 --idle-timeout 30 --seed 1 {extra}"
+            "-v proxy --prefix 198.51.100.0/24 --upstream {upstream} --mark 119 {idle} --seed 1 {extra}"
         );
         self.p.start_tuntcp(&args, &self.log);
         self.p.sh("ip route add 198.51.100.0/24 dev tun0");
@@ -274,4 +279,68 @@ fn tun_proxy_socks5_relays_a_download_byte_exact() {
     );
     w.start_proxy("socks5://10.77.0.2:1080");
     assert_eq!(w.download(), w.want, "log:\n{}", w.proxy_log());
+}
+
+/// A client in P: connects to `port`, reads until EOF or an error, prints what it read
+/// and how it ended (`eof` or `reset`) with the seconds it took.
+fn client_until_end(w: &World, port: u16) -> String {
+    w.p.sh(&format!(
+        "python3 -c \"
+import socket, time
+s = socket.create_connection(('{SERVER}', {port}), timeout=30)
+t, got, how = time.time(), b'', 'eof'
+try:
+    while True:
+        b = s.recv(4096)
+        if not b: break
+        got += b
+except ConnectionResetError:
+    how = 'reset'
+print(got.decode(), how, round(time.time() - t))
+\""
+    ))
+}
+
+#[test]
+fn tun_proxy_upstream_reset_reaches_the_client_as_a_reset() {
+    if require(&["python3"]).is_none() {
+        return;
+    }
+    let mut w = world("pxrst");
+    // Port 9001 in S: says hi, then closes with SO_LINGER 0 (a RST).
+    let script = w.s.dir.join("rst.py");
+    std::fs::write(
+        &script,
+        "import socket, struct, time\n\
+         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('0.0.0.0', 9001)); s.listen(8)\n\
+         while True:\n\
+         \x20   c, _ = s.accept(); c.sendall(b'hi'); time.sleep(0.5)\n\
+         \x20   c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); c.close()\n",
+    )
+    .unwrap();
+    let log = w.s.dir.join("rst.log");
+    w.s.spawn(&format!("python3 {}", script.display()), &log);
+    w.s.wait_for("ss -ltn | grep -q ':9001 '", &log);
+    w.start_proxy("direct");
+    let out = client_until_end(&w, 9001);
+    assert!(out.starts_with("hi reset"), "{out}\n{}", w.proxy_log());
+}
+
+#[test]
+fn tun_proxy_idle_timeout_resets_a_quiet_connection() {
+    if require(&["python3"]).is_none() {
+        return;
+    }
+    let mut w = world("pxidle");
+    start_sink(&mut w); // waits for our EOF forever: only the idle timeout ends it
+    w.start_proxy_with("direct", "--idle-timeout 2");
+    let out = client_until_end(&w, 9000);
+    let secs: u64 = out.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(
+        out.starts_with(" reset") || out.starts_with("reset"),
+        "{out}"
+    );
+    // Reset after the 2 s of quiet (checked every 0.5 s), well before the client's 30 s.
+    assert!((2..=10).contains(&secs), "{out}");
 }

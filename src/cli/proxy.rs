@@ -58,6 +58,9 @@ pub struct ProxyConfig {
     pub mark: Option<u32>,
     /// SO_BINDTODEVICE on upstream sockets.
     pub bind_device: Option<String>,
+    /// Relayed connections at most (two threads each); beyond, accepting waits and new
+    /// clients queue in the listener's bounded backlog (then SYN cookies, then drops).
+    pub max_conns: usize,
 }
 
 /// Relay buffer per direction.
@@ -67,10 +70,17 @@ const TICK: Duration = Duration::from_millis(500);
 
 /// Accepts forever (until the stack stops), one relay per connection.
 pub fn run(listener: &TcpListener, cfg: &ProxyConfig) -> io::Result<()> {
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
+        while active.load(Ordering::Acquire) >= cfg.max_conns.max(1) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let (client, peer) = listener.accept()?;
         let cfg = cfg.clone();
+        active.fetch_add(1, Ordering::AcqRel);
+        let slot = Active(active.clone());
         std::thread::spawn(move || {
+            let _slot = slot;
             let dst = match client.local_addr() {
                 Ok(d) => d,
                 Err(_) => return,
@@ -88,6 +98,15 @@ pub fn run(listener: &TcpListener, cfg: &ProxyConfig) -> io::Result<()> {
                 }
             }
         });
+    }
+}
+
+/// One relayed connection counted while it lives.
+struct Active(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
