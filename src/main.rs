@@ -410,6 +410,7 @@ fn main() -> ExitCode {
                 mark,
                 bind_device,
                 max_conns,
+                tun_hosts: Vec::new(),
             };
             proxy(&net, &ctl, prefix, backlog, &cfg)
         }
@@ -507,6 +508,10 @@ fn proxy(
     let signal = stopping::catch().map_err(|e| format!("catching signals: {e}"))?;
     let mut nc = args.config()?;
     nc.stack.transparent = prefixes.clone();
+    let mut cfg = cfg.clone();
+    cfg.tun_hosts = std::iter::once(std::net::IpAddr::V4(nc.tun.host_addr))
+        .chain(nc.tun.host_addr6.map(|(a, _)| std::net::IpAddr::V6(a)))
+        .collect();
     cli::check_device(&args.tun, args.reuse_tun, true)?;
     let net = std::sync::Arc::new(NetStack::tun(nc).map_err(|e| e.to_string())?);
     net.set_busy_poll(std::time::Duration::from_micros(args.busy_poll));
@@ -523,7 +528,6 @@ fn proxy(
         args.tun,
         args.host
     );
-    let cfg = cfg.clone();
     std::thread::spawn(move || {
         if let Err(e) = cli::proxy::run(&l, &cfg) {
             log::info!("proxy accept: {e}");

@@ -344,3 +344,22 @@ fn tun_proxy_idle_timeout_resets_a_quiet_connection() {
     // Reset after the 2 s of quiet (checked every 0.5 s), well before the client's 30 s.
     assert!((2..=10).contains(&secs), "{out}");
 }
+
+#[test]
+fn tun_proxy_an_upstream_routed_back_into_the_tun_is_caught_not_looped() {
+    if require(&["curl", "python3"]).is_none() {
+        return;
+    }
+    let mut w = world("pxloop");
+    // No policy rule: the marked upstream socket follows the main table, into the TUN.
+    w.p.sh("ip rule del fwmark 119 lookup 100");
+    w.start_proxy("direct");
+    let out = w.p.sh_output(&format!(
+        "curl -sS --max-time 20 -o /dev/null http://{SERVER}:8000/blob"
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("timed out"), "{err}");
+    let log = w.proxy_log();
+    assert_eq!(log.matches("routed back into the TUN").count(), 1, "{log}");
+}

@@ -61,6 +61,26 @@ pub struct ProxyConfig {
     /// Relayed connections at most (two threads each); beyond, accepting waits and new
     /// clients queue in the listener's bounded backlog (then SYN cookies, then drops).
     pub max_conns: usize,
+    /// The kernel's addresses on the TUN link: a client from one of them whose port is one
+    /// of our own upstream sockets' is our own upstream routed back into the TUN (a loop),
+    /// reset at once instead of relayed again.
+    pub tun_hosts: Vec<IpAddr>,
+}
+
+/// The local ports of the live upstream sockets (each bound before its connect, so the
+/// set holds it before the stack can see the SYN).
+type Ports = Arc<std::sync::Mutex<std::collections::HashSet<u16>>>;
+
+/// A port in [`Ports`] while its socket lives.
+struct PortHeld(Ports, u16);
+
+impl Drop for PortHeld {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
+    }
 }
 
 /// Relay buffer per direction.
@@ -71,12 +91,26 @@ const TICK: Duration = Duration::from_millis(500);
 /// Accepts forever (until the stack stops), one relay per connection.
 pub fn run(listener: &TcpListener, cfg: &ProxyConfig) -> io::Result<()> {
     let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ports = Ports::default();
     loop {
         while active.load(Ordering::Acquire) >= cfg.max_conns.max(1) {
             std::thread::sleep(Duration::from_millis(10));
         }
         let (client, peer) = listener.accept()?;
-        let cfg = cfg.clone();
+        let looped = cfg.tun_hosts.contains(&peer.ip())
+            && ports
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&peer.port());
+        if looped {
+            log::warn!(
+                "proxy: {peer} is our own upstream routed back into the TUN: reset \
+                 (use --mark with a policy rule, or --bind-device)"
+            );
+            reset(&client);
+            continue;
+        }
+        let (cfg, ports) = (cfg.clone(), ports.clone());
         active.fetch_add(1, Ordering::AcqRel);
         let slot = Active(active.clone());
         std::thread::spawn(move || {
@@ -85,8 +119,8 @@ pub fn run(listener: &TcpListener, cfg: &ProxyConfig) -> io::Result<()> {
                 Ok(d) => d,
                 Err(_) => return,
             };
-            match connect_upstream(&cfg, dst) {
-                Ok(up) => {
+            match connect_upstream(&cfg, dst, &ports) {
+                Ok((up, _held)) => {
                     log::info!("proxy {peer} -> {dst}: relaying");
                     relay(client, up, cfg.idle);
                 }
@@ -126,7 +160,11 @@ fn socket_for(cfg: &ProxyConfig, to: SocketAddr) -> io::Result<socket2::Socket> 
     Ok(s)
 }
 
-fn connect_upstream(cfg: &ProxyConfig, dst: SocketAddr) -> io::Result<KernelStream> {
+fn connect_upstream(
+    cfg: &ProxyConfig,
+    dst: SocketAddr,
+    ports: &Ports,
+) -> io::Result<(KernelStream, PortHeld)> {
     let to = match &cfg.upstream {
         Upstream::Direct => dst,
         Upstream::Socks5(hp) => hp
@@ -135,6 +173,17 @@ fn connect_upstream(cfg: &ProxyConfig, dst: SocketAddr) -> io::Result<KernelStre
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?,
     };
     let s = socket_for(cfg, to)?;
+    let any: SocketAddr = match to {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    s.bind(&any.into())?;
+    let port = s
+        .local_addr()?
+        .as_socket()
+        .map_or(0, |a: SocketAddr| a.port());
+    ports.lock().unwrap_or_else(|e| e.into_inner()).insert(port);
+    let held = PortHeld(ports.clone(), port);
     s.connect_timeout(&to.into(), cfg.connect_timeout)?;
     let mut s: KernelStream = s.into();
     if let Upstream::Socks5(_) = cfg.upstream {
@@ -143,7 +192,7 @@ fn connect_upstream(cfg: &ProxyConfig, dst: SocketAddr) -> io::Result<KernelStre
         s.set_read_timeout(None)?;
     }
     s.set_nodelay(true)?;
-    Ok(s)
+    Ok((s, held))
 }
 
 /// RFC 1928: greeting with method 0 (no authentication), then CONNECT to `dst`.
