@@ -363,3 +363,44 @@ fn tun_proxy_an_upstream_routed_back_into_the_tun_is_caught_not_looped() {
     let log = w.proxy_log();
     assert_eq!(log.matches("routed back into the TUN").count(), 1, "{log}");
 }
+
+#[test]
+fn tun_proxy_client_reset_reaches_the_upstream_as_a_reset() {
+    if require(&["python3"]).is_none() {
+        return;
+    }
+    let mut w = world("pxcrst");
+    // Port 9002 in S: reads until EOF or a reset, and says which.
+    let script = w.s.dir.join("ends.py");
+    std::fs::write(
+        &script,
+        r#"import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', 9002)); s.listen(8)
+while True:
+    c, _ = s.accept()
+    try:
+        while c.recv(4096): pass
+        print('eof', flush=True)
+    except ConnectionResetError:
+        print('reset', flush=True)
+"#,
+    )
+    .unwrap();
+    let log = w.s.dir.join("ends.log");
+    w.s.spawn(&format!("python3 -u {}", script.display()), &log);
+    w.s.wait_for("ss -ltn | grep -q ':9002 '", &log);
+    w.start_proxy("direct");
+    // The client sends, then closes with SO_LINGER 0: a RST into the TUN.
+    w.p.sh(&format!(
+        "python3 -c \"
+import socket, struct, time
+s = socket.create_connection(('{SERVER}', 9002), timeout=30)
+s.sendall(b'x' * 1000); time.sleep(0.5)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); s.close()
+\""
+    ));
+    w.s.wait_for(&format!("grep -q reset {}", log.display()), &log);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("eof"), "{text}");
+}
