@@ -123,6 +123,11 @@ fn tun_proxy_direct_relays_a_download_byte_exact() {
     // the local end (TIME-WAIT or closing), and none is still established.
     let ss = w.ss();
     assert!(ss.contains(&format!("{SERVER}:8000")), "{ss}");
+    assert!(
+        ss.lines()
+            .any(|l| l.starts_with("LISTEN") && l.contains(" *:*")),
+        "{ss}"
+    );
     assert!(!ss.contains("ESTAB"), "{ss}");
     let _ = &w.www;
     let _ = &w.s;
