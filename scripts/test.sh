@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): unit, property, trace, interop and doc tests in a
 # debug build (overflow checks on), then the root-only TUN tests (tests/tun_curl.rs,
-# tests/tun_see.rs, tests/tun_scale.rs, tests/tun_pmtu.rs, tests/tun_ipv6.rs) in a release build, each in its
-# own network namespace. Outside CI the TUN tests skip loudly without root; with CI=true they fail instead. Then the packetdrill
+# tun_see.rs, tun_scale.rs, tun_pmtu.rs, tun_ipv6.rs, tun_proxy.rs) in a release build,
+# each in its own network namespace. Outside CI the TUN tests skip loudly without root;
+# with CI=true they fail instead. Then the packetdrill
 # library's unit tests and the Linux packetdrill scripts (scripts/packetdrill.sh -s: fails
 # when a script of tests/packetdrill/expected-pass.txt fails; needs a packetdrill source
 # tree, ../shared/packetdrill or $PACKETDRILL, and gcc make flex bison: without them it
@@ -37,6 +38,7 @@ cargo test --release --test tun_see "$@" -- --test-threads=2
 cargo test --release --test tun_scale "$@" -- --test-threads=1
 cargo test --release --test tun_pmtu "$@"
 cargo test --release --test tun_ipv6 "$@" -- --test-threads=2
+cargo test --release --test tun_proxy "$@" -- --test-threads=2
 cargo test -p tuntcp-packetdrill "$@"
 pd_src=${PACKETDRILL:-../shared/packetdrill}
 if [ "${CI:-}" = true ] || { [ -d "$pd_src" ] && command -v flex >/dev/null && command -v bison >/dev/null; }; then

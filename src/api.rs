@@ -382,6 +382,43 @@ impl TcpListener {
         })
     }
 
+    /// The transparent listener ([`Stack::listen_transparent`]): it accepts connections to
+    /// any address and port inside the stack's [`StackConfig::transparent`] prefixes (both
+    /// families) that are routed into the TUN; each accepted stream's
+    /// [`TcpStream::local_addr`] is the destination the client asked for. Bounded like
+    /// every listener (backlog, SYN queue, SYN cookies). One per stack (`AddrInUse`).
+    ///
+    /// ```no_run
+    /// use tuntcp::api::{NetConfig, NetStack, TcpListener};
+    /// let mut cfg = NetConfig::default();
+    /// cfg.stack.transparent = vec!["198.51.100.0/24".parse().unwrap()];
+    /// let net = NetStack::tun(cfg)?;
+    /// let any = TcpListener::bind_transparent(&net, 1024)?;
+    /// let (stream, client) = any.accept()?;
+    /// println!("{client} asked for {}", stream.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_transparent(net: &NetStack, backlog: usize) -> io::Result<TcpListener> {
+        let shared = net.shared();
+        let mut g = shared.lock();
+        if shared.stopped() {
+            return Err(stopped_error());
+        }
+        g.listen_transparent(backlog)?;
+        drop(g);
+        Ok(TcpListener {
+            inner: Arc::new(ListenerInner {
+                shared,
+                port: Stack::TRANSPARENT_PORT,
+                // Any address: `local_addr` says 0.0.0.0:0 (each stream's says which).
+                ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                nonblocking: AtomicBool::new(false),
+                ready: Readiness::default(),
+                _rt: net.runtime.clone(),
+            }),
+        })
+    }
+
     /// Waits for the next established connection (or `WouldBlock` when nonblocking and
     /// none is ready).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {

@@ -43,6 +43,43 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Transparent TCP relay: every TCP connection routed into the TUN to an address in a
+    /// --prefix is terminated here and relayed to its destination (UDP is not relayed).
+    Proxy {
+        #[command(flatten)]
+        net: NetArgs,
+        /// Destinations to terminate (repeatable, IPv4 or IPv6), e.g. 198.51.100.0/24;
+        /// route them into the TUN (`ip route add PREFIX dev tun0`).
+        #[arg(long, required = true, value_name = "ADDR/LEN")]
+        prefix: Vec<tuntcp::stack::Prefix>,
+        /// `direct` (a kernel socket to the destination) or `socks5://HOST:PORT` (RFC 1928,
+        /// no authentication).
+        #[arg(long, default_value = "direct")]
+        upstream: cli::proxy::Upstream,
+        /// Reset a relayed connection after this many seconds with no byte either way.
+        #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+        idle_timeout: u64,
+        /// Upstream connect timeout in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        connect_timeout: u64,
+        /// SO_MARK on upstream sockets (with `ip rule add fwmark M lookup main` or a table
+        /// without the TUN routes: keeps them from looping into the TUN).
+        #[arg(long, value_name = "MARK")]
+        mark: Option<u32>,
+        /// SO_BINDTODEVICE on upstream sockets (their way out, never the TUN).
+        #[arg(long, value_name = "DEV")]
+        bind_device: Option<String>,
+        /// Listen backlog of the transparent listener (SYN queue and accept queue).
+        #[arg(long, default_value_t = 1024)]
+        backlog: usize,
+        /// Relayed connections at most (two threads each); beyond, new clients wait in
+        /// the backlog.
+        #[arg(long, default_value_t = 4096)]
+        max_conns: usize,
+        /// Control socket for `tuntcp ss` / `nstat` (as for `serve`).
+        #[arg(long, value_name = "PATH")]
+        control: Option<PathBuf>,
+    },
     /// Serve HTTP on port 80 (GET /, GET /bytes/N, GET /zeros/N, POST or PUT /sink), echo on
     /// 7, discard on 9, until SIGINT or SIGTERM.
     Serve {
@@ -354,6 +391,30 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let r = match cli.cmd {
+        Command::Proxy {
+            net,
+            prefix,
+            upstream,
+            idle_timeout,
+            connect_timeout,
+            mark,
+            bind_device,
+            backlog,
+            max_conns,
+            control,
+        } => {
+            let ctl = ControlAddr::new(&net.tun, control.as_deref());
+            let cfg = cli::proxy::ProxyConfig {
+                upstream,
+                idle: std::time::Duration::from_secs(idle_timeout.max(1)),
+                connect_timeout: std::time::Duration::from_secs(connect_timeout.max(1)),
+                mark,
+                bind_device,
+                max_conns,
+                tun_hosts: Vec::new(),
+            };
+            proxy(&net, &ctl, prefix, backlog, &cfg)
+        }
         Command::Serve {
             net,
             control,
@@ -433,6 +494,50 @@ fn announce(args: &NetArgs, ctl: &ControlSocket, net: &std::sync::Arc<NetStack>,
         "tuntcp: serving HTTP on {}:80, echo on 7, discard on 9 (device {}, kernel side {}; {how})",
         args.addr, args.tun, args.host
     );
+}
+
+/// `tuntcp proxy`: the transparent listener on `prefixes`, each connection relayed by
+/// `cli::proxy`; runs until SIGINT/SIGTERM.
+fn proxy(
+    args: &NetArgs,
+    ctl: &ControlAddr,
+    prefixes: Vec<tuntcp::stack::Prefix>,
+    backlog: usize,
+    cfg: &cli::proxy::ProxyConfig,
+) -> Result<(), String> {
+    let mut ctl = ControlSocket::bind(ctl, &args.tun)?;
+    let signal = stopping::catch().map_err(|e| format!("catching signals: {e}"))?;
+    let mut nc = args.config()?;
+    nc.stack.transparent = prefixes.clone();
+    let mut cfg = cfg.clone();
+    cfg.tun_hosts = std::iter::once(std::net::IpAddr::V4(nc.tun.host_addr))
+        .chain(nc.tun.host_addr6.map(|(a, _)| std::net::IpAddr::V6(a)))
+        .collect();
+    cli::check_device(&args.tun, args.reuse_tun, true)?;
+    let net = std::sync::Arc::new(NetStack::tun(nc).map_err(|e| e.to_string())?);
+    net.set_busy_poll(std::time::Duration::from_micros(args.busy_poll));
+    let l = TcpListener::bind_transparent(&net, backlog).map_err(|e| e.to_string())?;
+    match ctl.listener() {
+        Ok(c) => control_socket(c, net.clone()),
+        Err(e) => eprintln!("tuntcp: no control socket at {}: {e}", ctl.addr()),
+    }
+    let list: Vec<String> = prefixes.iter().map(|p| p.to_string()).collect();
+    eprintln!(
+        "tuntcp: proxying TCP to {} via {:?} (device {}, kernel side {})",
+        list.join(", "),
+        cfg.upstream,
+        args.tun,
+        args.host
+    );
+    std::thread::spawn(move || {
+        if let Err(e) = cli::proxy::run(&l, &cfg) {
+            log::info!("proxy accept: {e}");
+        }
+    });
+    signal.wait();
+    let r = net.shutdown().map_err(|e| e.to_string());
+    ctl.remove();
+    r
 }
 
 /// The apps inside the runtime's event loop (`apps::inloop`): no thread per connection.

@@ -225,3 +225,40 @@ fn an_async_echo_over_ipv6_on_a_listener_bound_to_the_unspecified_ipv6_address()
         assert!(got == data, "echoed byte-exact over IPv6");
     });
 }
+
+#[test]
+fn an_async_transparent_listener_accepts_any_destination_in_its_prefix() {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    let cfg_a = StackConfig {
+        addr: A,
+        transparent: vec!["198.51.100.0/24".parse().unwrap()],
+        ..StackConfig::with_seed(1)
+    };
+    let a = NetStack::with_device(Box::new(SocketDevice(a)), cfg_a, None, None).unwrap();
+    let cfg_b = StackConfig {
+        addr: B,
+        ..StackConfig::with_seed(2)
+    };
+    let b = NetStack::with_device(Box::new(SocketDevice(b)), cfg_b, None, None).unwrap();
+    rt().block_on(async {
+        let l = TcpListener::bind_transparent(&a, 16).unwrap();
+        let dst = std::net::SocketAddr::from((Ipv4Addr::new(198, 51, 100, 7), 443));
+        let (client, accepted) = tokio::join!(
+            timeout(BOUND, TcpStream::connect(&b, dst)),
+            timeout(BOUND, l.accept())
+        );
+        let mut client = client.unwrap().unwrap();
+        let (mut s, peer) = accepted.unwrap().unwrap();
+        assert_eq!(s.local_addr().unwrap(), dst);
+        assert_eq!(peer, client.local_addr().unwrap());
+        client.write_all(b"hello").await.unwrap();
+        let mut buf = [0; 5];
+        timeout(BOUND, s.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf, b"hello");
+    });
+}

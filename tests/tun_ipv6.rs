@@ -234,7 +234,7 @@ fn tun_v6_offload_super_segments_cross_the_tun_both_ways() {
 }
 
 #[test]
-fn tun6_get_from_python_http_server_on_ipv6_is_byte_exact() {
+fn tun_v6_get_from_python_http_server_on_ipv6_is_byte_exact() {
     if require(&["python3", "head", "sha256sum"]).is_none() {
         return;
     }

@@ -118,6 +118,12 @@ impl TcpListener {
         TcpListener::from_std(super::TcpListener::bind(net, addr, backlog)?)
     }
 
+    /// [`super::TcpListener::bind_transparent`]: connections to any address inside the
+    /// stack's transparent prefixes, for async accepts.
+    pub fn bind_transparent(net: &NetStack, backlog: usize) -> io::Result<TcpListener> {
+        TcpListener::from_std(super::TcpListener::bind_transparent(net, backlog)?)
+    }
+
     /// Wraps a blocking listener (made nonblocking here).
     pub fn from_std(l: super::TcpListener) -> io::Result<TcpListener> {
         l.set_nonblocking(true)?;

@@ -5,6 +5,7 @@
 pub mod control;
 pub mod decode;
 pub mod get;
+pub mod proxy;
 pub mod validate;
 pub mod validate6;
 

@@ -20,6 +20,7 @@ mod keyed;
 pub mod mem;
 pub mod pmtu;
 pub mod ports;
+pub mod prefix;
 pub mod report;
 pub mod stats;
 pub mod syncookie;
@@ -27,6 +28,7 @@ mod table;
 pub mod timers;
 
 pub use ports::PortAllocator;
+pub use prefix::Prefix;
 pub use syncookie::SynCookies;
 pub use table::{
     OpenError, Outgoing, RouteMetrics, SocketHandle, Stack, StackConfig, Touched, GSO_MAX_PAYLOAD,

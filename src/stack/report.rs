@@ -216,14 +216,15 @@ pub fn ss(stack: &Stack, o: SsOptions, now: Instant) -> String {
         let mut ls: Vec<_> = stack.listeners().collect();
         ls.sort();
         for (port, queued, backlog) in ls {
+            // The transparent listener takes any address and port of its prefixes.
+            let local = match port {
+                Stack::TRANSPARENT_PORT => "*:*".to_string(),
+                p => format!("{}:{p}", stack.addr()),
+            };
             let _ = writeln!(
                 out,
                 "{:<11}{:>7}{:>7} {:>22}  {:<22}",
-                "LISTEN",
-                queued,
-                backlog,
-                format!("{}:{port}", stack.addr()),
-                "0.0.0.0:*"
+                "LISTEN", queued, backlog, local, "0.0.0.0:*"
             );
         }
     }

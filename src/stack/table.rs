@@ -101,6 +101,12 @@ pub struct StackConfig {
     pub mtu_expires: Duration,
     /// Destinations the path MTU cache holds at most (see [`super::pmtu`]).
     pub pmtu_cache_size: usize,
+    /// Destinations other than our addresses whose TCP segments are taken in, for the
+    /// transparent listener ([`Stack::listen_transparent`]): a SYN to any address in
+    /// them opens a connection whose local address is that destination. Empty (the
+    /// default): only our own addresses. ICMP and everything else stay for our own
+    /// addresses; our addresses themselves keep their port listeners.
+    pub transparent: Vec<super::Prefix>,
 }
 
 /// Largest TCP payload in one super-segment: an IPv4 packet of at most 65535 bytes with
@@ -141,6 +147,7 @@ impl StackConfig {
             min_pmtu: MIN_PMTU_V4,
             mtu_expires: MTU_EXPIRES,
             pmtu_cache_size: PMTU_CACHE_CAPACITY,
+            transparent: Vec::new(),
         }
     }
 }
@@ -493,10 +500,13 @@ impl Stack {
         } else if self.subnet.is_broadcast(ip.dst) {
             self.counters.ip_ext_in_bcast_pkts += 1;
         }
-        // RFC 1122 §3.2.1.3 / MUST-57: only our unicast address; MUST-63: sane sources.
-        if !is_unicast_destination_for(&self.subnet, ip.dst)
-            || !is_valid_source(&self.subnet, ip.src)
-        {
+        // RFC 1122 §3.2.1.3 / MUST-57: only our unicast address (and, for TCP, the
+        // transparent prefixes); MUST-63: sane sources.
+        let for_us = is_unicast_destination_for(&self.subnet, ip.dst)
+            || (ip.protocol == IPPROTO_TCP
+                && !self.subnet.is_broadcast(ip.dst)
+                && self.is_transparent_dst(IpAddr::V4(ip.dst)));
+        if !for_us || !is_valid_source(&self.subnet, ip.src) {
             log::debug!(target: "tuntcp::packet", "drop: {} > {} not for us", ip.src, ip.dst);
             self.counters.ip_in_addr_errors += 1;
             return;
@@ -729,7 +739,7 @@ impl Stack {
                 && seg.flags.syn()
                 && !seg.flags.ack()
                 && !seg.flags.rst()
-                && Listener::takes(&self.listeners, seg)
+                && Listener::takes(&self.listeners, &self.cfg, seg)
                 && slot.conn.time_wait_accepts(seg)
             {
                 let old_snd_nxt = slot.conn.snd_nxt();

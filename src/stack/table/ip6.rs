@@ -27,7 +27,7 @@ use crate::wire::{
     Icmpv6Packet, Ip6Meta, Ipv6Packet, Packet6, Segment, WireError, IPPROTO_ICMPV6, IPPROTO_TCP,
     IPV6_HEADER_LEN, PP_UNRECOGNIZED_NEXT_HEADER,
 };
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Per-stack IPv6 settings and state.
 pub(in crate::stack) struct V6State {
@@ -106,7 +106,10 @@ impl Stack {
             self.counters.ip6_in_mcast_pkts += 1;
         }
         // A host does not forward (RFC 8200 §1); multicast (ND, MLD) is not for a TUN stack.
-        if !is_destination_for(ours, ip.dst) {
+        // The transparent prefixes take TCP only: `deliver6` drops the rest for them.
+        let for_us = is_destination_for(ours, ip.dst)
+            || (!ip.dst.is_multicast() && self.is_transparent_dst(IpAddr::V6(ip.dst)));
+        if !for_us {
             log::debug!(target: "tuntcp::packet", "drop: {} > {} not for us", ip.src, ip.dst);
             self.counters.ip6_in_addr_errors += 1;
             return;
@@ -130,7 +133,7 @@ impl Stack {
                 log::debug!(target: "tuntcp::packet", "in  {seg6}");
                 self.handle_segment(now, &Segment::from(seg6));
             }
-            Ok(Packet6::Icmp(icmp)) => {
+            Ok(Packet6::Icmp(icmp)) if Some(icmp.dst) == self.cfg.addr6 => {
                 self.counters.ip6_in_delivers += 1;
                 self.counters.icmp6_in_msgs += 1;
                 log::debug!(target: "tuntcp::packet", "in  {icmp}");
@@ -154,7 +157,10 @@ impl Stack {
                     self.deliver6(now, &whole, false, false);
                 }
             }
-            Ok(Packet6::Refused(ip, action)) => {
+            Ok(Packet6::Icmp(icmp)) => {
+                log::debug!(target: "tuntcp::packet", "drop: {icmp}: ICMPv6 to a transparent address");
+            }
+            Ok(Packet6::Refused(ip, action)) if Some(ip.dst) == self.cfg.addr6 => {
                 log::debug!(target: "tuntcp::packet", "drop: {ip} ({action})");
                 // As Linux: an unknown Next Header is InUnknownProtos, No Next Header is
                 // delivered (to nothing), an extension header refused is a header error.
@@ -172,6 +178,9 @@ impl Stack {
                     let invoking = &bytes[..(IPV6_HEADER_LEN + ip.payload.len()).min(bytes.len())];
                     self.parameter_problem6(now, &ip, code, pointer, invoking);
                 }
+            }
+            Ok(Packet6::Refused(ip, action)) => {
+                log::debug!(target: "tuntcp::packet", "drop: {ip} ({action}), to a transparent address");
             }
             Err(e) => {
                 log::debug!(target: "tuntcp::packet", "drop: {e}");

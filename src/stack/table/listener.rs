@@ -4,7 +4,7 @@
 //! What this module does not do: hold connections (the table does; a listener holds only
 //! the slot indices of its accept queue and a count of its SYN queue).
 
-use super::{OpenError, SocketHandle, Stack};
+use super::{OpenError, SocketHandle, Stack, StackConfig};
 use crate::stack::syncookie::SynCookies;
 use crate::tcp::{self, Connection, SeqNum};
 use crate::time::{Duration, Instant};
@@ -26,14 +26,34 @@ pub(super) struct Listener {
     pub(super) v6only: bool,
 }
 
+/// The key of the transparent listener in the listener map: no port listener has it (a
+/// SYN to port 0 of our own address finds no listener).
+pub(super) const TRANSPARENT: u16 = 0;
+
 impl Listener {
+    /// The listener a segment like `seg` belongs to: its port's for our own addresses,
+    /// the transparent one ([`TRANSPARENT`]) for any other (the IP layer let it in only
+    /// when inside `cfg.transparent`).
+    pub(super) fn key(cfg: &StackConfig, seg: &Segment<'_>) -> Option<u16> {
+        let own = match seg.dst.ip() {
+            IpAddr::V4(a) => a == cfg.addr,
+            IpAddr::V6(a) => Some(a) == cfg.addr6,
+        };
+        match (own, seg.dst.port()) {
+            (true, TRANSPARENT) => None,
+            (true, port) => Some(port),
+            (false, _) => Some(TRANSPARENT),
+        }
+    }
+
     /// Whether one of `listeners` takes segments like `seg` (its port, its family).
     pub(super) fn takes<S: std::hash::BuildHasher>(
         listeners: &std::collections::HashMap<u16, Listener, S>,
+        cfg: &StackConfig,
         seg: &Segment<'_>,
     ) -> bool {
-        listeners
-            .get(&seg.dst.port())
+        Listener::key(cfg, seg)
+            .and_then(|k| listeners.get(&k))
             .is_some_and(|l| !(l.v6only && seg.dst.is_ipv4()))
     }
 
@@ -46,7 +66,41 @@ impl Listener {
 
 impl Stack {
     /// Passive OPEN: listen on `port` with a backlog (capped by `somaxconn`).
+    /// Port 0 is `InvalidAddress` (see [`Stack::listen_ephemeral`]).
     pub fn listen(&mut self, port: u16, backlog: usize) -> Result<(), OpenError> {
+        if port == TRANSPARENT {
+            return Err(OpenError::InvalidAddress);
+        }
+        self.insert_listener(port, backlog)
+    }
+
+    /// The transparent listener: it takes SYNs for any address and port inside
+    /// [`StackConfig::transparent`] (not our own addresses, whose ports keep their own
+    /// listeners), bounded as every listener (SYN queue, accept queue, SYN cookies). An
+    /// accepted connection's `local()` is the destination the peer asked for. Accept and
+    /// unlisten it with [`Stack::TRANSPARENT_PORT`] as the port; `AddrInUse` when there is
+    /// one already.
+    pub fn listen_transparent(&mut self, backlog: usize) -> Result<(), OpenError> {
+        self.insert_listener(TRANSPARENT, backlog)
+    }
+
+    /// The port [`Stack::accept`], [`Stack::unlisten`] and [`Touched::Listener`] use for
+    /// the transparent listener.
+    ///
+    /// [`Touched::Listener`]: super::Touched::Listener
+    pub const TRANSPARENT_PORT: u16 = TRANSPARENT;
+
+    /// Whether `ip` is one the transparent listener may terminate: inside a configured
+    /// prefix (our own addresses excepted, they are never transparent).
+    pub(super) fn is_transparent_dst(&self, ip: IpAddr) -> bool {
+        let own = match ip {
+            IpAddr::V4(a) => a == self.cfg.addr,
+            IpAddr::V6(a) => Some(a) == self.cfg.addr6,
+        };
+        !own && !ip.is_unspecified() && self.cfg.transparent.iter().any(|p| p.contains(ip))
+    }
+
+    fn insert_listener(&mut self, port: u16, backlog: usize) -> Result<(), OpenError> {
         if self.listeners.contains_key(&port) {
             return Err(OpenError::AddrInUse);
         }
@@ -92,7 +146,7 @@ impl Stack {
 
     /// Whether a listener takes segments like `seg` (its port, its family).
     pub(super) fn listens(&self, seg: &Segment<'_>) -> bool {
-        Listener::takes(&self.listeners, seg)
+        Listener::takes(&self.listeners, &self.cfg, seg)
     }
 
     /// The connection settings for a child of the listener on `port` with a peer at
@@ -174,7 +228,7 @@ impl Stack {
         if !f.syn() {
             return;
         }
-        let port = seg.dst.port();
+        let port = Listener::key(&self.cfg, seg).expect("caller checked the listener");
         let l = self
             .listeners
             .get_mut(&port)
@@ -223,7 +277,8 @@ impl Stack {
             .cookies
             .generate(now, syn.dst, syn.src, syn.seq, peer_mss);
         self.cookie_sent_at = Some(now);
-        let t = &self.child_config(syn.dst.port(), syn.src.ip());
+        let key = Listener::key(&self.cfg, syn).unwrap_or(TRANSPARENT);
+        let t = &self.child_config(key, syn.src.ip());
         let mut options = TcpOptions {
             mss: Some(t.advmss.unwrap_or(t.mss)),
             ..TcpOptions::default()
@@ -273,7 +328,9 @@ impl Stack {
         if !self.cfg.syncookies || !recent {
             return false;
         }
-        let port = seg.dst.port();
+        let Some(port) = Listener::key(&self.cfg, seg) else {
+            return false;
+        };
         let peer_isn = seg.seq.wrapping_sub(1);
         let cookie = seg.ack.wrapping_sub(1);
         let Some(mss) = self
