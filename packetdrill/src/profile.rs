@@ -307,8 +307,12 @@ mod tests {
              ethtool -K tun0 tso off gso off\n\
              sysctl -q net.ipv4.tcp_min_tso_segs=10\n",
         );
-        assert_eq!(applied, ["tcp_timestamps", "tcp_wmem", "tcp_sack", "tso"]);
+        assert_eq!(
+            applied,
+            ["tcp_timestamps", "tcp_wmem", "tcp_sack", "fq", "tso"]
+        );
         assert!(!t.timestamps && !t.sack);
+        assert_eq!(t.pacing, tuntcp::tcp::Pacing::On, "fq paces every flow");
         assert_eq!(t.send_buffer, 50000);
         assert_eq!(t.gso_max_payload, 0);
     }
