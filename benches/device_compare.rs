@@ -128,6 +128,7 @@ fn main() {
                 name: "tun0".into(),
                 host_addr: HOST,
                 prefix_len: 24,
+                host_addr6: None, // IPv4 only, as tun-rs's side
                 mtu,
                 offload: true,
             })
