@@ -1664,6 +1664,10 @@ impl Connection {
         self.cc.on_rto(now, self.loss_basis(flight));
         self.rack_on_rto();
         self.recovery = None;
+        self.ecn.reduction = None; // Loss takes over from CWR
+        if self.state.is_synchronized() {
+            self.ecn_queue_cwr(); // RFC 3168 §6.1.2: CWR after any reduction
+        }
         self.retransmit_one = false;
         self.dupacks = 0;
         self.rtt.backoff();
