@@ -331,3 +331,96 @@ fn a_loss_during_cwr_enters_recovery_without_a_second_reduction() {
     assert_eq!(ca(&t, h, 40).0, CaState::Open);
     assert_eq!(c.ssthresh(), 7000);
 }
+
+// ---- Counters (nstat) and `ss -i` flags ----
+
+use tuntcp::stack::report;
+
+fn counter(t: &Harness, name: &str) -> u64 {
+    t.stack
+        .counters()
+        .get(name)
+        .unwrap_or_else(|| panic!("{name}"))
+}
+
+#[test]
+fn ecn_codepoints_are_counted_as_linux_nstat_names_them() {
+    let mut t = server(2);
+    let (_, iss) = establish_ecn(&mut t);
+    // The SYN and the ACK: Not-ECT (RFC 3168 §6.1.1, §6.1.4).
+    let names = [
+        "IpExtInNoECTPkts",
+        "IpExtInECT1Pkts",
+        "IpExtInECT0Pkts",
+        "IpExtInCEPkts",
+    ];
+    let counts = |t: &Harness| names.map(|n| counter(t, n));
+    assert_eq!(counts(&t), [2, 0, 0, 0]);
+    let mut next = 1001;
+    for (ms, ecn) in [(20, 2), (21, 2), (22, 1), (23, 3)] {
+        t.send(
+            ms,
+            marked(seg().seq(next).ack(iss + 1).data(&[1; 100]), ecn),
+        );
+        next += 100;
+    }
+    assert_eq!(counts(&t), [2, 1, 2, 1]);
+    assert_eq!(counter(&t, "Ip6InECT0Pkts"), 0, "IPv4 only");
+}
+
+#[test]
+fn ecn_codepoints_of_ipv6_are_counted_in_ip6() {
+    let mut t = Harness::server6(80);
+    let syn = t.build(&seg().syn().seq(1000));
+    // The ECN field is the Traffic Class's low two bits: byte 1's bits 4-5.
+    for (ms, ecn) in [(0u64, 0u8), (1, 1), (2, 2), (3, 2), (4, 3)] {
+        let mut p = syn.clone();
+        p[1] = (p[1] & 0xcf) | (ecn << 4);
+        t.send_raw(ms, &p);
+    }
+    let got = [
+        "Ip6InNoECTPkts",
+        "Ip6InECT1Pkts",
+        "Ip6InECT0Pkts",
+        "Ip6InCEPkts",
+    ]
+    .map(|n| counter(&t, n));
+    assert_eq!(got, [1, 1, 2, 1]);
+    assert_eq!(counter(&t, "IpExtInNoECTPkts"), 0, "IPv6 only");
+}
+
+#[test]
+fn tcp_delivered_ce_counts_the_segments_acked_with_ece() {
+    let (mut t, h, d) = ecn_sender();
+    ack_at(&mut t, 20, ECE, d + 1000, d);
+    assert_eq!(counter(&t, "TcpExtTCPDeliveredCE"), 1);
+    ack_at(&mut t, 21, TcpFlags::ACK, d + 3000, d);
+    assert_eq!(counter(&t, "TcpExtTCPDeliveredCE"), 1, "no ECE");
+    ack_at(&mut t, 22, ECE, d + 6000, d);
+    assert_eq!(counter(&t, "TcpExtTCPDeliveredCE"), 4);
+    let i = t.stack.connection(h).unwrap().info(support::instant(22));
+    assert_eq!(i.delivered_ce, 4, "tcpi_delivered_ce");
+}
+
+#[test]
+fn ss_i_prints_ecn_once_negotiated_and_ecnseen_once_ect_arrived() {
+    // No ECN: neither flag.
+    let mut t = server(2);
+    let (h, _) = t.establish(0, 1000, seg().mss(1000));
+    let line = report::ss_info(&t.stack.connection(h).unwrap().info(support::instant(0)));
+    assert!(!line.contains("ecn"), "{line}");
+    // ECN negotiated: `ecn`, after the options as ss orders them; `ecnseen` only once a
+    // segment with ECT (or CE) arrived.
+    let mut t = server(2);
+    let (h, iss) = establish_ecn(&mut t);
+    let ss = |t: &Harness, ms| {
+        report::ss_info(&t.stack.connection(h).unwrap().info(support::instant(ms)))
+    };
+    let line = ss(&t, 10);
+    assert!(line.starts_with("ecn cubic "), "{line}");
+    t.send(20, seg().seq(1001).ack(iss + 1).data(&[1; 100]));
+    assert!(!ss(&t, 20).contains("ecnseen"), "Not-ECT data");
+    t.send(30, marked(seg().seq(1101).ack(iss + 1).data(&[1; 100]), 2));
+    let line = ss(&t, 30);
+    assert!(line.starts_with("ecn ecnseen cubic "), "{line}");
+}

@@ -480,6 +480,8 @@ pub struct ConnStats {
     pub mtup_success: u64,
     /// PLPMTUD probes lost (`TCPMTUPFail`).
     pub mtup_fail: u64,
+    /// Segments delivered by ACKs with ECE (`TCPDeliveredCE`, RFC 3168).
+    pub delivered_ce: u64,
 }
 
 impl ConnStats {
@@ -531,6 +533,7 @@ impl ConnStats {
             rcvq_drop,
             mtup_success,
             mtup_fail,
+            delivered_ce,
         } = *o;
         self.fast_retrans += fast_retrans;
         self.reno_recovery += reno_recovery;
@@ -577,6 +580,7 @@ impl ConnStats {
         self.rcvq_drop += rcvq_drop;
         self.mtup_success += mtup_success;
         self.mtup_fail += mtup_fail;
+        self.delivered_ce += delivered_ce;
     }
 }
 

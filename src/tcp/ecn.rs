@@ -16,9 +16,12 @@
 //!   timeout, which reduced already; a loss during CWR enters fast recovery, which carries
 //!   the reduction on (no second ssthresh). Any reduction queues CWR (§6.1.2: "for any
 //!   reason"), as Linux's `tcp_init_cwnd_reduction` and `tcp_enter_loss` do.
+//! - Counts: segments delivered by ACKs with ECE (`TCPDeliveredCE`); `ss -i` `ecn` and
+//!   `ecnseen` (an ECT or CE segment arrived). The stack counts datagrams by codepoint.
 //!
 //! What this module does not do: ECN with SYN cookies (the cookie keeps no ECN bit; such
-//! connections run without it), ECN nonces or AccECN (RFC 9768).
+//! connections run without it), CWR for local congestion (Linux enters it when its qdisc
+//! drops), ECN nonces or AccECN (RFC 9768).
 
 use super::connection::{Connection, Recovery};
 use super::recovery::{prr_sndcnt, PrrState};
@@ -52,8 +55,6 @@ pub(super) struct Ecn {
     pub ce_rcvd: u64,
     pub ece_rcvd: u64,
     pub reductions: u64,
-    /// Segments delivered by ACKs with ECE (Linux `TCPDeliveredCE`, `tcpi_delivered_ce`).
-    pub delivered_ce: u64,
 }
 
 /// The CWR state: PRR's quantities (RFC 9937) for a reduction without loss.
@@ -128,11 +129,6 @@ impl Connection {
         self.ecn.reduction.is_some()
     }
 
-    /// (segments delivered by ACKs with ECE, whether a segment with ECT or CE arrived).
-    pub fn ecn_seen(&self) -> (u64, bool) {
-        (self.ecn.delivered_ce, self.ecn.seen)
-    }
-
     /// Any cwnd reduction (fast recovery, timeout, ECE): CWR on the next new data
     /// (RFC 3168 §6.1.2).
     pub(super) fn ecn_queue_cwr(&mut self) {
@@ -157,7 +153,8 @@ impl Connection {
             return;
         }
         self.ecn.ece_rcvd += 1;
-        self.ecn.delivered_ce += u64::from(delivered.div_ceil(self.smss.max(1)));
+        // Linux tcp_newly_delivered: TCPDeliveredCE, in segments.
+        self.stats.delivered_ce += u64::from(delivered.div_ceil(self.smss.max(1)));
         if self.recovery.is_some() || self.in_loss() || self.ecn.reduction.is_some() {
             return; // once per window; fast recovery or a timeout reduced already
         }

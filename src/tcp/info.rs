@@ -42,6 +42,13 @@ pub struct TcpInfo {
     pub timestamps: bool,
     /// SACK negotiated (RFC 2018).
     pub sack: bool,
+    /// ECN negotiated (RFC 3168; `tcpi_options` `TCPI_OPT_ECN`, `ss` `ecn`).
+    pub ecn: bool,
+    /// A segment with ECT or CE arrived on an ECN connection (`TCPI_OPT_ECN_SEEN`, `ss`
+    /// `ecnseen`).
+    pub ecn_seen: bool,
+    /// Segments delivered by ACKs with ECE (`tcpi_delivered_ce`).
+    pub delivered_ce: u64,
     /// (send, receive) window shifts, when window scaling was negotiated.
     pub wscale: Option<(u8, u8)>,
     /// The retransmission timeout now.
@@ -198,6 +205,9 @@ impl Connection {
             congestion: self.cc.name(),
             timestamps: self.ts_ok,
             sack: self.sack_ok,
+            ecn: self.ecn.ok,
+            ecn_seen: self.ecn.ok && self.ecn.seen,
+            delivered_ce: self.stats.delivered_ce,
             wscale: self.ws_ok.then_some((self.snd_wscale, self.rcv_wscale)),
             rto: self.rtt.rto(),
             backoff: self.rtt.backoff_count(),
