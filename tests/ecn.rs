@@ -130,7 +130,8 @@ fn ece_reduces_cwnd_once_per_window_and_the_next_data_carries_cwr() {
     let flight = t.drain();
     assert_eq!(flight.len(), 10, "IW10");
     let cwnd0 = t.stack.connection(h).unwrap().cwnd();
-    // The first ACK echoes a CE mark: the controller's cwnd drops to ssthresh (CUBIC: 0.7 of cwnd; PRR paces the rest).
+    // The first ACK echoes a CE mark: the controller's cwnd drops to ssthresh (CUBIC: 0.7
+    // of cwnd; PRR paces the rest).
     t.send(
         20,
         seg()
