@@ -104,6 +104,7 @@ impl fmt::Display for Tcb {
         let ca = match self.ca_state {
             CaState::Open => "",
             CaState::Disorder => " (disorder)",
+            CaState::Cwr => " (cwr)",
             CaState::Recovery => " (recovery)",
             CaState::Loss => " (loss)",
         };

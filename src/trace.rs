@@ -246,6 +246,7 @@ fn ca_name(c: CaState) -> &'static str {
     match c {
         CaState::Open => "open",
         CaState::Disorder => "disorder",
+        CaState::Cwr => "cwr",
         CaState::Recovery => "recovery",
         CaState::Loss => "loss",
     }
@@ -255,6 +256,7 @@ fn ca_from_name(s: &str) -> Option<CaState> {
     [
         CaState::Open,
         CaState::Disorder,
+        CaState::Cwr,
         CaState::Recovery,
         CaState::Loss,
     ]

@@ -858,6 +858,59 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         },
     );
 
+    scenario(
+        &mut totals,
+        &[
+            "IpExtInNoECTPkts",
+            "IpExtInECT1Pkts",
+            "IpExtInECT0Pkts",
+            "IpExtInCEPkts",
+            "TcpExtTCPDeliveredCE",
+        ],
+        Harness::server(80),
+        |h| {
+            // An ECN-setup SYN (RFC 3168 §6.1.1), then data with each codepoint; our data
+            // acknowledged with ECE.
+            let ece_cwr = TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR;
+            h.send(at(0), seg().flags(ece_cwr).seq(1000).mss(1000));
+            let sa = TcpFlags::SYN | TcpFlags::ACK | TcpFlags::ECE;
+            let iss = h.expect(at(0), seg().flags(sa)).seq;
+            h.send(at(1), seg().ack_flag().seq(1001).ack(iss + 1));
+            let c = h.stack.accept(80).expect("accepted");
+            for (i, ecn) in [1u8, 2, 3].into_iter().enumerate() {
+                let mut s = seg().seq(1001 + 10 * i as u32).ack(iss + 1).data(&[1; 10]);
+                s.ip = Some(tuntcp::wire::IpMeta {
+                    tos: ecn,
+                    ..Default::default()
+                });
+                h.send(at(10 + i as u64), s);
+            }
+            h.stack.send(c, &[1; 1000]).unwrap();
+            h.drain();
+            let ece = TcpFlags::ACK | TcpFlags::ECE;
+            h.send(at(20), seg().flags(ece).seq(1031).ack(iss + 1001));
+        },
+    );
+
+    scenario(
+        &mut totals,
+        &[
+            "Ip6InNoECTPkts",
+            "Ip6InECT1Pkts",
+            "Ip6InECT0Pkts",
+            "Ip6InCEPkts",
+        ],
+        Harness::server6(80),
+        |h| {
+            let syn = h.build(&seg().syn().seq(1000));
+            for (ms, ecn) in [(0, 0u8), (1, 1), (2, 2), (3, 3)] {
+                let mut p = syn.clone();
+                p[1] = (p[1] & 0xcf) | (ecn << 4); // Traffic Class's ECN bits
+                h.send_raw(at(ms), &p);
+            }
+        },
+    );
+
     let missing: Vec<&str> = Counters::NAMES
         .iter()
         .copied()

@@ -130,7 +130,8 @@ fn ece_reduces_cwnd_once_per_window_and_the_next_data_carries_cwr() {
     let flight = t.drain();
     assert_eq!(flight.len(), 10, "IW10");
     let cwnd0 = t.stack.connection(h).unwrap().cwnd();
-    // The first ACK echoes a CE mark: cwnd drops as for a loss (CUBIC: 0.7 of the flight).
+    // The first ACK echoes a CE mark: the controller's cwnd drops to ssthresh (CUBIC: 0.7
+    // of cwnd; PRR paces the rest).
     t.send(
         20,
         seg()
@@ -167,4 +168,260 @@ fn ece_reduces_cwnd_once_per_window_and_the_next_data_carries_cwr() {
     let c = t.stack.connection(h).unwrap();
     assert_eq!(c.ecn_counts(), (0, 2, 1));
     assert!(c.cwnd() >= cwnd1);
+}
+
+// ---- The CWR state (Linux `TCP_CA_CWR`): PRR-paced reduction for an ECE ----
+
+use tuntcp::tcp::CaState;
+
+const ECE: TcpFlags = TcpFlags(TcpFlags::ACK.0 | TcpFlags::ECE.0);
+
+/// The peer's ACK of `ack` (flags `f`) at `ms`; returns what the sender sent in answer as
+/// (segment number from 1, CWR flag).
+fn ack_at(t: &mut Harness, ms: u64, f: TcpFlags, ack: u32, d: u32) -> Vec<(u32, bool)> {
+    t.send(ms, seg().flags(f).seq(1001).ack(ack));
+    t.drain()
+        .iter()
+        .filter(|s| !s.payload.is_empty())
+        .map(|s| (s.seq.wrapping_sub(d) / 1000 + 1, s.flags.cwr()))
+        .collect()
+}
+
+fn ca(t: &Harness, h: tuntcp::stack::SocketHandle, ms: u64) -> (CaState, u32) {
+    let i = t.stack.connection(h).unwrap().info(support::instant(ms));
+    (i.ca_state, i.cwnd)
+}
+
+/// IW10 of 1000-byte segments in flight from an ECN connection at 10 ms:
+/// (harness, handle, first data sequence number).
+fn ecn_sender() -> (Harness, tuntcp::stack::SocketHandle, u32) {
+    let mut t = server(2);
+    let (h, iss) = establish_ecn(&mut t);
+    t.stack.send(h, &[1; 40_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10, "IW10");
+    (t, h, iss + 1)
+}
+
+#[test]
+fn ece_enters_cwr_and_prr_paces_the_reduction_until_snd_una_passes_the_point() {
+    let (mut t, h, d) = ecn_sender();
+    // 20 ms: the first ACK echoes a CE mark. CWR (ca_state 2): ssthresh 7000 (CUBIC 0.7
+    // of cwnd 10000), RecoverFS 10000 (9000 in flight + the 1000 delivered). pipe 9000 >
+    // ssthresh: PRR sends ceil(prr_delivered * 7000 / 10000) - prr_out: 700 now, so
+    // the window is 9700 and nothing goes (a segment needs 1000).
+    assert_eq!(ack_at(&mut t, 20, ECE, d + 1000, d), []);
+    assert_eq!(ca(&t, h, 20), (CaState::Cwr, 9));
+    assert_eq!(t.stack.connection(h).unwrap().ssthresh(), 7000);
+    assert_eq!(t.stack.connection(h).unwrap().ecn_counts(), (0, 1, 1));
+    // Plain ACKs (no ECE any more), one per segment. While pipe > ssthresh, 0.7 of what
+    // is delivered: 1400 - 0 -> segment 11, with CWR (§6.1.2); 2100 - 1000 -> 12;
+    // 2800 - 2000 = 800 -> nothing. At pipe = ssthresh (7000) nothing; below it, as much
+    // as delivered (PRR-CRB): one for one, 13 to 17.
+    let mut sent = Vec::new();
+    for k in 2..=10u32 {
+        sent.push(ack_at(
+            &mut t,
+            20 + u64::from(k),
+            TcpFlags::ACK,
+            d + k * 1000,
+            d,
+        ));
+        assert_eq!(ca(&t, h, 20 + u64::from(k)).0, CaState::Cwr, "ACK {k}");
+    }
+    assert_eq!(
+        sent,
+        [
+            vec![(11, true)],
+            vec![(12, false)],
+            vec![],
+            vec![],
+            vec![(13, false)],
+            vec![(14, false)],
+            vec![(15, false)],
+            vec![(16, false)],
+            vec![(17, false)],
+        ]
+    );
+    // All ten acknowledged: 7 sent during CWR, 7 = ssthresh in flight. SND.UNA is at the
+    // point, not past it: still CWR (Linux holds it until the CWR flag is acknowledged).
+    assert_eq!(ca(&t, h, 30), (CaState::Cwr, 7));
+    // Segment 11 (the one with CWR) acknowledged: Open, cwnd = ssthresh, and it grows
+    // again (congestion avoidance), by less than a segment per ACK.
+    let out = ack_at(&mut t, 40, TcpFlags::ACK, d + 11_000, d);
+    assert_eq!(ca(&t, h, 40).0, CaState::Open);
+    assert_eq!(out, [(18, false)], "one for one");
+    let c = t.stack.connection(h).unwrap();
+    assert!(c.cwnd() >= 7000 && c.cwnd() < 8000, "{}", c.cwnd());
+    // A new ECE now is a new window: a second reduction.
+    ack_at(&mut t, 41, ECE, d + 12_000, d);
+    assert_eq!(t.stack.connection(h).unwrap().ecn_counts(), (0, 2, 2));
+    assert_eq!(ca(&t, h, 41).0, CaState::Cwr);
+}
+
+#[test]
+fn a_second_ece_within_the_window_changes_nothing() {
+    let (mut t, h, d) = ecn_sender();
+    ack_at(&mut t, 20, ECE, d + 1000, d);
+    let before = t.stack.connection(h).unwrap().info(support::instant(20));
+    // Every ACK echoes ECE until the peer sees our CWR: the same PRR sends as above.
+    assert_eq!(ack_at(&mut t, 21, ECE, d + 2000, d), [(11, true)]);
+    assert_eq!(ack_at(&mut t, 22, ECE, d + 3000, d), [(12, false)]);
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.ecn_counts(), (0, 3, 1), "one reduction per window");
+    assert_eq!(c.ssthresh(), 7000);
+    assert_eq!(before.ssthresh, Some(7));
+}
+
+#[test]
+fn ece_during_fast_recovery_does_nothing_more() {
+    let (mut t, h, d) = ecn_sender();
+    // Segment 1 lost: three duplicate ACKs (no SACK) start fast recovery (RFC 5681 §3.2)
+    // and the fast retransmission.
+    for (i, ms) in [20u64, 21, 22].into_iter().enumerate() {
+        let out = ack_at(&mut t, ms, TcpFlags::ACK, d, d);
+        if i == 2 {
+            assert_eq!(
+                out.first(),
+                Some(&(1, false)),
+                "fast retransmission, no CWR"
+            );
+        }
+    }
+    let c = t.stack.connection(h).unwrap();
+    let ssthresh = c.ssthresh();
+    assert_eq!(ca(&t, h, 22).0, CaState::Recovery);
+    // An ECE now: counted, no CWR state, no second reduction.
+    ack_at(&mut t, 23, ECE, d, d);
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.ecn_counts(), (0, 1, 0));
+    assert_eq!(c.ssthresh(), ssthresh);
+    assert_eq!(ca(&t, h, 23).0, CaState::Recovery);
+    // Fast recovery reduced cwnd: the first new data after it carries CWR (§6.1.2: a
+    // reduction "for any reason").
+    let mut first_new = None;
+    for k in 2..=10u32 {
+        let out = ack_at(&mut t, 30 + u64::from(k), TcpFlags::ACK, d + k * 1000, d);
+        if let Some(&s) = out.iter().find(|s| s.0 > 10) {
+            first_new.get_or_insert(s);
+        }
+    }
+    assert_eq!(first_new.map(|s| s.1), Some(true), "{first_new:?}");
+}
+
+#[test]
+fn a_loss_during_cwr_enters_recovery_without_a_second_reduction() {
+    let (mut t, h, d) = ecn_sender();
+    // CWR at 20 ms (ssthresh 7000), then segment 2 lost: duplicate ACKs of 1000.
+    ack_at(&mut t, 20, ECE, d + 1000, d);
+    assert_eq!(ca(&t, h, 20).0, CaState::Cwr);
+    let mut out = Vec::new();
+    let mut high = 10;
+    for ms in [21u64, 22, 23] {
+        out = ack_at(&mut t, ms, TcpFlags::ACK, d + 1000, d);
+        high = out.iter().map(|s| s.0).fold(high, u32::max);
+    }
+    assert!(out.contains(&(2, false)), "fast retransmission: {out:?}");
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(ca(&t, h, 23).0, CaState::Recovery);
+    assert_eq!(c.ssthresh(), 7000, "the CWR's ssthresh, not reduced again");
+    assert_eq!(c.ecn_counts(), (0, 1, 1));
+    // The hole filled and everything sent before recovery acknowledged: Open.
+    ack_at(&mut t, 40, TcpFlags::ACK, d + high * 1000, d);
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(ca(&t, h, 40).0, CaState::Open);
+    assert_eq!(c.ssthresh(), 7000);
+}
+
+// ---- Counters (nstat) and `ss -i` flags ----
+
+use tuntcp::stack::report;
+
+fn counter(t: &Harness, name: &str) -> u64 {
+    t.stack
+        .counters()
+        .get(name)
+        .unwrap_or_else(|| panic!("{name}"))
+}
+
+#[test]
+fn ecn_codepoints_are_counted_as_linux_nstat_names_them() {
+    let mut t = server(2);
+    let (_, iss) = establish_ecn(&mut t);
+    // The SYN and the ACK: Not-ECT (RFC 3168 §6.1.1, §6.1.4).
+    let names = [
+        "IpExtInNoECTPkts",
+        "IpExtInECT1Pkts",
+        "IpExtInECT0Pkts",
+        "IpExtInCEPkts",
+    ];
+    let counts = |t: &Harness| names.map(|n| counter(t, n));
+    assert_eq!(counts(&t), [2, 0, 0, 0]);
+    let mut next = 1001;
+    for (ms, ecn) in [(20, 2), (21, 2), (22, 1), (23, 3)] {
+        t.send(
+            ms,
+            marked(seg().seq(next).ack(iss + 1).data(&[1; 100]), ecn),
+        );
+        next += 100;
+    }
+    assert_eq!(counts(&t), [2, 1, 2, 1]);
+    assert_eq!(counter(&t, "Ip6InECT0Pkts"), 0, "IPv4 only");
+}
+
+#[test]
+fn ecn_codepoints_of_ipv6_are_counted_in_ip6() {
+    let mut t = Harness::server6(80);
+    let syn = t.build(&seg().syn().seq(1000));
+    // The ECN field is the Traffic Class's low two bits: byte 1's bits 4-5.
+    for (ms, ecn) in [(0u64, 0u8), (1, 1), (2, 2), (3, 2), (4, 3)] {
+        let mut p = syn.clone();
+        p[1] = (p[1] & 0xcf) | (ecn << 4);
+        t.send_raw(ms, &p);
+    }
+    let got = [
+        "Ip6InNoECTPkts",
+        "Ip6InECT1Pkts",
+        "Ip6InECT0Pkts",
+        "Ip6InCEPkts",
+    ]
+    .map(|n| counter(&t, n));
+    assert_eq!(got, [1, 1, 2, 1]);
+    assert_eq!(counter(&t, "IpExtInNoECTPkts"), 0, "IPv6 only");
+}
+
+#[test]
+fn tcp_delivered_ce_counts_the_segments_acked_with_ece() {
+    let (mut t, h, d) = ecn_sender();
+    ack_at(&mut t, 20, ECE, d + 1000, d);
+    assert_eq!(counter(&t, "TcpExtTCPDeliveredCE"), 1);
+    ack_at(&mut t, 21, TcpFlags::ACK, d + 3000, d);
+    assert_eq!(counter(&t, "TcpExtTCPDeliveredCE"), 1, "no ECE");
+    ack_at(&mut t, 22, ECE, d + 6000, d);
+    assert_eq!(counter(&t, "TcpExtTCPDeliveredCE"), 4);
+    let i = t.stack.connection(h).unwrap().info(support::instant(22));
+    assert_eq!(i.delivered_ce, 4, "tcpi_delivered_ce");
+}
+
+#[test]
+fn ss_i_prints_ecn_once_negotiated_and_ecnseen_once_ect_arrived() {
+    // No ECN: neither flag.
+    let mut t = server(2);
+    let (h, _) = t.establish(0, 1000, seg().mss(1000));
+    let line = report::ss_info(&t.stack.connection(h).unwrap().info(support::instant(0)));
+    assert!(!line.contains("ecn"), "{line}");
+    // ECN negotiated: `ecn`, after the options as ss orders them; `ecnseen` only once a
+    // segment with ECT (or CE) arrived.
+    let mut t = server(2);
+    let (h, iss) = establish_ecn(&mut t);
+    let ss = |t: &Harness, ms| {
+        report::ss_info(&t.stack.connection(h).unwrap().info(support::instant(ms)))
+    };
+    let line = ss(&t, 10);
+    assert!(line.starts_with("ecn cubic "), "{line}");
+    t.send(20, seg().seq(1001).ack(iss + 1).data(&[1; 100]));
+    assert!(!ss(&t, 20).contains("ecnseen"), "Not-ECT data");
+    t.send(30, marked(seg().seq(1101).ack(iss + 1).data(&[1; 100]), 2));
+    let line = ss(&t, 30);
+    assert!(line.starts_with("ecn ecnseen cubic "), "{line}");
 }

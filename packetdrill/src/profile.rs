@@ -91,8 +91,11 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
         b[2] = u8::try_from(i.backoff).unwrap_or(u8::MAX); // retransmits
         b[3] = u8::try_from(i.probes).unwrap_or(u8::MAX);
         b[4] = u8::try_from(i.backoff).unwrap_or(u8::MAX);
-        b[5] =
-            u8::from(i.timestamps) | (u8::from(i.sack) << 1) | (u8::from(i.wscale.is_some()) << 2);
+        b[5] = u8::from(i.timestamps)
+            | (u8::from(i.sack) << 1)
+            | (u8::from(i.wscale.is_some()) << 2)
+            | (u8::from(i.ecn) << 3)
+            | (u8::from(i.ecn_seen) << 4);
         if let Some((snd, rcv)) = i.wscale {
             b[6] = (snd & 0xf) | (rcv << 4);
         }
@@ -130,6 +133,7 @@ pub fn tcp_info(conn: Option<&Connection>, now: Instant, out: &mut [u8]) -> usiz
         put64(&mut b, 168, i.busy.micros());
         put64(&mut b, 176, i.rwnd_limited.micros());
         put64(&mut b, 184, i.sndbuf_limited.micros());
+        put(&mut b, 196, sat(i.delivered_ce));
         put64(&mut b, 200, i.bytes_sent);
         put64(&mut b, 208, i.bytes_retrans);
         put(&mut b, 216, sat(i.dsack_dups));

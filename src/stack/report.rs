@@ -63,6 +63,8 @@ pub fn ss_info(i: &TcpInfo) -> String {
     };
     put(i.timestamps, "ts".into());
     put(i.sack, "sack".into());
+    put(i.ecn, "ecn".into());
+    put(i.ecn_seen, "ecnseen".into());
     put(true, i.congestion.into());
     if let Some((snd, rcv)) = i.wscale {
         put(true, format!("wscale:{snd},{rcv}"));

@@ -95,6 +95,15 @@ counters! {
     ip_ext_in_octets => "IpExtInOctets",
     /// `IpExtOutOctets` (see above).
     ip_ext_out_octets => "IpExtOutOctets",
+    /// Datagrams received by ECN codepoint (RFC 3168 §5): Not-ECT, ECT(1), ECT(0), CE,
+    /// counted as Linux's ip_rcv_core does, once the header's version and length are sane.
+    ip_ext_in_no_ect_pkts => "IpExtInNoECTPkts",
+    /// ECT(1).
+    ip_ext_in_ect1_pkts => "IpExtInECT1Pkts",
+    /// ECT(0).
+    ip_ext_in_ect0_pkts => "IpExtInECT0Pkts",
+    /// CE (Congestion Experienced).
+    ip_ext_in_ce_pkts => "IpExtInCEPkts",
     // ---- Icmp (RFC 4293 icmpStats*, icmpMsgStats*) ----
     /// ICMP messages received, errors included.
     icmp_in_msgs => "IcmpInMsgs",
@@ -258,6 +267,8 @@ counters! {
     tcp_ext_tcp_mtup_fail => "TcpExtTCPMTUPFail",
     /// PLPMTUD probes acknowledged (see above).
     tcp_ext_tcp_mtup_success => "TcpExtTCPMTUPSuccess",
+    /// Segments delivered (newly acknowledged or SACKed) by ACKs with ECE (RFC 3168).
+    tcp_ext_tcp_delivered_ce => "TcpExtTCPDeliveredCE",
     // ---- Ip6 (RFC 4293 ipSystemStats* for IPv6, Linux /proc/net/snmp6) ----
     /// IPv6 datagrams received from the device, errors included.
     ip6_in_receives => "Ip6InReceives",
@@ -293,6 +304,14 @@ counters! {
     ip6_in_octets => "Ip6InOctets",
     /// `Ip6OutOctets` (see above).
     ip6_out_octets => "Ip6OutOctets",
+    /// Datagrams received by ECN codepoint (the Traffic Class's low bits, RFC 3168 §5).
+    ip6_in_no_ect_pkts => "Ip6InNoECTPkts",
+    /// ECT(1).
+    ip6_in_ect1_pkts => "Ip6InECT1Pkts",
+    /// ECT(0).
+    ip6_in_ect0_pkts => "Ip6InECT0Pkts",
+    /// CE (Congestion Experienced).
+    ip6_in_ce_pkts => "Ip6InCEPkts",
     // ---- Icmp6 (RFC 4293 icmpStats*/icmpMsgStats* for IPv6, Linux /proc/net/snmp6) ----
     /// ICMPv6 messages received, errors included.
     icmp6_in_msgs => "Icmp6InMsgs",
@@ -351,6 +370,7 @@ impl Counters {
         self.tcp_ext_tcp_loss_probe_recovery += t.loss_probe_recovery;
         self.tcp_ext_tcp_mtup_fail += t.mtup_fail;
         self.tcp_ext_tcp_mtup_success += t.mtup_success;
+        self.tcp_ext_tcp_delivered_ce += t.delivered_ce;
         self.tcp_ext_tcp_lost_retransmit += t.lost_retransmit;
         self.tcp_ext_tcp_sack_recovery_fail += t.sack_recovery_fail;
         self.tcp_ext_tcp_reno_recovery_fail += t.reno_recovery_fail;
@@ -370,6 +390,28 @@ impl Counters {
         self.tcp_ext_ofo_pruned += t.ofo_pruned;
         self.tcp_ext_tcp_ofo_drop += t.ofo_drop;
         self.tcp_ext_tcp_rcv_q_drop += t.rcvq_drop;
+    }
+
+    /// A datagram arrived with the ECN field `ecn` (RFC 3168 §5).
+    pub fn count_ecn(&mut self, ecn: u8) {
+        let c = match ecn & 3 {
+            0 => &mut self.ip_ext_in_no_ect_pkts,
+            1 => &mut self.ip_ext_in_ect1_pkts,
+            2 => &mut self.ip_ext_in_ect0_pkts,
+            _ => &mut self.ip_ext_in_ce_pkts,
+        };
+        *c += 1;
+    }
+
+    /// [`Counters::count_ecn`] for IPv6.
+    pub fn count_ecn6(&mut self, ecn: u8) {
+        let c = match ecn & 3 {
+            0 => &mut self.ip6_in_no_ect_pkts,
+            1 => &mut self.ip6_in_ect1_pkts,
+            2 => &mut self.ip6_in_ect0_pkts,
+            _ => &mut self.ip6_in_ce_pkts,
+        };
+        *c += 1;
     }
 
     /// Copies the IPv6 reassembler's counters (kept there, cumulative).

@@ -476,6 +476,10 @@ impl Stack {
         }
         self.counters.ip_in_receives += 1;
         self.counters.ip_ext_in_octets += bytes.len() as u64;
+        // As ip_rcv_core: by ECN codepoint once the version and header length are sane.
+        if bytes.len() >= 20 && bytes[0] >> 4 == 4 && bytes[0] & 0xf >= 5 {
+            self.counters.count_ecn(bytes[1]);
+        }
         let ip = match Ipv4Packet::parse(bytes) {
             Ok(ip) => ip,
             Err(e) => {

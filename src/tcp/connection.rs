@@ -480,6 +480,8 @@ pub struct ConnStats {
     pub mtup_success: u64,
     /// PLPMTUD probes lost (`TCPMTUPFail`).
     pub mtup_fail: u64,
+    /// Segments delivered by ACKs with ECE (`TCPDeliveredCE`, RFC 3168).
+    pub delivered_ce: u64,
 }
 
 impl ConnStats {
@@ -531,6 +533,7 @@ impl ConnStats {
             rcvq_drop,
             mtup_success,
             mtup_fail,
+            delivered_ce,
         } = *o;
         self.fast_retrans += fast_retrans;
         self.reno_recovery += reno_recovery;
@@ -577,6 +580,7 @@ impl ConnStats {
         self.rcvq_drop += rcvq_drop;
         self.mtup_success += mtup_success;
         self.mtup_fail += mtup_fail;
+        self.delivered_ce += delivered_ce;
     }
 }
 
@@ -1664,6 +1668,10 @@ impl Connection {
         self.cc.on_rto(now, self.loss_basis(flight));
         self.rack_on_rto();
         self.recovery = None;
+        self.ecn.reduction = None; // Loss takes over from CWR
+        if self.state.is_synchronized() {
+            self.ecn_queue_cwr(); // RFC 3168 §6.1.2: CWR after any reduction
+        }
         self.retransmit_one = false;
         self.dupacks = 0;
         self.rtt.backoff();

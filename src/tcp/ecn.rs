@@ -7,15 +7,24 @@
 //!   and window probes do not; the TOS byte's ECN field, `wire::IpMeta::tos`).
 //! - Receiver (§6.1.3): a data segment marked CE makes every ACK carry ECE until a segment
 //!   with CWR arrives; the CE segment is ACKed at once.
-//! - Sender (§6.1.2): an ACK with ECE reduces cwnd as a loss would, at most once per window
-//!   of data, and the next new data carries CWR. Deviation: the reduction is made at once
-//!   (the controller's congestion event), not spread over the window by PRR as Linux's CWR
-//!   state does; not during loss recovery, which already reduced it.
+//! - Sender (§6.1.2): an ACK with ECE enters the CWR state (Linux `tcp_enter_cwr`, ca_state
+//!   `TCP_CA_CWR`): ssthresh from the controller (as for a loss, from cwnd: §6.1.2 halves
+//!   cwnd), then PRR (RFC 9937, which applies to any reduction) paces the sending down to it
+//!   over the next round; the next new data carries CWR. CWR ends when SND.UNA passes the
+//!   reduction's SND.MAX (Linux `tcp_end_cwnd_reduction`: something above it acknowledged),
+//!   so there is one reduction per window of data. Nothing during fast recovery or after a
+//!   timeout, which reduced already; a loss during CWR enters fast recovery, which carries
+//!   the reduction on (no second ssthresh). Any reduction queues CWR (§6.1.2: "for any
+//!   reason"), as Linux's `tcp_init_cwnd_reduction` and `tcp_enter_loss` do.
+//! - Counts: segments delivered by ACKs with ECE (`TCPDeliveredCE`); `ss -i` `ecn` and
+//!   `ecnseen` (an ECT or CE segment arrived). The stack counts datagrams by codepoint.
 //!
 //! What this module does not do: ECN with SYN cookies (the cookie keeps no ECN bit; such
-//! connections run without it), ECN nonces or AccECN (RFC 9768).
+//! connections run without it), CWR for local congestion (Linux enters it when its qdisc
+//! drops), ECN nonces or AccECN (RFC 9768).
 
-use super::connection::Connection;
+use super::connection::{Connection, Recovery};
+use super::recovery::{prr_sndcnt, PrrState};
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::Instant;
@@ -35,15 +44,30 @@ pub(super) struct Ecn {
     pub ok: bool,
     /// A CE mark arrived: ECE on every ACK until the peer's CWR.
     pub echo: bool,
-    /// An ECE was answered by a reduction: CWR on the next new data.
+    /// cwnd was reduced: CWR on the next new data.
     pub cwr: bool,
-    /// SND.MAX at the last reduction: ECE reduces again only once SND.UNA passes it.
-    pub high: Option<SeqNum>,
-    /// Data segments received with CE, ACKs received with ECE, and cwnd reductions made
+    /// The CWR state, while an ECE's reduction runs.
+    pub reduction: Option<Cwr>,
+    /// A segment with ECT or CE arrived (Linux `TCP_ECN_SEEN`, `ss` `ecnseen`).
+    pub seen: bool,
+    /// Data segments received with CE, ACKs received with ECE, and CWR states entered
     /// for them.
     pub ce_rcvd: u64,
     pub ece_rcvd: u64,
     pub reductions: u64,
+}
+
+/// The CWR state: PRR's quantities (RFC 9937) for a reduction without loss.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Cwr {
+    /// SND.MAX when it began: CWR ends once SND.UNA is past it.
+    pub point: SeqNum,
+    /// RecoverFS: in flight when it began, with what that ACK delivered.
+    pub recover_fs: u32,
+    pub prr_delivered: u32,
+    pub prr_out: u32,
+    /// The window PRR gives the sender now.
+    pub prr_cwnd: u32,
 }
 
 impl Connection {
@@ -90,6 +114,9 @@ impl Connection {
         if seg.flags.cwr() {
             self.ecn.echo = false;
         }
+        if seg.ip.tos & ECN_MASK != 0 {
+            self.ecn.seen = true;
+        }
         if !seg.payload.is_empty() && seg.ip.tos & ECN_MASK == CE {
             self.ecn.echo = true;
             self.ecn.ce_rcvd += 1;
@@ -97,22 +124,95 @@ impl Connection {
         }
     }
 
-    /// An acceptable ACK: the sender's response to ECE (RFC 3168 §6.1.2).
-    pub(super) fn ecn_on_ack(&mut self, now: Instant, seg: &Segment<'_>) {
+    /// Whether the CWR state (an ECE's reduction) is running.
+    pub fn in_cwr(&self) -> bool {
+        self.ecn.reduction.is_some()
+    }
+
+    /// Any cwnd reduction (fast recovery, timeout, ECE): CWR on the next new data
+    /// (RFC 3168 §6.1.2).
+    pub(super) fn ecn_queue_cwr(&mut self) {
+        self.ecn.cwr = self.ecn.ok;
+    }
+
+    /// An acceptable ACK, after loss detection and before cwnd is set from it: the end of
+    /// the CWR state, then the sender's response to ECE (RFC 3168 §6.1.2), as Linux's
+    /// `tcp_fastretrans_alert` orders them. `delivered` is what the ACK delivered.
+    pub(super) fn ecn_on_ack(&mut self, now: Instant, seg: &Segment<'_>, delivered: u32) {
+        if let Some(c) = self.ecn.reduction {
+            // Linux holds CWR until something above the point is acknowledged, so the
+            // CWR flag has reached the peer.
+            if self.snd_una.gt(c.point) || self.recovery.is_some() || self.in_loss() {
+                self.ecn.reduction = None;
+                if self.recovery.is_none() && !self.in_loss() {
+                    self.cc.on_recovery_end(now); // cwnd = ssthresh from here
+                }
+            }
+        }
         if !self.ecn.ok || !seg.flags.ece() || seg.flags.syn() {
             return;
         }
         self.ecn.ece_rcvd += 1;
-        if self.recovery.is_some() || self.ecn.high.is_some_and(|h| self.snd_una.lt(h)) {
-            return; // once per window; a loss recovery already reduced it
+        // Linux tcp_newly_delivered: TCPDeliveredCE, in segments.
+        self.stats.delivered_ce += u64::from(delivered.div_ceil(self.smss.max(1)));
+        if self.recovery.is_some() || self.in_loss() || self.ecn.reduction.is_some() {
+            return; // once per window; fast recovery or a timeout reduced already
         }
+        // Linux tcp_init_cwnd_reduction: ssthresh from cwnd (§6.1.2 halves cwnd).
+        self.cc.on_congestion_event(now, self.cc.cwnd());
+        // A reduction outside any undo episode (Linux clears undo_marker).
+        self.undo = None;
         let flight = self.snd_max.since(self.snd_una);
-        self.cc
-            .on_congestion_event(now, flight.max(self.sent_flight));
-        self.cc.on_recovery_end(now);
-        self.ecn.high = Some(self.snd_max);
-        self.ecn.cwr = true;
+        self.ecn.reduction = Some(Cwr {
+            point: self.snd_max,
+            recover_fs: flight
+                .saturating_sub(self.sb.sacked_bytes())
+                .saturating_add(delivered),
+            prr_delivered: 0,
+            prr_out: 0,
+            prr_cwnd: self.cc.cwnd(),
+        });
+        self.ecn_queue_cwr();
         self.ecn.reductions += 1;
+    }
+
+    /// RFC 9937 in the CWR state, on each ACK with what it delivered (Linux
+    /// `tcp_cwnd_reduction`). Deviation: the slow-start reduction bound (PRR-SSRB, one
+    /// SMSS more on an ACK that advanced SND.UNA) is not taken, only PRR-CRB: packetdrill's
+    /// `cwnd-moderation-ecn-enter-cwr-no-moderation-700` expects cwnd 4 there (in flight 3,
+    /// ssthresh 7), which is PRR-CRB (older Linux took SSRB only when retransmitted data
+    /// was acknowledged, which never happens in CWR).
+    pub(super) fn cwr_on_ack(&mut self, delivered: u32) {
+        let Some(mut c) = self.ecn.reduction else {
+            return;
+        };
+        if delivered == 0 || self.cc.owns_recovery_cwnd() {
+            return;
+        }
+        c.prr_delivered = c.prr_delivered.saturating_add(delivered);
+        let pipe = self.reduction_pipe(self.snd_una);
+        let (ssthresh, smss) = (self.cc.ssthresh(), self.smss);
+        let prr = PrrState {
+            delivered: c.prr_delivered,
+            out: c.prr_out,
+            recover_fs: c.recover_fs,
+        };
+        let sndcnt = prr_sndcnt(prr, pipe, ssthresh, delivered, false, smss);
+        c.prr_cwnd = pipe.saturating_add(sndcnt);
+        self.ecn.reduction = Some(c);
+    }
+
+    /// A loss during CWR: fast recovery takes the reduction over, with its PRR state and
+    /// no second ssthresh (Linux `tcp_enter_recovery` when `tcp_in_cwnd_reduction`).
+    pub(super) fn cwr_into_recovery(&mut self, r: &mut Recovery) -> bool {
+        let Some(c) = self.ecn.reduction.take() else {
+            return false;
+        };
+        r.recover_fs = c.recover_fs;
+        r.prr_delivered = c.prr_delivered;
+        r.prr_out = c.prr_out;
+        r.prr_cwnd = c.prr_cwnd;
+        true
     }
 
     /// Flags and TOS of a segment about to leave: ECE on ACKs while echoing; ECT(0), and

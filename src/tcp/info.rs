@@ -12,14 +12,15 @@ use super::state::State;
 use crate::time::{Duration, Instant};
 
 /// The sender's loss-recovery state, as Linux's `tcpi_ca_state` reports it
-/// (`TCP_CA_Open` = 0 .. `TCP_CA_Loss` = 4; we have no `CWR`, which needs ECN or local
-/// congestion).
+/// (`TCP_CA_Open` = 0 .. `TCP_CA_Loss` = 4; `CWR` only for ECN, not for local congestion).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CaState {
     /// Nothing SACKed, lost or retransmitted outstanding.
     Open = 0,
     /// SACKed, duplicate-ACKed, lost or retransmitted data outstanding, no recovery yet.
     Disorder = 1,
+    /// cwnd reduced for an ECN echo (RFC 3168 §6.1.2), PRR-paced (`ecn.rs`).
+    Cwr = 2,
     /// Fast recovery (RFC 6675 / RACK-TLP, RFC 8985).
     Recovery = 3,
     /// After a retransmission timeout, until SND.UNA passes SND.MAX of the timeout.
@@ -41,6 +42,13 @@ pub struct TcpInfo {
     pub timestamps: bool,
     /// SACK negotiated (RFC 2018).
     pub sack: bool,
+    /// ECN negotiated (RFC 3168; `tcpi_options` `TCPI_OPT_ECN`, `ss` `ecn`).
+    pub ecn: bool,
+    /// A segment with ECT or CE arrived on an ECN connection (`TCPI_OPT_ECN_SEEN`, `ss`
+    /// `ecnseen`).
+    pub ecn_seen: bool,
+    /// Segments delivered by ACKs with ECE (`tcpi_delivered_ce`).
+    pub delivered_ce: u64,
     /// (send, receive) window shifts, when window scaling was negotiated.
     pub wscale: Option<(u8, u8)>,
     /// The retransmission timeout now.
@@ -177,18 +185,14 @@ impl Connection {
         let (busy, rwnd_limited, sndbuf_limited) = self.chrono.totals(now);
         let lost = self.rack.lost_segs(mss);
         // tcp_fastretrans_alert / tcp_try_to_open: Loss from the RTO until SND.UNA passes
-        // its SND.MAX (RACK keeps that point; without SACK, while timeouts are unanswered),
-        // Recovery in fast recovery, Disorder while anything is SACKed, duplicate-ACKed,
+        // its SND.MAX (`in_loss`), Recovery in fast recovery, CWR in ECN's reduction, Disorder while anything is SACKed, duplicate-ACKed,
         // lost or retransmitted.
-        let loss = if self.rack_on() {
-            self.rack.in_rto_recovery()
-        } else {
-            self.retries > 0 && in_flight > 0 && self.state.is_synchronized()
-        };
-        let ca_state = if loss {
+        let ca_state = if self.in_loss() {
             CaState::Loss
         } else if self.recovery.is_some() {
             CaState::Recovery
+        } else if self.ecn.reduction.is_some() {
+            CaState::Cwr
         } else if sacked > 0 || self.dupacks > 0 || lost > 0 || retrans > 0 {
             CaState::Disorder
         } else {
@@ -201,6 +205,9 @@ impl Connection {
             congestion: self.cc.name(),
             timestamps: self.ts_ok,
             sack: self.sack_ok,
+            ecn: self.ecn.ok,
+            ecn_seen: self.ecn.ok && self.ecn.seen,
+            delivered_ce: self.stats.delivered_ce,
             wscale: self.ws_ok.then_some((self.snd_wscale, self.rcv_wscale)),
             rto: self.rtt.rto(),
             backoff: self.rtt.backoff_count(),

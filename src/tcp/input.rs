@@ -412,7 +412,6 @@ impl Connection {
         }
         if self.snd_una.le(ack) {
             self.on_ack_loss_recovery(now, seg, ack, advanced, acked, window, flight_before);
-            self.ecn_on_ack(now, seg);
         }
         // Window update (RFC 9293 §3.10.7.4): only from a newer segment, never an old ACK.
         let newer = self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack));
@@ -576,6 +575,7 @@ impl Connection {
             delivered = delivered.saturating_sub(counted).max(smss.min(delivered));
         }
         let in_recovery = self.recovery.is_some();
+        let in_cwr = self.in_cwr();
         match self.recovery {
             Some(r) if self.snd_una.ge(r.point) => {
                 // RFC 6675 §5 / RFC 6582 §3.2: the recovery point is acknowledged.
@@ -611,8 +611,11 @@ impl Connection {
             }
         }
         self.rack_after_ack(now, advanced);
+        // RFC 3168 §6.1.2: the end of CWR, then ECE (`ecn.rs`).
+        self.ecn_on_ack(now, seg, delivered);
+        self.cwr_on_ack(delivered);
         if let Some(r) = self.recovery.as_mut() {
-            if !in_recovery {
+            if !in_recovery && !in_cwr {
                 // RFC 9937: RecoverFS counts what this ACK delivered too.
                 r.recover_fs = r.recover_fs.saturating_add(delivered);
             }
@@ -634,7 +637,8 @@ impl Connection {
         // once reordering beyond DupThresh was measured, SACK-only ACKs grow it too, as
         // most deliveries then arrive as SACKs and cwnd would stall.
         let may_raise = advanced || (self.rack_on() && self.rack.reordering() > 3);
-        if self.recovery.is_none() && delivered > 0 && may_raise {
+        let reducing = self.recovery.is_some() || self.in_cwr();
+        if !reducing && delivered > 0 && may_raise {
             // RFC 7661 §4.3: cwnd is validated (may grow) while at least half of it was
             // used; as Linux's tcp_is_cwnd_limited, in slow start only: cwnd grows while
             // below twice the most in flight during the last window (`max_packets_out`).

@@ -23,6 +23,49 @@ pub(super) enum RackSend {
     Pipe(u32),
 }
 
+/// PRR's counters (RFC 9937): prr_delivered and prr_out since the reduction began, and
+/// RecoverFS.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PrrState {
+    pub delivered: u32,
+    pub out: u32,
+    pub recover_fs: u32,
+}
+
+/// RFC 9937's sndcnt for one ACK that delivered `delivered` (prr_delivered already counts
+/// it). While pipe > ssthresh, Proportional Rate Reduction sends ssthresh/RecoverFS of
+/// what is delivered; below, the slow-start reduction bound (PRR-SSRB) catches up to
+/// ssthresh by at most one SMSS more than delivered on an ACK that advanced SND.UNA and
+/// showed no further loss (`safe`, SafeACK), else as much as delivered (PRR-CRB). The
+/// first send of a reduction goes whatever it says (Linux: "force a fast retransmit").
+pub(super) fn prr_sndcnt(
+    p: PrrState,
+    pipe: u32,
+    ssthresh: u32,
+    delivered: u32,
+    safe: bool,
+    smss: u32,
+) -> u32 {
+    let sndcnt = if pipe > ssthresh {
+        let target =
+            (u64::from(p.delivered) * u64::from(ssthresh)).div_ceil(u64::from(p.recover_fs.max(1)));
+        target
+            .saturating_sub(u64::from(p.out))
+            .min(u64::from(u32::MAX)) as u32
+    } else {
+        let mut n = p.delivered.saturating_sub(p.out).max(delivered);
+        if safe {
+            n = n.saturating_add(smss);
+        }
+        n.min(ssthresh - pipe)
+    };
+    if p.out == 0 && sndcnt == 0 {
+        smss
+    } else {
+        sndcnt
+    }
+}
+
 impl Connection {
     /// RFC 8985 with cwnd - pipe (pipe: sent, not SACKed, not lost unless resent): the
     /// lowest segment marked lost first, inside the peer's window (a zero window is the
@@ -46,24 +89,29 @@ impl Connection {
         RackSend::Pipe(pipe)
     }
 
-    /// The congestion window the sender fills: PRR's in fast recovery (RFC 9937), else the
-    /// controller's.
+    /// The congestion window the sender fills: PRR's in fast recovery and in ECN's CWR
+    /// state (RFC 9937), else the controller's.
     pub(super) fn send_cwnd(&self) -> u32 {
-        match self.recovery {
-            Some(r) if !self.cc.owns_recovery_cwnd() => r.prr_cwnd,
+        if self.cc.owns_recovery_cwnd() {
+            return self.cc.cwnd();
+        }
+        match (self.recovery, self.ecn.reduction) {
+            (Some(r), _) => r.prr_cwnd,
+            (None, Some(c)) => c.prr_cwnd,
             _ => self.cc.cwnd(),
         }
     }
 
-    /// RFC 9937's pipe in fast recovery: RACK's (sent, not SACKed, not lost unless resent),
-    /// RFC 6675's, or without SACK RFC 6582's estimate (each duplicate ACK is a segment that
-    /// left the network) - the same that `next_data` compares with the window.
-    fn recovery_pipe(&self, r: &Recovery) -> u32 {
+    /// RFC 9937's pipe during a reduction: RACK's (sent, not SACKed, not lost unless
+    /// resent), RFC 6675's (with `high_rxt`), or without SACK RFC 6582's estimate (each
+    /// duplicate ACK is a segment that left the network) - the same that `next_data`
+    /// compares with the window.
+    pub(super) fn reduction_pipe(&self, high_rxt: SeqNum) -> u32 {
         if self.rack_on() {
             self.rack.pipe()
         } else if self.sack_ok {
             self.sb
-                .pipe(self.snd_una, self.snd_max, r.high_rxt, self.smss, 3)
+                .pipe(self.snd_una, self.snd_max, high_rxt, self.smss, 3)
         } else {
             self.snd_nxt
                 .since(self.snd_una)
@@ -72,39 +120,33 @@ impl Connection {
     }
 
     /// RFC 9937 on each ACK that starts or continues fast recovery (not the one that ends
-    /// it), with the bytes it delivered (DeliveredData): sets the window to pipe + sndcnt.
-    /// While pipe > ssthresh, Proportional Rate Reduction sends ssthresh/RecoverFS of what
-    /// is delivered; below, the slow-start reduction bound (PRR-SSRB) catches up to
-    /// ssthresh by at most one SMSS more than delivered on an ACK that advanced SND.UNA and
-    /// showed no further loss (`safe`), else as much as delivered (PRR-CRB). Linux
-    /// `tcp_cwnd_reduction`.
+    /// it), with the bytes it delivered (DeliveredData): sets the window to pipe + sndcnt
+    /// ([`prr_sndcnt`]). Linux `tcp_cwnd_reduction`.
     pub(super) fn prr_on_ack(&mut self, delivered: u32, safe: bool) {
         let Some(mut r) = self.recovery else { return };
         if delivered == 0 {
             return;
         }
         r.prr_delivered = r.prr_delivered.saturating_add(delivered);
-        let pipe = self.recovery_pipe(&r);
-        let ssthresh = self.cc.ssthresh();
-        let mut sndcnt = if pipe > ssthresh {
-            let target = (u64::from(r.prr_delivered) * u64::from(ssthresh))
-                .div_ceil(u64::from(r.recover_fs.max(1)));
-            target
-                .saturating_sub(u64::from(r.prr_out))
-                .min(u64::from(u32::MAX)) as u32
-        } else {
-            let mut n = r.prr_delivered.saturating_sub(r.prr_out).max(delivered);
-            if safe {
-                n = n.saturating_add(self.smss);
-            }
-            n.min(ssthresh - pipe)
+        let pipe = self.reduction_pipe(r.high_rxt);
+        let prr = PrrState {
+            delivered: r.prr_delivered,
+            out: r.prr_out,
+            recover_fs: r.recover_fs,
         };
-        if r.prr_out == 0 && sndcnt == 0 {
-            // The fast retransmission goes whatever the reduction says.
-            sndcnt = self.smss;
-        }
+        let sndcnt = prr_sndcnt(prr, pipe, self.cc.ssthresh(), delivered, safe, self.smss);
         r.prr_cwnd = pipe.saturating_add(sndcnt);
         self.recovery = Some(r);
+    }
+
+    /// Whether the sender is in Linux's `TCP_CA_Loss`: from a timeout until SND.UNA passes
+    /// its SND.MAX (RACK keeps that point; without SACK, while timeouts are unanswered).
+    pub(super) fn in_loss(&self) -> bool {
+        if self.rack_on() {
+            self.rack.in_rto_recovery()
+        } else {
+            self.retries > 0 && self.snd_max.gt(self.snd_una) && self.state.is_synchronized()
+        }
     }
 
     /// RACK-TLP decides what is lost (else RFC 6675 DupThresh).
@@ -117,6 +159,8 @@ impl Connection {
     pub(super) fn rack_sent(&mut self, now: Instant, seq: SeqNum, seq_len: u32, snd_max: SeqNum) {
         if let Some(r) = self.recovery.as_mut() {
             r.prr_out = r.prr_out.saturating_add(seq_len);
+        } else if let Some(c) = self.ecn.reduction.as_mut() {
+            c.prr_out = c.prr_out.saturating_add(seq_len);
         }
         let probe = self.rack.take_probing();
         if !self.rack_on() || seq_len == 0 {
@@ -223,20 +267,14 @@ impl Connection {
             return; // the probe was too big for the path: no congestion (pmtu.rs)
         }
         let flight = self.snd_max.since(self.snd_una);
-        // Deviation: FlightSize (RFC 9438 §4.6, RFC 5681 eq. 4) is taken as it was after
-        // the last send if that was more: the runtime handles a batch of ACKs before it
-        // sends, and the ACKs ahead of this one drained the flight without a refill (1% loss
-        // to a Linux receiver: ssthresh 2 segments in most samples, cwnd a third of Linux's).
-        let basis = self.loss_basis(flight.max(self.sent_flight));
-        self.cc.on_congestion_event(now, basis);
-        self.undo_begin(None);
-        // After a timeout the go-back-N resend may be under way (SND.NXT below SND.MAX):
-        // what lies below SND.NXT went out again already, so it counts as retransmitted in
-        // this episode (RFC 6675 HighRxt), and SND.UNA is resent only if the resend has not
-        // passed it (issue 21: it was resent twice). The resend goes on; see `next_data`.
         let go_back = self.snd_nxt.lt(self.snd_max);
-        self.recovery = Some(Recovery {
+        let mut r = Recovery {
             point: self.snd_max,
+            // After a timeout the go-back-N resend may be under way (SND.NXT below
+            // SND.MAX): what lies below SND.NXT went out again already, so it counts as
+            // retransmitted in this episode (RFC 6675 HighRxt), and SND.UNA is resent only
+            // if the resend has not passed it (issue 21: it was resent twice). The resend
+            // goes on; see `next_data`.
             high_rxt: if go_back { self.snd_nxt } else { self.snd_una },
             rescue: None,
             prr_delivered: 0,
@@ -246,7 +284,15 @@ impl Connection {
             // nothing: only the fast retransmission goes (`retransmit_one`).
             recover_fs: flight.saturating_sub(self.sb.sacked_bytes()),
             prr_cwnd: 0,
-        });
+        };
+        if self.cwr_into_recovery(&mut r) {
+            // ECN's CWR reduced already: the reduction goes on, outside any undo episode.
+            self.undo = None;
+        } else {
+            self.ecn_queue_cwr();
+            self.enter_recovery_reduce(now, flight);
+        }
+        self.recovery = Some(r);
         self.retransmit_one = !go_back || self.snd_nxt == self.snd_una;
         self.rtt_probe = None;
         if self.sack_ok {
@@ -256,6 +302,17 @@ impl Connection {
         }
         self.rack.end_tlp_episode();
         self.disarm(Timer::LossProbe);
+    }
+
+    /// The congestion event of fast recovery (not after ECN's CWR, which had it).
+    fn enter_recovery_reduce(&mut self, now: Instant, flight: u32) {
+        // Deviation: FlightSize (RFC 9438 §4.6, RFC 5681 eq. 4) is taken as it was after
+        // the last send if that was more: the runtime handles a batch of ACKs before it
+        // sends, and the ACKs ahead of this one drained the flight without a refill (1% loss
+        // to a Linux receiver: ssthresh 2 segments in most samples, cwnd a third of Linux's).
+        let basis = self.loss_basis(flight.max(self.sent_flight));
+        self.cc.on_congestion_event(now, basis);
+        self.undo_begin(None);
     }
 
     /// After an ACK: restart the PTO if it cumulatively acknowledged new data and a probe

@@ -90,6 +90,10 @@ impl Stack {
             self.counters.ip6_in_discards += 1;
             return;
         };
+        // As ip6_rcv_core: by the ECN bits of the Traffic Class (RFC 3168 §5).
+        if bytes.len() >= 40 {
+            self.counters.count_ecn6(bytes[1] >> 4);
+        }
         let ip = match Ipv6Packet::parse(bytes) {
             Ok(ip) => ip,
             Err(e) => {
