@@ -17,7 +17,10 @@
 //! to the stack's next deadline and runs its timers). Blocking calls (packetdrill makes
 //! them on a second thread) wait on a condition variable until the stack's state lets
 //! them finish; before the clock moves, every such waiter first re-checks (see
-//! [`Shared::settle`]), so the order of events does not depend on thread scheduling.
+//! [`Shared::settle`]), and a call that waited and finished first reads its end time
+//! (packetdrill's `end_syscall` asks `gettimeofday` right after the call returns), so
+//! neither the order of events nor the times packetdrill records depend on thread
+//! scheduling.
 //!
 //! What this crate does not do: IPv6, UDP, pipes and splice (they fail with
 //! EOPNOTSUPP), Fast Open, zero-copy.
@@ -28,6 +31,7 @@ pub mod profile;
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::ThreadId;
 
 use host::{Blocked, Host};
 use tuntcp::time::{Duration, Instant};
@@ -46,6 +50,9 @@ pub struct State {
     /// Blocked callers: id -> the epoch they last checked their condition at.
     pub(crate) waiters: HashMap<u64, u64>,
     next_waiter: u64,
+    /// Threads whose blocked call finished and that have not read the clock since: the
+    /// clock does not move until they have (their end time is the time they finished).
+    unread_end: Vec<ThreadId>,
 }
 
 impl Shared {
@@ -56,6 +63,7 @@ impl Shared {
                 epoch: 0,
                 waiters: HashMap::new(),
                 next_waiter: 0,
+                unread_end: Vec::new(),
             }),
             cv: Condvar::new(),
         }
@@ -81,9 +89,15 @@ impl Shared {
         let mut g = self.lock();
         let id = g.next_waiter;
         g.next_waiter += 1;
+        let mut waited = false;
         loop {
             if let Blocked::Done(r) = f(&mut g.host) {
                 g.waiters.remove(&id);
+                if waited {
+                    // packetdrill's syscall thread reads its end time next (`end_syscall`);
+                    // the other thread must not move the clock before it has.
+                    g.unread_end.push(std::thread::current().id());
+                }
                 g.epoch += 1;
                 drop(g);
                 self.cv.notify_all();
@@ -91,16 +105,21 @@ impl Shared {
             }
             let e = g.epoch;
             g.waiters.insert(id, e);
+            waited = true;
             self.cv.notify_all();
             g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
         }
     }
 
     /// Waits until every blocked caller has re-checked its condition since the last
-    /// change (bounded by one real second, so a bug cannot hang packetdrill).
+    /// change, and every other thread whose blocked call finished has read its end time
+    /// (bounded by one real second, so a bug cannot hang packetdrill).
     pub fn settle<'a>(&'a self, mut g: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        while g.waiters.values().any(|&seen| seen != g.epoch) {
+        let me = std::thread::current().id();
+        while g.waiters.values().any(|&seen| seen != g.epoch)
+            || g.unread_end.iter().any(|&t| t != me)
+        {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 break;
@@ -141,8 +160,19 @@ impl Shared {
         self.advance_to(t);
     }
 
-    /// The virtual wall clock in µs; each read advances it 1 µs.
+    /// The virtual wall clock in µs; each read advances it 1 µs, except the first read
+    /// by a thread whose blocked call just finished: that is its end time, unmoved.
     pub fn gettimeofday(&self) -> u64 {
+        let me = std::thread::current().id();
+        let mut g = self.lock();
+        if let Some(i) = g.unread_end.iter().position(|&t| t == me) {
+            g.unread_end.swap_remove(i);
+            let wall = g.host.wall_usecs();
+            drop(g);
+            self.cv.notify_all();
+            return wall;
+        }
+        drop(g);
         let t = self.lock().host.now + Duration::from_micros(1);
         self.advance_to(t);
         self.lock().host.wall_usecs()
@@ -222,5 +252,47 @@ mod tests {
         assert_ne!(nfd, fd);
         // Nothing more to send, no timer: the stack will never send again.
         assert!(s.netdev_receive().is_none());
+    }
+
+    /// packetdrill's syscall thread reads the end time of a blocking call right after it
+    /// returns while the main thread moves on to its next event; the clock waits for that
+    /// read, so the recorded end time is when the call finished, however the threads run
+    /// (it made `blocking/blocking-write` pass or fail by turns).
+    #[test]
+    fn a_finished_blocking_call_reads_its_end_time_before_the_clock_moves() {
+        let s = std::sync::Arc::new(Shared::new(""));
+        let fd = s
+            .call(|h| h.socket(libc::AF_INET, libc::SOCK_STREAM, 0))
+            .unwrap();
+        s.call(|h| h.bind(fd, US)).unwrap();
+        s.call(|h| h.listen(fd, 1)).unwrap();
+        let s2 = s.clone();
+        let accepter = std::thread::spawn(move || {
+            let r = s2.block(|h| h.try_accept(fd));
+            // The syscall thread is slow to read the clock (scheduling, a loaded machine).
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            (r, s2.gettimeofday())
+        });
+        // As packetdrill's enqueue_system_call: go on once the call is parked.
+        for _ in 0..10_000 {
+            if !s.lock().waiters.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(s.lock().waiters.len(), 1, "the accept is parked");
+        s.usleep(100_000);
+        s.call(|h| h.netdev_send(&packet(TcpFlags::SYN, 1000, 0, Some(1000))));
+        let (synack, _) = s.netdev_receive().expect("SYN-ACK");
+        let synack = Segment::parse(&synack).unwrap();
+        s.call(|h| h.netdev_send(&packet(TcpFlags::ACK, 1001, synack.seq + 1, None)));
+        let finished = s.lock().host.wall_usecs();
+        // The main thread's next event is 100 ms later: it must not move the clock before
+        // the accept's end time was read.
+        s.usleep(100_000);
+        let (r, end) = accepter.join().unwrap();
+        assert!(r.is_ok());
+        assert_eq!(end, finished);
+        assert_eq!(s.lock().host.wall_usecs(), finished + 100_000);
     }
 }

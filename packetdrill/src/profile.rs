@@ -21,7 +21,9 @@
 //! - an ACK of unsent data is dropped without an answer (`answer_unsent_ack` off);
 //! - the first 10 data segments leave unpaced (`pace_after_iw`), and a script's fq qdisc
 //!   turns pacing on (`apply_host_commands`);
-//! - CUBIC leaves slow start by Linux's HyStart (`linux_hystart`).
+//! - CUBIC leaves slow start by Linux's HyStart (`linux_hystart`);
+//! - RACK.rtt from the last segment an ACK delivers in Linux's order, not the most
+//!   recently sent (`rack_linux_rtt`, `tcp_rack_advance`).
 //!
 //! The same as ours already: IW10, min RTO 200 ms, initial RTO 1 s, delayed ACK 40 ms,
 //! SACK and timestamps on, CUBIC, SYN-ACK retries 5.
@@ -58,6 +60,7 @@ pub fn stack_config(flags: &str) -> StackConfig {
     t.answer_unsent_ack = false; // tcp_ack: an ACK of unsent data is dropped silently
     t.pace_after_iw = true; // tcp_update_skb_after_send: the first 10 MSS unpaced
     t.linux_hystart = true; // tcp_cubic.c: hystart=1, hystart_detect=3
+    t.rack_linux_rtt = true; // tcp_rack_advance: RACK.rtt from the last segment delivered
     for flag in flags.split([',', ' ']).filter(|f| !f.is_empty()) {
         match flag {
             "no_tso" => cfg.offload = false,

@@ -165,6 +165,11 @@ pub struct Config {
     /// without tail loss probes. Without SACK it is always DupThresh / NewReno (RFC 6582).
     /// Bit 2 ([`RECOVERY_NO_DUPTHRESH`]) as Linux's: 5 = RACK without the DupThresh rule.
     pub recovery: u8,
+    /// RACK.rtt from the last segment an ACK delivers in Linux's order (SACKed, then
+    /// cumulatively ACKed), as `tcp_rack_advance`; off (the default): from the most
+    /// recently sent one, RFC 8985 §6.2 step 2 (`Rack::linux_rtt`). The packetdrill
+    /// profile sets it.
+    pub rack_linux_rtt: bool,
     /// F-RTO (RFC 5682 §3, SACK-enhanced), like Linux's `tcp_frto`: 0 off, else on (Linux's
     /// 1 and 2 have meant the same since 2013): after a first timeout, new data goes before
     /// the go-back-N resend, and a timeout it finds spurious is undone (`undo.rs`).
@@ -351,6 +356,7 @@ impl Default for Config {
             rto_min_on_rttvar: false,
             loss_ssthresh_from_cwnd: false,
             recovery: RECOVERY_RACK,
+            rack_linux_rtt: false,
             frto: 2,
             pacing: Pacing::Auto,
             pace_after_iw: false,

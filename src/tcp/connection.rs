@@ -680,7 +680,8 @@ impl Connection {
             recovery: None,
             undo: None,
             frto: None,
-            rack: Rack::with_no_dupthresh(cfg.recovery & super::config::RECOVERY_NO_DUPTHRESH != 0),
+            rack: Rack::with_no_dupthresh(cfg.recovery & super::config::RECOVERY_NO_DUPTHRESH != 0)
+                .linux_rtt(cfg.rack_linux_rtt),
             rate: RateEstimator::new(now),
             pacing_rate: 0,
             pace_ns: 0,

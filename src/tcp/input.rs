@@ -412,6 +412,12 @@ impl Connection {
         }
         if self.snd_una.le(ack) {
             self.on_ack_loss_recovery(now, seg, ack, advanced, acked, window, flight_before);
+        } else if self.sack_ok && !seg.options.sack.as_slice().is_empty() {
+            // An ACK below SND.UNA (reordered, still within RFC 5961's range) may bring SACK
+            // blocks: RFC 6675 §5 updates the scoreboard on "any ACK containing SACK
+            // information", and what it newly SACKs counts as delivered (Linux `tcp_ack`'s
+            // `old_ack` path). It does not grow cwnd.
+            self.on_ack_loss_recovery(now, seg, ack, false, 0, window, flight_before);
         }
         // Window update (RFC 9293 §3.10.7.4): only from a newer segment, never an old ACK.
         let newer = self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack));
@@ -495,6 +501,9 @@ impl Connection {
         window: u32,
         flight_before: u32,
     ) {
+        // An ACK below SND.UNA that SACKs (see `process_ack`): the scoreboard, RACK and PRR
+        // take it; cwnd growth, HyStart and the rate sample do not (nor Linux's `old_ack`).
+        let old_ack = ack.lt(self.snd_una);
         let mut newly_sacked = 0;
         // Bytes this ACK newly delivered (RFC 6675 / RFC 5681 byte counting): the cumulative
         // advance plus the change in SACKed bytes above SND.UNA. Bytes SACKed earlier and
@@ -530,7 +539,7 @@ impl Connection {
             .on_ack(now, self.snd_una, self.sb.ranges(), self.min_rtt);
         let newly_lost = self.rack_on_ack(now, seg, advanced, dsack);
         rs.lost = newly_lost.saturating_mul(self.smss);
-        if let Some(rtt) = rs.rtt {
+        if let Some(rtt) = rs.rtt.filter(|_| !old_ack) {
             // Linux's pkts_acked hook, before cwnd grows (HyStart, `hystart_linux.rs`).
             // hystart_ack_delay: min(1 ms, 4 GSO super-segments at the pacing rate).
             let gso = self.cfg.gso_max_payload.max(self.smss as usize) as u64;
@@ -636,7 +645,7 @@ impl Connection {
         // duplicate ACKs that only SACK (Linux `tcp_may_raise_cwnd`). Deviation, as Linux:
         // once reordering beyond DupThresh was measured, SACK-only ACKs grow it too, as
         // most deliveries then arrive as SACKs and cwnd would stall.
-        let may_raise = advanced || (self.rack_on() && self.rack.reordering() > 3);
+        let may_raise = advanced || (self.rack_on() && self.rack.reordering() > 3 && !old_ack);
         let reducing = self.recovery.is_some() || self.in_cwr();
         if !reducing && delivered > 0 && may_raise {
             // RFC 7661 §4.3: cwnd is validated (may grow) while at least half of it was
@@ -648,7 +657,9 @@ impl Connection {
             self.cc
                 .on_ack(now, delivered, self.rtt.srtt(), self.min_rtt, limited);
         }
-        self.on_rate_sample(now, &rs);
+        if !old_ack {
+            self.on_rate_sample(now, &rs);
+        }
     }
 
     /// Where the go-back-N resend after a retransmission timeout has reached, when it is

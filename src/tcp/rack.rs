@@ -144,6 +144,8 @@ pub struct Rack {
     tlp_due: bool,
     /// Linux `TCP_RACK_NO_DUPTHRESH`: no zero window at DupThresh SACKed segments.
     no_dupthresh: bool,
+    /// RACK.rtt as Linux's `tcp_rack_advance` sets it (see [`Rack::linux_rtt`]).
+    linux_rtt: bool,
     /// The segment being built is the probe.
     probing: bool,
 }
@@ -174,7 +176,21 @@ impl Rack {
             tlp_retrans: false,
             tlp_due: false,
             no_dupthresh: false,
+            linux_rtt: false,
             probing: false,
+        }
+    }
+
+    /// With `on`, RACK.rtt is taken as Linux's `tcp_rack_advance` takes it: from the last
+    /// segment an ACK delivers in Linux's order (the SACKed ones, lowest first, then the
+    /// cumulatively ACKed ones), whenever it was sent, not from the most recently sent one
+    /// (RFC 8985 §6.2 step 2). Deviation (off by default): after an ACK that delivers a
+    /// resent hole together with an older original above it, Linux's RACK.rtt is the
+    /// original's longer RTT, so it waits longer before marking later segments lost.
+    pub fn linux_rtt(self, on: bool) -> Rack {
+        Rack {
+            linux_rtt: on,
+            ..self
         }
     }
 
@@ -280,23 +296,24 @@ impl Rack {
         sacked: impl Iterator<Item = (SeqNum, SeqNum)>,
     ) -> Outcome {
         let mut out = Outcome::default();
+        // The RTT of the last segment delivered by the cumulative ACK and by the SACK
+        // blocks (for `linux_rtt`).
+        let (mut cum_rtt, mut sack_rtt) = (None, None);
         // Step 1-3 for what the cumulative ACK delivered.
         while let Some(front) = self.segs.front().copied() {
             if front.end.le(a.snd_una) {
                 self.segs.pop_front();
                 if !front.sacked {
-                    self.delivered(a, &front);
+                    cum_rtt = self.delivered(a, &front).or(cum_rtt);
                 }
             } else {
                 if front.start.lt(a.snd_una) {
                     if !front.sacked {
-                        self.delivered(
-                            a,
-                            &Seg {
-                                end: a.snd_una,
-                                ..front
-                            },
-                        );
+                        let part = Seg {
+                            end: a.snd_una,
+                            ..front
+                        };
+                        cum_rtt = self.delivered(a, &part).or(cum_rtt);
                     }
                     self.segs[0].start = a.snd_una;
                 }
@@ -314,9 +331,14 @@ impl Rack {
                 }
                 if !s.sacked && l.le(s.start) && s.end.le(r) {
                     self.segs[i].sacked = true;
-                    self.delivered(a, &s);
+                    sack_rtt = self.delivered(a, &s).or(sack_rtt);
                 }
                 i += 1;
+            }
+        }
+        if self.linux_rtt {
+            if let Some(rtt) = cum_rtt.or(sack_rtt) {
+                self.rtt = rtt;
             }
         }
         // Linux `tcp_check_sack_reordering`: the degree grows to the distance from the
@@ -361,8 +383,8 @@ impl Rack {
         out
     }
 
-    /// Steps 2 and 3 for one delivered segment.
-    fn delivered(&mut self, a: &AckInput, s: &Seg) {
+    /// Steps 2 and 3 for one delivered segment; its RTT unless ambiguous.
+    fn delivered(&mut self, a: &AckInput, s: &Seg) -> Option<Duration> {
         let rtt = a.now.saturating_since(s.xmit);
         // Step 2: an ACK for a retransmitted segment may be the original's: skip it when the
         // RTT is shorter than the minimum or the echo predates the retransmission.
@@ -390,6 +412,7 @@ impl Rack {
             Some(f) if s.end.le(f) => {}
             _ => self.fack = Some(s.end),
         }
+        (!ambiguous).then_some(rtt)
     }
 
     /// RFC 8985 §6.2 step 5 RACK_update_reo_wnd (with Linux's cap at SRTT).
@@ -901,5 +924,41 @@ mod tests {
         r.on_ack(&input(5000, 0, top), blocks.into_iter());
         assert!(r.len() <= MAX_SEGS);
         r.check_invariants(SeqNum(0), SeqNum(top)).unwrap();
+    }
+
+    /// Linux's RACK.rtt follows the last segment an ACK delivers (`tcp_rack_advance`), the
+    /// RFC's the most recently sent one: after a resent hole and an older original are
+    /// ACKed together, a segment sent with that original is lost by the RFC at once, by
+    /// Linux only after the reordering window (packetdrill
+    /// `fast_recovery/prr-ss-ack-below-snd_una-cubic`).
+    #[test]
+    fn linux_rtt_takes_the_last_delivered_segments_rtt_not_the_latest_sent() {
+        for linux in [false, true] {
+            let mut r = ten(0).linux_rtt(linux);
+            let mut a = input(20, 0, 1000);
+            a.advanced = false;
+            a.min_rtt = Some(Duration::from_millis(10));
+            a.srtt = Some(Duration::from_millis(10));
+            // Three SACKed: 0..100 and 300..800 are lost at once; 0..100 goes again at 20.
+            let o = r.on_ack(&a, sacks(&[(100, 300), (800, 900)]));
+            assert_eq!(o.newly_lost, 6);
+            r.on_send(ms(20), SeqNum(0), SeqNum(100), SeqNum(1000));
+            // At 32 the ACK of 400 delivers the resend (RTT 12 ms) and the original
+            // 300..400 (RTT 32 ms), below RACK.fack: reordering, a window of 2.5 ms.
+            a.now = ms(32);
+            a.snd_una = SeqNum(400);
+            a.advanced = true;
+            a.in_recovery = true;
+            let o = r.on_ack(&a, sacks(&[(800, 900)]));
+            if linux {
+                // 900..1000, sent at 0: 0 + 32 + 2.5 > 32, not yet.
+                assert_eq!(o.newly_lost, 0);
+                assert_eq!(o.reorder_timeout, Some(Duration::from_micros(2500)));
+            } else {
+                // 0 + 12 + 2.5 <= 32: lost now.
+                assert_eq!(o.newly_lost, 1);
+                assert_eq!(o.reorder_timeout, None);
+            }
+        }
     }
 }
