@@ -335,21 +335,12 @@ impl IpHead {
         match *self {
             IpHead::V4 { src, dst, meta } => {
                 // Total Length covers the header too.
-                let need = IPV4_HEADER_LEN + tcp_len;
-                if need > usize::from(u16::MAX) {
-                    return Err(EmitError::TooLong(need));
-                }
-                if out.len() < room {
-                    return Err(EmitError::BufferTooSmall {
-                        need: room,
-                        have: out.len(),
-                    });
-                }
+                super::check_room(out, IPV4_HEADER_LEN + tcp_len, room)?;
                 let n = ipv4::emit_header(out, src, dst, IPPROTO_TCP, meta, tcp_len);
                 Ok((n, checksum::pseudo_header(src, dst, IPPROTO_TCP, tcp_len)))
             }
             IpHead::V6 { src, dst, meta } => {
-                ipv6::check_room(out, tcp_len, room)?;
+                super::check_room(out, tcp_len, room)?;
                 let n = ipv6::emit_header(out, src, dst, IPPROTO_TCP, meta, tcp_len);
                 Ok((
                     n,
