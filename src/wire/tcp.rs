@@ -206,12 +206,12 @@ impl<'a> Segment<'a> {
 
     /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
     pub fn seq_len(&self) -> u32 {
-        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+        self.parts().seq_len()
     }
 
     /// TCP header length including options.
     pub fn header_len(&self) -> usize {
-        TCP_HEADER_LEN + self.options.wire_len()
+        self.parts().header_len()
     }
 
     /// Bytes `emit` writes: IP header (20 or 40), TCP header with options, payload.
@@ -459,12 +459,24 @@ impl<'a> TcpParts<'a> {
         })
     }
 
+    /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
+    #[inline(always)]
+    pub fn seq_len(&self) -> u32 {
+        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+
+    /// TCP header length including options.
+    #[inline(always)]
+    pub fn header_len(&self) -> usize {
+        TCP_HEADER_LEN + self.options.wire_len()
+    }
+
     /// Writes the whole packet behind `ip` with the TCP checksum (MUST-2: always computed,
     /// pseudo-header included, odd payloads padded; one pass over the bytes just written,
     /// or by the kernel with `csum_partial`); returns the bytes written.
     #[inline(always)]
     pub fn emit(&self, ip: IpHead, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
-        let (ip_len, header_len) = (ip.len(), TCP_HEADER_LEN + self.options.wire_len());
+        let (ip_len, header_len) = (ip.len(), self.header_len());
         let need = ip_len + header_len + self.payload.len();
         let (n, acc) = self.write_headers(ip, out, header_len, need)?;
         out[n..need].copy_from_slice(self.payload);
@@ -487,7 +499,7 @@ impl<'a> TcpParts<'a> {
         out: &mut [u8],
         csum_partial: bool,
     ) -> Result<usize, EmitError> {
-        let (ip_len, header_len) = (ip.len(), TCP_HEADER_LEN + self.options.wire_len());
+        let (ip_len, header_len) = (ip.len(), self.header_len());
         let (n, acc) = self.write_headers(ip, out, header_len, ip_len + header_len)?;
         let sum = if csum_partial {
             !checksum::finish(acc)

@@ -8,7 +8,7 @@
 use super::ipv6::{Ip6Meta, Ipv6Packet, IPV6_HEADER_LEN};
 use super::tcp::{IpHead, TcpParts};
 use super::Segment;
-use super::{checksum, EmitError, TcpFlags, TcpOptions, WireError, IPPROTO_TCP, TCP_HEADER_LEN};
+use super::{checksum, EmitError, TcpFlags, TcpOptions, WireError, IPPROTO_TCP};
 use core::fmt;
 use std::net::SocketAddrV6;
 
@@ -69,12 +69,12 @@ impl<'a> Segment6<'a> {
 
     /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
     pub fn seq_len(&self) -> u32 {
-        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+        self.parts().seq_len()
     }
 
     /// TCP header length including options.
     pub fn header_len(&self) -> usize {
-        TCP_HEADER_LEN + self.options.wire_len()
+        self.parts().header_len()
     }
 
     /// Bytes `emit` writes: IPv6 header, TCP header with options, payload.
