@@ -7,10 +7,11 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
+use support::ip6::*;
 use support::*;
 use tuntcp::stack::stats::Counters;
 use tuntcp::time::Duration;
-use tuntcp::wire::{IcmpMessage, IcmpPacket, Icmpv6Message, Icmpv6Packet, Ip6Meta, TcpFlags};
+use tuntcp::wire::{IcmpMessage, IcmpPacket, Icmpv6Message, TcpFlags};
 
 /// Runs one scenario on its own stack and checks that each of `names` ended above zero.
 #[track_caller]
@@ -923,47 +924,6 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
 }
 
 // ---- IPv6 helpers and exact counts ----
-
-fn icmp6(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, message: Icmpv6Message<'_>) -> Vec<u8> {
-    let p = Icmpv6Packet {
-        src,
-        dst,
-        ip: Ip6Meta::default(),
-        message,
-    };
-    let mut buf = vec![0; p.buffer_len()];
-    p.emit(&mut buf).unwrap();
-    buf
-}
-
-fn ping6(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    icmp6(PEER6, US6, Icmpv6Message::EchoRequest { ident, seq, data })
-}
-
-/// `packet` (no extension headers) cut into IPv6 fragments at `cuts` (multiples of 8).
-fn fragments6(packet: &[u8], ident: u32, cuts: &[usize]) -> Vec<Vec<u8>> {
-    let upper = &packet[40..];
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(upper.len());
-    bounds
-        .windows(2)
-        .map(|w| {
-            let (start, end) = (w[0], w[1]);
-            let more = end < upper.len();
-            let mut f = packet[..40].to_vec();
-            f[6] = 44;
-            let off = (start as u16) | u16::from(more);
-            f.extend_from_slice(&[packet[6], 0]);
-            f.extend_from_slice(&off.to_be_bytes());
-            f.extend_from_slice(&ident.to_be_bytes());
-            f.extend_from_slice(&upper[start..end]);
-            let plen = (f.len() - 40) as u16;
-            f[4..6].copy_from_slice(&plen.to_be_bytes());
-            f
-        })
-        .collect()
-}
 
 /// Eight IPv6 packets in, each meeting one check of `ip6_rcv_core` / `ip6_input_finish`.
 fn v6_input_checks(h: &mut Harness) {

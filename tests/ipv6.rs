@@ -7,6 +7,7 @@
 mod support;
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use support::ip6::*;
 use support::*;
 use tuntcp::stack::Stack;
 use tuntcp::tcp::{Error, State};
@@ -19,22 +20,6 @@ const RSTACK: TcpFlags = TcpFlags(TcpFlags::RST.0 | TcpFlags::ACK.0);
 
 fn v6(ip: Ipv6Addr, port: u16) -> SocketAddr {
     SocketAddr::V6(SocketAddrV6::new(ip, port, 0, 0))
-}
-
-fn icmp6(src: Ipv6Addr, dst: Ipv6Addr, message: Icmpv6Message<'_>) -> Vec<u8> {
-    let p = Icmpv6Packet {
-        src,
-        dst,
-        ip: Ip6Meta::default(),
-        message,
-    };
-    let mut buf = vec![0; p.buffer_len()];
-    p.emit(&mut buf).unwrap();
-    buf
-}
-
-fn ping6(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    icmp6(PEER6, US6, Icmpv6Message::EchoRequest { ident, seq, data })
 }
 
 /// An IPv6 packet from the peer to us with `next_header` and `payload` as given.
@@ -591,38 +576,12 @@ fn offload_sends_ipv6_super_segments_with_checksums_the_device_completes() {
     assert!(o.payload.len() > 1440);
 }
 
-/// `packet` (fixed header + upper layer, no extension headers) cut into fragments at
-/// `cuts` (multiples of 8) with identification `ident`, in order.
-fn fragments(packet: &[u8], ident: u32, cuts: &[usize]) -> Vec<Vec<u8>> {
-    let upper = &packet[40..];
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(upper.len());
-    bounds
-        .windows(2)
-        .map(|w| {
-            let (start, end) = (w[0], w[1]);
-            let more = end < upper.len();
-            let mut f = packet[..40].to_vec();
-            f[6] = 44;
-            let off = (start as u16) | u16::from(more);
-            f.extend_from_slice(&[packet[6], 0]);
-            f.extend_from_slice(&off.to_be_bytes());
-            f.extend_from_slice(&ident.to_be_bytes());
-            f.extend_from_slice(&upper[start..end]);
-            let plen = (f.len() - 40) as u16;
-            f[4..6].copy_from_slice(&plen.to_be_bytes());
-            f
-        })
-        .collect()
-}
-
 #[test]
 fn fragmented_echo_request_is_reassembled_in_any_order() {
     let mut t = Harness::server6(80);
     let data: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
     let whole = ping6(9, 1, &data);
-    let mut frags = fragments(&whole, 0x1234, &[1232, 2464]);
+    let mut frags = fragments6(&whole, 0x1234, &[1232, 2464]);
     frags.reverse();
     for (i, f) in frags.iter().enumerate() {
         t.send_raw(at(i as u64), f);
@@ -644,7 +603,7 @@ fn fragmented_tcp_segment_reaches_its_listener() {
     let mut t = Harness::server6(80);
     let syn = t.build(&seg().syn().seq(1000).mss(1440).data(&[0u8; 0]));
     // A SYN is small; cut its 24 TCP bytes into 8 + 16.
-    for (i, f) in fragments(&syn, 77, &[8]).iter().enumerate() {
+    for (i, f) in fragments6(&syn, 77, &[8]).iter().enumerate() {
         t.send_raw(at(i as u64), f);
     }
     t.expect(at(1), seg().flags(SYNACK).ack(1001).mss(1440));
@@ -654,16 +613,16 @@ fn fragmented_tcp_segment_reaches_its_listener() {
 fn rfc5722_overlapping_fragments_drop_the_packet_silently() {
     let mut t = Harness::server6(80);
     let whole = ping6(9, 2, &[0x55; 64]);
-    let mut frags = fragments(&whole, 5, &[16, 48]);
+    let mut frags = fragments6(&whole, 5, &[16, 48]);
     // A fragment at 8..48 overlaps both neighbours' data.
-    let overlap = fragments(&whole, 5, &[8, 48])[1].clone();
+    let overlap = fragments6(&whole, 5, &[8, 48])[1].clone();
     frags.insert(1, overlap);
     for (i, f) in frags.iter().enumerate() {
         t.send_raw(at(i as u64), f);
     }
     assert!(icmp_out(&t).is_empty(), "{:?}", t.trace);
     // The identification is free again: a clean copy reassembles.
-    for f in fragments(&whole, 5, &[16, 48]) {
+    for f in fragments6(&whole, 5, &[16, 48]) {
         t.send_raw(at(10), &f);
     }
     assert_eq!(icmp_out(&t).len(), 1);
@@ -673,9 +632,9 @@ fn rfc5722_overlapping_fragments_drop_the_packet_silently() {
 fn reassembly_times_out_after_60s_with_time_exceeded_only_if_fragment_0_came() {
     let mut t = Harness::server6(80);
     let whole = ping6(9, 3, &[1; 200]);
-    let frags = fragments(&whole, 40, &[96]);
+    let frags = fragments6(&whole, 40, &[96]);
     t.send_raw(at(0), &frags[0]); // fragment 0 only
-    let other = fragments(&ping6(9, 4, &[2; 200]), 41, &[96]);
+    let other = fragments6(&ping6(9, 4, &[2; 200]), 41, &[96]);
     t.send_raw(at(0), &other[1]); // the last fragment only
     t.expect_nothing_until(at(59_999));
     assert!(icmp_out(&t).is_empty());

@@ -778,3 +778,44 @@ fn fuzz_seeds_are_what_the_emitter_writes() {
         }
     }
 }
+
+/// IPv6 through `Segment` and `Segment6` (one emit since the two were folded): the same
+/// errors, in the same order, as before: Payload Length (not the whole packet) over
+/// 65535, then room; mixed families refused first.
+#[test]
+fn ipv6_emit_rejects_a_short_buffer_a_payload_over_65535_and_mixed_families() {
+    use std::net::{SocketAddr, SocketAddrV6};
+    let (a, b): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+        ("fd66::1".parse().unwrap(), "fd66::2".parse().unwrap());
+    let v6 = |payload| Segment {
+        src: SocketAddr::V6(SocketAddrV6::new(a, 5555, 0, 0)),
+        dst: SocketAddr::V6(SocketAddrV6::new(b, 80, 0, 0)),
+        ..seg(TcpFlags::ACK, 1, 1, payload)
+    };
+    let s = v6(b"abc");
+    let mut short = vec![0; s.buffer_len() - 1];
+    let want = Err(EmitError::BufferTooSmall { need: 63, have: 62 });
+    assert_eq!(s.emit(&mut short), want);
+    assert_eq!(s.to_v6(0).unwrap().emit(&mut short), want);
+    assert_eq!(
+        s.emit_headers(&mut short[..59], false),
+        Err(EmitError::BufferTooSmall { need: 60, have: 59 })
+    );
+    let big = vec![0; 65535 - 20 + 1];
+    let s = v6(&big);
+    let mut out = vec![0; s.buffer_len()];
+    assert_eq!(s.emit(&mut out), Err(EmitError::TooLong(65536)));
+    assert_eq!(
+        s.to_v6(0).unwrap().emit_csum_partial(&mut out),
+        Err(EmitError::TooLong(65536))
+    );
+    let mixed = Segment {
+        dst: SocketAddr::V6(SocketAddrV6::new(b, 80, 0, 0)),
+        ..seg(TcpFlags::ACK, 1, 1, b"")
+    };
+    assert_eq!(mixed.emit(&mut [0; 0]), Err(EmitError::MixedFamilies));
+    assert_eq!(
+        mixed.emit_headers(&mut [0; 0], true),
+        Err(EmitError::MixedFamilies)
+    );
+}

@@ -124,62 +124,41 @@ impl Readiness {
     }
 }
 
-impl mio::event::Source for TcpListener {
-    fn register(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> io::Result<()> {
-        let key = Touched::Listener(self.inner.port);
-        self.inner
-            .ready
-            .register(&self.inner.shared, key, registry, token, interests)
-    }
+/// `mio::event::Source` for an API handle: its `inner` holds the `Readiness` and the
+/// runtime, `$key` (from `$inner`) names what the runtime reports touched.
+macro_rules! event_source {
+    ($handle:ty, |$inner:ident| $key:expr) => {
+        impl mio::event::Source for $handle {
+            fn register(
+                &mut self,
+                registry: &mio::Registry,
+                token: mio::Token,
+                interests: mio::Interest,
+            ) -> io::Result<()> {
+                let $inner = &self.inner;
+                let key = $key;
+                $inner
+                    .ready
+                    .register(&$inner.shared, key, registry, token, interests)
+            }
 
-    fn reregister(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> io::Result<()> {
-        self.inner.ready.reregister(registry, token, interests)
-    }
+            fn reregister(
+                &mut self,
+                registry: &mio::Registry,
+                token: mio::Token,
+                interests: mio::Interest,
+            ) -> io::Result<()> {
+                self.inner.ready.reregister(registry, token, interests)
+            }
 
-    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
-        let key = Touched::Listener(self.inner.port);
-        self.inner
-            .ready
-            .deregister(&self.inner.shared, key, registry)
-    }
+            fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+                let $inner = &self.inner;
+                let key = $key;
+                $inner.ready.deregister(&$inner.shared, key, registry)
+            }
+        }
+    };
 }
 
-impl mio::event::Source for TcpStream {
-    fn register(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> io::Result<()> {
-        let key = Touched::Conn(self.inner.h);
-        self.inner
-            .ready
-            .register(&self.inner.shared, key, registry, token, interests)
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interests: mio::Interest,
-    ) -> io::Result<()> {
-        self.inner.ready.reregister(registry, token, interests)
-    }
-
-    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
-        let key = Touched::Conn(self.inner.h);
-        self.inner
-            .ready
-            .deregister(&self.inner.shared, key, registry)
-    }
-}
+event_source!(TcpListener, |inner| Touched::Listener(inner.port));
+event_source!(TcpStream, |inner| Touched::Conn(inner.h));

@@ -5,6 +5,7 @@
 //! time axis.
 
 use super::{Cause, TimeSeq, TraceSeries};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 const WIDTH: u32 = 1200;
@@ -64,9 +65,79 @@ pub fn svg(g: &TimeSeq, trace: Option<&TraceSeries>) -> Result<String, String> {
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 type DrawResult = Result<(), Box<dyn std::error::Error + 'static>>;
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 fn legend(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+}
+
+/// A panel over the shared time axis `x`, values 0..`y_top`, with its caption and mesh;
+/// `whole` labels the y axis with whole numbers.
+fn panel<'a, 'b>(
+    area: &'a Area<'b>,
+    (caption, font_size): (&str, u32),
+    x: std::ops::Range<f64>,
+    y_top: f64,
+    (y_desc, whole): (&str, bool),
+) -> Result<Chart<'a, 'b>, Box<dyn std::error::Error + 'static>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", font_size))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x, 0f64..y_top)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc("time (s)").y_desc(y_desc);
+    if whole {
+        mesh.y_label_formatter(&|v| format!("{v:.0}"));
+    }
+    mesh.draw()?;
+    Ok(chart)
+}
+
+/// A labelled line through `points`.
+fn line(
+    chart: &mut Chart<'_, '_>,
+    points: impl IntoIterator<Item = (f64, f64)>,
+    (color, width): (RGBColor, u32),
+    label: &str,
+) -> DrawResult {
+    chart
+        .draw_series(LineSeries::new(points, color.stroke_width(width)))?
+        .label(label)
+        .legend(legend(color));
+    Ok(())
+}
+
+/// Labelled vertical bars: `(t_us, from, to)` each.
+fn bars(
+    chart: &mut Chart<'_, '_>,
+    spans: impl Iterator<Item = (u64, u64, u64)>,
+    (color, width): (RGBColor, u32),
+    label: &str,
+) -> DrawResult {
+    chart
+        .draw_series(spans.map(|(t, from, to)| {
+            let t = secs(t);
+            PathElement::new(
+                vec![(t, from as f64), (t, to as f64)],
+                color.stroke_width(width),
+            )
+        }))?
+        .label(label)
+        .legend(legend(color));
+    Ok(())
+}
+
+/// The box of series labels at `at`.
+fn label_box<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, at: SeriesLabelPosition) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(at)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
 }
 
 fn time_sequence(area: &Area<'_>, g: &TimeSeq, x: std::ops::Range<f64>) -> DrawResult {
@@ -87,62 +158,23 @@ fn time_sequence(area: &Area<'_>, g: &TimeSeq, x: std::ops::Range<f64>) -> DrawR
         g.data.len(),
         retrans
     );
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(90)
-        .build_cartesian_2d(x, 0f64..y_max * 1.02)?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("relative sequence number")
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .draw()?;
-    chart
-        .draw_series(LineSeries::new(
-            steps(g.acks.iter().map(|a| (a.t_us, a.win_edge))),
-            WINDOW.stroke_width(1),
-        ))?
-        .label("receive window right edge")
-        .legend(legend(WINDOW));
-    chart
-        .draw_series(LineSeries::new(
-            steps(g.acks.iter().map(|a| (a.t_us, a.ack))),
-            ACK.stroke_width(1),
-        ))?
-        .label("ACK")
-        .legend(legend(ACK));
-    chart
-        .draw_series(g.sacks.iter().map(|s| {
-            let t = secs(s.t_us);
-            PathElement::new(
-                vec![(t, s.start as f64), (t, s.end as f64)],
-                SACK.stroke_width(3),
-            )
-        }))?
-        .label("SACK block")
-        .legend(legend(SACK));
-    chart
-        .draw_series(g.data.iter().filter(|d| d.retrans.is_none()).map(|d| {
-            let t = secs(d.t_us);
-            PathElement::new(
-                vec![(t, d.start as f64), (t, d.end as f64)],
-                BLACK.stroke_width(1),
-            )
-        }))?
-        .label("data")
-        .legend(legend(BLACK));
-    chart
-        .draw_series(g.data.iter().filter(|d| d.retrans.is_some()).map(|d| {
-            let t = secs(d.t_us);
-            PathElement::new(
-                vec![(t, d.start as f64), (t, d.end as f64)],
-                RETRANS.stroke_width(2),
-            )
-        }))?
-        .label("retransmission (F: after dup ACKs/SACK, T: timer, or the trace's timer)")
-        .legend(legend(RETRANS));
+    let y = ("relative sequence number", true);
+    let mut chart = panel(area, (&caption, 18), x, y_max * 1.02, y)?;
+    let acks = |f: fn(&super::AckPoint) -> u64| steps(g.acks.iter().map(move |a| (a.t_us, f(a))));
+    let edge = acks(|a| a.win_edge);
+    line(&mut chart, edge, (WINDOW, 1), "receive window right edge")?;
+    line(&mut chart, acks(|a| a.ack), (ACK, 1), "ACK")?;
+    let sacks = g.sacks.iter().map(|s| (s.t_us, s.start, s.end));
+    bars(&mut chart, sacks, (SACK, 3), "SACK block")?;
+    let data = |retrans: bool| {
+        g.data
+            .iter()
+            .filter(move |d| d.retrans.is_some() == retrans)
+            .map(|d| (d.t_us, d.start, d.end))
+    };
+    bars(&mut chart, data(false), (BLACK, 1), "data")?;
+    let label = "retransmission (F: after dup ACKs/SACK, T: timer, or the trace's timer)";
+    bars(&mut chart, data(true), (RETRANS, 2), label)?;
     chart.draw_series(g.data.iter().filter_map(|d| {
         let mark = match d.retrans.as_ref()? {
             Cause::Dupacks { .. } => "F".to_string(),
@@ -160,13 +192,7 @@ fn time_sequence(area: &Area<'_>, g: &TimeSeq, x: std::ops::Range<f64>) -> DrawR
                 ),
         )
     }))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    label_box(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 fn windows(area: &Area<'_>, tr: &TraceSeries, x: std::ops::Range<f64>) -> DrawResult {
@@ -177,18 +203,8 @@ fn windows(area: &Area<'_>, tr: &TraceSeries, x: std::ops::Range<f64>) -> DrawRe
         .max()
         .unwrap_or(1)
         .max(1) as f64;
-    let mut chart = ChartBuilder::on(area)
-        .caption("sender state (from the trace)", ("sans-serif", 16))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(90)
-        .build_cartesian_2d(x, 0f64..y_max * 1.05)?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("bytes")
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .draw()?;
+    let caption = ("sender state (from the trace)", 16);
+    let mut chart = panel(area, caption, x, y_max * 1.05, ("bytes", true))?;
     let pts = |f: fn(&super::TracePoint) -> Option<u32>| {
         steps(
             tr.points
@@ -196,35 +212,19 @@ fn windows(area: &Area<'_>, tr: &TraceSeries, x: std::ops::Range<f64>) -> DrawRe
                 .filter_map(move |p| Some((p.t_us, u64::from(f(p)?)))),
         )
     };
-    chart
-        .draw_series(LineSeries::new(pts(|p| Some(p.cwnd)), BLUE.stroke_width(2)))?
-        .label("cwnd")
-        .legend(legend(BLUE));
-    chart
-        .draw_series(LineSeries::new(
-            pts(|p| p.ssthresh),
-            RETRANS.stroke_width(1),
-        ))?
-        .label("ssthresh")
-        .legend(legend(RETRANS));
-    chart
-        .draw_series(LineSeries::new(
-            pts(|p| Some(p.in_flight)),
-            ACK.stroke_width(1),
-        ))?
-        .label("in flight")
-        .legend(legend(ACK));
+    line(&mut chart, pts(|p| Some(p.cwnd)), (BLUE, 2), "cwnd")?;
+    line(&mut chart, pts(|p| p.ssthresh), (RETRANS, 1), "ssthresh")?;
+    line(
+        &mut chart,
+        pts(|p| Some(p.in_flight)),
+        (ACK, 1),
+        "in flight",
+    )?;
     chart.draw_series(tr.timers.iter().map(|(t, name)| {
         EmptyElement::at((secs(*t), y_max))
             + Text::new(name.clone(), (2, 0), ("sans-serif", 11).into_font())
     }))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    label_box(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 fn rtt(area: &Area<'_>, tr: &TraceSeries, x: std::ops::Range<f64>) -> DrawResult {
@@ -236,38 +236,16 @@ fn rtt(area: &Area<'_>, tr: &TraceSeries, x: std::ops::Range<f64>) -> DrawResult
         .max()
         .unwrap_or(1)
         .max(1);
-    let mut chart = ChartBuilder::on(area)
-        .caption("RTT estimator (from the trace)", ("sans-serif", 16))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(90)
-        .build_cartesian_2d(x, 0f64..ms(y_max) * 1.05)?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("ms")
-        .draw()?;
-    let srtt: Vec<_> = tr
+    let caption = ("RTT estimator (from the trace)", 16);
+    let mut chart = panel(area, caption, x, ms(y_max) * 1.05, ("ms", false))?;
+    let srtt = tr
         .points
         .iter()
-        .filter_map(|p| Some((secs(p.t_us), ms(p.srtt_us?))))
-        .collect();
-    chart
-        .draw_series(LineSeries::new(srtt, BLUE.stroke_width(2)))?
-        .label("SRTT")
-        .legend(legend(BLUE));
+        .filter_map(|p| Some((secs(p.t_us), ms(p.srtt_us?))));
+    line(&mut chart, srtt, (BLUE, 2), "SRTT")?;
     let rto = steps(tr.points.iter().map(|p| (p.t_us, p.rto_us)))
         .into_iter()
         .map(|(t, us)| (t, us / 1000.0));
-    chart
-        .draw_series(LineSeries::new(rto, RETRANS.stroke_width(1)))?
-        .label("RTO")
-        .legend(legend(RETRANS));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    line(&mut chart, rto, (RETRANS, 1), "RTO")?;
+    label_box(&mut chart, SeriesLabelPosition::UpperRight)
 }

@@ -5,6 +5,7 @@
 //! when the last fragment (MF clear) fixed its length and the fragments, which never
 //! overlap, add up to it.
 //!
+//! The bookkeeping below is shared with IPv6 (`stack::reasm`, used by [`super::frag6`] too).
 //! Rules, all checked per fragment and none able to panic, loop or grow without bound:
 //! - A fragment with no data, or a non-last fragment whose length is not a multiple of 8
 //!   (RFC 791 §3.2), is dropped alone.
@@ -42,10 +43,11 @@
 //! `poll_timeout` says).
 
 use super::icmp::quote_datagram;
-use super::keyed::{label, KeyedHash};
+use super::keyed::label;
+use super::reasm::{Piece, Table};
 use crate::time::{Duration, Instant};
 use crate::wire::{IpMeta, Ipv4Packet, Packet, WireError};
-use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::net::Ipv4Addr;
 
 /// Largest IPv4 datagram, header included (RFC 791: total length is 16 bits).
@@ -154,52 +156,16 @@ struct Key {
     ident: u16,
 }
 
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} > {} id {}", self.src, self.dst, self.ident)
+    }
+}
+
 struct First {
     meta: IpMeta,
     header_len: usize,
     quote: Vec<u8>,
-}
-
-struct Datagram {
-    /// Creation order, for eviction of the oldest and a deterministic expiry order.
-    serial: u64,
-    deadline: Instant,
-    /// Offset -> data; never overlapping.
-    frags: BTreeMap<usize, Vec<u8>>,
-    /// Sum of the fragments' lengths (exact: they do not overlap).
-    received: usize,
-    /// Highest end offset seen.
-    max_end: usize,
-    /// Payload length, known once the last fragment arrived.
-    total_len: Option<usize>,
-    first: Option<First>,
-    charged: usize,
-}
-
-enum Fit {
-    New,
-    Duplicate,
-    Overlap,
-}
-
-impl Datagram {
-    /// How [start, end) relates to what we hold.
-    fn fit(&self, start: usize, end: usize) -> Fit {
-        if let Some((&s, v)) = self.frags.range(..=start).next_back() {
-            let e = s + v.len();
-            if e > start {
-                return if end <= e {
-                    Fit::Duplicate
-                } else {
-                    Fit::Overlap
-                };
-            }
-        }
-        match self.frags.range(start + 1..).next() {
-            Some((&s, _)) if s < end => Fit::Overlap,
-            _ => Fit::New,
-        }
-    }
 }
 
 /// Reassembles IPv4 fragments. Sans-IO: time comes in with every call.
@@ -207,45 +173,35 @@ impl Datagram {
 /// Order of calls: `handle_timeout(now)` whenever `now >= poll_timeout()`, then
 /// `handle_fragment(now, ip)` for each received fragment.
 pub struct Reassembler {
-    limits: FragLimits,
-    /// Keyed from the stack's seed: peers pick the keys (RandomState would draw OS
-    /// randomness inside the core and make runs unrepeatable).
-    datagrams: HashMap<Key, Datagram, KeyedHash>,
-    bytes: usize,
-    next_serial: u64,
-    stats: FragStats,
+    table: Table<Key, First>,
 }
 
 impl Reassembler {
     /// A reassembler whose table is keyed from `seed` (the stack passes its own).
     pub fn new(limits: FragLimits, seed: u64) -> Reassembler {
         Reassembler {
-            limits,
-            datagrams: HashMap::with_hasher(KeyedHash::new(seed, label::FRAG)),
-            bytes: 0,
-            next_serial: 0,
-            stats: FragStats::default(),
+            table: Table::new(limits, seed, label::FRAG),
         }
     }
 
     /// The limits it runs under.
     pub fn limits(&self) -> FragLimits {
-        self.limits
+        self.table.limits()
     }
 
     /// What it did so far.
     pub fn stats(&self) -> FragStats {
-        self.stats
+        self.table.stats()
     }
 
     /// Datagrams in progress.
     pub fn in_progress(&self) -> usize {
-        self.datagrams.len()
+        self.table.in_progress()
     }
 
     /// Bytes currently charged (data + [`FRAG_OVERHEAD`] per fragment).
     pub fn bytes_buffered(&self) -> usize {
-        self.bytes
+        self.table.bytes_buffered()
     }
 
     /// Adds one fragment; returns the datagram when it is complete.
@@ -253,6 +209,12 @@ impl Reassembler {
     /// A datagram that is not a fragment (MF clear, offset 0) is returned as it is (its
     /// payload copied), without touching any counter.
     pub fn handle_fragment(&mut self, now: Instant, ip: &Ipv4Packet<'_>) -> Option<Reassembled> {
+        let key = Key {
+            src: ip.src,
+            dst: ip.dst,
+            protocol: ip.protocol,
+            ident: ip.meta.ident,
+        };
         if !ip.is_fragment() {
             return Some(Reassembled {
                 src: ip.src,
@@ -262,192 +224,56 @@ impl Reassembler {
                 payload: ip.payload.to_vec(),
             });
         }
-        self.stats.reasm_reqds += 1;
-        let key = Key {
-            src: ip.src,
-            dst: ip.dst,
-            protocol: ip.protocol,
-            ident: ip.meta.ident,
-        };
         let start = usize::from(ip.frag_offset);
-        let len = ip.payload.len();
-        let end = start + len;
-        let last = !ip.more_frags;
-
-        // RFC 791 §3.2: fragments other than the last carry a multiple of 8 bytes.
-        if len == 0 || (!last && len % 8 != 0) {
-            self.stats.reasm_fails += 1;
-            return None;
-        }
-        if ip.header_len + end > MAX_DATAGRAM {
-            log::debug!("reassembly: {ip} ends past 65535 bytes, dropping the datagram");
-            self.kill(&key);
-            return None;
-        }
-
-        if let Some(d) = self.datagrams.get(&key) {
-            let bad_len = match d.total_len {
-                Some(t) => end > t || (last && end != t),
-                None => last && end < d.max_end,
-            };
-            if bad_len {
-                log::debug!("reassembly: {ip} disagrees with the datagram's length");
-                self.kill(&key);
-                return None;
-            }
-            match d.fit(start, end) {
-                Fit::New => {}
-                // A "duplicate" that claims to be last when the copy was not is corrupt.
-                Fit::Duplicate if last && d.total_len != Some(end) => {
-                    self.kill(&key);
-                    return None;
-                }
-                Fit::Duplicate => return None,
-                Fit::Overlap => {
-                    log::debug!("reassembly: {ip} overlaps, dropping the datagram");
-                    self.stats.reasm_overlaps += 1;
-                    self.kill(&key);
-                    return None;
-                }
-            }
-        } else {
-            if self.limits.max_datagrams == 0 {
-                self.stats.reasm_fails += 1;
-                return None;
-            }
-            while self.datagrams.len() >= self.limits.max_datagrams {
-                if !self.evict_oldest(None) {
-                    break;
-                }
-            }
-            let serial = self.next_serial;
-            self.next_serial += 1;
-            self.datagrams.insert(
-                key,
-                Datagram {
-                    serial,
-                    deadline: now + self.limits.timeout,
-                    frags: BTreeMap::new(),
-                    received: 0,
-                    max_end: 0,
-                    total_len: None,
-                    first: None,
-                    charged: 0,
-                },
-            );
-        }
-
-        let cost = len + FRAG_OVERHEAD;
-        while self.bytes + cost > self.limits.max_bytes {
-            if !self.evict_oldest(Some(key)) {
-                self.kill(&key);
-                return None;
-            }
-        }
-
-        let d = self.datagrams.get_mut(&key)?;
-        d.frags.insert(start, ip.payload.to_vec());
-        d.received += len;
-        d.max_end = d.max_end.max(end);
-        d.charged += cost;
-        self.bytes += cost;
-        if last {
-            d.total_len = Some(end);
-        }
-        if start == 0 {
-            d.first = Some(First {
+        let first = (start == 0).then(|| {
+            let first = First {
                 meta: ip.meta,
                 header_len: ip.header_len,
                 quote: quote_datagram(ip),
-            });
-        }
-        if d.total_len != Some(d.received) {
-            return None;
-        }
-
-        // Complete: non-overlapping fragments inside [0, total) adding up to total.
-        let d = self.remove(&key)?;
-        let first = d.first?;
-        let total = d.received;
-        if first.header_len + total > MAX_DATAGRAM {
-            self.stats.reasm_fails += 1;
-            return None;
-        }
-        let mut payload = Vec::with_capacity(total);
-        for v in d.frags.values() {
-            payload.extend_from_slice(v);
-        }
-        self.stats.reasm_oks += 1;
-        Some(Reassembled {
-            src: key.src,
-            dst: key.dst,
-            protocol: key.protocol,
-            meta: first.meta,
-            payload,
+            };
+            (first, 0)
+        });
+        let piece = Piece {
+            start,
+            data: ip.payload,
+            last: !ip.more_frags,
+            // The "ping of death": no fragment may end past 65535 bytes of datagram.
+            max_end: MAX_DATAGRAM - ip.header_len,
+            first,
+        };
+        self.table.add(now, key, piece, |first, joined| {
+            if first.header_len + joined.len() > MAX_DATAGRAM {
+                return None;
+            }
+            let mut payload = Vec::new();
+            joined.append_to(&mut payload);
+            Some(Reassembled {
+                src: key.src,
+                dst: key.dst,
+                protocol: key.protocol,
+                meta: first.meta,
+                payload,
+            })
         })
     }
 
     /// Gives up on every datagram whose timeout has passed, oldest first.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Expired> {
-        let mut due: Vec<(u64, Key)> = self
-            .datagrams
-            .iter()
-            .filter(|(_, d)| d.deadline <= now)
-            .map(|(k, d)| (d.serial, *k))
-            .collect();
-        due.sort_unstable_by_key(|&(serial, _)| serial);
-        let mut out = Vec::with_capacity(due.len());
-        for (_, key) in due {
-            let Some(d) = self.remove(&key) else {
-                continue;
-            };
-            self.stats.reasm_timeout += 1;
-            self.stats.reasm_fails += 1;
-            out.push(Expired {
+        let expired = self.table.handle_timeout(now).into_iter();
+        expired
+            .map(|(key, first)| Expired {
                 src: key.src,
                 dst: key.dst,
                 protocol: key.protocol,
                 ident: key.ident,
-                quote: d.first.map(|f| f.quote),
-            });
-        }
-        out
+                quote: first.map(|f| f.quote),
+            })
+            .collect()
     }
 
     /// The earliest reassembly deadline, if any datagram is in progress.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.datagrams.values().map(|d| d.deadline).min()
-    }
-
-    fn remove(&mut self, key: &Key) -> Option<Datagram> {
-        let d = self.datagrams.remove(key)?;
-        self.bytes -= d.charged;
-        Some(d)
-    }
-
-    /// Drops a datagram (if present) and counts one failure.
-    fn kill(&mut self, key: &Key) {
-        self.remove(key);
-        self.stats.reasm_fails += 1;
-    }
-
-    /// Evicts the oldest datagram other than `keep`; false if there is none.
-    /// O(datagrams in progress), which `max_datagrams` bounds.
-    fn evict_oldest(&mut self, keep: Option<Key>) -> bool {
-        let oldest = self
-            .datagrams
-            .iter()
-            .filter(|(k, _)| Some(**k) != keep)
-            .min_by_key(|(_, d)| d.serial)
-            .map(|(k, _)| *k);
-        match oldest {
-            Some(k) => {
-                log::debug!("reassembly: evicting {} > {} id {}", k.src, k.dst, k.ident);
-                self.kill(&k);
-                true
-            }
-            None => false,
-        }
+        self.table.poll_timeout()
     }
 }
 

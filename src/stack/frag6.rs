@@ -6,15 +6,21 @@
 //! Header) followed by the fragmentable parts in order; the stack parses it again as a
 //! whole packet.
 //!
-//! Rules, per fragment, none able to panic, loop or grow without bound:
+//! The bookkeeping (holes, limits, eviction, timeouts, counters) is the table IPv4 uses
+//! too (`stack::reasm`); this module supplies the key, fragment 0's unfragmentable part
+//! and how the whole is put back together. Rules, per fragment, none able to panic, loop
+//! or grow without bound:
 //! - The wire layer has already answered a non-last fragment whose length is not a
-//!   multiple of 8, and one ending past 65535 bytes, with Parameter Problem (§4.5).
+//!   multiple of 8, and one ending past 65535 bytes, with Parameter Problem (§4.5), and
+//!   passed atomic fragments (RFC 6946 §4) up as whole packets: they never come here.
 //! - Overlapping fragments drop the whole packet silently (RFC 5722 §4); an exact
 //!   duplicate (inside one already held) is dropped alone (RFC 5722 errata 3089, Linux).
 //! - A last fragment that disagrees with the known length, or data past it, drops the
 //!   packet.
-//! - Limits ([`FragLimits`]: packets in progress, bytes charged with [`FRAG_OVERHEAD`]
-//!   per fragment); at a limit the oldest packet is evicted, as in [`super::frag`].
+//! - Limits ([`FragLimits`]: packets in progress, bytes charged with
+//!   [`FRAG_OVERHEAD`](super::frag::FRAG_OVERHEAD) per fragment, plus fragment 0's
+//!   unfragmentable part and quote); at a limit the oldest packet is evicted, as in
+//!   [`super::frag`].
 //! - Timeout 60 s from the first fragment (RFC 8200 §4.5), not refreshed; an expired
 //!   packet whose first fragment arrived is reported for ICMPv6 Time Exceeded code 1.
 //!
@@ -22,14 +28,15 @@
 //! the whole header chain (RFC 7112; such a packet is reassembled and then parsed like
 //! any other), count in `Ip6Reasm*` counters, or send anything itself.
 
-use super::frag::{FragLimits, FragStats, FRAG_OVERHEAD};
-use super::keyed::{label, KeyedHash};
+use super::frag::{FragLimits, FragStats};
+use super::keyed::label;
+use super::reasm::{Piece, Table};
 use crate::time::{Duration, Instant};
 use crate::wire::{
     icmpv6_error_quote, FragmentHeader, IPPROTO_DSTOPTS, IPPROTO_HOPOPTS, IPPROTO_ROUTING,
     IPV6_HEADER_LEN,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::net::Ipv6Addr;
 
 /// RFC 8200 §4.5: "60 seconds".
@@ -45,34 +52,17 @@ struct Key {
     ident: u32,
 }
 
-struct Pending {
-    serial: u64,
-    deadline: Instant,
-    /// Offset -> fragmentable data; never overlapping.
-    frags: BTreeMap<usize, Vec<u8>>,
-    received: usize,
-    max_end: usize,
-    total_len: Option<usize>,
-    /// Fragment 0's unfragmentable part, its Next Header already pointing past the
-    /// Fragment header, and its start as the Time Exceeded quote.
-    first: Option<(Vec<u8>, Vec<u8>)>,
-    charged: usize,
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} > {} id {}", self.src, self.dst, self.ident)
+    }
 }
 
-impl Pending {
-    /// True if [start, end) overlaps a fragment held (`Some(true)`: inside one, a
-    /// duplicate); `None` when it is new.
-    fn overlap(&self, start: usize, end: usize) -> Option<bool> {
-        if let Some((&s, v)) = self.frags.range(..=start).next_back() {
-            if s + v.len() > start {
-                return Some(end <= s + v.len());
-            }
-        }
-        match self.frags.range(start + 1..).next() {
-            Some((&s, _)) if s < end => Some(false),
-            _ => None,
-        }
-    }
+/// What fragment 0 leaves: its unfragmentable part, the Next Header already pointing past
+/// the Fragment header, and its start as the Time Exceeded quote.
+struct First {
+    unfrag: Vec<u8>,
+    quote: Vec<u8>,
 }
 
 /// A packet given up on timeout: what ICMPv6 Time Exceeded (code 1) needs.
@@ -89,11 +79,7 @@ pub struct Expired6 {
 
 /// Reassembles IPv6 fragments. Sans-IO: time comes in with every call.
 pub struct Reassembler6 {
-    limits: FragLimits,
-    pending: HashMap<Key, Pending, KeyedHash>,
-    bytes: usize,
-    next_serial: u64,
-    stats: FragStats,
+    table: Table<Key, First>,
 }
 
 /// Where, in `packet`, the Next Header field naming the header at `header_offset` lies:
@@ -112,31 +98,40 @@ fn next_header_field(packet: &[u8], header_offset: usize) -> Option<usize> {
     (at == header_offset).then_some(field)
 }
 
+/// Fragment 0's unfragmentable part with the Next Header that named the Fragment header
+/// set to the fragments' Next Header, and the quote; `None` if the headers cannot be walked.
+fn first_part(packet: &[u8], frag: &FragmentHeader) -> Option<First> {
+    let field = next_header_field(packet, frag.header_offset)?;
+    let mut unfrag = packet.get(..frag.header_offset)?.to_vec();
+    unfrag[field] = frag.next_header;
+    Some(First {
+        unfrag,
+        quote: icmpv6_error_quote(packet).to_vec(),
+    })
+}
+
 impl Reassembler6 {
     /// An empty reassembler bounded by `limits`; `seed` keys its table's hash.
     pub fn new(limits: FragLimits, seed: u64) -> Reassembler6 {
         Reassembler6 {
-            limits,
-            pending: HashMap::with_hasher(KeyedHash::new(seed, label::FRAG6)),
-            bytes: 0,
-            next_serial: 0,
-            stats: FragStats::default(),
+            table: Table::new(limits, seed, label::FRAG6),
         }
     }
 
     /// Counters of what it did (reassembled, dropped, timed out).
     pub fn stats(&self) -> FragStats {
-        self.stats
+        self.table.stats()
     }
 
     /// Packets in progress.
     pub fn in_progress(&self) -> usize {
-        self.pending.len()
+        self.table.in_progress()
     }
 
-    /// Bytes charged (data + [`FRAG_OVERHEAD`] per fragment).
+    /// Bytes charged (data + [`FRAG_OVERHEAD`](super::frag::FRAG_OVERHEAD) per fragment,
+    /// and fragment 0's unfragmentable part and quote).
     pub fn bytes_buffered(&self) -> usize {
-        self.bytes
+        self.table.bytes_buffered()
     }
 
     /// Adds one non-atomic fragment: `packet` is the whole IPv6 packet (to its payload
@@ -150,167 +145,63 @@ impl Reassembler6 {
         frag: &FragmentHeader,
         data: &[u8],
     ) -> Option<Vec<u8>> {
-        self.stats.reasm_reqds += 1;
         let key = Key {
             src,
             dst,
             ident: frag.ident,
         };
-        let (start, len) = (usize::from(frag.offset), data.len());
-        let end = start + len;
-        let last = !frag.more;
-        if len == 0 {
-            self.stats.reasm_fails += 1;
-            return None;
-        }
-        if let Some(p) = self.pending.get(&key) {
-            let bad_len = match p.total_len {
-                Some(t) => end > t || (last && end != t),
-                None => last && end < p.max_end,
-            };
-            if bad_len {
-                self.kill(&key);
-                return None;
-            }
-            match p.overlap(start, end) {
-                None => {}
-                Some(true) if !(last && p.total_len != Some(end)) => return None,
-                Some(_) => {
-                    // RFC 5722 §4: the whole packet goes, silently.
-                    log::debug!("reassembly: {src} > {dst} id {} overlaps", frag.ident);
-                    self.stats.reasm_overlaps += 1;
-                    self.kill(&key);
+        let start = usize::from(frag.offset);
+        let first = match start {
+            0 => match first_part(packet, frag) {
+                // Its unfragmentable part and quote are charged too.
+                Some(f) => {
+                    let cost = f.unfrag.len() + f.quote.len();
+                    Some((f, cost))
+                }
+                None => {
+                    self.table.reject();
                     return None;
                 }
-            }
-        } else {
-            if self.limits.max_datagrams == 0 {
-                self.stats.reasm_fails += 1;
-                return None;
-            }
-            while self.pending.len() >= self.limits.max_datagrams {
-                if !self.evict_oldest(None) {
-                    break;
-                }
-            }
-            let serial = self.next_serial;
-            self.next_serial += 1;
-            self.pending.insert(
-                key,
-                Pending {
-                    serial,
-                    deadline: now + self.limits.timeout,
-                    frags: BTreeMap::new(),
-                    received: 0,
-                    max_end: 0,
-                    total_len: None,
-                    first: None,
-                    charged: 0,
-                },
-            );
-        }
-        let first = match start {
-            0 => {
-                let field = next_header_field(packet, frag.header_offset)?;
-                let mut unfrag = packet.get(..frag.header_offset)?.to_vec();
-                unfrag[field] = frag.next_header;
-                Some((unfrag, icmpv6_error_quote(packet).to_vec()))
-            }
+            },
             _ => None,
         };
-        let cost = len + FRAG_OVERHEAD + first.as_ref().map_or(0, |f| f.0.len() + f.1.len());
-        while self.bytes + cost > self.limits.max_bytes {
-            if !self.evict_oldest(Some(key)) {
-                self.kill(&key);
+        // The reassembled payload (the headers before the Fragment header, then the
+        // fragmentable part) fits the 16-bit Payload Length.
+        let unfrag_len = frag.header_offset.saturating_sub(IPV6_HEADER_LEN);
+        let piece = Piece {
+            start,
+            data,
+            last: !frag.more,
+            max_end: MAX_PAYLOAD.saturating_sub(unfrag_len),
+            first,
+        };
+        self.table.add(now, key, piece, |first, joined| {
+            let mut out = first.unfrag;
+            let payload_len = out.len() - IPV6_HEADER_LEN + joined.len();
+            if payload_len > MAX_PAYLOAD {
                 return None;
             }
-        }
-        let p = self.pending.get_mut(&key)?;
-        p.frags.insert(start, data.to_vec());
-        p.received += len;
-        p.max_end = p.max_end.max(end);
-        p.charged += cost;
-        self.bytes += cost;
-        if last {
-            p.total_len = Some(end);
-        }
-        if first.is_some() {
-            p.first = first;
-        }
-        if p.total_len != Some(p.received) {
-            return None;
-        }
-        let p = self.remove(&key)?;
-        let (mut out, _) = p.first?;
-        let payload_len = out.len() - IPV6_HEADER_LEN + p.received;
-        if payload_len > MAX_PAYLOAD {
-            self.stats.reasm_fails += 1;
-            return None;
-        }
-        out.reserve(p.received);
-        for v in p.frags.values() {
-            out.extend_from_slice(v);
-        }
-        out[4..6].copy_from_slice(&(payload_len as u16).to_be_bytes());
-        self.stats.reasm_oks += 1;
-        Some(out)
+            joined.append_to(&mut out);
+            out[4..6].copy_from_slice(&(payload_len as u16).to_be_bytes());
+            Some(out)
+        })
     }
 
     /// Gives up on every packet whose timeout has passed, oldest first.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Expired6> {
-        let mut due: Vec<(u64, Key)> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(k, p)| (p.serial, *k))
-            .collect();
-        due.sort_unstable_by_key(|&(serial, _)| serial);
-        let mut out = Vec::with_capacity(due.len());
-        for (_, key) in due {
-            if let Some(p) = self.remove(&key) {
-                self.stats.reasm_timeout += 1;
-                self.stats.reasm_fails += 1;
-                out.push(Expired6 {
-                    src: key.src,
-                    dst: key.dst,
-                    quote: p.first.map(|f| f.1),
-                });
-            }
-        }
-        out
+        let expired = self.table.handle_timeout(now).into_iter();
+        expired
+            .map(|(key, first)| Expired6 {
+                src: key.src,
+                dst: key.dst,
+                quote: first.map(|f| f.quote),
+            })
+            .collect()
     }
 
     /// The earliest deadline, if a packet is in progress.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.deadline).min()
-    }
-
-    fn remove(&mut self, key: &Key) -> Option<Pending> {
-        let p = self.pending.remove(key)?;
-        self.bytes -= p.charged;
-        Some(p)
-    }
-
-    fn kill(&mut self, key: &Key) {
-        self.remove(key);
-        self.stats.reasm_fails += 1;
-    }
-
-    /// Evicts the oldest packet other than `keep`; false if there is none.
-    fn evict_oldest(&mut self, keep: Option<Key>) -> bool {
-        let oldest = self
-            .pending
-            .iter()
-            .filter(|(k, _)| Some(**k) != keep)
-            .min_by_key(|(_, p)| p.serial)
-            .map(|(k, _)| *k);
-        match oldest {
-            Some(k) => {
-                self.kill(&k);
-                true
-            }
-            None => false,
-        }
+        self.table.poll_timeout()
     }
 }
 

@@ -21,6 +21,7 @@ pub mod mem;
 pub mod pmtu;
 pub mod ports;
 pub mod prefix;
+mod reasm;
 pub mod report;
 pub mod stats;
 pub mod syncookie;

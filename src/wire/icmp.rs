@@ -6,7 +6,8 @@ use super::{checksum, EmitError, WireError};
 use core::fmt;
 use std::net::Ipv4Addr;
 
-const HEADER_LEN: usize = 8;
+/// The ICMP header (both versions).
+pub(super) const HEADER_LEN: usize = 8;
 const IPV4_HEADER_LEN: usize = 20;
 
 /// An ICMP message by meaning. `original` is the quoted IP header plus leading data.
@@ -85,11 +86,7 @@ pub struct IcmpPacket<'a> {
 }
 
 impl<'a> IcmpMessage<'a> {
-    fn parts(&self) -> (u8, u8, [u8; 4], &'a [u8]) {
-        let id_seq = |i: u16, s: u16| {
-            let (a, b) = (i.to_be_bytes(), s.to_be_bytes());
-            [a[0], a[1], b[0], b[1]]
-        };
+    fn parts(&self) -> Fields<'a> {
         match *self {
             IcmpMessage::EchoReply { ident, seq, data } => (0, 0, id_seq(ident, seq), data),
             IcmpMessage::EchoRequest { ident, seq, data } => (8, 0, id_seq(ident, seq), data),
@@ -117,20 +114,8 @@ impl<'a> IcmpMessage<'a> {
 
     /// Parses an ICMP message, checksum included.
     pub fn parse(buf: &'a [u8]) -> Result<IcmpMessage<'a>, WireError> {
-        if buf.len() < HEADER_LEN {
-            return Err(WireError::Truncated {
-                need: HEADER_LEN,
-                have: buf.len(),
-            });
-        }
-        if !checksum::verifies(0, buf) {
-            return Err(WireError::BadIcmpChecksum);
-        }
-        let (ty, code) = (buf[0], buf[1]);
-        let rest = [buf[4], buf[5], buf[6], buf[7]];
-        let data = &buf[HEADER_LEN..];
-        let hi = u16::from_be_bytes([rest[0], rest[1]]);
-        let lo = u16::from_be_bytes([rest[2], rest[3]]);
+        let (ty, code, rest, data) = parse_header(buf, 0, WireError::BadIcmpChecksum)?;
+        let (hi, lo) = halves(rest);
         Ok(match (ty, code, rest) {
             (0, 0, _) => IcmpMessage::EchoReply {
                 ident: hi,
@@ -172,19 +157,7 @@ impl<'a> IcmpMessage<'a> {
 
     /// Writes the message with its checksum; returns `buffer_len()`.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
-        let need = self.buffer_len();
-        if out.len() < need {
-            return Err(EmitError::BufferTooSmall {
-                need,
-                have: out.len(),
-            });
-        }
-        let (ty, code, rest, data) = self.parts();
-        out[..HEADER_LEN].copy_from_slice(&[ty, code, 0, 0, rest[0], rest[1], rest[2], rest[3]]);
-        out[HEADER_LEN..need].copy_from_slice(data);
-        let sum = checksum::finish(checksum::add(0, &out[..need]));
-        out[2..4].copy_from_slice(&sum.to_be_bytes());
-        Ok(need)
+        emit_message(self.parts(), 0, out)
     }
 }
 
@@ -219,15 +192,7 @@ impl<'a> IcmpPacket<'a> {
     /// Writes the whole IPv4 packet; returns `buffer_len()`.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
         let need = self.buffer_len();
-        if need > usize::from(u16::MAX) {
-            return Err(EmitError::TooLong(need));
-        }
-        if out.len() < need {
-            return Err(EmitError::BufferTooSmall {
-                need,
-                have: out.len(),
-            });
-        }
+        super::check_room(out, need, need)?;
         let h = ipv4::header(
             self.src,
             self.dst,
@@ -238,6 +203,66 @@ impl<'a> IcmpPacket<'a> {
         let n = ipv4::write_header(&h, out);
         Ok(n + self.message.emit(&mut out[n..])?)
     }
+}
+
+/// A message's type, code, the header's second word and the data after the header.
+pub(super) type Fields<'a> = (u8, u8, [u8; 4], &'a [u8]);
+
+/// Identifier and sequence number as the header's second word (echo, both versions).
+pub(super) fn id_seq(ident: u16, seq: u16) -> [u8; 4] {
+    let (a, b) = (ident.to_be_bytes(), seq.to_be_bytes());
+    [a[0], a[1], b[0], b[1]]
+}
+
+/// The second word's two halves (identifier and sequence number for echo).
+pub(super) fn halves(rest: [u8; 4]) -> (u16, u16) {
+    (
+        u16::from_be_bytes([rest[0], rest[1]]),
+        u16::from_be_bytes([rest[2], rest[3]]),
+    )
+}
+
+/// The header both versions share (RFC 792; RFC 4443 §2.1): type, code, checksum and a
+/// word the type gives meaning to, then data. Checks the length and the checksum, summed
+/// over `acc` (the pseudo-header's sum for ICMPv6, RFC 4443 §2.3; 0 for ICMPv4) and the
+/// message (`bad_checksum` if it fails); returns (type, code, word, data).
+pub(super) fn parse_header(
+    buf: &[u8],
+    acc: u64,
+    bad_checksum: WireError,
+) -> Result<Fields<'_>, WireError> {
+    if buf.len() < HEADER_LEN {
+        return Err(WireError::Truncated {
+            need: HEADER_LEN,
+            have: buf.len(),
+        });
+    }
+    if !checksum::verifies(acc, buf) {
+        return Err(bad_checksum);
+    }
+    let rest = [buf[4], buf[5], buf[6], buf[7]];
+    Ok((buf[0], buf[1], rest, &buf[HEADER_LEN..]))
+}
+
+/// Writes a message (type, code, word, data) with its checksum over `acc` (as in
+/// [`parse_header`]) and the message; returns the bytes written.
+pub(super) fn emit_message(
+    (ty, code, rest, data): Fields<'_>,
+    acc: u64,
+    out: &mut [u8],
+) -> Result<usize, EmitError> {
+    let need = HEADER_LEN + data.len();
+    if out.len() < need {
+        return Err(EmitError::BufferTooSmall {
+            need,
+            have: out.len(),
+        });
+    }
+    out[..HEADER_LEN].copy_from_slice(&[ty, code, 0, 0, rest[0], rest[1], rest[2], rest[3]]);
+    out[HEADER_LEN..need].copy_from_slice(data);
+    let sum = checksum::finish(checksum::add(acc, &out[..need]));
+    out[2..4].copy_from_slice(&sum.to_be_bytes());
+    Ok(need)
 }
 
 /// `10.66.0.1 > 10.66.0.2 ICMP echo request, id 7, seq 1, length 64` (tcpdump's wording).

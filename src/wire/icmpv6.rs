@@ -6,12 +6,11 @@
 //! [`Icmpv6Message::Other`]), or rate-limit errors (RFC 4443 §2.4(f) needs a clock: the
 //! stack's job).
 
+use super::icmp::{emit_message, halves, id_seq, parse_header, Fields, HEADER_LEN};
 use super::ipv6::{self, Ip6Meta, Ipv6Packet, IPPROTO_ICMPV6, IPV6_HEADER_LEN, IPV6_MIN_MTU};
 use super::{checksum, EmitError, WireError};
 use core::fmt;
 use std::net::Ipv6Addr;
-
-const HEADER_LEN: usize = 8;
 
 /// The most of an invoking packet an error quotes: the error then fits the minimum MTU
 /// (RFC 4443 §2.4(c)).
@@ -105,11 +104,7 @@ pub struct Icmpv6Packet<'a> {
 }
 
 impl<'a> Icmpv6Message<'a> {
-    fn parts(&self) -> (u8, u8, [u8; 4], &'a [u8]) {
-        let id_seq = |i: u16, s: u16| {
-            let (a, b) = (i.to_be_bytes(), s.to_be_bytes());
-            [a[0], a[1], b[0], b[1]]
-        };
+    fn parts(&self) -> Fields<'a> {
         match *self {
             Icmpv6Message::DestUnreachable { code, original } => (1, code, [0; 4], original),
             Icmpv6Message::PacketTooBig { mtu, original } => (2, 0, mtu.to_be_bytes(), original),
@@ -146,21 +141,9 @@ impl<'a> Icmpv6Message<'a> {
         dst: Ipv6Addr,
         buf: &'a [u8],
     ) -> Result<Icmpv6Message<'a>, WireError> {
-        if buf.len() < HEADER_LEN {
-            return Err(WireError::Truncated {
-                need: HEADER_LEN,
-                have: buf.len(),
-            });
-        }
         let acc = checksum::pseudo_header_v6(src, dst, IPPROTO_ICMPV6, buf.len());
-        if !checksum::verifies(acc, buf) {
-            return Err(WireError::BadIcmpv6Checksum);
-        }
-        let (ty, code) = (buf[0], buf[1]);
-        let rest = [buf[4], buf[5], buf[6], buf[7]];
-        let data = &buf[HEADER_LEN..];
-        let hi = u16::from_be_bytes([rest[0], rest[1]]);
-        let lo = u16::from_be_bytes([rest[2], rest[3]]);
+        let (ty, code, rest, data) = parse_header(buf, acc, WireError::BadIcmpv6Checksum)?;
+        let (hi, lo) = halves(rest);
         Ok(match (ty, code) {
             (1, code) => Icmpv6Message::DestUnreachable {
                 code,
@@ -206,20 +189,8 @@ impl<'a> Icmpv6Message<'a> {
     /// Writes the message with its checksum for a packet from `src` to `dst`; returns
     /// `buffer_len()`.
     pub fn emit(&self, src: Ipv6Addr, dst: Ipv6Addr, out: &mut [u8]) -> Result<usize, EmitError> {
-        let need = self.buffer_len();
-        if out.len() < need {
-            return Err(EmitError::BufferTooSmall {
-                need,
-                have: out.len(),
-            });
-        }
-        let (ty, code, rest, data) = self.parts();
-        out[..HEADER_LEN].copy_from_slice(&[ty, code, 0, 0, rest[0], rest[1], rest[2], rest[3]]);
-        out[HEADER_LEN..need].copy_from_slice(data);
-        let acc = checksum::pseudo_header_v6(src, dst, IPPROTO_ICMPV6, need);
-        let sum = checksum::finish(checksum::add(acc, &out[..need]));
-        out[2..4].copy_from_slice(&sum.to_be_bytes());
-        Ok(need)
+        let acc = checksum::pseudo_header_v6(src, dst, IPPROTO_ICMPV6, self.buffer_len());
+        emit_message(self.parts(), acc, out)
     }
 }
 
@@ -247,7 +218,7 @@ impl<'a> Icmpv6Packet<'a> {
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
         let len = self.message.buffer_len();
         let need = IPV6_HEADER_LEN + len;
-        ipv6::check_room(out, len, need)?;
+        super::check_room(out, len, need)?;
         let n = ipv6::emit_header(out, self.src, self.dst, IPPROTO_ICMPV6, self.ip, len);
         Ok(n + self.message.emit(self.src, self.dst, &mut out[n..])?)
     }

@@ -139,7 +139,7 @@ impl<'a> Ipv6Packet<'a> {
     /// `buffer_len()`.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
         let need = self.buffer_len();
-        check_room(out, self.payload.len(), need)?;
+        super::check_room(out, self.payload.len(), need)?;
         let n = emit_header(
             out,
             self.src,
@@ -151,20 +151,6 @@ impl<'a> Ipv6Packet<'a> {
         out[n..need].copy_from_slice(self.payload);
         Ok(need)
     }
-}
-
-/// `payload_len` fits the 16-bit field and `out` holds `need` bytes.
-pub(super) fn check_room(out: &[u8], payload_len: usize, need: usize) -> Result<(), EmitError> {
-    if payload_len > usize::from(u16::MAX) {
-        return Err(EmitError::TooLong(payload_len));
-    }
-    if out.len() < need {
-        return Err(EmitError::BufferTooSmall {
-            need,
-            have: out.len(),
-        });
-    }
-    Ok(())
 }
 
 /// Writes the 40-byte fixed header at the start of `out` (at least 40 bytes); returns 40.

@@ -324,3 +324,18 @@ fn write_into(out: &mut [u8], f: impl FnOnce(&mut &mut [u8]) -> std::io::Result<
     f(&mut cursor).expect("buffer sized from buffer_len()");
     total - cursor.len()
 }
+
+/// An IP packet whose length field (IPv4 Total Length, IPv6 Payload Length) would hold
+/// `field_len` fits its 16 bits, and `out` holds `need` bytes.
+fn check_room(out: &[u8], field_len: usize, need: usize) -> Result<(), EmitError> {
+    if field_len > usize::from(u16::MAX) {
+        return Err(EmitError::TooLong(field_len));
+    }
+    if out.len() < need {
+        return Err(EmitError::BufferTooSmall {
+            need,
+            have: out.len(),
+        });
+    }
+    Ok(())
+}

@@ -1,13 +1,14 @@
 //! TCP segment: checked parse (RFC 9293 §3.1), emit with checksum, one-line Display.
 
 use super::ipv4::{self, IpMeta, Ipv4Packet, IPPROTO_TCP};
+use super::ipv6;
 use super::tcp6::Segment6;
 use super::tcp_option::TcpOptions;
 use super::Ip6Meta;
 use super::{checksum, EmitError, WireError};
 use core::fmt;
 use etherparse::TcpHeaderSlice;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 /// The TCP header without options.
 pub const TCP_HEADER_LEN: usize = 20;
@@ -189,7 +190,7 @@ impl<'a> Segment<'a> {
     }
 
     #[inline(always)]
-    fn parts(&self) -> TcpParts<'a> {
+    pub(super) fn parts(&self) -> TcpParts<'a> {
         TcpParts {
             src_port: self.src.port(),
             dst_port: self.dst.port(),
@@ -205,12 +206,12 @@ impl<'a> Segment<'a> {
 
     /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
     pub fn seq_len(&self) -> u32 {
-        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+        self.parts().seq_len()
     }
 
     /// TCP header length including options.
     pub fn header_len(&self) -> usize {
-        TCP_HEADER_LEN + self.options.wire_len()
+        self.parts().header_len()
     }
 
     /// Bytes `emit` writes: IP header (20 or 40), TCP header with options, payload.
@@ -250,111 +251,103 @@ impl<'a> Segment<'a> {
         })
     }
 
-    /// The IPv6 form (flow label 0) of a segment with IPv6 addresses, or `None` for IPv4;
-    /// `Err` for mixed families.
-    fn v6(&self) -> Result<Option<Segment6<'a>>, EmitError> {
+    /// The IP header in front of it, by the family of its addresses; `Err` for mixed
+    /// families.
+    fn ip_head(&self) -> Result<IpHead, EmitError> {
         match (self.src, self.dst) {
-            (SocketAddr::V4(_), SocketAddr::V4(_)) => Ok(None),
-            (SocketAddr::V6(_), SocketAddr::V6(_)) => Ok(self.to_v6(0)),
+            (SocketAddr::V4(src), SocketAddr::V4(dst)) => Ok(IpHead::V4 {
+                src: *src.ip(),
+                dst: *dst.ip(),
+                meta: self.ip,
+            }),
+            (SocketAddr::V6(src), SocketAddr::V6(dst)) => Ok(IpHead::V6 {
+                src: *src.ip(),
+                dst: *dst.ip(),
+                // As `to_v6(0)`: flow label 0.
+                meta: Ip6Meta {
+                    hop_limit: self.ip.ttl,
+                    traffic_class: self.ip.tos,
+                    flow_label: 0,
+                },
+            }),
             _ => Err(EmitError::MixedFamilies),
         }
     }
 
     /// Writes the whole IP packet with its checksums; returns `buffer_len()`.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
-        if let Some(s6) = self.v6()? {
-            return s6.emit(out);
-        }
-        self.emit_with(out, false)
+        self.parts().emit(self.ip_head()?, out, false)
     }
 
     /// [`Segment::emit`] for an offloading device: the TCP checksum field holds only the
     /// pseudo-header sum, which the kernel completes (CHECKSUM_PARTIAL), so the payload is
     /// not read twice.
     pub fn emit_csum_partial(&self, out: &mut [u8]) -> Result<usize, EmitError> {
-        if let Some(s6) = self.v6()? {
-            return s6.emit_csum_partial(out);
-        }
-        self.emit_with(out, true)
+        self.parts().emit(self.ip_head()?, out, true)
     }
 
-    /// Writes only the IPv4 and TCP headers of the whole packet, both checksums included:
+    /// Writes only the IP and TCP headers of the whole packet, all checksums included:
     /// the TCP one reads the payload where it lies (or, with `csum_partial`, covers only
     /// the pseudo-header). Returns the header bytes written; the payload is to follow them
     /// in the same write (a gather write: the payload is never copied here).
     pub fn emit_headers(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
-        if let Some(s6) = self.v6()? {
-            return s6.emit_headers(out, csum_partial);
+        self.parts()
+            .emit_headers(self.ip_head()?, out, csum_partial)
+    }
+}
+
+/// The IP header a segment is emitted behind, with what its pseudo-header needs
+/// (RFC 9293 §3.1 for IPv4, RFC 8200 §8.1 for IPv6). No options or extension headers.
+#[derive(Clone, Copy)]
+pub(super) enum IpHead {
+    V4 {
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        meta: IpMeta,
+    },
+    V6 {
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        meta: Ip6Meta,
+    },
+}
+
+impl IpHead {
+    /// 20 or 40.
+    #[inline(always)]
+    fn len(&self) -> usize {
+        match self {
+            IpHead::V4 { .. } => IPV4_HEADER_LEN,
+            IpHead::V6 { .. } => super::IPV6_HEADER_LEN,
         }
-        let header_len = self.header_len();
-        let need = IPV4_HEADER_LEN + header_len + self.payload.len();
-        let (n, acc) = self.write_headers(out, header_len, need, IPV4_HEADER_LEN + header_len)?;
-        let sum = if csum_partial {
-            !checksum::finish(acc)
-        } else {
-            // The TCP header is a multiple of 4 bytes, so the payload's sum continues it.
-            checksum::finish(checksum::add(
-                checksum::add(acc, &out[IPV4_HEADER_LEN..n]),
-                self.payload,
-            ))
-        };
-        out[IPV4_HEADER_LEN + 16..IPV4_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
-        Ok(n)
     }
 
-    fn emit_with(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
-        let header_len = self.header_len();
-        let need = IPV4_HEADER_LEN + header_len + self.payload.len();
-        let (n, acc) = self.write_headers(out, header_len, need, need)?;
-        out[n..need].copy_from_slice(self.payload);
-        // MUST-2: always computed, pseudo-header included, odd payloads padded; one pass
-        // over the bytes just written (or by the kernel, for a partial checksum).
-        let sum = if csum_partial {
-            !checksum::finish(acc)
-        } else {
-            checksum::finish(checksum::add(acc, &out[IPV4_HEADER_LEN..need]))
-        };
-        out[IPV4_HEADER_LEN + 16..IPV4_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
-        Ok(need)
-    }
-
-    /// Writes the IPv4 header and the TCP header (`header_len` bytes, checksum field zero)
-    /// for a packet of `need` bytes, checking that `out` holds `room` of them; returns the
-    /// header bytes written and the pseudo-header sum.
-    #[inline(always)] // one call per packet on the send path; measured with callgrind
-    fn write_headers(
+    /// Checks that the packet carrying `tcp_len` bytes fits its length field and that
+    /// `out` holds `room` bytes, writes the IP header; returns its length and the
+    /// pseudo-header sum.
+    #[inline(always)]
+    fn write(
         &self,
         out: &mut [u8],
-        header_len: usize,
-        need: usize,
+        tcp_len: usize,
         room: usize,
     ) -> Result<(usize, u64), EmitError> {
-        if need > usize::from(u16::MAX) {
-            return Err(EmitError::TooLong(need));
+        match *self {
+            IpHead::V4 { src, dst, meta } => {
+                // Total Length covers the header too.
+                super::check_room(out, IPV4_HEADER_LEN + tcp_len, room)?;
+                let n = ipv4::emit_header(out, src, dst, IPPROTO_TCP, meta, tcp_len);
+                Ok((n, checksum::pseudo_header(src, dst, IPPROTO_TCP, tcp_len)))
+            }
+            IpHead::V6 { src, dst, meta } => {
+                super::check_room(out, tcp_len, room)?;
+                let n = ipv6::emit_header(out, src, dst, IPPROTO_TCP, meta, tcp_len);
+                Ok((
+                    n,
+                    checksum::pseudo_header_v6(src, dst, IPPROTO_TCP, tcp_len),
+                ))
+            }
         }
-        if out.len() < room {
-            return Err(EmitError::BufferTooSmall {
-                need: room,
-                have: out.len(),
-            });
-        }
-        let tcp_len = need - IPV4_HEADER_LEN;
-        let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (self.src, self.dst) else {
-            return Err(EmitError::MixedFamilies);
-        };
-        let (src, dst) = (*src.ip(), *dst.ip());
-        let n = ipv4::emit_header(out, src, dst, IPPROTO_TCP, self.ip, tcp_len);
-        write_header(
-            &mut out[n..n + header_len],
-            (self.src.port(), self.dst.port()),
-            (self.seq, self.ack),
-            self.flags,
-            self.window,
-            self.urgent,
-            &self.options,
-        );
-        let acc = checksum::pseudo_header(src, dst, IPPROTO_TCP, tcp_len);
-        Ok((n + header_len, acc))
     }
 }
 
@@ -464,6 +457,85 @@ impl<'a> TcpParts<'a> {
             options,
             payload: &tcp[h.slice().len()..],
         })
+    }
+
+    /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
+    #[inline(always)]
+    pub fn seq_len(&self) -> u32 {
+        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+
+    /// TCP header length including options.
+    #[inline(always)]
+    pub fn header_len(&self) -> usize {
+        TCP_HEADER_LEN + self.options.wire_len()
+    }
+
+    /// Writes the whole packet behind `ip` with the TCP checksum (MUST-2: always computed,
+    /// pseudo-header included, odd payloads padded; one pass over the bytes just written,
+    /// or by the kernel with `csum_partial`); returns the bytes written.
+    #[inline(always)]
+    pub fn emit(&self, ip: IpHead, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
+        let (ip_len, header_len) = (ip.len(), self.header_len());
+        let need = ip_len + header_len + self.payload.len();
+        let (n, acc) = self.write_headers(ip, out, header_len, need)?;
+        out[n..need].copy_from_slice(self.payload);
+        let sum = if csum_partial {
+            !checksum::finish(acc)
+        } else {
+            checksum::finish(checksum::add(acc, &out[ip_len..need]))
+        };
+        out[ip_len + 16..ip_len + 18].copy_from_slice(&sum.to_be_bytes());
+        Ok(need)
+    }
+
+    /// Writes only the IP and TCP headers behind `ip`: the checksum reads the payload
+    /// where it lies (or, with `csum_partial`, covers only the pseudo-header). Returns the
+    /// header bytes written.
+    #[inline(always)]
+    pub fn emit_headers(
+        &self,
+        ip: IpHead,
+        out: &mut [u8],
+        csum_partial: bool,
+    ) -> Result<usize, EmitError> {
+        let (ip_len, header_len) = (ip.len(), self.header_len());
+        let (n, acc) = self.write_headers(ip, out, header_len, ip_len + header_len)?;
+        let sum = if csum_partial {
+            !checksum::finish(acc)
+        } else {
+            // The TCP header is a multiple of 4 bytes, so the payload's sum continues it.
+            checksum::finish(checksum::add(
+                checksum::add(acc, &out[ip_len..n]),
+                self.payload,
+            ))
+        };
+        out[ip_len + 16..ip_len + 18].copy_from_slice(&sum.to_be_bytes());
+        Ok(n)
+    }
+
+    /// Writes the IP header and the TCP header (`header_len` bytes, checksum field zero),
+    /// checking that `out` holds `room` bytes; returns the header bytes written and the
+    /// pseudo-header sum.
+    #[inline(always)] // one call per packet on the send path; measured with callgrind
+    fn write_headers(
+        &self,
+        ip: IpHead,
+        out: &mut [u8],
+        header_len: usize,
+        room: usize,
+    ) -> Result<(usize, u64), EmitError> {
+        let (n, acc) = ip.write(out, header_len + self.payload.len(), room)?;
+        write_header(
+            &mut out[n..n + header_len],
+            (self.src_port, self.dst_port),
+            (self.seq, self.ack),
+            self.flags,
+            self.window,
+            self.urgent,
+            &self.options,
+        );
+        Ok((n + header_len, acc))
     }
 
     /// `[S.] seq 100 ack 201 win 65535 <mss 1460> len 0`: the line after the addresses.

@@ -2,14 +2,13 @@
 //! pseudo-header (RFC 8200 §8.1) in the checksum and a fixed IPv6 header in front.
 //!
 //! Segment6 has Segment's fields with IPv6 addresses and [`Ip6Meta`]; the TCP bytes
-//! are read and written by the same code (`tcp::TcpParts`, `tcp::write_header`).
+//! are read and written by the same code (`tcp::TcpParts`, behind `tcp::IpHead::V6`).
 //! What it does not do: emit extension headers (we send none).
 
-use super::ipv6::{self, Ip6Meta, Ipv6Packet, IPV6_HEADER_LEN};
-use super::tcp::{self, TcpParts};
-#[cfg(doc)]
+use super::ipv6::{Ip6Meta, Ipv6Packet, IPV6_HEADER_LEN};
+use super::tcp::{IpHead, TcpParts};
 use super::Segment;
-use super::{checksum, EmitError, TcpFlags, TcpOptions, WireError, IPPROTO_TCP, TCP_HEADER_LEN};
+use super::{checksum, EmitError, TcpFlags, TcpOptions, WireError, IPPROTO_TCP};
 use core::fmt;
 use std::net::SocketAddrV6;
 
@@ -70,12 +69,12 @@ impl<'a> Segment6<'a> {
 
     /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
     pub fn seq_len(&self) -> u32 {
-        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+        self.parts().seq_len()
     }
 
     /// TCP header length including options.
     pub fn header_len(&self) -> usize {
-        TCP_HEADER_LEN + self.options.wire_len()
+        self.parts().header_len()
     }
 
     /// Bytes `emit` writes: IPv6 header, TCP header with options, payload.
@@ -83,73 +82,34 @@ impl<'a> Segment6<'a> {
         IPV6_HEADER_LEN + self.header_len() + self.payload.len()
     }
 
+    /// The TCP part, for the code both families share.
+    fn parts(&self) -> TcpParts<'a> {
+        Segment::from(*self).parts()
+    }
+
+    fn ip_head(&self) -> IpHead {
+        IpHead::V6 {
+            src: *self.src.ip(),
+            dst: *self.dst.ip(),
+            meta: self.ip,
+        }
+    }
+
     /// Writes the whole IPv6 packet with the TCP checksum; returns `buffer_len()`.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
-        self.emit_with(out, false)
+        self.parts().emit(self.ip_head(), out, false)
     }
 
     /// [`Segment6::emit`] with only the pseudo-header sum in the checksum field, for a
     /// device that completes it (CHECKSUM_PARTIAL).
     pub fn emit_csum_partial(&self, out: &mut [u8]) -> Result<usize, EmitError> {
-        self.emit_with(out, true)
+        self.parts().emit(self.ip_head(), out, true)
     }
 
     /// Writes only the IPv6 and TCP headers (as [`Segment::emit_headers`]): the checksum
     /// reads the payload where it lies; the payload is to follow in the same write.
     pub fn emit_headers(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
-        let header_len = self.header_len();
-        let (n, acc) = self.write_headers(out, header_len, IPV6_HEADER_LEN + header_len)?;
-        let sum = if csum_partial {
-            !checksum::finish(acc)
-        } else {
-            // The TCP header is a multiple of 4 bytes, so the payload's sum continues it.
-            checksum::finish(checksum::add(
-                checksum::add(acc, &out[IPV6_HEADER_LEN..n]),
-                self.payload,
-            ))
-        };
-        out[IPV6_HEADER_LEN + 16..IPV6_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
-        Ok(n)
-    }
-
-    fn emit_with(&self, out: &mut [u8], csum_partial: bool) -> Result<usize, EmitError> {
-        let header_len = self.header_len();
-        let need = IPV6_HEADER_LEN + header_len + self.payload.len();
-        let (n, acc) = self.write_headers(out, header_len, need)?;
-        out[n..need].copy_from_slice(self.payload);
-        // MUST-2: always computed, pseudo-header included, odd payloads padded.
-        let sum = if csum_partial {
-            !checksum::finish(acc)
-        } else {
-            checksum::finish(checksum::add(acc, &out[IPV6_HEADER_LEN..need]))
-        };
-        out[IPV6_HEADER_LEN + 16..IPV6_HEADER_LEN + 18].copy_from_slice(&sum.to_be_bytes());
-        Ok(need)
-    }
-
-    /// Writes the IPv6 and TCP headers (checksum field zero), checking that `out` holds
-    /// `room` bytes; returns the header bytes written and the pseudo-header sum.
-    fn write_headers(
-        &self,
-        out: &mut [u8],
-        header_len: usize,
-        room: usize,
-    ) -> Result<(usize, u64), EmitError> {
-        let tcp_len = header_len + self.payload.len();
-        ipv6::check_room(out, tcp_len, room)?;
-        let (src, dst) = (*self.src.ip(), *self.dst.ip());
-        let n = ipv6::emit_header(out, src, dst, IPPROTO_TCP, self.ip, tcp_len);
-        tcp::write_header(
-            &mut out[n..n + header_len],
-            (self.src.port(), self.dst.port()),
-            (self.seq, self.ack),
-            self.flags,
-            self.window,
-            self.urgent,
-            &self.options,
-        );
-        let acc = checksum::pseudo_header_v6(src, dst, IPPROTO_TCP, tcp_len);
-        Ok((n + header_len, acc))
+        self.parts().emit_headers(self.ip_head(), out, csum_partial)
     }
 }
 
@@ -157,17 +117,6 @@ impl<'a> Segment6<'a> {
 impl fmt::Display for Segment6<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} > {} ", self.src, self.dst)?;
-        TcpParts {
-            src_port: self.src.port(),
-            dst_port: self.dst.port(),
-            seq: self.seq,
-            ack: self.ack,
-            flags: self.flags,
-            window: self.window,
-            urgent: self.urgent,
-            options: self.options,
-            payload: self.payload,
-        }
-        .fmt_fields(f)
+        self.parts().fmt_fields(f)
     }
 }

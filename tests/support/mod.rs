@@ -621,6 +621,7 @@ impl Harness {
         out
     }
 }
+pub mod ip6;
 pub mod link;
 pub mod smol;
 pub mod stream;
