@@ -26,7 +26,8 @@
 //!
 //! What this module does not do: Parameter Problem code 3 for a first fragment without
 //! the whole header chain (RFC 7112; such a packet is reassembled and then parsed like
-//! any other), count in `Ip6Reasm*` counters, or send anything itself.
+//! any other) or send anything itself. Its [`FragStats`] become the `Ip6Reasm*` counters
+//! in the stack (`Counters::set_reassembly6`).
 
 use super::frag::{FragLimits, FragStats};
 use super::keyed::label;
