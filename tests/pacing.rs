@@ -151,3 +151,38 @@ fn pace_after_iw_sends_the_first_ten_segments_at_once_then_paces() {
         Some(instant(39))
     );
 }
+
+#[test]
+fn a_pace_timer_between_milliseconds_fires_at_its_deadline_and_the_clock_moves_on() {
+    // SRTT 30 ms, cwnd 10,000: 2 * 10,000 B / 30 ms = 666,666 B/s, one 1000-byte segment
+    // per 1.5 ms, so release times fall between milliseconds. The harness fires the pace
+    // timer at its own deadline (10.5 ms, say) and collects output there; collecting it at
+    // the whole millisecond before found the data still held and the timer re-armed at the
+    // same deadline, for ever.
+    let (mut t, h, d) = open(cfg(Pacing::On), 30);
+    assert_eq!(t.stack.connection(h).unwrap().pacing_rate(), Some(666_666));
+    t.stack.send(h, &vec![1u8; 10_000]).unwrap();
+    t.flush();
+    t.expect(30, seg().seq(d).len(1000)); // halved first gap (idle credit): next at 30.75
+    t.expect(30, seg().seq(d + 1000).len(1000)); // the send quantum's allowance
+                                                 // Then one per 1.5 ms from 30.75 ms, each at its release time (recorded in the
+                                                 // millisecond it falls in): 30.75, 32.25, 33.75, ...
+    for (i, at) in [
+        (2u32, 30),
+        (3, 32),
+        (4, 33),
+        (5, 35),
+        (6, 36),
+        (7, 38),
+        (8, 39),
+        (9, 41),
+    ] {
+        t.expect(at, seg().seq(d + 1000 * i).len(1000));
+    }
+    t.expect_nothing_until(60);
+    assert_eq!(
+        t.stack.connection(h).unwrap().next_send_time(),
+        Some(tuntcp::time::Instant::from_micros(42_751)),
+        "the next release, 1.5 ms (and 1 ns per segment of rounding) after 41.25 ms"
+    );
+}

@@ -178,3 +178,41 @@ fn a_probe_carries_new_data_when_there_is_some_and_only_one_goes_per_episode() {
     assert_eq!(counter(&t, "TcpExtTCPLossProbes"), 1);
     assert_eq!(counter(&t, "TcpExtTCPTimeouts"), 1);
 }
+
+#[test]
+fn a_resent_first_segment_restarts_the_rto_so_its_ack_can_arrive() {
+    // RTT 100 ms and a steady RTT, so the RTO is its 200 ms floor: two RTTs. The first
+    // segment of a flight is lost and resent by RACK 125 ms after the flight left; the
+    // timer armed with the flight would fire 75 ms later, before the resend's ACK could
+    // return (Linux's tcp_xmit_retransmit_queue rearms it for the head). Before: a timeout
+    // at 900 ms and a go-back-N resend of the whole flight.
+    let mut t = Harness::server_with(80, Harness::config());
+    let (h, iss) = t.establish_rtt(0, 100, 1000, seg().mss(1000).sack_perm());
+    let mut d = iss + 1;
+    // Six rounds of one segment, each acknowledged 100 ms later: RTTVAR shrinks to 9 ms.
+    for k in 0..6u64 {
+        t.stack.send(h, &[7u8; 1000]).unwrap();
+        t.flush();
+        t.expect(100 + 100 * k, seg().seq(d).len(1000));
+        d += 1000;
+        ack(&mut t, 200 + 100 * k, d, &[]);
+    }
+    assert_eq!(
+        t.stack.connection(h).unwrap().rto(),
+        Duration::from_millis(200),
+        "SRTT 100 ms + 4 RTTVAR under the 200 ms floor"
+    );
+    // At 700 ms, ten segments; the first is lost, the second SACKed at 800 ms. RACK
+    // (reordering window min_RTT / 4 = 25 ms) resends the first at 825 ms.
+    t.stack.send(h, &[7u8; 10_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10);
+    ack(&mut t, 800, d, &[(d + 1000, d + 2000)]);
+    t.expect(825, seg().seq(d).len(1000));
+    // The timer now runs from 825 ms: nothing is sent before the resend's ACK at 925 ms.
+    t.expect_nothing_until(924);
+    ack(&mut t, 925, d + 10_000, &[]);
+    t.expect_nothing_until(2000);
+    assert_eq!(counter(&t, "TcpExtTCPTimeouts"), 0, "no RTO");
+    assert_eq!(counter(&t, "TcpExtTCPFastRetrans"), 1);
+}

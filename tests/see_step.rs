@@ -170,7 +170,8 @@ fn each_stop_shows_the_segment_and_the_tcb_from_handshake_to_fast_retransmit() {
                 "           ESTABLISHED (recovery)  SND.UNA {d} SND.NXT {} SND.WND 65535  RCV.NXT 1001 RCV.WND 65535",
                 d + 5000
             ),
-            "           cwnd 2000 ssthresh 3500  srtt 10.000ms rttvar 5.000ms RTO 200.000ms  timers: rto 190.000ms  in flight 5000 SACKed 3000".into(),
+            // The resend of the first segment restarted the RTO (200 ms from 20 ms).
+            "           cwnd 2000 ssthresh 3500  srtt 10.000ms rttvar 5.000ms RTO 200.000ms  timers: rto 200.000ms  in flight 5000 SACKed 3000".into(),
         ],
         "{}",
         s.stops.join("\n")

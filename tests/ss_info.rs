@@ -95,7 +95,10 @@ fn ss_info_shows_linux_tcp_info_fields_computed_from_the_exchange() {
     assert!(
         // rcv_wnd: the first 64 KiB (tcp_rmem[1] / 2) less 500 unread and the 1 KiB
         // rounding reserve, rounded up to the 128-byte unit of scale 7: as advertised.
-        line.ends_with(" busy:90ms unacked:1 minrtt:10 snd_wnd:128000 rcv_wnd:64128"),
+        // rcv_space: auto-tuning's first guess, an initial window (10 x our MSS 1460).
+        line.ends_with(
+            " busy:90ms unacked:1 rcv_space:14600 minrtt:10 snd_wnd:128000 rcv_wnd:64128"
+        ),
         "{line}"
     );
 
@@ -266,4 +269,52 @@ fn reordering_grows_to_the_distance_a_late_segment_lay_below_the_highest_sacked(
     assert_eq!(reordering(&h), 10);
     let i = h.stack.connection(c).unwrap().info(instant(40));
     assert_eq!(i.reord_seen, 2, "two ACKs showed reordering");
+}
+
+#[test]
+fn rcv_rtt_and_rcv_space_come_from_receive_buffer_auto_tuning() {
+    // Linux's tcpi_rcv_rtt and tcpi_rcv_space (tcp_rcv_rtt_measure, tcp_rcv_space_adjust):
+    // the receiver's RTT is the time RCV.NXT takes to pass the right edge advertised when
+    // the measurement began; rcv_space the most the application read in one such RTT.
+    let mut h = Harness::server(80);
+    let (c, iss) = h.establish_rtt(0, 10, 1000, seg().mss(1000));
+    let info = |h: &Harness, ms| h.stack.connection(c).unwrap().info(instant(ms));
+    // The first data, at 10 ms: the measurements begin. No receiver RTT yet; rcv_space is
+    // the first guess, an initial window (10 x our MSS 1460), as Linux's
+    // tcp_init_buffer_space.
+    h.send(at(10), seg().seq(1001).ack(iss + 1).data(&[1; 1000]));
+    h.expect(at(10), seg().flags(TcpFlags::ACK).ack(2001));
+    h.read_all(c);
+    let i = info(&h, 10);
+    assert_eq!((i.rcv_rtt, i.rcv_space), (None, 14_600));
+    assert!(
+        report::ss_info(&i).contains(" data_segs_in:1 send "),
+        "{}",
+        report::ss_info(&i)
+    );
+    assert!(report::ss_info(&i).contains(" rcv_space:14600 minrtt:10 "));
+    // At 30 ms the peer fills the window the SYN-ACK offered (65535 from 1001, so up to
+    // 66536), the application reading as it comes: the segment that passes that edge ends
+    // the measurement, 20 ms after it began.
+    let mut seq = 2001u32;
+    while info(&h, 30).rcv_rtt.is_none() {
+        assert!(seq < 66_536, "the window's edge passed without a sample");
+        h.send(at(30), seg().seq(seq).ack(iss + 1).data(&[1; 1000]));
+        seq += 1000;
+        h.read_all(c);
+    }
+    assert_eq!(seq, 67_001, "ended by the segment 66001..67001");
+    let i = info(&h, 30);
+    assert_eq!(i.rcv_rtt, Some(Duration::from_millis(20)));
+    // One receiver RTT after 30 ms, the next arrival counts what was read since: 65,000
+    // bytes (2001..67001), more than the guess.
+    h.send(at(50), seg().seq(seq).ack(iss + 1).data(&[1; 1000]));
+    let i = info(&h, 50);
+    assert_eq!(i.rcv_space, 65_000);
+    let line = report::ss_info(&i);
+    // Where ss prints them: after reord_seen, before notsent and minrtt.
+    assert!(
+        line.contains(" rcv_rtt:20 rcv_space:65000 minrtt:10 "),
+        "{line}"
+    );
 }

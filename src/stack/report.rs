@@ -146,6 +146,10 @@ pub fn ss_info(i: &TcpInfo) -> String {
     put(i.sacked > 0, format!("sacked:{}", i.sacked));
     put(i.dsack_dups > 0, format!("dsack_dups:{}", i.dsack_dups));
     put(i.reord_seen > 0, format!("reord_seen:{}", i.reord_seen));
+    if let Some(r) = i.rcv_rtt {
+        put(r.micros() > 0, format!("rcv_rtt:{}", ms(r)));
+    }
+    put(i.rcv_space > 0, format!("rcv_space:{}", i.rcv_space));
     put(i.notsent > 0, format!("notsent:{}", i.notsent));
     if let Some(m) = i.min_rtt {
         put(m.micros() > 0, format!("minrtt:{}", ms(m)));

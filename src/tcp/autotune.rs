@@ -56,9 +56,15 @@ impl Connection {
         self.cfg.recv_buffer == 0 && self.cfg.moderate_rcvbuf
     }
 
-    /// The receiver's RTT estimate (`ss -i` rcv_rtt), if any.
+    /// The receiver's RTT estimate, if any: the measured one, else SRTT.
     pub fn rcv_rtt(&self) -> Option<Duration> {
         self.tune.rtt.or(self.rtt.srtt())
+    }
+
+    /// The receiver's RTT as measured (`ss -i` rcv_rtt): none before the first sample,
+    /// where [`Connection::rcv_rtt`] falls back on SRTT.
+    pub(super) fn rcv_rtt_measured(&self) -> Option<Duration> {
+        self.tune.rtt
     }
 
     /// The most the application read in one RTT (`ss -i` rcv_space).

@@ -2,8 +2,9 @@
 //! `ss -ti` prints them, computed the way Linux computes each field.
 //!
 //! What this module does not do: `delivered` (we count delivered bytes, not segments),
-//! `rcv_ssthresh` (our window is the free buffer), `rcv_space` and `rcv_rtt` (kept by buffer
-//! auto-tuning, `Connection::rcv_space` / `rcv_rtt`, not reported here yet). `reordering` is RACK's measured degree, but it is
+//! `rcv_ssthresh` (our window is the free buffer). `rcv_space` is 0 until the first data
+//! arrives (Linux sets it when the connection is established). `reordering` is RACK's
+//! measured degree, but it is
 //! not lowered after a timeout as Linux's `tcp_enter_loss` does, and our duplicate
 //! threshold stays 3 whatever it says.
 
@@ -136,6 +137,11 @@ pub struct TcpInfo {
     pub reordering: u32,
     /// Times RACK saw reordering (Linux `tcpi_reord_seen`).
     pub reord_seen: u32,
+    /// The receiver's RTT as buffer auto-tuning measures it (Linux `tcpi_rcv_rtt`), once
+    /// measured.
+    pub rcv_rtt: Option<Duration>,
+    /// The most the application read in one RTT (Linux `tcpi_rcv_space`), 0 before data.
+    pub rcv_space: u32,
     /// Bytes queued and not yet sent.
     pub notsent: u32,
     /// The smallest RTT sampled.
@@ -253,6 +259,8 @@ impl Connection {
                 3
             },
             reord_seen: self.rack.reord_seen(),
+            rcv_rtt: self.rcv_rtt_measured(),
+            rcv_space: self.rcv_space(),
             notsent: (self.sendq.len() as u32).saturating_sub(self.snd_nxt.since(self.snd_una)),
             min_rtt: self.min_rtt,
             snd_wnd: self.snd_wnd,

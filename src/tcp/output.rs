@@ -588,7 +588,10 @@ impl Connection {
         self.force_send = false;
         self.sent_flight = self.snd_max.since(self.snd_una);
         self.disarm(Timer::Persist);
-        if !self.armed(Timer::Retransmit) {
+        if !self.armed(Timer::Retransmit) || (retx && seq == self.snd_una) {
+            // A resend of the first unacknowledged segment restarts the timer, so that its
+            // ACK has a whole RTO to come back in (Linux `tcp_xmit_retransmit_queue` rearms
+            // for the head); from the last ACK, it could fire before one RTT.
             self.arm(Timer::Retransmit, self.rto_deadline(now));
         }
         self.rack_sent(now, seq, seq_len, max_before);

@@ -45,6 +45,10 @@ struct Record {
     snap: Snapshot,
     retrans: bool,
     sacked: bool,
+    /// Holds segments sent at different times (merged beyond [`MAX_RECORDS`]): `sent` is
+    /// the last of them, so it gives no RTT sample (an ACK of its first bytes would look a
+    /// round trip shorter than it was).
+    merged: bool,
 }
 
 /// One rate sample (§3.3), produced by [`RateEstimator::on_ack`].
@@ -63,7 +67,7 @@ pub struct RateSample {
     /// The record was sent while the sender was application-limited.
     pub is_app_limited: bool,
     /// The RTT of the most recently sent record delivered, unless it was a retransmission
-    /// (Karn).
+    /// (Karn) or merged from segments sent at different times.
     pub rtt: Option<Duration>,
     /// Bytes newly marked lost by the same ACK (rs.losses; the connection fills it in
     /// from RACK, about one SMSS per record).
@@ -209,6 +213,7 @@ impl RateEstimator {
                 last.end = end;
                 last.sent = now;
                 last.sacked = false;
+                last.merged = true;
                 return;
             }
         }
@@ -219,6 +224,7 @@ impl RateEstimator {
             snap,
             retrans: false,
             sacked: false,
+            merged: false,
         });
     }
 
@@ -319,7 +325,7 @@ impl RateEstimator {
         rs.prior_delivered = r.snap.delivered;
         rs.is_app_limited = r.snap.app_limited;
         rs.delivered = self.delivered - r.snap.delivered;
-        if !r.retrans {
+        if !r.retrans && !r.merged {
             rs.rtt = Some(now.saturating_since(r.sent));
         }
         let send = r.sent.saturating_since(r.snap.first_sent_time);
@@ -507,6 +513,24 @@ mod tests {
         assert_eq!(rs.interval, None);
         assert_eq!(rs.delivery_rate(), None);
         assert_eq!(r.delivery_rate(), None);
+    }
+
+    #[test]
+    fn a_record_merged_beyond_the_bound_gives_no_rtt() {
+        // MAX_RECORDS segments, 1 ms apart, fill the records; the next one, at 2 s, merges
+        // into the last record. 31 us later an ACK reaches into that record: its first
+        // bytes were sent at 1.023 s, so now - 2 s is no round trip (before: a 31 us RTT,
+        // which BBR took as its RTprop at 50 ms one way and shrank cwnd to 4 segments).
+        let mut r = RateEstimator::new(ms(0));
+        let mut max = 0;
+        for i in 0..MAX_RECORDS as u32 {
+            send(&mut r, ms(u64::from(i)), i * 1000, 1, &mut max);
+        }
+        send(&mut r, ms(2000), MAX_RECORDS as u32 * 1000, 1, &mut max);
+        let at = Instant::from_micros(2_000_031);
+        let rs = r.on_ack(at, SeqNum(MAX_RECORDS as u32 * 1000), none(), None);
+        assert_eq!(rs.acked_sacked, MAX_RECORDS as u32 * 1000);
+        assert_eq!(rs.rtt, None);
     }
 
     #[test]

@@ -358,21 +358,45 @@ impl Harness {
             self.now_ms
         );
         self.flush();
+        // The clock moves to each timer's own deadline, never back: output is collected at
+        // that instant (and recorded in the millisecond it falls in). Collecting it at the
+        // whole millisecond before a deadline such as a pace timer's at 10.5 ms would find
+        // the data still held and the timer re-armed at 10.5 ms, for ever.
+        let mut clock = instant(self.now_ms);
+        let mut same = 0;
         while let Some(t) = self.stack.poll_timeout() {
             if t > instant(ms) {
                 break;
             }
-            self.now_ms = self.now_ms.max(t.millis());
-            self.stack.handle_timeout(instant(self.now_ms).max(t));
-            self.flush();
+            if t <= clock {
+                // Every due timer fires in one call and moves on: one that stays due
+                // would spin here.
+                same += 1;
+                if same > 1000 {
+                    self.fail(&format!(
+                        "a timer due at {t} fires without moving (at {clock})"
+                    ));
+                }
+            } else {
+                same = 0;
+            }
+            clock = clock.max(t);
+            self.now_ms = clock.millis();
+            self.stack.handle_timeout(clock);
+            self.flush_at(clock);
         }
         self.now_ms = ms;
     }
 
     /// Collects everything the stack wants to send now.
     pub fn flush(&mut self) {
+        self.flush_at(instant(self.now_ms));
+    }
+
+    /// Collects everything the stack wants to send at `now` (within the millisecond
+    /// `now_ms`).
+    fn flush_at(&mut self, now: Instant) {
         let mut buf = vec![0u8; 65536];
-        let now = instant(self.now_ms);
         let mut guard = 0;
         while let Some(n) = self.stack.poll_transmit(now, &mut buf) {
             guard += 1;
@@ -390,11 +414,8 @@ impl Harness {
                 Out::Tcp(o) => o.line.clone(),
                 Out::Other(s) => s.clone(),
             };
-            self.trace.push(format!(
-                "{:>9} out {}",
-                Instant::from_millis(self.now_ms).to_string(),
-                line
-            ));
+            self.trace
+                .push(format!("{:>9} out {}", now.to_string(), line));
             self.raw_out.push(bytes);
             self.out.push_back((self.now_ms, out));
         }
@@ -481,7 +502,11 @@ impl Harness {
             // Step to the next deadline until something comes out or `to` passes.
             while self.out.is_empty() {
                 match self.stack.poll_timeout() {
-                    Some(t) if t.millis() <= to => self.advance(t.millis().max(self.now_ms)),
+                    // To the millisecond that holds the deadline (its end, so a
+                    // deadline within it fires).
+                    Some(t) if t.millis() <= to => {
+                        self.advance(t.micros().div_ceil(1000).max(self.now_ms))
+                    }
                     _ => break,
                 }
             }
