@@ -14,6 +14,8 @@
 #![allow(dead_code)]
 
 pub mod netns;
+#[cfg(feature = "cli")]
+pub mod tun;
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
