@@ -124,8 +124,7 @@ impl Stack {
     }
 
     /// A packet for us (or one reassembled, `fragments` false: a fragment inside it is
-    /// dropped), by what it carries.
-    /// `ip` is `bytes` parsed.
+    /// dropped), by what it carries; `ip` is `bytes` parsed (once: the caller did).
     fn deliver6(
         &mut self,
         now: Instant,
