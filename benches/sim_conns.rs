@@ -1,9 +1,12 @@
 //! CPU cost of one short HTTP connection on the server side, for callgrind or perf.
 //!
 //! ```text
-//! sim_conns ours|smoltcp N [CONCURRENT]
+//! sim_conns ours|ours6|smoltcp N [CONCURRENT]
 //! sim_conns N [CONCURRENT]              (ours)
 //! ```
+//!
+//! `ours6` is `ours` with the client over IPv6 (fd66::1 to the stack's fd66::2), to compare
+//! the per-connection cost of the two families.
 //!
 //! One of two servers against a scripted client that costs almost nothing: it writes
 //! segments with `wire` and reads only the flags, sequence numbers and payload lengths of
@@ -49,15 +52,17 @@ mod smol_http;
 
 use sim_device::SimDevice;
 use smoltcp::socket::tcp as smol_tcp;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use tuntcp::apps::inloop::{InLoopConfig, Servers};
 use tuntcp::service::Service;
 use tuntcp::stack::{Stack, StackConfig, Touched};
 use tuntcp::time::{Duration, Instant};
-use tuntcp::wire::{IpMeta, Packet, Segment, TcpFlags, TcpOptions};
+use tuntcp::wire::{Ip6Meta, IpMeta, Packet, Packet6, Segment, Segment6, TcpFlags, TcpOptions};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
+const CLIENT6: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 1);
+const SERVER6: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 2);
 const MTU: usize = 1500;
 const REQUEST: &[u8] = b"GET /bytes/100 HTTP/1.0\r\nHost: 10.66.0.2\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*\r\n\r\n";
 
@@ -190,7 +195,39 @@ struct Client {
     rcv_nxt: u32,
 }
 
+/// The client's IP version: IPv6 (`ours6`) or IPv4.
+static V6: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn v6() -> bool {
+    V6.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn segment(port: u16, seq: u32, ack: u32, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
+    let options = if flags.syn() {
+        TcpOptions {
+            mss: Some(if v6() { 1440 } else { 1460 }),
+            ..TcpOptions::default()
+        }
+    } else {
+        TcpOptions::default()
+    };
+    if v6() {
+        let s = Segment6 {
+            src: SocketAddrV6::new(CLIENT6, port, 0, 0),
+            dst: SocketAddrV6::new(SERVER6, 80, 0, 0),
+            seq,
+            ack,
+            flags,
+            window: 65535,
+            urgent: 0,
+            options,
+            payload,
+            ip: Ip6Meta::default(),
+        };
+        let mut buf = vec![0; s.buffer_len()];
+        s.emit(&mut buf).expect("emit");
+        return buf;
+    }
     let s = Segment {
         src: SocketAddrV4::new(CLIENT, port).into(),
         dst: SocketAddrV4::new(SERVER, 80).into(),
@@ -199,20 +236,28 @@ fn segment(port: u16, seq: u32, ack: u32, flags: TcpFlags, payload: &[u8]) -> Ve
         flags,
         window: 65535,
         urgent: 0,
-        options: if flags.syn() {
-            TcpOptions {
-                mss: Some(1460),
-                ..TcpOptions::default()
-            }
-        } else {
-            TcpOptions::default()
-        },
+        options,
         payload,
         ip: IpMeta::default(),
     };
     let mut buf = vec![0; s.buffer_len()];
     s.emit(&mut buf).expect("emit");
     buf
+}
+
+/// What the client reads of a server's segment: destination port, seq, ack, flags and
+/// payload length (either family).
+fn reply(p: &[u8]) -> Option<(u16, u32, u32, TcpFlags, usize)> {
+    if v6() {
+        let Ok(Packet6::Tcp(s)) = Packet6::parse(p) else {
+            return None;
+        };
+        return Some((s.dst.port(), s.seq, s.ack, s.flags, s.payload.len()));
+    }
+    let Ok(Packet::Tcp(s)) = Packet::parse(p) else {
+        return None;
+    };
+    Some((s.dst.port(), s.seq, s.ack, s.flags, s.payload.len()))
 }
 
 /// What a run did, for the output line.
@@ -266,17 +311,16 @@ fn run(server: &mut dyn Server, n: usize, conc: usize, t: &mut Totals) -> Instan
         t.tx += out.len() as u64;
         // The clients answer.
         for p in out.drain(..) {
-            let Ok(Packet::Tcp(s)) = Packet::parse(&p) else {
+            let Some((dport, s_seq, s_ack, f, s_len)) = reply(&p) else {
                 continue;
             };
-            let Some(i) = clients.iter().position(|c| c.port == s.dst.port()) else {
+            let Some(i) = clients.iter().position(|c| c.port == dport) else {
                 continue;
             };
             let c = &mut clients[i];
-            let f = s.flags;
             match c.step {
                 Step::SynSent if f.syn() && f.ack() => {
-                    c.rcv_nxt = s.seq.wrapping_add(1);
+                    c.rcv_nxt = s_seq.wrapping_add(1);
                     to_server.push(segment(c.port, c.snd_nxt, c.rcv_nxt, TcpFlags::ACK, &[]));
                     let flags = TcpFlags::ACK | TcpFlags::PSH;
                     to_server.push(segment(c.port, c.snd_nxt, c.rcv_nxt, flags, REQUEST));
@@ -284,20 +328,20 @@ fn run(server: &mut dyn Server, n: usize, conc: usize, t: &mut Totals) -> Instan
                     c.step = Step::Requested;
                 }
                 Step::Requested => {
-                    t.payload += s.payload.len() as u64;
-                    c.rcv_nxt = s.seq.wrapping_add(s.payload.len() as u32);
+                    t.payload += s_len as u64;
+                    c.rcv_nxt = s_seq.wrapping_add(s_len as u32);
                     if f.fin() {
                         c.rcv_nxt = c.rcv_nxt.wrapping_add(1);
                         let flags = TcpFlags::ACK | TcpFlags::FIN;
                         to_server.push(segment(c.port, c.snd_nxt, c.rcv_nxt, flags, &[]));
                         c.snd_nxt = c.snd_nxt.wrapping_add(1);
                         c.step = Step::FinSent;
-                    } else if !s.payload.is_empty() {
+                    } else if s_len > 0 {
                         let ack = TcpFlags::ACK;
                         to_server.push(segment(c.port, c.snd_nxt, c.rcv_nxt, ack, &[]));
                     }
                 }
-                Step::FinSent if f.ack() && s.ack == c.snd_nxt => {
+                Step::FinSent if f.ack() && s_ack == c.snd_nxt => {
                     clients.swap_remove(i);
                     done += 1;
                 }
@@ -325,13 +369,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // The kind may be left out (ours).
     let (kind, rest) = match args.first().map(String::as_str) {
-        Some(k @ ("ours" | "smoltcp")) => (k, &args[1..]),
+        Some(k @ ("ours" | "ours6" | "smoltcp")) => (k, &args[1..]),
         _ => ("ours", &args[..]),
     };
     let num = |i: usize, default: usize| match rest.get(i) {
         None => default,
         Some(a) => a.parse().unwrap_or_else(|_| {
-            eprintln!("usage: sim_conns [ours|smoltcp] N [CONCURRENT]");
+            eprintln!("usage: sim_conns [ours|ours6|smoltcp] N [CONCURRENT]");
             std::process::exit(2);
         }),
     };
@@ -343,7 +387,8 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let mut server: Box<dyn Server> = if kind == "ours" {
+    V6.store(kind == "ours6", std::sync::atomic::Ordering::Relaxed);
+    let mut server: Box<dyn Server> = if kind.starts_with("ours") {
         Box::new(Ours::new())
     } else {
         Box::new(Smol::new())

@@ -1,8 +1,11 @@
 //! CPU cost per byte in the simulator, for `valgrind --tool=callgrind` (`scripts/bench.sh`).
 //!
 //! ```text
-//! sim_cost ours|smoltcp BYTES
+//! sim_cost ours|ours6|smoltcp BYTES
 //! ```
+//!
+//! `ours6` is `ours` over IPv6 (fd66::1 to fd66::2, MSS 1440 from the same MTU), to compare
+//! the per-byte cost of the two families.
 //!
 //! Two stacks of the same kind (two of ours, or two smoltcp 0.14 interfaces) on an
 //! in-memory link at MTU 1500, 256 KiB socket buffers, each stack's default options: one
@@ -28,12 +31,14 @@ use smoltcp::iface::{Config as SmolConfig, Interface, SocketHandle as SmolHandle
 use smoltcp::socket::tcp as smol_tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
 use tuntcp::time::Instant;
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
+const A6: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 1);
+const B6: Ipv6Addr = Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 2);
 const MTU: usize = 1500;
 const BUFFER: usize = 256 * 1024;
 const PORT: u16 = 80;
@@ -59,10 +64,11 @@ struct Ours {
 }
 
 impl Ours {
-    fn new(addr: Ipv4Addr, seed: u64) -> Ours {
+    fn new(addr: Ipv4Addr, addr6: Ipv6Addr, seed: u64) -> Ours {
         Ours {
             stack: Stack::new(StackConfig {
                 addr,
+                addr6: Some(addr6),
                 prefix_len: 24,
                 mtu: MTU,
                 seed,
@@ -271,22 +277,22 @@ fn main() {
         args.next(),
         args.next().and_then(|b| b.parse::<usize>().ok()),
     ) {
-        (Some(k), Some(b)) if k == "ours" || k == "smoltcp" => (k, b),
+        (Some(k), Some(b)) if k == "ours" || k == "ours6" || k == "smoltcp" => (k, b),
         _ => {
-            eprintln!("usage: sim_cost ours|smoltcp BYTES");
+            eprintln!("usage: sim_cost ours|ours6|smoltcp BYTES");
             std::process::exit(2);
         }
     };
-    let c = if kind == "ours" {
-        let mut a = Ours::new(A, 1);
-        let mut b = Ours::new(B, 2);
+    let c = if kind.starts_with("ours") {
+        let mut a = Ours::new(A, A6, 1);
+        let mut b = Ours::new(B, B6, 2);
         b.stack.listen(PORT, 16).expect("listen");
         b.listening = true;
-        a.conn = Some(
-            a.stack
-                .connect(Instant::ZERO, SocketAddrV4::new(B, PORT))
-                .expect("connect"),
-        );
+        let to: SocketAddr = match kind.as_str() {
+            "ours6" => SocketAddrV6::new(B6, PORT, 0, 0).into(),
+            _ => SocketAddrV4::new(B, PORT).into(),
+        };
+        a.conn = Some(a.stack.connect(Instant::ZERO, to).expect("connect"));
         transfer(&mut a, &mut b, bytes)
     } else {
         let mut a = Smol::new(A, 1);

@@ -16,8 +16,14 @@
 # connections, default 10000), BENCH_LAT_N (requests on one keep-alive connection, default
 # 20000), BENCH_SIM_BYTES (callgrind transfer, default 10 MiB), BENCH_SIM_CONNS (callgrind
 # short connections, default 5000), BENCH_SKIP (space-separated
-# groups to skip: bulk device conns lat raw veth sim), BENCH_SERVE_ARGS (extra flags for
+# groups to skip: bulk device conns lat v6 raw veth sim), BENCH_SERVE_ARGS (extra flags for
 # `tuntcp serve`, e.g. `--threaded` to measure the socket-API server), CARGO_TARGET_DIR.
+#
+# The v6 group measures tuntcp over IPv6 against IPv4 on the same server (the stack's
+# fd66::2 and 10.66.0.2 on one TUN): bulk both ways, short connections and latency,
+# BENCH_V6_PAIRS (default 3) pairs per server and run, one family right after the other,
+# which goes first alternating from pair to pair (so slow drift in a shared machine's load
+# hits both); each pair gives one IPv6/IPv4 ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +34,7 @@ CONNS="${BENCH_CONNS:-10000}"
 LAT_N="${BENCH_LAT_N:-20000}"
 SIM_BYTES="${BENCH_SIM_BYTES:-10485760}"
 SIM_CONNS="${BENCH_SIM_CONNS:-5000}"
+V6_PAIRS="${BENCH_V6_PAIRS:-3}"
 SKIP=" ${BENCH_SKIP:-} "
 SERVE_ARGS="${BENCH_SERVE_ARGS:-}"
 STACK_CPU=0
@@ -137,6 +144,19 @@ wait_http() {
     exit 1
 }
 
+# Waits until $SERVER answers HTTP over IPv6 too (the kernel's fd66::1 is usable at once:
+# the TUN has DAD off).
+wait_v6() {
+    local i
+    for i in $(seq 50); do
+        ip netns exec "$NS" curl -g -s -m 1 -o /dev/null "http://$HOST6/bytes/1" 2>/dev/null &&
+            return 0
+        sleep 0.1
+    done
+    log "server does not answer over IPv6"
+    exit 1
+}
+
 server_stop() {
     kill "$SERVER" 2>/dev/null || true
     wait "$SERVER" 2>/dev/null || true
@@ -185,12 +205,17 @@ record_conns_extra() {
 }
 
 # --- workloads (each prints one number) -----------------------------------------------------
+# HOST is the server's address as a URL host: IPv4 (10.66.0.2) unless the v6 group sets
+# the IPv6 one ([fd66::2]; the kernel side of the TUN has fd66::1/64).
+HOST=10.66.0.2
+HOST4=10.66.0.2
+HOST6='[fd66::2]'
 
 # Stack -> kernel: curl downloads $BYTES from /zeros/N (both servers send zeros: the body
 # costs nothing to make, so this measures the stack, like iperf3's repeated buffer); Gbit/s.
 bulk_s2k() {
     local r
-    r=$(peer curl -s -o /dev/null -w '%{size_download} %{time_total}' "http://10.66.0.2/zeros/$BYTES")
+    r=$(peer curl -g -s -o /dev/null -w '%{size_download} %{time_total}' "http://$HOST/zeros/$BYTES")
     read -r size secs <<<"$r"
     [[ "$size" == "$BYTES" ]] || { log "short download: $size of $BYTES"; echo nan; return; }
     python3 -c "print(f'{$size*8/$secs/1e9:.3f}')"
@@ -202,7 +227,7 @@ bulk_k2s() {
     local t0 t1
     t0=$(date +%s.%N)
     peer socat -u -b 262144 "OPEN:/dev/zero,readbytes=$BYTES" \
-        "TCP:10.66.0.2:9,linger=60" || { echo nan; return; }
+        "TCP:$HOST:9,linger=60" || { echo nan; return; }
     t1=$(date +%s.%N)
     python3 -c "print(f'{$BYTES*8/($t1-$t0)/1e9:.3f}')"
 }
@@ -228,7 +253,7 @@ short_conns() {
     read -r -a p0 <<<"$(cpu_ticks "$PEER_CPU")"
     read -r -a s0 <<<"$(cpu_ticks "$STACK_CPU")"
     read -r -a d0 <<<"$(dev_packets "$dev")"
-    out=$(peer ab -q -r -s 10 -t 60 -n "$CONNS" -c "$c" http://10.66.0.2/bytes/100 2>&1) || true
+    out=$(peer ab -q -r -s 10 -t 60 -n "$CONNS" -c "$c" "http://$HOST/bytes/100" 2>&1) || true
     read -r -a p1 <<<"$(cpu_ticks "$PEER_CPU")"
     read -r -a s1 <<<"$(cpu_ticks "$STACK_CPU")"
     read -r -a d1 <<<"$(dev_packets "$dev")"
@@ -249,7 +274,7 @@ short_conns() {
 # Request/response latency on one keep-alive connection: ab -k -c 1; p50 and p99 in us.
 latency() {
     local csv="$tmp/lat-$seq_no.csv" out
-    out=$(peer ab -q -k -s 10 -t 60 -n "$LAT_N" -c 1 -e "$csv" http://10.66.0.2/bytes/100 2>&1) ||
+    out=$(peer ab -q -k -s 10 -t 60 -n "$LAT_N" -c 1 -e "$csv" "http://$HOST/bytes/100" 2>&1) ||
         true
     local keep
     keep=$(awk '/^Keep-Alive requests:/ {print $3}' <<<"$out")
@@ -315,6 +340,55 @@ for run in $(seq "$RUNS"); do
         record "lat50.kernel" "$p50"
         record "lat99.kernel" "$p99"
         kernel_stop
+    fi
+    if ! skip v6; then
+        # IPv4 and IPv6 on the same tuntcp server, in pairs (see the top of this file).
+        # pair_fams PAIR sets fams to the pair's order.
+        pair_fams() { if (((run + $1) % 2)); then fams=(4 6); else fams=(6 4); fi; }
+        use_fam() { if [[ $1 == 4 ]]; then HOST=$HOST4; else HOST=$HOST6; fi; }
+        for cfg in "ours 1500 262144" "nooff 1500 262144" "ours 65000 1048576"; do
+            read -r kind mtu buf <<<"$cfg"
+            server_start "$kind" "$mtu" "$buf"
+            wait_v6
+            for pair in $(seq "$V6_PAIRS"); do
+                pair_fams "$pair"
+                for f in "${fams[@]}"; do
+                    use_fam "$f"
+                    record "v6s2k.$mtu.$buf.$kind.$f" "$(bulk_s2k)"
+                done
+                for f in "${fams[@]}"; do
+                    use_fam "$f"
+                    record "v6k2s.$mtu.$buf.$kind.$f" "$(bulk_k2s)"
+                done
+            done
+            server_stop
+        done
+        for c in 1 4 16; do
+            server_start ours 1500
+            wait_v6
+            for pair in $(seq "$V6_PAIRS"); do
+                pair_fams "$pair"
+                for f in "${fams[@]}"; do
+                    use_fam "$f"
+                    record "v6conns.$c.$f" "$(short_conns "$c" tun0)"
+                    record_conns_extra "v6.$c.$f"
+                done
+            done
+            server_stop
+        done
+        server_start ours 1500
+        wait_v6
+        for pair in $(seq "$V6_PAIRS"); do
+            pair_fams "$pair"
+            for f in "${fams[@]}"; do
+                use_fam "$f"
+                read -r p50 p99 <<<"$(latency)"
+                record "v6lat50.$f" "$p50"
+                record "v6lat99.$f" "$p99"
+            done
+        done
+        server_stop
+        HOST=$HOST4
     fi
     if ! skip raw; then
         # tun_raw pins itself: the TUN side on CPU 0, its kernel UDP sender (read) on CPU 1.
@@ -402,6 +476,16 @@ if ! skip sim; then
         ir1=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cg.$kind.$SIM_BYTES")
         record "sim.$kind" "$(python3 -c "print(f'{($ir1-$ir0)/$SIM_BYTES:.2f}')")"
     done
+    # The same transfer between two of ours over IPv6 (skip v6 to leave it out).
+    if ! skip v6; then
+        for n in 0 "$SIM_BYTES"; do
+            valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.ours6.$n" \
+                "$ex/sim_cost" ours6 "$n" >"$tmp/cg.ours6.$n.out" 2>"$tmp/cg.ours6.$n.log"
+        done
+        ir0=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cg.ours6.0")
+        ir1=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cg.ours6.$SIM_BYTES")
+        record "sim6.ours" "$(python3 -c "print(f'{($ir1-$ir0)/$SIM_BYTES:.2f}')")"
+    fi
     # Short connections: the server's cost per ab-like connection against a scripted client
     # (sim_conns), 16 at a time.
     log "== callgrind: $SIM_CONNS short connections against each server"
@@ -414,6 +498,15 @@ if ! skip sim; then
         ir1=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cgc.$kind.$SIM_CONNS")
         record "simconn.$kind" "$(python3 -c "print(f'{($ir1-$ir0)/$SIM_CONNS:.0f}')")"
     done
+    if ! skip v6; then
+        for n in 0 "$SIM_CONNS"; do
+            valgrind --tool=callgrind --callgrind-out-file="$tmp/cgc.ours6.$n" \
+                "$ex/sim_conns" ours6 "$n" 16 >"$tmp/cgc.ours6.$n.out" 2>"$tmp/cgc.ours6.$n.log"
+        done
+        ir0=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cgc.ours6.0")
+        ir1=$(awk '/^(summary|totals):/ {print $2; exit}' "$tmp/cgc.ours6.$SIM_CONNS")
+        record "simconn6.ours" "$(python3 -c "print(f'{($ir1-$ir0)/$SIM_CONNS:.0f}')")"
+    fi
     for kind in ours smoltcp; do
         callgrind_annotate --auto=no --threshold=100 "$tmp/cg.$kind.$SIM_BYTES" >"$tmp/annotate.$kind" 2>/dev/null || true
         top5 "$tmp/annotate.$kind" >"$tmp/top5.$kind"
@@ -540,6 +633,44 @@ for p in (50, 99):
     print(f"| p{p} | {cell(f'lat{p}.ours', 0)} | {cell(f'lat{p}.smoltcp', 0)} | {rs} | "
           f"{cell(f'lat{p}.kernel', 0)} |")
 
+if any(k.startswith("v6") for k in vals):
+    print("\n### IPv6 against IPv4 (tuntcp, the same server for both families, in pairs one "
+          "right after the other, which goes first alternating; median [min-max] over all "
+          "pairs, ratio of medians [range of per-pair ratios]; goal: IPv6 within 5% of IPv4)\n")
+    print("| workload | IPv4 | IPv6 | IPv6 against IPv4 (IPv6/IPv4, IPv4/IPv6 where lower is better) | status |")
+    print("|---|---|---|---|---|")
+    def row6(name, k4, k6, unit, d=2, lower_better=False):
+        r, rs = ratio(k6, k4, lower_better)
+        st = "n/a" if r is None else ("met" if r >= 0.95 else "NOT met")
+        print(f"| {name} ({unit}) | {cell(k4, d)} | {cell(k6, d)} | {rs} | {st} |")
+    for kind, mtu, buf, what in (("ours", 1500, 262144, "MTU 1500, 256 KiB"),
+                                 ("nooff", 1500, 262144, "MTU 1500, 256 KiB, offloads off"),
+                                 ("ours", 65000, 1048576, "MTU 65000, 1 MiB")):
+        for d, dname in (("s2k", "stack->kernel"), ("k2s", "kernel->stack")):
+            k = f"v6{d}.{mtu}.{buf}.{kind}"
+            row6(f"{dname}, {what}, {size}", k + ".4", k + ".6", "Gbit/s")
+    for c in (1, 4, 16):
+        row6(f"short connections, -c {c}, {conns} conns", f"v6conns.{c}.4", f"v6conns.{c}.6",
+             "conn/s", d=0)
+    for p in (50, 99):
+        row6(f"keep-alive latency p{p}", f"v6lat{p}.4", f"v6lat{p}.6", "us", d=0,
+             lower_better=True)
+    if med("sim6.ours") is not None:
+        row6(f"callgrind, {sim_bytes/2**20:g} MiB A->B, both ends", "sim.ours", "sim6.ours",
+             "instructions/byte, lower is better", lower_better=True)
+    if med("simconn6.ours") is not None:
+        row6("callgrind, one short connection (sim_conns, 16 at a time)", "simconn.ours",
+             "simconn6.ours", "instructions/connection, lower is better", d=0,
+             lower_better=True)
+    print("\nShort connections, what bounds them (medians): packets in / out per connection, "
+          "stack CPU busy (%)\n")
+    print("| clients | IPv4 | IPv6 |")
+    print("|---|---|---|")
+    for c in (1, 4, 16):
+        cells = [f"{fmt(med(f'pktin.v6.{c}.{f}'))} / {fmt(med(f'pktout.v6.{c}.{f}'))}, "
+                 f"{fmt(med(f'stackcpu.v6.{c}.{f}'), 0)}%" for f in (4, 6)]
+        print(f"| {c} | {cells[0]} | {cells[1]} |")
+
 print("\n### References\n")
 print("| reference | median [min-max] |")
 print("|---|---|")
@@ -585,6 +716,8 @@ kernel ref:    taskset -c $STACK_CPU target/release/examples/kernel_http --addr 
                pair between two namespaces (ab and latency as above, from the other one)
 raw TUN:       target/release/examples/tun_raw {write,read} --mtu {1500,65000} --count {2000000,200000} --secs 5
 veth:          iperf3 -s -1 -B 10.77.0.2 (CPU $PEER_CPU)  /  iperf3 -c 10.77.0.2 -n $BYTES -J (CPU $STACK_CPU)
+IPv6 rows:     the same commands with http://[fd66::2]/... (curl -g) and TCP:[fd66::2]:9, on the
+               same server right before or after the IPv4 ones; sim_cost/sim_conns ours6
 callgrind:     valgrind --tool=callgrind target/release/examples/sim_cost {ours,smoltcp} {0,$SIM_BYTES}
                instructions/byte = (Ir($SIM_BYTES) - Ir(0)) / $SIM_BYTES
                valgrind --tool=callgrind target/release/examples/sim_conns {ours,smoltcp} {0,$SIM_CONNS} 16

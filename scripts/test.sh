@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): unit, property, trace, interop and doc tests in a
 # debug build (overflow checks on), then the root-only TUN tests (tests/tun_curl.rs,
-# tun_see.rs, tun_scale.rs, tun_pmtu.rs, tun_ipv6.rs, tun_proxy.rs) in a release build,
+# tun_see.rs, tun_scale.rs, tun_pmtu.rs, tun_pmtu6.rs, tun_ipv6.rs, tun_proxy.rs) in a release build,
 # each in its own network namespace. Outside CI the TUN tests skip loudly without root;
 # with CI=true they fail instead. Then the packetdrill
 # library's unit tests and the Linux packetdrill scripts (scripts/packetdrill.sh -s: fails
@@ -37,6 +37,7 @@ cargo test --release --test tun_curl "$@" -- --test-threads=2
 cargo test --release --test tun_see "$@" -- --test-threads=2
 cargo test --release --test tun_scale "$@" -- --test-threads=1
 cargo test --release --test tun_pmtu "$@"
+cargo test --release --test tun_pmtu6 "$@"
 cargo test --release --test tun_ipv6 "$@" -- --test-threads=2
 cargo test --release --test tun_proxy "$@" -- --test-threads=2
 cargo test -p tuntcp-packetdrill "$@"

@@ -311,8 +311,9 @@ fn wait_for<R>(
 /// A listening socket: passive opens on one port of the stack's addresses.
 ///
 /// A listener bound to an IPv6 address takes IPv6 only; one bound to `[::]` takes both
-/// families (as Linux with `IPV6_V6ONLY` off). Deviation: one bound to `0.0.0.0` or the
-/// stack's IPv4 address takes IPv6 too (the stack's listeners are per port, not per
+/// families by default (as Linux with `net.ipv6.bindv6only=0`), or IPv6 only after
+/// [`TcpListener::set_only_v6`]`(true)` (`IPV6_V6ONLY`). Deviation: one bound to `0.0.0.0`
+/// or the stack's IPv4 address takes IPv6 too (the stack's listeners are per port, not per
 /// address), where Linux would take IPv4 only.
 ///
 /// Like `std::net::TcpListener`, but bound on a [`NetStack`]. The handle keeps the stack
@@ -337,6 +338,11 @@ struct ListenerInner {
     port: u16,
     /// The address `local_addr` reports (the stack's in the family bound to).
     ip: IpAddr,
+    /// How it was bound: IPv4 (a port alone, `0.0.0.0`, the IPv4 address, transparent),
+    /// `[::]`, or the stack's IPv6 address.
+    bound: Bound,
+    /// `IPV6_V6ONLY` as set (false by default; see [`TcpListener::set_only_v6`]).
+    only_v6: AtomicBool,
     nonblocking: AtomicBool,
     ready: Readiness,
     /// Keeps the stack running while the listener lives (dropped after `Drop::drop`).
@@ -353,7 +359,7 @@ impl TcpListener {
         if shared.stopped() {
             return Err(stopped_error());
         }
-        let (port, ip) = each_addr(addr.local_addrs()?, |a| {
+        let (port, ip, bound) = each_addr(addr.local_addrs()?, |a| {
             let port = own_port(&shared, a)?;
             // `[::]` with IPv6 off still listens (on IPv4) and reports `[::]`.
             let ip = own_ip(&shared, a).unwrap_or(a.ip());
@@ -365,16 +371,23 @@ impl TcpListener {
                 0 => g.listen_ephemeral(backlog)?,
                 p => g.listen(p, backlog).map(|()| p)?,
             };
-            if a.is_ipv6() && !a.ip().is_unspecified() {
+            let bound = match a {
+                SocketAddr::V4(_) => Bound::V4,
+                SocketAddr::V6(a) if a.ip().is_unspecified() => Bound::AnyV6,
+                SocketAddr::V6(_) => Bound::V6,
+            };
+            if bound == Bound::V6 {
                 g.set_listen_v6only(port, true);
             }
-            Ok((port, ip))
+            Ok((port, ip, bound))
         })?;
         Ok(TcpListener {
             inner: Arc::new(ListenerInner {
                 shared,
                 port,
                 ip,
+                bound,
+                only_v6: AtomicBool::new(false),
                 nonblocking: AtomicBool::new(false),
                 ready: Readiness::default(),
                 _rt: net.runtime.clone(),
@@ -412,6 +425,8 @@ impl TcpListener {
                 port: Stack::TRANSPARENT_PORT,
                 // Any address: `local_addr` says 0.0.0.0:0 (each stream's says which).
                 ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                bound: Bound::V4,
+                only_v6: AtomicBool::new(false),
                 nonblocking: AtomicBool::new(false),
                 ready: Readiness::default(),
                 _rt: net.runtime.clone(),
@@ -473,6 +488,56 @@ impl TcpListener {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         Ok(None)
     }
+
+    /// `IPV6_V6ONLY` (socket2's `set_only_v6`): with `true`, a listener bound to `[::]`
+    /// takes IPv6 connections only and IPv4 SYNs to its port are answered as for a closed
+    /// port; with `false` (the default, as Linux's `net.ipv6.bindv6only=0`) it takes both
+    /// families. A listener bound to the stack's IPv6 address takes IPv6 only either way
+    /// (as on Linux). `InvalidInput` on an IPv4 listener (a port alone, `0.0.0.0`, the
+    /// IPv4 address, transparent), where Linux answers `ENOPROTOOPT`.
+    ///
+    /// Deviation: Linux takes the option only before `bind` (`EINVAL` after); here the
+    /// listener listens from `bind` on, so the option changes a live listener: IPv4
+    /// connections already in its accept queue stay there.
+    pub fn set_only_v6(&self, only_v6: bool) -> io::Result<()> {
+        let inner = &*self.inner;
+        if inner.bound == Bound::V4 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "IPV6_V6ONLY on an IPv4 listener",
+            ));
+        }
+        let mut g = inner.shared.lock();
+        if inner.shared.stopped() {
+            return Err(stopped_error());
+        }
+        inner.only_v6.store(only_v6, Ordering::Relaxed);
+        g.set_listen_v6only(inner.port, only_v6 || inner.bound == Bound::V6);
+        Ok(())
+    }
+
+    /// `IPV6_V6ONLY` as set with [`TcpListener::set_only_v6`] (false by default);
+    /// `InvalidInput` on an IPv4 listener.
+    pub fn only_v6(&self) -> io::Result<bool> {
+        match self.inner.bound {
+            Bound::V4 => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "IPV6_V6ONLY on an IPv4 listener",
+            )),
+            _ => Ok(self.inner.only_v6.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// The address a listener was bound to, for `IPV6_V6ONLY`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bound {
+    /// A port alone, `0.0.0.0`, the stack's IPv4 address or the transparent listener.
+    V4,
+    /// `[::]`: both families unless `IPV6_V6ONLY`.
+    AnyV6,
+    /// The stack's IPv6 address: IPv6 only.
+    V6,
 }
 
 impl Drop for ListenerInner {

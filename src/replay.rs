@@ -197,7 +197,7 @@ pub fn replay(
     cfg: StackConfig,
 ) -> Result<Replay, String> {
     let mut pkts = Vec::new();
-    for rec in PcapReader::new(pcap)?.skip_non_ipv4() {
+    for rec in PcapReader::new(pcap)?.skip_non_ip() {
         let rec = rec?;
         if seg_of(rec.packet).is_some() {
             pkts.push(Cap {

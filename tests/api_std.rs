@@ -433,3 +433,53 @@ fn a_foreign_ipv6_bind_address_is_refused_as_eaddrnotavail() {
     }
     assert_eq!(net.local_addr6(), Some(SERVER6));
 }
+
+/// The client connects to `to` and must be refused with a RST from `to`'s port.
+fn refused(client: &mut Client, to: SocketAddr) {
+    let now = client.now();
+    let h = client.stack.connect(now, to).unwrap();
+    client.pump_until("the RST", |c| c.error(h).is_some());
+    assert_eq!(client.error(h), Some(Error::Refused), "{to}");
+}
+
+#[test]
+fn set_only_v6_makes_an_unspecified_ipv6_listener_refuse_ipv4_and_can_be_undone() {
+    let (net, mut client) = setup();
+    let l = TcpListener::bind(&net, "[::]:0", 16).unwrap();
+    let port = l.local_addr().unwrap().port();
+    // The default is Linux's net.ipv6.bindv6only=0: both families.
+    assert!(!l.only_v6().unwrap());
+    l.set_only_v6(true).unwrap();
+    assert!(l.only_v6().unwrap());
+    refused(&mut client, (SERVER, port).into());
+    let (s6, _) = accept_from(&l, &mut client, (SERVER6, port).into());
+    assert_eq!(s6.peer_addr().unwrap().ip(), CLIENT6);
+    l.set_only_v6(false).unwrap();
+    let (s4, _) = accept_from(&l, &mut client, (SERVER, port).into());
+    assert_eq!(s4.peer_addr().unwrap().ip(), CLIENT);
+}
+
+#[test]
+fn only_v6_is_invalid_on_an_ipv4_listener_and_a_v6_address_listener_stays_ipv6_only() {
+    let (net, mut client) = setup();
+    for a in ["0.0.0.0:8700", "10.66.0.2:8701"] {
+        let l = TcpListener::bind(&net, a, 16).unwrap();
+        assert_eq!(
+            l.set_only_v6(true).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(l.only_v6().unwrap_err().kind(), ErrorKind::InvalidInput);
+    }
+    let l = TcpListener::bind(&net, 8702, 16).unwrap();
+    assert_eq!(
+        l.set_only_v6(false).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    // Bound to the stack's IPv6 address: IPv6 only whatever the option says (as Linux).
+    let l = TcpListener::bind(&net, "[fd66::2]:8703", 16).unwrap();
+    l.set_only_v6(false).unwrap();
+    assert!(!l.only_v6().unwrap());
+    refused(&mut client, (SERVER, 8703).into());
+    let (s6, _) = accept_from(&l, &mut client, (SERVER6, 8703).into());
+    assert_eq!(s6.peer_addr().unwrap().ip(), CLIENT6);
+}

@@ -271,3 +271,20 @@ fn an_ipv6_capture_gives_the_graph_its_ipv4_twin_gives() {
     assert_eq!(g6.sacks, g4.sacks);
     assert_eq!(g6.data.len(), 6, "five segments and the repair");
 }
+
+#[test]
+fn ipv6_in_ethernet_and_linux_cooked_frames_gives_the_raw_captures_graph() {
+    let (c6, _) = lossy_exchange_on(Captured::on(Harness::server6(80)));
+    let raw = TimeSeq::from_pcap(&c6.raw_pcap(), Some(80)).unwrap();
+    let packets: Vec<(u64, Vec<u8>)> = c6
+        .packets
+        .iter()
+        .map(|(ms, p)| (UNIX0 + ms * 1000, p.clone()))
+        .collect();
+    for linktype in [1, 113, 276] {
+        let g = TimeSeq::from_pcap(&pcap_in_frames(linktype, &packets), Some(80))
+            .unwrap_or_else(|e| panic!("link type {linktype}: {e}"));
+        assert_eq!(g, raw, "link type {linktype}");
+    }
+    assert_eq!(raw.data.len(), 6, "five segments and the repair");
+}

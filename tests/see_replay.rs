@@ -271,3 +271,22 @@ fn a_capture_of_our_own_stack_over_ipv6_replays_exactly() {
     assert_eq!(r.differences(), 0, "{text}");
     assert_eq!(r.rows.len(), sent.len(), "{text}");
 }
+
+#[test]
+fn an_ipv6_capture_in_ethernet_or_linux_cooked_frames_replays_as_the_raw_one() {
+    let raw = capture_of(Serve::with_client(7, Harness::server6(80)));
+    let packets: Vec<(u64, Vec<u8>)> = tuntcp::device::pcap::PcapReader::new(&raw)
+        .unwrap()
+        .map(|r| r.map(|r| (r.micros, r.packet.to_vec())).unwrap())
+        .collect();
+    let want = replay(&raw, Some(80), Role::Server, StackConfig::with_seed(99)).unwrap();
+    assert!(want.rows.len() > 15, "{}", want.text());
+    for linktype in [1, 113, 276] {
+        let framed = pcap_in_frames(linktype, &packets);
+        let r = replay(&framed, Some(80), Role::Server, StackConfig::with_seed(99))
+            .unwrap_or_else(|e| panic!("link type {linktype}: {e}"));
+        assert_eq!(r.us, std::net::SocketAddr::from((US6, 80)), "{linktype}");
+        assert_eq!(r.differences(), 0, "link type {linktype}: {}", r.text());
+        assert_eq!(r.rows.len(), want.rows.len(), "link type {linktype}");
+    }
+}

@@ -6,39 +6,15 @@
 
 mod support;
 
-use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 use support::netns::{require, Netns};
-use tuntcp::apps::http::pattern_fill;
+use support::tun::{self, largest_field, pattern_sha256};
 
 const STACK: &str = "10.66.0.2";
 
-fn pattern_sha256(n: u64) -> String {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut off = 0;
-    while off < n {
-        let k = (n - off).min(buf.len() as u64) as usize;
-        pattern_fill(off, &mut buf[..k]);
-        h.update(&buf[..k]);
-        off += k as u64;
-    }
-    hex(&h.finalize())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// A namespace running `tuntcp serve -v --pcap`.
 fn served(what: &str) -> (Netns, std::path::PathBuf) {
-    let mut ns = Netns::new(what);
-    let log = ns.dir.join("serve.log");
-    let pcap = ns.dir.join("serve.pcap");
-    ns.start_tuntcp(
-        &format!("-v serve --pcap {} --seed 1", pcap.display()),
-        &log,
-    );
+    let (ns, log, _pcap) = tun::served(what, "");
     (ns, log)
 }
 
@@ -301,14 +277,7 @@ fn bad_tcp_checksum() -> String {
 
 /// The largest IPv4 packet in `pcap` from `src` (tshark's `ip.len`), 0 if none.
 fn largest_ip_len(ns: &Netns, pcap: &std::path::Path, src: &str) -> u32 {
-    ns.sh(&format!(
-        "tshark -r {} -Y 'ip.src == {src}' -T fields -e ip.len 2>/dev/null",
-        pcap.display()
-    ))
-    .lines()
-    .filter_map(|l| l.trim().parse().ok())
-    .max()
-    .unwrap_or(0)
+    largest_field(ns, pcap, &format!("ip.src == {src}"), "ip.len")
 }
 
 #[test]
@@ -366,28 +335,10 @@ fn get_from_python(what: &str, loss_percent: u32) {
     }
     let mut ns = Netns::new(what);
     let www = ns.dir.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    let file = www.join("big.bin");
-    ns.sh(&format!(
-        "head -c 104857600 /dev/urandom > {}",
-        file.display()
-    ));
-    let want = ns.sh(&format!("sha256sum {}", file.display()));
-    let want = want.split_whitespace().next().unwrap().to_string();
+    let want = tun::random_file(&ns, &www, "big.bin", 104_857_600);
     // The device must exist before the server can bind to its address: start the server
     // on all addresses of the namespace.
-    let py_log = ns.dir.join("http.log");
-    ns.spawn(
-        &format!(
-            "python3 -m http.server 8000 --bind 0.0.0.0 --directory {}",
-            www.display()
-        ),
-        &py_log,
-    );
-    ns.wait_for(
-        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8000)).close()'",
-        &py_log,
-    );
+    tun::python_http_server(&mut ns, &www, "0.0.0.0", "127.0.0.1");
     if loss_percent > 0 {
         ns.sh(&format!(
             "nft add table inet tuntcp_loss && \

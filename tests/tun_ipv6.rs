@@ -5,43 +5,18 @@
 
 mod support;
 
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use support::netns::{require, Netns};
-use tuntcp::apps::http::pattern_fill;
+use support::tun::{self, largest_field, pattern_sha256};
 
 const URL: &str = "http://[fd66::2]";
 
 /// A namespace running `tuntcp serve -v --pcap` (and `extra` flags), with the kernel's
 /// IPv6 address in place.
 fn served6(what: &str, extra: &str) -> (Netns, PathBuf, PathBuf) {
-    let mut ns = Netns::new(what);
-    let log = ns.dir.join("serve.log");
-    let pcap = ns.dir.join("serve.pcap");
-    ns.start_tuntcp(
-        &format!("-v serve --pcap {} --seed 1 {extra}", pcap.display()),
-        &log,
-    );
-    // The kernel's address, and no longer tentative (a tentative source cannot send: a ping
-    // of the stack in that window is lost before it reaches the TUN).
-    ns.wait_for(
-        "ip -6 addr show dev tun0 | grep -q 'fd66::1/64' && ! ip -6 addr show dev tun0 | grep -q tentative",
-        &log,
-    );
+    let (ns, log, pcap) = tun::served(what, extra);
+    tun::wait_ipv6(&ns, "tun0", &log);
     (ns, log, pcap)
-}
-
-fn pattern_sha256(n: u64) -> String {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut off = 0;
-    while off < n {
-        let k = (n - off).min(buf.len() as u64) as usize;
-        pattern_fill(off, &mut buf[..k]);
-        h.update(&buf[..k]);
-        off += k as u64;
-    }
-    h.finalize().iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[test]
@@ -190,14 +165,7 @@ fn tun_v6_pcap_holds_ipv6_packets_tshark_reads() {
 
 /// The largest IPv6 payload length in `pcap` from `src`, 0 if none.
 fn largest_plen(ns: &Netns, pcap: &std::path::Path, src: &str) -> u32 {
-    ns.sh(&format!(
-        "tshark -r {} -Y 'ipv6.src == {src}' -T fields -e ipv6.plen 2>/dev/null",
-        pcap.display()
-    ))
-    .lines()
-    .filter_map(|l| l.trim().parse().ok())
-    .max()
-    .unwrap_or(0)
+    largest_field(ns, pcap, &format!("ipv6.src == {src}"), "ipv6.plen")
 }
 
 #[test]
@@ -240,27 +208,9 @@ fn tun_v6_get_from_python_http_server_on_ipv6_is_byte_exact() {
     }
     let mut ns = Netns::new("v6get");
     let www = ns.dir.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    let file = www.join("f.bin");
-    ns.sh(&format!(
-        "head -c 8000000 /dev/urandom > {}",
-        file.display()
-    ));
-    let want = ns.sh(&format!("sha256sum {}", file.display()));
-    let want = want.split_whitespace().next().unwrap().to_string();
+    let want = tun::random_file(&ns, &www, "f.bin", 8_000_000);
     // Bound to `::` before `get` creates the device (and the kernel's fd66::1 on it).
-    let py_log = ns.dir.join("http.log");
-    ns.spawn(
-        &format!(
-            "python3 -u -m http.server 8000 --bind :: --directory {}",
-            www.display()
-        ),
-        &py_log,
-    );
-    ns.wait_for(
-        "python3 -c 'import socket; socket.create_connection((\"::1\", 8000)).close()'",
-        &py_log,
-    );
+    let py_log = tun::python_http_server(&mut ns, &www, "::", "::1");
     let out = ns.dir.join("got.bin");
     let get_log = ns.dir.join("get.log");
     let status = ns

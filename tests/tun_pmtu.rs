@@ -9,29 +9,8 @@
 
 mod support;
 
-use sha2::{Digest, Sha256};
 use support::netns::{require, Netns};
-use tuntcp::apps::http::pattern_fill;
-
-fn pattern_sha256(n: u64) -> String {
-    let mut buf = vec![0u8; n as usize];
-    pattern_fill(0, &mut buf);
-    Sha256::digest(&buf)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
-
-/// `tuntcp nstat` value of one counter of the stack in `ns`.
-fn counter(ns: &Netns, name: &str) -> u64 {
-    let bin = env!("CARGO_BIN_EXE_tuntcp");
-    let out = ns.sh(&format!("{bin} nstat -asz"));
-    out.lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+use support::tun::{nstat_counter as counter, pattern_sha256};
 
 #[test]
 fn tun_pmtu_download_completes_through_a_1000_octet_hop_after_frag_needed() {

@@ -142,6 +142,16 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
+
+    /// [`super::TcpListener::set_only_v6`] (`IPV6_V6ONLY`).
+    pub fn set_only_v6(&self, only_v6: bool) -> io::Result<()> {
+        self.inner.set_only_v6(only_v6)
+    }
+
+    /// [`super::TcpListener::only_v6`].
+    pub fn only_v6(&self) -> io::Result<bool> {
+        self.inner.only_v6()
+    }
 }
 
 /// A TCP connection as tokio's `AsyncRead` + `AsyncWrite`.

@@ -91,7 +91,7 @@ pub struct PcapReader<'a> {
     nanos: bool,
     linktype: u32,
     index: usize,
-    /// Frames without an IPv4 packet come back empty instead of ending the read.
+    /// Frames without an IP packet come back empty instead of ending the read.
     skip_other: bool,
 }
 
@@ -130,9 +130,9 @@ impl<'a> PcapReader<'a> {
         }
     }
 
-    /// Frames that carry no IPv4 packet (ARP, IPv6 on Ethernet, ...) come back as records
+    /// Frames that carry no IP packet, IPv4 or IPv6 (ARP, LLDP, ...), come back as records
     /// with an empty `packet` instead of an error that ends the read.
-    pub fn skip_non_ipv4(self) -> PcapReader<'a> {
+    pub fn skip_non_ip(self) -> PcapReader<'a> {
         PcapReader {
             skip_other: true,
             ..self
@@ -153,8 +153,9 @@ impl<'a> PcapReader<'a> {
         }
     }
 
-    /// The next record, `None` at the end; an error for a truncated record, a non-IPv4
-    /// frame or a link header that does not fit (the reader then stops).
+    /// The next record, `None` at the end; an error for a truncated record, a frame that
+    /// carries neither IPv4 nor IPv6, or a link header that does not fit (the reader then
+    /// stops).
     pub fn next_record(&mut self) -> Option<Result<Record<'a>, String>> {
         if self.rest.is_empty() {
             return None;
@@ -212,7 +213,7 @@ impl<'a> PcapReader<'a> {
         })
     }
 
-    /// The length of the link header before the IPv4 packet in `frame`.
+    /// The length of the link header before the IP packet (IPv4 or IPv6) in `frame`.
     fn link_header_len(&self, frame: &[u8]) -> Result<usize, String> {
         let be16 = |i: usize| {
             frame
@@ -222,11 +223,13 @@ impl<'a> PcapReader<'a> {
         let (len, ethertype) = match self.linktype {
             LINKTYPE_RAW | LINKTYPE_IPV4 => return Ok(0),
             LINKTYPE_NULL => {
-                // The address family in the capturing host's byte order; AF_INET is 2.
+                // The address family in the capturing host's byte order: AF_INET is 2,
+                // AF_INET6 is 24, 28 or 30 (the BSDs, macOS) or 10 (Linux), as libpcap's
+                // DLT_NULL lists them.
                 let fam = frame.get(..4).map(|b| self.u32_at(b));
                 return match fam {
-                    Some(2) => Ok(4),
-                    Some(f) => Err(format!("loopback frame of address family {f}, not IPv4")),
+                    Some(2 | 10 | 24 | 28 | 30) => Ok(4),
+                    Some(f) => Err(format!("loopback frame of address family {f}, not IP")),
                     None => Err("loopback frame shorter than its 4-byte header".into()),
                 };
             }
@@ -239,9 +242,8 @@ impl<'a> PcapReader<'a> {
             _ => (20, be16(0)), // LINUX_SLL2
         };
         match ethertype {
-            Some(0x0800) if frame.len() >= len => Ok(len),
-            Some(0x86dd) => Err("an IPv6 frame (only IPv4 is decoded)".into()),
-            Some(t) if frame.len() >= len => Err(format!("ethertype {t:#06x}, not IPv4")),
+            Some(0x0800 | 0x86dd) if frame.len() >= len => Ok(len),
+            Some(t) if frame.len() >= len => Err(format!("ethertype {t:#06x}, not IP")),
             _ => Err(format!(
                 "frame of {} bytes, shorter than its link header",
                 frame.len()
@@ -290,7 +292,8 @@ mod tests {
         );
     }
 
-    /// A big-endian, nanosecond pcap of Ethernet frames, one with a VLAN tag, one IPv6.
+    /// A big-endian, nanosecond pcap of Ethernet frames, one with a VLAN tag, one IPv6,
+    /// one ARP.
     #[test]
     fn big_endian_nanoseconds_and_ethernet_headers_are_read() {
         let mut b = Vec::new();
@@ -307,6 +310,7 @@ mod tests {
             (5_000_000_999u64, frame(&[8, 0], &[0x45, 9])),
             (6_000_000_000, frame(&[0x81, 0, 0, 1, 8, 0], &[0x45, 8])),
             (7_000_000_000, frame(&[0x86, 0xdd], &[0x60])),
+            (8_000_000_000, frame(&[0x08, 0x06], &[0, 1])),
         ] {
             b.extend_from_slice(&((ns / 1_000_000_000) as u32).to_be_bytes());
             b.extend_from_slice(&((ns % 1_000_000_000) as u32).to_be_bytes());
@@ -319,8 +323,10 @@ mod tests {
         assert_eq!((a.micros, a.packet), (5_000_000, &[0x45, 9][..]));
         let v = r.next().unwrap().unwrap();
         assert_eq!((v.micros, v.packet), (6_000_000, &[0x45, 8][..]));
+        let six = r.next().unwrap().unwrap();
+        assert_eq!((six.micros, six.packet), (7_000_000, &[0x60][..]));
         let e = r.next().unwrap().unwrap_err();
-        assert!(e.contains("record 3") && e.contains("IPv6"), "{e}");
+        assert!(e.contains("record 4") && e.contains("0x0806"), "{e}");
         assert!(r.next().is_none());
     }
 

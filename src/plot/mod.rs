@@ -163,7 +163,7 @@ impl Pkt {
 /// The TCP segments of a capture (checksums not verified: a capture on a host with
 /// offloads has partial ones), with their Unix times.
 fn tcp_packets(pcap: &[u8]) -> Result<Vec<Pkt>, String> {
-    let reader = PcapReader::new(pcap)?.skip_non_ipv4();
+    let reader = PcapReader::new(pcap)?.skip_non_ip();
     let mut out = Vec::new();
     for rec in reader {
         let rec = rec?;

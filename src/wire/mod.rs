@@ -264,7 +264,18 @@ impl<'a> Packet6<'a> {
     /// [`Packet6::parse`] for a packet an offloading device vouched for: with
     /// `csum_trusted` the TCP checksum is not verified.
     pub fn parse_offload(buf: &'a [u8], csum_trusted: bool) -> Result<Packet6<'a>, WireError> {
-        let ip = Ipv6Packet::parse(buf)?;
+        Packet6::from_ip_offload(Ipv6Packet::parse(buf)?, csum_trusted)
+    }
+
+    /// [`Packet6::parse_offload`] of a packet whose fixed header is already parsed.
+    pub fn from_ip_offload(
+        ip: Ipv6Packet<'a>,
+        csum_trusted: bool,
+    ) -> Result<Packet6<'a>, WireError> {
+        if ip.next_header == IPPROTO_TCP {
+            // No extension header: what the walk below finds, without walking.
+            return Segment6::parse_tcp_with(&ip, ip.payload, !csum_trusted).map(Packet6::Tcp);
+        }
         let chain = ip.chain()?;
         if chain.action != ExtAction::Proceed {
             return Ok(Packet6::Refused(ip, chain.action));

@@ -14,6 +14,8 @@
 #![allow(dead_code)]
 
 pub mod netns;
+#[cfg(feature = "cli")]
+pub mod tun;
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -678,4 +680,50 @@ pub fn fix_tcp_packet(pkt: &mut [u8]) {
     acc = checksum_add(acc, &pkt[20..]);
     let s = checksum_finish(acc);
     pkt[36..38].copy_from_slice(&s.to_be_bytes());
+}
+
+/// A little-endian, microsecond pcap of `packets` (Unix time in us, IP packet) in frames
+/// of link type `linktype`: Ethernet (1), Linux cooked v1 (113) or v2 (276), each frame's
+/// protocol field set from the packet's IP version; an ARP frame comes first (readers
+/// skip it).
+pub fn pcap_in_frames(linktype: u32, packets: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    for v in [0u32, 0, 65535, linktype] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut frame = |us: u64, proto: u16, payload: &[u8]| {
+        let mut f = match linktype {
+            1 => vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2],
+            // Packet type, ARPHRD_ETHER, address length, address (8 bytes).
+            113 => vec![0, 0, 0, 1, 0, 6, 0x02, 0, 0, 0, 0, 2, 0, 0],
+            276 => Vec::new(),
+            t => panic!("link type {t}"),
+        };
+        f.extend_from_slice(&proto.to_be_bytes());
+        if linktype == 276 {
+            // Reserved, interface index, ARPHRD_ETHER, packet type, address length and
+            // address after the protocol.
+            f.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 1, 0, 6]);
+            f.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0, 0]);
+        }
+        f.extend_from_slice(payload);
+        out.extend_from_slice(&((us / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&f);
+    };
+    frame(packets.first().map_or(0, |p| p.0), 0x0806, &[0u8; 28]);
+    for (us, p) in packets {
+        let proto = if p.first().is_some_and(|b| b >> 4 == 6) {
+            0x86dd
+        } else {
+            0x0800
+        };
+        frame(*us, proto, p);
+    }
+    out
 }

@@ -124,13 +124,20 @@ impl Stack {
             self.counters.ip6_in_hdr_errors += 1;
             return;
         }
-        self.deliver6(now, bytes, rx.csum_trusted, true);
+        self.deliver6(now, bytes, ip, rx.csum_trusted, true);
     }
 
     /// A packet for us (or one reassembled, `fragments` false: a fragment inside it is
-    /// dropped), by what it carries.
-    fn deliver6(&mut self, now: Instant, bytes: &[u8], csum_trusted: bool, fragments: bool) {
-        match Packet6::parse_offload(bytes, csum_trusted) {
+    /// dropped), by what it carries; `ip` is `bytes` parsed (once: the caller did).
+    fn deliver6(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        ip: Ipv6Packet<'_>,
+        csum_trusted: bool,
+        fragments: bool,
+    ) {
+        match Packet6::from_ip_offload(ip, csum_trusted) {
             Ok(Packet6::Tcp(seg6)) => {
                 self.counters.ip6_in_delivers += 1;
                 self.counters.tcp_in_segs += 1;
@@ -158,7 +165,13 @@ impl Stack {
                 );
                 self.counters.set_reassembly6(&self.v6.reasm.stats());
                 if let Some(whole) = whole {
-                    self.deliver6(now, &whole, false, false);
+                    match Ipv6Packet::parse(&whole) {
+                        Ok(ip) => self.deliver6(now, &whole, ip, false, false),
+                        Err(e) => {
+                            log::debug!(target: "tuntcp::packet", "drop: reassembled: {e}");
+                            self.counters.ip6_in_hdr_errors += 1;
+                        }
+                    }
                 }
             }
             Ok(Packet6::Icmp(icmp)) => {
@@ -190,9 +203,7 @@ impl Stack {
                 log::debug!(target: "tuntcp::packet", "drop: {e}");
                 // As Linux: delivered to TCP or ICMPv6 (and counted received there) before
                 // that protocol finds it malformed; a broken chain is a header error.
-                let upper = Ipv6Packet::parse(bytes)
-                    .and_then(|ip| ip.chain())
-                    .map(|c| c.upper);
+                let upper = ip.chain().map(|c| c.upper);
                 match upper {
                     Ok(IPPROTO_TCP) => self.counters.ip6_in_delivers += 1,
                     Ok(IPPROTO_ICMPV6) => {
