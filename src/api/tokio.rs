@@ -142,6 +142,18 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
+
+    /// [`super::TcpListener::set_defer_handshake`]: hold SYNs for
+    /// [`TcpListener::accept_pending`].
+    pub fn set_defer_handshake(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        self.inner.set_defer_handshake(timeout)
+    }
+
+    /// The next held SYN of a deferring listener; complete it with
+    /// `TcpStream::from_std(pending.complete()?)` (neither call waits) or refuse it.
+    pub async fn accept_pending(&self) -> io::Result<super::PendingConnection> {
+        poll_fn(|cx| poll_op(&self.fd, cx, || self.inner.accept_pending())).await
+    }
 }
 
 /// A TCP connection as tokio's `AsyncRead` + `AsyncWrite`.
