@@ -202,3 +202,26 @@ fn closing_the_listener_refuses_what_it_holds() {
     assert_eq!(t.stack.poll_timeout(), None, "no deadline left behind");
     t.check_invariants();
 }
+
+#[test]
+fn a_retransmitted_syn_and_the_final_ack_in_one_burst_establish_cleanly() {
+    // Seen first with held SYNs (the client's SYN retransmission crosses our late SYN-ACK),
+    // but any listener meets it: the SYN rewinds SND.NXT to resend the SYN-ACK, and the
+    // ACK read before any output acknowledges it. ESTABLISHED, SND.NXT = ISS+1, nothing
+    // resent (the harness checks the table's invariants after every step).
+    let mut t = Harness::server(80);
+    t.send(0, seg().syn().seq(1000));
+    let sa = t.expect(0, seg().flags(SYNACK).ack(1001));
+    t.send_burst(
+        200,
+        &[
+            seg().syn().seq(1000),
+            seg().ack_flag().seq(1001).ack(sa.seq + 1),
+        ],
+    );
+    let h = t.stack.accept(80).expect("established");
+    assert_eq!(t.state(h), tuntcp::tcp::State::Established);
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.snd_nxt().0, sa.seq.wrapping_add(1));
+    t.expect_nothing_until(5000);
+}
