@@ -51,6 +51,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod addr;
+#[cfg(feature = "futures-io")]
+pub mod futures_io;
 mod pending;
 mod ready;
 #[cfg(feature = "tokio")]
