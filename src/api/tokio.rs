@@ -33,7 +33,7 @@
 //! ```
 //!
 //! What this module does not do: run a tokio runtime (the caller's is used: one with IO
-//! enabled) or a `futures-io` flavour.
+//! enabled); the `futures-io` flavour is `api::futures_io`.
 
 use super::ready::Pair;
 use super::{LocalAddr, NetStack};

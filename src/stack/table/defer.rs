@@ -115,8 +115,13 @@ impl Stack {
     /// [`Stack::accept_pending`]; the application completes it ([`Stack::complete_pending`])
     /// or refuses it ([`Stack::refuse_pending`], a RST). A SYN held longer than `timeout`
     /// is refused (a RST). `None` turns deferring off (SYNs held now stay until decided or
-    /// expired). False when nothing listens on `port`. See the module `defer` for the
-    /// bounds (the SYN queue; no SYN cookies).
+    /// expired). False when nothing listens on `port`.
+    ///
+    /// Bounds: held SYNs count in the SYN queue (`min(backlog, max_syn_backlog)` with the
+    /// half-open connections); a SYN beyond it is dropped (ListenDrops) and the client's
+    /// retransmission tries again: SYN cookies cannot defer (a cookie is a SYN-ACK sent at
+    /// once), so a deferring listener sends none. A held SYN keeps no TCB and no buffer
+    /// (its 4-tuple, sequence number and options); a SYN retransmitted for it is absorbed.
     pub fn set_listen_defer(&mut self, port: u16, timeout: Option<Duration>) -> bool {
         match self.listeners.get_mut(&port) {
             Some(l) => {
