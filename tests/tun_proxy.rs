@@ -204,7 +204,10 @@ fn tun_proxy_200_concurrent_downloads_and_an_empty_table_after() {
     ));
     let want = w.s.sh(&format!("sha256sum {}/small", w.www.display()));
     let want = want.split_whitespace().next().unwrap().to_string();
-    w.start_proxy("direct");
+    // python's http.server listens with a backlog of 5: the kernel drops the upstream SYNs
+    // of a burst of 200 and retries them (1, 3, 7, 15 s...); the clients' SYNs are held
+    // meanwhile, so give the upstream connects room (held up to 30 + 5 s).
+    w.start_proxy_with("direct", "--connect-timeout 30");
     let out = w.p.dir.join("many");
     std::fs::create_dir_all(&out).unwrap();
     let run = w.p.sh_output(&format!(
