@@ -26,6 +26,10 @@ RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --no-default-features --lib
 # The async API (feature `tokio`, off by default): its tests and doc example.
 cargo test --features tokio --test api_tokio "$@"
 cargo test --doc --features tokio "$@" -- api::tokio
+# The futures-io flavour (feature `futures-io`, off by default): its tests, and the doc
+# examples (its module's and the README's, which compiles to nothing without the feature).
+cargo test --features futures-io --test api_futures_io "$@"
+cargo test --doc --features futures-io "$@"
 if [ "$(id -u)" != 0 ] || [ ! -e /dev/net/tun ]; then
     if [ "${CI:-}" = true ]; then
         echo "test.sh: CI=true but the TUN tests cannot run (need root and /dev/net/tun)" >&2

@@ -51,11 +51,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod addr;
+#[cfg(feature = "futures-io")]
+pub mod futures_io;
+mod pending;
 mod ready;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub use addr::LocalAddr;
 use addr::{each_addr, own_ip, own_port};
+pub use pending::PendingConnection;
 use ready::Readiness;
 
 /// Everything `NetStack::tun` needs: the device and the stack's own settings.

@@ -69,7 +69,8 @@ enum Command {
         /// SO_BINDTODEVICE on upstream sockets (their way out, never the TUN).
         #[arg(long, value_name = "DEV")]
         bind_device: Option<String>,
-        /// Listen backlog of the transparent listener (SYN queue and accept queue).
+        /// Listen backlog of the transparent listener: client SYNs held while their
+        /// upstream connect is tried (beyond, SYNs are dropped and the clients retry).
         #[arg(long, default_value_t = 1024)]
         backlog: usize,
         /// Relayed connections at most (two threads each); beyond, new clients wait in

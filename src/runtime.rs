@@ -89,6 +89,10 @@ pub struct Inner {
     /// Readiness for outside event loops (`mio::event::Source` on API handles): a byte is
     /// written to the key's socket whenever it is touched (see [`Inner::set_notifier`]).
     notifiers: HashMap<Touched, Vec<UnixStream>>,
+    /// Async tasks waiting on a key (`api::futures_io`): woken, and forgotten, at its next
+    /// touch and when the runtime stops. One per (key, slot): a task that polls again
+    /// replaces its waker, so the map holds at most one per waiting handle.
+    task_wakers: HashMap<Touched, Vec<(u64, std::task::Waker)>>,
 }
 
 /// `--step`'s state in the loop: the pure [`Stepper`] and the terminal behind `ask`.
@@ -111,6 +115,32 @@ impl Inner {
             c.notify_all();
         }
         self.notifiers.remove(&key);
+        for (_, w) in self.task_wakers.remove(&key).into_iter().flatten() {
+            w.wake();
+        }
+    }
+
+    /// Wakes `waker` at `key`'s next touch (or when the runtime stops), once; `slot` names
+    /// the waiting handle, whose earlier waker it replaces.
+    #[cfg(feature = "futures-io")]
+    pub(crate) fn set_task_waker(&mut self, key: Touched, slot: u64, waker: &std::task::Waker) {
+        let v = self.task_wakers.entry(key).or_default();
+        match v.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, w)) if w.will_wake(waker) => {}
+            Some((_, w)) => w.clone_from(waker),
+            None => v.push((slot, waker.clone())),
+        }
+    }
+
+    /// Forgets the waker of `slot` on `key` (its handle is gone).
+    #[cfg(feature = "futures-io")]
+    pub(crate) fn remove_task_waker(&mut self, key: Touched, slot: u64) {
+        if let Some(v) = self.task_wakers.get_mut(&key) {
+            v.retain(|(s, _)| *s != slot);
+            if v.is_empty() {
+                self.task_wakers.remove(&key);
+            }
+        }
     }
 
     /// From now on a byte is written to `w` (nonblocking; dropped when its buffer is full,
@@ -135,7 +165,10 @@ impl Inner {
     }
 
     /// Wakes every waiter and notifier (the runtime stopped).
-    fn wake_all(&self) {
+    fn wake_all(&mut self) {
+        for (_, w) in self.task_wakers.drain().flat_map(|(_, v)| v) {
+            w.wake();
+        }
         for c in self.waiters.values() {
             c.notify_all();
         }
@@ -162,6 +195,11 @@ impl Inner {
             if !self.notifiers.is_empty() {
                 for w in self.notifiers.get(t).into_iter().flatten() {
                     let _ = (&*w).write(&[1]);
+                }
+            }
+            if !self.task_wakers.is_empty() {
+                for (_, w) in self.task_wakers.remove(t).into_iter().flatten() {
+                    w.wake();
                 }
             }
             // (`remove` hashes even on an empty set; with a service there is usually none.)
@@ -345,6 +383,7 @@ impl Runtime {
                 trace: None,
                 step: None,
                 notifiers: HashMap::new(),
+                task_wakers: HashMap::new(),
             }),
             clock: Clock::new(),
             waker,

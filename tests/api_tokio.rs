@@ -262,3 +262,56 @@ fn an_async_transparent_listener_accepts_any_destination_in_its_prefix() {
         assert_eq!(&buf, b"hello");
     });
 }
+
+#[test]
+fn an_async_deferring_listener_refuses_then_completes_held_syns() {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    let cfg_a = StackConfig {
+        addr: A,
+        transparent: vec!["198.51.100.0/24".parse().unwrap()],
+        ..StackConfig::with_seed(1)
+    };
+    let a = NetStack::with_device(Box::new(SocketDevice(a)), cfg_a, None, None).unwrap();
+    let cfg_b = StackConfig {
+        addr: B,
+        ..StackConfig::with_seed(2)
+    };
+    let b = NetStack::with_device(Box::new(SocketDevice(b)), cfg_b, None, None).unwrap();
+    rt().block_on(async {
+        let l = TcpListener::bind_transparent(&a, 16).unwrap();
+        l.set_defer_handshake(Some(Duration::from_secs(30)))
+            .unwrap();
+        // Refused: the client's connect fails as refused.
+        let closed = std::net::SocketAddr::from((Ipv4Addr::new(198, 51, 100, 7), 8001));
+        let (client, pending) =
+            tokio::join!(timeout(BOUND, TcpStream::connect(&b, closed)), async {
+                let p = timeout(BOUND, l.accept_pending()).await.unwrap().unwrap();
+                assert_eq!(p.local_addr(), closed);
+                p.refuse().unwrap();
+            });
+        let () = pending;
+        match client.unwrap() {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionRefused),
+            Ok(_) => panic!("connected through a refused SYN"),
+        }
+        // Completed: the handshake finishes, data flows.
+        let open = std::net::SocketAddr::from((Ipv4Addr::new(198, 51, 100, 7), 443));
+        let (client, accepted) =
+            tokio::join!(timeout(BOUND, TcpStream::connect(&b, open)), async {
+                let p = timeout(BOUND, l.accept_pending()).await.unwrap().unwrap();
+                TcpStream::from_std(p.complete().unwrap()).unwrap()
+            });
+        let mut client = client.unwrap().unwrap();
+        let mut s = accepted;
+        assert_eq!(s.local_addr().unwrap(), open);
+        client.write_all(b"hello").await.unwrap();
+        let mut buf = [0; 5];
+        timeout(BOUND, s.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf, b"hello");
+    });
+}

@@ -83,3 +83,49 @@ fn bind_transparent_accepts_any_destination_as_local_addr() {
     });
     assert_eq!(got, b"pong");
 }
+
+#[test]
+fn deferred_handshake_completes_or_refuses_through_the_api() {
+    let (net, mut client) = setup();
+    let l = TcpListener::bind_transparent(&net, 16).unwrap();
+    l.set_defer_handshake(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    // Refused: the client's connect fails as refused, having seen no SYN-ACK.
+    let refused = SocketAddrV4::new("198.51.100.7".parse().unwrap(), 8001);
+    let now = client.now();
+    let h = client.stack.connect(now, refused).unwrap();
+    let p = api_peer::run(&mut client, || l.accept_pending()).unwrap();
+    assert_eq!(p.local_addr(), SocketAddr::V4(refused));
+    assert_eq!(p.peer_addr(), client.stack.connection(h).unwrap().local());
+    assert_eq!(
+        client.stack.connection(h).map(|c| c.state()),
+        Some(State::SynSent)
+    );
+    p.refuse().unwrap();
+    client.pump_until("the refusal", |c| c.error(h).is_some());
+    assert_eq!(client.error(h), Some(tuntcp::tcp::Error::Refused));
+    // Completed: the handshake finishes and data flows.
+    let ok = SocketAddrV4::new("198.51.100.8".parse().unwrap(), 443);
+    let now = client.now();
+    let h = client.stack.connect(now, ok).unwrap();
+    let p = api_peer::run(&mut client, || l.accept_pending()).unwrap();
+    let stream = p.complete().unwrap();
+    assert_eq!(stream.local_addr().unwrap(), SocketAddr::V4(ok));
+    client.pump_until("the handshake", |c| {
+        c.stack.connection(h).map(|c| c.state()) == Some(State::Established)
+    });
+    client.stack.send(h, b"ping").unwrap();
+    let mut buf = [0; 4];
+    api_peer::run(&mut client, || (&stream).read_exact(&mut buf)).unwrap();
+    assert_eq!(&buf, b"ping");
+    // Dropped undecided: refused too.
+    let now = client.now();
+    let h = client.stack.connect(now, refused).unwrap();
+    drop(api_peer::run(&mut client, || l.accept_pending()).unwrap());
+    client.pump_until("the refusal", |c| c.error(h).is_some());
+    assert_eq!(client.error(h), Some(tuntcp::tcp::Error::Refused));
+    // A zero timeout is refused like std's zero timeouts.
+    assert!(l
+        .set_defer_handshake(Some(std::time::Duration::ZERO))
+        .is_err());
+}

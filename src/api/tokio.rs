@@ -33,7 +33,7 @@
 //! ```
 //!
 //! What this module does not do: run a tokio runtime (the caller's is used: one with IO
-//! enabled) or a `futures-io` flavour.
+//! enabled); the `futures-io` flavour is `api::futures_io`.
 
 use super::ready::Pair;
 use super::{LocalAddr, NetStack};
@@ -151,6 +151,18 @@ impl TcpListener {
     /// [`super::TcpListener::only_v6`].
     pub fn only_v6(&self) -> io::Result<bool> {
         self.inner.only_v6()
+    }
+
+    /// [`super::TcpListener::set_defer_handshake`]: hold SYNs for
+    /// [`TcpListener::accept_pending`].
+    pub fn set_defer_handshake(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        self.inner.set_defer_handshake(timeout)
+    }
+
+    /// The next held SYN of a deferring listener; complete it with
+    /// `TcpStream::from_std(pending.complete()?)` (neither call waits) or refuse it.
+    pub async fn accept_pending(&self) -> io::Result<super::PendingConnection> {
+        poll_fn(|cx| poll_op(&self.fd, cx, || self.inner.accept_pending())).await
     }
 }
 

@@ -4,11 +4,17 @@
 //! (the stream's `local_addr`), through a kernel socket (`direct`) or a SOCKS5 proxy
 //! (RFC 1928, no authentication).
 //!
+//! The handshake is deferred (`TcpListener::set_defer_handshake`): a client's SYN is held
+//! unanswered while the upstream connect is tried; an upstream that answers completes it
+//! (the SYN-ACK goes), one that refuses or fails refuses it (a RST to the SYN: the
+//! client's connect fails with "connection refused", as if it had reached the real
+//! destination). A SYN held longer than the connect timeout plus [`HOLD_SLACK`] is refused
+//! by the stack.
+//!
 //! One thread per direction per connection, each with a fixed 16 KiB buffer: a side that
 //! does not read stops the other side's reads (backpressure end to end, nothing
 //! unbounded between them). A FIN becomes `shutdown(Write)` on the other side; a reset
-//! on either side, a failed upstream connect or the idle timeout resets both. UDP is not
-//! relayed.
+//! on either side or the idle timeout resets both. UDP is not relayed.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream as KernelStream, ToSocketAddrs};
@@ -88,15 +94,21 @@ const BUF: usize = 16 * 1024;
 /// How often a blocked read looks at the idle clock and the abort flag.
 const TICK: Duration = Duration::from_millis(500);
 
-/// Accepts forever (until the stack stops), one relay per connection.
+/// How much longer than the upstream connect timeout a client's SYN is held.
+pub const HOLD_SLACK: Duration = Duration::from_secs(5);
+
+/// Accepts forever (until the stack stops), one relay per connection; each client's
+/// handshake is completed only once its upstream connected.
 pub fn run(listener: &TcpListener, cfg: &ProxyConfig) -> io::Result<()> {
+    listener.set_defer_handshake(Some(cfg.connect_timeout + HOLD_SLACK))?;
     let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let ports = Ports::default();
     loop {
         while active.load(Ordering::Acquire) >= cfg.max_conns.max(1) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let (client, peer) = listener.accept()?;
+        let pending = listener.accept_pending()?;
+        let (peer, dst) = (pending.peer_addr(), pending.local_addr());
         let looped = cfg.tun_hosts.contains(&peer.ip())
             && ports
                 .lock()
@@ -104,10 +116,10 @@ pub fn run(listener: &TcpListener, cfg: &ProxyConfig) -> io::Result<()> {
                 .contains(&peer.port());
         if looped {
             log::warn!(
-                "proxy: {peer} is our own upstream routed back into the TUN: reset \
+                "proxy: {peer} is our own upstream routed back into the TUN: refused \
                  (use --mark with a policy rule, or --bind-device)"
             );
-            reset(&client);
+            let _ = pending.refuse();
             continue;
         }
         let (cfg, ports) = (cfg.clone(), ports.clone());
@@ -115,20 +127,22 @@ pub fn run(listener: &TcpListener, cfg: &ProxyConfig) -> io::Result<()> {
         let slot = Active(active.clone());
         std::thread::spawn(move || {
             let _slot = slot;
-            let dst = match client.local_addr() {
-                Ok(d) => d,
-                Err(_) => return,
-            };
             match connect_upstream(&cfg, dst, &ports) {
-                Ok((up, _held)) => {
-                    log::info!("proxy {peer} -> {dst}: relaying");
-                    relay(client, up, cfg.idle);
-                }
+                Ok((up, _held)) => match pending.complete() {
+                    Ok(client) => {
+                        log::info!("proxy {peer} -> {dst}: relaying");
+                        relay(client, up, cfg.idle);
+                    }
+                    Err(e) => {
+                        log::info!("proxy {peer} -> {dst}: client gone ({e}), reset upstream");
+                        let _ = socket2::SockRef::from(&up).set_linger(Some(Duration::ZERO));
+                    }
+                },
                 Err(e) => {
-                    // Deviation: the stack completed the handshake before the upstream
-                    // answered, so the client sees a reset, not ECONNREFUSED.
-                    log::info!("proxy {peer} -> {dst}: upstream failed ({e}), reset");
-                    reset(&client);
+                    // The client's SYN is still unanswered: a RST makes its connect fail
+                    // as refused, as the real destination's would have.
+                    log::info!("proxy {peer} -> {dst}: upstream failed ({e}), refused");
+                    let _ = pending.refuse();
                 }
             }
         });

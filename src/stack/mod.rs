@@ -32,6 +32,7 @@ pub use ports::PortAllocator;
 pub use prefix::Prefix;
 pub use syncookie::SynCookies;
 pub use table::{
-    OpenError, Outgoing, RouteMetrics, SocketHandle, Stack, StackConfig, Touched, GSO_MAX_PAYLOAD,
+    OpenError, Outgoing, PendingSyn, RouteMetrics, SocketHandle, Stack, StackConfig, Touched,
+    GSO_MAX_PAYLOAD,
 };
 pub use timers::TimerQueue;

@@ -222,6 +222,8 @@ pub fn ss(stack: &Stack, o: SsOptions, now: Instant) -> String {
         let mut ls: Vec<_> = stack.listeners().collect();
         ls.sort();
         for (port, queued, backlog) in ls {
+            // Recv-Q: waiting for the application (accepted or, deferring, SYNs held).
+            let queued = queued + stack.held_syns(port);
             // The transparent listener takes any address and port of its prefixes.
             let local = match port {
                 Stack::TRANSPARENT_PORT => "*:*".to_string(),

@@ -35,10 +35,12 @@ use crate::wire::{
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+mod defer;
 mod invariants;
 mod ip6;
 mod listener;
 mod stop;
+pub use defer::PendingSyn;
 use listener::Listener;
 
 /// Everything a stack is built from.
@@ -364,6 +366,8 @@ pub struct Stack {
     routes: HashMap<IpAddr, RouteMetrics>,
     /// IPv6 state: MSS, flow label key, ICMPv6 error rate limit (see `ip6`).
     v6: ip6::V6State,
+    /// SYNs held by deferring listeners (see `defer`).
+    deferred: defer::Deferred,
 }
 
 impl Stack {
@@ -401,6 +405,7 @@ impl Stack {
             pmtu: PmtuCache::new(cfg.pmtu_cache_size, cfg.mtu_expires),
             routes: HashMap::new(),
             v6: ip6::V6State::new(&cfg),
+            deferred: defer::Deferred::default(),
             cfg,
         }
     }
@@ -790,6 +795,9 @@ impl Stack {
             self.touch(idx);
             return;
         }
+        if self.held_input(seg) {
+            return; // a retransmitted SYN of one held unanswered (see `defer`)
+        }
         if self.listens(seg) {
             self.listen_input(now, seg, None);
         } else {
@@ -859,10 +867,10 @@ impl Stack {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        match (conns, reasm) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [conns, reasm, self.deferred.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The earliest connection deadline without touching the timer queue (a linear scan,
@@ -916,6 +924,7 @@ impl Stack {
         }
         self.counters.set_reassembly(&self.reasm.stats());
         self.handle_timeout6(now);
+        self.expire_held(now);
     }
 
     // ---- output ----

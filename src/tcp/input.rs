@@ -213,6 +213,11 @@ impl Connection {
         if self.state == State::SynReceived {
             if self.snd_una.lt(ack) && ack.le(self.snd_max) {
                 self.snd_una = ack;
+                // A retransmitted SYN in the same burst rewound SND.NXT to resend the
+                // SYN-ACK this ACK acknowledges: nothing to resend now.
+                if self.snd_nxt.lt(ack) {
+                    self.snd_nxt = ack;
+                }
                 self.snd_wl1 = seq;
                 self.snd_wl2 = ack;
                 self.snd_wnd = u32::from(seg.window) << self.snd_wscale;

@@ -23,6 +23,7 @@ impl Stack {
     ///   nothing else indexed), and the free list names exactly the empty slots;
     /// - listener queues: the accept queue within backlog (+1, Linux's off-by-one), the SYN
     ///   queue count equal to the half-open connections, every queued one live;
+    /// - held SYNs (deferred handshakes): counted by their listener, each deadline filed;
     /// - the TIME-WAIT count equals the connections counted in it;
     /// - the timer queue wakes each connection no later than its earliest deadline.
     pub fn check_invariants(&self) -> Result<(), String> {
@@ -95,7 +96,31 @@ impl Stack {
                 "listener {port}: SYN queue count {} but {half_open} half-open connections",
                 l.half_open
             );
+            let held = self.deferred.by_tuple.values().filter(|h| h.port == port);
+            ensure!(
+                held.count() == l.held,
+                "listener {port}: {} SYNs held, counted {}",
+                self.deferred
+                    .by_tuple
+                    .values()
+                    .filter(|h| h.port == port)
+                    .count(),
+                l.held
+            );
+            for t in &l.pending {
+                let ok = self
+                    .deferred
+                    .by_tuple
+                    .get(t)
+                    .is_some_and(|h| h.port == port && !h.taken);
+                ensure!(ok, "listener {port}: pending {t:?} not an untaken held SYN");
+            }
         }
+        ensure!(
+            self.deferred.consistent(),
+            "held SYNs and their deadlines disagree ({} held)",
+            self.deferred.len()
+        );
         // Accounting (tcp_mem): the stack's total is the sum of what its connections hold.
         let sum: usize = self.connections().map(|(_, c)| c.buffered_bytes()).sum();
         ensure!(

@@ -4,6 +4,7 @@
 //! What this module does not do: hold connections (the table does; a listener holds only
 //! the slot indices of its accept queue and a count of its SYN queue).
 
+use super::Tuple;
 use super::{OpenError, SocketHandle, Stack, StackConfig};
 use crate::stack::syncookie::SynCookies;
 use crate::tcp::{self, Connection, SeqNum};
@@ -24,6 +25,12 @@ pub(super) struct Listener {
     pub(super) user_mss: Option<u16>,
     /// Like IPV6_V6ONLY: IPv4 SYNs find no listener (the port is closed to them).
     pub(super) v6only: bool,
+    /// Deferred handshakes (see `defer`): SYNs are held this long at most, unanswered.
+    pub(super) defer: Option<Duration>,
+    /// Held SYNs not yet taken by the application (see `defer`).
+    pub(super) pending: VecDeque<Tuple>,
+    /// Held SYNs, taken or not: they count in the SYN queue.
+    pub(super) held: usize,
 }
 
 /// The key of the transparent listener in the listener map: no port listener has it (a
@@ -114,6 +121,9 @@ impl Stack {
                 half_open: 0,
                 user_mss: None,
                 v6only: false,
+                defer: None,
+                pending: VecDeque::new(),
+                held: 0,
             },
         );
         Ok(())
@@ -151,7 +161,7 @@ impl Stack {
 
     /// The connection settings for a child of the listener on `port` with a peer at
     /// `remote` (its family's MSS, its route's metrics applied).
-    fn child_config(&self, port: u16, remote: IpAddr) -> tcp::Config {
+    pub(super) fn child_config(&self, port: u16, remote: IpAddr) -> tcp::Config {
         let mut cfg = self.route_config(remote);
         if let Some(m) = self.listeners.get(&port).and_then(|l| l.user_mss) {
             cfg.mss = cfg.mss.min(m);
@@ -177,6 +187,7 @@ impl Stack {
 
     /// Stops listening; connections not yet accepted are reset.
     pub fn unlisten(&mut self, port: u16) {
+        self.refuse_held_of(port);
         if let Some(l) = self.listeners.remove(&port) {
             for idx in l.ready {
                 self.abort_slot(idx);
@@ -239,14 +250,18 @@ impl Stack {
             self.counters.tcp_ext_listen_drops += 1;
             return;
         }
-        if l.half_open >= l.backlog.min(self.cfg.max_syn_backlog) {
+        if l.half_open + l.held >= l.backlog.min(self.cfg.max_syn_backlog) {
             // SYN queue full: answer with a SYN cookie and keep no state (RFC 4987 §3.6,
-            // `tcp_syncookies=1`), or drop.
-            if self.cfg.syncookies && after.is_none() {
+            // `tcp_syncookies=1`), or drop. A deferring listener cannot answer yet: drop.
+            if self.cfg.syncookies && after.is_none() && l.defer.is_none() {
                 self.send_cookie(now, seg);
             } else {
                 self.counters.tcp_ext_listen_drops += 1;
             }
+            return;
+        }
+        if let Some(timeout) = l.defer {
+            self.defer_syn(now, port, timeout, seg, after);
             return;
         }
         l.half_open += 1;

@@ -41,7 +41,12 @@ impl Stack {
     /// unread data, else TcpExtTCPAbortOnData, and TcpEstabResets from ESTABLISHED or
     /// CLOSE-WAIT; TcpOutRsts when each RST is sent.
     pub fn abort_all(&mut self) -> usize {
-        // The listeners go first (their children are aborted below with the rest).
+        // The listeners go first (their children are aborted below with the rest; the
+        // SYNs they held are refused).
+        let ports: Vec<u16> = self.listeners.keys().copied().collect();
+        for p in ports {
+            self.refuse_held_of(p);
+        }
         self.listeners.clear();
         let mut rsts = 0;
         for idx in 0..self.slots.len() {
