@@ -8,7 +8,9 @@
 #   PATTERN     extended regex matched against the script path relative to gtests/net/tcp
 #               (e.g. `blocking/` or `close|shutdown`); default: every script
 #   -s          strict: exit 1 when a script listed in tests/packetdrill/expected-pass.txt
-#               fails (also STRICT=1); without it the exit status is 0 whatever the results
+#               fails, or (without PATTERN) when the scripts run are not exactly those of
+#               tests/packetdrill/scripts.txt (also STRICT=1); without it the exit status is
+#               0 whatever the results
 #   -v          print packetdrill's whole output for each failure
 #   PACKETDRILL=DIR  a google/packetdrill source tree (default: <repo>/../shared/packetdrill)
 #   TIMEOUT=S   wall-clock limit per script in seconds (default 20)
@@ -218,6 +220,19 @@ if ((${#unexpected[@]})); then
     echo "expected to pass but failed (tests/packetdrill/expected-pass.txt): ${unexpected[*]}"
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
-if [ "$strict" = 1 ] && ((${#unexpected[@]})); then
+# The run list kept in the repo (tests/packetdrill/scripts.txt, which the conformance table's
+# mapping is checked against) must be the scripts this tree runs.
+drift=0
+if [ -z "$pattern" ]; then
+    if ! diff <(sed 's/#.*//; s/[[:space:]]//g; /^$/d' "$root/tests/packetdrill/scripts.txt" | sort) \
+        <(find "$tests/tcp" -name '*.pkt' -printf '%P\n' | sort |
+            while IFS= read -r rel; do [ -n "$(skip_reason "$rel")" ] || echo "$rel"; done) \
+        >"$out/scripts.diff"; then
+        echo "tests/packetdrill/scripts.txt differs from the scripts run (<: listed only, >: run only):"
+        sed 's/^/  /' "$out/scripts.diff"
+        drift=1
+    fi
+fi
+if [ "$strict" = 1 ] && { ((${#unexpected[@]})) || [ $drift = 1 ]; }; then
     exit 1
 fi

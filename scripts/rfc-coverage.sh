@@ -15,6 +15,12 @@
 #   CHECKLIST=  another table of IDs to count against (rows starting `| MUST-12 |`);
 #               default: docs/conformance.md, the project's own table
 #
+# The packetdrill scripts that touch each requirement come from tests/packetdrill/requirements.txt
+# (one line per script of tests/packetdrill/scripts.txt: `SCRIPT ID... # why`, or `SCRIPT - # why`),
+# pass/fail from tests/packetdrill/expected-pass.txt; -w adds them as a column, -c also fails
+# when that mapping names an unknown ID or a script not in scripts.txt, misses a script of
+# scripts.txt, or when expected-pass.txt names a script not in scripts.txt.
+#
 # Counts every `fn` with such a name, #[test] or not (proptest bodies included).
 # Unknown IDs in test names (typos, or IDs not in the table) are reported, not counted.
 # Runs from any directory. Exit status 0 unless something is wrong with the inputs.
@@ -98,6 +104,48 @@ awk -F: '
                 printf "case-%d\t%s (%s)\n", tok[i + 1] + 0, name, where
     }' "$tmp/fns" | sort -u >"$tmp/cases"
 
+# 3b. The packetdrill mapping: "ID<TAB>script (pass|fail)" per ID a script names.
+pd=$root/tests/packetdrill
+pd_ok=1
+for f in scripts.txt expected-pass.txt requirements.txt; do
+    [ -f "$pd/$f" ] || { pd_ok=0; echo "rfc-coverage: tests/packetdrill/$f not found" >&2; }
+done
+: >"$tmp/pd_hits"; : >"$tmp/pd_none"; : >"$tmp/pd_errors"; : >"$tmp/pd_named"
+if [ $pd_ok = 1 ]; then
+    # Entries of a list file: comments and blank lines dropped.
+    entries() { sed 's/#.*//; s/[[:space:]]//g; /^$/d' "$1"; }
+    entries "$pd/scripts.txt" | sort >"$tmp/pd_scripts"
+    entries "$pd/expected-pass.txt" | sort >"$tmp/pd_pass"
+    awk -v pass="$tmp/pd_pass" -v hits="$tmp/pd_hits" -v none="$tmp/pd_none" \
+        -v named="$tmp/pd_named" '
+        BEGIN { while ((getline l < pass) > 0) ok[l] = 1 }
+        /^[[:space:]]*(#|$)/ { next }
+        {
+            line = $0; why = ""
+            if ((c = index(line, "#")) > 0) { why = substr(line, c + 1); line = substr(line, 1, c - 1) }
+            gsub(/^[[:space:]]+|[[:space:]]+$/, "", why)
+            gsub(/^[[:space:]]+|[[:space:]]+$/, "", line)
+            n = split(line, f, /[[:space:]]+/)
+            script = f[1]; res = (script in ok) ? "pass" : "fail"
+            if (script in seen) print "  line " NR ": " script " is mapped twice"
+            seen[script] = 1; print script > named
+            if (n < 2) { print "  line " NR ": " script " names no ID (use - and say why)"; next }
+            if (n == 2 && f[2] == "-") {
+                if (why == "") print "  line " NR ": " script " maps to none without a reason (# why)"
+                printf "%s (%s)\n", script, res > none
+                next
+            }
+            for (i = 2; i <= n; i++) {
+                if (f[i] !~ /^(MUST|SHLD|MAY|REC|U)-[0-9]+$/) { print "  line " NR ": " script ": not an ID: " f[i]; continue }
+                printf "%s\t%s (%s)\n", f[i], script, res > hits
+            }
+        }' "$pd/requirements.txt" >"$tmp/pd_errors"
+    sort -u -o "$tmp/pd_hits" "$tmp/pd_hits"
+    sort -u -o "$tmp/pd_none" "$tmp/pd_none"
+    # The scripts the mapping names, for the checks below.
+    sort -u "$tmp/pd_named" >"$tmp/pd_mapped"
+fi
+
 # 4. Report per level.
 echo "RFC 9293 coverage by test name ($source_note)"
 awk -F'\t' -v verbose="$verbose" '
@@ -137,11 +185,25 @@ awk -F'\t' -v verbose="$verbose" '
             printf "  %s:%s\n", id, unknown[id]
         }
     }' "$tmp/ids" "$tmp/hits"
+if [ $pd_ok = 1 ]; then
+    printf 'packetdrill: %d of %d scripts touch %d requirements (tests/packetdrill/requirements.txt)\n' \
+        "$(cut -f2 "$tmp/pd_hits" | sort -u | wc -l)" "$(wc -l <"$tmp/pd_scripts")" \
+        "$(cut -f1 "$tmp/pd_hits" | sort -u | comm -12 - "$tmp/ids" | wc -l)"
+fi
 
 [ "$mode" = report ] && exit 0
+[ $pd_ok = 1 ] || exit 1
 
-# 5. The generated section: one row per ID in the table's order, its tests by name and file.
-awk -F'\t' '
+# 5. The generated section: one row per ID in the table's order, its tests by name and file
+#    and the packetdrill scripts that touch it.
+awk -F'\t' -v pdhits="$tmp/pd_hits" -v pdnone="$tmp/pd_none" '
+    BEGIN {
+        while ((getline l < pdhits) > 0) {
+            split(l, p, "\t"); t = p[2]; sub(/ \(/, "` (", t)
+            pds[p[1]] = pds[p[1]] (pdcnt[p[1]]++ ? ", " : "") "`" t
+        }
+        while ((getline l < pdnone) > 0) { sub(/ \(/, "` (", l); nones = nones (nn++ ? ", " : "") "`" l }
+    }
     FNR == NR { order[++n] = $1; next }
     {
         id = $1; t = $2; sub(/:[0-9]+\)$/, ")", t)
@@ -149,12 +211,16 @@ awk -F'\t' '
         tests[id] = tests[id] (cnt[id]++ ? ", " : "") "`" t
     }
     END {
-        print "| ID | tests |"
-        print "| --- | --- |"
+        print "| ID | tests | packetdrill scripts |"
+        print "| --- | --- | --- |"
         for (i = 1; i <= n; i++) {
             id = order[i]
-            printf "| %s | %s |\n", id, (id in tests ? tests[id] : "none (see the note above)")
+            printf "| %s | %s | %s |\n", id, (id in tests ? tests[id] : "none (see the note above)"),
+                (id in pds ? pds[id] : "")
         }
+        print ""
+        printf "packetdrill scripts that touch no RFC 9293 requirement (%d; why for each: " \
+            "tests/packetdrill/requirements.txt): %s.\n", nn, nones
         print ""
         print "| case | tests |"
         print "| --- | --- |"
@@ -187,6 +253,32 @@ fi
 if cut -f1 "$tmp/hits" | sort -u | comm -23 - "$tmp/ids" | grep -q .; then
     echo "rfc-coverage: tests name IDs that docs/conformance.md does not list:" >&2
     cut -f1 "$tmp/hits" | sort -u | comm -23 - "$tmp/ids" | sed 's/^/  /' >&2
+    status=1
+fi
+# The packetdrill mapping: well-formed, known IDs, exactly the scripts we run.
+if [ -s "$tmp/pd_errors" ]; then
+    echo "rfc-coverage: malformed lines in tests/packetdrill/requirements.txt:" >&2
+    cat "$tmp/pd_errors" >&2
+    status=1
+fi
+if cut -f1 "$tmp/pd_hits" | sort -u | comm -23 - "$tmp/ids" | grep -q .; then
+    echo "rfc-coverage: tests/packetdrill/requirements.txt names IDs that docs/conformance.md does not list:" >&2
+    cut -f1 "$tmp/pd_hits" | sort -u | comm -23 - "$tmp/ids" | sed 's/^/  /' >&2
+    status=1
+fi
+if comm -23 "$tmp/pd_mapped" "$tmp/pd_scripts" | grep -q .; then
+    echo "rfc-coverage: tests/packetdrill/requirements.txt names scripts not in tests/packetdrill/scripts.txt:" >&2
+    comm -23 "$tmp/pd_mapped" "$tmp/pd_scripts" | sed 's/^/  /' >&2
+    status=1
+fi
+if comm -13 "$tmp/pd_mapped" "$tmp/pd_scripts" | grep -q .; then
+    echo "rfc-coverage: scripts of tests/packetdrill/scripts.txt with no line in requirements.txt:" >&2
+    comm -13 "$tmp/pd_mapped" "$tmp/pd_scripts" | sed 's/^/  /' >&2
+    status=1
+fi
+if comm -23 "$tmp/pd_pass" "$tmp/pd_scripts" | grep -q .; then
+    echo "rfc-coverage: tests/packetdrill/expected-pass.txt names scripts not in scripts.txt:" >&2
+    comm -23 "$tmp/pd_pass" "$tmp/pd_scripts" | sed 's/^/  /' >&2
     status=1
 fi
 # Requirements without a test must say why in their note column.
