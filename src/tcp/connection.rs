@@ -480,6 +480,8 @@ pub struct ConnStats {
     pub mtup_success: u64,
     /// PLPMTUD probes lost (`TCPMTUPFail`).
     pub mtup_fail: u64,
+    /// Timeouts that found the receiver reneging on SACKed data (`TCPSACKReneging`).
+    pub sack_reneging: u64,
 }
 
 impl ConnStats {
@@ -531,6 +533,7 @@ impl ConnStats {
             rcvq_drop,
             mtup_success,
             mtup_fail,
+            sack_reneging,
         } = *o;
         self.fast_retrans += fast_retrans;
         self.reno_recovery += reno_recovery;
@@ -577,6 +580,7 @@ impl ConnStats {
         self.rcvq_drop += rcvq_drop;
         self.mtup_success += mtup_success;
         self.mtup_fail += mtup_fail;
+        self.sack_reneging += sack_reneging;
     }
 }
 
@@ -1654,6 +1658,13 @@ impl Connection {
                 }
                 self.mtu_probing_on_rto(); // RFC 4821 §7.5 / black hole detection
             }
+        }
+        if self.sb.head_sacked() {
+            // RFC 2018 §8: reneging was suspected and the head is still SACKed: forget every
+            // SACK, so all is resent (Linux `tcp_timeout_mark_lost`, `TCPSACKReneging`).
+            self.sb.clear();
+            self.rack.forget_sacks();
+            self.stats.sack_reneging += 1;
         }
         // Undo and F-RTO (RFC 5682 step 1) see the state before the timeout (`undo.rs`).
         if self.state.is_synchronized() {
