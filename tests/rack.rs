@@ -206,7 +206,12 @@ fn a_retransmission_lost_again_in_recovery_is_found_through_a_probe_of_new_data_
     assert_eq!(counter(&t, "TcpExtTCPLossProbes"), 1);
     // Its SACK shows a segment sent after the retransmission delivered: segment 1 is
     // resent at once, 113 ms before the RTO (220 ms) would have.
-    ack(&mut t, 107, d, &[(d + 5000, d + 6000), (d + 1000, d + 3000)]);
+    ack(
+        &mut t,
+        107,
+        d,
+        &[(d + 5000, d + 6000), (d + 1000, d + 3000)],
+    );
     t.expect(107, seg().seq(d).len(1000));
     assert_eq!(counter(&t, "TcpExtTCPLostRetransmit"), 1);
     ack(&mut t, 127, d + 6000, &[]);
