@@ -912,6 +912,23 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
         },
     );
 
+    scenario(
+        &mut totals,
+        &["TcpExtTCPSACKReneging"],
+        Harness::server(80),
+        |h| {
+            // Segments 2-3 SACKed, then an ACK that stops at them: a timeout finding them
+            // still at SND.UNA forgets the SACKs (RFC 2018 §8).
+            let (c, iss) = h.establish(at(0), 1000, seg().sack_perm().mss(1000));
+            let d = iss + 1;
+            h.stack.send(c, &[1; 5000]).unwrap();
+            h.flush();
+            h.send(at(1), seg().seq(1001).ack(d).sack(&[(d + 1000, d + 3000)]));
+            h.send(at(2), seg().seq(1001).ack(d + 1000));
+            h.advance(1000);
+        },
+    );
+
     let missing: Vec<&str> = Counters::NAMES
         .iter()
         .copied()

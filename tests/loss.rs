@@ -532,3 +532,64 @@ fn slow_start_stops_growing_cwnd_at_twice_the_most_in_flight() {
         assert_eq!(cwnd(&t), (10 + k).min(16), "after the ACK of segment {k}");
     }
 }
+
+/// 10 segments in flight with a 10 ms RTT; the peer SACKs segments 2-3, segment 1 is
+/// resent by RACK at 22.5 ms and again by the RTO 200 ms later (a resend of the first
+/// unacknowledged segment restarts the timer, as Linux). Returns the first data seq.
+fn sacked_2_and_3_then_rto(t: &mut Harness) -> u32 {
+    let (h, iss) = t.establish_rtt(0, 10, 1000, seg().sack_perm().mss(1000));
+    let d = iss + 1;
+    t.stack.send(h, &[7u8; 10_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10, "IW10 at 10 ms");
+    ack_sack(t, at(20), d, &[(d + 1000, d + 3000)]);
+    // RACK: min_rtt / 4 (2.5 ms) after the SACK; the harness steps whole milliseconds.
+    t.advance(at(23));
+    t.expect_between(22, 23, seg().seq(d).len(1000));
+    t.expect_nothing_until(at(222));
+    t.expect_between(222, 223, seg().seq(d).len(1000)); // the RTO, restarted at 22.5 ms
+    t.expect_nothing_until(at(300));
+    d
+}
+
+/// RFC 6675 §5.1, RFC 2018 §8 (Linux `tcp_check_sack_reneging`): after a timeout, an ACK
+/// that stops at the start of a SACKed range suggests the receiver dropped it, but only
+/// suggests: the holes above go at once (go-back-N), the SACKed segments do not, and the
+/// timer is cut to max(SRTT/2, 10 ms); when it fires with the head still SACKed, the SACKs
+/// are forgotten and the head is resent (`TcpExtTCPSACKReneging`). Before, the ACK cleared
+/// the scoreboard and segment 2, SACKed in that very ACK, went at once.
+#[test]
+fn after_an_rto_an_ack_stopping_at_a_sacked_range_resends_it_only_when_the_short_timer_fires() {
+    let mut t = Harness::server(80);
+    let d = sacked_2_and_3_then_rto(&mut t);
+    ack_sack(&mut t, at(300), d + 1000, &[(d + 1000, d + 3000)]);
+    let sent: Vec<u32> = t.drain().iter().map(|s| s.seq.wrapping_sub(d)).collect();
+    assert!(!sent.is_empty(), "the go-back-N resend goes on");
+    assert!(
+        sent.iter().all(|&s| s >= 3000),
+        "nothing SACKed resent at 300 ms: {sent:?} (offsets from d)"
+    );
+    assert_eq!(counter(&t, "TcpExtTCPSACKReneging"), 0);
+    t.expect_nothing_until(at(309));
+    t.expect(at(310), seg().seq(d + 1000).len(1000));
+    assert_eq!(counter(&t, "TcpExtTCPSACKReneging"), 1);
+}
+
+/// The same suspicion ended by the next ACK, which covers the range: the receiver had
+/// kept it, and no SACKed segment is ever resent.
+#[test]
+fn after_an_rto_a_suspected_reneging_that_the_next_ack_disproves_resends_nothing_sacked() {
+    let mut t = Harness::server(80);
+    let d = sacked_2_and_3_then_rto(&mut t);
+    ack_sack(&mut t, at(300), d + 1000, &[(d + 1000, d + 3000)]);
+    let mut sent: Vec<u32> = t.drain().iter().map(|s| s.seq.wrapping_sub(d)).collect();
+    ack(&mut t, at(305), d + 5000);
+    t.advance(at(1000));
+    sent.extend(t.drain().iter().map(|s| s.seq.wrapping_sub(d)));
+    assert!(
+        !sent.contains(&1000) && !sent.contains(&2000),
+        "SACKed segments 2-3 resent: {sent:?} (offsets from d)"
+    );
+    assert!(sent.contains(&5000), "segment 6 resent: {sent:?}");
+    assert_eq!(counter(&t, "TcpExtTCPSACKReneging"), 0);
+}

@@ -216,3 +216,42 @@ fn a_resent_first_segment_restarts_the_rto_so_its_ack_can_arrive() {
     assert_eq!(counter(&t, "TcpExtTCPTimeouts"), 0, "no RTO");
     assert_eq!(counter(&t, "TcpExtTCPFastRetrans"), 1);
 }
+
+/// Deviation from RFC 8985 §7.2 (a probe only outside recovery): in fast recovery, once
+/// everything marked lost has been resent and nothing was sent after the last
+/// retransmission, a PTO sends new data, so that a retransmission lost again is found by
+/// RACK (§6.2) instead of by the RTO. A window of 3 segments: segment 1 lost, 2-3 SACKed.
+#[test]
+fn a_retransmission_lost_again_in_recovery_is_found_through_a_probe_of_new_data_not_the_rto() {
+    let mut cfg = Harness::config();
+    cfg.tcp.initial_cwnd = 3;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = t.establish_rtt(0, 20, 1000, seg().mss(1000).sack_perm());
+    let d = iss + 1;
+    t.stack.send(h, &[7u8; 20_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 3, "IW3 at 20 ms");
+    // Two SACKed: segments 4 and 5 go in their place (both lost too). RACK waits its
+    // reordering window (5 ms) past segment 1's RTT, then fast recovery resends it; PRR
+    // lets nothing else go (pipe 3 segments: 4, 5 and the retransmission; ssthresh 2).
+    ack(&mut t, 40, d, &[(d + 1000, d + 3000)]);
+    t.expect(40, seg().seq(d + 3000).len(1000));
+    t.expect(40, seg().seq(d + 4000).len(1000));
+    t.expect(45, seg().seq(d).len(1000));
+    // The retransmission is lost. 2 * SRTT + 2 ms later: a probe of new data (segment 6).
+    t.expect_nothing_until(86);
+    t.expect(87, seg().seq(d + 5000).len(1000));
+    assert_eq!(counter(&t, "TcpExtTCPLossProbes"), 1);
+    // Its SACK shows a segment sent after the retransmission delivered: segment 1 is
+    // resent at once, 113 ms before the RTO (220 ms) would have.
+    ack(
+        &mut t,
+        107,
+        d,
+        &[(d + 5000, d + 6000), (d + 1000, d + 3000)],
+    );
+    t.expect(107, seg().seq(d).len(1000));
+    assert_eq!(counter(&t, "TcpExtTCPLostRetransmit"), 1);
+    ack(&mut t, 127, d + 6000, &[]);
+    assert_eq!(counter(&t, "TcpExtTCPTimeouts"), 0, "no RTO");
+}

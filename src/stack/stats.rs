@@ -269,6 +269,8 @@ counters! {
     tcp_ext_tcp_mtup_success => "TcpExtTCPMTUPSuccess",
     /// Segments delivered (newly acknowledged or SACKed) by ACKs with ECE (RFC 3168).
     tcp_ext_tcp_delivered_ce => "TcpExtTCPDeliveredCE",
+    /// Timeouts that found the receiver reneging on SACKed data (RFC 2018 §8).
+    tcp_ext_tcp_sack_reneging => "TcpExtTCPSACKReneging",
     // ---- Ip6 (RFC 4293 ipSystemStats* for IPv6, Linux /proc/net/snmp6) ----
     /// IPv6 datagrams received from the device, errors included.
     ip6_in_receives => "Ip6InReceives",
@@ -371,6 +373,7 @@ impl Counters {
         self.tcp_ext_tcp_mtup_fail += t.mtup_fail;
         self.tcp_ext_tcp_mtup_success += t.mtup_success;
         self.tcp_ext_tcp_delivered_ce += t.delivered_ce;
+        self.tcp_ext_tcp_sack_reneging += t.sack_reneging;
         self.tcp_ext_tcp_lost_retransmit += t.lost_retransmit;
         self.tcp_ext_tcp_sack_recovery_fail += t.sack_recovery_fail;
         self.tcp_ext_tcp_reno_recovery_fail += t.reno_recovery_fail;

@@ -482,6 +482,8 @@ pub struct ConnStats {
     pub mtup_fail: u64,
     /// Segments delivered by ACKs with ECE (`TCPDeliveredCE`, RFC 3168).
     pub delivered_ce: u64,
+    /// Timeouts that found the receiver reneging on SACKed data (`TCPSACKReneging`).
+    pub sack_reneging: u64,
 }
 
 impl ConnStats {
@@ -534,6 +536,7 @@ impl ConnStats {
             mtup_success,
             mtup_fail,
             delivered_ce,
+            sack_reneging,
         } = *o;
         self.fast_retrans += fast_retrans;
         self.reno_recovery += reno_recovery;
@@ -581,6 +584,7 @@ impl ConnStats {
         self.mtup_success += mtup_success;
         self.mtup_fail += mtup_fail;
         self.delivered_ce += delivered_ce;
+        self.sack_reneging += sack_reneging;
     }
 }
 
@@ -1659,6 +1663,13 @@ impl Connection {
                 }
                 self.mtu_probing_on_rto(); // RFC 4821 §7.5 / black hole detection
             }
+        }
+        if self.sb.head_sacked() {
+            // RFC 2018 §8: reneging was suspected and the head is still SACKed: forget every
+            // SACK, so all is resent (Linux `tcp_timeout_mark_lost`, `TCPSACKReneging`).
+            self.sb.clear();
+            self.rack.forget_sacks();
+            self.stats.sack_reneging += 1;
         }
         // Undo and F-RTO (RFC 5682 step 1) see the state before the timeout (`undo.rs`).
         if self.state.is_synchronized() {

@@ -532,11 +532,17 @@ impl Connection {
             newly_sacked = u.newly_sacked;
             sacked_after = u.sacked_above_una;
             dsack = u.dsack;
-            if u.reneged {
-                // RFC 2018 §8: the receiver dropped SACKed data; the RTO will resend it.
-                self.sb.clear();
-                self.rack.forget_sacks();
-                sacked_after = 0;
+            if u.reneged && advanced {
+                // RFC 2018 §8: the receiver may have dropped SACKed data. As Linux
+                // (`tcp_check_sack_reneging`): the SACKs stay (RFC 6675 §5.1: nothing SACKed
+                // is resent), the timer is cut to max(SRTT/2, 10 ms), and the timeout
+                // forgets them if the head is still SACKed then (`on_rto`); a later ACK
+                // past the range ends it with nothing resent.
+                let half = Duration::from_micros(self.rtt.srtt().map_or(0, |d| d.micros() / 2));
+                let at = now + half.max(Duration::from_millis(10));
+                if self.timers[Timer::Retransmit as usize].is_none_or(|t| at < t) {
+                    self.arm(Timer::Retransmit, at);
+                }
             }
         }
         let mut rs = self

@@ -35,11 +35,14 @@
 //!   lowest ranges, which decide what is lost near SND.UNA, are the ones kept.
 //! - RTO policy: keep the scoreboard across an RTO (RFC 6675 §5.1 SHOULD: do not resend
 //!   SACKed data), so this module never clears itself on timeouts; [`Scoreboard::clear`] is
-//!   there for a sender that prefers RFC 2018 §8's "forget SACKed bits after RTO". Keeping
-//!   it is safe against a reneging receiver because reneging is detected: a cumulative ACK
-//!   that stops at or inside a SACKed range means the receiver threw that data away (had it
-//!   kept it, the ACK would have covered the whole range), so `update` clears every range
-//!   and sets [`AckUpdate::reneged`] (as Linux `tcp_check_sack_reneging` does).
+//!   there for the sender to forget SACKed bits when a timeout finds reneging suspected
+//!   (RFC 2018 §8). Reneging is detected: a cumulative ACK that stops at or inside a SACKed
+//!   range means the receiver may have thrown that data away (had it kept it, the ACK would
+//!   have covered the whole range), so `update` sets [`AckUpdate::reneged`]. The ranges are
+//!   kept, the one holding SND.UNA starting at offset 0 ([`Scoreboard::head_sacked`]): only
+//!   suspected, as Linux (`tcp_check_sack_reneging` shortens the retransmission timer;
+//!   `tcp_timeout_mark_lost` forgets the SACKs if the head is still SACKed then). A later
+//!   ACK past the range ends the suspicion with nothing resent.
 //!
 //! Nothing here panics, whatever the arguments: sequence numbers wrap (RFC 9293 §3.4), a
 //! `snd_max` before `snd_una` means an empty window, `smss == 0` is taken as 1.
@@ -62,8 +65,8 @@ pub struct AckUpdate {
     pub dsack: Option<(SeqNum, SeqNum)>,
     /// All octets SACKed above SND.UNA after this update ([`Scoreboard::sacked_bytes`]).
     pub sacked_above_una: u32,
-    /// The cumulative ACK stopped at or inside a SACKed range: the receiver reneged
-    /// (RFC 2018 §8). Every range was forgotten before this segment's blocks were applied.
+    /// The cumulative ACK moved and stopped at or inside a SACKed range: the receiver may
+    /// have reneged (RFC 2018 §8). The ranges are kept (see the module doc).
     pub reneged: bool,
     /// At least one range was dropped (or not recorded) because of [`MAX_RANGES`].
     pub overflowed: bool,
@@ -79,7 +82,8 @@ pub struct Scoreboard {
     base: SeqNum,
     /// SND.MAX - SND.UNA at the last update.
     limit: u32,
-    /// Sorted, disjoint, non-touching `(lo, hi)` offsets with `0 < lo < hi <= limit`.
+    /// Sorted, disjoint, non-touching `(lo, hi)` offsets with `0 < lo < hi <= limit`, but
+    /// for a first range with `lo == 0` while reneging is suspected.
     ranges: Vec<(u32, u32)>,
     /// Copy of `ranges` before an update's blocks, to count newly SACKed octets exactly.
     before: Vec<(u32, u32)>,
@@ -215,8 +219,8 @@ impl Scoreboard {
     }
 
     /// Moves the base to `snd_una`, forgetting acknowledged ranges. Returns whether the ACK
-    /// stopped at or inside a SACKed range (reneging, RFC 2018 §8), in which case all ranges
-    /// are forgotten.
+    /// stopped at or inside a SACKed range (reneging suspected, RFC 2018 §8); that range
+    /// then starts at offset 0 (the rest of it is still SACKed).
     fn advance(&mut self, snd_una: SeqNum) -> bool {
         let d = snd_una.since(self.base);
         self.base = snd_una;
@@ -228,17 +232,19 @@ impl Scoreboard {
             self.ranges.clear();
             return false;
         }
-        if self.ranges.iter().any(|&(lo, hi)| lo <= d && d < hi) {
-            self.ranges.clear();
-            return true;
-        }
+        let reneged = self.ranges.iter().any(|&(lo, hi)| lo <= d && d < hi);
         self.ranges.retain(|&(_, hi)| hi > d);
         for r in &mut self.ranges {
-            // Every kept range starts above d (no reneging).
+            // Every kept range ends above d; only the one holding d starts at 0.
             r.0 = r.0.saturating_sub(d);
             r.1 = r.1.saturating_sub(d);
         }
-        false
+        reneged
+    }
+
+    /// The octet at SND.UNA is SACKed: the receiver may have reneged (see the module doc).
+    pub fn head_sacked(&self) -> bool {
+        self.ranges.first().is_some_and(|&(lo, _)| lo == 0)
     }
 
     /// Records `[lo, hi)` (offsets, `0 < lo < hi <= limit`). Returns true if a range was
@@ -265,7 +271,8 @@ impl Scoreboard {
         false
     }
 
-    /// Whether the octet `seq` is SACKed (always false at or below SND.UNA).
+    /// Whether the octet `seq` is SACKed (false below SND.UNA; at it only while reneging is
+    /// suspected).
     pub fn is_sacked(&self, seq: SeqNum) -> bool {
         let off = seq.since(self.base);
         let idx = self.ranges.partition_point(|&(_, hi)| hi <= off);
@@ -466,15 +473,15 @@ impl Scoreboard {
     /// Ranges sorted, disjoint, not touching, inside `(0, limit]` of the last update's
     /// SND.UNA, and their byte count right.
     pub fn check_invariants(&self) -> Result<(), String> {
-        let mut prev = 0;
+        let mut prev = None;
         for &(lo, hi) in &self.ranges {
-            if lo <= prev || hi <= lo || hi > self.limit {
+            if prev.is_some_and(|p| lo <= p) || hi <= lo || hi > self.limit {
                 return Err(format!(
-                    "scoreboard range ({lo}, {hi}) after {prev}, limit {} (base {})",
+                    "scoreboard range ({lo}, {hi}) after {prev:?}, limit {} (base {})",
                     self.limit, self.base.0
                 ));
             }
-            prev = hi;
+            prev = Some(hi);
         }
         if self.ranges.len() > MAX_RANGES || u64::from(self.sacked) != total(&self.ranges) {
             return Err(format!(
@@ -487,8 +494,8 @@ impl Scoreboard {
         Ok(())
     }
 
-    /// Forgets every SACKed range (RFC 2018 §8's choice after an RTO; this module's default
-    /// policy is to keep them, see the module doc). Keeps the base and the allocation.
+    /// Forgets every SACKed range (RFC 2018 §8, after an RTO that finds reneging suspected;
+    /// otherwise they are kept, see the module doc). Keeps the base and the allocation.
     pub fn clear(&mut self) {
         self.ranges.clear();
         self.sacked = 0;

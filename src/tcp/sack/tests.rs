@@ -209,20 +209,35 @@ fn cumulative_ack_past_ranges_forgets_them() {
 }
 
 #[test]
-fn ack_stopping_inside_a_sacked_range_is_reneging_and_clears_all() {
+fn ack_stopping_at_or_inside_a_sacked_range_is_suspected_reneging_and_keeps_the_ranges() {
     // RFC 2018 §8: a receiver may discard SACKed data; an ACK to the start of (or into) a
-    // SACKed range proves it did.
+    // SACKed range suggests it did. Only suggests (Linux `tcp_check_sack_reneging`): the
+    // ranges stay until the sender's timeout decides (`Scoreboard::clear`).
     let mut sb = Scoreboard::new();
     let max = s(ISS + 10_000);
     sb.update(s(ISS), max, &[blk(ISS, 1000, 2000), blk(ISS, 5000, 6000)]);
+    assert!(!sb.head_sacked());
     let u = sb.update(s(ISS + 1000), max, &[blk(ISS, 7000, 8000)]);
-    assert!(u.reneged);
-    // Old ranges gone; this segment's block recorded afresh.
-    assert_eq!(ranges(&sb, ISS), vec![(7000, 8000)]);
+    assert!(u.reneged && sb.head_sacked());
+    assert!(sb.is_sacked(s(ISS + 1000)));
+    assert_eq!(
+        ranges(&sb, ISS),
+        vec![(1000, 2000), (5000, 6000), (7000, 8000)]
+    );
     assert_eq!(u.newly_sacked, 1000);
+    sb.check_invariants().unwrap();
+    // What to resend skips the SACKed head.
+    assert_eq!(
+        sb.next_unsacked(s(ISS + 1000), max, s(ISS + 1000), 1000),
+        Some((s(ISS + 2000), 1000))
+    );
     // Strictly inside a range, too.
     let u = sb.update(s(ISS + 7500), max, &[]);
-    assert!(u.reneged && sb.is_empty());
+    assert!(u.reneged && sb.head_sacked());
+    assert_eq!(ranges(&sb, ISS), vec![(7500, 8000)]);
+    // An ACK past the range ends the suspicion.
+    let u = sb.update(s(ISS + 8000), max, &[]);
+    assert!(!u.reneged && sb.is_empty());
 }
 
 #[test]
@@ -602,10 +617,8 @@ proptest! {
                 }
             }
             m.max = (m.max + usize::from(st.send)).min(TOTAL - 1);
+            // Suspected reneging keeps what is SACKed (see the module doc).
             let reneged = una > old_una && m.sacked[una];
-            if reneged {
-                m.sacked.iter_mut().for_each(|b| *b = false);
-            }
             m.sacked[..una].iter_mut().for_each(|b| *b = false);
             m.una = una;
             // The blocks, as sequence numbers.
@@ -720,17 +733,19 @@ proptest! {
             let rs: Vec<_> = sb.ranges().collect();
             prop_assert!(rs.len() <= MAX_RANGES);
             let win = window(s(una), s(max));
-            let mut prev = 0u32;
+            let mut prev: Option<u32> = None;
             let mut sum = 0u64;
             for &(l, r) in &rs {
                 let (lo, hi) = (l.since(s(una)), r.since(s(una)));
-                prop_assert!(prev < lo && lo < hi && hi <= win, "sorted, disjoint, inside (una, max]");
-                prev = hi;
+                // Only the first range may start at SND.UNA (suspected reneging).
+                prop_assert!(prev.is_none_or(|p| p < lo) && lo < hi && hi <= win, "sorted, disjoint, inside [una, max]");
+                prev = Some(hi);
                 sum += u64::from(hi - lo);
             }
             prop_assert_eq!(u64::from(sb.sacked_bytes()), sum);
             prop_assert_eq!(u.sacked_above_una, sb.sacked_bytes());
-            prop_assert!(!sb.is_sacked(s(una)));
+            prop_assert_eq!(sb.is_sacked(s(una)), sb.head_sacked());
+            sb.check_invariants().map_err(TestCaseError::fail)?;
             // Queries with arbitrary arguments: no panic, results inside the window.
             let _ = sb.is_lost(s(x), smss, dt);
             prop_assert!(u64::from(sb.pipe(s(una), s(max), s(x), smss, dt)) <= 2 * u64::from(win));
