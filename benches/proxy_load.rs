@@ -194,7 +194,10 @@ fn main() -> io::Result<()> {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| usage())
     };
-    let addr: SocketAddr = a.get(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| usage());
+    let addr: SocketAddr = a
+        .get(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| usage());
     match a.first().map(String::as_str) {
         Some("conns") => conns(addr, num(2), num(3)),
         Some("lat") => lat(addr, num(2)),

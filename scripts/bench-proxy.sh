@@ -24,17 +24,17 @@
 #
 # Env: TUN2PROXY_BIN (default target/tools/bin/tun2proxy-bin; install with
 #   nice -n 10 cargo install tun2proxy --version '^0.8' --root target/tools),
-#   BENCH_BYTES (bulk, default 256 MiB), BENCH_LOSS_BYTES (under loss, default 16 MiB),
-#   BENCH_CONNS (connections for conns/s, default 2000), BENCH_LAT_N (keep-alive requests,
+#   BENCH_BYTES (bulk, default 128 MiB), BENCH_LOSS_BYTES (under loss, default 16 MiB),
+#   BENCH_CONNS (connections for conns/s, default 1000), BENCH_LAT_N (keep-alive requests,
 #   default 5000), BENCH_IDLE_N (idle connections, default 200), BENCH_PROXIES (default
 #   "tuntcp tun2proxy"; one of them alone for tuning runs), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS="${1:-3}"
-BYTES="${BENCH_BYTES:-268435456}"
+BYTES="${BENCH_BYTES:-134217728}"
 LOSS_BYTES="${BENCH_LOSS_BYTES:-16777216}"
-CONNS="${BENCH_CONNS:-2000}"
+CONNS="${BENCH_CONNS:-1000}"
 LAT_N="${BENCH_LAT_N:-5000}"
 IDLE_N="${BENCH_IDLE_N:-200}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -212,11 +212,11 @@ measure() { # kind
     proxy_stop
     proxy_start "$k" off
     loss 1
-    record "down1.$k" "$(down "$LOSS_BYTES" 30)"
-    record "up1.$k" "$(up "$LOSS_BYTES" 30)"
+    record "down1.$k" "$(down "$LOSS_BYTES" 20)"
+    record "up1.$k" "$(up "$LOSS_BYTES" 20)"
     loss 5
-    record "down5.$k" "$(down "$LOSS_BYTES" 30)"
-    record "up5.$k" "$(up "$LOSS_BYTES" 30)"
+    record "down5.$k" "$(down "$LOSS_BYTES" 20)"
+    record "up5.$k" "$(up "$LOSS_BYTES" 20)"
     ip netns exec "$C" nft list table inet bploss | grep -o 'counter packets [0-9]*' | \
         tr '\n' ' ' | sed 's/^/  5% drops (in, out): /' >&2
     echo >&2
@@ -277,6 +277,8 @@ for key, name, higher in rows:
         ratio = ma / mb
         ahead = "yes" if (ratio > 1) == higher and ratio != 1 else "no"
         print(f"| {name} | {a} | {b} | {ratio:.2f} | {ahead} |")
+    elif ma and mb == 0 and higher:
+        print(f"| {name} | {a} | {b} | ∞ (tun2proxy 0) | yes |")
     else:
         print(f"| {name} | {a} | {b} | - | - |")
 EOF
