@@ -30,6 +30,12 @@ struct Conn {
 /// Runs a connection until it would block; false when it is over.
 fn drive(c: &mut Conn, cfg: &HttpConfig, scratch: &mut [u8]) -> io::Result<bool> {
     loop {
+        // The head and the start of the body in one write (one segment with nodelay for a
+        // small response, so a relay without TCP_NODELAY, such as microsocks, gets it whole).
+        if c.session.body_pending() > 0 && c.out.len() < scratch.len() {
+            let n = c.session.fill_body(scratch);
+            c.out.extend_from_slice(&scratch[..n]);
+        }
         // Output first: the head/small bodies, then /bytes/N as the socket takes it.
         while !c.out.is_empty() {
             match c.sock.write(&c.out) {

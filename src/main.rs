@@ -73,7 +73,7 @@ enum Command {
         /// upstream connect is tried (beyond, SYNs are dropped and the clients retry).
         #[arg(long, default_value_t = 1024)]
         backlog: usize,
-        /// Relayed connections at most (two threads each); beyond, new clients wait in
+        /// Relayed connections at most (a thread each); beyond, new clients wait in
         /// the backlog.
         #[arg(long, default_value_t = 4096)]
         max_conns: usize,
