@@ -1016,4 +1016,63 @@ mod tests {
             }
         }
     }
+
+    /// The marked-record and byte counters behind `pipe` and `next_lost` stay equal to a
+    /// walk of the records through SACKs, losses, resends, an RTO, an undo, reneging and
+    /// records trimmed by a partial ACK (`check_invariants` compares them).
+    #[test]
+    fn counters_match_the_records_through_loss_and_recovery() {
+        let mut r = ten(0);
+        let ok = |r: &Rack, una: u32, max: u32| r.check_invariants(SeqNum(una), SeqNum(max));
+        ok(&r, 0, 1000).unwrap();
+        assert_eq!((r.pipe(), r.next_lost()), (1000, None));
+        // A partial ACK trims the first record; SACK edges split records.
+        r.on_ack(&input(20, 50, 1000), sacks(&[(250, 450)]));
+        ok(&r, 50, 1000).unwrap();
+        r.on_ack(&input(21, 50, 1000), sacks(&[(250, 450), (500, 650)]));
+        ok(&r, 50, 1000).unwrap();
+        assert_eq!(r.next_lost(), Some((SeqNum(50), 50)));
+        // Resend the lost head, then lose it again.
+        r.on_send(ms(21), SeqNum(50), SeqNum(100), SeqNum(1000));
+        ok(&r, 50, 1000).unwrap();
+        let mut a = input(60, 50, 1000);
+        a.in_recovery = true;
+        r.on_ack(&a, sacks(&[(250, 450), (500, 700)]));
+        ok(&r, 50, 1000).unwrap();
+        r.on_rto(SeqNum(1000));
+        ok(&r, 50, 1000).unwrap();
+        assert_eq!(r.pipe(), 0);
+        // Go-back-N resends part of a lost record: the split copy is marked too.
+        r.on_send(ms(300), SeqNum(50), SeqNum(75), SeqNum(1000));
+        ok(&r, 50, 1000).unwrap();
+        assert_eq!((r.pipe(), r.next_lost()), (25, Some((SeqNum(75), 25))));
+        r.unmark_lost();
+        ok(&r, 50, 1000).unwrap();
+        r.forget_sacks();
+        ok(&r, 50, 1000).unwrap();
+        assert_eq!(
+            r.mark_longer_lost(40, SeqNum(1000)),
+            12,
+            "all but the two 25-byte halves"
+        );
+        ok(&r, 50, 1000).unwrap();
+        // Everything acknowledged: nothing marked, nothing counted.
+        r.on_ack(&input(80, 1000, 1000), sacks(&[]));
+        ok(&r, 1000, 1000).unwrap();
+        assert_eq!((r.pipe(), r.len()), (0, 0));
+        // New data after it is plain again, and the bound merges into the last record.
+        for i in 0..(MAX_SEGS as u32 + 5) {
+            let s = 1000 + 10 * i;
+            r.on_send(ms(90), SeqNum(s), SeqNum(s + 10), SeqNum(s));
+        }
+        let top = 1000 + 10 * (MAX_SEGS as u32 + 5);
+        ok(&r, 1000, top).unwrap();
+        assert_eq!((r.pipe(), r.next_lost()), (top - 1000, None));
+        // A probe resends the last (merged) record, never marked before.
+        r.on_send(ms(95), SeqNum(top - 10), SeqNum(top), SeqNum(top));
+        ok(&r, 1000, top).unwrap();
+        assert_eq!((r.pipe(), r.next_lost()), (top - 1000, None));
+        r.clear();
+        ok(&r, top, top).unwrap();
+    }
 }
