@@ -1446,7 +1446,14 @@ impl Connection {
 
     /// Stamps state changes made since the last timed call with `now`; when CLOSED was
     /// among them, logs the time spent in each state (`-v`, like bcc's `tcpstates`).
+    #[inline]
     pub(super) fn stamp_states(&mut self, now: Instant) {
+        if self.state_times.unstamped() {
+            self.stamp_states_now(now);
+        }
+    }
+
+    fn stamp_states_now(&mut self, now: Instant) {
         if self.state_times.stamp(now) {
             log::debug!(
                 "{} state times: {}",

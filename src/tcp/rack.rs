@@ -66,6 +66,10 @@ impl Seg {
     fn awaits_resend(&self) -> bool {
         !self.sacked && self.lost && !self.retrans
     }
+    /// SACKed, lost or retransmitted: counted in `Rack::marked`.
+    fn marked(&self) -> bool {
+        self.sacked || self.lost || self.retrans
+    }
 }
 
 /// RFC 8985 §6.2 RACK_sent_after: was (t1, s1) sent after (t2, s2)?
@@ -117,6 +121,11 @@ pub struct AckInput {
 #[derive(Clone, Debug)]
 pub struct Rack {
     segs: VecDeque<Seg>,
+    /// Records SACKed, lost or retransmitted, and the bytes of all records: with none
+    /// marked, every record is in flight and none awaits a resend, so `pipe` and
+    /// `next_lost` need no scan (the common case without loss).
+    marked: usize,
+    bytes: u64,
     /// RACK.xmit_ts and RACK.end_seq: the most recently sent segment delivered.
     latest: Option<(Instant, SeqNum)>,
     /// RACK.rtt: the RTT of that segment.
@@ -161,6 +170,8 @@ impl Rack {
     pub fn new() -> Rack {
         Rack {
             segs: VecDeque::new(),
+            marked: 0,
+            bytes: 0,
             latest: None,
             rtt: Duration::ZERO,
             fack: None,
@@ -206,6 +217,8 @@ impl Rack {
     /// Forgets every record and gives the memory back (the connection closed).
     pub fn clear(&mut self) {
         self.segs = VecDeque::new();
+        self.marked = 0;
+        self.bytes = 0;
         self.tlp_end = None;
         self.tlp_due = false;
     }
@@ -234,6 +247,8 @@ impl Rack {
             }
             if full {
                 // At the bound: the newest record grows instead (see the module doc).
+                self.marked = self.marked.saturating_sub(usize::from(last.marked()));
+                self.bytes += u64::from(end.since(last.end));
                 *last = Seg {
                     end,
                     xmit: now,
@@ -245,6 +260,7 @@ impl Rack {
                 return;
             }
         }
+        self.bytes += u64::from(end.since(start));
         self.segs.push_back(Seg {
             start,
             end,
@@ -269,6 +285,7 @@ impl Rack {
         }
         self.segs[i].end = seq;
         self.segs.insert(i + 1, Seg { start: seq, ..s });
+        self.marked += usize::from(s.marked());
         true
     }
 
@@ -281,6 +298,7 @@ impl Rack {
                 break;
             }
             if !s.sacked {
+                self.marked += usize::from(!s.marked());
                 s.xmit = now;
                 s.retrans = true;
             }
@@ -303,6 +321,8 @@ impl Rack {
         while let Some(front) = self.segs.front().copied() {
             if front.end.le(a.snd_una) {
                 self.segs.pop_front();
+                self.marked = self.marked.saturating_sub(usize::from(front.marked()));
+                self.bytes = self.bytes.saturating_sub(u64::from(front.len()));
                 if !front.sacked {
                     cum_rtt = self.delivered(a, &front).or(cum_rtt);
                 }
@@ -316,6 +336,9 @@ impl Rack {
                         cum_rtt = self.delivered(a, &part).or(cum_rtt);
                     }
                     self.segs[0].start = a.snd_una;
+                    self.bytes = self
+                        .bytes
+                        .saturating_sub(u64::from(a.snd_una.since(front.start)));
                 }
                 break;
             }
@@ -330,6 +353,7 @@ impl Rack {
                     break;
                 }
                 if !s.sacked && l.le(s.start) && s.end.le(r) {
+                    self.marked += usize::from(!s.marked());
                     self.segs[i].sacked = true;
                     sack_rtt = self.delivered(a, &s).or(sack_rtt);
                 }
@@ -435,6 +459,9 @@ impl Rack {
 
     /// SACKed segments of at most `smss` (Linux `sacked_out`).
     fn sacked_segs(&self, smss: u32) -> u32 {
+        if self.marked == 0 {
+            return 0;
+        }
         let smss = smss.max(1);
         self.segs
             .iter()
@@ -470,6 +497,8 @@ impl Rack {
             if deadline <= now {
                 if s.retrans {
                     out.lost_retransmits += 1;
+                } else {
+                    self.marked += 1; // neither SACKed, lost nor resent before
                 }
                 s.lost = true;
                 s.retrans = false;
@@ -502,6 +531,7 @@ impl Rack {
         self.loss_point = Some(snd_max);
         self.tlp_end = None;
         self.tlp_due = false;
+        self.recount();
     }
 
     /// The reduction proved spurious (undo, `undo.rs`): nothing is marked lost any more and
@@ -511,6 +541,7 @@ impl Rack {
             s.lost = false;
         }
         self.loss_point = None;
+        self.recount();
     }
 
     /// The path MTU fell (Linux `tcp_simple_retransmit`): the records longer than `mss`
@@ -525,6 +556,7 @@ impl Rack {
             n += 1;
         }
         if n > 0 {
+            self.recount();
             self.loss_point = Some(snd_max);
             self.tlp_end = None;
             self.tlp_due = false;
@@ -537,6 +569,12 @@ impl Rack {
         for s in self.segs.iter_mut() {
             s.sacked = false;
         }
+        self.recount();
+    }
+
+    /// Counts the marked records again (after a change to many of them).
+    fn recount(&mut self) {
+        self.marked = self.segs.iter().filter(|s| s.marked()).count();
     }
 
     /// In RTO recovery (SND.UNA below SND.MAX of the last timeout).
@@ -546,6 +584,9 @@ impl Rack {
 
     /// Bytes in flight: sent, not SACKed, and not lost unless sent again.
     pub fn pipe(&self) -> u32 {
+        if self.marked == 0 {
+            return self.bytes.min(u64::from(u32::MAX)) as u32;
+        }
         self.segs
             .iter()
             .filter(|s| s.in_flight())
@@ -556,6 +597,9 @@ impl Rack {
 
     /// The lowest record marked lost and not yet resent: `(start, length)`.
     pub fn next_lost(&self) -> Option<(SeqNum, u32)> {
+        if self.marked == 0 {
+            return None;
+        }
         self.segs
             .iter()
             .find(|s| s.awaits_resend())
@@ -564,11 +608,14 @@ impl Rack {
 
     /// Some record is marked lost and not yet resent.
     pub fn has_lost(&self) -> bool {
-        self.segs.iter().any(Seg::awaits_resend)
+        self.marked > 0 && self.segs.iter().any(Seg::awaits_resend)
     }
 
     /// Segments marked lost now, in SMSS units (`ss -i` lost, Linux `lost_out`).
     pub fn lost_segs(&self, smss: u32) -> u32 {
+        if self.marked == 0 {
+            return 0;
+        }
         let smss = smss.max(1);
         self.segs
             .iter()
@@ -690,6 +737,14 @@ impl Rack {
                 ));
             }
             prev = s.end;
+        }
+        let marked = self.segs.iter().filter(|s| s.marked()).count();
+        let bytes: u64 = self.segs.iter().map(|s| u64::from(s.len())).sum();
+        if (marked, bytes) != (self.marked, self.bytes) {
+            return Err(format!(
+                "rack: {} marked records and {} bytes counted, {marked} and {bytes} held",
+                self.marked, self.bytes
+            ));
         }
         Ok(())
     }
@@ -960,5 +1015,64 @@ mod tests {
                 assert_eq!(o.reorder_timeout, None);
             }
         }
+    }
+
+    /// The marked-record and byte counters behind `pipe` and `next_lost` stay equal to a
+    /// walk of the records through SACKs, losses, resends, an RTO, an undo, reneging and
+    /// records trimmed by a partial ACK (`check_invariants` compares them).
+    #[test]
+    fn counters_match_the_records_through_loss_and_recovery() {
+        let mut r = ten(0);
+        let ok = |r: &Rack, una: u32, max: u32| r.check_invariants(SeqNum(una), SeqNum(max));
+        ok(&r, 0, 1000).unwrap();
+        assert_eq!((r.pipe(), r.next_lost()), (1000, None));
+        // A partial ACK trims the first record; SACK edges split records.
+        r.on_ack(&input(20, 50, 1000), sacks(&[(250, 450)]));
+        ok(&r, 50, 1000).unwrap();
+        r.on_ack(&input(21, 50, 1000), sacks(&[(250, 450), (500, 650)]));
+        ok(&r, 50, 1000).unwrap();
+        assert_eq!(r.next_lost(), Some((SeqNum(50), 50)));
+        // Resend the lost head, then lose it again.
+        r.on_send(ms(21), SeqNum(50), SeqNum(100), SeqNum(1000));
+        ok(&r, 50, 1000).unwrap();
+        let mut a = input(60, 50, 1000);
+        a.in_recovery = true;
+        r.on_ack(&a, sacks(&[(250, 450), (500, 700)]));
+        ok(&r, 50, 1000).unwrap();
+        r.on_rto(SeqNum(1000));
+        ok(&r, 50, 1000).unwrap();
+        assert_eq!(r.pipe(), 0);
+        // Go-back-N resends part of a lost record: the split copy is marked too.
+        r.on_send(ms(300), SeqNum(50), SeqNum(75), SeqNum(1000));
+        ok(&r, 50, 1000).unwrap();
+        assert_eq!((r.pipe(), r.next_lost()), (25, Some((SeqNum(75), 25))));
+        r.unmark_lost();
+        ok(&r, 50, 1000).unwrap();
+        r.forget_sacks();
+        ok(&r, 50, 1000).unwrap();
+        assert_eq!(
+            r.mark_longer_lost(40, SeqNum(1000)),
+            12,
+            "all but the two 25-byte halves"
+        );
+        ok(&r, 50, 1000).unwrap();
+        // Everything acknowledged: nothing marked, nothing counted.
+        r.on_ack(&input(80, 1000, 1000), sacks(&[]));
+        ok(&r, 1000, 1000).unwrap();
+        assert_eq!((r.pipe(), r.len()), (0, 0));
+        // New data after it is plain again, and the bound merges into the last record.
+        for i in 0..(MAX_SEGS as u32 + 5) {
+            let s = 1000 + 10 * i;
+            r.on_send(ms(90), SeqNum(s), SeqNum(s + 10), SeqNum(s));
+        }
+        let top = 1000 + 10 * (MAX_SEGS as u32 + 5);
+        ok(&r, 1000, top).unwrap();
+        assert_eq!((r.pipe(), r.next_lost()), (top - 1000, None));
+        // A probe resends the last (merged) record, never marked before.
+        r.on_send(ms(95), SeqNum(top - 10), SeqNum(top), SeqNum(top));
+        ok(&r, 1000, top).unwrap();
+        assert_eq!((r.pipe(), r.next_lost()), (top - 1000, None));
+        r.clear();
+        ok(&r, top, top).unwrap();
     }
 }
