@@ -336,6 +336,8 @@ pub struct Connection {
     pub(super) quick_acks: u32,
     /// In-order data has arrived before (Linux: `icsk_ack.ato` is set).
     pub(super) data_seen: bool,
+    /// In-order ACKs set apart within the batch handed in at this instant (see `on_data`).
+    pub(super) batch_acks: (Instant, u32),
     /// Interactive (Linux `inet_csk_in_pingpong_mode`): we sent data soon after receiving
     /// some, so ACKs wait to ride on the answer.
     pub(super) pingpong: bool,
@@ -697,6 +699,7 @@ impl Connection {
             delack_segs: 0,
             quick_acks: 0,
             data_seen: false,
+            batch_acks: (Instant::ZERO, 0),
             pingpong: false,
             rst: None,
             challenge_window: (now, 0),
