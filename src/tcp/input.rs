@@ -759,11 +759,13 @@ impl Connection {
     /// the later ones (`ack_per_segment`) after 2, 4, 8, ... segments since the last one
     /// of this batch: Linux-like (RFC 5681 §4.2, every second segment) for the first few, and
     /// log2(n) ACKs for a batch of n, so a stack busy enough to read large batches keeps most
-    /// of the batching's gain. Not for a super-segment (an offloading device's, ACKed whole).
+    /// of the batching's gain. Only full-sized segments count (RFC 5681 §4.2's rule is for
+    /// them; smaller ones keep one ACK per batch, MUST-58/59), and not a super-segment (an
+    /// offloading device's, ACKed whole).
     /// Deviation: RFC 5681 §4.2 SHOULD ACK every second full-sized segment; past the first
     /// two ACKs of a batch we stretch more, as Linux's GRO and backlog coalescing do.
     fn space_batch_acks(&mut self, now: Instant, len: usize) {
-        if len > usize::from(self.cfg.mss) {
+        if len < self.rcv_mss as usize || len > usize::from(self.cfg.mss) {
             return;
         }
         let n = if self.batch_acks.0 == now {
