@@ -322,8 +322,9 @@ pub struct Connection {
 
     pub(super) ack_now: bool,
     /// The ACK owed by `ack_now` answers one segment on its own (RFC 5681 §4.2: out of
-    /// order, filling a hole, or data outside the window): the next arrival must not merge
-    /// it into a later ACK (see `queue_owed_ack`).
+    /// order, filling a hole, or data outside the window; or in-order data spaced within a
+    /// batch, `space_batch_acks`): the next arrival must not merge it into a later ACK (see
+    /// `queue_owed_ack`).
     pub(super) ack_per_segment: bool,
     /// Pure ACKs built when a later segment arrived before the poll (`queue_owed_ack`);
     /// `poll_transmit` sends them first, oldest first. At most [`MAX_QUEUED_ACKS`].
