@@ -322,8 +322,9 @@ pub struct Connection {
 
     pub(super) ack_now: bool,
     /// The ACK owed by `ack_now` answers one segment on its own (RFC 5681 §4.2: out of
-    /// order, filling a hole, or data outside the window): the next arrival must not merge
-    /// it into a later ACK (see `queue_owed_ack`).
+    /// order, filling a hole, or data outside the window; or in-order data spaced within a
+    /// batch, `space_batch_acks`): the next arrival must not merge it into a later ACK (see
+    /// `queue_owed_ack`).
     pub(super) ack_per_segment: bool,
     /// Pure ACKs built when a later segment arrived before the poll (`queue_owed_ack`);
     /// `poll_transmit` sends them first, oldest first. At most [`MAX_QUEUED_ACKS`].
@@ -336,6 +337,8 @@ pub struct Connection {
     pub(super) quick_acks: u32,
     /// In-order data has arrived before (Linux: `icsk_ack.ato` is set).
     pub(super) data_seen: bool,
+    /// In-order ACKs set apart within the batch handed in at this instant (see `on_data`).
+    pub(super) batch_acks: (Instant, u32),
     /// Interactive (Linux `inet_csk_in_pingpong_mode`): we sent data soon after receiving
     /// some, so ACKs wait to ride on the answer.
     pub(super) pingpong: bool,
@@ -702,6 +705,7 @@ impl Connection {
             delack_segs: 0,
             quick_acks: 0,
             data_seen: false,
+            batch_acks: (Instant::ZERO, 0),
             pingpong: false,
             rst: None,
             challenge_window: (now, 0),

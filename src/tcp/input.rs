@@ -765,9 +765,39 @@ impl Connection {
             self.delack_segs += full.max(1) as u32;
             if self.delack_segs >= 2 || (self.quick_acks > 0 && !self.pingpong) {
                 self.ack_now = true;
+                self.space_batch_acks(now, payload.len());
             } else if !self.armed(Timer::DelayedAck) {
                 self.arm(Timer::DelayedAck, now + self.cfg.delayed_ack);
             }
+        }
+    }
+
+    /// In-order data read in one batch (the runtime hands the stack up to 256 packets at
+    /// one instant before it polls) used to draw one cumulative ACK for the whole batch.
+    /// When the batch was a small sender's whole flight, that one ACK clocked out the next
+    /// flight as one burst, and its loss stalled the sender until a tail loss probe (whose
+    /// lone segment then waited for the delayed ACK): 1% loss each way measured 290 Mbit/s,
+    /// 690 with this spacing (README, issue 17). So the ACK owed here is set apart from
+    /// the later ones (`ack_per_segment`) after 2, 4, 8, ... segments since the last one
+    /// of this batch: Linux-like (RFC 5681 §4.2, every second segment) for the first few, and
+    /// log2(n) ACKs for a batch of n, so a stack busy enough to read large batches keeps most
+    /// of the batching's gain. Only full-sized segments count (RFC 5681 §4.2's rule is for
+    /// them; smaller ones keep one ACK per batch, MUST-58/59), and not a super-segment (an
+    /// offloading device's, ACKed whole).
+    /// Deviation: RFC 5681 §4.2 SHOULD ACK every second full-sized segment; past the first
+    /// two ACKs of a batch we stretch more, as Linux's GRO and backlog coalescing do.
+    fn space_batch_acks(&mut self, now: Instant, len: usize) {
+        if len < self.rcv_mss as usize || len > usize::from(self.cfg.mss) {
+            return;
+        }
+        let n = if self.batch_acks.0 == now {
+            self.batch_acks.1
+        } else {
+            0
+        };
+        if self.delack_segs >= 2 << n.min(7) {
+            self.ack_per_segment = true;
+            self.batch_acks = (now, n + 1);
         }
     }
 

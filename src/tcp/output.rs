@@ -99,10 +99,10 @@ impl Connection {
     /// without SACK counts duplicate ACKs; one with SACK learns each block from the ACK of
     /// the segment that made it, RFC 2018 §4). The connection cannot send, so the ACK is
     /// frozen as it would have left, with the state after the previous segment, the moment
-    /// that state is about to change. Only these ACKs are queued: ACKs for in-order data
-    /// keep merging within a batch (at most one per two full segments is owed, and one
-    /// cumulative ACK covers them: the batching's gain), and the last segment's ACK is
-    /// built at poll time as before, where it may ride on data.
+    /// that state is about to change. In-order data is queued this way only after 2, 4,
+    /// 8, ... full-sized segments of one batch (`space_batch_acks`); between those its ACKs
+    /// merge (the batching's gain), and the last segment's ACK is built at poll time as
+    /// before, where it may ride on data.
     pub(super) fn queue_owed_ack(&mut self, now: Instant) {
         if !(self.ack_now && self.ack_per_segment) {
             return;
