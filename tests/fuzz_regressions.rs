@@ -160,3 +160,20 @@ fn fuzz_out_of_order_data_past_the_fin_is_dropped() {
 fn ipv6_seed_through_the_stack_driver() {
     fuzz::stack_driver::run(include_bytes!("../fuzz/corpus/stack/seed-ipv6"));
 }
+
+/// The `stack_defer` seeds (deferring listeners, the application completing, refusing,
+/// leaving held SYNs to expire, closing the listener) through its driver: every check of
+/// `fuzz/src/stack_driver/defer.rs` holds (SYN queue bound, no cookie while deferring, a
+/// decision's SYN-ACK or RST, nothing decided twice) besides the stack's invariants.
+#[test]
+fn stack_defer_seeds_through_the_driver() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/stack_defer");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        eprintln!("{}", path.display());
+        fuzz::stack_driver::defer::run(&std::fs::read(&path).unwrap());
+        n += 1;
+    }
+    assert!(n >= 5, "{n} seeds in {dir}");
+}
