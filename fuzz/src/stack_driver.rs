@@ -548,7 +548,7 @@ impl World {
         if self.stack.poll_timeout().is_some_and(|t| t <= self.now) {
             self.stack.handle_timeout(self.now);
             if let Some(d) = self.defer.as_mut() {
-                d.swept = Some(self.now);
+                d.swept(self.now);
             }
         }
         self.check();

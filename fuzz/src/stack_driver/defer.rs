@@ -63,9 +63,8 @@ pub(crate) struct Defer {
     /// Offered SYNs that are gone for sure: completed, refused, or their listener closed.
     gone: HashSet<PendingSyn>,
     /// When each was offered (it was held then or before, so it expires by then plus the
-    /// timeout), and the last `handle_timeout`.
+    /// timeout).
     offered_at: HashMap<PendingSyn, Instant>,
-    pub(super) swept: Option<Instant>,
     /// This step's TCP output: (source, destination, flags).
     out: Vec<(SocketAddr, SocketAddr, TcpFlags)>,
     /// The last TSval we sent on each (local, remote) pair.
@@ -116,7 +115,6 @@ impl Defer {
             offered: HashSet::new(),
             gone: HashSet::new(),
             offered_at: HashMap::new(),
-            swept: None,
             out: Vec::new(),
             tsval: HashMap::new(),
             cookies: 0,
@@ -132,6 +130,18 @@ impl Defer {
             // Bounded by the 4-tuples a run can make (a few per step).
             self.tsval.insert((s.src, s.dst), ts.tsval);
         }
+    }
+
+    /// After `handle_timeout(now)`: every SYN offered a timeout or more before `now` was
+    /// held then or earlier, so it expired (a RST) and is gone.
+    pub(super) fn swept(&mut self, now: Instant) {
+        let timeout = self.timeout;
+        let expired = self
+            .offered_at
+            .iter()
+            .filter(|(_, &at)| at + timeout <= now)
+            .map(|(p, _)| *p);
+        self.gone.extend(expired);
     }
 
     /// The bounds after every step.
@@ -250,10 +260,7 @@ impl World {
                 if !flag {
                     d.taken.retain(|x| *x != p);
                 }
-                // Expired: held by the time it was offered, and a timeout ran since its
-                // deadline.
-                let expired = d.swept.is_some_and(|at| d.offered_at[&p] + d.timeout <= at);
-                let was_gone = d.gone.contains(&p) || expired;
+                let was_gone = d.gone.contains(&p);
                 let done = if k & 7 == 1 {
                     let h = self.stack.complete_pending(self.now, p);
                     if let Some(h) = h {
