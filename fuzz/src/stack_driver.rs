@@ -19,6 +19,8 @@
 //! Shared by the `stack` fuzz target and `tests/fuzz_regressions.rs` (which includes this
 //! file with `#[path]`), so a crash input replays as a test.
 
+pub mod defer;
+
 use super::{with_checksums_fixed, with_v6_checksums_fixed};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tuntcp::stack::{SocketHandle, Stack, StackConfig};
@@ -91,6 +93,8 @@ struct World {
     syn_port: u16,
     /// Print every packet in and out (`TUNTCP_FUZZ_TRACE=1`), to read a crash as a trace.
     trace: bool,
+    /// The `stack_defer` target's deferring listeners and application (see `defer`).
+    defer: Option<defer::Defer>,
 }
 
 fn port_index(port: u16) -> Option<usize> {
@@ -157,6 +161,9 @@ impl World {
                         eprintln!("{:>9} out {p}", self.now.to_string());
                     }
                     if let Packet::Tcp(s) = p {
+                        if let Some(d) = self.defer.as_mut() {
+                            d.observe(&s);
+                        }
                         assert!(tx.gso_size == 0 || s.payload.len() > usize::from(tx.gso_size));
                         observe(&mut self.seen, &s);
                         if self.sent.len() >= 8 {
@@ -174,6 +181,9 @@ impl World {
     fn check(&self) {
         if let Err(e) = self.stack.check_invariants() {
             panic!("invariant broken: {e}");
+        }
+        if let Some(d) = &self.defer {
+            d.check(&self.stack);
         }
     }
 
@@ -537,6 +547,9 @@ impl World {
         }
         if self.stack.poll_timeout().is_some_and(|t| t <= self.now) {
             self.stack.handle_timeout(self.now);
+            if let Some(d) = self.defer.as_mut() {
+                d.swept(self.now);
+            }
         }
         self.check();
         self.drain();
@@ -574,7 +587,20 @@ impl World {
 
 /// Runs one input (see the module doc). Panics when an invariant breaks.
 pub fn run(data: &[u8]) {
+    run_with(data, false);
+}
+
+/// [`run`], or with `deferring` the `stack_defer` target's (see `defer`): a second config
+/// byte, the prelude's handshake completed by the application, op 7 the application's
+/// decisions on held SYNs.
+fn run_with(data: &[u8], deferring: bool) {
     let conf = data.first().copied().unwrap_or(0);
+    let dconf = if deferring {
+        data.get(1).copied().unwrap_or(0)
+    } else {
+        0
+    };
+    let skip = if deferring { 2 } else { 1 };
     let offload = conf & 0x40 != 0;
     let mut cfg = StackConfig {
         addr: US,
@@ -582,6 +608,9 @@ pub fn run(data: &[u8]) {
         offload,
         ..StackConfig::default()
     };
+    if deferring {
+        defer::configure(&mut cfg, dconf);
+    }
     cfg.tcp.recv_buffer = [256 << 10, 1 << 20, 4096, 65536][usize::from(conf & 3)];
     let ts = conf & 0x04 == 0;
     let sack = conf & 0x08 == 0;
@@ -599,12 +628,19 @@ pub fn run(data: &[u8]) {
         ident: 0,
         syn_port: 0,
         trace: std::env::var_os("TUNTCP_FUZZ_TRACE").is_some(),
+        defer: None,
     };
     w.stack.listen(80, 4).unwrap();
+    if deferring {
+        w.defer = Some(defer::Defer::start(&mut w.stack, dconf));
+    }
     // Prelude: a handshake from PEER:5555 with ISN 999 offering every option, so runs start
     // ESTABLISHED with window scaling, SACK and timestamps negotiated; then (usually) 16 KiB
     // queued to send, so there is something in flight to SACK.
     w.syn(5555, 999, ws, sack, ts);
+    if deferring {
+        w.complete_prelude();
+    }
     let iss = w.seen[0].iss.unwrap_or(0);
     let ack = Segment {
         src: SocketAddrV4::new(PEER, 5555).into(),
@@ -628,7 +664,9 @@ pub fn run(data: &[u8]) {
     let n = ack.emit(&mut buf).unwrap();
     w.peer_ts = w.peer_ts.wrapping_add(1);
     w.deliver(&buf[..n]);
-    if let Some(h) = w.stack.accept(80) {
+    // Deferring, the prelude's connection is the application's already (`handles[0]`).
+    let first = w.handles.pop();
+    if let Some(h) = w.stack.accept(80).or(first) {
         w.handles.push(h);
         let n = if conf & 0x80 != 0 { 0 } else { 16384 };
         let _ = w.stack.send(h, &vec![0x62; n]);
@@ -636,7 +674,7 @@ pub fn run(data: &[u8]) {
         w.drain();
     }
 
-    let mut input = Input(&data[data.len().min(1)..]);
+    let mut input = Input(&data[data.len().min(skip)..]);
     let mut steps = 0;
     while let Some(op) = input.u8() {
         steps += 1;
@@ -665,6 +703,7 @@ pub fn run(data: &[u8]) {
                 w.deliver(&raw);
                 Some(())
             }
+            _ if deferring => w.defer_op(&mut input),
             _ => w.app(&mut input),
         };
         if done.is_none() {

@@ -116,6 +116,13 @@ impl Stack {
                 ensure!(ok, "listener {port}: pending {t:?} not an untaken held SYN");
             }
         }
+        // A listener refuses its held SYNs when it closes: none outlives it.
+        let held: usize = self.listeners.values().map(|l| l.held).sum();
+        ensure!(
+            held == self.deferred.len(),
+            "{} SYNs held, {held} counted by the listeners",
+            self.deferred.len()
+        );
         ensure!(
             self.deferred.consistent(),
             "held SYNs and their deadlines disagree ({} held)",
