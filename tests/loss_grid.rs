@@ -625,6 +625,9 @@ struct Outcome {
     reorder: u64,
     /// The sender's counters when it is ours.
     sender_stats: Option<ConnStats>,
+    /// Segments a smoltcp end dropped because its assembler had no room for another
+    /// out-of-order range (see [`SmolDropCounter`]).
+    smol_hole_drops: u64,
     real: std::time::Duration,
 }
 
@@ -667,6 +670,13 @@ impl Outcome {
             self.corrupt,
             self.reorder
         );
+        if self.smol_hole_drops > 0 {
+            let _ = write!(
+                s,
+                ", smoltcp dropped {} (no room for a 5th range)",
+                self.smol_hole_drops
+            );
+        }
         if let Some(c) = self.sender_stats {
             let _ = write!(
                 s,
@@ -697,6 +707,7 @@ fn run_cell(row: &Row, pairing: Pairing, seed: u64, total: usize, strict: bool) 
     let real = std::time::Instant::now();
     let label = format!("{} {}", row.where_(), pairing.name());
     let mut sim = Sim::new(label.clone(), seed, row, pairing);
+    SmolDropCounter::install();
     let bound = Duration::from_secs(DEADLINE_MINUTES * 60);
     sim.b.listen(PORT);
     sim.a
@@ -772,6 +783,7 @@ fn run_cell(row: &Row, pairing: Pairing, seed: u64, total: usize, strict: bool) 
         corrupt: ia.corrupted + ib.corrupted,
         reorder: ia.reordered + ib.reordered,
         sender_stats: sim.a.conn_stats(),
+        smol_hole_drops: SmolDropCounter::take(),
         real: real.elapsed(),
     }
 }
@@ -1188,4 +1200,57 @@ fn bench_loss_goodput() {
         real.elapsed().as_secs_f64()
     );
     assert_eq!(outcomes.len(), jobs.len());
+}
+
+// ---------------------------------------------------------------------------------------
+// smoltcp's out-of-order drops, counted from its log
+// ---------------------------------------------------------------------------------------
+
+thread_local! {
+    static SMOL_HOLE_DROPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts smoltcp 0.14's "assembler: too many holes" debug messages: a segment its receiver
+/// dropped, without an ACK, because its assembler holds at most 4 out-of-order ranges
+/// (`ASSEMBLER_MAX_SEGMENT_COUNT`, the default of its `assembler-max-segment-count-*`
+/// features). Per thread, as each cell runs on one thread; the count is reset per cell.
+struct SmolDropCounter;
+
+impl log::Log for SmolDropCounter {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.target().starts_with("smoltcp::socket::tcp")
+    }
+
+    fn log(&self, r: &log::Record) {
+        if r.level() == log::Level::Debug
+            && r.target().starts_with("smoltcp::socket::tcp")
+            && r.args().as_str().is_none()
+            && r.args()
+                .to_string()
+                .starts_with("assembler: too many holes")
+        {
+            SMOL_HOLE_DROPS.with(|c| c.set(c.get() + 1));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+impl SmolDropCounter {
+    /// Installs the logger once per process (a no-op when another logger is in place) and
+    /// resets this thread's count.
+    fn install() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            if log::set_logger(&SmolDropCounter).is_ok() {
+                log::set_max_level(log::LevelFilter::Debug);
+            }
+        });
+        SMOL_HOLE_DROPS.with(|c| c.set(0));
+    }
+
+    /// This thread's count since [`SmolDropCounter::install`].
+    fn take() -> u64 {
+        SMOL_HOLE_DROPS.with(|c| c.replace(0))
+    }
 }

@@ -548,7 +548,11 @@ impl Connection {
         let mut rs = self
             .rate
             .on_ack(now, self.snd_una, self.sb.ranges(), self.min_rtt);
+        let in_rto_recovery = self.rack.in_rto_recovery();
         let newly_lost = self.rack_on_ack(now, seg, advanced, dsack);
+        if in_rto_recovery && !self.rack.in_rto_recovery() {
+            self.cc.on_rto_recovery_end(now);
+        }
         rs.lost = newly_lost.saturating_mul(self.smss);
         if let Some(rtt) = rs.rtt.filter(|_| !old_ack) {
             // Linux's pkts_acked hook, before cwnd grows (HyStart, `hystart_linux.rs`).

@@ -20,7 +20,8 @@
 //!
 //! Loss (§4.2.3.4): on entering fast recovery cwnd falls to what is in flight and grows
 //! only with what is delivered (packet conservation) for one round, then as usual; on
-//! leaving it returns to at least its value before. On an RTO cwnd is one segment. The
+//! leaving it returns to at least its value before. On an RTO cwnd is one segment, and when
+//! SND.UNA passes what was outstanding at the timeout it returns to its value before. The
 //! sender's PRR does not apply ([`Controller::owns_recovery_cwnd`]).
 //!
 //! Deviations: RTprop is refreshed by a strictly lower RTT only, as Linux; the PROBE_BW
@@ -94,6 +95,8 @@ pub struct Bbr {
     /// Fast recovery began since the last sample (cwnd is set at the next ACK).
     recovery_start: bool,
     in_recovery: bool,
+    /// An RTO's recovery is open (until [`Controller::on_rto_recovery_end`]).
+    in_rto_recovery: bool,
     pacing_rate: Option<u64>,
     /// Whether anything was acked or lost yet (set_mss recomputes the IW until then).
     started: bool,
@@ -131,6 +134,7 @@ impl Bbr {
             packet_conservation: false,
             recovery_start: false,
             in_recovery: false,
+            in_rto_recovery: false,
             pacing_rate: None,
             started: false,
         }
@@ -282,11 +286,12 @@ impl Bbr {
     }
 
     fn save_cwnd(&mut self) {
-        self.prior_cwnd = if !self.in_recovery && self.mode != Mode::ProbeRtt {
-            self.cwnd
-        } else {
-            self.prior_cwnd.max(self.cwnd)
-        };
+        self.prior_cwnd =
+            if !self.in_recovery && !self.in_rto_recovery && self.mode != Mode::ProbeRtt {
+                self.cwnd
+            } else {
+                self.prior_cwnd.max(self.cwnd)
+            };
     }
 
     /// §4.3.5 BBRCheckProbeRTT / BBRHandleProbeRTT.
@@ -440,13 +445,27 @@ impl Controller for Bbr {
     fn on_rto(&mut self, _now: Instant, _in_flight: u32) {
         self.started = true;
         self.save_cwnd();
+
+        self.in_rto_recovery = true;
         self.in_recovery = false;
         self.recovery_start = false;
         self.packet_conservation = false;
         self.cwnd = self.mss;
     }
 
+    /// §4.2.3.4 BBROnExitRecovery for RTO recovery as for fast recovery: the cwnd from
+    /// before the timeout comes back (the next rate sample caps it at the target), as
+    /// Linux's `bbr_set_cwnd_to_recover_or_restore` leaving `TCP_CA_Loss`. Without it cwnd
+    /// regrows from one segment for about log2(BDP) rounds, and those rounds' low delivery
+    /// rates push the real bandwidth out of the 10-round BtlBw filter.
+    fn on_rto_recovery_end(&mut self, _now: Instant) {
+        if std::mem::take(&mut self.in_rto_recovery) {
+            self.cwnd = self.cwnd.max(self.prior_cwnd);
+        }
+    }
+
     fn undo(&mut self) {
+        self.in_rto_recovery = false;
         self.cwnd = self.cwnd.max(self.prior_cwnd);
     }
 

@@ -99,6 +99,9 @@ pub trait Controller: Send + fmt::Debug {
     /// Retransmission timeout: `ssthresh` from FlightSize, `cwnd` = loss window = 1 SMSS
     /// (RFC 5681 §3.1). Closes any open recovery episode.
     fn on_rto(&mut self, now: Instant, in_flight: u32);
+    /// RTO recovery finished: SND.UNA passed SND.MAX of the last timeout (Linux leaving
+    /// `TCP_CA_Loss`). Only BBR acts on it; loss-based controllers slow-start on.
+    fn on_rto_recovery_end(&mut self, _now: Instant) {}
     /// The last reduction (congestion event or RTO) was spurious (D-SACK, Eifel, F-RTO):
     /// restore `cwnd`/`ssthresh` (and CUBIC's `W_max`) from before it (RFC 9438 §4.9).
     /// At most once per reduction; a no-op otherwise.
