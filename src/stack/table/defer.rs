@@ -225,7 +225,10 @@ impl Stack {
     /// Completes a held SYN: the connection is created in SYN-RECEIVED, owned by the
     /// application (as after [`Stack::accept`], never in the accept queue), and its SYN-ACK
     /// goes out with the next `poll_transmit`. `None` when `p` is gone (expired, refused,
-    /// its listener closed).
+    /// its listener closed), or when its 4-tuple was taken meanwhile by another connection
+    /// (a connect from that port): then the held SYN is dropped without a RST, since the
+    /// tuple's RST would reach the other connection's peer; the client's retransmitted SYN
+    /// meets that connection as any duplicate SYN does.
     pub fn complete_pending(&mut self, now: Instant, p: PendingSyn) -> Option<SocketHandle> {
         let h = self.take_held(p)?;
         if self.by_tuple.contains_key(&Tuple::new(p.local, p.remote)) {
