@@ -65,12 +65,24 @@ fn after_an_rto_at_the_record_bound_pipe_counts_only_the_resent_segment() {
     // the rest of the record (merged with the lost hole after it) waits for a resend.
     r.on_send(ms(400), SeqNum(tail), SeqNum(tail + MSS), SeqNum(max));
     r.check_invariants(SeqNum(tail), SeqNum(max)).unwrap();
-    assert_eq!(r.pipe(), MSS, "pipe after resending one segment of a lost record");
+    assert_eq!(
+        r.pipe(),
+        MSS,
+        "pipe after resending one segment of a lost record"
+    );
     assert_eq!(r.next_lost(), Some((SeqNum(tail + MSS), 7700)));
     // 500 ms: its ACK; the next segment goes, again alone in flight.
-    r.on_ack(&ack(500, tail + MSS, max), [(SeqNum(110_100), SeqNum(max))].into_iter());
+    r.on_ack(
+        &ack(500, tail + MSS, max),
+        [(SeqNum(110_100), SeqNum(max))].into_iter(),
+    );
     assert_eq!(r.pipe(), 0);
-    r.on_send(ms(500), SeqNum(tail + MSS), SeqNum(tail + 2 * MSS), SeqNum(max));
+    r.on_send(
+        ms(500),
+        SeqNum(tail + MSS),
+        SeqNum(tail + 2 * MSS),
+        SeqNum(max),
+    );
     assert_eq!(r.pipe(), MSS);
     assert_eq!(r.next_lost(), Some((SeqNum(tail + 2 * MSS), 7600)));
     assert!(r.len() <= MAX_SEGS);
