@@ -13,10 +13,12 @@
 //! [`Rack::detect`] when the reorder timer fires, [`Rack::on_rto`] on a timeout, and asks
 //! [`Rack::pipe`] and [`Rack::next_lost`] what is in flight and what to resend.
 //!
-//! Memory: at most [`MAX_SEGS`] records (24 bytes each). Beyond it a new segment is merged
-//! into the last record and records are no longer split at SACK edges: detection gets
-//! coarser (a record is SACKed only when all of it is), never wrong in the unsafe direction
-//! (data is at worst resent late, by the RTO). Nothing here panics on any input.
+//! Memory: at most [`MAX_SEGS`] records (24 bytes each). At the bound, neighbours both
+//! SACKed or both lost and not yet resent are merged first (nothing they tell is lost);
+//! beyond that a new segment is merged into the last record and records are no longer
+//! split at SACK edges: detection gets coarser (a record is SACKed only when all of it is),
+//! never wrong in the unsafe direction (data is at worst resent late, by the RTO). Nothing
+//! here panics on any input.
 
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -290,6 +292,9 @@ impl Rack {
     }
 
     fn mark_retransmitted(&mut self, now: Instant, start: SeqNum, end: SeqNum) {
+        // At the bound an unsplit record would be marked resent whole, and pipe would
+        // count all of it in flight (issue 17): make room first.
+        self.make_room(2);
         self.split_at(start);
         self.split_at(end);
         let mut i = self.segs.partition_point(|s| s.end.le(start));
@@ -345,6 +350,7 @@ impl Rack {
         }
         // ... and for what the SACK blocks delivered, splitting records at block edges.
         for (l, r) in sacked {
+            self.make_room(2);
             self.split_at(l);
             self.split_at(r);
             let mut i = self.segs.partition_point(|s| s.end.le(l));
@@ -569,6 +575,40 @@ impl Rack {
         for s in self.segs.iter_mut() {
             s.sacked = false;
         }
+        self.recount();
+    }
+
+    /// Room for `splits` more records, if merging can make it (see `compact`).
+    fn make_room(&mut self, splits: usize) {
+        if self.segs.len() + splits > MAX_SEGS {
+            self.compact();
+        }
+    }
+
+    /// Merges adjacent records that are both SACKed or both lost and not yet resent:
+    /// neither is in flight nor judged by its send time (RFC 8985 §6.2 step 5 skips
+    /// them), so nothing but the record count changes. After a timeout every unSACKed
+    /// record is lost: at [`MAX_SEGS`] this frees the room go-back-N needs to split off
+    /// the segment it resends.
+    fn compact(&mut self) {
+        let n = self.segs.len();
+        let mut w = 0;
+        for r in 0..n {
+            let s = self.segs[r];
+            if w > 0 {
+                let last = &mut self.segs[w - 1];
+                let alike =
+                    (last.sacked && s.sacked) || (last.awaits_resend() && s.awaits_resend());
+                if alike && last.end == s.start {
+                    last.end = s.end;
+                    last.xmit = last.xmit.max(s.xmit);
+                    continue;
+                }
+            }
+            self.segs[w] = s;
+            w += 1;
+        }
+        self.segs.truncate(w);
         self.recount();
     }
 
