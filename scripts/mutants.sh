@@ -4,7 +4,8 @@
 # One mutant at a time, niced, in cargo-mutants' own copy of the tree (built without debug
 # info: a mutant builds in a few seconds instead of 15). Results in mutants.out-NAME/.
 #
-#   scripts/mutants.sh [syncookie|listener|icmp|input]...   (default: all four)
+#   scripts/mutants.sh [syncookie|listener|icmp|input|defer|ecn|reasm]...
+#       (default: the first four)
 #   MUTANTS_ARGS="--re process_ack" scripts/mutants.sh input  (extra cargo-mutants args)
 set -euo pipefail
 
@@ -28,6 +29,12 @@ icmp_only="-- -- --skip tcp:: --skip wire:: --skip apps:: --skip device:: --skip
 tcp_only="-- -- --skip stack:: --skip apps:: --skip device:: --skip wire:: --skip api::
  --skip runtime:: --skip seed:: --skip time::"
 
+# Unit tests of the fragment reassembly (frag.rs, frag6.rs) only for reasm.rs.
+frag_only="-- -- --skip tcp:: --skip wire:: --skip apps:: --skip device:: --skip api::
+ --skip runtime:: --skip seed:: --skip time:: --skip stack::icmp --skip stack::keyed
+ --skip stack::syncookie --skip stack::addr --skip stack::ports --skip stack::report
+ --skip stack::stats --skip stack::timers --skip stack::mem --skip stack::table"
+
 status=0
 for name in "${@:-syncookie listener icmp input}"; do
     for n in $name; do
@@ -49,6 +56,18 @@ for name in "${@:-syncookie listener icmp input}"; do
             args="--cargo-arg=--lib $(tests hostile rfc_edges handshake close transfer loss \
                 rack prr dsack failures keepalive counters rfc_misc ss_info listener ip_icmp \
                 fuzz_regressions mem_limits stop secrets offload) $tcp_only"
+            ;;
+        defer)
+            file=src/stack/table/defer.rs
+            args="$(tests deferred_handshake api_transparent)"
+            ;;
+        ecn)
+            file=src/tcp/ecn.rs
+            args="$(tests ecn counters)"
+            ;;
+        reasm)
+            file=src/stack/reasm.rs
+            args="--cargo-arg=--lib $(tests ipv6 ip_icmp counters pmtu wire hostile) $frag_only"
             ;;
         *)
             echo "mutants: unknown file set $n" >&2
