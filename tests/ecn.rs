@@ -425,3 +425,32 @@ fn ss_i_prints_ecn_once_negotiated_and_ecnseen_once_ect_arrived() {
     let line = ss(&t, 30);
     assert!(line.starts_with("ecn ecnseen cubic "), "{line}");
 }
+
+// ---- Tests that kill cargo-mutants' mutants of src/tcp/ecn.rs (scripts/mutants.sh ecn) ----
+
+#[test]
+fn ecn_is_off_without_an_ecn_setup_syn_or_with_tcp_ecn_0() {
+    let mut t = server(2);
+    let (h, _) = t.establish(0, 1000, seg());
+    assert!(!t.stack.connection(h).unwrap().ecn_ok());
+    let mut t = server(0);
+    t.send(0, seg().flags(TcpFlags::SYN | ECE_CWR).seq(1000));
+    let sa = t.expect(0, seg().flags(SA).ack(1001));
+    t.send(10, seg().seq(1001).ack(sa.seq + 1));
+    let h = t.stack.accept(80).expect("accepted");
+    assert!(!t.stack.connection(h).unwrap().ecn_ok());
+}
+
+#[test]
+fn ce_marked_data_segments_are_counted_and_a_ce_pure_ack_is_not() {
+    let mut t = server(2);
+    let (h, iss) = establish_ecn(&mut t);
+    t.send(20, marked(seg().seq(1001).ack(iss + 1).data(&[1; 100]), 3));
+    t.expect(20, seg().flags(TcpFlags::ACK | TcpFlags::ECE).ack(1101));
+    t.send(30, marked(seg().seq(1101).ack(iss + 1).data(&[1; 100]), 3));
+    t.expect(30, seg().flags(TcpFlags::ACK | TcpFlags::ECE).ack(1201));
+    // A pure ACK marked CE carries nothing to count (§6.1.3 speaks of data).
+    t.send(40, marked(seg().seq(1201).ack(iss + 1), 3));
+    t.expect_nothing_until(41);
+    assert_eq!(t.stack.connection(h).unwrap().ecn_counts(), (2, 0, 0));
+}
