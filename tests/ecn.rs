@@ -454,3 +454,32 @@ fn ce_marked_data_segments_are_counted_and_a_ce_pure_ack_is_not() {
     t.expect_nothing_until(41);
     assert_eq!(t.stack.connection(h).unwrap().ecn_counts(), (2, 0, 0));
 }
+
+#[test]
+fn rfc3168_6_1_1_only_a_syn_ack_with_ece_and_without_cwr_answers_our_ecn_setup_syn() {
+    // (tcp_ecn, SYN-ACK's ECN flags) -> ECN in use. A SYN-ACK with both is not an
+    // ECN-setup SYN-ACK; one with ECE to a SYN that did not ask is ignored. Without ECN,
+    // our first data is Not-ECT.
+    for (ecn, flags, ok) in [
+        (1, TcpFlags::ECE, true),
+        (1, TcpFlags::NONE, false),
+        (1, ECE_CWR, false),
+        (2, TcpFlags::ECE, false),
+    ] {
+        let mut cfg = Harness::config();
+        cfg.tcp.ecn = ecn;
+        let mut t = Harness::with_config(cfg);
+        let h = t.stack.connect(support::instant(0), t.peer).unwrap();
+        t.flush();
+        let syn = t.expect(0, seg());
+        t.us = syn.src;
+        t.send(10, seg().flags(SA | flags).seq(5000).ack(syn.seq + 1));
+        t.expect(10, seg().flags(TcpFlags::ACK).ack(5001));
+        assert_eq!(t.stack.connection(h).unwrap().ecn_ok(), ok, "{ecn} {flags}");
+        t.stack.send(h, &[1; 100]).unwrap();
+        t.flush();
+        let d = t.expect(10, seg().len(100));
+        let ect = if ok { 2 } else { 0 };
+        assert_eq!(d.ip.tos & 3, ect, "{ecn} {flags}: {}", d.line);
+    }
+}
