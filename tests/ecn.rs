@@ -483,3 +483,28 @@ fn rfc3168_6_1_1_only_a_syn_ack_with_ece_and_without_cwr_answers_our_ecn_setup_s
         assert_eq!(d.ip.tos & 3, ect, "{ecn} {flags}: {}", d.line);
     }
 }
+
+#[test]
+fn a_simultaneous_open_negotiates_ecn_from_the_crossing_syn() {
+    // tcp_ecn (1: we ask, 2: we do not), crossing SYN's ECN flags -> ECN in use. Our
+    // SYN-ACK carries ECE exactly when it is.
+    for (ecn, flags, ok) in [
+        (1, ECE_CWR, true),
+        (1, TcpFlags::NONE, false),
+        (1, TcpFlags::ECE, false),
+        (0, ECE_CWR, false),
+    ] {
+        let mut cfg = Harness::config();
+        cfg.tcp.ecn = ecn;
+        let mut t = Harness::with_config(cfg);
+        let h = t.stack.connect(support::instant(0), t.peer).unwrap();
+        t.flush();
+        let syn = t.expect(0, seg());
+        t.us = syn.src;
+        t.send(5, seg().flags(TcpFlags::SYN | flags).seq(7000));
+        let sa = t.expect(5, seg().seq(syn.seq).ack(7001));
+        let want = if ok { SA | TcpFlags::ECE } else { SA };
+        assert_eq!(sa.flags, want, "{ecn} {flags}");
+        assert_eq!(t.stack.connection(h).unwrap().ecn_ok(), ok, "{ecn} {flags}");
+    }
+}
