@@ -508,3 +508,64 @@ fn a_simultaneous_open_negotiates_ecn_from_the_crossing_syn() {
         assert_eq!(t.stack.connection(h).unwrap().ecn_ok(), ok, "{ecn} {flags}");
     }
 }
+
+#[test]
+fn a_syn_with_only_ece_or_only_cwr_is_not_an_ecn_setup_syn() {
+    // RFC 3168 §6.1.1: the ECN-setup SYN has both.
+    for flags in [TcpFlags::ECE, TcpFlags::CWR] {
+        let mut t = server(2);
+        t.send(0, seg().flags(TcpFlags::SYN | flags).seq(1000));
+        let sa = t.expect(0, seg().flags(SA).ack(1001));
+        t.send(10, seg().seq(1001).ack(sa.seq + 1));
+        let h = t.stack.accept(80).expect("accepted");
+        assert!(!t.stack.connection(h).unwrap().ecn_ok(), "{flags}");
+    }
+}
+
+#[test]
+fn without_ecn_ce_marks_and_ece_are_ignored() {
+    // A connection that did not negotiate ECN: CE-marked data is ACKed as any data
+    // (no ECE, not counted) and an ACK with ECE reduces nothing.
+    let mut t = server(2);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.send(10, marked(seg().seq(1001).ack(iss + 1).data(&[1; 100]), 3));
+    t.expect(10, seg().flags(TcpFlags::ACK).ack(1101));
+    t.stack.send(h, &[1; 10_000]).unwrap();
+    t.flush();
+    let flight = t.drain();
+    assert_eq!(flight.len(), 10, "IW10");
+    let now = t.now_ms;
+    t.send(now, seg().flags(ECE).seq(1101).ack(iss + 1001));
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.ecn_counts(), (0, 0, 0));
+    assert_eq!(ca(&t, h, now).0, CaState::Open);
+    assert_eq!(counter(&t, "TcpExtTCPDeliveredCE"), 0);
+}
+
+#[test]
+fn ect0_on_new_data_keeps_the_dscp_bits_of_the_tos() {
+    // tos 0x20 (DSCP CS1): new data leaves with 0x22, its retransmission with 0x20.
+    let mut cfg = Harness::config();
+    cfg.tcp.tos = 0x20;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = establish_ecn(&mut t);
+    t.stack.send(h, &[1; 1000]).unwrap();
+    t.flush();
+    let d = t.expect(10, seg().seq(iss + 1).len(1000));
+    assert_eq!(d.ip.tos, 0x22, "{}", d.line);
+    let r = t.expect_between(11, 1500, seg().seq(iss + 1).len(1000));
+    assert_eq!(r.ip.tos, 0x20, "{}", r.line);
+}
+
+#[test]
+fn a_rst_sent_while_echoing_ce_carries_no_ece() {
+    let mut t = server(2);
+    let (h, iss) = establish_ecn(&mut t);
+    t.send(20, marked(seg().seq(1001).ack(iss + 1).data(&[1; 100]), 3));
+    t.expect(20, seg().flags(TcpFlags::ACK | TcpFlags::ECE).ack(1101));
+    t.stack.abort(h);
+    t.flush();
+    let r = t.expect(20, seg().seq(iss + 1));
+    assert!(r.flags.rst() && !r.flags.ece(), "{}", r.line);
+    assert_eq!(r.ip.tos & 3, 0, "{}", r.line);
+}
