@@ -569,3 +569,53 @@ fn a_rst_sent_while_echoing_ce_carries_no_ece() {
     assert!(r.flags.rst() && !r.flags.ece(), "{}", r.line);
     assert_eq!(r.ip.tos & 3, 0, "{}", r.line);
 }
+
+#[test]
+fn cwnd_grows_again_once_cwr_ends() {
+    // As above: CWR from 20 ms, all ten first segments ACKed at 21..30 ms, CWR ends at
+    // 40 ms with segment 11 ACKed (cwnd = ssthresh 7000). The ACKs after it grow cwnd
+    // (congestion avoidance): nothing holds the controller in its reduction any more.
+    let (mut t, h, d) = ecn_sender();
+    ack_at(&mut t, 20, ECE, d + 1000, d);
+    for k in 2..=10u32 {
+        ack_at(&mut t, 20 + u64::from(k), TcpFlags::ACK, d + k * 1000, d);
+    }
+    ack_at(&mut t, 40, TcpFlags::ACK, d + 11_000, d);
+    assert_eq!(ca(&t, h, 40).0, CaState::Open);
+    let c40 = t.stack.connection(h).unwrap().cwnd();
+    assert!(c40 >= 7000, "{c40}");
+    let mut cwnds = Vec::new();
+    for k in 12..=17u32 {
+        ack_at(&mut t, 29 + u64::from(k), TcpFlags::ACK, d + k * 1000, d);
+        cwnds.push(t.stack.connection(h).unwrap().cwnd());
+    }
+    assert!(cwnds[5] > c40, "{c40} then {cwnds:?}");
+}
+
+#[test]
+fn fast_recovery_from_cwr_carries_prr_on_from_the_cwr_state() {
+    // CWR at 20 ms (ssthresh 7000, RecoverFS 10000), then segment 2 lost: duplicate ACKs
+    // of 1000 at 21, 22, 23 ms (no SACK: each one a segment delivered). PRR goes on with
+    // CWR's RecoverFS and prr_delivered/prr_out, not from zero.
+    let (mut t, h, d) = ecn_sender();
+    assert_eq!(ack_at(&mut t, 20, ECE, d + 1000, d), []);
+    let mut sent = Vec::new();
+    for ms in [21u64, 22, 23, 24, 25, 26] {
+        sent.push(ack_at(&mut t, ms, TcpFlags::ACK, d + 1000, d));
+    }
+    // 21, 22 ms: CWR's PRR sends 11 (with CWR) and 12; 23 ms: the third duplicate ACK,
+    // the fast retransmission of 2; then PRR goes on one for every other ACK at first.
+    assert_eq!(
+        sent,
+        [
+            vec![(11, true)],
+            vec![(12, false)],
+            vec![(2, false)],
+            vec![],
+            vec![(13, false)],
+            vec![(14, false)],
+        ]
+    );
+    assert_eq!(ca(&t, h, 26).0, CaState::Recovery);
+    assert_eq!(t.stack.connection(h).unwrap().ssthresh(), 7000);
+}
