@@ -225,3 +225,164 @@ fn a_retransmitted_syn_and_the_final_ack_in_one_burst_establish_cleanly() {
     assert_eq!(c.snd_nxt().0, sa.seq.wrapping_add(1));
     t.expect_nothing_until(5000);
 }
+
+// Tests that kill cargo-mutants' mutants of src/stack/table/defer.rs (scripts/mutants.sh
+// defer): each names what it proves.
+
+#[test]
+fn deferring_needs_a_listener_on_the_port() {
+    let mut t = Harness::server(80);
+    assert!(!t.stack.set_listen_defer(81, Some(Duration::from_secs(5))));
+    assert!(t.stack.set_listen_defer(80, Some(Duration::from_secs(5))));
+    // Port 81 stays closed: a SYN to it draws RST-ACK, not a held entry.
+    let to = SocketAddr::V4(SocketAddrV4::new(US, 81));
+    t.send(0, seg().syn().seq(1000).to(to));
+    t.expect(0, seg().flags(RSTACK).ack(1001).from(to));
+    assert_eq!(t.stack.held_syns(81), 0);
+    t.check_invariants();
+}
+
+#[test]
+fn an_ack_or_syn_ack_for_a_held_tuple_is_answered_as_in_listen() {
+    // RFC 9293 §3.10.7.2: an ACK (or SYN-ACK) at a listener draws <SEQ=SEG.ACK><CTL=RST>;
+    // only a bare SYN is a retransmission of the held one.
+    let mut t = deferring(16, Harness::config());
+    let to = dst(7, 443);
+    t.send(0, seg().syn().seq(1000).to(to));
+    t.send(10, seg().ack_flag().seq(1001).ack(5000).to(to));
+    t.expect(10, seg().flags(TcpFlags::RST).seq(5000).to(t.peer));
+    t.send(20, seg().syn().ack_flag().seq(1000).ack(6000).to(to));
+    t.expect(20, seg().flags(TcpFlags::RST).seq(6000).to(t.peer));
+    // A RST is dropped at a listener; the SYN stays held and completes.
+    t.send(30, seg().rst().seq(1001).to(to));
+    t.expect_nothing_until(40);
+    assert_eq!(t.stack.held_syns(ANY), 1);
+    let p = t.stack.accept_pending(ANY).unwrap();
+    t.stack.complete_pending(instant(40), p).expect("completed");
+    t.flush();
+    t.expect(40, seg().flags(SYNACK).ack(1001).from(to));
+    t.check_invariants();
+}
+
+#[test]
+fn only_the_held_syns_past_their_deadline_expire() {
+    // Two SYNs held 1 s apart, neither taken: the first expires at 5 s, the second stays
+    // offered until its own deadline at 6 s.
+    let mut t = deferring(16, Harness::config());
+    let to = dst(7, 443);
+    t.send(0, seg().syn().seq(1000).from(client(6000)).to(to));
+    t.send(1000, seg().syn().seq(2000).from(client(6001)).to(to));
+    t.expect_nothing_until(4999);
+    t.expect(5000, seg().flags(RSTACK).ack(1001).to(client(6000)));
+    t.expect_nothing_until(5999);
+    assert_eq!(t.stack.held_syns(ANY), 1);
+    let p = t
+        .stack
+        .accept_pending(ANY)
+        .expect("the second is still offered");
+    assert_eq!(p.remote(), client(6001));
+    assert!(t.stack.accept_pending(ANY).is_none());
+    t.expect(6000, seg().flags(RSTACK).ack(2001).to(client(6001)));
+    assert_eq!(t.stack.poll_timeout(), None);
+    t.check_invariants();
+}
+
+#[test]
+fn closing_one_listener_leaves_another_listeners_held_syns() {
+    // A deferring listener on port 80 and the deferring transparent one: closing port 80
+    // refuses only its own.
+    let mut t = deferring(16, Harness::config());
+    t.stack.listen(80, 16).unwrap();
+    assert!(t.stack.set_listen_defer(80, Some(Duration::from_secs(5))));
+    let us80 = SocketAddr::V4(SocketAddrV4::new(US, 80));
+    t.send(0, seg().syn().seq(1000).from(client(6000)).to(us80));
+    t.send(0, seg().syn().seq(2000).from(client(6001)).to(dst(7, 443)));
+    t.expect_nothing_until(10);
+    assert_eq!((t.stack.held_syns(80), t.stack.held_syns(ANY)), (1, 1));
+    t.stack.unlisten(80);
+    t.flush();
+    t.expect(10, seg().flags(RSTACK).ack(1001).to(client(6000)));
+    t.expect_nothing_until(20);
+    assert_eq!(t.stack.held_syns(ANY), 1);
+    let p = t.stack.accept_pending(ANY).unwrap();
+    assert_eq!(p.remote(), client(6001));
+    t.check_invariants();
+}
+
+#[test]
+fn a_completed_syn_keeps_its_mss_and_timestamps_and_counts_a_passive_open() {
+    // The SYN's MSS 1400 and timestamps (TSval 100) are held and used at completion: the
+    // SYN-ACK echoes TSval 100, and data goes in 1388-byte segments (1400 less the
+    // 12-byte timestamp option), not the 536 default.
+    let mut t = deferring(16, Harness::config());
+    let to = dst(7, 443);
+    let opens = t.stack.counters().tcp_passive_opens;
+    t.send(0, seg().syn().seq(1000).mss(1400).ts(100, 0).to(to));
+    t.expect_nothing_until(50);
+    let p = t.stack.accept_pending(ANY).unwrap();
+    let h = t.stack.complete_pending(instant(50), p).expect("completed");
+    t.flush();
+    let sa = t.expect(50, seg().flags(SYNACK).ack(1001).from(to));
+    let ts = sa.options.timestamps.expect("timestamps negotiated");
+    assert_eq!(ts.tsecr, 100);
+    assert_eq!(t.stack.counters().tcp_passive_opens, opens + 1);
+    t.send(
+        60,
+        seg()
+            .ack_flag()
+            .seq(1001)
+            .ack(sa.seq + 1)
+            .ts(110, ts.tsval)
+            .to(to),
+    );
+    t.stack.send(h, &[9; 3000]).unwrap();
+    t.flush();
+    t.expect(60, seg().ack_flag().seq(sa.seq + 1).len(1388).from(to));
+    t.expect(60, seg().ack_flag().seq(sa.seq + 1389).len(1388).from(to));
+    t.check_invariants();
+}
+
+#[test]
+fn rfc1122_4_2_2_13_a_held_syn_reopening_time_wait_starts_above_the_old_snd_nxt() {
+    // As tests/listener.rs's non-deferring case: 2 ms after our ISS the ISN clock lies
+    // below the 2,000 bytes and FIN we sent, so the completed SYN's ISS is the old SND.NXT
+    // + 250,000.
+    let mut t = Harness::server(80);
+    assert!(t.stack.set_listen_defer(80, Some(Duration::from_secs(5))));
+    t.send(0, seg().syn().seq(1000));
+    let p = t.stack.accept_pending(80).unwrap();
+    let h = t.stack.complete_pending(instant(0), p).unwrap();
+    t.flush();
+    let sa = t.expect(0, seg().flags(SYNACK).ack(1001));
+    let iss = sa.seq;
+    t.send(0, seg().ack_flag().seq(1001).ack(iss + 1));
+    t.stack.send(h, &[7; 2000]).unwrap();
+    t.stack.shutdown_write(h);
+    t.flush();
+    let out = t.drain();
+    assert!(
+        out.iter()
+            .any(|s| s.flags.fin() && s.seq + s.payload.len() as u32 == iss + 2001),
+        "no FIN after the 2,000 bytes"
+    );
+    t.send(
+        1,
+        seg()
+            .flags(TcpFlags::FIN | TcpFlags::ACK)
+            .seq(1001)
+            .ack(iss + 2002),
+    );
+    t.expect(1, seg().flags(TcpFlags::ACK).ack(1002));
+    t.stack.close(h);
+    t.send(2, seg().syn().seq(100_000));
+    t.expect_nothing_until(2);
+    let p = t
+        .stack
+        .accept_pending(80)
+        .expect("the reopening SYN is held");
+    t.stack.complete_pending(instant(2), p).unwrap();
+    t.flush();
+    let sa = t.expect(2, seg().flags(SYNACK).ack(100_001));
+    assert_eq!(sa.seq, (iss + 2002).wrapping_add(250_000));
+    t.check_invariants();
+}

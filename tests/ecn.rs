@@ -425,3 +425,197 @@ fn ss_i_prints_ecn_once_negotiated_and_ecnseen_once_ect_arrived() {
     let line = ss(&t, 30);
     assert!(line.starts_with("ecn ecnseen cubic "), "{line}");
 }
+
+// ---- Tests that kill cargo-mutants' mutants of src/tcp/ecn.rs (scripts/mutants.sh ecn) ----
+
+#[test]
+fn ecn_is_off_without_an_ecn_setup_syn_or_with_tcp_ecn_0() {
+    let mut t = server(2);
+    let (h, _) = t.establish(0, 1000, seg());
+    assert!(!t.stack.connection(h).unwrap().ecn_ok());
+    let mut t = server(0);
+    t.send(0, seg().flags(TcpFlags::SYN | ECE_CWR).seq(1000));
+    let sa = t.expect(0, seg().flags(SA).ack(1001));
+    t.send(10, seg().seq(1001).ack(sa.seq + 1));
+    let h = t.stack.accept(80).expect("accepted");
+    assert!(!t.stack.connection(h).unwrap().ecn_ok());
+}
+
+#[test]
+fn ce_marked_data_segments_are_counted_and_a_ce_pure_ack_is_not() {
+    let mut t = server(2);
+    let (h, iss) = establish_ecn(&mut t);
+    t.send(20, marked(seg().seq(1001).ack(iss + 1).data(&[1; 100]), 3));
+    t.expect(20, seg().flags(TcpFlags::ACK | TcpFlags::ECE).ack(1101));
+    t.send(30, marked(seg().seq(1101).ack(iss + 1).data(&[1; 100]), 3));
+    t.expect(30, seg().flags(TcpFlags::ACK | TcpFlags::ECE).ack(1201));
+    // A pure ACK marked CE carries nothing to count (§6.1.3 speaks of data).
+    t.send(40, marked(seg().seq(1201).ack(iss + 1), 3));
+    t.expect_nothing_until(41);
+    assert_eq!(t.stack.connection(h).unwrap().ecn_counts(), (2, 0, 0));
+}
+
+#[test]
+fn rfc3168_6_1_1_only_a_syn_ack_with_ece_and_without_cwr_answers_our_ecn_setup_syn() {
+    // (tcp_ecn, SYN-ACK's ECN flags) -> ECN in use. A SYN-ACK with both is not an
+    // ECN-setup SYN-ACK; one with ECE to a SYN that did not ask is ignored. Without ECN,
+    // our first data is Not-ECT.
+    for (ecn, flags, ok) in [
+        (1, TcpFlags::ECE, true),
+        (1, TcpFlags::NONE, false),
+        (1, ECE_CWR, false),
+        (2, TcpFlags::ECE, false),
+    ] {
+        let mut cfg = Harness::config();
+        cfg.tcp.ecn = ecn;
+        let mut t = Harness::with_config(cfg);
+        let h = t.stack.connect(support::instant(0), t.peer).unwrap();
+        t.flush();
+        let syn = t.expect(0, seg());
+        t.us = syn.src;
+        t.send(10, seg().flags(SA | flags).seq(5000).ack(syn.seq + 1));
+        t.expect(10, seg().flags(TcpFlags::ACK).ack(5001));
+        assert_eq!(t.stack.connection(h).unwrap().ecn_ok(), ok, "{ecn} {flags}");
+        t.stack.send(h, &[1; 100]).unwrap();
+        t.flush();
+        let d = t.expect(10, seg().len(100));
+        let ect = if ok { 2 } else { 0 };
+        assert_eq!(d.ip.tos & 3, ect, "{ecn} {flags}: {}", d.line);
+    }
+}
+
+#[test]
+fn a_simultaneous_open_negotiates_ecn_from_the_crossing_syn() {
+    // tcp_ecn (1: we ask, 2: we do not), crossing SYN's ECN flags -> ECN in use. Our
+    // SYN-ACK carries ECE exactly when it is.
+    for (ecn, flags, ok) in [
+        (1, ECE_CWR, true),
+        (1, TcpFlags::NONE, false),
+        (1, TcpFlags::ECE, false),
+        (0, ECE_CWR, false),
+    ] {
+        let mut cfg = Harness::config();
+        cfg.tcp.ecn = ecn;
+        let mut t = Harness::with_config(cfg);
+        let h = t.stack.connect(support::instant(0), t.peer).unwrap();
+        t.flush();
+        let syn = t.expect(0, seg());
+        t.us = syn.src;
+        t.send(5, seg().flags(TcpFlags::SYN | flags).seq(7000));
+        let sa = t.expect(5, seg().seq(syn.seq).ack(7001));
+        let want = if ok { SA | TcpFlags::ECE } else { SA };
+        assert_eq!(sa.flags, want, "{ecn} {flags}");
+        assert_eq!(t.stack.connection(h).unwrap().ecn_ok(), ok, "{ecn} {flags}");
+    }
+}
+
+#[test]
+fn a_syn_with_only_ece_or_only_cwr_is_not_an_ecn_setup_syn() {
+    // RFC 3168 §6.1.1: the ECN-setup SYN has both.
+    for flags in [TcpFlags::ECE, TcpFlags::CWR] {
+        let mut t = server(2);
+        t.send(0, seg().flags(TcpFlags::SYN | flags).seq(1000));
+        let sa = t.expect(0, seg().flags(SA).ack(1001));
+        t.send(10, seg().seq(1001).ack(sa.seq + 1));
+        let h = t.stack.accept(80).expect("accepted");
+        assert!(!t.stack.connection(h).unwrap().ecn_ok(), "{flags}");
+    }
+}
+
+#[test]
+fn without_ecn_ce_marks_and_ece_are_ignored() {
+    // A connection that did not negotiate ECN: CE-marked data is ACKed as any data
+    // (no ECE, not counted) and an ACK with ECE reduces nothing.
+    let mut t = server(2);
+    let (h, iss) = t.establish(0, 1000, seg().mss(1000));
+    t.send(10, marked(seg().seq(1001).ack(iss + 1).data(&[1; 100]), 3));
+    t.expect(10, seg().flags(TcpFlags::ACK).ack(1101));
+    t.stack.send(h, &[1; 10_000]).unwrap();
+    t.flush();
+    let flight = t.drain();
+    assert_eq!(flight.len(), 10, "IW10");
+    let now = t.now_ms;
+    t.send(now, seg().flags(ECE).seq(1101).ack(iss + 1001));
+    let c = t.stack.connection(h).unwrap();
+    assert_eq!(c.ecn_counts(), (0, 0, 0));
+    assert_eq!(ca(&t, h, now).0, CaState::Open);
+    assert_eq!(counter(&t, "TcpExtTCPDeliveredCE"), 0);
+}
+
+#[test]
+fn ect0_on_new_data_keeps_the_dscp_bits_of_the_tos() {
+    // tos 0x20 (DSCP CS1): new data leaves with 0x22, its retransmission with 0x20.
+    let mut cfg = Harness::config();
+    cfg.tcp.tos = 0x20;
+    let mut t = Harness::server_with(80, cfg);
+    let (h, iss) = establish_ecn(&mut t);
+    t.stack.send(h, &[1; 1000]).unwrap();
+    t.flush();
+    let d = t.expect(10, seg().seq(iss + 1).len(1000));
+    assert_eq!(d.ip.tos, 0x22, "{}", d.line);
+    let r = t.expect_between(11, 1500, seg().seq(iss + 1).len(1000));
+    assert_eq!(r.ip.tos, 0x20, "{}", r.line);
+}
+
+#[test]
+fn a_rst_sent_while_echoing_ce_carries_no_ece() {
+    let mut t = server(2);
+    let (h, iss) = establish_ecn(&mut t);
+    t.send(20, marked(seg().seq(1001).ack(iss + 1).data(&[1; 100]), 3));
+    t.expect(20, seg().flags(TcpFlags::ACK | TcpFlags::ECE).ack(1101));
+    t.stack.abort(h);
+    t.flush();
+    let r = t.expect(20, seg().seq(iss + 1));
+    assert!(r.flags.rst() && !r.flags.ece(), "{}", r.line);
+    assert_eq!(r.ip.tos & 3, 0, "{}", r.line);
+}
+
+#[test]
+fn cwnd_grows_again_once_cwr_ends() {
+    // As above: CWR from 20 ms, all ten first segments ACKed at 21..30 ms, CWR ends at
+    // 40 ms with segment 11 ACKed (cwnd = ssthresh 7000). The ACKs after it grow cwnd
+    // (congestion avoidance): nothing holds the controller in its reduction any more.
+    let (mut t, h, d) = ecn_sender();
+    ack_at(&mut t, 20, ECE, d + 1000, d);
+    for k in 2..=10u32 {
+        ack_at(&mut t, 20 + u64::from(k), TcpFlags::ACK, d + k * 1000, d);
+    }
+    ack_at(&mut t, 40, TcpFlags::ACK, d + 11_000, d);
+    assert_eq!(ca(&t, h, 40).0, CaState::Open);
+    let c40 = t.stack.connection(h).unwrap().cwnd();
+    assert!(c40 >= 7000, "{c40}");
+    let mut cwnds = Vec::new();
+    for k in 12..=17u32 {
+        ack_at(&mut t, 29 + u64::from(k), TcpFlags::ACK, d + k * 1000, d);
+        cwnds.push(t.stack.connection(h).unwrap().cwnd());
+    }
+    assert!(cwnds[5] > c40, "{c40} then {cwnds:?}");
+}
+
+#[test]
+fn fast_recovery_from_cwr_carries_prr_on_from_the_cwr_state() {
+    // CWR at 20 ms (ssthresh 7000, RecoverFS 10000), then segment 2 lost: duplicate ACKs
+    // of 1000 at 21, 22, 23 ms (no SACK: each one a segment delivered). PRR goes on with
+    // CWR's RecoverFS and prr_delivered/prr_out, not from zero.
+    let (mut t, h, d) = ecn_sender();
+    assert_eq!(ack_at(&mut t, 20, ECE, d + 1000, d), []);
+    let mut sent = Vec::new();
+    for ms in [21u64, 22, 23, 24, 25, 26] {
+        sent.push(ack_at(&mut t, ms, TcpFlags::ACK, d + 1000, d));
+    }
+    // 21, 22 ms: CWR's PRR sends 11 (with CWR) and 12; 23 ms: the third duplicate ACK,
+    // the fast retransmission of 2; then PRR goes on one for every other ACK at first.
+    assert_eq!(
+        sent,
+        [
+            vec![(11, true)],
+            vec![(12, false)],
+            vec![(2, false)],
+            vec![],
+            vec![(13, false)],
+            vec![(14, false)],
+        ]
+    );
+    assert_eq!(ca(&t, h, 26).0, CaState::Recovery);
+    assert_eq!(t.stack.connection(h).unwrap().ssthresh(), 7000);
+}

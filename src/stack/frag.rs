@@ -770,4 +770,33 @@ mod tests {
             }
         }
     }
+
+    // Tests that kill cargo-mutants' mutants of reasm.rs (scripts/mutants.sh reasm).
+
+    #[test]
+    fn a_last_fragment_overlapping_up_to_the_highest_end_is_an_overlap() {
+        // [16, 24) held, then a last fragment [8, 24): it ends where the held one does, but
+        // overlaps it (RFC 5722 §4), and is counted so, not as a length disagreement.
+        let mut r = Reassembler::new(FragLimits::default(), 1);
+        assert_eq!(feed(&mut r, T0, &raw_frag(9, 16, 8, true)), None);
+        assert_eq!(feed(&mut r, T0, &raw_frag(9, 8, 16, false)), None);
+        let s = r.stats();
+        assert_eq!((s.reasm_fails, s.reasm_overlaps), (1, 1));
+        assert_eq!(r.in_progress(), 0);
+    }
+
+    #[test]
+    fn with_no_room_for_any_datagram_each_fragment_is_a_failure() {
+        let limits = FragLimits {
+            max_datagrams: 0,
+            ..FragLimits::default()
+        };
+        let mut r = Reassembler::new(limits, 1);
+        for _ in 0..3 {
+            assert_eq!(feed(&mut r, T0, &raw_frag(9, 0, 8, true)), None);
+        }
+        let s = r.stats();
+        assert_eq!((s.reasm_reqds, s.reasm_fails), (3, 3));
+        assert_eq!(r.in_progress(), 0);
+    }
 }
