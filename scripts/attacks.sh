@@ -90,7 +90,7 @@ setup() { # TARGET
         spid=$!; pids+=("$spid")
         srv=10.66.0.2 cli=10.66.0.1 net=10.66.0 hook=prerouting ifm='iifname "tun0"'
         for n in $(seq 100); do
-            ip netns exec "$cns" ip -4 addr show dev tun0 up 2>/dev/null | grep -qF "inet $cli/" && break
+            ip netns exec "$cns" ip -4 addr show dev tun0 up 2>/dev/null | grep -F "inet $cli/" >/dev/null && break
             kill -0 "$spid" || { cat "$logdir/$attack.tuntcp.log" >&2; exit 1; }
             sleep 0.05
         done

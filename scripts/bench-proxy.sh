@@ -128,7 +128,7 @@ proxy_start() {
         ip -n "$C" addr add 10.66.0.1/24 dev tun0
     fi
     for i in $(seq 100); do
-        ip -n "$C" -4 addr show dev tun0 up 2>/dev/null | grep -q 'inet ' && break
+        ip -n "$C" -4 addr show dev tun0 up 2>/dev/null | grep 'inet ' >/dev/null && break
         kill -0 "$PROXY" 2>/dev/null || break
         sleep 0.05
     done

@@ -89,10 +89,10 @@ log="$(mktemp /tmp/trl-tuntcp-XXXXXX.log)"
 ip netns exec "$D" "$bin" serve --tun tun0 --seed 1 >"$log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do
-    ip -n "$D" addr show tun0 2>/dev/null | grep -q 10.66.0.1 && break
+    ip -n "$D" addr show tun0 2>/dev/null | grep 10.66.0.1 >/dev/null && break
     sleep 0.1
 done
-ip -n "$D" addr show tun0 | grep -q 10.66.0.1 || { cat "$log"; exit 1; }
+ip -n "$D" addr show tun0 | grep 10.66.0.1 >/dev/null || { cat "$log"; exit 1; }
 ip netns exec "$D" sysctl -qw net.ipv4.conf.tun0.rp_filter=0
 
 # The Linux receiver: discard on 10.77.2.2:9.

@@ -114,10 +114,10 @@ start_tuntcp() { # DEV NET EXTRA-ARGS...: tuntcp serve on DEV with 10.66.NET.2
         --host "10.66.$net.1/24" --seed 1 "$@" >"$log" 2>&1 &
     pids+=($!)
     for _ in $(seq 50); do
-        ip -n "$T" addr show "$dev" 2>/dev/null | grep -q "10.66.$net.1" && break
+        ip -n "$T" addr show "$dev" 2>/dev/null | grep "10.66.$net.1" >/dev/null && break
         sleep 0.1
     done
-    ip -n "$T" addr show "$dev" 2>/dev/null | grep -q "10.66.$net.1" || { cat "$log"; exit 1; }
+    ip -n "$T" addr show "$dev" 2>/dev/null | grep "10.66.$net.1" >/dev/null || { cat "$log"; exit 1; }
     ip netns exec "$T" sysctl -qw "net.ipv4.conf.$dev.rp_filter=0"
 }
 start_tuntcp tun0 0 --offload off --cc "$cc"
@@ -164,7 +164,7 @@ while True:
 ' "$linux_cc" "$cclog" &
 pids+=($!)
 for _ in $(seq 50); do
-    ip netns exec "$L" ss -ltn 2>/dev/null | grep -q '10.78.3.2:80' && break
+    ip netns exec "$L" ss -ltn 2>/dev/null | grep '10.78.3.2:80' >/dev/null && break
     sleep 0.1
 done
 

@@ -421,7 +421,7 @@ for run in $(seq "$RUNS"); do
             iperf_pid=$!
             pids+=("$iperf_pid")
             for _ in $(seq 50); do
-                ip netns exec "$b" ss -ltn | grep -q ':5201' && break
+                ip netns exec "$b" ss -ltn | grep ':5201' >/dev/null && break
                 sleep 0.1
             done
             r=$(ip netns exec "$a" taskset -c "$STACK_CPU" timeout 60 iperf3 -c 10.77.0.2 \

@@ -62,7 +62,7 @@ ip netns exec "$ns" "$bin" "${args[@]}" >"$log" 2>&1 &
 pid=$!
 up=""
 for _ in $(seq 100); do
-    ip netns exec "$ns" ip -4 addr show dev "$dev" up 2>/dev/null | grep -qF "inet $host/" && { up=1; break; }
+    ip netns exec "$ns" ip -4 addr show dev "$dev" up 2>/dev/null | grep -F "inet $host/" >/dev/null && { up=1; break; }
     kill -0 "$pid" 2>/dev/null || { echo "tuntcp exited:" >&2; cat "$log" >&2; exit 1; }
     sleep 0.05
 done
@@ -71,7 +71,7 @@ done
 # moment for it, so `curl -g 'http://[fd66::2]/'` finds a route.
 if [[ "$v6" == on ]]; then
     for _ in $(seq 40); do
-        ip netns exec "$ns" ip -6 addr show dev "$dev" scope global 2>/dev/null | grep -q inet6 && break
+        ip netns exec "$ns" ip -6 addr show dev "$dev" scope global 2>/dev/null | grep inet6 >/dev/null && break
         sleep 0.05
     done
 fi
@@ -79,7 +79,7 @@ status=0
 ip netns exec "$ns" "$@" || status=$?
 sleep 0.2 # let the last FIN exchange reach the log
 if [[ -z "${TUNTCP_LOG:-}" ]]; then
-    if printf '%s\n' "${args[@]}" | grep -qx -- '-v\|-vv'; then cat "$log"; fi
+    if printf '%s\n' "${args[@]}" | grep -x -- '-v\|-vv' >/dev/null; then cat "$log"; fi
     rm -f "$log"
 fi
 exit "$status"

@@ -250,7 +250,7 @@ if ! cmp -s "$tmp/doc" "$doc"; then
     diff "$doc" "$tmp/doc" | head -20 >&2 || true
     status=1
 fi
-if cut -f1 "$tmp/hits" | sort -u | comm -23 - "$tmp/ids" | grep -q .; then
+if cut -f1 "$tmp/hits" | sort -u | comm -23 - "$tmp/ids" | grep . >/dev/null; then
     echo "rfc-coverage: tests name IDs that docs/conformance.md does not list:" >&2
     cut -f1 "$tmp/hits" | sort -u | comm -23 - "$tmp/ids" | sed 's/^/  /' >&2
     status=1
@@ -261,22 +261,22 @@ if [ -s "$tmp/pd_errors" ]; then
     cat "$tmp/pd_errors" >&2
     status=1
 fi
-if cut -f1 "$tmp/pd_hits" | sort -u | comm -23 - "$tmp/ids" | grep -q .; then
+if cut -f1 "$tmp/pd_hits" | sort -u | comm -23 - "$tmp/ids" | grep . >/dev/null; then
     echo "rfc-coverage: tests/packetdrill/requirements.txt names IDs that docs/conformance.md does not list:" >&2
     cut -f1 "$tmp/pd_hits" | sort -u | comm -23 - "$tmp/ids" | sed 's/^/  /' >&2
     status=1
 fi
-if comm -23 "$tmp/pd_mapped" "$tmp/pd_scripts" | grep -q .; then
+if comm -23 "$tmp/pd_mapped" "$tmp/pd_scripts" | grep . >/dev/null; then
     echo "rfc-coverage: tests/packetdrill/requirements.txt names scripts not in tests/packetdrill/scripts.txt:" >&2
     comm -23 "$tmp/pd_mapped" "$tmp/pd_scripts" | sed 's/^/  /' >&2
     status=1
 fi
-if comm -13 "$tmp/pd_mapped" "$tmp/pd_scripts" | grep -q .; then
+if comm -13 "$tmp/pd_mapped" "$tmp/pd_scripts" | grep . >/dev/null; then
     echo "rfc-coverage: scripts of tests/packetdrill/scripts.txt with no line in requirements.txt:" >&2
     comm -13 "$tmp/pd_mapped" "$tmp/pd_scripts" | sed 's/^/  /' >&2
     status=1
 fi
-if comm -23 "$tmp/pd_pass" "$tmp/pd_scripts" | grep -q .; then
+if comm -23 "$tmp/pd_pass" "$tmp/pd_scripts" | grep . >/dev/null; then
     echo "rfc-coverage: tests/packetdrill/expected-pass.txt names scripts not in scripts.txt:" >&2
     comm -23 "$tmp/pd_pass" "$tmp/pd_scripts" | sed 's/^/  /' >&2
     status=1
