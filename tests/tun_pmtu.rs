@@ -10,7 +10,7 @@
 mod support;
 
 use support::netns::{require, Netns};
-use support::tun::{nstat_counter as counter, pattern_sha256};
+use support::tun::{assert_pattern_download, nstat_counter as counter};
 
 #[test]
 fn tun_pmtu_download_completes_through_a_1000_octet_hop_after_frag_needed() {
@@ -35,19 +35,14 @@ fn tun_pmtu_download_completes_through_a_1000_octet_hop_after_frag_needed() {
          ip route add default via 10.67.0.1",
     );
     let n: u64 = 2_000_000;
-    let want = pattern_sha256(n);
     let get = |what: &str| {
-        let out = client.sh_output(&format!(
-            "curl -sS --max-time 60 http://10.66.0.2/bytes/{n} | sha256sum"
-        ));
-        let got = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            got.split_whitespace().next(),
-            Some(want.as_str()),
-            "{what}: {}\nserve log:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        assert_pattern_download(
+            &client,
+            &format!("http://10.66.0.2/bytes/{n}"),
+            n,
+            &log,
+            what,
+        )
     };
     get("first download");
     let frag_needed = counter(&router, "IcmpInDestUnreachs");

@@ -11,7 +11,7 @@
 mod support;
 
 use support::netns::{require, Netns};
-use support::tun::{nstat_counter, pattern_sha256, wait_ipv6};
+use support::tun::{assert_pattern_download, nstat_counter, wait_ipv6};
 
 #[test]
 fn tun_pmtu6_download_completes_through_a_1280_octet_hop_after_packet_too_big() {
@@ -40,19 +40,14 @@ fn tun_pmtu6_download_completes_through_a_1280_octet_hop_after_packet_too_big() 
     // The stack's address (and the kernel's fd66::1) in place before the first SYN.
     wait_ipv6(&router, "tun0", &log);
     let n: u64 = 2_000_000;
-    let want = pattern_sha256(n);
     let get = |what: &str| {
-        let out = client.sh_output(&format!(
-            "curl -g -sS --max-time 60 'http://[fd66::2]/bytes/{n}' | sha256sum"
-        ));
-        let got = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            got.split_whitespace().next(),
-            Some(want.as_str()),
-            "{what}: {}\nserve log:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        assert_pattern_download(
+            &client,
+            &format!("http://[fd66::2]/bytes/{n}"),
+            n,
+            &log,
+            what,
+        )
     };
     get("first download");
     let too_big = nstat_counter(&router, "Icmp6InPktTooBigs");

@@ -99,3 +99,18 @@ pub fn python_http_server(ns: &mut Netns, www: &Path, bind: &str, probe: &str) -
     );
     py_log
 }
+
+/// Downloads `n` pattern bytes from `url` with curl in `ns` and asserts their SHA-256
+/// (`what` names the download; the serve `log` is shown on failure).
+pub fn assert_pattern_download(ns: &Netns, url: &str, n: u64, log: &Path, what: &str) {
+    let want = pattern_sha256(n);
+    let out = ns.sh_output(&format!("curl -g -sS --max-time 60 '{url}' | sha256sum"));
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        got.split_whitespace().next(),
+        Some(want.as_str()),
+        "{what}: {}\nserve log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
