@@ -213,9 +213,11 @@ pub fn ss(stack: &Stack, o: SsOptions, now: Instant) -> String {
         );
         return out;
     }
+    // The same widths as before, but a space always separates the columns (as ss), so a
+    // Send-Q of 7 digits (auto-tuned send buffers) cannot glue to Recv-Q.
     let _ = writeln!(
         out,
-        "{:<11}{:>7}{:>7} {:>22}  {:<22}",
+        "{:<10} {:>7} {:>6} {:>22}  {:<22}",
         "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port"
     );
     if o.listening || o.all {
@@ -231,7 +233,7 @@ pub fn ss(stack: &Stack, o: SsOptions, now: Instant) -> String {
             };
             let _ = writeln!(
                 out,
-                "{:<11}{:>7}{:>7} {:>22}  {:<22}",
+                "{:<10} {:>7} {:>6} {:>22}  {:<22}",
                 "LISTEN", queued, backlog, local, "0.0.0.0:*"
             );
         }
@@ -244,7 +246,7 @@ pub fn ss(stack: &Stack, o: SsOptions, now: Instant) -> String {
     for c in conns {
         let _ = writeln!(
             out,
-            "{:<11}{:>7}{:>7} {:>22}  {:<22}",
+            "{:<10} {:>7} {:>6} {:>22}  {:<22}",
             c.state().ss_name(),
             c.recv_queue(),
             c.send_queue(),
