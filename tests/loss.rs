@@ -293,7 +293,7 @@ fn rfc6675_rescue_retransmission_does_not_repeat_new_data_sent_in_this_recovery(
 #[test]
 fn rack_after_an_rto_no_segment_goes_twice_in_one_pass() {
     // Issue 21 with RACK-TLP (the default): segments 1 and 5 of 10 lost and every ACK lost
-    // until the RTO. The loss probe sends new data (segment 11: the window has room), the
+    // until the RTO. The loss probe sends new data (segments 11-12: the window has room), the
     // RTO resends segment 1; then ACKs arrive one by one, 1 ms apart: 2-4 in order (each
     // moves SND.UNA, so cwnd grows: RFC 5681 §3.1, an ACK that only SACKs would not), then
     // SACKs above the hole at 5. The go-back-N resend and RACK may both pick a segment, and
@@ -302,7 +302,8 @@ fn rack_after_an_rto_no_segment_goes_twice_in_one_pass() {
     // twice in one pass.
     let mut t = Harness::server(80);
     let (_h, d) = ten_in_flight(&mut t, seg().sack_perm());
-    t.expect_between(1, 1000, seg().seq(d + 10_000).len(1000)); // the tail loss probe
+    t.expect_between(1, 1000, seg().seq(d + 10_000).len(1000)); // the tail loss probe,
+    t.expect_between(1, 1000, seg().seq(d + 11_000).len(1000)); // two segments of new data
     t.expect_between(1, 3000, seg().seq(d).len(1000)); // the RTO
     let ms = t.now_ms;
     let mut resent_5 = false;

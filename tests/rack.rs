@@ -169,9 +169,11 @@ fn a_probe_that_repairs_a_loss_reduces_cwnd_once() {
 fn a_probe_carries_new_data_when_there_is_some_and_only_one_goes_per_episode() {
     let (mut t, _h, d) = sender(Harness::config(), 20_000);
     // Every ACK of the initial window is lost. The PTO armed with the data (2 * SRTT + 2
-    // ms) fires first; cwnd is full, but a probe may send the next new segment (§7.3).
+    // ms) fires first; cwnd is full, but a probe may send new data (§7.3): two segments
+    // (Deviation, rack.rs `set_probe_more`), so a delaying receiver ACKs at once.
     t.expect_nothing_until(61);
     t.expect(62, seg().seq(d + 10_000).len(1000));
+    t.expect(62, seg().seq(d + 11_000).len(1000));
     // One probe per episode: the next thing is the RTO, restarted by the probe at 62 ms.
     t.expect_nothing_until(261);
     t.expect(262, seg().seq(d).len(1000));
@@ -238,9 +240,11 @@ fn a_retransmission_lost_again_in_recovery_is_found_through_a_probe_of_new_data_
     t.expect(40, seg().seq(d + 3000).len(1000));
     t.expect(40, seg().seq(d + 4000).len(1000));
     t.expect(45, seg().seq(d).len(1000));
-    // The retransmission is lost. 2 * SRTT + 2 ms later: a probe of new data (segment 6).
+    // The retransmission is lost. 2 * SRTT + 2 ms later: a probe of new data (segments 6
+    // and 7, `a_probe_of_new_data_is_two_segments_so_a_delaying_receiver_acks_it_at_once`).
     t.expect_nothing_until(86);
     t.expect(87, seg().seq(d + 5000).len(1000));
+    t.expect(87, seg().seq(d + 6000).len(1000));
     assert_eq!(counter(&t, "TcpExtTCPLossProbes"), 1);
     // Its SACK shows a segment sent after the retransmission delivered: segment 1 is
     // resent at once, 113 ms before the RTO (220 ms) would have.
@@ -248,10 +252,62 @@ fn a_retransmission_lost_again_in_recovery_is_found_through_a_probe_of_new_data_
         &mut t,
         107,
         d,
-        &[(d + 5000, d + 6000), (d + 1000, d + 3000)],
+        &[(d + 5000, d + 7000), (d + 1000, d + 3000)],
     );
     t.expect(107, seg().seq(d).len(1000));
     assert_eq!(counter(&t, "TcpExtTCPLostRetransmit"), 1);
-    ack(&mut t, 127, d + 6000, &[]);
+    ack(&mut t, 127, d + 7000, &[]);
     assert_eq!(counter(&t, "TcpExtTCPTimeouts"), 0, "no RTO");
+}
+
+/// Deviation from RFC 8985 §7.3 (rack.rs `set_probe_more`): a probe of new data is two
+/// segments, because a receiver delaying its ACKs answers a lone in-order segment only when
+/// its delayed-ACK timer fires (Linux 40 ms, RFC 5681 up to 500 ms), but ACKs a second
+/// full-sized one at once. The flight's ACK was lost; the two-segment probe's ACK reports
+/// everything delivered, and the episode ends without a reduction.
+#[test]
+fn a_probe_of_new_data_is_two_segments_so_a_delaying_receiver_acks_it_at_once() {
+    let (mut t, h, d) = sender(Harness::config(), 20_000);
+    let cwnd = t.stack.connection(h).unwrap().cwnd();
+    t.expect_nothing_until(61);
+    t.expect(62, seg().seq(d + 10_000).len(1000));
+    t.expect(62, seg().seq(d + 11_000).len(1000));
+    t.expect_nothing_until(81);
+    // The receiver (every segment arrived) ACKs the two at once, one RTT later.
+    ack(&mut t, 82, d + 12_000, &[]);
+    assert_eq!(
+        counter(&t, "TcpExtTCPLossProbes"),
+        1,
+        "one probe, two segments"
+    );
+    assert_eq!(
+        counter(&t, "TcpExtTCPLossProbeRecovery"),
+        0,
+        "new data: no loss"
+    );
+    assert_eq!(counter(&t, "TcpRetransSegs"), 0);
+    assert!(
+        t.stack.connection(h).unwrap().cwnd() >= cwnd,
+        "no reduction"
+    );
+    // Slow start goes on from the ACK: new data, no timeout.
+    assert!(t.drain().len() >= 2);
+    assert_eq!(counter(&t, "TcpExtTCPTimeouts"), 0);
+}
+
+/// The probe stays one segment when only one more new segment fits the peer's window.
+#[test]
+fn a_probe_is_one_segment_when_only_one_new_segment_fits_the_peers_window() {
+    let mut t = Harness::server_with(80, Harness::config());
+    let (h, iss) = t.establish_rtt(0, 20, 1000, seg().mss(1000).sack_perm());
+    let d = iss + 1;
+    // The peer's window: 11,000 octets, one segment beyond the initial window.
+    t.send(20, seg().ack_flag().seq(1001).ack(d).win(11_000));
+    t.stack.send(h, &[7u8; 20_000]).unwrap();
+    t.flush();
+    assert_eq!(t.drain().len(), 10);
+    t.expect_nothing_until(61);
+    t.expect(62, seg().seq(d + 10_000).len(1000));
+    t.expect_nothing_until(81);
+    assert_eq!(counter(&t, "TcpExtTCPLossProbes"), 1);
 }

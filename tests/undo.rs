@@ -65,11 +65,12 @@ fn config(frto: u8) -> StackConfig {
     cfg
 }
 
-/// Up to the timeout: the probe (new data, segment 11) at 62 ms restarts the RTO, which
-/// fires at 262 ms and resends segment 1.
+/// Up to the timeout: the probe (new data, segments 11 and 12) at 62 ms restarts the RTO,
+/// which fires at 262 ms and resends segment 1.
 fn to_the_timeout(t: &mut Harness, d: u32) {
     t.expect_nothing_until(61);
     t.expect(62, seg().seq(d + 10_000).len(1000));
+    t.expect(62, seg().seq(d + 11_000).len(1000));
     t.expect_nothing_until(261);
     t.expect(262, seg().seq(d).len(1000));
     assert_eq!(counter(t, "TcpExtTCPTimeouts"), 1);
@@ -93,7 +94,7 @@ fn frto_undoes_a_spurious_timeout_and_sends_new_data_instead_of_going_back() {
     let out = t.drain();
     assert_eq!(
         data(&out),
-        [(d + 11_000, 1000), (d + 12_000, 1000)],
+        [(d + 12_000, 1000), (d + 13_000, 1000)],
         "new data, not the go-back-N resend"
     );
     // Step 3b: the next ACK acknowledges segment 2, never retransmitted: the timeout was
@@ -105,7 +106,7 @@ fn frto_undoes_a_spurious_timeout_and_sends_new_data_instead_of_going_back() {
     assert_eq!(counter(&t, "TcpExtTCPSpuriousRTOs"), 1);
     assert_eq!(counter(&t, "TcpExtTCPLossUndo"), 1);
     // Nothing below SND.MAX goes again: the rest of the first flight arrives.
-    ack(&mut t, 280, d + 13_000, &[]);
+    ack(&mut t, 280, d + 14_000, &[]);
     let out = t.drain();
     assert!(
         !out.is_empty(),
@@ -114,7 +115,7 @@ fn frto_undoes_a_spurious_timeout_and_sends_new_data_instead_of_going_back() {
     assert!(
         data(&out)
             .iter()
-            .all(|&(s, _)| s.wrapping_sub(d + 13_000) as i32 >= 0),
+            .all(|&(s, _)| s.wrapping_sub(d + 14_000) as i32 >= 0),
         "nothing resent: {out:?}"
     );
     assert_eq!(
@@ -143,12 +144,12 @@ fn without_frto_the_same_timeout_goes_back_n() {
 fn frto_does_not_undo_a_real_timeout() {
     let (mut t, h, d, _) = sender(config(2), 30_000, false);
     to_the_timeout(&mut t, d);
-    // Segments 1-11 were lost. The retransmission's ACK: step 2b sends new data.
+    // Segments 1-12 were lost. The retransmission's ACK: step 2b sends new data.
     ack(&mut t, 282, d + 1000, &[]);
-    assert_eq!(data(&t.drain()), [(d + 11_000, 1000), (d + 12_000, 1000)]);
+    assert_eq!(data(&t.drain()), [(d + 12_000, 1000), (d + 13_000, 1000)]);
     // Step 3a: the next ACK SACKs only the new data: the timeout was real, and the resend
     // of what the timeout marked lost goes on.
-    ack(&mut t, 302, d + 1000, &[(d + 11_000, d + 13_000)]);
+    ack(&mut t, 302, d + 1000, &[(d + 12_000, d + 14_000)]);
     let out = data(&t.drain());
     assert_eq!(
         out.first(),
@@ -168,14 +169,14 @@ fn frto_does_not_undo_a_timeout_whose_first_ack_jumps_over_data_received_before(
     // Segment 1 was lost; 2-4 arrived but the ACKs with their SACKs were lost. The ACK of
     // the retransmission acknowledges 1-4: RFC 5682 step 2b, not yet a verdict.
     ack(&mut t, 282, d + 4000, &[]);
-    assert_eq!(data(&t.drain()), [(d + 11_000, 1000), (d + 12_000, 1000)]);
+    assert_eq!(data(&t.drain()), [(d + 12_000, 1000), (d + 13_000, 1000)]);
     assert_eq!(
         counter(&t, "TcpExtTCPSpuriousRTOs"),
         0,
         "not on the first ACK"
     );
     // Step 3a: segment 5 is missing, the new data arrived.
-    ack(&mut t, 302, d + 4000, &[(d + 11_000, d + 13_000)]);
+    ack(&mut t, 302, d + 4000, &[(d + 12_000, d + 14_000)]);
     assert_eq!(data(&t.drain()).first(), Some(&(d + 4000, 1000)));
     assert!(t.stack.connection(h).unwrap().ssthresh() < u32::MAX);
     assert_eq!(counter(&t, "TcpExtTCPSpuriousRTOs"), 0);

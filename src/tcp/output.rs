@@ -164,6 +164,16 @@ impl Connection {
         }
         let smss = self.send_mss() as usize;
         let cap = smss.min(buf_len);
+        if self.rack.take_probe_more() {
+            // The probe's second segment of new data (rack.rs `set_probe_more`).
+            let offset = self.snd_nxt.since(self.snd_una) as usize;
+            let unsent = self.sendq.len().saturating_sub(offset);
+            let room = self.new_data_room() as usize;
+            if self.snd_nxt == self.snd_max && unsent > 0 && room > 0 {
+                return Some(Send::Next(unsent.min(cap).min(room)));
+            }
+            self.rack.take_probing();
+        }
         if self.rack.take_tlp_due() {
             // RFC 8985 §7.3 tail loss probe.
             if let Some((seq, len)) = self.tlp_probe(cap, self.new_data_room()) {

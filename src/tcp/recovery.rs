@@ -7,7 +7,7 @@
 
 use super::config::RECOVERY_RACK;
 use super::connection::{Connection, Recovery, Timer};
-use super::rack::{AckInput, Outcome, Rack};
+use super::rack::{AckInput, Outcome, ProbePiece, Rack};
 use super::seq::SeqNum;
 use super::state::State;
 use crate::time::{Duration, Instant};
@@ -168,10 +168,13 @@ impl Connection {
         }
         let end = seq + seq_len;
         self.rack.on_send(now, seq, end, snd_max);
-        if probe {
-            // RFC 8985 §7.3: TLP.end_seq = SND.NXT; the RTO was restarted when the PTO fired.
+        if let Some(piece) = probe {
+            // RFC 8985 §7.3: TLP.end_seq = SND.NXT (after a second piece, its end); the RTO
+            // was restarted when the PTO fired.
             self.rack.on_probe_sent(self.snd_max, !end.gt(snd_max));
-            self.stats.loss_probes += 1;
+            if piece == ProbePiece::First {
+                self.stats.loss_probes += 1;
+            }
         } else if end.gt(snd_max) || self.recovery.is_some() {
             // §7.2: (re)start the PTO after new data, and in fast recovery after a
             // retransmission (see `tlp_allowed`).
@@ -394,13 +397,18 @@ impl Connection {
     }
 
     /// The probe to send (§7.3): up to `cap` bytes of new data if there are some and the
-    /// peer's window allows (cwnd does not limit a probe, as Linux), else the last segment
-    /// sent again. `(seq, payload bytes)`; `None` when there is nothing to probe with.
+    /// peer's window allows (cwnd does not limit a probe, as Linux; a second segment
+    /// may follow, `Rack::set_probe_more`), else the last segment sent
+    /// again. `(seq, payload bytes)`; `None` when there is nothing to probe with.
     pub(super) fn tlp_probe(&mut self, cap: usize, window_room: u32) -> Option<(SeqNum, usize)> {
         let offset = self.snd_nxt.since(self.snd_una) as usize;
         let unsent = self.sendq.len().saturating_sub(offset);
         let probe = if unsent > 0 && window_room > 0 && self.snd_nxt == self.snd_max {
-            Some((self.snd_nxt, unsent.min(cap).min(window_room as usize)))
+            let len = unsent.min(cap).min(window_room as usize);
+            if unsent > len && window_room as usize > len {
+                self.rack.set_probe_more(); // a second segment follows (Deviation there)
+            }
+            Some((self.snd_nxt, len))
         } else if self.recovery.is_some() {
             None // in fast recovery only new data probes (`tlp_allowed`)
         } else {
