@@ -48,7 +48,9 @@
 #          [--cc cubic] [--linux-cc cubic] [--offload on|off]
 #   (loss in permille, each way; --cc is tuntcp's `serve --cc`, --linux-cc the Linux
 #   servers'; give both to set a controller against the same one).
-#   Env: TUNTCP_BIN (default target/release/tuntcp); TUNTCP_ARGS, more `serve` arguments for
+#   Env: TUNTCP_BIN (default target/release/tuntcp); TUNTCP_BIN_B, another build for the
+#   second tuntcp instead of `--recovery 0` (an A/B of two builds in the same runs);
+#   TUNTCP_ARGS, more `serve` arguments for
 #   the first tuntcp (e.g. `--pcap /tmp/send.pcap`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +74,7 @@ while (($#)); do
     esac
 done
 bin="$(realpath "${TUNTCP_BIN:-target/release/tuntcp}")"
+bin_b="$(realpath "${TUNTCP_BIN_B:-$bin}")"
 [[ -x "$bin" ]] || { echo "no $bin: cargo build --release" >&2; exit 1; }
 [[ "$offload" == on || "$offload" == off ]] || { echo "--offload on or off" >&2; exit 2; }
 for tool in nft python3 ip curl nstat ethtool; do
@@ -136,7 +139,9 @@ start_tuntcp() { # DEV NET EXTRA-ARGS...: tuntcp serve on DEV with 10.66.NET.2
     shift 2
     log="$(mktemp /tmp/tsl-tuntcp-XXXXXX.log)"
     logs+=("$log")
-    ip netns exec "$T" "$bin" serve --tun "$dev" --addr "10.66.$net.2" \
+    local b="$bin"
+    [[ "$dev" == tun1 ]] && b="$bin_b"
+    ip netns exec "$T" "$b" serve --tun "$dev" --addr "10.66.$net.2" \
         --host "10.66.$net.1/24" --seed 1 "$@" >"$log" 2>&1 &
     pids+=($!)
     for _ in $(seq 50); do
@@ -148,7 +153,14 @@ start_tuntcp() { # DEV NET EXTRA-ARGS...: tuntcp serve on DEV with 10.66.NET.2
 }
 # shellcheck disable=SC2086
 start_tuntcp tun0 0 --offload "$offload" --cc "$cc" ${TUNTCP_ARGS:-}
-((rec0)) && start_tuntcp tun1 1 --offload "$offload" --cc "$cc" --recovery 0
+if [[ -n "${TUNTCP_BIN_B:-}" ]]; then
+    rec0=1
+    start_tuntcp tun1 1 --offload "$offload" --cc "$cc"
+    b_label="tuntcp $cc B ($TUNTCP_BIN_B)"
+else
+    ((rec0)) && start_tuntcp tun1 1 --offload "$offload" --cc "$cc" --recovery 0
+    b_label="tuntcp $cc --recovery 0"
+fi
 
 # The Linux sender: GET /zeros/N answers N zero bytes, as tuntcp serve does. Its congestion
 # control is set per socket (TCP_CONGESTION on the listener, inherited by each accepted
@@ -236,7 +248,7 @@ kinds=(tuntcp)
 kinds+=(linux linux1)
 declare -A dev=([tuntcp]=tun0 [rec0]=tun1 [linux]=- [linux1]=-)
 declare -A host=([tuntcp]=10.66.0.2 [rec0]=10.66.1.2 [linux]=10.78.3.2 [linux1]=10.78.4.2)
-declare -A label=([tuntcp]="tuntcp $cc" [rec0]="tuntcp $cc --recovery 0"
+declare -A label=([tuntcp]="tuntcp $cc" [rec0]="$b_label"
     [linux]="Linux $linux_cc (GSO)" [linux1]="Linux $linux_cc (1 seg/skb)")
 
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo ' (src or Cargo.toml modified)')  kernel: $(uname -r)"
@@ -255,7 +267,7 @@ hdr="| loss (each way) |"
 sep="|---|"
 for k in "${kinds[@]}"; do hdr+=" ${label[$k]} sends |"; sep+="---|"; done
 hdr+=" tuntcp/best Linux |"; sep+="---|"
-((rec0)) && { hdr+=" --recovery 0/best Linux |"; sep+="---|"; }
+((rec0)) && { hdr+=" ${label[rec0]#tuntcp $cc }/best Linux |"; sep+="---|"; }
 table=("$hdr" "$sep")
 for permille in $losses; do
     ip netns exec "$R" nft flush ruleset
