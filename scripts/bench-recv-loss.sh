@@ -23,8 +23,14 @@
 # (timeout 120 s); namespaces are unique to this run and removed on exit; only processes
 # this script started are stopped, by PID.
 #
+# The drop rule must see wire-sized packets (one drop of a 64 KB super-packet would take up to
+# 44 segments at once): the router counts packets over 1500 octets (printed; must be 0). With
+# `--sender-skb gso` (the default) the sender's TCP builds GSO super-packets and its own veth
+# (TSO off) cuts them in software, as a host without TSO does; with `--sender-skb 1` its veth
+# has `gso_max_segs 1`, so its TCP builds one segment per skb (the first measurements).
+#
 # Usage: scripts/bench-recv-loss.sh [--bytes N] [--loss "10 50"] [--runs 3]
-#          [--sender-cc cubic] [--sack "1 0"]
+#          [--sender-cc cubic] [--sack "1 0"] [--sender-skb gso|1]
 #   (loss in permille, each way; --sack the sender's tcp_sack settings to run).
 #   Env: TUNTCP_BIN (default target/release/tuntcp).
 set -euo pipefail
@@ -34,6 +40,7 @@ losses="10 50"
 runs=3
 sender_cc=cubic
 sacks="1 0"
+sender_skb=gso
 while (($#)); do
     case "$1" in
         --bytes) bytes="$2"; shift 2 ;;
@@ -41,12 +48,14 @@ while (($#)); do
         --runs) runs="$2"; shift 2 ;;
         --sender-cc) sender_cc="$2"; shift 2 ;;
         --sack) sacks="$2"; shift 2 ;;
-        *) echo "usage: $0 [--bytes N] [--loss \"10 50\"] [--runs N] [--sender-cc cubic] [--sack \"1 0\"]" >&2; exit 2 ;;
+        --sender-skb) sender_skb="$2"; shift 2 ;;
+        *) echo "usage: $0 [--bytes N] [--loss \"10 50\"] [--runs N] [--sender-cc cubic] [--sack \"1 0\"] [--sender-skb gso|1]" >&2; exit 2 ;;
     esac
 done
 bin="$(realpath "${TUNTCP_BIN:-target/release/tuntcp}")"
 [[ -x "$bin" ]] || { echo "no $bin: cargo build --release" >&2; exit 1; }
-for tool in nft python3 ip nstat; do
+[[ "$sender_skb" == gso || "$sender_skb" == 1 ]] || { echo "--sender-skb gso or 1" >&2; exit 2; }
+for tool in nft python3 ip nstat ethtool; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 
@@ -76,6 +85,10 @@ for l in "$S s0" "$R r0" "$R r1" "$D d0"; do
     # (veth passes a sender's 64 KB GSO packet whole, and one drop would cost 44 segments).
     ip -n "$1" link set "$2" gso_max_segs 1
 done
+if [[ "$sender_skb" == gso ]]; then
+    ip -n "$S" link set s0 gso_max_segs 65535
+    ip netns exec "$S" ethtool -K s0 tso off >/dev/null
+fi
 ip -n "$S" route add default via 10.77.1.2
 ip -n "$D" route add default via 10.77.2.1
 ip -n "$R" route add 10.66.0.0/24 via 10.77.2.2
@@ -152,16 +165,18 @@ median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] " (" a
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3gx", a / b; else print "-" }'; }
 
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  commit: $(git rev-parse --short HEAD)  kernel: $(uname -r)"
-echo "command: scripts/bench-recv-loss.sh --bytes $bytes --loss \"$losses\" --runs $runs --sender-cc $sender_cc --sack \"$sacks\""
+echo "command: scripts/bench-recv-loss.sh --bytes $bytes --loss \"$losses\" --runs $runs --sender-cc $sender_cc --sack \"$sacks\" --sender-skb $sender_skb"
 echo "bytes per run: $bytes, runs: $runs; Mbit/s median (min-max), sender retransmitted share of segments"
 echo "sender: congestion control $sender_cc per socket (namespace default $(ip netns exec "$S" sysctl -n net.ipv4.tcp_congestion_control))"
 echo
 echo "| loss (each way) | sender SACK | tuntcp receiver | Linux receiver | tuntcp/Linux | retrans into tuntcp | retrans into Linux | sender RTOs to tuntcp / to Linux |"
 echo "|---|---|---|---|---|---|---|---|"
+overs=()
 for permille in $losses; do
     ip netns exec "$R" nft flush ruleset
     ip netns exec "$R" nft add table inet lossy
     ip netns exec "$R" nft add chain inet lossy drops '{ type filter hook forward priority 0; }'
+    ip netns exec "$R" nft add rule inet lossy drops meta length gt 1500 counter
     ip netns exec "$R" nft add rule inet lossy drops numgen random mod 1000 '<' "$permille" drop
     pct=$(awk -v p="$permille" 'BEGIN { print p / 10 }')
     for sack in $sacks; do
@@ -181,4 +196,8 @@ for permille in $losses; do
             "$t_med | $l_med | $(ratio "${t_med%% *}" "${l_med%% *}") |" \
             "${t_re[*]} | ${l_re[*]} | ${t_to[*]} / ${l_to[*]} |"
     done
+    over=$(ip netns exec "$R" nft list chain inet lossy drops | grep -o 'packets [0-9]*' | awk '{ print $2 }')
+    overs+=("$pct%: $over")
 done
+echo
+echo "Packets over 1500 octets through the router (must be 0: no super-packet crossed the drop): ${overs[*]}"

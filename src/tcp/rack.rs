@@ -757,11 +757,6 @@ impl Rack {
         more
     }
 
-    /// An ACK arrived before the probe's second segment left: it is not sent.
-    pub fn cancel_probe_more(&mut self) {
-        self.probe_more = false;
-    }
-
     /// Which piece of a probe is being built, if any; clears it.
     pub fn take_probing(&mut self) -> Option<ProbePiece> {
         self.probing.take()
