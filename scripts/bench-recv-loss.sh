@@ -32,7 +32,8 @@
 # Usage: scripts/bench-recv-loss.sh [--bytes N] [--loss "10 50"] [--runs 3]
 #          [--sender-cc cubic] [--sack "1 0"] [--sender-skb gso|1]
 #   (loss in permille, each way; --sack the sender's tcp_sack settings to run).
-#   Env: TUNTCP_BIN (default target/release/tuntcp).
+#   Env: TUNTCP_BIN (default target/release/tuntcp); TUNTCP_ARGS, more `serve` arguments
+#   (e.g. `--pcap /tmp/recv.pcap`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bytes=$((20 * 1000 * 1000))
@@ -99,7 +100,8 @@ done
 
 # tuntcp in the receiver namespace, behind tun0.
 log="$(mktemp /tmp/trl-tuntcp-XXXXXX.log)"
-ip netns exec "$D" "$bin" serve --tun tun0 --seed 1 >"$log" 2>&1 &
+# shellcheck disable=SC2086
+ip netns exec "$D" "$bin" serve --tun tun0 --seed 1 ${TUNTCP_ARGS:-} >"$log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do
     ip -n "$D" addr show tun0 2>/dev/null | grep 10.66.0.1 >/dev/null && break

@@ -294,6 +294,25 @@ fn every_counter_nstat_prints_is_driven_above_zero_by_some_scenario() {
 
     scenario(
         &mut totals,
+        &["TcpExtTCPAckCompressed"],
+        Harness::server(80),
+        |h| {
+            // Four segments above a hole: three ACKs at once, the fourth's held 1 ms (SACK
+            // compression, tests/sack_compression.rs), then sent: none merged away...
+            let (_c, iss) = h.establish_rtt(at(0), 20, 1000, seg().sack_perm());
+            for k in 1..=5u32 {
+                let d = seg().ack_flag().seq(1001 + 100 * k).ack(iss + 1);
+                h.send(at(30), d.data(&[7; 100]));
+            }
+            assert_eq!(h.drain().len(), 3);
+            // ...but the fifth's was held with it: one ACK carries both.
+            h.advance(at(31));
+            assert_eq!(h.drain().len(), 1);
+        },
+    );
+
+    scenario(
+        &mut totals,
         &[
             "TcpCurrEstab",
             "TcpExtTCPOrigDataSent",

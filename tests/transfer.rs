@@ -713,8 +713,11 @@ fn rfc5681_4_2_each_out_of_order_segment_of_a_batch_draws_its_own_ack_most_recen
     // Issue 21: the runtime hands the stack a batch of packets before it polls; each
     // out-of-order segment (and each that fills a hole) still gets its own immediate ACK,
     // in arrival order, its SACK blocks as they stood after that segment (RFC 2018 §4:
-    // the block holding the most recent segment first).
-    let mut t = Harness::server(80);
+    // the block holding the most recent segment first). SACK compression off (it holds
+    // the fourth ACK for one RCV.NXT: tests/sack_compression.rs).
+    let mut cfg = Harness::config();
+    cfg.tcp.comp_sack_nr = 0;
+    let mut t = Harness::server_with(80, cfg);
     let (h, iss) = t.establish(0, 1000, seg().sack_perm());
     t.send_burst(
         at(10),

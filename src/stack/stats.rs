@@ -236,6 +236,8 @@ counters! {
     tcp_ext_tcp_abort_on_timeout => "TcpExtTCPAbortOnTimeout",
     /// Data segments placed beyond RCV.NXT (out of order).
     tcp_ext_tcp_ofo_queue => "TcpExtTCPOFOQueue",
+    /// ACKs for out-of-order data merged by SACK compression (`tcp_comp_sack_nr`).
+    tcp_ext_tcp_ack_compressed => "TcpExtTCPAckCompressed",
     /// In-order segments appended to unread data already queued (Linux: merged into the
     /// last skb of the receive queue).
     tcp_ext_tcp_rcv_coalesce => "TcpExtTCPRcvCoalesce",
@@ -385,6 +387,7 @@ impl Counters {
         self.tcp_ext_tcp_dsack_ofo_sent += t.dsack_ofo_sent;
         self.tcp_ext_tcp_abort_on_data += t.abort_on_data;
         self.tcp_ext_tcp_ofo_queue += t.ofo_queue;
+        self.tcp_ext_tcp_ack_compressed += t.ack_compressed;
         self.tcp_ext_tcp_rcv_coalesce += t.rcv_coalesce;
         self.tcp_ext_tcp_orig_data_sent += t.orig_data_sent;
         self.tcp_ext_tcp_keep_alive += t.keepalive_probes;
@@ -544,6 +547,7 @@ mod tests {
             "TcpExtTCPAbortOnClose",
             "TcpExtTCPAbortOnTimeout",
             "TcpExtTCPOFOQueue",
+            "TcpExtTCPAckCompressed",
             "TcpExtTCPRcvCoalesce",
         ] {
             assert_eq!(Counters::default().get(n), Some(0), "{n} missing");

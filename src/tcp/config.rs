@@ -123,6 +123,13 @@ pub struct Config {
     /// ACKed at once for up to this many ACKs (fewer with a small window), as Linux's
     /// quick-ACK mode (`TCP_MAX_QUICKACKS` = 16); 0 delays from the first segment.
     pub quick_acks: u32,
+    /// SACK compression, like `tcp_comp_sack_nr`: while out-of-order data is held and the
+    /// peer uses SACK, after three immediate ACKs for one RCV.NXT the ACKs for further
+    /// out-of-order segments are held (at most this many, then one goes) until
+    /// `comp_sack_delay` or 5% of the RTT, whichever is less; 0 ACKs each at once.
+    pub comp_sack_nr: u32,
+    /// The longest a compressed SACK waits, like `tcp_comp_sack_delay_ns` (1 ms).
+    pub comp_sack_delay: Duration,
     /// Disable Nagle's algorithm (RFC 9293 MUST-17), like `TCP_NODELAY`.
     pub nodelay: bool,
     /// At most one duplicate ACK per this interval answers segments without data outside
@@ -344,6 +351,8 @@ impl Default for Config {
             keepalive_probes: 9,
             delayed_ack: Duration::from_millis(40),
             quick_acks: 16,
+            comp_sack_nr: 44,
+            comp_sack_delay: Duration::from_millis(1),
             nodelay: false,
             invalid_ratelimit: Duration::from_millis(500),
             challenge_ack_limit: 10,

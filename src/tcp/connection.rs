@@ -146,12 +146,15 @@ pub(super) enum Timer {
     /// The pacing release time of the next data segment (`pacing.rs`); firing does
     /// nothing but let the stack poll for output.
     Pace = 8,
+    /// SACK compression: the held ACK for out-of-order data goes (`input.rs`
+    /// `compress_sack`, Linux's `compressed_ack_timer`).
+    CompSack = 9,
 }
 /// RFC 7323 §5.5: how long TS.Recent stays valid without being set (Linux
 /// `TCP_PAWS_24DAYS`), well inside the 2^31 ms a 1 ms peer clock takes to wrap its sign bit.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
-const N_TIMERS: usize = 9;
+const N_TIMERS: usize = 10;
 /// In firing order: a PTO due with the RTO fires first (RFC 8985 §7.2 caps it there) and
 /// pushes the RTO on.
 const TIMERS: [Timer; N_TIMERS] = [
@@ -159,6 +162,7 @@ const TIMERS: [Timer; N_TIMERS] = [
     Timer::LossProbe,
     Timer::Retransmit,
     Timer::DelayedAck,
+    Timer::CompSack,
     Timer::Persist,
     Timer::TimeWait,
     Timer::FinWait2,
@@ -177,6 +181,7 @@ fn timer_name(t: Timer) -> &'static str {
         Timer::Reorder => "reorder",
         Timer::LossProbe => "tlp",
         Timer::Pace => "pace",
+        Timer::CompSack => "comp-sack",
     }
 }
 
@@ -332,6 +337,12 @@ pub struct Connection {
     /// Data received twice, to report in the next ACK's first SACK block (RFC 2883 D-SACK).
     pub(super) dsack_out: Option<(SeqNum, SeqNum)>,
     pub(super) delack_segs: u32,
+    /// SACK compression (`input.rs` `compress_sack`): ACKs held now, the RCV.NXT the
+    /// immediate ones were counted for, and how many went at once for it (Linux's
+    /// `compressed_ack`, `compressed_ack_rcv_nxt`, `dup_ack_counter`).
+    pub(super) compressed_acks: u32,
+    pub(super) comp_rcv_nxt: SeqNum,
+    pub(super) comp_dup_acks: u8,
     /// Quick ACKs left (Linux `icsk_ack.quick`): in-order data is ACKed at once while this
     /// is non-zero and the connection is not interactive (`pingpong`).
     pub(super) quick_acks: u32,
@@ -423,6 +434,8 @@ pub struct ConnStats {
     pub delayed_acks: u64,
     /// Data segments queued out of order (`TCPOFOQueue`).
     pub ofo_queue: u64,
+    /// ACKs for out-of-order data not sent, merged by SACK compression (`TCPAckCompressed`).
+    pub ack_compressed: u64,
     /// In-order segments appended to unread data already queued, the analogue of Linux
     /// merging them into the last skb of the receive queue (`TCPRcvCoalesce`).
     pub rcv_coalesce: u64,
@@ -512,6 +525,7 @@ impl ConnStats {
             timeouts,
             delayed_acks,
             ofo_queue,
+            ack_compressed,
             rcv_coalesce,
             zero_window_drop,
             abort_on_data,
@@ -560,6 +574,7 @@ impl ConnStats {
         self.timeouts += timeouts;
         self.delayed_acks += delayed_acks;
         self.ofo_queue += ofo_queue;
+        self.ack_compressed += ack_compressed;
         self.rcv_coalesce += rcv_coalesce;
         self.zero_window_drop += zero_window_drop;
         self.abort_on_data += abort_on_data;
@@ -703,6 +718,9 @@ impl Connection {
             queued_acks: VecDeque::new(),
             dsack_out: None,
             delack_segs: 0,
+            compressed_acks: 0,
+            comp_rcv_nxt: SeqNum(0),
+            comp_dup_acks: 0,
             quick_acks: 0,
             data_seen: false,
             batch_acks: (Instant::ZERO, 0),
@@ -1490,6 +1508,12 @@ impl Connection {
             Timer::Reorder => self.on_reorder_timeout(now),
             Timer::LossProbe => self.on_pto(now),
             Timer::Pace => {}
+            Timer::CompSack => {
+                // The held ACK goes; it is one of those counted (Linux's
+                // tcp_compressed_ack_kick).
+                self.compressed_acks = self.compressed_acks.saturating_sub(1);
+                self.ack_now = true;
+            }
         }
     }
 

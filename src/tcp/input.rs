@@ -750,9 +750,14 @@ impl Connection {
             self.autotune_on_data(now);
         }
         if offset > 0 || had_hole {
-            // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once.
-            self.ack_now = true;
-            self.ack_per_segment = true;
+            // RFC 5681 §4.2: out-of-order data, and data filling a hole, are ACKed at once
+            // (unless SACK compression holds the ACK).
+            // The block the segment landed in: itself alone when it opened a new range.
+            let alone = self.recvq.sack_blocks().next() == Some((offset, offset + payload.len()));
+            if !self.compress_sack(now, alone) {
+                self.ack_now = true;
+                self.ack_per_segment = true;
+            }
         } else {
             if advanced > 0 && (!self.data_seen || idle > self.rtt.rto()) {
                 // Quick-ACK mode, as Linux's tcp_event_data_recv: the first data of a
@@ -803,6 +808,55 @@ impl Connection {
             self.ack_per_segment = true;
             self.batch_acks = (now, n + 1);
         }
+    }
+
+    /// SACK compression, as Linux's `__tcp_ack_snd_check` (`tcp_comp_sack_nr`): whether the
+    /// ACK owed to this out-of-order segment is held. While out-of-order data is held and
+    /// the peer uses SACK, the first three ACKs for one RCV.NXT go at once (a DupThresh
+    /// sender's fast retransmit needs them); after those, ACKs are held until the
+    /// `CompSack` timer (`comp_sack_delay` or 5% of the RTT, whichever is less) or
+    /// `comp_sack_nr` of them, and the ACK that goes carries the SACK blocks of all. Only
+    /// segments that extend a range already held are held this way (see `alone` below).
+    /// Deviation: RFC 5681 §4.2 SHOULD send an immediate ACK for each out-of-order segment
+    /// (RFC 2018 §4 in the SACK case); as Linux since 4.18, we merge them once the sender
+    /// has had three. Measured: 1% loss each way with a Linux BBR sender (which keeps a
+    /// hole open most of the time) drew an ACK for 88% of the data segments, and the TUN
+    /// writes of those ACKs took most of our CPU (84% in the kernel).
+    ///
+    /// Unlike Linux, a segment that opens a new range (`alone`: a new hole below it) is
+    /// ACKed at once: its block is news of a loss, and the ACKs held could push older
+    /// blocks out of the three an ACK carries before they were ever reported (Linux sends
+    /// the held ACK when its four-block list overflows). Measured first without this rule,
+    /// with a Linux BBR sender at 10% loss: 42-48% of its segments into us were
+    /// retransmissions, against 11-19% into Linux.
+    fn compress_sack(&mut self, now: Instant, alone: bool) -> bool {
+        if self.cfg.comp_sack_nr == 0 || !self.sack_ok || !self.recvq.has_ooo() {
+            return false; // a hole just filled is ACKed at once (RFC 5681 §4.2)
+        }
+        if self.comp_rcv_nxt != self.rcv_nxt {
+            self.comp_rcv_nxt = self.rcv_nxt;
+            self.comp_dup_acks = 0;
+        }
+        if self.comp_dup_acks < 3 {
+            self.comp_dup_acks += 1;
+            return false;
+        }
+        if alone || self.compressed_acks >= self.cfg.comp_sack_nr {
+            return false;
+        }
+        self.compressed_acks += 1;
+        if !self.armed(Timer::CompSack) {
+            // Linux: 5% of the lesser of the receiver's RTT and SRTT, at most the delay.
+            let rtt = match (self.rcv_rtt_measured(), self.rtt.srtt()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let delay = rtt.map_or(self.cfg.comp_sack_delay, |r| {
+                Duration::from_micros(r.micros() / 20).min(self.cfg.comp_sack_delay)
+            });
+            self.arm(Timer::CompSack, now + delay);
+        }
+        true
     }
 
     /// Linux's tcp_incr_quickack: half the window in receiver-MSS segments, at least 2, at

@@ -759,6 +759,12 @@ impl Connection {
             self.ack_per_segment = false;
             self.delack_segs = 0;
             self.disarm(Timer::DelayedAck);
+            if self.compressed_acks > 0 {
+                // This ACK carries what the held ones would have (Linux tcp_event_ack_sent).
+                self.stats.ack_compressed += u64::from(self.compressed_acks);
+                self.compressed_acks = 0;
+                self.disarm(Timer::CompSack);
+            }
         }
         self.stats.segs_out += 1;
         let mut seg = Segment {
