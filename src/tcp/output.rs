@@ -166,11 +166,9 @@ impl Connection {
         let cap = smss.min(buf_len);
         if self.rack.take_probe_more() {
             // The probe's second segment of new data (rack.rs `set_probe_more`).
-            let offset = self.snd_nxt.since(self.snd_una) as usize;
-            let unsent = self.sendq.len().saturating_sub(offset);
-            let room = self.new_data_room() as usize;
-            if self.snd_nxt == self.snd_max && unsent > 0 && room > 0 {
-                return Some(Send::Next(unsent.min(cap).min(room)));
+            let room = self.probe_new_data();
+            if room > 0 {
+                return Some(Send::Next(room.min(cap)));
             }
             self.rack.take_probing();
         }

@@ -421,8 +421,9 @@ impl Rack {
             self.reo_wnd_persist = REO_WND_PERSIST;
         }
         out.tlp_repaired_loss = self.tlp_on_ack(a);
-        self.probe_more = false; // the ACK the probe was for came first
-                                 // Step 5.
+        // The ACK the probe was for came first: no second probe segment.
+        self.probe_more = false;
+        // Step 5.
         let reo_wnd = self.reo_wnd(a.min_rtt, a.srtt, a.in_recovery, a.smss);
         self.detect_into(a.now, reo_wnd, &mut out);
         out

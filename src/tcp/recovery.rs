@@ -356,12 +356,13 @@ impl Connection {
             )
             && match self.recovery {
                 None => self.sb.is_empty(),
-                Some(_) => !self.rack.has_lost() && self.recovery_probe_data() > 0,
+                Some(_) => !self.rack.has_lost() && self.probe_new_data() > 0,
             }
     }
 
-    /// Bytes a probe in fast recovery may send: new data inside the peer's window.
-    fn recovery_probe_data(&self) -> usize {
+    /// Bytes of new data a probe may send: unsent data inside the peer's window, none
+    /// while a go-back-N resend is under way (SND.NXT below SND.MAX).
+    pub(super) fn probe_new_data(&self) -> usize {
         if self.snd_nxt != self.snd_max {
             return 0;
         }
